@@ -1,0 +1,165 @@
+"""The status snapshot the daemon publishes to its state directory for ``edge-agent status``.
+
+The daemon rewrites ``<state_dir>/status.json`` every few seconds, atomically (write a temp file,
+fsync-free rename: a torn file is impossible, a lost update is harmless). A file rather than a
+socket: it needs no listener in the daemon, survives a crash (the last state stays readable,
+marked stale) and is readable by root under ``DynamicUser=`` with no extra permissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import RuntimeFailure, UsageError
+
+__all__ = [
+    "STATE_FILE_NAME",
+    "STATE_VERSION",
+    "DeviceStatus",
+    "LoggerStatus",
+    "OutboxStatus",
+    "StatusSnapshot",
+    "UplinkStatus",
+    "read_status",
+    "write_status",
+]
+
+STATE_FILE_NAME = "status.json"
+STATE_VERSION = 1
+# status.json older than this many write intervals means the daemon stopped writing it.
+STALE_AFTER_INTERVALS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    name: str
+    bus: str
+    online: bool | None  # None: not polled yet
+    last_reading_ts: float | None = None
+    polls_ok: int = 0
+    polls_failed: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggerStatus:
+    name: str
+    score: float | None
+    state: str  # the LeakTracker state: normal / suspected / confirmed
+    recorded_at: float | None = None
+    recordings: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    depth: int
+    oldest_age_s: float | None
+    degraded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkStatus:
+    state: str  # disabled / connecting / connected / disconnected
+    url: str | None = None  # never with a password
+    last_error: str | None = None
+    published: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """What ``edge-agent status`` shows; ``updated_at`` and ``started_at`` are epoch seconds."""
+
+    site: str
+    gateway: str
+    pid: int
+    started_at: float
+    updated_at: float
+    interval_s: float
+    ready: bool
+    devices: tuple[DeviceStatus, ...]
+    loggers: tuple[LoggerStatus, ...]
+    outbox: OutboxStatus
+    uplink: UplinkStatus
+    stalled: tuple[str, ...] = ()
+    config_error: str | None = None  # the last SIGHUP reload that was refused
+    version: int = STATE_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StatusSnapshot:
+        """Raises KeyError/TypeError on a malformed document (``read_status`` wraps them)."""
+        return cls(
+            site=data["site"],
+            gateway=data["gateway"],
+            pid=int(data["pid"]),
+            started_at=float(data["started_at"]),
+            updated_at=float(data["updated_at"]),
+            interval_s=float(data["interval_s"]),
+            ready=bool(data["ready"]),
+            devices=tuple(DeviceStatus(**d) for d in data["devices"]),
+            loggers=tuple(LoggerStatus(**d) for d in data["loggers"]),
+            outbox=OutboxStatus(**data["outbox"]),
+            uplink=UplinkStatus(**data["uplink"]),
+            stalled=tuple(data.get("stalled", ())),
+            config_error=data.get("config_error"),
+            version=int(data.get("version", STATE_VERSION)),
+            extra=dict(data.get("extra", {})),
+        )
+
+    def is_stale(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return now - self.updated_at > STALE_AFTER_INTERVALS * max(self.interval_s, 1.0)
+
+
+def write_status(state_dir: Path, snapshot: StatusSnapshot) -> Path:
+    """Atomically replace ``state_dir/status.json``. Raises OSError (the caller logs it)."""
+    path = state_dir / STATE_FILE_NAME
+    tmp = path.with_name(f".{STATE_FILE_NAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_status(state_dir: Path) -> StatusSnapshot:
+    """Read the snapshot. Raises RuntimeFailure when there is none or it cannot be read,
+    UsageError when ``state_dir`` is not a directory."""
+    if not state_dir.exists():
+        raise UsageError(f"{state_dir}: state directory does not exist (see --state-dir)")
+    if not state_dir.is_dir():
+        raise UsageError(f"{state_dir}: not a directory (see --state-dir)")
+    path = state_dir / STATE_FILE_NAME
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RuntimeFailure(
+            f"{path}: no status file: the daemon has not run with this state directory"
+        ) from None
+    except OSError as exc:
+        raise RuntimeFailure(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return StatusSnapshot.from_json(json.loads(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeFailure(f"{path}: unreadable status file ({exc})") from exc
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with ``pid`` exists (EPERM: it exists, owned by another user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
