@@ -1,0 +1,93 @@
+#!/bin/sh
+# Install edge-agent as a systemd service. Idempotent: run it again to upgrade.
+#
+#   sudo systemd/install.sh [--wheelhouse DIR] [--start] [--dry-run]
+#
+# What it does (docs/operations.md explains each piece):
+#   1. a venv in /opt/edge-agent/venv with this source tree installed into it
+#      (--wheelhouse DIR: install offline from wheels built elsewhere: pip wheel -w DIR .)
+#   2. /etc/edge-agent/gateway.yaml from seeds/gateway.yaml if there is none yet (never
+#      overwritten), plus gateway.yaml.example refreshed on every run
+#   3. /etc/systemd/system/edge-agent.service, daemon-reload, enable (and start with --start)
+# The service runs as a DynamicUser in the dialout group; systemd creates /var/lib/edge-agent
+# (state, outbox) and /var/cache/edge-agent (numba cache) itself.
+set -eu
+
+PREFIX=/opt/edge-agent
+CONF_DIR=/etc/edge-agent
+UNIT_DIR=/etc/systemd/system
+PYTHON=${PYTHON:-python3}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+WHEELHOUSE=
+START=no
+DRY_RUN=no
+
+usage() {
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --wheelhouse) [ $# -ge 2 ] || { echo "install.sh: --wheelhouse needs a directory" >&2; exit 2; }
+                      WHEELHOUSE=$2; shift 2 ;;
+        --start) START=yes; shift ;;
+        --dry-run) DRY_RUN=yes; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+run() {
+    if [ "$DRY_RUN" = yes ]; then
+        echo "+ $*"
+    else
+        "$@"
+    fi
+}
+
+if [ "$DRY_RUN" = no ] && [ "$(id -u)" -ne 0 ]; then
+    echo "install.sh: run as root (sudo), or with --dry-run to see the steps" >&2
+    exit 2
+fi
+if [ -n "$WHEELHOUSE" ] && [ ! -d "$WHEELHOUSE" ]; then
+    echo "install.sh: --wheelhouse $WHEELHOUSE: not a directory" >&2
+    exit 2
+fi
+for f in "$SRC/pyproject.toml" "$SRC/systemd/edge-agent.service" "$SRC/seeds/gateway.yaml"; do
+    [ -f "$f" ] || { echo "install.sh: $f missing: run from an edge-agent source tree" >&2; exit 2; }
+done
+
+# 1. venv (kept across upgrades; pip replaces the package in it)
+if [ ! -x "$PREFIX/venv/bin/python" ]; then
+    run install -d -m 0755 "$PREFIX"
+    run "$PYTHON" -m venv "$PREFIX/venv"
+fi
+if [ -n "$WHEELHOUSE" ]; then
+    run "$PREFIX/venv/bin/python" -m pip install --quiet --upgrade --no-index \
+        --find-links "$WHEELHOUSE" "$SRC"
+else
+    run "$PREFIX/venv/bin/python" -m pip install --quiet --upgrade "$SRC"
+fi
+run install -d -m 0755 "$PREFIX/share/doc"
+run install -m 0644 "$SRC/docs/operations.md" "$PREFIX/share/doc/operations.md"
+
+# 2. config: readable by the dynamic user; secrets go in edge-agent.env (root only, read by
+#    systemd before it drops privileges).
+run install -d -m 0755 "$CONF_DIR"
+run install -m 0644 "$SRC/seeds/gateway.yaml" "$CONF_DIR/gateway.yaml.example"
+if [ ! -e "$CONF_DIR/gateway.yaml" ]; then
+    run install -m 0644 "$SRC/seeds/gateway.yaml" "$CONF_DIR/gateway.yaml"
+    echo "install.sh: wrote $CONF_DIR/gateway.yaml (the reference site): edit it, then" \
+         "$PREFIX/venv/bin/edge-agent check-config $CONF_DIR/gateway.yaml"
+else
+    echo "install.sh: kept existing $CONF_DIR/gateway.yaml"
+fi
+
+# 3. the unit
+run install -m 0644 "$SRC/systemd/edge-agent.service" "$UNIT_DIR/edge-agent.service"
+run systemctl daemon-reload
+run systemctl enable edge-agent.service
+if [ "$START" = yes ]; then
+    run systemctl restart edge-agent.service
+fi
+echo "install.sh: done. Start: systemctl start edge-agent; status: sudo $PREFIX/venv/bin/edge-agent status"
