@@ -1,0 +1,128 @@
+"""Modbus RTU on a local serial port (RS-485 adapter, or one end of a socat pty pair).
+
+pyserial opens the port exclusively (a second gateway process gets ``DriverInitError``). When
+the port vanishes (USB adapter pulled), requests raise ``DriverIOError`` / ``DriverInitError``;
+once it returns, the next request reopens it: no restart needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.framer import FramerType
+
+from drivers.errors import DriverInitError
+from drivers.transports._pymodbus import PymodbusTransport
+
+__all__ = ["Rs485Settings", "RtuTransport", "char_time_s"]
+
+_PARITIES = ("N", "E", "O")
+
+
+def char_time_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: int = 1) -> float:
+    """Seconds one character takes on the wire (start bit + data + parity + stop bits)."""
+    bits = 1 + bytesize + (0 if parity == "N" else 1) + stopbits
+    return bits / baudrate
+
+
+@dataclass(frozen=True, slots=True)
+class Rs485Settings:
+    """Kernel RS-485 mode (RTS drives the transceiver direction) for adapters that need it."""
+
+    enabled: bool = False
+    rts_level_for_tx: bool = True
+    rts_level_for_rx: bool = False
+
+
+class RtuTransport(PymodbusTransport):
+    """RTU on serial ``port``. ``inter_frame_gap_s=None`` means 3.5 characters at the baud
+    rate (at least 1.75 ms above 19200 baud, as the Modbus serial spec fixes)."""
+
+    kind = "rtu"
+    serial = True
+
+    def __init__(
+        self,
+        *,
+        port: str,
+        baudrate: int = 9600,
+        parity: str = "N",
+        stopbits: int = 1,
+        bytesize: int = 8,
+        timeout_s: float = 1.0,
+        inter_frame_gap_s: float | None = None,
+        rs485: Rs485Settings | None = None,
+    ) -> None:
+        super().__init__(timeout_s=timeout_s)
+        if parity not in _PARITIES:
+            raise ValueError(f"parity {parity!r} is not one of N, E, O")
+        if baudrate <= 0:
+            raise ValueError(f"baudrate must be > 0, got {baudrate}")
+        self.port = port
+        self.baudrate = baudrate
+        self.parity = parity
+        self.stopbits = stopbits
+        self.bytesize = bytesize
+        self.rs485 = rs485 or Rs485Settings()
+        if inter_frame_gap_s is None:
+            inter_frame_gap_s = (
+                0.00175 if baudrate > 19200 else 3.5 * char_time_s(baudrate, bytesize, parity)
+            )
+        self.inter_frame_gap_s = inter_frame_gap_s
+        # After a broadcast, wait the spec's turnaround delay but never less than a frame gap.
+        self.broadcast_turnaround_s = max(self.broadcast_turnaround_s, inter_frame_gap_s)
+        self._idle_since = 0.0
+
+    @property
+    def where(self) -> str:
+        return f"rtu {self.port}"
+
+    def _make_client(self) -> AsyncModbusSerialClient:
+        return AsyncModbusSerialClient(
+            self.port,
+            framer=FramerType.RTU,
+            baudrate=self.baudrate,
+            parity=self.parity,
+            stopbits=self.stopbits,
+            bytesize=self.bytesize,
+            timeout=self.timeout_s,
+            retries=0,
+            reconnect_delay=0,  # the bus runner reopens the port, with its own backoff
+            name=self.where,
+        )
+
+    def _after_connect(self) -> None:
+        if not self.rs485.enabled:
+            return
+        from serial.rs485 import RS485Settings
+
+        try:
+            self._client.ctx.transport.sync_serial.rs485_mode = RS485Settings(
+                rts_level_for_tx=self.rs485.rts_level_for_tx,
+                rts_level_for_rx=self.rs485.rts_level_for_rx,
+            )
+        except (OSError, ValueError, AttributeError) as exc:
+            self.close()
+            raise DriverInitError(f"{self.where}: cannot enable RS-485 mode: {exc}") from exc
+
+    async def _gap(self) -> None:
+        # Silence of 3.5 characters between frames marks the frame boundary on the wire.
+        wait = self._idle_since + self.inter_frame_gap_s - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def read(self, function, unit, address, count, *, timeout_s=None):
+        await self._gap()
+        try:
+            return await super().read(function, unit, address, count, timeout_s=timeout_s)
+        finally:
+            self._idle_since = asyncio.get_running_loop().time()
+
+    async def _write(self, function, unit, call, timeout_s):
+        await self._gap()
+        try:
+            await super()._write(function, unit, call, timeout_s)
+        finally:
+            self._idle_since = asyncio.get_running_loop().time()

@@ -1,0 +1,55 @@
+"""Modbus TCP (MBAP framing) and RTU over TCP (RTU frames through a serial-to-TCP gateway)."""
+
+from __future__ import annotations
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.framer import FramerType
+
+from drivers.transports._pymodbus import PymodbusTransport
+
+__all__ = ["DEFAULT_MODBUS_TCP_PORT", "RtuOverTcpTransport", "TcpTransport"]
+
+DEFAULT_MODBUS_TCP_PORT = 502
+
+
+class TcpTransport(PymodbusTransport):
+    """Modbus TCP to ``host:port``. Raises as ``drivers.transport.Transport`` documents."""
+
+    kind = "tcp"
+    serial = False
+    _framer = FramerType.SOCKET
+    # A TCP device acts on a broadcast at once; no bus turnaround to wait for.
+    broadcast_turnaround_s = 0.0
+
+    def __init__(
+        self, *, host: str, port: int = DEFAULT_MODBUS_TCP_PORT, timeout_s: float = 1.0
+    ) -> None:
+        super().__init__(timeout_s=timeout_s)
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not in 1..65535")
+        self.host = host
+        self.port = port
+
+    @property
+    def where(self) -> str:
+        return f"{self.kind} {self.host}:{self.port}"
+
+    def _make_client(self) -> AsyncModbusTcpClient:
+        return AsyncModbusTcpClient(
+            self.host,
+            port=self.port,
+            framer=self._framer,
+            timeout=self.timeout_s,
+            retries=0,
+            reconnect_delay=0,  # the bus runner reconnects, with its own backoff
+            name=self.where,
+        )
+
+
+class RtuOverTcpTransport(TcpTransport):
+    """RTU frames over TCP: a serial bus behind a transparent gateway, still half-duplex."""
+
+    kind = "rtu_over_tcp"
+    serial = True
+    _framer = FramerType.RTU
+    broadcast_turnaround_s = PymodbusTransport.broadcast_turnaround_s
