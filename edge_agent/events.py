@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-__all__ = ["DEFAULT_SEVERITY", "EventDraft", "Severity"]
+__all__ = [
+    "DEFAULT_SEVERITY",
+    "PAYLOAD_VERSION",
+    "TELEMETRY_KIND",
+    "Event",
+    "EventDraft",
+    "Severity",
+    "TelemetryDraft",
+]
+
+PAYLOAD_VERSION = 1  # ``v`` in every payload; bumped only on an incompatible change
+TELEMETRY_KIND = "telemetry"  # the ``kind`` of a numbered telemetry record
 
 
 class Severity(IntEnum):
@@ -76,3 +87,46 @@ class EventDraft:
         return cls(
             dev=dev, kind=kind, sev=DEFAULT_SEVERITY.get(kind, Severity.INFO), ts=ts, data=data
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryDraft:
+    """Readings of one device worth sending (by exception or heartbeat): ``values`` maps a
+    point name to its value (number, bool or string). ``ts`` is epoch seconds."""
+
+    dev: str
+    ts: float
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An accepted, numbered record: on disk in the outbox, ready to publish.
+
+    Events (``stream == "event"``) are numbered by a gap-free ``seq`` per gateway that survives
+    restarts; telemetry (``stream == "telemetry"``, ``kind == "telemetry"``) has its own
+    counter, so evicting or losing QoS 0 telemetry never opens a gap in the event sequence.
+    ``ts_synced`` is False when the gateway clock was not synchronised at acceptance (the
+    payload then carries ``"tsq": "unsynced"``).
+    """
+
+    gateway: str
+    seq: int
+    dev: str
+    kind: str
+    sev: Severity
+    ts: float
+    data: dict[str, Any]
+    ts_synced: bool = True
+    stream: str = "event"
+
+    @property
+    def id(self) -> str:
+        """Unique id: ``<gateway>:<seq>`` for events, ``<gateway>:t<seq>`` for telemetry."""
+        if self.stream == "telemetry":
+            return f"{self.gateway}:t{self.seq}"
+        return f"{self.gateway}:{self.seq}"
+
+    @property
+    def is_alarm(self) -> bool:
+        return self.stream == "event" and self.sev.is_alarm

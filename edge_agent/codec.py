@@ -1,0 +1,133 @@
+"""Versioned event/telemetry payloads: encode to compact JSON (default) or CBOR, decode, and
+validate against ``edge_agent/schemas/event.schema.json`` (the contract of docs/mqtt.md).
+
+Payload, version 1 (keys in this order, JSON without spaces)::
+
+    {"v":1,"id":"gw-01:42","seq":42,"ts":1767225600000,"dev":"nl-07",
+     "kind":"leak.suspected","sev":1,"data":{...}}
+
+plus ``"tsq":"unsynced"`` when the gateway clock was not synchronised at acceptance.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import cbor2
+import jsonschema
+
+from edge_agent.errors import UsageError
+from edge_agent.events import PAYLOAD_VERSION, Event
+
+__all__ = [
+    "ENCODINGS",
+    "TSQ_UNSYNCED",
+    "Encoding",
+    "PayloadError",
+    "decode",
+    "dumps_data",
+    "encode",
+    "event_schema",
+    "to_payload",
+    "validate",
+]
+
+Encoding = Literal["json", "cbor"]
+ENCODINGS: tuple[str, ...] = ("json", "cbor")
+TSQ_UNSYNCED = "unsynced"
+
+
+class PayloadError(UsageError):
+    """A payload that cannot be encoded, decoded or does not match the schema (one line)."""
+
+
+@cache
+def event_schema() -> dict[str, Any]:
+    """The JSON Schema of event and telemetry payloads (shipped as package data)."""
+    text = resources.files("edge_agent").joinpath("schemas/event.schema.json").read_text()
+    return json.loads(text)
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = event_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def to_payload(event: Event) -> dict[str, Any]:
+    """The payload dict of an accepted event (``ts`` converted to integer epoch ms)."""
+    payload: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "id": event.id,
+        "seq": event.seq,
+        "ts": round(event.ts * 1000.0),
+        "dev": event.dev,
+        "kind": event.kind,
+        "sev": int(event.sev),
+        "data": event.data,
+    }
+    if not event.ts_synced:
+        payload["tsq"] = TSQ_UNSYNCED
+    return payload
+
+
+def dumps_data(data: dict[str, Any]) -> str:
+    """Compact JSON of an event's ``data``; the outbox stores this text.
+
+    Raises PayloadError for values JSON cannot carry faithfully (NaN, infinities, objects).
+    """
+    try:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"event data is not JSON-serialisable: {exc}") from exc
+
+
+def encode(event: Event, encoding: Encoding = "json") -> bytes:
+    """Bytes to publish. Raises PayloadError for an unknown encoding or unencodable data."""
+    payload = to_payload(event)
+    if encoding == "json":
+        try:
+            return json.dumps(
+                payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            ).encode()
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(f"event {event.id}: cannot encode as JSON: {exc}") from exc
+    if encoding == "cbor":
+        try:
+            return cbor2.dumps(payload)
+        except cbor2.CBOREncodeError as exc:
+            raise PayloadError(f"event {event.id}: cannot encode as CBOR: {exc}") from exc
+    raise PayloadError(f"unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
+
+
+def decode(raw: bytes, encoding: Encoding | None = None) -> dict[str, Any]:
+    """Payload dict from bytes, validated. ``encoding=None`` sniffs: JSON starts with ``{``.
+
+    Raises PayloadError (one line: what is wrong and where in the payload).
+    """
+    if encoding is None:
+        encoding = "json" if raw[:1] == b"{" else "cbor"
+    try:
+        if encoding == "json":
+            obj = json.loads(raw)
+        elif encoding == "cbor":
+            obj = cbor2.loads(raw)
+        else:
+            raise PayloadError(f"unknown encoding {encoding!r}")
+    except (ValueError, cbor2.CBORDecodeError) as exc:
+        raise PayloadError(f"payload is not valid {encoding.upper()}: {exc}") from exc
+    validate(obj)
+    return obj
+
+
+def validate(payload: Any) -> None:
+    """Check a payload dict against the schema. Raises PayloadError naming the field."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(payload))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        raise PayloadError(f"payload {where}: {error.message}")
