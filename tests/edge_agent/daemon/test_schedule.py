@@ -1,0 +1,117 @@
+"""The recording schedule on an injected clock: night slots, day cadence, on demand, pairs."""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+import pytest
+
+from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
+
+LOGGERS = ("nl-01", "nl-02", "nl-03")
+
+
+def utc(text: str) -> float:
+    """'2026-01-05 02:00' as epoch seconds (the tests run the schedule in UTC)."""
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M")))
+
+
+def make(window=(120, 240), interval=3600.0, day=None) -> RecordingScheduler:
+    return RecordingScheduler(
+        LOGGERS,
+        window=NightWindow(*window),
+        interval_s=interval,
+        day_interval_s=day,
+        utc_offset_s=lambda ts: 0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("window", "clock", "inside"),
+    [
+        ((120, 240), "2026-01-05 01:59", False),
+        ((120, 240), "2026-01-05 02:00", True),
+        ((120, 240), "2026-01-05 03:59", True),
+        ((120, 240), "2026-01-05 04:00", False),
+        ((23 * 60, 60), "2026-01-05 23:30", True),
+        ((23 * 60, 60), "2026-01-06 00:30", True),
+        ((23 * 60, 60), "2026-01-06 01:00", False),
+    ],
+)
+def test_night_window_membership(window, clock, inside):
+    """Windows that cross midnight belong to the night they started in."""
+    assert (NightWindow(*window).night_start(utc(clock)) is not None) is inside
+
+
+def test_window_crossing_midnight_names_the_starting_night():
+    sched = make(window=(23 * 60, 60))
+    (job,) = sched.due(utc("2026-01-06 00:30"))
+    assert job.reason == "night" and job.night == "2026-01-05"
+
+
+def test_night_slots_once_each_aligned_to_the_window():
+    """One job per slot for all loggers, synchronised; a slot is never handed out twice."""
+    sched = make()
+    (job,) = sched.due(utc("2026-01-05 02:00"))
+    assert job.devices == LOGGERS and job.reason == "night" and job.synchronised
+    assert job.night == "2026-01-05"
+    assert sched.due(utc("2026-01-05 02:30")) == []
+    assert sched.next_due_at(utc("2026-01-05 02:30")) == utc("2026-01-05 03:00")
+    assert [j.reason for j in sched.due(utc("2026-01-05 03:01"))] == ["night"]
+    # past the last slot the next thing is the end of the window
+    assert sched.next_due_at(utc("2026-01-05 03:30")) == utc("2026-01-05 04:00")
+
+
+def test_day_cadence_outside_the_window():
+    """Outside the window loggers record every day_interval_s; nights are not counted."""
+    sched = make(day=4 * 3600)
+    (job,) = sched.due(utc("2026-01-05 10:00"))
+    assert job.reason == "day" and job.night is None
+    assert sched.due(utc("2026-01-05 13:59")) == []
+    assert sched.next_due_at(utc("2026-01-05 12:00")) == utc("2026-01-05 14:00")
+    assert [j.reason for j in sched.due(utc("2026-01-05 14:00"))] == ["day"]
+
+
+def test_next_due_prefers_the_coming_night():
+    sched = make(day=4 * 3600)
+    sched.due(utc("2026-01-05 23:00"))
+    assert sched.next_due_at(utc("2026-01-05 23:30")) == utc("2026-01-06 02:00")
+
+
+def test_default_day_interval_is_four_night_intervals():
+    assert make(interval=1800).day_interval_s == 7200
+
+
+def test_demand_and_pairs_come_first_and_deduplicate():
+    """Requests are handed out at the next due() call, once, before the schedule."""
+    sched = make()
+    now = utc("2026-01-05 02:00")
+    sched.request("nl-02", now)
+    sched.request("nl-02", now)
+    sched.request_pair("nl-03", "nl-02", now)
+    sched.request_pair("nl-02", "nl-03", now)
+    assert sched.next_due_at(now) == now
+    jobs = sched.due(now)
+    assert [(j.reason, j.devices, j.synchronised) for j in jobs] == [
+        ("demand", ("nl-02",), False),
+        ("pair", ("nl-02", "nl-03"), True),
+        ("night", LOGGERS, True),
+    ]
+    assert sched.due(now) == []
+
+
+def test_unknown_logger_is_refused():
+    with pytest.raises(KeyError, match="nl-99"):
+        make().request("nl-99", 0.0)
+
+
+@pytest.mark.parametrize(("start", "end"), [(120, 120), (-1, 30), (0, 1440)])
+def test_bad_windows(start, end):
+    with pytest.raises(ValueError):
+        NightWindow(start, end)
+
+
+def test_no_loggers_no_jobs():
+    sched = RecordingScheduler((), window=NightWindow(120, 240), interval_s=3600)
+    assert sched.due(utc("2026-01-05 02:00")) == []
