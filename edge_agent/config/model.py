@@ -1,0 +1,606 @@
+"""The gateway config as frozen dataclasses: one class per YAML section, field names = YAML keys.
+
+``edge_agent.config.loader`` builds these from YAML (with file:line:col problems), the JSON
+Schema and ``docs/config.md`` are generated from them. Every default is a named constant here;
+bounds and patterns live in each field's ``meta()``; rules spanning fields live in a section's
+``config_checks()``. Components receive these objects, never raw dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edge_agent.config.fields import NAME_HELP, NAME_PATTERN, meta
+from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+
+__all__ = [
+    "CONFIG_VERSION",
+    "Backoff",
+    "Bus",
+    "ConfirmNights",
+    "Device",
+    "DeviceOverrides",
+    "GatewayConfig",
+    "GatewayIdentity",
+    "LeakDetectionConfig",
+    "Location",
+    "LoggingConfig",
+    "MaterialOverride",
+    "PointOverride",
+    "Rs485Settings",
+    "RtuBus",
+    "RtuOverTcpBus",
+    "StorageConfig",
+    "TcpBus",
+    "TlsConfig",
+    "UplinkConfig",
+]
+
+CONFIG_VERSION = 1
+
+# Buses.
+DEFAULT_MODBUS_TCP_PORT = 502
+DEFAULT_BUS_TIMEOUT_S = 0.5
+MAX_TIMEOUT_S = 60.0
+DEFAULT_BUS_RETRIES = 1
+MAX_RETRIES = 10
+DEFAULT_OFFLINE_AFTER = 3
+DEFAULT_BACKOFF_INITIAL_S = 1.0
+DEFAULT_BACKOFF_MAX_S = 30.0
+DEFAULT_BAUDRATE = 9600
+MIN_BAUDRATE = 300
+MAX_BAUDRATE = 921600
+DEFAULT_PARITY = "N"
+DEFAULT_STOPBITS = 1
+DEFAULT_BYTESIZE = 8
+
+# Devices.
+DEFAULT_POLL_INTERVAL_S = 10.0
+MAX_POLL_INTERVAL_S = 86400.0
+MIN_UNIT_ID = 1
+MAX_UNIT_ID = 247  # Modbus: 0 is broadcast, 248..255 reserved
+
+# Uplink.
+DEFAULT_MQTT_PROTOCOL = 5
+DEFAULT_TOPIC_ROOT = "lifeline/v1"
+DEFAULT_KEEPALIVE_S = 30
+DEFAULT_INFLIGHT = 32
+DEFAULT_ENCODING = "json"
+
+# Storage.
+DEFAULT_STATE_DIR = "/var/lib/edge-agent"
+DEFAULT_OUTBOX_MAX_MB = 64.0
+DEFAULT_OUTBOX_MAX_AGE_DAYS = 30.0
+DEFAULT_TELEMETRY_SYNC = "normal"
+
+# Leak detection (noise loggers judge the quiet night window, see docs/architecture.md).
+DEFAULT_RECORDING_INTERVAL_S = 3600.0
+DEFAULT_NIGHT_WINDOW = "02:00-04:00"
+DEFAULT_RECORDING_DURATION_S = 8
+MAX_RECORDING_DURATION_S = 600
+DEFAULT_SAMPLE_RATE_HZ = 4096
+DEFAULT_LEAK_THRESHOLD = 0.5
+DEFAULT_CONFIRM_K = 2
+DEFAULT_CONFIRM_M = 3
+MAX_CONFIRM_NIGHTS = 30
+
+# Logging.
+DEFAULT_LOG_LEVEL = "info"
+DEFAULT_LOG_FORMAT = "auto"
+
+ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+TOPIC_ROOT_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"
+NIGHT_WINDOW_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+Checks = Iterator[tuple[str, str]]
+
+
+def _name(help: str) -> dict[str, Any]:
+    return meta(help, pattern=NAME_PATTERN, pattern_help=NAME_HELP)
+
+
+# --------------------------------------------------------------------------------------------
+# Identity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayIdentity:
+    """Who this gateway is: the MQTT topic levels ``lifeline/v1/{site}/{id}/``."""
+
+    site: str = field(metadata=_name("site name (the same on every gateway of the site)"))
+    id: str = field(metadata=_name("gateway id, unique within the site"))
+
+
+# --------------------------------------------------------------------------------------------
+# Buses
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    """Retry spacing for an offline device: doubles from ``initial_s`` up to ``max_s``."""
+
+    initial_s: float = field(
+        default=DEFAULT_BACKOFF_INITIAL_S,
+        metadata=meta(
+            "first wait after a device goes offline", min=0, exclusive_min=True, unit="s"
+        ),
+    )
+    max_s: float = field(
+        default=DEFAULT_BACKOFF_MAX_S,
+        metadata=meta("longest wait between retries", min=0, exclusive_min=True, unit="s"),
+    )
+
+    def config_checks(self) -> Checks:
+        if self.max_s < self.initial_s:
+            yield "max_s", f"{self.max_s:g} is less than initial_s {self.initial_s:g}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rs485Settings:
+    """Kernel RS-485 mode (RTS drives the transceiver's direction); off for adapters that switch
+    direction themselves (most USB RS-485 sticks)."""
+
+    enabled: bool = field(default=False, metadata=meta("use the kernel's RS-485 mode"))
+    rts_level_for_tx: bool = field(default=True, metadata=meta("RTS level while sending"))
+    rts_level_for_rx: bool = field(default=False, metadata=meta("RTS level while receiving"))
+    delay_before_tx_s: float | None = field(
+        default=None, metadata=meta("delay after raising RTS before sending", min=0, unit="s")
+    )
+    delay_before_rx_s: float | None = field(
+        default=None, metadata=meta("delay after sending before switching RTS", min=0, unit="s")
+    )
+
+
+def _bus_name() -> Any:
+    return field(metadata=_name("bus name, unique in this file; devices refer to it"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _BusCommon:
+    """Settings every bus type has (the poll loop's, not the wire's)."""
+
+    timeout_s: float = field(
+        default=DEFAULT_BUS_TIMEOUT_S,
+        metadata=meta(
+            "how long to wait for an answer", min=0, max=MAX_TIMEOUT_S, exclusive_min=True, unit="s"
+        ),
+    )
+    retries: int = field(
+        default=DEFAULT_BUS_RETRIES,
+        metadata=meta("extra attempts after a timeout", min=0, max=MAX_RETRIES),
+    )
+    offline_after: int = field(
+        default=DEFAULT_OFFLINE_AFTER,
+        metadata=meta("consecutive failed polls before a device counts as offline", min=1),
+    )
+    backoff: Backoff = field(default_factory=Backoff, metadata=meta("offline retry spacing"))
+    inter_frame_gap_ms: float | None = field(
+        default=None,
+        metadata=meta(
+            "silence between frames (null: 3.5 characters at the baud rate, 1.75 ms above "
+            "19200 baud; no gap on Modbus TCP)",
+            min=0,
+            unit="ms",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TcpBus(_BusCommon):
+    """Modbus TCP (a PLC, a Modbus TCP gateway, the simulator)."""
+
+    name: str = _bus_name()
+    type: Literal["tcp"] = field(metadata=meta("bus type"))
+    host: str = field(metadata=meta("host name or IP address", example="192.0.2.10"))
+    port: int = field(default=DEFAULT_MODBUS_TCP_PORT, metadata=meta("TCP port", min=1, max=65535))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RtuOverTcpBus(_BusCommon):
+    """Modbus RTU frames tunnelled through a serial device server (transparent TCP mode)."""
+
+    name: str = _bus_name()
+    type: Literal["rtu_over_tcp"] = field(metadata=meta("bus type"))
+    host: str = field(metadata=meta("device server host name or IP address"))
+    port: int = field(metadata=meta("device server TCP port", min=1, max=65535, example=4001))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RtuBus(_BusCommon):
+    """Modbus RTU on a local serial port (RS-485)."""
+
+    name: str = _bus_name()
+    type: Literal["rtu"] = field(metadata=meta("bus type"))
+    port: str = field(metadata=meta("serial device", example="/dev/ttyUSB0"))
+    baudrate: int = field(
+        default=DEFAULT_BAUDRATE,
+        metadata=meta("line speed", min=MIN_BAUDRATE, max=MAX_BAUDRATE, unit="baud"),
+    )
+    parity: Literal["N", "E", "O"] = field(
+        default=DEFAULT_PARITY, metadata=meta("N none, E even, O odd")
+    )
+    stopbits: Literal[1, 2] = field(default=DEFAULT_STOPBITS, metadata=meta("stop bits"))
+    bytesize: Literal[7, 8] = field(default=DEFAULT_BYTESIZE, metadata=meta("data bits"))
+    rs485: Rs485Settings = field(
+        default_factory=Rs485Settings, metadata=meta("RS-485 direction control (RTS)")
+    )
+
+
+Bus = TcpBus | RtuBus | RtuOverTcpBus
+
+
+# --------------------------------------------------------------------------------------------
+# Devices
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where a device is (WGS-84), so every event lands on the right spot of the city model."""
+
+    lat: float = field(metadata=meta("latitude", min=-90, max=90, unit="deg"))
+    lon: float = field(metadata=meta("longitude", min=-180, max=180, unit="deg"))
+    description: str | None = field(
+        default=None, metadata=meta("where to find it", example="valve chamber V3")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointOverride:
+    """Site-specific changes to one profile point; ``null`` keeps the profile's value."""
+
+    scale: float | None = field(default=None, metadata=meta("multiply the raw value"))
+    offset: float | None = field(default=None, metadata=meta("then add this"))
+    range: tuple[float, float] | None = field(
+        default=None, metadata=meta("valid [low, high]; outside is bad quality")
+    )
+    unit: str | None = field(default=None, metadata=meta("unit after scaling"))
+    deadband: float | None = field(
+        default=None, metadata=meta("telemetry deadband in the point's unit", min=0)
+    )
+    enabled: bool = field(default=True, metadata=meta("poll this point"))
+
+    def config_checks(self) -> Checks:
+        if self.range is not None and not self.range[0] < self.range[1]:
+            yield "range", f"low {self.range[0]:g} must be below high {self.range[1]:g}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceOverrides:
+    """Per-device changes to the device's profile."""
+
+    points: dict[str, PointOverride] = field(
+        default_factory=dict, metadata=meta("changes per point name of the profile")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    """One Modbus device on one bus."""
+
+    name: str = field(metadata=_name("device name, unique in this file (MQTT topic level)"))
+    bus: str = field(metadata=meta("name of the bus it is on"))
+    unit_id: int = field(metadata=meta("Modbus unit (slave) id", min=MIN_UNIT_ID, max=MAX_UNIT_ID))
+    profile: str = field(metadata=meta("device profile name", example="noise-logger-nl200"))
+    poll_interval_s: float = field(
+        default=DEFAULT_POLL_INTERVAL_S,
+        metadata=meta(
+            "time between polls", min=0, max=MAX_POLL_INTERVAL_S, exclusive_min=True, unit="s"
+        ),
+    )
+    asset_id: str | None = field(
+        default=None, metadata=meta("asset id in the city model", example="CIM-WS-NL-0001")
+    )
+    location: Location | None = field(default=None, metadata=meta("coordinates"))
+    pipe_segment: str | None = field(
+        default=None, metadata=meta("pipe it listens to / sits on", example="P-03")
+    )
+    timeout_s: float | None = field(
+        default=None,
+        metadata=meta(
+            "answer timeout (null: the bus's)",
+            min=0,
+            max=MAX_TIMEOUT_S,
+            exclusive_min=True,
+            unit="s",
+        ),
+    )
+    retries: int | None = field(
+        default=None, metadata=meta("retries (null: the bus's)", min=0, max=MAX_RETRIES)
+    )
+    overrides: DeviceOverrides = field(
+        default_factory=DeviceOverrides, metadata=meta("changes to the profile")
+    )
+    rules: DeviceRulesConfig = field(
+        default_factory=DeviceRulesConfig, metadata=meta("per-device rule settings")
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Uplink
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsConfig:
+    """TLS for the MQTT connection (used with ``mqtts://``)."""
+
+    ca_file: str | None = field(
+        default=None, metadata=meta("CA bundle (null: the system's)", path=True)
+    )
+    cert_file: str | None = field(
+        default=None, metadata=meta("client certificate (mutual TLS)", path=True)
+    )
+    key_file: str | None = field(
+        default=None, metadata=meta("client private key (mutual TLS)", path=True)
+    )
+    insecure_plaintext: bool = field(
+        default=False,
+        metadata=meta("allow mqtt:// (no TLS) to a host that is not loopback: test benches only"),
+    )
+
+    def config_checks(self) -> Checks:
+        if (self.cert_file is None) != (self.key_file is None):
+            missing = "key_file" if self.key_file is None else "cert_file"
+            present = "cert_file" if missing == "key_file" else "key_file"
+            yield present, f"{present} needs {missing} as well"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UplinkConfig:
+    """The MQTT broker connection. ``url: null`` runs without an uplink (outbox only)."""
+
+    url: str | None = field(
+        default=None,
+        metadata=meta(
+            "broker URL, mqtts://host:port or mqtt://host:port (--mqtt overrides)",
+            example="mqtts://broker.example:8883",
+        ),
+    )
+    protocol: Literal[5, "3.1.1"] = field(
+        default=DEFAULT_MQTT_PROTOCOL, metadata=meta("MQTT protocol version")
+    )
+    client_id: str | None = field(
+        default=None,
+        metadata=meta(
+            "MQTT client id (null: <site>-<gateway id>)",
+            pattern=NAME_PATTERN,
+            pattern_help="use letters, digits, '_', '.' or '-'",
+        ),
+    )
+    username: str | None = field(default=None, metadata=meta("MQTT user name"))
+    password_env: str | None = field(
+        default=None,
+        metadata=meta(
+            "name of the environment variable holding the password",
+            pattern=ENV_NAME_PATTERN,
+            pattern_help="an environment variable name, not the password itself",
+            secret=True,
+            example="EDGE_AGENT_MQTT_PASSWORD",
+        ),
+    )
+    password_file: str | None = field(
+        default=None,
+        metadata=meta(
+            "file holding the password (one line, e.g. mode 0600)",
+            secret=True,
+            path=True,
+            example="/etc/edge-agent/mqtt.secret",
+        ),
+    )
+    tls: TlsConfig = field(default_factory=TlsConfig, metadata=meta("TLS settings"))
+    topic_root: str = field(
+        default=DEFAULT_TOPIC_ROOT,
+        metadata=meta(
+            "topic prefix before {site}/{gateway}/",
+            pattern=TOPIC_ROOT_PATTERN,
+            pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
+        ),
+    )
+    keepalive_s: int = field(
+        default=DEFAULT_KEEPALIVE_S, metadata=meta("MQTT keepalive", min=5, max=3600, unit="s")
+    )
+    inflight: int = field(
+        default=DEFAULT_INFLIGHT, metadata=meta("unacknowledged QoS 1 messages", min=1, max=1000)
+    )
+    encoding: Literal["json", "cbor"] = field(
+        default=DEFAULT_ENCODING, metadata=meta("event payload encoding")
+    )
+
+    def config_checks(self) -> Checks:
+        if self.password_env is not None and self.password_file is not None:
+            yield "password_file", "give either password_env or password_file, not both"
+
+
+# --------------------------------------------------------------------------------------------
+# Storage, leak detection, logging
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageConfig:
+    """The durable outbox and other state."""
+
+    state_dir: str = field(
+        default=DEFAULT_STATE_DIR,
+        metadata=meta("state directory (--state-dir overrides)", path=True),
+    )
+    outbox_max_mb: float = field(
+        default=DEFAULT_OUTBOX_MAX_MB,
+        metadata=meta(
+            "outbox size cap; the oldest telemetry goes first, then the oldest events",
+            min=0,
+            exclusive_min=True,
+            unit="MB",
+        ),
+    )
+    outbox_max_age_days: float = field(
+        default=DEFAULT_OUTBOX_MAX_AGE_DAYS,
+        metadata=meta("drop undelivered entries older than this", min=0, exclusive_min=True),
+    )
+    telemetry_sync: Literal["off", "normal", "full"] = field(
+        default=DEFAULT_TELEMETRY_SYNC,
+        metadata=meta("SQLite synchronous mode for telemetry (alarms are always full)"),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfirmNights:
+    """A leak is confirmed when ``k`` of the last ``m`` nights were positive."""
+
+    k: int = field(
+        default=DEFAULT_CONFIRM_K, metadata=meta("positive nights", min=1, max=MAX_CONFIRM_NIGHTS)
+    )
+    m: int = field(
+        default=DEFAULT_CONFIRM_M, metadata=meta("nights looked at", min=1, max=MAX_CONFIRM_NIGHTS)
+    )
+
+    def config_checks(self) -> Checks:
+        if self.k > self.m:
+            yield "k", f"{self.k} is more than m ({self.m})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaterialOverride:
+    """Per pipe material changes to leak detection; ``null`` keeps the built-in value."""
+
+    band_hz: tuple[float, float] | None = field(
+        default=None,
+        metadata=meta("analysis band [low, high]", min=0, exclusive_min=True, unit="Hz"),
+    )
+    threshold: float | None = field(
+        default=None, metadata=meta("leak score threshold", min=0, max=1)
+    )
+
+    def config_checks(self) -> Checks:
+        if self.band_hz is not None and not self.band_hz[0] < self.band_hz[1]:
+            yield "band_hz", f"low {self.band_hz[0]:g} must be below high {self.band_hz[1]:g}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeakDetectionConfig:
+    """Noise-logger recordings and the leak decision over nights."""
+
+    recording_interval_s: float = field(
+        default=DEFAULT_RECORDING_INTERVAL_S,
+        metadata=meta(
+            "time between recordings inside the night window", min=60, max=86400, unit="s"
+        ),
+    )
+    night_window: str = field(
+        default=DEFAULT_NIGHT_WINDOW,
+        metadata=meta(
+            "local quiet hours HH:MM-HH:MM (may cross midnight)",
+            pattern=NIGHT_WINDOW_RE.pattern,
+            pattern_help="use HH:MM-HH:MM, 24-hour clock, e.g. 02:00-04:00",
+        ),
+    )
+    duration_s: int = field(
+        default=DEFAULT_RECORDING_DURATION_S,
+        metadata=meta("recording length", min=1, max=MAX_RECORDING_DURATION_S, unit="s"),
+    )
+    sample_rate_hz: int = field(
+        default=DEFAULT_SAMPLE_RATE_HZ,
+        metadata=meta("expected logger sample rate", min=100, max=100_000, unit="Hz"),
+    )
+    threshold: float = field(
+        default=DEFAULT_LEAK_THRESHOLD,
+        metadata=meta("leak score at or above which a recording is positive", min=0, max=1),
+    )
+    confirm_nights: ConfirmNights = field(
+        default_factory=ConfirmNights, metadata=meta("persistence over nights")
+    )
+    materials: dict[str, MaterialOverride] = field(
+        default_factory=dict,
+        metadata=meta(
+            "overrides per pipe material (steel, ductile_iron, cast_iron, asbestos_cement, pvc, pe)"
+        ),
+    )
+
+    def config_checks(self) -> Checks:
+        m = NIGHT_WINDOW_RE.fullmatch(self.night_window)
+        if m is not None and m.group(1, 2) == m.group(3, 4):
+            yield "night_window", "start and end are the same time"
+        if self.duration_s >= self.recording_interval_s:
+            yield (
+                "duration_s",
+                (
+                    f"{self.duration_s} is not shorter than recording_interval_s "
+                    f"{self.recording_interval_s:g}"
+                ),
+            )
+
+    def night_window_minutes(self) -> tuple[int, int]:
+        """(start, end) as minutes after local midnight; end < start crosses midnight."""
+        m = NIGHT_WINDOW_RE.fullmatch(self.night_window)
+        if m is None:  # the loader rejected it already; a hand-built config may not have
+            raise ValueError(f"night_window {self.night_window!r} is not HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        return h1 * 60 + m1, h2 * 60 + m2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingConfig:
+    """Log output (structlog)."""
+
+    level: Literal["debug", "info", "warning", "error"] = field(
+        default=DEFAULT_LOG_LEVEL, metadata=meta("lowest level written")
+    )
+    format: Literal["auto", "console", "json"] = field(
+        default=DEFAULT_LOG_FORMAT,
+        metadata=meta("auto: console on a terminal, JSON lines otherwise (journald)"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    """One gateway's whole config. Relative paths are already resolved against the directory
+    of ``source_path``."""
+
+    version: Literal[1] = field(metadata=meta("config format version"))
+    gateway: GatewayIdentity = field(metadata=meta("identity"))
+    site_file: str | None = field(
+        default=None,
+        metadata=meta("site file: pipe network and device placements", path=True),
+    )
+    profiles_dir: str | None = field(
+        default=None,
+        metadata=meta("user device profiles (override shipped ones by name)", path=True),
+    )
+    buses: tuple[Bus, ...] = field(metadata=meta("field buses"))
+    devices: tuple[Device, ...] = field(default=(), metadata=meta("devices on the buses"))
+    uplink: UplinkConfig = field(default_factory=UplinkConfig, metadata=meta("MQTT uplink"))
+    storage: StorageConfig = field(default_factory=StorageConfig, metadata=meta("storage"))
+    leak_detection: LeakDetectionConfig = field(
+        default_factory=LeakDetectionConfig, metadata=meta("leak detection")
+    )
+    rules: RulesConfig = field(
+        default_factory=RulesConfig, metadata=meta("rule defaults per point role")
+    )
+    logging: LoggingConfig = field(default_factory=LoggingConfig, metadata=meta("logging"))
+    # Not YAML keys: where the config came from, and each YAML path's (line, col) so later
+    # stages (profile checks, secrets) can still point at the right line.
+    source_path: str = field(default="", compare=False, metadata={"internal": True})
+    marks: dict[str, tuple[int, int]] = field(
+        default_factory=dict, compare=False, repr=False, metadata={"internal": True}
+    )
+
+    def bus(self, name: str) -> Bus:
+        """The bus called ``name``; raises ``KeyError``."""
+        for b in self.buses:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    def devices_on(self, bus_name: str) -> tuple[Device, ...]:
+        """The devices on one bus, in file order."""
+        return tuple(d for d in self.devices if d.bus == bus_name)
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id: the configured one or ``<site>-<gateway id>``."""
+        return self.uplink.client_id or f"{self.gateway.site}-{self.gateway.id}"
