@@ -95,9 +95,9 @@ class Point:
     ``count`` is the register count of a ``string`` (1 otherwise); decoded values are
     ``raw * scale + offset``. ``fault_bits`` / ``status_bits`` name the bits of a bitfield
     point (bit number -> name). ``fault_point`` names a bitfield point of the same profile
-    whose ``fault_on`` bits (all its fault bits when empty) mark *this* point's value as a
-    fault (e.g. a gas channel's sensor-fault or over-range flag). ``role`` tells rules what
-    the value means (``level_mm``, ``gas_lel``, ``pump_running``, ...).
+    whose ``fault_on`` bits (the loader fills in all its fault bits when the YAML names none)
+    mark *this* point as a fault (e.g. a gas channel's sensor-fault or over-range flag). ``role``
+    tells rules what the value means (``level_mm``, ``gas_lel``, ``pump_running``, ...).
     """
 
     name: str
@@ -584,8 +584,9 @@ def _parse_bits(node: _Node | None, type_: str, width: int) -> tuple[tuple[int, 
 
 
 def _check_faults(points: list[Point], nodes: dict[str, _Node]) -> None:
+    """Check fault references; an empty ``fault.bits`` becomes all the target's fault bits."""
     by_name = {p.name: p for p in points}
-    for point in points:
+    for i, point in enumerate(points):
         if point.fault_point is None:
             continue
         target = by_name.get(point.fault_point)
@@ -600,6 +601,8 @@ def _check_faults(points: list[Point], nodes: dict[str, _Node]) -> None:
                     f"fault.bits: {target.name!r} has no bit {name!r} "
                     f"(bits: {', '.join(sorted(known))})"
                 )
+        if not point.fault_on:
+            points[i] = replace(point, fault_on=tuple(n for _, n in target.fault_bits))
 
 
 def _check_overlaps(points: list[Point], nodes: dict[str, _Node]) -> None:
