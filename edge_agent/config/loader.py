@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
+from drivers.errors import ProfileError
 from edge_agent.config.model import CONFIG_VERSION, Device, GatewayConfig
 from edge_agent.config.secrets import Secret, SecretError, resolve_secret
 from edge_agent.errors import UsageError
@@ -39,6 +40,9 @@ __all__ = [
     "parse_config",
     "resolve_uplink_password",
 ]
+
+# Given the resolved profiles_dir (or None), the known device profiles by name.
+ProfileSource = Callable[[str | None], Mapping[str, Any]]
 
 # A config is a few hundred nodes; aliases can multiply a small file into millions of visits.
 MAX_NODE_VISITS = 200_000
@@ -493,7 +497,19 @@ def _cross_checks(
     values: dict[str, Any],
     profile_exists: Callable[[str], bool] | None,
     profile_names: Collection[str] | None,
+    profiles: ProfileSource | None,
 ) -> None:
+    known_profiles: Mapping[str, Any] | None = None
+    if profiles is not None and "profiles_dir" in values and values["profiles_dir"] is _INVALID:
+        profiles = None  # its own problem is reported; do not guess another directory
+    if profiles is not None:
+        try:
+            known_profiles = profiles(values.get("profiles_dir"))
+        except (ProfileError, UsageError) as exc:
+            conv.problem_at("profiles_dir", str(exc).splitlines()[0])
+        else:
+            profile_names = list(known_profiles)
+            profile_exists = known_profiles.__contains__
     buses = _good(values.get("buses", ()))
     devices: list[tuple[int, Device]] = _good(values.get("devices", ()))
 
@@ -550,6 +566,8 @@ def _cross_checks(
             if "did you mean" not in hint:
                 hint = ""
             conv.problem_at(f"devices[{i}].profile", f"unknown profile {_shown(dev.profile)}{hint}")
+        elif known_profiles is not None and dev.overrides.points:
+            _check_overrides(conv, i, dev, known_profiles[dev.profile])
 
     device_names = {d.name for _, d in devices}
     all_devices_good = isinstance(values.get("devices"), tuple)
@@ -582,6 +600,28 @@ def _cross_checks(
                     _join("leak_detection.materials", name),
                     f"unknown pipe material {_shown(name)}{_suggest(name, MATERIALS)}",
                 )
+
+
+def _check_overrides(conv: _Converter, i: int, dev: Device, profile: Any) -> None:
+    """Point overrides must name points the profile has and fit their type."""
+    points = getattr(profile, "points", None)
+    names = [p.name for p in points] if points is not None else None
+    for point_name, override in dev.overrides.points.items():
+        path = _join(f"devices[{i}].overrides.points", point_name)
+        if names is not None and point_name not in names:
+            conv.problem_at(
+                path,
+                f"profile {dev.profile!r} has no point {_shown(point_name)}"
+                + _suggest(point_name, names),
+            )
+            continue
+        with_overrides = getattr(profile, "with_overrides", None)
+        if with_overrides is None:
+            continue
+        try:
+            with_overrides({point_name: override})
+        except ProfileError as exc:
+            conv.problem_at(path, str(exc).removeprefix("override ").splitlines()[0])
 
 
 def _is_loopback(host: str) -> bool:
@@ -649,11 +689,18 @@ def parse_config(
     base_dir: str | None = None,
     profile_exists: Callable[[str], bool] | None = None,
     profile_names: Collection[str] | None = None,
+    profiles: ProfileSource | None = None,
 ) -> GatewayConfig:
     """Parse config text. ``file`` names it in problems; relative paths resolve against
-    ``base_dir`` (default: the current directory). Profiles are checked with
-    ``profile_exists`` or against ``profile_names`` (which also feeds did-you-mean); neither
-    skips the check.
+    ``base_dir`` (default: the current directory).
+
+    Device profiles are checked by whichever is given: ``profiles`` (called with the resolved
+    ``profiles_dir`` or ``None``; returns the known profiles by name, e.g.
+    ``{p.name: p for p in ProfileRegistry(user_dir).all()}``; profile objects with ``points``
+    and ``with_overrides()`` also get each device's point overrides checked; a
+    ``ProfileError``/``UsageError`` it raises becomes a problem at ``profiles_dir``),
+    ``profile_names`` (also feeds did-you-mean) or ``profile_exists``. None of them skips
+    the check.
 
     Raises ``ConfigError`` listing every problem.
     """
@@ -697,7 +744,7 @@ def parse_config(
             raise ConfigError(conv.problems)
         conv.problems.clear()  # entries() runs again below and reports duplicates once
         values = conv.fields_of(root, GatewayConfig, "")
-        _cross_checks(conv, values, profile_exists, profile_names)
+        _cross_checks(conv, values, profile_exists, profile_names, profiles)
     except _TooBig:
         raise fail(
             1, 1, f"the document expands to more than {MAX_NODE_VISITS} values (aliases?)"
@@ -713,6 +760,7 @@ def load_config(
     *,
     profile_exists: Callable[[str], bool] | None = None,
     profile_names: Collection[str] | None = None,
+    profiles: ProfileSource | None = None,
 ) -> GatewayConfig:
     """Read and validate a gateway config file; relative paths in it resolve against its
     directory. See ``parse_config`` for the profile check.
@@ -739,6 +787,7 @@ def load_config(
         base_dir=os.path.dirname(os.path.abspath(file)),
         profile_exists=profile_exists,
         profile_names=profile_names,
+        profiles=profiles,
     )
 
 

@@ -263,6 +263,8 @@ class PointOverride:
     enabled: bool = field(default=True, metadata=meta("poll this point"))
 
     def config_checks(self) -> Checks:
+        if self.scale == 0:
+            yield "scale", "must not be 0"
         if self.range is not None and not self.range[0] < self.range[1]:
             yield "range", f"low {self.range[0]:g} must be below high {self.range[1]:g}"
 
