@@ -179,6 +179,8 @@ def encode_value(point: Point, value: Value) -> list[int]:
         if isinstance(value, bool) or not isinstance(value, int):
             raise CodecError(f"{point.name}: {value!r} is not an integer bit field")
         raw = value
+    elif point.scale == 1.0 and point.offset == 0.0:
+        raw = value  # exact: a 64-bit count must not pass through a float
     else:
         raw = (value - point.offset) / point.scale  # type: ignore[operator]
     if point.type in _INT_TYPES:
