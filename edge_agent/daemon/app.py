@@ -1,0 +1,422 @@
+"""The daemon: one asyncio loop wiring config -> bus runners -> rules -> outbox -> uplink, and
+noise loggers -> recordings -> leak pipeline -> events. What ``edge-agent run`` starts.
+
+Lifecycle
+- start: load the config (bad config: ``UsageError``, exit 2), open the outbox in the state
+  directory, add ``gateway.started``, start the uplink (if a broker URL is configured), the bus
+  runners and the leak pipeline. ``READY=1`` goes to systemd after the first poll cycle of every
+  bus has completed (answered or not: an absent device is the field's problem, not ours).
+- run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
+  watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
+- SIGHUP: re-read the config; when it is valid, swap buses, rules and leak pipeline for new ones
+  (the outbox, its sequence numbers and the uplink connection stay); when it is not, keep the
+  old one running and log and show (``status``) why. Identity and storage changes need a
+  restart and are refused on reload, saying so.
+- SIGTERM / SIGINT: stop polling, let the uplink drain what it can for a few seconds, publish
+  the retained ``offline`` state, close the outbox, exit 0.
+
+The parts come from ``edge_agent.daemon.parts`` (thin adapters over the other packages), so
+this module holds only the order of things. Time comes from an injected clock (``time()``,
+``monotonic()``, ``async sleep()``): the wall clock in production, the simulator's sim clock
+in the demo, so readings, events and scenarios share one time base.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_agent.daemon.state import (
+    DeviceStatus,
+    LoggerStatus,
+    OutboxStatus,
+    StatusSnapshot,
+    UplinkStatus,
+    write_status,
+)
+from edge_agent.daemon.systemd import Notifier, ProgressTracker, watchdog_interval_s
+from edge_agent.errors import UsageError
+from edge_agent.events import Event, EventDraft, TelemetryDraft
+from edge_agent.logs import flush_summaries, get_logger
+
+__all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
+
+DEFAULT_STATUS_INTERVAL_S = 2.0
+DEFAULT_STOP_DRAIN_S = 3.0  # SIGTERM: how long the uplink may drain before `offline`
+DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
+BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
+LEAK_DEADLINE_S = 900.0  # a recording job of every logger on a slow RTU bus takes minutes
+UPLINK_DEADLINE_S = 120.0
+
+log = get_logger("edge_agent.daemon")
+
+
+class WallClock:
+    """The production clock: epoch time, monotonic time, asyncio sleep."""
+
+    speed = 1.0
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    """How to run: the config file and command-line overrides, plus test/demo injections.
+
+    ``leak_clock``: the clock the recording schedule runs on (default: ``clock``); the demo
+    passes one where a night lasts seconds. ``on_event``: called on the loop with each event
+    the outbox accepted (the demo prints them). ``site``: a loaded ``drivers.site.Site``
+    overriding the config's ``site_file`` (the demo's embedded site).
+    """
+
+    config_path: Path
+    state_dir: Path | None = None
+    mqtt_url: str | None = None
+    clock: Any = field(default_factory=WallClock)
+    leak_clock: Any = None
+    status_interval_s: float = DEFAULT_STATUS_INTERVAL_S
+    stop_drain_s: float = DEFAULT_STOP_DRAIN_S
+    on_event: Callable[[Event], None] | None = None
+    site: Any = None
+    notifier: Notifier | None = None
+
+
+@dataclass
+class DeviceCounters:
+    """Per device, from the bus callbacks: what ``status`` shows."""
+
+    bus: str
+    online: bool | None = None
+    last_reading_ts: float | None = None
+    polls_ok: int = 0
+    polls_failed: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+
+class Daemon:
+    """One gateway. ``await Daemon(options).run()`` returns the exit code."""
+
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.clock = options.clock
+        self.notifier = options.notifier or Notifier()
+        self.progress = ProgressTracker(time.monotonic)
+        self.config: Any = None
+        self.state_dir: Path | None = None
+        self.outbox: Any = None
+        self.uplink: Any = None
+        self.runtime: Any = None  # parts.Runtime: buses, rules, leak pipeline of one config
+        self.devices: dict[str, DeviceCounters] = {}
+        self.ready = False
+        self.config_error: str | None = None
+        self.started_at = time.time()
+        self.events_accepted = 0
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._dsp = ThreadPoolExecutor(max_workers=DSP_WORKERS, thread_name_prefix="dsp")
+        self._first_cycle: set[str] = set()
+
+    # -- control ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    # -- the event path (called on the loop by the bus runners and the leak pipeline) -------
+
+    async def emit(self, items: list[EventDraft | TelemetryDraft]) -> None:
+        """Store drafts durably (outbox thread), then hand them to the uplink and observers."""
+        if not items or self.outbox is None:
+            return
+        loop = asyncio.get_running_loop()
+        accepted = await loop.run_in_executor(self._io, self.outbox.add_many, items)
+        for event in accepted:
+            if event is None:
+                continue
+            if event.stream == "event":
+                self.events_accepted += 1
+                log.info(
+                    "event",
+                    device=event.dev,
+                    kind=event.kind,
+                    seq=event.seq,
+                    sev=int(event.sev),
+                    **{k: v for k, v in event.data.items() if k not in ("device", "kind")},
+                )
+            if self.options.on_event is not None:
+                self.options.on_event(event)
+        if self.uplink is not None:
+            self.uplink.kick()
+
+    def submit(self, items: list[EventDraft | TelemetryDraft]) -> None:
+        """``emit`` from a synchronous callback on the loop: schedule it, keep order."""
+        if items:
+            self._pending = asyncio.ensure_future(self._ordered_emit(list(items)))
+
+    async def _ordered_emit(self, items: list[EventDraft | TelemetryDraft]) -> None:
+        async with self._emit_lock:
+            await self.emit(items)
+
+    # bus runner callbacks ------------------------------------------------------------------
+
+    def on_reading(self, reading: Any) -> None:
+        counters = self.devices.get(reading.device)
+        if counters is not None:
+            counters.last_reading_ts = reading.ts
+        if self.runtime is not None:
+            self.submit(self.runtime.rules_on_reading(reading))
+
+    def on_poll_ok(self, device: str, ts: float) -> None:
+        c = self.devices.get(device)
+        if c is not None:
+            c.polls_ok += 1
+            c.consecutive_failures = 0
+            c.online = True
+            c.last_error = None
+        if self.runtime is not None:
+            self.submit(self.runtime.rules_on_poll_ok(device, ts))
+
+    def on_poll_failed(self, device: str, error: BaseException | str, ts: float) -> None:
+        c = self.devices.get(device)
+        if c is not None:
+            c.polls_failed += 1
+            c.consecutive_failures += 1
+            c.last_error = str(error)
+            if self.runtime is not None and self.runtime.is_offline(device, c.consecutive_failures):
+                c.online = False
+        if self.runtime is not None:
+            self.submit(self.runtime.rules_on_poll_failed(device, error, ts))
+
+    def on_cycle(self, bus: str) -> None:
+        """A bus finished one pass over its due devices: progress, and maybe READY."""
+        self.progress.beat(f"bus:{bus}")
+        if not self.ready and self.runtime is not None:
+            self._first_cycle.add(bus)
+            if self._first_cycle >= set(self.runtime.bus_names):
+                self.ready = True
+                self.notifier.ready(self.status_line())
+                log.info("ready", status=self.status_line())
+
+    # -- run -------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT. Raises UsageError (bad config) or RuntimeFailure."""
+        from edge_agent.daemon import parts
+
+        self._emit_lock = asyncio.Lock()
+        self._pending: asyncio.Future[Any] | None = None
+        config = parts.load(self.options.config_path, self.options)
+        self.config = config
+        self.state_dir = parts.prepare_state_dir(config, self.options)
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        self.outbox = await loop.run_in_executor(
+            self._io, parts.open_outbox, config, self.state_dir
+        )
+        try:
+            await self.emit([parts.started_event(config, self.clock.time())])
+            self.uplink = parts.build_uplink(config, self.options, self.outbox, self._io, loop)
+            if self.uplink is not None:
+                self.progress.register("uplink", UPLINK_DEADLINE_S)
+                await self.uplink.start()
+            await self._start_runtime(config)
+            await self._main_loop()
+        finally:
+            await self._shutdown()
+        return 0
+
+    async def _start_runtime(self, config: Any) -> None:
+        from edge_agent.daemon import parts
+
+        runtime = parts.build_runtime(config, self, self.options)
+        self.devices = {
+            name: self.devices.get(name) or DeviceCounters(bus=bus)
+            for name, bus in runtime.device_buses.items()
+        }
+        for bus in runtime.bus_names:
+            self.progress.register(f"bus:{bus}", max(BUS_DEADLINE_MIN_S, runtime.bus_deadline(bus)))
+        if runtime.leak is not None:
+            self.progress.register("leak", LEAK_DEADLINE_S)
+        self.runtime = runtime
+        await runtime.start()
+        if not runtime.bus_names and not self.ready:
+            self.ready = True
+            self.notifier.ready(self.status_line())
+
+    async def _stop_runtime(self) -> None:
+        runtime, self.runtime = self.runtime, None
+        if runtime is None:
+            return
+        await runtime.stop()
+        for bus in runtime.bus_names:
+            self.progress.unregister(f"bus:{bus}")
+        self.progress.unregister("leak")
+
+    async def _main_loop(self) -> None:
+        interval = self.options.status_interval_s
+        watchdog_s = watchdog_interval_s()
+        tick = min(interval, watchdog_s) if watchdog_s else interval
+        last_watchdog = 0.0
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                await self._do_reload()
+            if self.uplink is not None:
+                self.uplink.beat_if_alive(lambda: self.progress.beat("uplink"))
+            self._write_status()
+            flush_summaries()
+            stalled = self.progress.stalled()
+            if watchdog_s and self.ready and time.monotonic() - last_watchdog >= watchdog_s:
+                if stalled:
+                    log.error(
+                        "watchdog withheld: loops stalled",
+                        stalled=[f"{s.name} silent {s.silent_s:.0f} s" for s in stalled],
+                    )
+                else:
+                    self.notifier.watchdog()
+                    last_watchdog = time.monotonic()
+            self.notifier.status(self.status_line())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_any(), timeout=tick)
+
+    async def _wait_any(self) -> None:
+        stop = asyncio.ensure_future(self._stop.wait())
+        reload = asyncio.ensure_future(self._reload.wait())
+        try:
+            await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            reload.cancel()
+
+    async def _do_reload(self) -> None:
+        from edge_agent.daemon import parts
+
+        self.notifier.reloading()
+        log.info("reloading config", path=str(self.options.config_path))
+        try:
+            new = parts.load(self.options.config_path, self.options)
+            parts.check_reloadable(self.config, new)
+        except UsageError as exc:
+            self.config_error = str(exc).replace("\n", "; ")
+            log.error("reload refused, keeping the running config", reason=self.config_error)
+            self.notifier.ready(self.status_line())
+            return
+        await self._stop_runtime()
+        self.config = new
+        self.config_error = None
+        await self._start_runtime(new)
+        if self.uplink is not None:
+            self.uplink.reconfigure(new)
+        self.notifier.ready(self.status_line())
+        log.info("config reloaded", devices=len(self.devices))
+
+    async def _shutdown(self) -> None:
+        self.notifier.stopping("stopping: flushing outbox, publishing offline")
+        log.info("stopping")
+        try:
+            await self._stop_runtime()
+            if self._pending is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self._pending), timeout=2.0)
+            if self.uplink is not None:
+                await self.uplink.stop(drain_s=self.options.stop_drain_s)
+        finally:
+            if self.outbox is not None:
+                self._write_status()
+                await asyncio.get_running_loop().run_in_executor(self._io, self.outbox.close)
+            self._io.shutdown(wait=False)
+            self._dsp.shutdown(wait=False, cancel_futures=True)
+            self.notifier.close()
+            log.info("stopped")
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    @property
+    def dsp_executor(self) -> ThreadPoolExecutor:
+        return self._dsp
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        online = sum(1 for c in self.devices.values() if c.online)
+        depth = self.outbox.depth() if self.outbox is not None else 0
+        uplink = self.uplink.status().state if self.uplink is not None else "disabled"
+        text = f"{online}/{len(self.devices)} devices online, outbox {depth}, uplink {uplink}"
+        if self.config_error:
+            text += ", last reload refused"
+        return text
+
+    def snapshot(self) -> StatusSnapshot:
+        now = self.clock.time()
+        outbox = OutboxStatus(depth=0, oldest_age_s=None)
+        if self.outbox is not None:
+            outbox = OutboxStatus(
+                depth=self.outbox.depth(),
+                oldest_age_s=self.outbox.oldest_age_s(now),
+                degraded=bool(self.outbox.degraded),
+            )
+        uplink = self.uplink.status() if self.uplink is not None else UplinkStatus("disabled")
+        loggers: tuple[LoggerStatus, ...] = ()
+        if self.runtime is not None and self.runtime.leak is not None:
+            loggers = tuple(
+                LoggerStatus(s.name, s.score, s.state, s.recorded_at, s.recordings, s.last_error)
+                for s in self.runtime.leak.status.values()
+            )
+        return StatusSnapshot(
+            site=self.config.gateway.site,
+            gateway=self.config.gateway.id,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            updated_at=time.time(),
+            interval_s=self.options.status_interval_s,
+            ready=self.ready,
+            devices=tuple(
+                DeviceStatus(
+                    name,
+                    c.bus,
+                    c.online,
+                    c.last_reading_ts,
+                    c.polls_ok,
+                    c.polls_failed,
+                    c.consecutive_failures,
+                    c.last_error,
+                )
+                for name, c in self.devices.items()
+            ),
+            loggers=loggers,
+            outbox=outbox,
+            uplink=uplink,
+            stalled=tuple(s.name for s in self.progress.stalled()),
+            config_error=self.config_error,
+            extra={"events_accepted": self.events_accepted, "sim_time": now},
+        )
+
+    def _write_status(self) -> None:
+        if self.state_dir is None or self.config is None:
+            return
+        try:
+            write_status(self.state_dir, self.snapshot())
+        except OSError as exc:
+            log.warning("cannot write status file", error=str(exc), path=str(self.state_dir))

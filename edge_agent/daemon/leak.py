@@ -1,0 +1,253 @@
+"""The leak pipeline: scheduled recordings -> scores (worker threads) -> trackers -> events,
+and synchronised pairs -> correlator -> ``leak.located``.
+
+The pipeline owns the order of things, not the maths: ``Recorder`` gets recordings off the
+bus (an exclusive slot on the bus runner, one broadcast start for a synchronised job),
+``LeakAnalysis`` scores a recording and keeps each logger's tracker (``dsp.leak``), ``Locator``
+turns two simultaneous recordings into a position on the pipe path (``dsp.correlate`` and
+``edge_agent.site_network``). Scoring and correlating are numba kernels released from the GIL:
+they run in the daemon's worker pool, never on the event loop.
+
+When both loggers of a neighbouring pair suspect a leak, the pipeline asks the scheduler for a
+synchronised pair recording and correlates it; a pair located once is not re-located for
+``relocate_after_s`` (the leak does not move; the recordings cost bus time and battery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drivers.model import Recording
+from edge_agent.daemon.schedule import RecordingJob, RecordingScheduler
+from edge_agent.events import EventDraft
+from edge_agent.logs import get_logger
+
+__all__ = [
+    "DEFAULT_RELOCATE_AFTER_S",
+    "LeakAnalysis",
+    "LeakPipeline",
+    "Location",
+    "Locator",
+    "LoggerLeakStatus",
+    "Recorder",
+]
+
+DEFAULT_RELOCATE_AFTER_S = 86400.0
+SUSPECTING_STATES = frozenset({"suspected", "confirmed"})
+# A job that finds nothing to do waits at most this long (leak-clock seconds are converted by
+# the clock's own sleep) before looking at the schedule again.
+MAX_IDLE_S = 60.0
+
+log = get_logger("edge_agent.daemon.leak")
+
+
+class Recorder(Protocol):
+    """Gets recordings off the bus. Returns a recording or an error text per device."""
+
+    async def record(
+        self, devices: tuple[str, ...], *, synchronised: bool
+    ) -> dict[str, Recording | str]: ...
+
+
+class LeakAnalysis(Protocol):
+    """Scores recordings (thread-safe, called from workers) and keeps one tracker per logger
+    (called on the event loop only)."""
+
+    def score(self, recording: Recording) -> Any: ...
+
+    def track(self, device: str, scored: Any, job: RecordingJob) -> list[EventDraft]: ...
+
+    def state(self, device: str) -> str: ...
+
+    def score_value(self, scored: Any) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a pair put the leak: ``pipe`` and ``offset_m`` from that pipe's ``from`` node,
+    ``distance_m`` along the path from logger ``a``."""
+
+    a: str
+    b: str
+    pipe: str
+    offset_m: float
+    distance_m: float
+    spacing_m: float
+    tdoa_ms: float
+    confidence: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Locator(Protocol):
+    """Correlates two simultaneous recordings (thread-safe, called from workers).
+
+    Returns None when the source is not between the loggers or the correlation is too weak.
+    """
+
+    def locate(self, a: Recording, b: Recording) -> Location | None: ...
+
+
+@dataclass(slots=True)
+class LoggerLeakStatus:
+    """What ``edge-agent status`` shows per logger."""
+
+    name: str
+    score: float | None = None
+    state: str = "normal"
+    recorded_at: float | None = None
+    recordings: int = 0
+    last_error: str | None = None
+
+
+class LeakPipeline:
+    """Runs the schedule until ``stop`` is set. ``emit`` stores drafts durably (the outbox);
+    ``beat`` tells the watchdog the pipeline is alive (once per loop turn)."""
+
+    def __init__(
+        self,
+        *,
+        scheduler: RecordingScheduler,
+        recorder: Recorder,
+        analysis: LeakAnalysis,
+        locator: Locator | None,
+        pairs: Sequence[tuple[str, str]],
+        emit: Callable[[list[EventDraft]], Awaitable[None]],
+        clock: Any,
+        executor: Executor | None,
+        beat: Callable[[], None] = lambda: None,
+        relocate_after_s: float = DEFAULT_RELOCATE_AFTER_S,
+    ) -> None:
+        self.scheduler = scheduler
+        self.recorder = recorder
+        self.analysis = analysis
+        self.locator = locator
+        self.pairs = tuple(tuple(sorted(p)) for p in pairs)
+        self._emit = emit
+        self._clock = clock
+        self._executor = executor
+        self._beat = beat
+        self.relocate_after_s = relocate_after_s
+        self.status: dict[str, LoggerLeakStatus] = {
+            name: LoggerLeakStatus(name) for name in scheduler.loggers
+        }
+        self._located_at: dict[tuple[str, ...], float] = {}
+        self._wake = asyncio.Event()
+        self.jobs_run = 0
+
+    def request(self, device: str) -> None:
+        """A recording of ``device`` as soon as possible (on demand). Raises KeyError."""
+        self.scheduler.request(device, self._clock.time())
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._beat()
+            for job in self.scheduler.due(self._clock.time()):
+                if stop.is_set():
+                    return
+                await self.run_job(job)
+                self._beat()
+            wait_s = min(
+                self.scheduler.next_due_at(self._clock.time()) - self._clock.time(), MAX_IDLE_S
+            )
+            if wait_s > 0:
+                await self._sleep_or_wake(wait_s, stop)
+
+    async def _sleep_or_wake(self, sim_s: float, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self._clock.sleep(sim_s))
+        waiters = {
+            sleeper,
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(stop.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def run_job(self, job: RecordingJob) -> None:
+        """Record, score, track; correlate for a pair job; ask for pairs that now qualify."""
+        self.jobs_run += 1
+        results = await self.recorder.record(job.devices, synchronised=job.synchronised)
+        loop = asyncio.get_running_loop()
+        recordings: dict[str, Recording] = {}
+        drafts: list[EventDraft] = []
+        for device in job.devices:
+            status = self.status[device]
+            got = results.get(device, "no recording returned")
+            if isinstance(got, str):
+                status.last_error = got
+                log.warning("recording failed", device=device, error=got)
+                continue
+            recordings[device] = got
+            try:
+                scored = await loop.run_in_executor(self._executor, self.analysis.score, got)
+            except ValueError as exc:  # a recording dsp refuses (too short, not finite)
+                status.last_error = f"cannot score: {exc}"
+                log.warning("recording not scored", device=device, error=str(exc))
+                continue
+            status.score = self.analysis.score_value(scored)
+            status.recorded_at = got.started_at
+            status.recordings += 1
+            status.last_error = None
+            drafts.extend(self.analysis.track(device, scored, job))
+            status.state = self.analysis.state(device)
+        if job.reason == "pair" and len(job.devices) == 2:
+            drafts.extend(await self._locate(job, recordings))
+        if drafts:
+            await self._emit(drafts)
+        self._request_pairs()
+
+    def _request_pairs(self) -> None:
+        if self.locator is None:
+            return
+        now = self._clock.time()
+        for pair in self.pairs:
+            if not all(self.status[d].state in SUSPECTING_STATES for d in pair if d in self.status):
+                continue
+            if any(d not in self.status for d in pair):
+                continue
+            last = self._located_at.get(pair)
+            if last is not None and now - last < self.relocate_after_s:
+                continue
+            # Mark now so a failing pair is retried after the same spacing, not every turn.
+            self._located_at[pair] = now
+            self.scheduler.request_pair(pair[0], pair[1], now)
+            self._wake.set()
+
+    async def _locate(
+        self, job: RecordingJob, recordings: dict[str, Recording]
+    ) -> list[EventDraft]:
+        a, b = job.devices
+        if a not in recordings or b not in recordings or self.locator is None:
+            return []
+        loop = asyncio.get_running_loop()
+        try:
+            where = await loop.run_in_executor(
+                self._executor, self.locator.locate, recordings[a], recordings[b]
+            )
+        except ValueError as exc:
+            log.warning("correlation failed", device=a, pair=f"{a}/{b}", error=str(exc))
+            return []
+        if where is None:
+            log.info("pair correlated, source not between them", device=a, pair=f"{a}/{b}")
+            return []
+        ts = max(recordings[a].started_at, recordings[b].started_at)
+        data = {
+            "pipe": where.pipe,
+            "offset_m": round(where.offset_m, 1),
+            "from_logger": where.a,
+            "distance_m": round(where.distance_m, 1),
+            "pair": [where.a, where.b],
+            "spacing_m": round(where.spacing_m, 1),
+            "tdoa_ms": round(where.tdoa_ms, 3),
+            "confidence": round(where.confidence, 3),
+            **where.data,
+        }
+        return [EventDraft.of(where.a, "leak.located", ts, **data)]
