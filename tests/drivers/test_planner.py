@@ -1,0 +1,278 @@
+"""Read planner: fewest requests within the Modbus limits, gaps and unreadable ranges."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drivers.codec import encode_value
+from drivers.model import Quality
+from drivers.planner import PlanError, ReadRequest, plan_profile, plan_reads
+from drivers.profile import REGISTER_WIDTH, Point, ProfileRegistry
+
+
+def reg(name, address, type_="u16", function="holding", **kw) -> Point:
+    return Point(name=name, function=function, address=address, type=type_, **kw)
+
+
+def spans(plan):
+    return [(r.function, r.address, r.count, [p.name for p in r.points]) for r in plan.requests]
+
+
+class TestPlanTable:
+    """Hand-checked maps: what merges, what splits, and why."""
+
+    @pytest.mark.parametrize(
+        ("points", "kw", "expected"),
+        [
+            # adjacent registers merge into one read
+            (
+                [reg("a", 0), reg("b", 1, "f32"), reg("c", 3)],
+                {},
+                [("holding", 0, 4, ["a", "b", "c"])],
+            ),
+            # a gap within max_gap is read through, a wider one splits
+            (
+                [reg("a", 0), reg("b", 5), reg("c", 30)],
+                {"max_gap": 4},
+                [("holding", 0, 6, ["a", "b"]), ("holding", 30, 1, ["c"])],
+            ),
+            # max_gap 0: only adjacent points merge
+            (
+                [reg("a", 0), reg("b", 2)],
+                {"max_gap": 0},
+                [("holding", 0, 1, ["a"]), ("holding", 2, 1, ["b"])],
+            ),
+            # never through an unreadable address, however small the gap
+            (
+                [reg("a", 0), reg("b", 3)],
+                {"unreadable": [("holding", 2, 2)]},
+                [("holding", 0, 1, ["a"]), ("holding", 3, 1, ["b"])],
+            ),
+            # an unreadable range of another function does not matter
+            (
+                [reg("a", 0), reg("b", 3)],
+                {"unreadable": [("input", 2, 2)]},
+                [("holding", 0, 4, ["a", "b"])],
+            ),
+            # functions are separate requests even at equal addresses
+            (
+                [reg("a", 0, function="input"), reg("b", 0), reg("c", 0, "bool", "coil")],
+                {},
+                [
+                    ("coil", 0, 1, ["c"]),
+                    ("input", 0, 1, ["a"]),
+                    ("holding", 0, 1, ["b"]),
+                ],
+            ),
+            # the 125-register limit splits a long map
+            (
+                [reg(f"p{i}", i * 2, "f32") for i in range(70)],
+                {},
+                [
+                    ("holding", 0, 124, [f"p{i}" for i in range(62)]),
+                    ("holding", 124, 16, [f"p{i}" for i in range(62, 70)]),
+                ],
+            ),
+            # bits: 2000 per request, wide gaps are cheap
+            (
+                [reg("a", 0, "bool", "discrete"), reg("b", 200, "bool", "discrete")],
+                {},
+                [("discrete", 0, 201, ["a", "b"])],
+            ),
+        ],
+    )
+    def test_plan(self, points, kw, expected):
+        """The plan is exactly the hand-derived one."""
+        assert spans(plan_reads(points, **kw)) == expected
+
+    @pytest.mark.parametrize(
+        ("points", "kw", "fragment"),
+        [
+            ([reg("s", 0, "string", count=126)], {}, "more than one request"),
+            ([reg("a", 5)], {"unreadable": [("holding", 0, 9)]}, "unreadable range"),
+            ([reg("a", 0)], {"max_registers": 200}, "max_registers 200"),
+            ([reg("a", 0)], {"max_gap": -1}, "must not be negative"),
+        ],
+    )
+    def test_errors(self, points, kw, fragment):
+        with pytest.raises(PlanError, match=fragment):
+            plan_reads(points, **kw)
+
+
+class TestShippedProfiles:
+    """Every shipped profile plans cleanly and decodes what a device would send."""
+
+    @pytest.mark.parametrize("name", ProfileRegistry().names())
+    def test_plan_and_decode(self, name):
+        """Encode a plausible value per point, serve it as responses, decode it back."""
+        profile = ProfileRegistry().get(name)
+        plan = plan_profile(profile)
+        values = {}
+        responses = {}
+        for request in plan.requests:
+            regs = [0] * request.count
+            for p in request.points:
+                if p.type == "string":
+                    value = "X"
+                elif p.type == "bool":
+                    value = True
+                elif p.valid_range is not None:
+                    value = p.valid_range[0]
+                else:
+                    value = 1
+                encoded = encode_value(p, value)
+                regs[p.address - request.address : p.address - request.address + len(encoded)] = (
+                    encoded
+                )
+                values[p.name] = value
+            responses[request] = regs
+        decoded = plan.decode(responses)
+        assert {p.name for p, _, _ in decoded} == {p.name for p in profile.points}
+        for p, value, _quality in decoded:
+            assert value == pytest.approx(values[p.name]), p.name
+
+    def test_noise_logger_avoids_its_gap(self):
+        """The NL200 refuses holding 111..199: the plan never reads there."""
+        plan = plan_profile(ProfileRegistry().get("noise-logger-nl200"), max_gap=125)
+        for r in plan.requests:
+            if r.function == "holding":
+                assert r.end < 111 or r.address > 199
+
+
+class TestDecode:
+    """Fault flags apply across requests; missing responses are skipped."""
+
+    status = reg("status", 50, "bitfield", fault_bits=((0, "sensor_fault"),))
+    level = reg(
+        "level", 0, valid_range=(0.0, 100.0), fault_point="status", fault_on=("sensor_fault",)
+    )
+
+    def test_fault_bit_in_another_request(self):
+        """The status register is read separately, and still marks the level as a fault."""
+        plan = plan_reads([self.level, self.status], max_gap=0)
+        assert len(plan.requests) == 2
+        responses = {r: [1] if r.address == 50 else [42] for r in plan.requests}
+        result = {p.name: (v, q) for p, v, q in plan.decode(responses)}
+        assert result["level"] == (42, Quality.FAULT)
+
+    def test_missing_response_is_skipped(self):
+        """A failed request drops only its own points."""
+        plan = plan_reads([self.level, self.status], max_gap=0)
+        first = plan.requests[0]
+        result = plan.decode({first: [42]})
+        assert [(p.name, v, q) for p, v, q in result] == [("level", 42, Quality.GOOD)]
+
+    def test_padded_bits_and_short_responses(self):
+        """Bit responses padded to whole bytes are fine; a short response is an error."""
+        points = [reg("a", 0, "bool", "coil"), reg("b", 2, "bool", "coil")]
+        plan = plan_reads(points)
+        (request,) = plan.requests
+        decoded = plan.decode({request: [True, False, True, False, False, False, False, False]})
+        assert [v for _, v, _ in decoded] == [True, True]
+        with pytest.raises(ValueError, match="response has only 2 values"):
+            plan.decode({request: [True, False]})
+
+
+# ----------------------------------------------------------------- properties
+
+
+@st.composite
+def maps(draw, max_points=7):
+    """A random non-overlapping map of one or two functions, plus unreadable ranges that
+    avoid the points, plus limits."""
+    function = draw(st.sampled_from(["holding", "coil"]))
+    types = ["bool"] if function == "coil" else ["u16", "u32", "f64", "string"]
+    n = draw(st.integers(1, max_points))
+    points, address = [], 0
+    for i in range(n):
+        address += draw(st.integers(0, 12))
+        type_ = draw(st.sampled_from(types))
+        count = draw(st.integers(1, 6)) if type_ == "string" else 1
+        p = Point(name=f"p{i}", function=function, address=address, type=type_, count=count)
+        points.append(p)
+        address = p.end + 1
+    free = []
+    for a, b in zip(
+        [-1, *[p.end for p in points]], [*[p.address for p in points], address + 5], strict=True
+    ):
+        if b - a > 1:
+            free.append((a + 1, b - 1))
+    unreadable = []
+    for start, end in draw(st.lists(st.sampled_from(free), max_size=3)) if free else []:
+        s = draw(st.integers(start, end))
+        unreadable.append((function, s, draw(st.integers(s, end))))
+    limit = draw(st.integers(8, 20))
+    gap = draw(st.integers(0, 8))
+    kw = {"max_gap": gap, "max_bit_gap": gap, "unreadable": unreadable}
+    kw["max_bits" if function == "coil" else "max_registers"] = limit
+    return draw(st.permutations(points)), kw, limit
+
+
+def feasible(block, kw, limit):
+    """Whether one request could carry exactly these points (brute-force definition)."""
+    block = sorted(block, key=lambda p: p.address)
+    start, end = block[0].address, max(p.end for p in block)
+    if end - start + 1 > limit:
+        return False
+    if any(a.end + 1 + kw["max_gap"] < b.address for a, b in itertools.pairwise(block)):
+        return False
+    function = block[0].function
+    return not any(f == function and s <= end and start <= e for f, s, e in kw["unreadable"])
+
+
+def partitions(items):
+    """Every set partition (Bell numbers: 877 for 7 items)."""
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in partitions(rest):
+        for i in range(len(part)):
+            yield [*part[:i], [first, *part[i]], *part[i + 1 :]]
+        yield [[first], *part]
+
+
+def brute_force_minimum(points, kw, limit):
+    return min(
+        len(part) for part in partitions(list(points)) if all(feasible(b, kw, limit) for b in part)
+    )
+
+
+class TestPlannerProperties:
+    """Properties over random maps."""
+
+    @given(maps())
+    def test_covers_everything_within_limits(self, case):
+        """Every point read exactly once, inside its request, limits and gaps honoured,
+        no unreadable address touched."""
+        points, kw, limit = case
+        plan = plan_reads(points, **kw)
+        seen = [p.name for r in plan.requests for p in r.points]
+        assert sorted(seen) == sorted(p.name for p in points)
+        for r in plan.requests:
+            assert isinstance(r, ReadRequest)
+            assert 1 <= r.count <= limit
+            assert all(r.address <= p.address and p.end <= r.end for p in r.points)
+            assert r.address == r.points[0].address and r.end == max(p.end for p in r.points)
+            assert feasible(r.points, kw, limit)
+            for f, s, e in kw["unreadable"]:
+                assert not (f == r.function and s <= r.end and r.address <= e)
+
+    @given(maps(max_points=7))
+    def test_as_few_requests_as_brute_force(self, case):
+        """Greedy is optimal: never more requests than the best of all partitions."""
+        points, kw, limit = case
+        assert len(plan_reads(points, **kw).requests) == brute_force_minimum(points, kw, limit)
+
+    def test_register_widths_cover_every_type(self):
+        """The planner knows the width of every type a profile may use."""
+        for type_, width in REGISTER_WIDTH.items():
+            count = 3 if type_ == "string" else 1
+            function = "coil" if type_ == "bool" else "holding"
+            p = Point(name="x", function=function, address=0, type=type_, count=count)
+            (request,) = plan_reads([p]).requests
+            assert request.count == (3 if type_ == "string" else width)
