@@ -1,0 +1,260 @@
+"""Features of one noise recording: what a leak decision is made from.
+
+One numba pass (``dsp.spectra`` frames: detrend, periodic Hann, rfft, 50 % overlap) gives every
+frame's periodogram; one more kernel reduces them to the numbers below. Levels are in dB re
+1 unit (``10*log10`` of power; the unit is whatever the samples are in), "in band" means
+``band_hz`` (the material's leak band, ``dsp.pipes.Material.band_hz``). Frames are the Welch
+segments (``nperseg`` samples, 50 % overlap).
+
+- ``level_db``: in-band level of the Welch PSD (the energy average over the whole recording).
+- ``l10_db`` / ``l90_db``: the in-band frame level exceeded 10 % / 90 % of the time (the 90th /
+  10th percentile of frame levels, numpy's linear interpolation), ``spread_db = l10 - l90``:
+  narrow for continuous noise (leaks, pumps, ambient), wide for intermittent noise (traffic,
+  draw-off).
+- ``quiet_level_db``: in-band level of the *quiet, tone-free* spectrum: the mean spectrum of the
+  quiet frames (frame level <= ``l90_db + quiet_margin_db``) with tonal bins left out (their
+  share of the band filled in at the mean of the rest). Intermittent noise does not reach it
+  (it is judged on the quiet frames), a pump's hum does not reach it (tones are left out); a
+  leak, continuous and broadband, does. This is what the leak score is built on.
+- tonal bins: bins whose periodogram hardly varies across the quiet frames (coefficient of
+  variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone far less) and their two
+  neighbours (the Hann main lobe). ``tonality_db``: in-band power of the quiet spectrum over its
+  tone-free part (0 dB = no tones); ``tone_hz``: the strongest tonal bin in band (0 if none).
+- ``peak_hz``: the in-band frequency of the Welch PSD maximum; ``flatness``: in-band geometric
+  over arithmetic mean of the Welch PSD (1 = white, near 0 = tonal).
+- ``band_levels``: octave-band levels of the Welch PSD (``(lo_hz, hi_hz, dB)``), bands centred
+  on 31.5 Hz * 2**k wholly below Nyquist.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp._numba import jit
+from dsp.spectra import _check, _frame_psd_kernel, default_nperseg
+
+__all__ = [
+    "DEFAULT_QUIET_MARGIN_DB",
+    "DEFAULT_TONAL_CV",
+    "Features",
+    "compute_features",
+    "octave_bands",
+]
+
+DEFAULT_QUIET_MARGIN_DB = 2.0  # frames within this of L90 count as quiet
+DEFAULT_TONAL_CV = 0.5  # coefficient of variation below which a bin is a steady tone
+_TINY = 1e-300  # floor inside log10 so digital silence gives a finite (very low) level
+_MIN_FRAMES_FOR_CV = 8  # fewer frames cannot tell a steady tone from noise
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Features of one recording (see the module docstring for each)."""
+
+    fs: float
+    n_samples: int
+    nperseg: int
+    n_frames: int
+    band_hz: tuple[float, float]
+    level_db: float
+    l10_db: float
+    l90_db: float
+    spread_db: float
+    quiet_level_db: float
+    quiet_frames: int
+    peak_hz: float
+    flatness: float
+    tonality_db: float
+    tone_hz: float
+    band_levels: tuple[tuple[float, float, float], ...]
+
+
+def octave_bands(fs: float) -> tuple[tuple[float, float], ...]:
+    """Octave bands centred on 31.5 * 2**k Hz whose upper edge is below Nyquist."""
+    out = []
+    centre = 31.5
+    while centre * math.sqrt(2.0) <= fs / 2.0:
+        out.append((centre / math.sqrt(2.0), centre * math.sqrt(2.0)))
+        centre *= 2.0
+    return tuple(out)
+
+
+@jit
+def _percentile_sorted(s: np.ndarray, q: float) -> float:
+    # numpy's default ("linear") percentile of an already sorted array
+    pos = q / 100.0 * (s.size - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, s.size - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+@jit
+def _reduce_kernel(
+    frames: np.ndarray,
+    df: float,
+    klo: int,
+    khi: int,
+    quiet_margin_db: float,
+    tonal_cv: float,
+    edges_lo: np.ndarray,
+    edges_hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nseg, nfreq = frames.shape
+    # Welch mean and per-frame in-band levels
+    psd = np.zeros(nfreq)
+    lev = np.empty(nseg)
+    for s in range(nseg):
+        acc = 0.0
+        for k in range(nfreq):
+            psd[k] += frames[s, k]
+        for k in range(klo, khi + 1):
+            acc += frames[s, k]
+        lev[s] = 10.0 * math.log10(max(acc * df, _TINY))
+    psd /= nseg
+    srt = np.sort(lev)
+    l90 = _percentile_sorted(srt, 10.0)
+    l10 = _percentile_sorted(srt, 90.0)
+    # quiet frames: mean and coefficient of variation per in-band bin
+    nb = khi - klo + 1
+    qsum = np.zeros(nb)
+    qsq = np.zeros(nb)
+    nq = 0
+    for s in range(nseg):
+        if lev[s] <= l90 + quiet_margin_db:
+            nq += 1
+            for j in range(nb):
+                v = frames[s, klo + j]
+                qsum[j] += v
+                qsq[j] += v * v
+    qmean = qsum / nq
+    # Steadiness is judged on the quiet frames when there are enough of them to tell a tone from
+    # noise (the CV of noise over a handful of frames is itself noisy), else on all frames.
+    vsum = qsum
+    vsq = qsq
+    nv = nq
+    if nq < _MIN_FRAMES_FOR_CV:
+        vsum = np.zeros(nb)
+        vsq = np.zeros(nb)
+        nv = nseg
+        for s in range(nseg):
+            for j in range(nb):
+                v = frames[s, klo + j]
+                vsum[j] += v
+                vsq[j] += v * v
+    tonal_core = np.zeros(nb, dtype=np.bool_)
+    if nv >= _MIN_FRAMES_FOR_CV:
+        for j in range(nb):
+            m = vsum[j] / nv
+            var = max(vsq[j] / nv - m * m, 0.0)
+            if m > 0.0 and math.sqrt(var) < tonal_cv * m:
+                tonal_core[j] = True
+    tonal = tonal_core.copy()
+    for j in range(nb):
+        if tonal_core[j]:
+            if j > 0:
+                tonal[j - 1] = True
+            if j + 1 < nb:
+                tonal[j + 1] = True
+    free_sum = 0.0
+    n_free = 0
+    all_sum = 0.0
+    tone_bin = -1
+    tone_val = -1.0
+    for j in range(nb):
+        all_sum += qmean[j]
+        if tonal[j]:
+            if tonal_core[j] and qmean[j] > tone_val:
+                tone_val = qmean[j]
+                tone_bin = klo + j
+        else:
+            free_sum += qmean[j]
+            n_free += 1
+    # tone-free band power: the free bins' mean stands in for the tonal ones
+    free_power = free_sum / n_free * nb * df if n_free > 0 else 0.0
+    # Welch-PSD summaries over the band
+    peak_k = klo
+    log_sum = 0.0
+    lin_sum = 0.0
+    for k in range(klo, khi + 1):
+        if psd[k] > psd[peak_k]:
+            peak_k = k
+        log_sum += math.log(max(psd[k], _TINY))
+        lin_sum += psd[k]
+    flat = math.exp(log_sum / nb) / (lin_sum / nb) if lin_sum > 0.0 else 0.0
+    bands = np.empty(edges_lo.size)
+    for b in range(edges_lo.size):
+        acc = 0.0
+        for k in range(nfreq):
+            f = k * df
+            if edges_lo[b] <= f < edges_hi[b]:
+                acc += psd[k]
+        bands[b] = 10.0 * math.log10(max(acc * df, _TINY))
+    level = 10.0 * math.log10(max(lin_sum * df, _TINY))
+    quiet = 10.0 * math.log10(max(free_power, _TINY))
+    tonality = 10.0 * math.log10(max(all_sum * df, _TINY) / max(free_power, _TINY))
+    if n_free == 0:
+        tonality = math.inf
+    stats = np.array(
+        [level, l10, l90, quiet, float(nq), peak_k * df, flat, tonality, max(tone_bin, 0) * df]
+    )
+    return stats, psd, bands
+
+
+def compute_features(
+    samples: np.ndarray,
+    fs: float,
+    *,
+    band_hz: tuple[float, float],
+    nperseg: int | None = None,
+    quiet_margin_db: float = DEFAULT_QUIET_MARGIN_DB,
+    tonal_cv: float = DEFAULT_TONAL_CV,
+) -> Features:
+    """Features of ``samples`` at ``fs`` Hz over ``band_hz`` (any sample rate).
+
+    ``nperseg`` defaults to ``dsp.spectra.default_nperseg(fs)`` (about 4 Hz resolution).
+    Raises ``ValueError`` for non-1-D or non-finite samples, fewer samples than one segment, a
+    bad rate, or a band that is empty, inverted or above Nyquist at this resolution.
+    """
+    n = default_nperseg(fs) if nperseg is None else int(nperseg)
+    x = _check(samples, fs, n)
+    lo, hi = float(band_hz[0]), float(band_hz[1])
+    if not (0.0 <= lo < hi):
+        raise ValueError(f"band {band_hz!r} must satisfy 0 <= low < high")
+    if lo >= fs / 2.0:
+        raise ValueError(f"band {band_hz!r} starts above Nyquist ({fs / 2.0} Hz)")
+    df = fs / n
+    klo = math.ceil(lo / df - 1e-9)
+    khi = min(math.floor(hi / df + 1e-9), n // 2)
+    if khi < klo:
+        raise ValueError(f"band {band_hz!r} holds no frequency bin at {df:.3g} Hz resolution")
+    octaves = octave_bands(fs)
+    edges_lo = np.array([b[0] for b in octaves], dtype=np.float64)
+    edges_hi = np.array([b[1] for b in octaves], dtype=np.float64)
+    frames = _frame_psd_kernel(x, float(fs), n)
+    stats, _psd, bands = _reduce_kernel(
+        frames, df, klo, khi, float(quiet_margin_db), float(tonal_cv), edges_lo, edges_hi
+    )
+    level, l10, l90, quiet, nq, peak, flat, tonality, tone = (float(v) for v in stats)
+    return Features(
+        fs=float(fs),
+        n_samples=int(x.size),
+        nperseg=n,
+        n_frames=int(frames.shape[0]),
+        band_hz=(lo, hi),
+        level_db=level,
+        l10_db=l10,
+        l90_db=l90,
+        spread_db=l10 - l90,
+        quiet_level_db=quiet,
+        quiet_frames=int(nq),
+        peak_hz=peak,
+        flatness=flat,
+        tonality_db=tonality,
+        tone_hz=tone,
+        band_levels=tuple(
+            (octaves[i][0], octaves[i][1], float(bands[i])) for i in range(len(octaves))
+        ),
+    )

@@ -1,0 +1,167 @@
+"""dsp.features: parity with scipy/numpy references (1e-6 relative) and the physics each feature
+is for (tones left out, intermittent noise left out, continuous noise kept)."""
+
+import math
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.signal
+import scipy.stats
+
+from dsp import synth
+from dsp.features import compute_features, octave_bands
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _reference(x, fs, nperseg, band, margin=2.0, cv=0.5):
+    """The same features computed with scipy and numpy only."""
+    f, psd = scipy.signal.welch(
+        x, fs, window="hann", nperseg=nperseg, noverlap=nperseg // 2, detrend="constant"
+    )
+    _, _, spec = scipy.signal.spectrogram(
+        x, fs, window="hann", nperseg=nperseg, noverlap=nperseg // 2, detrend="constant"
+    )
+    frames = spec.T
+    df = f[1]
+    sel = (f >= band[0] - 1e-9 * df) & (f <= band[1] + 1e-9 * df)
+    lev = 10 * np.log10(frames[:, sel].sum(axis=1) * df)
+    l90, l10 = np.percentile(lev, 10), np.percentile(lev, 90)
+    quiet = frames[lev <= l90 + margin][:, sel]
+    qmean = quiet.mean(axis=0)
+    basis = quiet if quiet.shape[0] >= 8 else frames[:, sel]
+    core = basis.std(axis=0) < cv * basis.mean(axis=0)
+    tonal = core.copy()
+    tonal[1:] |= core[:-1]
+    tonal[:-1] |= core[1:]
+    free = qmean[~tonal].mean() * sel.sum() * df
+    bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
+    return {
+        "level_db": 10 * np.log10(psd[sel].sum() * df),
+        "l10_db": l10,
+        "l90_db": l90,
+        "spread_db": l10 - l90,
+        "quiet_level_db": 10 * np.log10(free),
+        "peak_hz": f[sel][np.argmax(psd[sel])],
+        "flatness": scipy.stats.gmean(psd[sel]) / psd[sel].mean(),
+        "tonality_db": 10 * np.log10(qmean.sum() * df / free),
+        "bands": bands,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fs", "seconds", "band", "scene"),
+    [
+        (4096.0, 8.0, (200.0, 1500.0), synth.Scene(leak_distance_m=50.0)),
+        (8000.0, 4.0, (20.0, 300.0), synth.Scene(material="pvc", pump_db=5.0, traffic_db=10.0)),
+        (4096.0, 4.0, (100.0, 800.0), synth.Scene(draw_off_db=8.0)),
+        (1000.0, 10.0, (20.0, 300.0), synth.Scene(material="pe", leak_distance_m=5.0)),
+        (44100.0, 1.0, (200.0, 1500.0), synth.Scene(pump_db=10.0, pump_hz=50.0)),
+    ],
+)
+def test_features_equal_scipy_reference(fs, seconds, band, scene):
+    """Every feature equals its scipy/numpy reference within 1e-6 relative."""
+    x = synth.recording(fs, seconds, scene=scene, seed=11) * 3.7
+    feat = compute_features(x, fs, band_hz=band)
+    ref = _reference(x, fs, feat.nperseg, band)
+    for name in ("level_db", "l10_db", "l90_db", "spread_db", "quiet_level_db", "tonality_db"):
+        assert getattr(feat, name) == pytest.approx(ref[name], rel=1e-6, abs=1e-9), name
+    assert feat.peak_hz == pytest.approx(ref["peak_hz"], rel=1e-12)
+    assert feat.flatness == pytest.approx(ref["flatness"], rel=1e-6)
+    np.testing.assert_allclose([b[2] for b in feat.band_levels], ref["bands"], rtol=1e-6)
+
+
+def test_pump_tone_is_left_out_of_the_quiet_level():
+    """A steady hum raises the level and the tonality, not the quiet tone-free level."""
+    fs, band = 4096.0, (20.0, 300.0)
+    amb = synth.ambient(fs, 6.0, seed=1)
+    pump = synth.pump_tone(fs, 6.0, seed=2, f0_hz=50.0, level_db=10.0)
+    quiet = compute_features(amb, fs, band_hz=band)
+    hum = compute_features(amb + pump, fs, band_hz=band)
+    assert hum.level_db > quiet.level_db + 8
+    assert abs(hum.quiet_level_db - quiet.quiet_level_db) < 1.0
+    assert hum.tonality_db > 6.0 and quiet.tonality_db < 1.0
+    assert hum.tone_hz == pytest.approx(50.0, abs=4.0)
+    assert hum.flatness < quiet.flatness
+
+
+def test_intermittent_noise_is_left_out_of_the_quiet_level():
+    """Traffic bursts widen the spread and raise L10, not the quiet level."""
+    fs, band = 4096.0, (200.0, 1500.0)
+    amb = synth.ambient(fs, 6.0, seed=3)
+    cars = synth.traffic_bursts(fs, 6.0, seed=4, level_db=25.0, count=2)
+    quiet = compute_features(amb, fs, band_hz=band)
+    busy = compute_features(amb + cars, fs, band_hz=band)
+    assert busy.spread_db > quiet.spread_db + 10
+    assert abs(busy.quiet_level_db - quiet.quiet_level_db) < 1.0
+    assert quiet.spread_db < 2.0
+
+
+def test_continuous_leak_raises_the_quiet_level():
+    """A leak at 10 dB in-band SNR lifts the quiet level by about 10 dB."""
+    fs = 4096.0
+    quiet = compute_features(
+        synth.recording(fs, 6.0, scene=synth.Scene(), seed=5), fs, band_hz=(200.0, 1500.0)
+    )
+    leak = compute_features(
+        synth.recording(fs, 6.0, scene=synth.Scene(leak_distance_m=40.0, leak_snr_db=10.0), seed=5),
+        fs,
+        band_hz=(200.0, 1500.0),
+    )
+    assert leak.quiet_level_db - quiet.quiet_level_db == pytest.approx(10.4, abs=1.0)
+    assert leak.spread_db < 2.0
+
+
+def test_silence_gives_finite_levels():
+    feat = compute_features(np.zeros(8192), 4096.0, band_hz=(200.0, 1500.0))
+    assert feat.level_db < -2000 and math.isfinite(feat.level_db)
+
+
+@pytest.mark.parametrize(
+    ("band", "message"),
+    [
+        ((300.0, 200.0), "low < high"),
+        ((3000.0, 4000.0), "above Nyquist"),
+        ((101.0, 102.0), "no frequency bin"),
+    ],
+)
+def test_bad_band_raises(band, message):
+    with pytest.raises(ValueError, match=message):
+        compute_features(np.ones(8192), 4096.0, band_hz=band)
+
+
+def test_import_and_run_from_a_read_only_tree(tmp_path):
+    """A read-only install works when NUMBA_CACHE_DIR points somewhere writable."""
+    tree = tmp_path / "ro"
+    shutil.copytree(REPO / "dsp", tree / "dsp", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [tree, *tree.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    cache = tmp_path / "cache"
+    code = (
+        "import numpy as np, dsp.features as f;"
+        f"assert f.__file__.startswith({str(tree)!r});"
+        "print(f.compute_features(np.random.default_rng(1).standard_normal(8192), 4096.0,"
+        " band_hz=(200.0, 1500.0)).level_db)"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(tree)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    finally:
+        for path in [tree, *tree.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout)
+    assert any(cache.rglob("*.nbi")), "the numba cache was not written to NUMBA_CACHE_DIR"
