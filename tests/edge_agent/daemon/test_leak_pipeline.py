@@ -1,0 +1,172 @@
+"""The leak pipeline's order of things on an injected clock: jobs -> scores -> tracker
+transitions -> a synchronised pair -> leak.located (real correlator, synthetic recordings)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers.model import Recording
+from drivers.sim.clock import ManualClock
+from drivers.site import load_site
+from dsp.synth import ambient, leak_at_loggers
+from edge_agent.daemon.leak import LeakPipeline
+from edge_agent.daemon.locate import SiteLocator
+from edge_agent.daemon.schedule import NightWindow, RecordingJob, RecordingScheduler
+from edge_agent.events import EventDraft
+
+SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
+FS = 4096.0
+LOGGERS = ("nl-01", "nl-02", "nl-03")
+LEAK_OFFSET = 75.0  # on P-02; nl-02 at 12 m, nl-03 at 168 m
+
+
+class SynthRecorder:
+    """Stands in for the bus: nl-02/nl-03 hear the leak, nl-01 hears ambient; 'broken' fails."""
+
+    def __init__(self, clock, broken=()):
+        self.clock = clock
+        self.broken = set(broken)
+        self.calls: list[tuple[tuple[str, ...], bool]] = []
+
+    async def record(self, devices, *, synchronised):
+        self.calls.append((devices, synchronised))
+        seed = len(self.calls)
+        a, b = leak_at_loggers(
+            FS,
+            4.0,
+            material="ductile_iron",
+            seed=seed,
+            distances_m=(LEAK_OFFSET - 12, 168 - LEAK_OFFSET),
+            diameter_mm=300,
+            wall_mm=7.2,
+            level_db=20.0,
+        )
+        heard = {"nl-02": a, "nl-03": b}
+        out = {}
+        t0 = self.clock.time()
+        for i, dev in enumerate(devices):
+            if dev in self.broken:
+                out[dev] = "no answer from unit 3"
+                continue
+            noise = ambient(FS, 4.0, seed=seed * 10 + i, level_db=-6.0)
+            out[dev] = Recording(dev, FS, heard.get(dev, 0.0) + noise, t0)
+        return out
+
+
+class RmsAnalysis:
+    """Score = loud or not; suspected on the first positive, confirmed on the second night."""
+
+    def __init__(self):
+        self.states: dict[str, str] = {}
+        self.positives: dict[str, set[str]] = {}
+
+    def score(self, recording):
+        return float(np.sqrt(np.mean(recording.samples**2)) > 1.0)
+
+    def score_value(self, scored):
+        return scored
+
+    def state(self, device):
+        return self.states.get(device, "normal")
+
+    def track(self, device, scored, job: RecordingJob):
+        if not scored or job.night is None:
+            return []
+        nights = self.positives.setdefault(device, set())
+        nights.add(job.night)
+        before = self.state(device)
+        after = "confirmed" if len(nights) >= 2 else "suspected"
+        self.states[device] = after
+        if before == after:
+            return []
+        return [EventDraft.of(device, f"leak.{after}", job.due_at, score=scored)]
+
+
+async def _drive(pipeline, clock, steps):
+    for _ in range(steps):
+        for job in pipeline.scheduler.due(clock.time()):
+            await pipeline.run_job(job)
+        clock.advance(3600)
+
+
+@pytest.fixture
+def setup():
+    clock = ManualClock(epoch_start=1_767_225_600.0 + 1.5 * 3600)  # 01:30 UTC
+    scheduler = RecordingScheduler(
+        LOGGERS, window=NightWindow(120, 240), interval_s=3600, utc_offset_s=lambda ts: 0.0
+    )
+    emitted: list[EventDraft] = []
+
+    async def emit(drafts):
+        emitted.extend(drafts)
+
+    recorder = SynthRecorder(clock)
+    executor = ThreadPoolExecutor(max_workers=2)
+    pipeline = LeakPipeline(
+        scheduler=scheduler,
+        recorder=recorder,
+        analysis=RmsAnalysis(),
+        locator=SiteLocator(load_site(SITE)),
+        pairs=[("nl-03", "nl-02"), ("nl-01", "nl-02")],
+        emit=emit,
+        clock=clock,
+        executor=executor,
+    )
+    yield pipeline, clock, recorder, emitted
+    executor.shutdown()
+
+
+def test_suspected_confirmed_located_once(setup):
+    """Two nights: suspected, a pair recording located on P-02, then confirmed; no re-locate."""
+    pipeline, clock, recorder, emitted = setup
+    pipeline.relocate_after_s = 3 * 86400
+    asyncio.run(_drive(pipeline, clock, 30))
+    kinds = [(d.dev, d.kind) for d in emitted]
+    assert ("nl-02", "leak.suspected") in kinds and ("nl-03", "leak.suspected") in kinds
+    assert ("nl-02", "leak.confirmed") in kinds and ("nl-03", "leak.confirmed") in kinds
+    assert ("nl-01", "leak.suspected") not in kinds
+    located = [d for d in emitted if d.kind == "leak.located"]
+    assert len(located) == 1, kinds
+    data = located[0].data
+    assert data["pipe"] == "P-02" and data["offset_m"] == pytest.approx(LEAK_OFFSET, abs=2.0)
+    assert data["pair"] == ["nl-02", "nl-03"] and located[0].dev == "nl-02"
+    pair_calls = [c for c in recorder.calls if c[0] == ("nl-02", "nl-03")]
+    assert pair_calls == [(("nl-02", "nl-03"), True)]
+    assert pipeline.status["nl-02"].state == "confirmed"
+    assert pipeline.status["nl-01"].recordings >= 4
+
+
+def test_relocates_after_the_spacing(setup):
+    """A located pair is correlated again once relocate_after_s has passed."""
+    pipeline, clock, _, emitted = setup
+    pipeline.relocate_after_s = 12 * 3600
+    asyncio.run(_drive(pipeline, clock, 30))
+    assert len([d for d in emitted if d.kind == "leak.located"]) >= 2
+
+
+def test_a_failed_recording_is_reported_not_fatal(setup):
+    pipeline, clock, recorder, _ = setup
+    recorder.broken.add("nl-03")
+    asyncio.run(_drive(pipeline, clock, 3))
+    assert pipeline.status["nl-03"].last_error == "no answer from unit 3"
+    assert pipeline.status["nl-03"].recordings == 0
+    assert pipeline.status["nl-02"].recordings > 0
+
+
+def test_run_loop_stops_promptly(setup):
+    """run() returns once stop is set, even while waiting for the next slot."""
+    pipeline = setup[0]
+
+    async def main():
+        stop = asyncio.Event()
+        task = asyncio.create_task(pipeline.run(stop))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
