@@ -51,6 +51,7 @@ MAX_SHOWN_CHARS = 40
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+_WORDS_RE = re.compile(r"[\w-]+(\|[\w-]+)+")  # a pattern that is a list of choices
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +340,11 @@ class _Converter:
         if pattern and not re.fullmatch(pattern, value):
             why = fmeta.get("pattern_help") or f"it must match {pattern}"
             shown = "this value" if fmeta.get("secret") else _shown(value)
-            self.problem(node, path, f"{shown} is not allowed: {why}")
+            hint = ""
+            if _WORDS_RE.fullmatch(pattern) and not fmeta.get("secret"):
+                hint = _suggest(value, pattern.split("|"))
+                hint = hint if "did you mean" in hint else ""
+            self.problem(node, path, f"{shown} is not allowed: {why}{hint}")
             return _INVALID
         if fmeta.get("path"):
             if not value:
@@ -590,17 +595,6 @@ def _cross_checks(
     if uplink is not None and uplink is not _INVALID:
         _check_uplink(conv, uplink)
 
-    leak = values.get("leak_detection")
-    if leak is not None and leak is not _INVALID and leak.materials:
-        from dsp.pipes import MATERIALS
-
-        for name in leak.materials:
-            if name not in MATERIALS:
-                conv.problem_at(
-                    _join("leak_detection.materials", name),
-                    f"unknown pipe material {_shown(name)}{_suggest(name, MATERIALS)}",
-                )
-
 
 def _check_overrides(conv: _Converter, i: int, dev: Device, profile: Any) -> None:
     """Point overrides must name points the profile has and fit their type."""
@@ -719,7 +713,11 @@ def parse_config(
         raise fail(line, col, f"YAML syntax: {what}") from None
     except yaml.reader.ReaderError as exc:
         line, col = _position(text, exc.position)
-        raise fail(line, col, f"YAML syntax: {exc.reason} (character {exc.character!r})") from None
+        ch = exc.character
+        shown = f"#x{ch:04x}" if isinstance(ch, int) else f"#x{ord(ch):04x}"
+        raise fail(
+            line, col, f"YAML syntax: unacceptable character {shown}: {exc.reason}"
+        ) from None
     except yaml.YAMLError as exc:
         raise fail(1, 1, f"YAML syntax: {str(exc).splitlines()[0]}") from None
     except RecursionError:

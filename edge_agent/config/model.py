@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dsp.pipes import MATERIALS
 from edge_agent.config.fields import NAME_HELP, NAME_PATTERN, meta
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
 
@@ -93,6 +94,7 @@ DEFAULT_LOG_FORMAT = "auto"
 
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 TOPIC_ROOT_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"
+MATERIAL_PATTERN = "|".join(sorted(MATERIALS))
 NIGHT_WINDOW_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 
 Checks = Iterator[tuple[str, str]]
@@ -515,7 +517,9 @@ class LeakDetectionConfig:
     materials: dict[str, MaterialOverride] = field(
         default_factory=dict,
         metadata=meta(
-            "overrides per pipe material (steel, ductile_iron, cast_iron, asbestos_cement, pvc, pe)"
+            "overrides per pipe material",
+            pattern=MATERIAL_PATTERN,
+            pattern_help=f"use a pipe material: {', '.join(sorted(MATERIALS))}",
         ),
     )
 
