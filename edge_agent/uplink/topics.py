@@ -1,0 +1,62 @@
+"""The topic tree of the MQTT contract (docs/mqtt.md)::
+
+    {root}/{site}/{gateway}/state               retained, QoS 1: online / offline
+    {root}/{site}/{gateway}/devices/{device}    retained, QoS 1: device metadata
+    {root}/{site}/{gateway}/event/{device}      QoS 1: events
+    {root}/{site}/{gateway}/telemetry/{device}  QoS 1 (or 0): telemetry
+
+Every level is ``[A-Za-z0-9_.-]+`` (the config enforces it; checked again here because a
+``+``, ``#`` or ``/`` in a level would silently change what subscribers match).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edge_agent.errors import UsageError
+from edge_agent.events import Event
+
+__all__ = ["Topics"]
+
+_LEVEL = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _level(value: str, what: str) -> str:
+    if not _LEVEL.match(value):
+        raise UsageError(f"{what} {value!r}: topic levels allow letters, digits, '_', '.', '-'")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    root: str
+    site: str
+    gateway: str
+
+    def __post_init__(self) -> None:
+        for part in self.root.split("/"):
+            _level(part, "uplink.topic_root level")
+        _level(self.site, "gateway.site")
+        _level(self.gateway, "gateway.id")
+
+    @property
+    def base(self) -> str:
+        return f"{self.root}/{self.site}/{self.gateway}"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    def device(self, dev: str) -> str:
+        return f"{self.base}/devices/{_level(dev, 'device')}"
+
+    def event(self, dev: str) -> str:
+        return f"{self.base}/event/{_level(dev, 'device')}"
+
+    def telemetry(self, dev: str) -> str:
+        return f"{self.base}/telemetry/{_level(dev, 'device')}"
+
+    def for_event(self, ev: Event) -> str:
+        """Where an accepted event or telemetry record is published."""
+        return self.telemetry(ev.dev) if ev.stream == "telemetry" else self.event(ev.dev)
