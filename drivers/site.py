@@ -19,13 +19,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
 from dsp.pipes import MATERIALS, wave_speed
 
 from .errors import DriverError
+
+if TYPE_CHECKING:
+    from .profile import ProfileRegistry
 
 __all__ = [
     "DEVICE_KINDS",
@@ -112,16 +115,17 @@ class GasParams:
 
 @dataclass(frozen=True, slots=True)
 class PressureParams:
-    mean_kpa: float = _p(250.0, 0, 100_000)
-    diurnal_kpa: float = _p(12.0, 0, 100_000)  # lower at the morning and evening demand peaks
+    mean_bar: float = _p(2.5, 0, 1_000)
+    diurnal_bar: float = _p(0.12, 0, 1_000)  # lower at the morning and evening demand peaks
 
 
 @dataclass(frozen=True, slots=True)
 class PumpControllerParams:
     """A sewer pump station: wet-well volume balance with duty/standby pumps."""
 
-    pumps: int = _p(2, 1, 8)
+    pumps: int = _p(2, 1, 3)
     wet_well_area_m2: float = _p(6.0, 0.1, 1_000)
+    overflow_level_mm: float = _p(4000.0, 100, 50_000)  # where the wet well spills
     start_level_mm: float = _p(1600.0, 1, 50_000)  # duty pump starts
     assist_level_mm: float = _p(2200.0, 1, 50_000)  # standby pump joins
     stop_level_mm: float = _p(500.0, 0, 50_000)
@@ -131,8 +135,13 @@ class PumpControllerParams:
     lag_s: float = _p(420.0, 1, 86_400)
 
     def problem(self) -> str | None:
-        if not self.stop_level_mm < self.start_level_mm <= self.assist_level_mm:
-            return "needs stop_level_mm < start_level_mm <= assist_level_mm"
+        if not (
+            self.stop_level_mm
+            < self.start_level_mm
+            <= self.assist_level_mm
+            < self.overflow_level_mm
+        ):
+            return "needs stop < start <= assist < overflow (the *_level_mm values)"
         return None
 
 
@@ -356,11 +365,13 @@ def _find(items: Iterable[Any], attr: str, key: str) -> Any:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def load_site(path: str | Path) -> Site:
+def load_site(path: str | Path, *, profiles: ProfileRegistry | None = None) -> Site:
     """Read and validate a site file.
 
-    Raises ``SiteError`` (one line: ``file:line:col: field: problem``) for anything wrong in
-    the file, including a file that cannot be read.
+    With ``profiles`` (a ``drivers.profile.ProfileRegistry``), every device's profile must
+    exist and be of the device's kind. Raises ``SiteError`` (one line:
+    ``file:line:col: field: problem``) for anything wrong in the file, including a file that
+    cannot be read.
     """
     p = Path(path)
     try:
@@ -369,10 +380,12 @@ def load_site(path: str | Path) -> Site:
         raise SiteError(f"{p}: cannot read site file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise SiteError(f"{p}: not a UTF-8 text file") from exc
-    return parse_site(text, source=str(p))
+    return parse_site(text, source=str(p), profiles=profiles)
 
 
-def parse_site(text: str, *, source: str = "<site>") -> Site:
+def parse_site(
+    text: str, *, source: str = "<site>", profiles: ProfileRegistry | None = None
+) -> Site:
     """Validate site YAML given as text; ``source`` names it in errors. Raises ``SiteError``."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -384,7 +397,7 @@ def parse_site(text: str, *, source: str = "<site>") -> Site:
         raise SiteError(f"{source}: YAML syntax: {exc}") from exc
     if root is None:
         raise SiteError(f"{source}: the file is empty")
-    return _SiteParser(source).site(_Val(root, "", source))
+    return _SiteParser(source, profiles).site(_Val(root, "", source))
 
 
 class _Val:
@@ -478,8 +491,9 @@ def _fmt(x: float) -> str:
 class _SiteParser:
     """Builds a ``Site`` from the composed YAML tree, checking references as it goes."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, profiles: ProfileRegistry | None):
         self.source = source
+        self.profiles = profiles
 
     def site(self, root: _Val) -> Site:
         top = root.mapping(
@@ -614,10 +628,18 @@ class _SiteParser:
         x, y, lat, lon = self._position(m, v, pipe_id, offset)
         params_cls = _PARAMS_BY_KIND[kind]
         params = _params(params_cls, m["sim"]) if "sim" in m else params_cls()
+        profile = m["profile"].str(pattern=NAME_PATTERN)
+        if self.profiles is not None:
+            if not self.profiles.exists(profile):
+                known = ", ".join(self.profiles.names())
+                raise m["profile"].fail(f"unknown profile {profile!r} (known: {known})")
+            if self.profiles.get(profile).kind != kind:
+                other = self.profiles.get(profile).kind
+                raise m["profile"].fail(f"{profile!r} is a {other} profile, not {kind}")
         device = SiteDevice(
             name=name,
             kind=kind,
-            profile=m["profile"].str(pattern=NAME_PATTERN),
+            profile=profile,
             asset_id=m["asset_id"].str(),
             lat=lat,
             lon=lon,
