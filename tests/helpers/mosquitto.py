@@ -122,7 +122,8 @@ def make_certs(directory: Path, client_cn: str = "gw-01") -> Certs:
 class Mosquitto:
     """One mosquitto process on ``127.0.0.1:port``; context manager; ``stop`` is idempotent.
 
-    ``users`` switches anonymous access off and writes a password file; ``tls`` makes the
+    ``users`` switches anonymous access off and writes a password file; ``acl`` is the text of
+    a mosquitto ACL file (e.g. to make the broker refuse a topic); ``tls`` makes the
     listener TLS-only with ``require_certificate true``; ``persistence`` keeps retained
     messages and sessions across ``restart()``.
     """
@@ -134,6 +135,7 @@ class Mosquitto:
         users: dict[str, str] | None = None,
         tls: Certs | None = None,
         persistence: bool = False,
+        acl: str | None = None,
         port: int | None = None,
     ) -> None:
         self.dir = Path(workdir) / f"mosquitto-{id(self):x}"
@@ -145,6 +147,7 @@ class Mosquitto:
         self.tls = tls
         self.log_path = self.dir / "mosquitto.log"
         self.conf_path = self.dir / "mosquitto.conf"
+        self.acl = acl
         self._proc: subprocess.Popen[bytes] | None = None
         self._write_conf(persistence)
 
@@ -183,6 +186,11 @@ class Mosquitto:
             lines += [f"password_file {pw}", "allow_anonymous false"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl is not None:
+            acl_path = self.dir / "acl"
+            acl_path.write_text(self.acl)
+            acl_path.chmod(0o600)
+            lines.append(f"acl_file {acl_path}")
         if self.tls:
             lines += [
                 f"cafile {self.tls.ca}",
