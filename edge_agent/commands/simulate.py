@@ -1,0 +1,190 @@
+"""``edge-agent simulate``: serve every device of a site file as Modbus simulators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from edge_agent.errors import EXIT_OK, RuntimeFailure, UsageError
+
+DESCRIPTION = """\
+Serve every device of a site file (seeds/site.yaml) with its profile's register map, so a
+gateway, `edge-agent scan` or `probe` can talk to them as to the field: loopback TCP on the
+site's sim_buses ports, RTU over TCP, or RTU on serial ptys made by socat (--transport pty).
+The devices move: sewer levels follow the site's storms, the pump station cycles, gas
+detectors see their episodes, covers open, noise loggers record what the scenario leaks
+sound like at their spot on the pipe network; scheduled dropouts make a unit go silent.
+
+--speed compresses time: at --speed 60 an hour of scenarios plays in a minute.
+
+examples:
+  edge-agent simulate --site seeds/site.yaml
+  edge-agent simulate --site seeds/site.yaml --speed 60
+  edge-agent simulate --site seeds/site.yaml --port-base 16020        # ports 16020, 16021, ...
+  edge-agent simulate --site seeds/site.yaml --transport pty --pty-dir /tmp/sim
+  edge-agent simulate --site seeds/site.yaml --json --for 30          # endpoints as JSON
+
+then, in another terminal: edge-agent run --config seeds/gateway.yaml
+
+Stop with Ctrl-C (or SIGTERM).
+exit codes: 0 stopped cleanly, 1 a port is in use or socat is missing, 2 bad site file
+"""
+
+STATUS_EVERY_TTY_S = 1.0
+STATUS_EVERY_PIPE_S = 10.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--site", type=Path, required=True, metavar="FILE", help="site file")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="sim seconds per wall second (default 1; 60 plays an hour in a minute)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("tcp", "rtu_over_tcp", "pty"),
+        default="tcp",
+        help="tcp (default), RTU frames over TCP, or RTU on socat serial ptys",
+    )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        metavar="PORT",
+        help="serve bus i on PORT+i instead of the site's ports (0: any free ports)",
+    )
+    parser.add_argument(
+        "--pty-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --transport pty: where the pty links go (default: a temporary directory)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of noise and recordings")
+    parser.add_argument(
+        "--for",
+        dest="run_for",
+        type=float,
+        metavar="SECONDS",
+        help="stop by itself after this many wall seconds",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the endpoints as one JSON line, no status"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no live status line")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not args.speed > 0 or args.speed != args.speed or args.speed == float("inf"):
+        raise UsageError(f"--speed: {args.speed} is not a positive number")
+    if args.port_base is not None and not (args.port_base == 0 or 1 <= args.port_base <= 65000):
+        raise UsageError(f"--port-base: {args.port_base} is not 0 or in 1..65000")
+    if args.run_for is not None and not args.run_for > 0:
+        raise UsageError(f"--for: {args.run_for} is not a positive number of seconds")
+    if args.pty_dir is not None and args.transport != "pty":
+        raise UsageError("--pty-dir needs --transport pty")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    from drivers.errors import ProfileError
+    from drivers.profile import ProfileRegistry
+    from drivers.site import SiteError, load_site
+
+    try:
+        profiles = ProfileRegistry()
+    except ProfileError as exc:
+        raise RuntimeFailure(f"shipped profiles: {exc}") from exc
+    try:
+        site = load_site(args.site, profiles=profiles)
+    except SiteError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        return asyncio.run(_serve(site, profiles, args))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+async def _serve(site, profiles, args: argparse.Namespace) -> int:
+    from drivers.sim.site_sim import SiteSimulator
+
+    # pymodbus logs a failed bind and every silent (dropped-out) unit on its own; what matters
+    # reaches the person as our one-line errors and the status line.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    sim = SiteSimulator(
+        site,
+        speed=args.speed,
+        transport=args.transport,
+        seed=args.seed,
+        port_base=args.port_base,
+        pty_dir=args.pty_dir,
+        profiles=profiles,
+    )
+    try:
+        await sim.start()
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"cannot serve site {site.site!r}: {exc} (port in use? try --port-base)"
+        ) from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        _print_endpoints(sim, args)
+        tty = sys.stdout.isatty()
+        every = STATUS_EVERY_TTY_S if tty else STATUS_EVERY_PIPE_S
+        deadline = None if args.run_for is None else loop.time() + args.run_for
+        while not stop.is_set():
+            timeout = every if deadline is None else max(0.0, min(every, deadline - loop.time()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout)
+            except TimeoutError:
+                pass
+            if deadline is not None and loop.time() >= deadline:
+                break
+            if not (args.quiet or args.json):
+                line = sim.status_line()
+                print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", flush=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await sim.stop()
+    if not args.json and sys.stdout.isatty():
+        print()
+    return EXIT_OK
+
+
+def _print_endpoints(sim, args: argparse.Namespace) -> None:
+    site = sim.site
+    if args.json:
+        out = {
+            "site": site.site,
+            "speed": sim.clock.speed,
+            "epoch_start": sim.clock.epoch_start,
+            "transport": sim.transport,
+            "endpoints": {
+                name: {
+                    "kind": ep.kind,
+                    "host": ep.host,
+                    "port": ep.port,
+                    "path": ep.path,
+                    "baudrate": ep.baudrate,
+                    "units": {d.name: d.unit_id for d in site.devices_on(name)},
+                }
+                for name, ep in sim.endpoints.items()
+            },
+        }
+        print(json.dumps(out), flush=True)
+        return
+    print(f"site {site.site} ({site.name}): {len(site.devices)} devices, speed x{args.speed:g}")
+    for name, ep in sim.endpoints.items():
+        units = ", ".join(f"{d.name}={d.unit_id}" for d in site.devices_on(name))
+        print(f"  {name:<12} {ep}   units: {units}")
+    print("Ctrl-C stops.", flush=True)
