@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.daemon.state import (
-    DeviceStatus,
     LoggerStatus,
     OutboxStatus,
     StatusSnapshot,
@@ -96,19 +95,6 @@ class DaemonOptions:
     notifier: Notifier | None = None
 
 
-@dataclass
-class DeviceCounters:
-    """Per device, from the bus callbacks: what ``status`` shows."""
-
-    bus: str
-    online: bool | None = None
-    last_reading_ts: float | None = None
-    polls_ok: int = 0
-    polls_failed: int = 0
-    consecutive_failures: int = 0
-    last_error: str | None = None
-
-
 class Daemon:
     """One gateway. ``await Daemon(options).run()`` returns the exit code."""
 
@@ -122,7 +108,6 @@ class Daemon:
         self.outbox: Any = None
         self.uplink: Any = None
         self.runtime: Any = None  # parts.Runtime: buses, rules, leak pipeline of one config
-        self.devices: dict[str, DeviceCounters] = {}
         self.ready = False
         self.config_error: str | None = None
         self.started_at = time.time()
@@ -131,7 +116,7 @@ class Daemon:
         self._reload = asyncio.Event()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._dsp = ThreadPoolExecutor(max_workers=DSP_WORKERS, thread_name_prefix="dsp")
-        self._first_cycle: set[str] = set()
+        self._first_polls: set[str] = set()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -179,42 +164,33 @@ class Daemon:
     # bus runner callbacks ------------------------------------------------------------------
 
     def on_reading(self, reading: Any) -> None:
-        counters = self.devices.get(reading.device)
-        if counters is not None:
-            counters.last_reading_ts = reading.ts
         if self.runtime is not None:
-            self.submit(self.runtime.rules_on_reading(reading))
+            self.submit(self.runtime.on_reading(reading))
 
     def on_poll_ok(self, device: str, ts: float) -> None:
-        c = self.devices.get(device)
-        if c is not None:
-            c.polls_ok += 1
-            c.consecutive_failures = 0
-            c.online = True
-            c.last_error = None
         if self.runtime is not None:
-            self.submit(self.runtime.rules_on_poll_ok(device, ts))
+            self.submit(self.runtime.on_poll_ok(device, ts))
+            self._polled(device)
 
-    def on_poll_failed(self, device: str, error: BaseException | str, ts: float) -> None:
-        c = self.devices.get(device)
-        if c is not None:
-            c.polls_failed += 1
-            c.consecutive_failures += 1
-            c.last_error = str(error)
-            if self.runtime is not None and self.runtime.is_offline(device, c.consecutive_failures):
-                c.online = False
+    def on_poll_failed(self, device: str, reason: str, ts: float) -> None:
         if self.runtime is not None:
-            self.submit(self.runtime.rules_on_poll_failed(device, error, ts))
+            self.submit(self.runtime.on_poll_failed(device, reason, ts))
+            self._polled(device)
 
-    def on_cycle(self, bus: str) -> None:
-        """A bus finished one pass over its due devices: progress, and maybe READY."""
-        self.progress.beat(f"bus:{bus}")
-        if not self.ready and self.runtime is not None:
-            self._first_cycle.add(bus)
-            if self._first_cycle >= set(self.runtime.bus_names):
-                self.ready = True
-                self.notifier.ready(self.status_line())
-                log.info("ready", status=self.status_line())
+    def _polled(self, device: str) -> None:
+        """Any finished poll is progress of its bus; READY once every device was polled."""
+        bus = self.runtime.device_buses.get(device)
+        if bus is not None:
+            self.progress.beat(f"bus:{bus}")
+        if not self.ready:
+            self._first_polls.add(device)
+            if self._first_polls >= set(self.runtime.device_buses):
+                self._set_ready()
+
+    def _set_ready(self) -> None:
+        self.ready = True
+        self.notifier.ready(self.status_line())
+        log.info("ready", status=self.status_line())
 
     # -- run -------------------------------------------------------------------------------
 
@@ -230,11 +206,13 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         self.outbox = await loop.run_in_executor(
-            self._io, parts.open_outbox, config, self.state_dir
+            self._io, parts.open_outbox, config, self.state_dir, self.clock
         )
         try:
             await self.emit([parts.started_event(config, self.clock.time())])
-            self.uplink = parts.build_uplink(config, self.options, self.outbox, self._io, loop)
+            self.uplink = parts.build_uplink(
+                config, self.options, self.outbox, self._io, self.options.site
+            )
             if self.uplink is not None:
                 self.progress.register("uplink", UPLINK_DEADLINE_S)
                 await self.uplink.start()
@@ -248,19 +226,14 @@ class Daemon:
         from edge_agent.daemon import parts
 
         runtime = parts.build_runtime(config, self, self.options)
-        self.devices = {
-            name: self.devices.get(name) or DeviceCounters(bus=bus)
-            for name, bus in runtime.device_buses.items()
-        }
         for bus in runtime.bus_names:
             self.progress.register(f"bus:{bus}", max(BUS_DEADLINE_MIN_S, runtime.bus_deadline(bus)))
         if runtime.leak is not None:
             self.progress.register("leak", LEAK_DEADLINE_S)
         self.runtime = runtime
-        await runtime.start()
-        if not runtime.bus_names and not self.ready:
-            self.ready = True
-            self.notifier.ready(self.status_line())
+        await runtime.start(self._stop)
+        if not runtime.device_buses and not self.ready:
+            self._set_ready()
 
     async def _stop_runtime(self) -> None:
         runtime, self.runtime = self.runtime, None
@@ -325,9 +298,9 @@ class Daemon:
         self.config_error = None
         await self._start_runtime(new)
         if self.uplink is not None:
-            self.uplink.reconfigure(new)
+            self.uplink.reconfigure(new, self.options.site)
         self.notifier.ready(self.status_line())
-        log.info("config reloaded", devices=len(self.devices))
+        log.info("config reloaded", devices=len(new.devices))
 
     async def _shutdown(self) -> None:
         self.notifier.stopping("stopping: flushing outbox, publishing offline")
@@ -360,10 +333,11 @@ class Daemon:
     # -- status ----------------------------------------------------------------------------
 
     def status_line(self) -> str:
-        online = sum(1 for c in self.devices.values() if c.online)
+        devices = self.runtime.device_status() if self.runtime is not None else []
+        online = sum(1 for d in devices if d.online)
         depth = self.outbox.depth() if self.outbox is not None else 0
         uplink = self.uplink.status().state if self.uplink is not None else "disabled"
-        text = f"{online}/{len(self.devices)} devices online, outbox {depth}, uplink {uplink}"
+        text = f"{online}/{len(devices)} devices online, outbox {depth}, uplink {uplink}"
         if self.config_error:
             text += ", last reload refused"
         return text
@@ -392,19 +366,7 @@ class Daemon:
             updated_at=time.time(),
             interval_s=self.options.status_interval_s,
             ready=self.ready,
-            devices=tuple(
-                DeviceStatus(
-                    name,
-                    c.bus,
-                    c.online,
-                    c.last_reading_ts,
-                    c.polls_ok,
-                    c.polls_failed,
-                    c.consecutive_failures,
-                    c.last_error,
-                )
-                for name, c in self.devices.items()
-            ),
+            devices=tuple(self.runtime.device_status()) if self.runtime is not None else (),
             loggers=loggers,
             outbox=outbox,
             uplink=uplink,

@@ -54,16 +54,16 @@ class Recorder(Protocol):
 
 
 class LeakAnalysis(Protocol):
-    """Scores recordings (thread-safe, called from workers) and keeps one tracker per logger
-    (called on the event loop only)."""
+    """Computes a recording's features (thread-safe, called from workers) and keeps one
+    tracker per logger (called on the event loop only)."""
 
-    def score(self, recording: Recording) -> Any: ...
+    def features(self, recording: Recording) -> Any: ...
 
-    def track(self, device: str, scored: Any, job: RecordingJob) -> list[EventDraft]: ...
+    def track(
+        self, device: str, features: Any, job: RecordingJob
+    ) -> tuple[float, list[EventDraft]]: ...
 
     def state(self, device: str) -> str: ...
-
-    def score_value(self, scored: Any) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,16 +187,17 @@ class LeakPipeline:
                 continue
             recordings[device] = got
             try:
-                scored = await loop.run_in_executor(self._executor, self.analysis.score, got)
+                feats = await loop.run_in_executor(self._executor, self.analysis.features, got)
             except ValueError as exc:  # a recording dsp refuses (too short, not finite)
                 status.last_error = f"cannot score: {exc}"
                 log.warning("recording not scored", device=device, error=str(exc))
                 continue
-            status.score = self.analysis.score_value(scored)
+            score, new_drafts = self.analysis.track(device, feats, job)
+            drafts.extend(new_drafts)
+            status.score = score
             status.recorded_at = got.started_at
             status.recordings += 1
             status.last_error = None
-            drafts.extend(self.analysis.track(device, scored, job))
             status.state = self.analysis.state(device)
         if job.reason == "pair" and len(job.devices) == 2:
             drafts.extend(await self._locate(job, recordings))

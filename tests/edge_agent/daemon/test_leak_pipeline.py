@@ -65,26 +65,23 @@ class RmsAnalysis:
         self.states: dict[str, str] = {}
         self.positives: dict[str, set[str]] = {}
 
-    def score(self, recording):
+    def features(self, recording):
         return float(np.sqrt(np.mean(recording.samples**2)) > 1.0)
-
-    def score_value(self, scored):
-        return scored
 
     def state(self, device):
         return self.states.get(device, "normal")
 
     def track(self, device, scored, job: RecordingJob):
         if not scored or job.night is None:
-            return []
+            return scored, []
         nights = self.positives.setdefault(device, set())
         nights.add(job.night)
         before = self.state(device)
         after = "confirmed" if len(nights) >= 2 else "suspected"
         self.states[device] = after
         if before == after:
-            return []
-        return [EventDraft.of(device, f"leak.{after}", job.due_at, score=scored)]
+            return scored, []
+        return scored, [EventDraft.of(device, f"leak.{after}", job.due_at, score=scored)]
 
 
 async def _drive(pipeline, clock, steps):

@@ -1,0 +1,73 @@
+"""``edge-agent run``: the gateway daemon, in the foreground (what systemd starts)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+DESCRIPTION = """\
+Run the gateway daemon in the foreground: poll the configured buses, apply the rules, record
+and analyse the noise loggers, keep every event in the outbox (SQLite, in the state directory)
+and forward it to the MQTT broker.
+
+Signals: SIGTERM/SIGINT stop cleanly (flush, publish the retained `offline` state, exit 0);
+SIGHUP re-reads the config and applies it when valid, otherwise keeps running on the old one
+and logs why (also shown by `edge-agent status`).
+
+Under systemd (Type=notify) it sends READY=1 after the first poll of every device, STATUS=
+with devices online / outbox depth / uplink state, and WATCHDOG=1 only while every poll loop,
+the leak pipeline and the uplink make progress. See docs/operations.md.
+
+examples:
+  edge-agent run --config /etc/edge-agent/gateway.yaml
+  edge-agent run --config seeds/gateway.yaml --state-dir .cache/state --mqtt mqtt://127.0.0.1:1883
+
+exit codes: 0 clean stop, 1 runtime failure (state directory not writable, ...), 2 bad config
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="gateway config (YAML); see docs/config.md",
+    )
+    parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        default=None,
+        help="broker URL overriding uplink.url, e.g. mqtt://127.0.0.1:1883",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="outbox and status directory overriding storage.state_dir",
+    )
+
+
+def ensure_numba_cache_dir(state_dir: Path | None) -> None:
+    """numba's ``cache=True`` raises on a read-only tree: point it somewhere writable before
+    anything imports ``dsp`` (systemd's CacheDirectory, else the state directory)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    cache = os.environ.get("CACHE_DIRECTORY")  # set by systemd's CacheDirectory=
+    if cache:
+        os.environ["NUMBA_CACHE_DIR"] = str(Path(cache.split(":")[0]) / "numba")
+    elif state_dir is not None:
+        os.environ["NUMBA_CACHE_DIR"] = str(state_dir / "numba-cache")
+
+
+def run(args: argparse.Namespace) -> int:
+    ensure_numba_cache_dir(args.state_dir)
+    from edge_agent.daemon.app import Daemon, DaemonOptions
+    from edge_agent.daemon.parts import configure_logging_from
+
+    configure_logging_from(args.config)
+    options = DaemonOptions(config_path=args.config, state_dir=args.state_dir, mqtt_url=args.mqtt)
+    return asyncio.run(Daemon(options).run())

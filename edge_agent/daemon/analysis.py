@@ -1,0 +1,98 @@
+"""Leak analysis per logger for the daemon: features in a worker, one ``LeakTracker`` each.
+
+Each logger is judged with its pipe's material preset (band and family thresholds from
+``dsp.leak``), the config's threshold and per-material overrides, and the site's noise floor.
+Trackers get the recording job's time from the schedule's clock (the wall clock in production;
+in the demo a clock whose nights last seconds) so nights are counted on the schedule's time.
+Transitions become ``leak.*`` events carrying the score, levels and positive-night count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from drivers.model import Recording
+from dsp.features import Features, compute_features
+from dsp.leak import model_for, with_floor
+from dsp.tracker import LeakTracker, TrackerConfig
+from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
+from edge_agent.events import EventDraft, Severity
+
+__all__ = ["DEFAULT_MATERIAL", "TrackerAnalysis"]
+
+DEFAULT_MATERIAL = "ductile_iron"  # a logger the site file does not place on a pipe
+WARNING_SEVERITY = Severity.NOTICE
+
+
+class TrackerAnalysis:
+    """``features`` is thread-safe (pure); ``track``/``state`` run on the loop only."""
+
+    def __init__(
+        self,
+        leak_config: Any,
+        loggers: dict[str, tuple[str, str | None]],
+        *,
+        noise_floor_db: float = 0.0,
+        now: float,
+    ) -> None:
+        """``loggers``: name -> (material, pipe segment or None). ``now`` fixes the UTC
+        offset the trackers count local nights with."""
+        start_min, end_min = leak_config.night_window_minutes()
+        self.models = {}
+        self.pipes: dict[str, str | None] = {}
+        self.trackers: dict[str, LeakTracker] = {}
+        for name, (material, pipe) in loggers.items():
+            model = model_for(material)
+            thresholds = with_floor(model.thresholds, noise_floor_db)
+            thresholds = replace(thresholds, threshold=leak_config.threshold)
+            override = leak_config.materials.get(material)
+            if override is not None:
+                if override.band_hz is not None:
+                    model = replace(model, band_hz=tuple(override.band_hz))
+                if override.threshold is not None:
+                    thresholds = replace(thresholds, threshold=override.threshold)
+            self.models[name] = replace(model, thresholds=thresholds)
+            self.pipes[name] = pipe
+            self.trackers[name] = LeakTracker(
+                TrackerConfig(
+                    thresholds=thresholds,
+                    night_window=(start_min / 60.0, end_min / 60.0),
+                    utc_offset_s=local_utc_offset_s(now),
+                    confirm_k=leak_config.confirm_nights.k,
+                    confirm_m=leak_config.confirm_nights.m,
+                )
+            )
+
+    def features(self, recording: Recording) -> Features:
+        """Raises ValueError for a recording dsp refuses (too short, not finite)."""
+        model = self.models[recording.device]
+        return compute_features(
+            recording.samples, recording.fs, band_hz=model.band_hz, nperseg=model.nperseg
+        )
+
+    def track(
+        self, device: str, features: Features, job: RecordingJob
+    ) -> tuple[float, list[EventDraft]]:
+        update = self.trackers[device].observe(job.due_at, features)
+        drafts = []
+        for t in update.transitions:
+            draft = EventDraft.of(
+                device,
+                t.kind,
+                t.ts,
+                state=t.state.value,
+                score=round(t.score, 3),
+                quiet_level_db=round(t.quiet_level_db, 1),
+                floor_db=round(t.floor_db, 1),
+                positive_nights=t.positive_nights,
+                pipe_segment=self.pipes.get(device),
+                material=self.models[device].material,
+            )
+            if t.kind == "leak.warning":
+                draft = replace(draft, sev=WARNING_SEVERITY)
+            drafts.append(draft)
+        return update.score.score, drafts
+
+    def state(self, device: str) -> str:
+        return self.trackers[device].state.value
