@@ -1,0 +1,126 @@
+"""The building blocks every rule uses: one alarm's raise / clear logic, and a rate estimator.
+
+``Alarm`` turns a stream of (value, ts) into at most one transition per sample: ``RAISE``
+when K of the last N samples are beyond the threshold and have been for ``on_delay_s``;
+``CLEAR`` when K of the last N samples are back inside by more than ``hysteresis``. The
+window restarts at each transition, so a chattering input cannot raise and clear on
+alternate samples: each alarm is raised once and cleared once.
+
+``RateOfChange`` is a least-squares slope (units per minute) over a sliding time window; a
+straight line through several samples shrugs off one noisy reading where first-minus-last
+would not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+from typing import Literal
+
+__all__ = ["Alarm", "RateOfChange", "Transition"]
+
+
+class Transition(Enum):
+    RAISE = "raise"
+    CLEAR = "clear"
+
+
+class Alarm:
+    """Raise / clear one threshold with hysteresis, K-of-N persistence and an on-delay.
+
+    ``direction="above"`` raises at ``value >= threshold`` and clears at
+    ``value < threshold - hysteresis``; ``"below"`` mirrors it. Time comes from the
+    samples' own ``ts``. Raises ``ValueError`` for a bad setting.
+    """
+
+    def __init__(
+        self,
+        threshold: float,
+        *,
+        direction: Literal["above", "below"] = "above",
+        hysteresis: float = 0.0,
+        k: int = 1,
+        n: int = 1,
+        on_delay_s: float = 0.0,
+    ):
+        if not 1 <= k <= n:
+            raise ValueError(f"persistence {k} of {n}: need 1 <= k <= n")
+        if hysteresis < 0 or on_delay_s < 0:
+            raise ValueError("hysteresis and on_delay_s must not be negative")
+        self.threshold = threshold
+        self.direction = direction
+        self.hysteresis = hysteresis
+        self.k = k
+        self.n = n
+        self.on_delay_s = on_delay_s
+        self.active = False
+        self._window: deque[int] = deque(maxlen=n)  # +1 beyond, -1 back inside, 0 in the band
+        self._pending_since: float | None = None
+
+    def _classify(self, value: float) -> int:
+        if self.direction == "above":
+            if value >= self.threshold:
+                return 1
+            return -1 if value < self.threshold - self.hysteresis else 0
+        if value <= self.threshold:
+            return 1
+        return -1 if value > self.threshold + self.hysteresis else 0
+
+    def update(self, value: float, ts: float) -> Transition | None:
+        """Feed one good sample; returns the transition it causes, if any."""
+        self._window.append(self._classify(value))
+        if not self.active:
+            if self._window.count(1) < self.k:
+                self._pending_since = None
+                return None
+            if self._pending_since is None:
+                self._pending_since = ts
+            if ts - self._pending_since < self.on_delay_s:
+                return None
+            self.active = True
+        else:
+            if self._window.count(-1) < self.k:
+                return None
+            self.active = False
+        self._window.clear()
+        self._pending_since = None
+        return Transition.RAISE if self.active else Transition.CLEAR
+
+
+class RateOfChange:
+    """Slope of a value over the last ``window_s`` seconds, in units per minute.
+
+    ``update`` returns ``None`` until the window holds at least ``min_samples`` samples that
+    span at least half the window: a rate from two close samples is noise.
+    """
+
+    def __init__(self, window_s: float, *, min_samples: int = 3):
+        if window_s <= 0:
+            raise ValueError("window_s must be positive")
+        self.window_s = window_s
+        self.min_samples = min_samples
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def update(self, value: float, ts: float) -> float | None:
+        if self._samples and ts <= self._samples[-1][0]:
+            return None  # a repeated or out-of-order timestamp carries no rate information
+        self._samples.append((ts, value))
+        while self._samples and self._samples[0][0] < ts - self.window_s:
+            self._samples.popleft()
+        return self.rate()
+
+    def rate(self) -> float | None:
+        samples = self._samples
+        if len(samples) < self.min_samples:
+            return None
+        span = samples[-1][0] - samples[0][0]
+        if span < self.window_s / 2:
+            return None
+        mean_t = sum(t for t, _ in samples) / len(samples)
+        mean_v = sum(v for _, v in samples) / len(samples)
+        num = sum((t - mean_t) * (v - mean_v) for t, v in samples)
+        den = sum((t - mean_t) ** 2 for t, _ in samples)
+        return num / den * 60.0
+
+    def reset(self) -> None:
+        self._samples.clear()

@@ -1,0 +1,122 @@
+"""Rules on one device as a whole: faults, availability, manhole covers.
+
+- ``FaultRule``: fault bits, pump faults and bad quality (FAULT / OUT_OF_RANGE) of any point
+  give ``device.fault`` when the first appears and ``device.fault.cleared`` when the last
+  goes; ``data.faults`` names them (``status.echo_lost``, ``level:out_of_range``).
+- ``Availability``: ``offline_after`` consecutive failed polls give ``device.offline``; the
+  next good poll gives ``device.online``.
+- ``CoverRule``: the open switch, or a tilt beyond ``tilt_deg`` (with hysteresis), gives
+  ``cover.opened``; both back gives ``cover.closed``.
+"""
+
+from __future__ import annotations
+
+from drivers.model import Quality, Reading
+from drivers.profile import BITFIELD_TYPES, Point, Profile
+from edge_agent.events import EventDraft
+from edge_agent.rules.alarm import Alarm
+from edge_agent.rules.config import CoverConfig
+
+__all__ = ["Availability", "CoverRule", "FaultRule"]
+
+_BAD = frozenset({Quality.FAULT, Quality.OUT_OF_RANGE})
+
+
+class FaultRule:
+    """Everything wrong with one device, as one alarm."""
+
+    def __init__(self, device: str, profile: Profile):
+        self.device = device
+        self.profile = profile
+        # source -> what to report while it is active (None: inactive)
+        self.sources: dict[str, str | None] = {}
+
+    @property
+    def active(self) -> list[str]:
+        return sorted(label for label in self.sources.values() if label)
+
+    def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
+        if reading.quality is Quality.STALE:
+            return []  # no news: the device did not answer, availability handles that
+        was = bool(self.active)
+        bad = reading.quality in _BAD
+        self.sources[f"q:{point.name}"] = f"{point.name}:{reading.quality.value}" if bad else None
+        if point.type in BITFIELD_TYPES and isinstance(reading.value, int):
+            for bit, name in point.fault_bits:
+                label = f"{point.name}.{name}"
+                self.sources[f"b:{label}"] = label if reading.value >> bit & 1 else None
+        if point.role == "pump_fault" and isinstance(reading.value, bool):
+            self.sources[f"p:{point.name}"] = point.name if reading.value else None
+        now = self.active
+        if now and not was:
+            return [EventDraft.of(self.device, "device.fault", reading.ts, faults=now)]
+        if was and not now:
+            return [EventDraft.of(self.device, "device.fault.cleared", reading.ts)]
+        return []
+
+
+class Availability:
+    """Online / offline from consecutive poll outcomes (a device starts online)."""
+
+    def __init__(self, device: str, offline_after: int):
+        if offline_after < 1:
+            raise ValueError("offline_after must be at least 1")
+        self.device = device
+        self.offline_after = offline_after
+        self.failures = 0
+        self.online = True
+        self.offline_since: float | None = None
+
+    def failed(self, reason: str, ts: float) -> list[EventDraft]:
+        self.failures += 1
+        if not self.online or self.failures < self.offline_after:
+            return []
+        self.online = False
+        self.offline_since = ts
+        return [
+            EventDraft.of(self.device, "device.offline", ts, reason=reason, failures=self.failures)
+        ]
+
+    def ok(self, ts: float) -> list[EventDraft]:
+        self.failures = 0
+        if self.online:
+            return []
+        self.online = True
+        offline_s = ts - self.offline_since if self.offline_since is not None else None
+        self.offline_since = None
+        return [EventDraft.of(self.device, "device.online", ts, offline_s=offline_s)]
+
+
+class CoverRule:
+    """Open switch or tilt: opened; both back to rest: closed. Starts closed."""
+
+    def __init__(self, device: str, config: CoverConfig):
+        self.device = device
+        self.tilt = Alarm(config.tilt_deg, hysteresis=config.hysteresis_deg)
+        self.switch_open = False
+        self.last_tilt: float | None = None
+        self.opened = False
+
+    def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
+        if reading.quality is not Quality.GOOD:
+            return []
+        if point.role == "cover_open" and isinstance(reading.value, bool):
+            self.switch_open = reading.value
+        elif point.role == "cover_tilt_deg" and isinstance(reading.value, int | float):
+            self.last_tilt = float(reading.value)
+            self.tilt.update(abs(self.last_tilt), reading.ts)
+        else:
+            return []
+        opened = self.switch_open or self.tilt.active
+        if opened == self.opened:
+            return []
+        self.opened = opened
+        return [
+            EventDraft.of(
+                self.device,
+                "cover.opened" if opened else "cover.closed",
+                reading.ts,
+                switch_open=self.switch_open,
+                tilt_deg=self.last_tilt,
+            )
+        ]

@@ -1,0 +1,232 @@
+"""The rules engine: routes readings and poll outcomes to small rules, collects events.
+
+Built once from the config (``RulesConfig``) and the gateway's devices (``DeviceInfo``: name,
+profile, kind, per-device ``DeviceRulesConfig``, ``offline_after``). Each rule is a small
+object for one concern (see ``point_rules``, ``device_rules``, ``site_rules``); the engine
+only wires (device, point) -> rules and concatenates what they return. Pure logic: no I/O,
+time from the readings' ``ts`` or the injected ``clock``.
+
+Usage::
+
+    engine = RulesEngine(config.rules, [DeviceInfo("lv-01", profile, rules=dev.rules)])
+    events = engine.on_reading(reading)                 # -> list[EventDraft]
+    events = engine.on_poll_failed("lv-01", "timeout")  # device.offline after N failures
+    events = engine.on_poll_ok("lv-01")                 # device.online after offline
+
+Raises ``RulesConfigError`` (a ``UsageError``) at construction for settings that contradict
+the profiles: an unknown point or rain gauge, thresholds out of order, K above N.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from drivers.model import Reading
+from drivers.profile import Point, Profile
+from edge_agent.errors import UsageError
+from edge_agent.events import EventDraft
+from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from edge_agent.rules.device_rules import Availability, CoverRule, FaultRule
+from edge_agent.rules.point_rules import (
+    RateRule,
+    ThresholdRule,
+    ThresholdSpec,
+    rate_spec,
+    threshold_spec,
+)
+from edge_agent.rules.site_rules import BlockageRule, OverflowRule
+
+__all__ = ["DEFAULT_OFFLINE_AFTER", "DeviceInfo", "RulesConfigError", "RulesEngine"]
+
+DEFAULT_OFFLINE_AFTER = 3
+
+Handler = Callable[[Reading], list[EventDraft]]
+_LEVEL_ORDER = ("low_low", "low", "high", "high_high")
+
+
+class RulesConfigError(UsageError):
+    """Rule settings that contradict the devices' profiles (one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the engine knows of a device: ``kind`` defaults to the profile's."""
+
+    name: str
+    profile: Profile
+    kind: str | None = None
+    rules: DeviceRulesConfig = field(default_factory=DeviceRulesConfig)
+    offline_after: int = DEFAULT_OFFLINE_AFTER
+
+    @property
+    def device_kind(self) -> str:
+        return self.kind or self.profile.kind
+
+
+def _check_spec(device: str, point: Point, spec: ThresholdSpec) -> None:
+    values = [
+        (lv.name, lv.value)
+        for lv in sorted(spec.levels, key=lambda lv: _LEVEL_ORDER.index(lv.name))
+    ]
+    for (name_a, a), (name_b, b) in itertools.pairwise(values):
+        if not a < b:
+            raise RulesConfigError(
+                f"device {device!r} point {point.name!r}: {name_a} {a} must be below {name_b} {b}"
+            )
+    if not 1 <= spec.k <= spec.n:
+        raise RulesConfigError(
+            f"device {device!r} point {point.name!r}: persistence k={spec.k} of n={spec.n} "
+            "needs 1 <= k <= n"
+        )
+
+
+class RulesEngine:
+    """All rules of one gateway."""
+
+    def __init__(
+        self,
+        rules: RulesConfig,
+        devices: Sequence[DeviceInfo],
+        clock: Callable[[], float] = time.time,
+    ):
+        self.rules = rules
+        self.clock = clock
+        self.devices = {d.name: d for d in devices}
+        if len(self.devices) != len(devices):
+            raise RulesConfigError("device names must be unique")
+        self._routes: dict[tuple[str, str], list[Handler]] = {}
+        self._availability = {d.name: Availability(d.name, d.offline_after) for d in devices}
+        self._faults: dict[str, FaultRule] = {}
+        for device in devices:
+            self._check_device(device)
+            if device.rules.enabled:
+                self._wire_device(device)
+        for device in devices:
+            if device.rules.enabled:
+                self._wire_site_rules(device)
+
+    # ------------------------------------------------------------------ wiring
+
+    def _route(self, device: str, point: str, handler: Handler) -> None:
+        self._routes.setdefault((device, point), []).append(handler)
+
+    def _check_device(self, device: DeviceInfo) -> None:
+        profile = device.profile
+        for name in device.rules.points:
+            if not profile.has_point(name):
+                known = ", ".join(p.name for p in profile.points)
+                raise RulesConfigError(
+                    f"device {device.name!r}: rules.points.{name}: profile {profile.name!r} "
+                    f"has no point {name!r} (points: {known})"
+                )
+        gauge = device.rules.rain_gauge
+        if gauge is not None and not self._has_role(gauge, "rain_rate_mm_h"):
+            raise RulesConfigError(
+                f"device {device.name!r}: rules.rain_gauge {gauge!r} is not a device with a "
+                "rain_rate_mm_h point"
+            )
+        well = device.rules.wet_well
+        if well is not None and not self._has_role(well, "level_mm"):
+            raise RulesConfigError(
+                f"device {device.name!r}: rules.wet_well {well!r} is not a device with a "
+                "level_mm point"
+            )
+
+    def _has_role(self, device: str, role: str) -> bool:
+        info = self.devices.get(device)
+        return info is not None and bool(info.profile.points_with_role(role))
+
+    def _wire_device(self, device: DeviceInfo) -> None:
+        name = device.name
+        faults = FaultRule(name, device.profile)
+        self._faults[name] = faults
+        cover = None
+        if device.profile.points_with_role("cover_open") or device.profile.points_with_role(
+            "cover_tilt_deg"
+        ):
+            cover = CoverRule(name, self.rules.cover)
+        for point in device.profile.points:
+            overrides = device.rules.points.get(point.name)
+            if not point.enabled or (overrides is not None and not overrides.enabled):
+                continue
+            spec = threshold_spec(point, device.rules, self.rules)
+            if spec is not None:
+                _check_spec(name, point, spec)
+                self._route(name, point.name, ThresholdRule(name, point, spec))
+            rate = rate_spec(point, device.rules, self.rules)
+            if rate is not None:
+                self._route(name, point.name, RateRule(name, point, rate))
+            self._route(name, point.name, lambda r, p=point: faults(r, p))
+            if cover is not None and point.role in ("cover_open", "cover_tilt_deg"):
+                self._route(name, point.name, lambda r, p=point, c=cover: c(r, p))
+
+    def _wire_site_rules(self, device: DeviceInfo) -> None:
+        name = device.name
+        level = next(iter(device.profile.points_with_role("level_mm")), None)
+        if device.device_kind == "level" and level is not None and self.rules.blockage.enabled:
+            if device.rules.rain_gauge is not None:
+                gauges = [device.rules.rain_gauge]
+            else:
+                gauges = [d for d in self.devices if self._has_role(d, "rain_rate_mm_h")]
+            if gauges:
+                rule = BlockageRule(name, tuple(gauges), self.rules.blockage)
+                self._route(name, level.name, rule.on_level)
+                for gauge in gauges:
+                    rain = self.devices[gauge].profile.points_with_role("rain_rate_mm_h")[0]
+                    self._route(gauge, rain.name, rule.on_rain)
+        if device.device_kind == "pump_controller" and self.rules.overflow.enabled:
+            pumps = tuple(p.name for p in device.profile.points_with_role("pump_running"))
+            overflow = OverflowRule(name, pumps, self.rules.overflow)
+            for point in device.profile.points:
+                if point.role in ("pump_running", "pump_fault", "float_high_high"):
+                    self._route(
+                        name, point.name, lambda r, o=overflow, p=point: o.on_pump(r, p.role)
+                    )
+            well = device.rules.wet_well
+            if well is not None:
+                self._route(
+                    well,
+                    self.devices[well].profile.points_with_role("level_mm")[0].name,
+                    overflow.on_level,
+                )
+            elif level is not None:
+                self._route(name, level.name, overflow.on_level)
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_reading(self, reading: Reading) -> list[EventDraft]:
+        """Events caused by one reading (none for an unknown device or point)."""
+        events: list[EventDraft] = []
+        for handler in self._routes.get((reading.device, reading.point), ()):
+            events.extend(handler(reading))
+        return events
+
+    def on_readings(self, readings: Iterable[Reading]) -> list[EventDraft]:
+        """Events caused by a poll's readings, in order."""
+        return [event for reading in readings for event in self.on_reading(reading)]
+
+    def on_poll_failed(self, device: str, reason: str, ts: float | None = None) -> list[EventDraft]:
+        """A poll of ``device`` failed; ``device.offline`` after ``offline_after`` in a row."""
+        availability = self._availability.get(device)
+        if availability is None:
+            return []
+        return availability.failed(reason, self.clock() if ts is None else ts)
+
+    def on_poll_ok(self, device: str, ts: float | None = None) -> list[EventDraft]:
+        """A poll of ``device`` succeeded; ``device.online`` if it was offline."""
+        availability = self._availability.get(device)
+        if availability is None:
+            return []
+        return availability.ok(self.clock() if ts is None else ts)
+
+    def is_online(self, device: str) -> bool:
+        availability = self._availability.get(device)
+        return availability is not None and availability.online
+
+    def active_faults(self, device: str) -> list[str]:
+        """What ``device.fault`` currently reports for ``device`` (empty: none)."""
+        rule = self._faults.get(device)
+        return rule.active if rule is not None else []
