@@ -185,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.band_hz is not None:
         band = (args.band_hz[0], args.band_hz[1])
-    if band is not None and band[1] > fs_a / 2:
+    elif band is not None and band[1] > fs_a / 2:
+        # The material's band reaches past Nyquist at a low sample rate: use what the
+        # recording holds (the band used is reported in the output).
         band = (band[0], fs_a / 2) if band[0] < fs_a / 2 else None
     try:
         res = gcc_tdoa(a, b, fs_a, max_lag_s=travel_s, band_hz=band, weighting=args.weighting)

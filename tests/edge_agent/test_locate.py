@@ -1,0 +1,199 @@
+"""``edge-agent locate`` through the CLI: real WAV files in, position out; bad input exit 2."""
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsp.pipes import wave_speed
+from dsp.synth import ambient, leak_at_loggers, scale_to_snr
+from edge_agent.cli import main
+
+FS = 4096
+SEED_SITE = Path(__file__).resolve().parents[2] / "seeds" / "site.yaml"
+
+
+def write_wav(path: Path, samples: np.ndarray, fs: int = FS, channels: int = 1) -> Path:
+    peak = float(np.max(np.abs(samples))) or 1.0
+    pcm = np.round(samples / peak * 20000).astype("<i2")
+    if channels > 1:
+        pcm = np.repeat(pcm, channels)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(fs)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def leak_wavs(tmp_path, material, distances, seed=1, snr_db=3.0, **pipe):
+    band = {"ductile_iron": (200.0, 1500.0), "cast_iron": (200.0, 1500.0)}.get(
+        material, (20.0, 300.0)
+    )
+    at = leak_at_loggers(FS, 8.0, material=material, distances_m=distances, seed=seed, **pipe)
+    paths = []
+    for i, x in enumerate(at):
+        amb = ambient(FS, 8.0, seed=seed * 10 + i)
+        paths.append(write_wav(tmp_path / f"{i}.wav", amb + scale_to_snr(x, amb, FS, band, snr_db)))
+    return paths
+
+
+def run_json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_locate_on_iron_with_material_and_size(tmp_path, capsys):
+    a, b = leak_wavs(tmp_path, "ductile_iron", [63.0, 93.0], diameter_mm=300, wall_mm=7.2)
+    out = run_json(
+        capsys,
+        [
+            "locate",
+            str(a),
+            str(b),
+            "--spacing-m",
+            "156",
+            "--material",
+            "ductile_iron",
+            "--diameter-mm",
+            "300",
+            "--wall-mm",
+            "7.2",
+            "--json",
+        ],
+    )
+    c = wave_speed("ductile_iron", 300, 7.2)
+    assert out["wave_speed_m_s"] == pytest.approx(c, rel=1e-3)
+    assert out["distance_from_a_m"] == pytest.approx(63.0, abs=0.5)
+    assert out["tdoa_s"] == pytest.approx(-30.0 / c, abs=0.4e-3)
+    assert 0.5 < out["confidence"] <= 1.0
+    assert out["source_outside_loggers"] is False
+
+
+def test_locate_on_pe_with_wave_speed_given(tmp_path, capsys):
+    a, b = leak_wavs(tmp_path, "pe", [30.0, 10.0], seed=2)
+    c = wave_speed("pe")
+    out = run_json(
+        capsys,
+        [
+            "locate",
+            str(a),
+            str(b),
+            "--spacing-m",
+            "40",
+            "--wave-speed",
+            f"{c}",
+            "--band-hz",
+            "20",
+            "300",
+            "--weighting",
+            "scot",
+            "--json",
+        ],
+    )
+    assert out["distance_from_a_m"] == pytest.approx(30.0, abs=0.5)
+    assert out["weighting"] == "scot"
+
+
+def test_locate_along_a_site_path_of_mixed_materials(tmp_path, capsys):
+    # nl-04 (cast iron P-04 @ 90 m) -> J5 -> nl-07 (PE P-07 @ 40 m): leak on P-04 at 130 m.
+    from dsp.synth import leak_source, propagate
+
+    src = leak_source(FS, 10.0, material="cast_iron", seed=5)
+    margin = FS * 2
+    at_a = propagate(src, FS, material="cast_iron", distance_m=40.0)
+    at_b = propagate(
+        propagate(src, FS, material="cast_iron", distance_m=30.0),
+        FS,
+        material="pe",
+        distance_m=40.0,
+        diameter_mm=63,
+        wall_mm=5.8,
+    )
+    a = write_wav(tmp_path / "nl-04.wav", at_a[margin:])
+    b = write_wav(tmp_path / "nl-07.wav", at_b[margin:])
+    out = run_json(
+        capsys,
+        [
+            "locate",
+            str(a),
+            str(b),
+            "--site",
+            str(SEED_SITE),
+            "--loggers",
+            "nl-04",
+            "nl-07",
+            "--json",
+        ],
+    )
+    assert out["spacing_m"] == pytest.approx(110.0)
+    assert [leg["material"] for leg in out["path"]] == ["cast_iron", "pe"]
+    assert out["distance_from_a_m"] == pytest.approx(40.0, abs=0.5)
+    assert out["position"]["pipe"] == "P-04"
+    assert out["position"]["offset_m"] == pytest.approx(130.0, abs=0.5)
+
+
+def test_human_output_names_the_result(tmp_path, capsys):
+    a, b = leak_wavs(tmp_path, "cast_iron", [40.0, 60.0], seed=3)
+    assert main(["locate", str(a), str(b), "--spacing-m", "100", "--material", "cast_iron"]) == 0
+    out = capsys.readouterr().out
+    assert "m from A (0.wav)" in out
+    assert "confidence" in out
+
+
+def bad_cases(tmp_path):
+    good = write_wav(tmp_path / "good.wav", np.random.default_rng(0).standard_normal(4096))
+    other_rate = write_wav(tmp_path / "rate.wav", np.ones(4096), fs=8000)
+    short = write_wav(tmp_path / "short.wav", np.ones(2000))
+    stereo = write_wav(tmp_path / "stereo.wav", np.ones(4096), channels=2)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not a wav at all")
+    g = str(good)
+    pipe = ["--spacing-m", "100", "--material", "steel"]
+    return [
+        ([g, str(tmp_path / "missing.wav"), *pipe], "missing.wav: no such file"),
+        ([g, str(junk), *pipe], "junk.wav: not a PCM WAV file"),
+        ([g, str(stereo), *pipe], "2 channels"),
+        ([g, str(other_rate), *pipe], "sample rate 8000 Hz differs"),
+        ([g, str(short), *pipe], "same length"),
+        ([g, g, "--spacing-m", "100", "--material", "copper"], "unknown pipe material"),
+        ([g, g, "--spacing-m", "-5", "--material", "steel"], "--spacing-m must be a positive"),
+        ([g, g, "--spacing-m", "100", "--wave-speed", "0"], "--wave-speed must be a positive"),
+        ([g, g, "--material", "steel"], "give --spacing-m"),
+        ([g, g, "--spacing-m", "100"], "give the pipe"),
+        ([g, g, "--spacing-m", "100", "--wave-speed", "1200", "--wall-mm", "5"], "only apply"),
+        ([g, g, "--spacing-m", "100", "--material", "steel", "--diameter-mm", "0"], "positive"),
+        ([g, g, "--site", str(SEED_SITE)], "--site needs --loggers"),
+        ([g, g, "--site", str(SEED_SITE), "--loggers", "nl-02", "nope"], "no device named"),
+        ([g, g, "--site", str(SEED_SITE), "--loggers", "nl-02", "lv-01"], "not a noise logger"),
+        ([g, g, "--site", str(tmp_path / "nosite.yaml"), "--loggers", "a", "b"], "nosite.yaml"),
+        ([g, g, "--spacing-m", "100", "--material", "steel", "--band-hz", "500", "100"], "band"),
+        ([g, g, "--loggers", "a", "b", "--spacing-m", "10", "--wave-speed", "100"], "--site"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    for argv, fragment in bad_cases(tmp_path):
+        code = main(["locate", *argv])
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert err.count("\n") == 1, err
+        assert fragment in err, (fragment, err)
+        assert "Traceback" not in err
+
+
+def test_mutually_exclusive_pipe_options_are_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["locate", "a.wav", "b.wav", "--material", "pe", "--wave-speed", "300"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_help_teaches_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["locate", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out
+    assert "--spacing-m" in out
