@@ -1,0 +1,285 @@
+"""BusRunner: the coordinator's state machine (pure logic, injected clock) and the poll loop
+against a real simulated bus over loopback TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from drivers.bus import BusRead, BusRunner, DeviceCoordinator, DeviceSpec, PollPolicy
+from drivers.errors import DriverError
+from drivers.model import Quality, Reading
+from drivers.transport import make_transport
+from tests.helpers.modbus import served_units
+
+
+class RegisterPlan:
+    """A plan reading holding registers; one reading per register, named r<address>."""
+
+    def __init__(self, *spans: tuple[int, int]) -> None:
+        self.requests = tuple(BusRead(3, address, count) for address, count in spans)
+
+    def decode(self, device, results, ts):
+        out = []
+        for request, values in zip(self.requests, results, strict=True):
+            if values is None:
+                continue
+            for offset, value in enumerate(values):
+                out.append(
+                    Reading(device, f"r{request.address + offset}", value, "", Quality.GOOD, ts)
+                )
+        return out
+
+
+POLICY = PollPolicy(
+    timeout_s=0.1,
+    retries=0,
+    offline_after=2,
+    backoff_initial_s=1.0,
+    backoff_max_s=4.0,
+    jitter_s=0.0,
+)
+
+
+def _coordinator(interval_s: float = 10.0) -> DeviceCoordinator:
+    spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), interval_s, POLICY)
+    return DeviceCoordinator(spec, now=100.0)
+
+
+class TestCoordinator:
+    """Availability and next-due times follow the documented rules."""
+
+    # (event, now, expected state, expected next_due, transition returned)
+    CASES = (
+        ("ok", 100.0, "online", 110.0, False),
+        ("fail", 110.0, "online", 120.0, False),  # one failure: still online, normal interval
+        ("fail", 120.0, "offline", 121.0, True),  # offline_after=2: offline, backoff 1 s
+        ("fail", 121.0, "offline", 123.0, False),  # backoff doubles
+        ("fail", 123.0, "offline", 127.0, False),
+        ("fail", 127.0, "offline", 131.0, False),  # capped at 4 s
+        ("ok", 131.0, "online", 141.0, True),  # recovered
+        ("ok", 141.0, "online", 151.0, False),
+    )
+
+    def test_sequence(self):
+        """Each poll result moves state and schedule as the table says."""
+        c = _coordinator()
+        assert c.state == "unknown" and c.next_due == 100.0
+        for event, now, state, due, transition in self.CASES:
+            changed = c.poll_ok(now) if event == "ok" else c.poll_failed("no answer", now)
+            assert (c.state, c.next_due, changed) == (state, due, transition), (event, now)
+        assert c.polls_ok == 3 and c.polls_failed == 5 and c.last_error == "no answer"
+
+    def test_fixed_rate_does_not_pile_up(self):
+        """A poll that ran late schedules from now, not a burst of catch-up polls."""
+        c = _coordinator()
+        c.poll_ok(100.0)
+        assert c.next_due == 110.0
+        c.poll_ok(150.0)  # the bus was busy for 40 s
+        assert c.next_due == 150.0
+        c.poll_ok(150.5)
+        assert c.next_due == 160.0
+
+    def test_offline_from_the_start_is_a_transition(self):
+        """A device dead at startup reports going offline once."""
+        c = _coordinator()
+        assert c.poll_failed("x", 100.0) is False
+        assert c.poll_failed("x", 110.0) is True
+        assert c.poll_failed("x", 111.0) is False
+
+    def test_jitter_spreads_first_polls(self):
+        spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 10.0, PollPolicy(jitter_s=2.0))
+        dues = {DeviceCoordinator(spec, 0.0, random.Random(seed)).next_due for seed in range(5)}
+        assert len(dues) == 5 and all(0.0 <= d <= 2.0 for d in dues)
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"timeout_s": 0},
+            {"retries": -1},
+            {"offline_after": 0},
+            {"backoff_initial_s": 5.0, "backoff_max_s": 1.0},
+            {"jitter_s": -1},
+        ],
+    )
+    def test_policy_rejects_bad_numbers(self, kwargs):
+        with pytest.raises(ValueError):
+            PollPolicy(**kwargs)
+
+
+class FakeTime:
+    """Monotonic and wall clocks that move only when the runner sleeps, up to ``until``."""
+
+    def __init__(self, until: float) -> None:
+        self.now = 1000.0
+        self.until = until
+        self.reached = asyncio.Event()
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1.7e9 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if self.now + seconds > self.until:
+            self.reached.set()
+            await asyncio.Event().wait()  # time stops here; the test stops the runner
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+UNITS = {
+    1: {"holding": {0: [11, 12, 13], 100: [0]}},
+    2: {"holding": {0: [21, 22, 23]}},
+    3: {"holding": {0: [31, 32, 33]}},
+}
+
+
+def test_schedule_on_injected_clock_keeps_each_device_rate():
+    """Over 60 s of fake time, 1 s and 3 s devices poll 60 and 20 times (+1 at t=0), exactly."""
+
+    async def scenario():
+        fake = FakeTime(until=1060.0)
+        readings: list[Reading] = []
+        async with served_units(UNITS) as server:
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=1)
+            devices = [
+                DeviceSpec("fast", 1, RegisterPlan((0, 3)), 1.0, POLICY),
+                DeviceSpec("slow", 2, RegisterPlan((0, 2)), 3.0, POLICY),
+            ]
+            runner = BusRunner(
+                "b",
+                transport,
+                devices,
+                on_reading=readings.append,
+                clock=fake.clock,
+                wall=fake.wall,
+                sleep=fake.sleep,
+            )
+            runner.start()
+            await asyncio.wait_for(fake.reached.wait(), 60)
+            await runner.stop()
+            fast = runner.coordinators["fast"].polls_ok
+            slow = runner.coordinators["slow"].polls_ok
+            assert (fast, slow) == (61, 21)  # due at 1000..1060 every 1 s / every 3 s
+            assert {r.point for r in readings if r.device == "fast"} == {"r0", "r1", "r2"}
+            assert {r.value for r in readings if r.device == "slow"} == {21, 22}
+
+    asyncio.run(scenario())
+
+
+def test_dead_device_does_not_stall_the_bus_and_recovers():
+    """An absent unit goes offline once, is probed at the backoff rate, and comes back."""
+
+    async def scenario():
+        events: list[tuple] = []
+        failed: list[str] = []
+        async with served_units({1: UNITS[1]}) as server:
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=0.1)
+            policy = PollPolicy(
+                timeout_s=0.1,
+                retries=1,
+                offline_after=2,
+                backoff_initial_s=0.2,
+                backoff_max_s=0.4,
+                jitter_s=0.0,
+            )
+            devices = [
+                DeviceSpec("live", 1, RegisterPlan((0, 3)), 0.02, policy),
+                DeviceSpec("dead", 2, RegisterPlan((0, 3)), 0.02, policy),
+            ]
+            runner = BusRunner(
+                "b",
+                transport,
+                devices,
+                on_availability=lambda d, online, reason, ts: events.append((d, online, reason)),
+                on_poll_failed=lambda d, reason, ts: failed.append(d),
+            )
+            runner.start()
+            live, dead = runner.coordinators["live"], runner.coordinators["dead"]
+            for _ in range(500):  # bounded
+                if live.polls_ok >= 60:
+                    break
+                await asyncio.sleep(0.02)
+            assert dead.state == "offline"
+            assert events[0][:2] == ("dead", False)
+            assert "no answer from unit 2" in events[0][2]
+            assert len(events) == 1  # logged once, not per probe
+            assert set(failed) == {"dead"}
+            # Backoff: the dead unit was tried far less often than the live one was polled.
+            assert dead.polls_failed * 3 < live.polls_ok
+            assert dead.timeouts == 2 * dead.polls_failed  # retries=1: two attempts per poll
+            server.add_unit(2).set_holding(0, [5, 6, 7])
+            for _ in range(200):  # bounded
+                if dead.state == "online":
+                    break
+                await asyncio.sleep(0.02)
+            await runner.stop()
+            assert dead.state == "online"
+            assert events[-1][:2] == ("dead", True)
+            assert [r.value for r in dead.last_readings] == [5, 6, 7]
+
+    asyncio.run(scenario())
+
+
+def test_exception_replies_are_named_and_partial_polls_count_as_online():
+    """A refused block leaves the other blocks' readings; all blocks refused fails the poll."""
+
+    async def scenario():
+        async with served_units(UNITS) as server:
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=0.3)
+            devices = [
+                DeviceSpec("partial", 1, RegisterPlan((0, 3), (50, 2)), 10.0, POLICY),
+                DeviceSpec("refused", 2, RegisterPlan((50, 2)), 10.0, POLICY),
+            ]
+            runner = BusRunner("b", transport, devices)
+            readings = await runner.poll_once("partial")
+            assert [r.point for r in readings] == ["r0", "r1", "r2"]
+            partial = runner.coordinators["partial"]
+            assert partial.state == "online"
+            assert "illegal data address (code 2)" in partial.last_error
+            with pytest.raises(DriverError, match="illegal data address"):
+                await runner.poll_once("refused")
+            assert runner.coordinators["refused"].exceptions == 1
+            await runner.stop()
+
+    asyncio.run(scenario())
+
+
+def test_shared_transport_interleaves_with_polling():
+    """Requests through the shared view run between polls; the runner keeps polling."""
+
+    async def scenario():
+        async with served_units(UNITS) as server:
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=0.3)
+            devices = [DeviceSpec("a", 1, RegisterPlan((0, 3)), 0.01, POLICY)]
+            runner = BusRunner("b", transport, devices)
+            runner.start()
+            shared = runner.shared_transport()
+            before = runner.coordinators["a"].polls_ok
+            for _ in range(20):
+                assert await shared.read(3, 3, 0, 1) == [31]
+            async with runner.exclusive() as t:
+                await t.write_registers(1, 100, [7])
+                assert await t.read(3, 1, 100, 1) == [7]
+            for _ in range(100):  # bounded
+                if runner.coordinators["a"].polls_ok > before + 5:
+                    break
+                await asyncio.sleep(0.01)
+            await runner.stop()
+            assert runner.coordinators["a"].polls_ok > before + 5
+
+    asyncio.run(scenario())
+
+
+def test_duplicate_names_and_bad_units_are_refused():
+    with pytest.raises(ValueError):
+        DeviceSpec("d", 0, RegisterPlan((0, 1)), 1.0)
+    with pytest.raises(ValueError):
+        DeviceSpec("d", 1, RegisterPlan((0, 1)), 0.0)
+    spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 1.0)
+    with pytest.raises(ValueError, match="duplicate"):
+        BusRunner("b", make_transport("tcp", host="127.0.0.1", port=1), [spec, spec])
