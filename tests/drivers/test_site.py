@@ -1,0 +1,215 @@
+"""The site file: the reference seed is what the issue asks for, and every mistake in a site
+file is one line naming file, line, column and field."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from drivers.errors import DriverError
+from drivers.profile import ProfileRegistry
+from drivers.site import (
+    PLACEMENT_TOLERANCE_M,
+    LevelParams,
+    SiteError,
+    latlon_to_local,
+    load_site,
+    local_to_latlon,
+    parse_site,
+)
+from dsp.pipes import MATERIALS
+from tests.drivers.sim.site_support import SEED_SITE, seed_site
+
+PROFILES = ProfileRegistry()
+
+MINI = """\
+site: mini
+origin: {lat: 31.23, lon: 121.47}
+nodes:
+  - {id: A, x: 0, y: 0}
+  - {id: B, x: 100, y: 0}
+pipes:
+  - {id: P1, from: A, to: B, material: cast_iron, length_m: 120}
+devices:
+  - {name: nl-1, kind: noise_logger, profile: noise-logger-nl200, asset_id: X-1,
+     pipe: P1, offset_m: 10, bus: b1, unit_id: 1}
+  - {name: lv-1, kind: level, profile: level-radar-lr10, asset_id: X-2,
+     lat: 31.2301, lon: 121.4701, bus: b1, unit_id: 2}
+  - {name: gd-1, kind: gas, profile: gas-detector-mg4, asset_id: X-3,
+     lat: 31.2301, lon: 121.4701, bus: b1, unit_id: 3}
+sim_buses:
+  - {name: b1, port: 15900}
+scenarios:
+  leaks: [{id: L1, pipe: P1, offset_m: 50, level_db: 10}]
+"""
+
+
+def test_mini_site_parses_with_defaults():
+    """A minimal file loads; positions come from the pipe placement or from lat/lon."""
+    site = parse_site(MINI, source="mini.yaml", profiles=PROFILES)
+    assert site.site == "mini" and site.name == "mini"
+    logger = site.device("nl-1")
+    # a pipe of 120 m between nodes 100 m apart: 10 m along it is 10/120 of the way
+    assert logger.x == pytest.approx(100 * 10 / 120)
+    assert logger.lat == pytest.approx(local_to_latlon(31.23, 121.47, logger.x, 0)[0])
+    assert isinstance(site.device("lv-1").sim, LevelParams)
+    assert site.pipe("P1").wave_speed_m_s == pytest.approx(1267, abs=20)
+    assert site.scenarios.leaks[0].active(0.0)
+    assert site.devices_on("b1")[0].name == "nl-1"
+
+
+def test_latlon_round_trip():
+    """Local metres and lat/lon convert back and forth to well under a centimetre."""
+    lat, lon = local_to_latlon(31.23, 121.47, 523.4, -211.9)
+    x, y = latlon_to_local(31.23, 121.47, lat, lon)
+    assert (x, y) == (pytest.approx(523.4, abs=1e-3), pytest.approx(-211.9, abs=1e-3))
+
+
+# (mutation of MINI: old -> new, expected line, field, message fragment)
+BAD = [
+    ("site: mini", "site: 'mi ni'", 1, "site", "may only use"),
+    ("  - {id: B, x: 100, y: 0}", "  - {id: A, x: 100, y: 0}", 5, "nodes[1].id", "duplicate id 'A'"),
+    ("to: B, material: cast_iron", "to: C, material: cast_iron", 7, "pipes[0].to", "unknown node"),
+    ("material: cast_iron", "material: copper", 7, "pipes[0].material", "unknown material"),
+    ("length_m: 120}", "length_m: 80}", 7, "pipes[0].length_m", "shorter than the 100.0 m"),
+    ("offset_m: 10, bus", "offset_m: 130, bus", 10, "devices[0].offset_m", "not in 0..120"),
+    ("unit_id: 2}", "unit_id: 300}", 12, "devices[1].unit_id", "300 is not in 1..247"),
+    ("unit_id: 3}", "unit_id: 2}", 13, "devices[2]", "already used by 'lv-1'"),
+    ("kind: level", "kind: lamp", 11, "devices[1].kind", "unknown kind 'lamp'"),
+    ("bus: b1, unit_id: 1}", "bus: b9, unit_id: 1}", 10, "devices[0].bus", "unknown sim bus"),
+    ("profile: level-radar-lr10", "profile: level-x", 11, "devices[1].profile", "unknown profile"),
+    ("profile: level-radar-lr10", "profile: gas-detector-mg4", 11, "devices[1].profile", "gas"),
+    ("pipe: P1, offset_m: 10,", "", 9, "devices[0]", "needs a pipe placement"),
+    (
+        "lat: 31.2301, lon: 121.4701, bus: b1, unit_id: 2",
+        "bus: b1, unit_id: 2",
+        11,
+        "devices[1]",
+        "missing coordinates",
+    ),
+    ("{name: b1, port: 15900}", "{name: b1, port: 70000}", 16, "sim_buses[0].port", "70000"),
+    (
+        "level_db: 10}]",
+        "level_db: 10, colour: red}]",
+        18,
+        "scenarios.leaks[0].colour",
+        "unknown key",
+    ),
+    (
+        "leaks: [",
+        "gas: [{device: lv-1, start_s: 1}]\n  leaks: [",
+        18,
+        "scenarios.gas[0].device",
+        "is a level device, expected gas",
+    ),
+    ("unit_id: 2}", "unit_id: 2, sim: {station: gd-1}}", 11, "devices[1]", "not a pump_controller"),
+    ("unit_id: 2}", "unit_id: 2, sim: {lag_s: -5}}", 12, "devices[1].sim.lag_s", "not in 1..86400"),
+    (
+        "origin: {lat: 31.23, lon: 121.47}",
+        "origin: [31.23, 121.47]",
+        2,
+        "origin",
+        "expected a mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field", "fragment"), BAD)
+def test_bad_site_is_one_line_with_position(old, new, line, field, fragment):
+    """Each mistake names file:line:col and the field, on one line."""
+    assert old in MINI
+    with pytest.raises(SiteError) as err:
+        parse_site(MINI.replace(old, new, 1), source="mini.yaml", profiles=PROFILES)
+    message = str(err.value)
+    assert "\n" not in message
+    m = re.match(r"mini\.yaml:(\d+):(\d+): (\S+): (.*)$", message)
+    assert m, message
+    assert int(m.group(1)) == line, message
+    assert m.group(3) == field, message
+    assert fragment in m.group(4), message
+
+
+def test_placement_far_from_coordinates_is_refused():
+    """lat/lon more than the tolerance away from the spot on the pipe is a typo somewhere."""
+    far = MINI.replace(
+        "pipe: P1, offset_m: 10,", "lat: 31.2330, lon: 121.4700, pipe: P1, offset_m: 10,"
+    )
+    with pytest.raises(
+        SiteError, match=rf"m from the device's spot on pipe P1.*{PLACEMENT_TOLERANCE_M:g}"
+    ):
+        parse_site(far, source="mini.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "the file is empty"),
+        ("site: [unclosed", "YAML syntax"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_unusable_files(text, fragment, tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(SiteError, match=fragment) as err:
+        load_site(path)
+    assert str(err.value).startswith(str(path))
+    assert isinstance(err.value, DriverError)
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(SiteError, match="cannot read site file"):
+        load_site(tmp_path / "nope.yaml")
+
+
+# --- the reference site ---------------------------------------------------------------------
+
+
+def test_seed_site_has_what_the_issue_asks_for():
+    """Mixed materials, >= 6 loggers, pump station, gas chamber, covers, all with asset ids."""
+    site = seed_site()
+    materials = {p.material for p in site.pipes}
+    assert {"ductile_iron", "cast_iron", "pe"} <= materials
+    loggers = site.devices_of("noise_logger")
+    assert len(loggers) >= 6
+    assert {site.pipe(d.pipe).material for d in loggers} >= {"ductile_iron", "cast_iron", "pe"}
+    kinds = {d.kind for d in site.devices}
+    assert kinds >= {"pump_controller", "level", "rain", "gas", "pressure", "cover"}
+    assert any(getattr(d.sim, "station", None) for d in site.devices_of("level"))
+    assert len(site.devices_of("level")) >= 2  # wet well and sewer
+    for d in site.devices:
+        assert d.asset_id.startswith("CIM-")
+        assert math.isfinite(d.lat) and math.isfinite(d.lon)
+        # every device within a couple of km of the district origin
+        assert math.hypot(d.x, d.y) < 2000
+    assert all(15020 <= b.port <= 15029 for b in site.sim_buses)
+    assert len({d.asset_id for d in site.devices}) == len(site.devices)
+    assert all(p.material in MATERIALS for p in site.pipes)
+
+
+def test_seed_leak_is_bracketed_by_two_loggers_on_metal():
+    """The scenario leak sits on metal pipe between two loggers on the same pipe, early."""
+    site = seed_site()
+    leak = site.scenarios.leaks[0]
+    assert leak.start_s <= 60
+    assert MATERIALS[site.pipe(leak.pipe).material].family == "metal"
+    on_pipe = [d.offset_m for d in site.devices_of("noise_logger") if d.pipe == leak.pipe]
+    assert any(a < leak.offset_m < b for a in on_pipe for b in on_pipe)
+    # both within the ~150 m a logger hears on metal
+    assert all(abs(o - leak.offset_m) < 150 for o in on_pipe)
+
+
+def test_seed_scenarios_fit_a_one_minute_demo_at_speed_60():
+    """Storm, gas episode (raise and clear), dropout (drop and return) inside one sim hour."""
+    sc = seed_site().scenarios
+    assert sc.storms and sc.storms[0].start_s + sc.storms[0].duration_s <= 3600
+    assert sc.storms[0].peak_mm_per_h >= 30
+    assert sc.gas and sc.gas[0].start_s + sc.gas[0].duration_s <= 3600 and sc.gas[0].peak_lel > 25
+    assert sc.dropouts and sc.dropouts[0].start_s + sc.dropouts[0].duration_s <= 3600
+
+
+def test_seed_site_loads_without_profiles():
+    """Coverage and other tools may load the site without a profile registry."""
+    assert load_site(SEED_SITE).site == "riverside"
