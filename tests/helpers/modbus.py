@@ -13,14 +13,19 @@ A unit spec maps table name ("holding", "input", "coils", "discrete") to
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import struct
+import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
+
+import numpy as np
 
 from drivers.sim.ptys import PtyPair
 from drivers.sim.server import ServerKind, SimServer, UnitStore
 
-__all__ = ["RTU_TEST_BAUD", "make_store", "pty_pair", "served_units"]
+__all__ = ["RTU_TEST_BAUD", "NoiseLoggers", "make_store", "pty_pair", "served_units"]
 
 # A fast baud keeps RTU timings short on a pty (socat ignores the rate anyway).
 RTU_TEST_BAUD = 115200
@@ -66,3 +71,63 @@ def pty_pair(directory) -> Iterator[PtyPair]:
         yield pair
     finally:
         pair.stop()
+
+
+class NoiseLoggers:
+    """A minimal noise-logger model (docs/architecture.md protocol) on a ``SimServer``.
+
+    ``add(unit, samples)`` serves int16 ``samples`` as that unit's next recording. A start
+    (write 1 to 100, unicast or broadcast) sets status 1, and ``ready_after_s`` later status 2
+    with sample count, scale and CRC-32; a write to 110 maps block N into 200..319.
+    ``corrupt_crc`` makes a unit publish a wrong checksum; ``fail`` makes it report status 3.
+    """
+
+    FS = 4096
+    BLOCK = 120
+
+    def __init__(self, server: SimServer, *, ready_after_s: float = 0.0, scale: float = 0.001):
+        self.server = server
+        self.ready_after_s = ready_after_s
+        self.scale = scale
+        self.samples: dict[int, np.ndarray] = {}
+        self.started: dict[int, list[int]] = {}  # unit -> durations of the starts it saw
+        self.corrupt_crc: set[int] = set()
+        self.fail: set[int] = set()
+        server.on_write = self._on_write
+
+    def add(self, unit: int, samples: np.ndarray) -> UnitStore:
+        store = self.server.units.get(unit) or self.server.add_unit(unit)
+        store.set_holding(100, [0, 8, self.FS, 0, 0, 0, 0, 0, 0, 0, 0])
+        store.set_holding(200, [0] * self.BLOCK)
+        store.read_only.add(102)
+        self.samples[unit] = np.asarray(samples, dtype=np.int16)
+        return store
+
+    def _on_write(self, unit: int, function: int, address: int, values: list) -> int | None:
+        if unit not in self.samples:
+            return None
+        store = self.server.units[unit]
+        if address == 100 and values[0] == 1:
+            self.started.setdefault(unit, []).append(store.holding[101])
+            store.holding[103] = 1
+            asyncio.get_running_loop().call_later(self.ready_after_s, self._ready, unit)
+        elif address == 110:
+            samples = self.samples[unit]
+            start = values[0] * self.BLOCK
+            chunk = samples[start : start + self.BLOCK].astype(np.uint16)
+            words = [int(v) for v in chunk] + [0] * (self.BLOCK - len(chunk))
+            store.set_holding(200, words)
+        return None
+
+    def _ready(self, unit: int) -> None:
+        store = self.server.units[unit]
+        if unit in self.fail:
+            store.holding[103] = 3
+            return
+        samples = self.samples[unit]
+        crc = zlib.crc32(samples.astype(">i2").tobytes())
+        if unit in self.corrupt_crc:
+            crc ^= 0x1
+        scale_words = struct.unpack(">HH", struct.pack(">f", self.scale))
+        n = len(samples)
+        store.set_holding(103, [2, n >> 16, n & 0xFFFF, *scale_words, crc >> 16, crc & 0xFFFF])
