@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import ssl
 import time
 from collections import deque
@@ -245,6 +246,9 @@ class _Session:
             raise UplinkError(f"cannot connect to {where}: timed out") from None
         except OSError as exc:
             raise UplinkError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        with contextlib.suppress(OSError, AttributeError):
+            # Small QoS 1 packets: do not let Nagle hold a PUBLISH back for a pending ACK.
+            self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.loop_start()
         try:
             await asyncio.wait_for(asyncio.shield(self.connack), s.connect_timeout_s)
@@ -327,6 +331,8 @@ class Uplink:
         self._stop_mid: int | None = None
         self._stop_waiter: tuple[_Session, asyncio.Future[None]] | None = None
         self._failures_pending = False
+        self._outstanding: deque[_Pending] = deque()
+        self._ready: deque[tuple[_Pending, Any]] = deque()
 
     # -- public ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -445,24 +451,46 @@ class Uplink:
     async def _serve(self, session: _Session) -> None:
         self._announce(session)
         cap = self.settings.inflight
-        outstanding: deque[_Pending] = deque()
+        self._outstanding = deque()
+        self._ready = deque()
         while not self._stopping and not session.closed:
-            room = cap - self._inflight
-            # Refill when half the window is free: fewer, larger outbox reads while draining.
-            if room >= max(1, cap // 2) or (room > 0 and not outstanding):
-                batch = await self._io(self.outbox.begin, room)
+            # Read ahead up to two windows, so a PUBACK can be answered by the next publish at
+            # once, on this thread (no executor hop per message): the window never runs dry,
+            # and our next PUBLISH carries the TCP ACK the broker's PUBACKs may wait for.
+            if len(self._ready) < cap:
+                batch = await self._io(self.outbox.begin, 2 * cap - len(self._ready))
                 if batch:
-                    outstanding.append(self._publish_batch(session, batch))
-                    if len(batch) == room and self._inflight < cap:
-                        continue  # PUBACKs already came back: read the next batch now
+                    pending = _Pending(batch, waiting=len(batch))
+                    self._outstanding.append(pending)
+                    self._ready.extend((pending, ev) for ev in batch.events)
+                    self._pump(session)
+                    continue
             await self._wait(IDLE_POLL_S)  # a PUBACK, a kick, a disconnect or stop wakes it
-            await self._end_completed(outstanding)
+            await self._end_completed(self._outstanding)
             if self._failures_pending:
                 self._failures_pending = False
                 await self._sleep_unless_stopping(self._backoff(0))
         # Whatever is still on the wire: keep the acknowledged part, resend the rest later.
-        for pending in outstanding:
+        for pending in self._outstanding:
             await self._io(self.outbox.end, pending.batch, pending.accepted)
+        self._outstanding.clear()
+        self._ready.clear()
+
+    def _pump(self, session: _Session) -> None:
+        """Publish read-ahead events while the in-flight window has room."""
+        enc = self.settings.encoding
+        tqos = self.settings.telemetry_qos
+        cap = self.settings.inflight
+        while self._ready and self._inflight < cap and not session.closed:
+            pending, ev = self._ready[0]
+            qos = tqos if ev.stream == "telemetry" else 1
+            mid = session.publish(self.topics.for_event(ev), codec.encode(ev, enc), qos)
+            if mid is None:  # link went down under us: the rest waits for the next session
+                session._lost("connection lost while publishing")
+                return
+            self._ready.popleft()
+            self._by_mid[mid] = (pending, ev.id)
+            self._inflight += 1
 
     def _announce(self, session: _Session) -> None:
         """Retained birth and device metadata: before any event on this connection."""
@@ -478,21 +506,6 @@ class Uplink:
         session.publish(self.topics.state, _json(birth), qos=1, retain=True)
         for dev in self.devices:
             session.publish(self.topics.device(dev.name), _json(dev.payload()), qos=1, retain=True)
-
-    def _publish_batch(self, session: _Session, batch: Batch) -> _Pending:
-        pending = _Pending(batch)
-        enc = self.settings.encoding
-        tqos = self.settings.telemetry_qos
-        for ev in batch.events:
-            qos = tqos if ev.stream == "telemetry" else 1
-            mid = session.publish(self.topics.for_event(ev), codec.encode(ev, enc), qos)
-            if mid is None:  # link went down under us: the rest waits for the next session
-                session._lost("connection lost while publishing")
-                break
-            self._by_mid[mid] = (pending, ev.id)
-            pending.waiting += 1
-            self._inflight += 1
-        return pending
 
     def _on_ack(self, session: _Session, mid: int, ok: bool, reason: str) -> None:
         if self._stop_waiter is not None and mid == self._stop_mid:
@@ -515,8 +528,9 @@ class Uplink:
             self._failed += 1
             self._failures_pending = True
             self._error(f"broker refused {event_id}: {reason}")
-        if pending.waiting == 0 or self._inflight <= self.settings.inflight // 2:
-            self._kick.set()
+        self._pump(session)
+        if pending.waiting == 0 or len(self._ready) < self.settings.inflight:
+            self._kick.set()  # end a finished batch / read ahead
 
     async def _end_completed(self, outstanding: deque[_Pending]) -> None:
         done: list[_Pending] = []
