@@ -31,8 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numba
 import numpy as np
+
+from dsp._numba import jit
 
 __all__ = [
     "WEIGHTINGS",
@@ -145,7 +146,7 @@ def _lag_window(circular: np.ndarray, max_lag: int) -> np.ndarray:
 _MODES = {"none": 0, "phat": 1, "scot": 2}
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _band_weights(nbins, nfft, fs, lo, hi, taper):  # pragma: no cover - compiled
     """Raised-cosine-edged band mask on rfft bins; lo < 0 means no band (all but DC)."""
     w = np.zeros(nbins)
@@ -164,7 +165,7 @@ def _band_weights(nbins, nfft, fs, lo, hi, taper):  # pragma: no cover - compile
     return w
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _moving_average(x, bins):  # pragma: no cover - compiled
     n = x.size
     out = np.empty(n)
@@ -179,7 +180,7 @@ def _moving_average(x, bins):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _gcc_kernel(a, b, nfft, fs, lo, hi, taper, mode, smooth_bins, computed):  # pragma: no cover
     """Weighted, band-limited cross-spectrum and its correlation over lags +-computed.
 
@@ -225,7 +226,7 @@ def _gcc_kernel(a, b, nfft, fs, lo, hi, taper, mode, smooth_bins, computed):  # 
     return corr, spec
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _refine_peak(spec, nfft, k0, coarse, steps):  # pragma: no cover - compiled
     """Newton steps on R(tau) = sum_k c_k Re(G_k exp(2j pi k tau / nfft)) from ``coarse``.
 
