@@ -57,11 +57,18 @@ def site_network(site: Site) -> tuple[PipeNetwork, tuple[Listener, ...]]:
     Raises ``NetworkError`` if the pipes do not form a valid network (the site loader already
     checks ids and materials, so this means a bug or a hand-built ``Site``).
     """
-    return _cached(site)
+    try:
+        return _cached(site)
+    except TypeError:  # a hand-built Site holding something unhashable: build it uncached
+        return _build(site)
 
 
 @lru_cache(maxsize=8)
 def _cached(site: Site) -> tuple[PipeNetwork, tuple[Listener, ...]]:
+    return _build(site)
+
+
+def _build(site: Site) -> tuple[PipeNetwork, tuple[Listener, ...]]:
     nodes = [NetworkNode(n.id, n.x, n.y) for n in site.nodes]
     segments = [
         PipeSegment(p.id, p.from_node, p.to_node, p.material, p.length_m, p.diameter_mm, p.wall_mm)
