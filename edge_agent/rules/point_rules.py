@@ -158,7 +158,7 @@ def threshold_spec(
         family=family,
         levels=tuple(levels),
         k=p.k if p.k is not None else k,
-        n=max(p.n if p.n is not None else n, p.k or 1),
+        n=p.n if p.n is not None else n,
         on_delay_s=p.on_delay_s if p.on_delay_s is not None else delay,
     )
 
