@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+import structlog  # noqa: E402
 
 from edge_agent import codec  # noqa: E402
 from edge_agent.clock import SyncClock  # noqa: E402
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inflight", type=int, default=32, help="QoS 1 window (default 32)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    # Log lines (connected / stopped) go to stderr: stdout is the figures (or one JSON object).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
     drafts = realistic_drafts(args.events)
     with tempfile.TemporaryDirectory() as tmp:

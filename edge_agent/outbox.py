@@ -111,7 +111,9 @@ class OutboxSettings:
     telemetry_sync: SyncLevel = "normal"
 
     @classmethod
-    def from_config(cls, storage: Any, state_dir: str | os.PathLike[str] | None = None) -> Any:
+    def from_config(
+        cls, storage: Any, state_dir: str | os.PathLike[str] | None = None
+    ) -> OutboxSettings:
         """From ``edge_agent.config.model.StorageConfig``; ``state_dir`` is ``--state-dir``."""
         return cls(
             state_dir=Path(state_dir if state_dir is not None else storage.state_dir),
