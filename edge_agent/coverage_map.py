@@ -164,7 +164,14 @@ def render_coverage_svg(
             'stroke-linecap="round"'
         )
         out.append(_line(network, frame, whole, style))
-        mx, my = _point(network, frame, seg.id, seg.length_m * 0.62)
+        # Label where it collides least with the loggers on this pipe.
+        on_pipe = [
+            lst.position.offset_m / seg.length_m
+            for lst in listeners
+            if lst.position.segment == seg.id
+        ]
+        frac = max((0.3, 0.5, 0.7), key=lambda f: min((abs(f - o) for o in on_pipe), default=1))
+        mx, my = _point(network, frame, seg.id, seg.length_m * frac)
         nx, ny = _normal(network, frame, seg.id)
         away = (len(lanes.get(seg.id, ())) // 2 + 2) * LANE_PX + 8
         out.append(
@@ -175,10 +182,6 @@ def render_coverage_svg(
     for node in network.nodes.values():
         x, y = frame.px(node.x, node.y)
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#222"/>')
-        out.append(
-            f'<text x="{x - 8:.1f}" y="{y + 16:.1f}" font-size="10" fill="#555">'
-            f"{escape(node.id)}</text>"
-        )
     if candidate is not None:
         style = f'stroke="{CANDIDATE_COLOUR}" stroke-width="7" stroke-linecap="round"'
         out.extend(_line(network, frame, s, style) for s in candidate.stretches)
@@ -197,6 +200,13 @@ def render_coverage_svg(
             f'<text x="{x + 11:.1f}" y="{y + 20:.1f}" font-size="12" font-weight="bold" '
             f'fill="#000" stroke="#fff" stroke-width="3" paint-order="stroke">'
             f"{escape(lst.name)}</text>"
+        )
+    for node in network.nodes.values():
+        x, y = frame.px(node.x, node.y)
+        out.append(
+            f'<text x="{x - 7:.1f}" y="{y - 7:.1f}" font-size="10" text-anchor="end" '
+            f'fill="#444" stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f"{escape(node.id)}</text>"
         )
     out.extend(_scale_bar(frame))
     out.extend(_legend(network, listeners, coverage, colour_of, candidate))
