@@ -119,6 +119,7 @@ class Point:
     writable: bool = False
     enabled: bool = True
     description: str = ""
+    deadband: float | None = None  # telemetry: the smallest change worth sending
 
     @property
     def register_count(self) -> int:
@@ -187,6 +188,7 @@ class PointOverride:
     range: tuple[float, float] | None = None
     unit: str | None = None
     enabled: bool | None = None
+    deadband: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +242,7 @@ class Profile:
             point = self.point(name)
             values = _override_values(override)
             updates: dict[str, Any] = {}
-            for key in ("scale", "offset", "unit", "enabled"):
+            for key in ("scale", "offset", "unit", "enabled", "deadband"):
                 if values.get(key) is not None:
                     updates[key] = values[key]
             rng = values.get("range", values.get("valid_range"))
@@ -251,6 +253,8 @@ class Profile:
                 updates["valid_range"] = (lo, hi)
             if updates.get("scale") == 0:
                 raise ProfileError(f"override {name}.scale: must not be 0")
+            if updates.get("deadband", 0) < 0:
+                raise ProfileError(f"override {name}.deadband: must not be negative")
             if updates and point.type in ("string", "bool", *BITFIELD_TYPES):
                 numeric = {"scale", "offset", "valid_range"} & updates.keys()
                 if numeric:
@@ -264,14 +268,14 @@ class Profile:
 
 def _override_values(override: Any) -> dict[str, Any]:
     if isinstance(override, Mapping):
-        unknown = set(override) - {"scale", "offset", "range", "valid_range", "unit", "enabled"}
+        unknown = set(override) - {*_OVERRIDE_KEYS, "valid_range"}
         if unknown:
             raise ProfileError(f"override: unknown key(s) {', '.join(sorted(unknown))}")
         return dict(override)
-    return {
-        key: getattr(override, key, None)
-        for key in ("scale", "offset", "range", "valid_range", "unit", "enabled")
-    }
+    return {key: getattr(override, key, None) for key in (*_OVERRIDE_KEYS, "valid_range")}
+
+
+_OVERRIDE_KEYS = ("scale", "offset", "range", "unit", "enabled", "deadband")
 
 
 # --------------------------------------------------------------------------- loading
@@ -382,6 +386,7 @@ _POINT_OPTIONAL = (
     "fault",
     "role",
     "writable",
+    "deadband",
     "description",
 )
 _RECORDING_KEYS = (
@@ -540,6 +545,13 @@ def _parse_point(node: _Node, word_order: str, byte_order: str) -> Point:
         fault_point = ff["point"].str(_POINT_RE)
         if "bits" in ff:
             fault_on = tuple(n.str() for n in ff["bits"].sequence())
+    deadband = None
+    if "deadband" in f:
+        if not numeric:
+            raise f["deadband"].error(f"deadband applies to numeric points, not {type_}")
+        deadband = f["deadband"].float()
+        if deadband < 0:
+            raise f["deadband"].error("must not be negative")
     writable = f["writable"].bool() if "writable" in f else False
     if writable and function in ("discrete", "input"):
         raise f["writable"].error(f"{function} points are read-only in Modbus")
@@ -562,6 +574,7 @@ def _parse_point(node: _Node, word_order: str, byte_order: str) -> Point:
         role=f["role"].str(_POINT_RE) if "role" in f else None,
         writable=writable,
         description=f["description"].str() if "description" in f else "",
+        deadband=deadband,
     )
 
 

@@ -4,7 +4,8 @@ A reading is sent when its point has never been sent, its quality changed, its v
 by more than the point's deadband since the last value *sent* (not the last read, so a slow
 drift is reported once it adds up), or ``heartbeat_s`` passed since the last send.
 
-Deadband, most specific first: ``devices[i].rules.points.<p>.deadband``, then
+Deadband, most specific first: ``devices[i].rules.points.<p>.deadband``, then the point's
+own ``deadband`` (profile YAML or ``devices[i].overrides.points.<p>.deadband``), then
 ``rules.telemetry.deadband_by_role[<role>]``, then ``deadband_pct_of_range`` of the point's
 valid range; a point without a range sends every change. Time is the readings' ``ts``.
 """
@@ -42,6 +43,8 @@ def _policy(point: Point | None, overrides: PointRulesConfig, cfg: TelemetryConf
         return _Policy(True, overrides.deadband or 0.0, heartbeat)
     if overrides.deadband is not None:
         deadband = overrides.deadband
+    elif point.deadband is not None:
+        deadband = point.deadband
     elif point.role is not None and point.role in cfg.deadband_by_role:
         deadband = cfg.deadband_by_role[point.role]
     elif point.valid_range is not None:

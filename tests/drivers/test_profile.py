@@ -135,6 +135,13 @@ BAD_CASES = [
     ("equals: 7}", "equals: 70000}", "6:76", "70000 is not in 0..65535"),
     ("    unit: mm\n", "    unit: mm\n    count: 2\n", "13:12", "count is only for string"),
     ("role: level_mm", "role: level_mm\n    writable: 1", "16:15", "expected true or false"),
+    ("role: level_mm", "role: level_mm\n    deadband: -2", "16:15", "must not be negative"),
+    (
+        "    status_bits:",
+        "    deadband: 1\n    status_bits:",
+        "21:15",
+        "numeric points, not bitfield",
+    ),
 ]
 
 
@@ -231,6 +238,7 @@ class TestOverrides:
         level = changed.point("level")
         assert (level.scale, level.valid_range, level.unit) == (0.1, (0.0, 500.0), "cm")
         assert changed.point("status") == profile.point("status")
+        assert profile.with_overrides({"level": {"deadband": 5}}).point("level").deadband == 5
         off = profile.with_overrides({"level": PointOverride(enabled=False)})
         assert [p.name for p in off.enabled_points] == ["status"]
 
@@ -242,6 +250,7 @@ class TestOverrides:
             ({"level": {"scale": 0}}, "must not be 0"),
             ({"level": {"gain": 2}}, "unknown key"),
             ({"status": {"scale": 2}}, "do not apply to a bitfield"),
+            ({"level": {"deadband": -1}}, "must not be negative"),
         ],
     )
     def test_bad_overrides(self, overrides, fragment):

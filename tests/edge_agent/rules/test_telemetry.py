@@ -61,6 +61,14 @@ class TestDeadband:
         """Point override, then role, then percent of range."""
         assert sent(make(points, **telemetry), "level", values) == expected
 
+    def test_profile_deadband(self):
+        """A deadband from the profile (or the device's overrides) beats the role default."""
+        device = DeviceInfo(
+            "lv-01", PROFILES.get("level-radar-lr10").with_overrides({"level": {"deadband": 2}})
+        )
+        tf = TelemetryFilter(RulesConfig(), [device])
+        assert sent(tf, "level", [100, 101, 103]) == [True, False, True]
+
     def test_point_without_range_sends_changes(self):
         """The status bitfield has no range: every change goes, repeats do not."""
         assert sent(make(), "status", [0, 0, 1, 1, 0]) == [True, False, True, False, True]
