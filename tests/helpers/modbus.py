@@ -131,3 +131,32 @@ class NoiseLoggers:
         scale_words = struct.unpack(">HH", struct.pack(">f", self.scale))
         n = len(samples)
         store.set_holding(103, [2, n >> 16, n & 0xFFFF, *scale_words, crc >> 16, crc & 0xFFFF])
+
+
+def profile_store(profile, values: Mapping[str, object] | None = None) -> UnitStore:
+    """A unit that identifies as ``profile`` and serves every point (0 unless in ``values``).
+
+    Values are engineering values, encoded with ``drivers.codec`` (so a test can check the
+    decode round trip).
+    """
+    from drivers.codec import encode_value
+
+    store = UnitStore()
+    values = values or {}
+    setters = {
+        "holding": store.set_holding,
+        "input": store.set_input,
+        "coil": store.set_coils,
+        "discrete": store.set_discrete,
+    }
+    for check in profile.identification:
+        point = check.point
+        setters[point.function](point.address, encode_value(point, check.expected))
+    for point in profile.points:
+        default = "" if point.type == "string" else False if point.type == "bool" else 0
+        value = values.get(point.name, default)
+        if point.type not in ("string", "bool") and point.valid_range and point.name not in values:
+            value = point.valid_range[0]
+        words = encode_value(point, value)
+        setters[point.function](point.address, [bool(w) for w in words] if point.is_bits else words)
+    return store
