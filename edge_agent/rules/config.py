@@ -11,10 +11,16 @@ Three layers decide a point's effective settings, the most specific winning:
 
 Every field has a default, so ``rules: {}`` is valid everywhere. Units are named in each
 field (``_mm``, ``_bar``, ``_s``); per-point values are in the point's own unit.
+
+Each section's ``config_checks()`` yields ``(field, message)`` for settings that contradict
+each other (the config loader adds file:line:col); ``RulesEngine`` checks what needs the
+profiles (point names, rain gauges).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from edge_agent.config.fields import meta
@@ -75,6 +81,21 @@ DEFAULT_DRY_FOR_S = 3600.0
 DEFAULT_OVERFLOW_RISE_MM_PER_MIN = 5.0
 DEFAULT_OVERFLOW_WINDOW_S = 300.0
 
+Checks = Iterator[tuple[str, str]]
+
+
+def _ordered(pairs: list[tuple[str, float | None]]) -> Checks:
+    """Thresholds given (not None) must increase in the listed order."""
+    given = [(name, value) for name, value in pairs if value is not None]
+    for (name_a, a), (name_b, b) in itertools.pairwise(given):
+        if not a < b:
+            yield name_b, f"{b:g} must be above {name_a} {a:g}"
+
+
+def _persistence(k: int | None, n: int | None) -> Checks:
+    if k is not None and n is not None and k > n:
+        yield "k", f"{k} samples cannot be found in a window of n={n}"
+
 
 @dataclass(frozen=True)
 class TelemetryConfig:
@@ -132,6 +153,10 @@ class LevelConfig:
         metadata=meta("window the rate of rise is measured over", min=1, unit="s"),
     )
 
+    def config_checks(self) -> Checks:
+        yield from _ordered([("high_mm", self.high_mm), ("high_high_mm", self.high_high_mm)])
+        yield from _persistence(self.k, self.n)
+
 
 @dataclass(frozen=True)
 class GasConfig:
@@ -167,6 +192,11 @@ class GasConfig:
     k: int = field(default=DEFAULT_GAS_K, metadata=meta("K of the last N samples", min=1))
     n: int = field(default=DEFAULT_GAS_N, metadata=meta("N samples in the window", min=1))
 
+    def config_checks(self) -> Checks:
+        yield from _ordered([("lel_alarm1", self.lel_alarm1), ("lel_alarm2", self.lel_alarm2)])
+        yield from _ordered([("o2_low_pct", self.o2_low_pct), ("o2_high_pct", self.o2_high_pct)])
+        yield from _persistence(self.k, self.n)
+
 
 @dataclass(frozen=True)
 class PressureConfig:
@@ -192,6 +222,10 @@ class PressureConfig:
     )
     k: int = field(default=DEFAULT_PRESSURE_K, metadata=meta("K of the last N samples", min=1))
     n: int = field(default=DEFAULT_PRESSURE_N, metadata=meta("N samples in the window", min=1))
+
+    def config_checks(self) -> Checks:
+        yield from _ordered([("low_bar", self.low_bar), ("high_bar", self.high_bar)])
+        yield from _persistence(self.k, self.n)
 
 
 @dataclass(frozen=True)
@@ -298,6 +332,17 @@ class PointRulesConfig:
         default=None, metadata=meta("telemetry heartbeat for this point", min=1, unit="s")
     )
 
+    def config_checks(self) -> Checks:
+        yield from _ordered(
+            [
+                ("low_low", self.low_low),
+                ("low", self.low),
+                ("high", self.high),
+                ("high_high", self.high_high),
+            ]
+        )
+        yield from _persistence(self.k, self.n)
+
 
 @dataclass(frozen=True)
 class DeviceRulesConfig:
@@ -333,3 +378,14 @@ class DeviceRulesConfig:
     points: dict[str, PointRulesConfig] = field(
         default_factory=dict, metadata=meta("per-point overrides by point name")
     )
+
+    def config_checks(self) -> Checks:
+        yield from _ordered(
+            [("level_high_mm", self.level_high_mm), ("level_high_high_mm", self.level_high_high_mm)]
+        )
+        yield from _ordered(
+            [
+                ("pressure_low_bar", self.pressure_low_bar),
+                ("pressure_high_bar", self.pressure_high_bar),
+            ]
+        )
