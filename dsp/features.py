@@ -12,13 +12,16 @@ segments (``nperseg`` samples, 50 % overlap).
   narrow for continuous noise (leaks, pumps, ambient), wide for intermittent noise (traffic,
   draw-off).
 - ``quiet_level_db``: in-band level of the *quiet, tone-free* spectrum: the mean spectrum of the
-  quiet frames (frame level <= ``l90_db + quiet_margin_db``) with tonal bins left out (their
-  share of the band filled in at the mean of the rest). Intermittent noise does not reach it
-  (it is judged on the quiet frames), a pump's hum does not reach it (tones are left out); a
-  leak, continuous and broadband, does. This is what the leak score is built on.
+  quiet frames (tone-free frame level <= its 10th percentile + ``quiet_margin_db``) with tonal
+  bins replaced by linear interpolation between the free bins either side. Intermittent noise
+  does not reach it (it is judged on the quiet frames), a pump's hum does not reach it (tones
+  are left out); a leak, continuous and broadband, does. This is what the leak score is built on.
 - tonal bins: bins whose periodogram hardly varies across the quiet frames (coefficient of
-  variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone far less) and their two
-  neighbours (the Hann main lobe). ``tonality_db``: in-band power of the quiet spectrum over its
+  variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone far less; judged on the
+  quietest 8 frames when fewer are quiet) and 3 bins either side (a tone's Hann sidelobes).
+  Quiet frames and tones are found in two rounds, since each hides the other: a loud hum
+  flattens the frame levels that should reveal traffic, and traffic in the quiet frames hides
+  the hum's steadiness. ``tonality_db``: in-band power of the quiet spectrum over its
   tone-free part (0 dB = no tones); ``tone_hz``: the strongest tonal bin in band (0 if none).
 - ``peak_hz``: the in-band frequency of the Welch PSD maximum; ``flatness``: in-band geometric
   over arithmetic mean of the Welch PSD (1 = white, near 0 = tonal).
@@ -48,6 +51,7 @@ DEFAULT_QUIET_MARGIN_DB = 2.0  # frames within this of L90 count as quiet
 DEFAULT_TONAL_CV = 0.5  # coefficient of variation below which a bin is a steady tone
 _TINY = 1e-300  # floor inside log10 so digital silence gives a finite (very low) level
 _MIN_FRAMES_FOR_CV = 8  # fewer frames cannot tell a steady tone from noise
+_TONE_GUARD_BINS = 3  # bins each side of a steady bin left out too (Hann sidelobes of a tone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,56 @@ def _percentile_sorted(s: np.ndarray, q: float) -> float:
 
 
 @jit
+def _band_levels(frames: np.ndarray, klo: int, skip: np.ndarray, df: float) -> np.ndarray:
+    # per-frame in-band level over the bins not skipped, scaled up to the whole band
+    nseg = frames.shape[0]
+    nb = skip.size
+    n_used = nb - int(np.sum(skip))
+    lev = np.empty(nseg)
+    for s in range(nseg):
+        acc = 0.0
+        for j in range(nb):
+            if not skip[j]:
+                acc += frames[s, klo + j]
+        lev[s] = 10.0 * math.log10(max(acc * df * nb / max(n_used, 1), _TINY))
+    return lev
+
+
+@jit
+def _quiet_mask(lev: np.ndarray, margin_db: float) -> np.ndarray:
+    return lev <= _percentile_sorted(np.sort(lev), 10.0) + margin_db
+
+
+@jit
+def _tonal_bins(
+    frames: np.ndarray, klo: int, nb: int, lev: np.ndarray, nq: int, tonal_cv: float, guard: int
+) -> tuple[np.ndarray, np.ndarray]:
+    # Steadiness is judged on the quiet frames, or on the quietest _MIN_FRAMES_FOR_CV frames
+    # when fewer are quiet (the CV of noise over a handful of frames is itself too noisy).
+    order = np.argsort(lev, kind="mergesort")
+    nv = min(max(nq, _MIN_FRAMES_FOR_CV), lev.size)
+    core = np.zeros(nb, dtype=np.bool_)
+    if nv < _MIN_FRAMES_FOR_CV:
+        return core, core.copy()
+    for j in range(nb):
+        acc = 0.0
+        acc2 = 0.0
+        for i in range(nv):
+            v = frames[order[i], klo + j]
+            acc += v
+            acc2 += v * v
+        m = acc / nv
+        var = max(acc2 / nv - m * m, 0.0)
+        core[j] = m > 0.0 and math.sqrt(var) < tonal_cv * m
+    tonal = core.copy()
+    for j in range(nb):
+        if core[j]:
+            for g in range(max(0, j - guard), min(nb, j + guard + 1)):
+                tonal[g] = True
+    return core, tonal
+
+
+@jit
 def _reduce_kernel(
     frames: np.ndarray,
     df: float,
@@ -99,81 +153,53 @@ def _reduce_kernel(
     khi: int,
     quiet_margin_db: float,
     tonal_cv: float,
+    tone_guard: int,
     edges_lo: np.ndarray,
     edges_hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nseg, nfreq = frames.shape
-    # Welch mean and per-frame in-band levels
+    nb = khi - klo + 1
     psd = np.zeros(nfreq)
-    lev = np.empty(nseg)
     for s in range(nseg):
-        acc = 0.0
         for k in range(nfreq):
             psd[k] += frames[s, k]
-        for k in range(klo, khi + 1):
-            acc += frames[s, k]
-        lev[s] = 10.0 * math.log10(max(acc * df, _TINY))
     psd /= nseg
-    srt = np.sort(lev)
+    lev_full = _band_levels(frames, klo, np.zeros(nb, dtype=np.bool_), df)
+    srt = np.sort(lev_full)
     l90 = _percentile_sorted(srt, 10.0)
     l10 = _percentile_sorted(srt, 90.0)
-    # quiet frames: mean and coefficient of variation per in-band bin
-    nb = khi - klo + 1
-    qsum = np.zeros(nb)
-    qsq = np.zeros(nb)
-    nq = 0
+    # Quiet frames and tones depend on each other: a loud hum hides traffic in the frame levels,
+    # traffic in the quiet frames hides the hum's steadiness. Two rounds: quiet frames by level,
+    # tones from them, quiet frames again by tone-free level, tones again.
+    lev = lev_full
+    quiet = _quiet_mask(lev, quiet_margin_db)
+    core = np.zeros(nb, dtype=np.bool_)
+    tonal = core.copy()
+    for _ in range(2):
+        core, tonal = _tonal_bins(frames, klo, nb, lev, int(np.sum(quiet)), tonal_cv, tone_guard)
+        if np.sum(tonal) < nb:
+            lev = _band_levels(frames, klo, tonal, df)
+        quiet = _quiet_mask(lev, quiet_margin_db)
+    nq = int(np.sum(quiet))
+    qmean = np.zeros(nb)
     for s in range(nseg):
-        if lev[s] <= l90 + quiet_margin_db:
-            nq += 1
+        if quiet[s]:
             for j in range(nb):
-                v = frames[s, klo + j]
-                qsum[j] += v
-                qsq[j] += v * v
-    qmean = qsum / nq
-    # Steadiness is judged on the quiet frames when there are enough of them to tell a tone from
-    # noise (the CV of noise over a handful of frames is itself noisy), else on all frames.
-    vsum = qsum
-    vsq = qsq
-    nv = nq
-    if nq < _MIN_FRAMES_FOR_CV:
-        vsum = np.zeros(nb)
-        vsq = np.zeros(nb)
-        nv = nseg
-        for s in range(nseg):
-            for j in range(nb):
-                v = frames[s, klo + j]
-                vsum[j] += v
-                vsq[j] += v * v
-    tonal_core = np.zeros(nb, dtype=np.bool_)
-    if nv >= _MIN_FRAMES_FOR_CV:
-        for j in range(nb):
-            m = vsum[j] / nv
-            var = max(vsq[j] / nv - m * m, 0.0)
-            if m > 0.0 and math.sqrt(var) < tonal_cv * m:
-                tonal_core[j] = True
-    tonal = tonal_core.copy()
-    for j in range(nb):
-        if tonal_core[j]:
-            if j > 0:
-                tonal[j - 1] = True
-            if j + 1 < nb:
-                tonal[j + 1] = True
-    free_sum = 0.0
-    n_free = 0
-    all_sum = 0.0
+                qmean[j] += frames[s, klo + j]
+    qmean /= nq
+    # tone-free quiet spectrum: tonal bins filled in linearly from the free bins either side
+    idx = np.arange(nb).astype(np.float64)
+    free = np.nonzero(~tonal)[0]
+    all_power = np.sum(qmean) * df
+    if free.size > 0:
+        filled = np.interp(idx, idx[free], qmean[free])
+        free_power = np.sum(filled) * df
+    else:
+        free_power = 0.0
     tone_bin = -1
-    tone_val = -1.0
     for j in range(nb):
-        all_sum += qmean[j]
-        if tonal[j]:
-            if tonal_core[j] and qmean[j] > tone_val:
-                tone_val = qmean[j]
-                tone_bin = klo + j
-        else:
-            free_sum += qmean[j]
-            n_free += 1
-    # tone-free band power: the free bins' mean stands in for the tonal ones
-    free_power = free_sum / n_free * nb * df if n_free > 0 else 0.0
+        if core[j] and (tone_bin < 0 or qmean[j] > qmean[tone_bin - klo]):
+            tone_bin = klo + j
     # Welch-PSD summaries over the band
     peak_k = klo
     log_sum = 0.0
@@ -193,12 +219,12 @@ def _reduce_kernel(
                 acc += psd[k]
         bands[b] = 10.0 * math.log10(max(acc * df, _TINY))
     level = 10.0 * math.log10(max(lin_sum * df, _TINY))
-    quiet = 10.0 * math.log10(max(free_power, _TINY))
-    tonality = 10.0 * math.log10(max(all_sum * df, _TINY) / max(free_power, _TINY))
-    if n_free == 0:
+    quiet_db = 10.0 * math.log10(max(free_power, _TINY))
+    tonality = 10.0 * math.log10(max(all_power, _TINY) / max(free_power, _TINY))
+    if free.size == 0:
         tonality = math.inf
     stats = np.array(
-        [level, l10, l90, quiet, float(nq), peak_k * df, flat, tonality, max(tone_bin, 0) * df]
+        [level, l10, l90, quiet_db, float(nq), peak_k * df, flat, tonality, max(tone_bin, 0) * df]
     )
     return stats, psd, bands
 
@@ -235,7 +261,15 @@ def compute_features(
     edges_hi = np.array([b[1] for b in octaves], dtype=np.float64)
     frames = _frame_psd_kernel(x, float(fs), n)
     stats, _psd, bands = _reduce_kernel(
-        frames, df, klo, khi, float(quiet_margin_db), float(tonal_cv), edges_lo, edges_hi
+        frames,
+        df,
+        klo,
+        khi,
+        float(quiet_margin_db),
+        float(tonal_cv),
+        _TONE_GUARD_BINS,
+        edges_lo,
+        edges_hi,
     )
     level, l10, l90, quiet, nq, peak, flat, tonality, tone = (float(v) for v in stats)
     return Features(

@@ -31,16 +31,29 @@ def _reference(x, fs, nperseg, band, margin=2.0, cv=0.5):
     frames = spec.T
     df = f[1]
     sel = (f >= band[0] - 1e-9 * df) & (f <= band[1] + 1e-9 * df)
-    lev = 10 * np.log10(frames[:, sel].sum(axis=1) * df)
-    l90, l10 = np.percentile(lev, 10), np.percentile(lev, 90)
-    quiet = frames[lev <= l90 + margin][:, sel]
-    qmean = quiet.mean(axis=0)
-    basis = quiet if quiet.shape[0] >= 8 else frames[:, sel]
-    core = basis.std(axis=0) < cv * basis.mean(axis=0)
-    tonal = core.copy()
-    tonal[1:] |= core[:-1]
-    tonal[:-1] |= core[1:]
-    free = qmean[~tonal].mean() * sel.sum() * df
+    band = frames[:, sel]
+    nb = band.shape[1]
+
+    def levels(skip):
+        return 10 * np.log10(band[:, ~skip].sum(axis=1) * df * nb / max((~skip).sum(), 1))
+
+    lev_full = levels(np.zeros(nb, bool))
+    l90, l10 = np.percentile(lev_full, 10), np.percentile(lev_full, 90)
+    lev = lev_full
+    quiet = lev <= np.percentile(lev, 10) + margin
+    for _ in range(2):
+        order = np.argsort(lev, kind="stable")
+        basis = band[order[: min(max(quiet.sum(), 8), len(lev))]]
+        core = basis.std(axis=0) < cv * basis.mean(axis=0)
+        tonal = core.copy()
+        for j in np.nonzero(core)[0]:
+            tonal[max(0, j - 3) : j + 4] = True
+        if (~tonal).any():
+            lev = levels(tonal)
+        quiet = lev <= np.percentile(lev, 10) + margin
+    qmean = band[quiet].mean(axis=0)
+    idx = np.arange(nb)
+    free = np.interp(idx, idx[~tonal], qmean[~tonal]).sum() * df
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
     return {
         "level_db": 10 * np.log10(psd[sel].sum() * df),
