@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import fft, signal
 
 from dsp.correlate import (
@@ -217,3 +219,21 @@ def test_next_fast_len_is_the_smallest_5_smooth_at_least_n(n):
     m = next_fast_len(n)
     assert m >= n
     assert m == fft.next_fast_len(n, real=True)
+
+
+@given(
+    st.lists(st.tuples(st.floats(1.0, 300.0), st.floats(200.0, 1500.0)), min_size=1, max_size=5),
+    st.floats(0.0, 1.0),
+)
+def test_locate_on_legs_inverts_the_travel_times(legs, fraction):
+    total_m = sum(length for length, _ in legs)
+    x = fraction * total_m
+    # Travel time from A to x, and from x to B, walking the legs.
+    t_a, walked = 0.0, 0.0
+    for length, speed in legs:
+        part = min(max(x - walked, 0.0), length)
+        t_a += part / speed
+        walked += length
+    t_total = sum(length / speed for length, speed in legs)
+    tdoa = t_a - (t_total - t_a)
+    assert locate_on_legs(tdoa, legs) == pytest.approx(x, abs=1e-6 * total_m + 1e-9)
