@@ -24,6 +24,7 @@ of the samples as big-endian int16 bytes, and block 0 mapped into the window; wr
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import struct
@@ -58,6 +59,7 @@ FULL_SCALE_ABOVE_FLOOR_DB = 40.0  # ADC full scale relative to the site's ambien
 TRAFFIC_ABOVE_FLOOR_DB = 12.0
 DRAW_OFF_ABOVE_FLOOR_DB = 6.0
 PUMP_ABOVE_FLOOR_DB = 3.0
+AMBIENT_SLOPE = 1.0  # pink: the usual shape of a pipe network's background
 NIGHT_HOURS = (0.0, 5.0)  # little traffic and draw-off: what the night window relies on
 SAMPLE_RATE_HZ = 4096  # fixed on this kind of logger (rec_sample_rate is read-only)
 
@@ -212,6 +214,16 @@ def leak_at(
 # --- one recording -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def _in_band_share_db(fs: float, band: tuple[float, float], slope: float) -> float:
+    """dB of an ``ambient`` spectrum's power that falls inside ``band`` (same shape as
+    ``dsp.synth.ambient``: PSD ~ 1/max(f, 2 Hz)**slope), on a fixed fine grid."""
+    f = np.fft.rfftfreq(1 << 16, 1.0 / fs)[1:]
+    power = np.maximum(f, 2.0) ** (-slope)
+    inside = (f >= band[0]) & (f <= band[1])
+    return float(10.0 * np.log10(power[inside].sum() / power.sum()))
+
+
 def _is_night(hour: float) -> bool:
     return NIGHT_HOURS[0] <= hour < NIGHT_HOURS[1]
 
@@ -228,7 +240,9 @@ def render_recording(
     take: int = 0,
 ) -> np.ndarray:
     """What ``device`` records from sim time ``t0`` for ``duration_s`` at ``fs`` (float64,
-    physical units: the ambient RMS is ``10**(noise_floor_db/20)``).
+    physical units). The ambient's level *inside the leak band of the logger's pipe material*
+    is the site's ``noise_floor_db`` (or the logger's ``ambient_db``), the floor the leak
+    score is measured against; interferers are set relative to it.
 
     ``take`` numbers this logger's recordings: it seeds the ambient and the interferers, so
     two takes differ while the leak (a function of absolute time) stays one signal.
@@ -241,7 +255,10 @@ def render_recording(
     ss = np.random.SeedSequence([seed, dev_index, take])
     s_amb, s_traffic, s_draw, s_pump, s_events = ss.spawn(5)
     events = np.random.default_rng(s_events)
-    out = synth.ambient(fs, duration_s, seed=s_amb, level_db=floor_db, slope=1.0)[:n]
+    band = get_material(site.pipe(device.pipe).material).band_hz if device.pipe else (200, 1500)
+    full_band_db = floor_db - _in_band_share_db(fs, band, AMBIENT_SLOPE)
+    out = synth.ambient(fs, duration_s, seed=s_amb, level_db=full_band_db, slope=AMBIENT_SLOPE)
+    out = out[:n]
     night = _is_night(hour_of_day)
     vehicles = int(
         events.poisson(params.traffic_per_min * duration_s / 60.0 * (0.05 if night else 1.0))

@@ -70,7 +70,13 @@ def test_latlon_round_trip():
 # (mutation of MINI: old -> new, expected line, field, message fragment)
 BAD = [
     ("site: mini", "site: 'mi ni'", 1, "site", "may only use"),
-    ("  - {id: B, x: 100, y: 0}", "  - {id: A, x: 100, y: 0}", 5, "nodes[1].id", "duplicate id 'A'"),
+    (
+        "  - {id: B, x: 100, y: 0}",
+        "  - {id: A, x: 100, y: 0}",
+        5,
+        "nodes[1].id",
+        "duplicate id 'A'",
+    ),
     ("to: B, material: cast_iron", "to: C, material: cast_iron", 7, "pipes[0].to", "unknown node"),
     ("material: cast_iron", "material: copper", 7, "pipes[0].material", "unknown material"),
     ("length_m: 120}", "length_m: 80}", 7, "pipes[0].length_m", "shorter than the 100.0 m"),
