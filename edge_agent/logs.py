@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_RATE_LIMIT_WINDOW_S",
     "RateLimitRepeats",
     "configure_logging",
+    "first_line_only",
     "flush_summaries",
     "get_logger",
     "use_json",
@@ -35,6 +37,8 @@ DEFAULT_RATE_LIMIT_WINDOW_S = 300.0
 FOREIGN_LOGGERS = ("pymodbus", "paho", "asyncio", "numba")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS["error"] = logging.ERROR
+
+_DIGITS = re.compile(r"\d+")
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -77,7 +81,15 @@ class RateLimitRepeats:
         if level < self._min_level:
             return event_dict
         name = str(event_dict.get("logger") or getattr(logger, "name", "") or "")
-        key = self._key(name, event_dict)
+        if self.admit(self._key(name, event_dict), method_name, event_dict):
+            return event_dict
+        raise structlog.DropEvent
+
+    def admit(
+        self, key: tuple[str, str, str], method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> bool:
+        """True to let the line through (adding ``suppressed`` when a window closed with
+        drops in it); False to drop it (counted for the summary)."""
         now = self._clock()
         with self._lock:
             window = self._windows.get(key)
@@ -87,10 +99,27 @@ class RateLimitRepeats:
                 if suppressed:
                     event_dict["suppressed"] = suppressed
                     event_dict["window_s"] = self.window_s
-                return event_dict
+                return True
             window[1] += 1
             window[2] = (method_name, dict(event_dict))
-        raise structlog.DropEvent
+        return False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """As a ``logging.Filter`` for library (stdlib) records, keyed on the first line of
+        the message: structlog's DropEvent cannot be raised from a formatter."""
+        if isinstance(record.msg, dict) or record.levelno < self._min_level:
+            return True  # structlog's own lines were limited in its chain already
+        first = record.getMessage().split("\n", 1)[0].rstrip()
+        fields: dict[str, Any] = {"event": first, "logger": record.name}
+        method = logging.getLevelName(record.levelno).lower()
+        # Library messages embed counters (transaction ids, retries): one key for all of them.
+        key = (record.name, _DIGITS.sub("#", first), "")
+        if not self.admit(key, method, fields):
+            return False
+        for extra in ("suppressed", "window_s"):
+            if extra in fields:
+                setattr(record, extra, fields[extra])
+        return True
 
     def due_summaries(self) -> list[tuple[str, dict[str, Any]]]:
         """Take the (method, event dict) summaries of windows that closed with drops in them.
@@ -116,6 +145,17 @@ class RateLimitRepeats:
 
 
 _rate_limiter: RateLimitRepeats | None = None
+
+
+def first_line_only(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Library messages keep their first line: pymodbus appends a dump of the last 20 frames
+    to every error, which would make each line unique (defeating the rate limit) and long."""
+    event = event_dict.get("event")
+    if isinstance(event, str) and "\n" in event:
+        event_dict["event"] = event.split("\n", 1)[0].rstrip()
+    return event_dict
 
 
 def use_json(fmt: LogFormat, stream: TextIO) -> bool:
@@ -177,12 +217,18 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    foreign = [
+        first_line_only,
+        structlog.stdlib.ExtraAdder(allow=("suppressed", "window_s")),
+        *(p for p in shared if p is not limiter),
+    ]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=foreign,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(limiter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

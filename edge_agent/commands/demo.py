@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import tempfile
@@ -39,7 +40,9 @@ DEFAULT_DURATION_S = 60.0
 WORLD_SPEED = 60.0  # sim seconds per wall second for the devices and scenarios
 NIGHT_EVERY_S = 20.0  # wall seconds per leak-schedule day
 POLL_INTERVAL_S = 1.0
-LEAK_START_LOCAL = "01:59:00"  # the leak clock starts just before the night window opens
+LEVEL_HIGH_FRACTION = 0.4  # of the depth to the manhole cover
+LEVEL_HIGH_HIGH_FRACTION = 0.7
+LEAK_START_LOCAL = "21:59:00"  # the leak clock starts just before the night window opens
 WORLD_START_LOCAL = "01:00:00"  # the world's sim time starts in the quiet of the night
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,23 +114,32 @@ def gateway_yaml(site: Any, endpoints: dict[str, Any], state_dir: Path, site_pat
     ]
     for name, ep in endpoints.items():
         lines += [
-            f"  - {{name: {name}, type: tcp, host: {ep.host}, port: {ep.port}, timeout_s: 0.3,",
-            "     retries: 0, offline_after: 2, backoff: {initial_s: 1.0, max_s: 2.0}}",
+            f"  - {{name: {name}, type: tcp, host: {ep.host}, port: {ep.port}, timeout_s: 1.0,",
+            "     retries: 1, offline_after: 2, backoff: {initial_s: 1.0, max_s: 2.0}}",
         ]
     lines.append("devices:")
     for d in site.devices:
         interval = 60.0 if d.kind == "noise_logger" else POLL_INTERVAL_S
         place = f", pipe_segment: {d.pipe}" if d.pipe else ""
         desc = d.description.replace('"', "'")
+        rules = ""
+        cover = getattr(d.sim, "cover_depth_mm", None)
+        if d.kind == "level" and cover:
+            # Alarm at 40 % and 70 % of the depth to the cover (overflow risk at the cover).
+            rules = (
+                f", rules: {{points: {{level: {{high: {round(cover * LEVEL_HIGH_FRACTION)},"
+                f" high_high: {round(cover * LEVEL_HIGH_HIGH_FRACTION)}}}}}}}"
+            )
         lines.append(
             f"  - {{name: {d.name}, bus: {d.bus}, unit_id: {d.unit_id}, profile: {d.profile},"
             f" poll_interval_s: {interval:g}, asset_id: {d.asset_id}{place},"
-            f' location: {{lat: {d.lat}, lon: {d.lon}, description: "{desc}"}}}}'
+            f' location: {{lat: {d.lat}, lon: {d.lon}, description: "{desc}"}}{rules}}}'
         )
     lines += [
         "uplink: {url: null}",
         f"storage: {{state_dir: {state_dir.resolve()}}}",
-        "leak_detection: {recording_interval_s: 3600, night_window: '02:00-04:00',"
+        # A wide quiet window: several recordings fit in each compressed night.
+        "leak_detection: {recording_interval_s: 3600, night_window: '22:00-06:00',"
         " duration_s: 4, confirm_nights: {k: 2, m: 3}}",
         "logging: {level: warning, format: console}",
     ]
@@ -251,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.logs import configure_logging
 
     configure_logging("warning", "console", stream=sys.stderr)
+    # pymodbus repeats at error level what the bus runner reports once per availability
+    # change; in a demo on a terminal that is noise (under `run` it is kept, rate-limited).
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if args.state_dir is not None:
         state_dir = args.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)

@@ -161,6 +161,10 @@ class Daemon:
         async with self._emit_lock:
             await self.emit(items)
 
+    async def emit_locked(self, items: list[EventDraft | TelemetryDraft]) -> None:
+        """``emit`` in order with the drafts submitted from the bus callbacks."""
+        await self._ordered_emit(list(items))
+
     # bus runner callbacks ------------------------------------------------------------------
 
     def on_reading(self, reading: Any) -> None:

@@ -8,6 +8,8 @@ rules engine, leak pipeline. The outbox and the uplink outlive reloads.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 from edge_agent.daemon.state import DeviceStatus, UplinkStatus
 from edge_agent.errors import RuntimeFailure, UsageError
-from edge_agent.events import EventDraft
+from edge_agent.events import EventDraft, TelemetryDraft
 from edge_agent.logs import configure_logging, get_logger
 
 __all__ = [
@@ -192,6 +194,7 @@ class Runtime:
     device_buses: dict[str, str]
     poll_interval_s: dict[str, float]
     tasks: list[Any] = field(default_factory=list)
+    _telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def bus_names(self) -> list[str]:
@@ -244,19 +247,280 @@ class Runtime:
     # rules ------------------------------------------------------------------------------
 
     def on_reading(self, reading: Any) -> list[Any]:
-        out: list[Any] = list(self.rules.on_reading(reading)) if self.rules is not None else []
-        if self.telemetry is not None:
-            out.extend(self.telemetry.on_reading(reading))
-        return out
+        """Rules now; telemetry is collected and sent as one record per poll."""
+        if self.telemetry is not None and self.telemetry.should_send(reading):
+            self._telemetry.setdefault(reading.device, {})[reading.point] = _plain(reading.value)
+        return list(self.rules.on_reading(reading)) if self.rules is not None else []
 
     def on_poll_ok(self, device: str, ts: float) -> list[Any]:
-        return list(self.rules.on_poll_ok(device, ts)) if self.rules is not None else []
+        out: list[Any] = list(self.rules.on_poll_ok(device, ts)) if self.rules is not None else []
+        values = self._telemetry.pop(device, None)
+        if values:
+            out.append(TelemetryDraft(dev=device, ts=ts, values=values))
+        return out
 
     def on_poll_failed(self, device: str, reason: str, ts: float) -> list[Any]:
-        return list(self.rules.on_poll_failed(device, reason, ts)) if self.rules is not None else []
+        self._telemetry.pop(device, None)
+        if self.rules is None:
+            return []
+        return list(self.rules.on_poll_failed(device, reason, ts))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able telemetry value (NaN/inf become None: JSON has no spelling for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _transport(bus: Any) -> Any:
+    """The transport of one configured bus (until ``edge_agent.bus_setup`` provides it)."""
+    from drivers.transport import make_transport
+
+    if bus.type in ("tcp", "rtu_over_tcp"):
+        return make_transport(bus.type, host=bus.host, port=bus.port, timeout_s=bus.timeout_s)
+    from drivers.transports.rtu import Rs485Settings
+
+    gap = bus.inter_frame_gap_ms / 1000.0 if bus.inter_frame_gap_ms is not None else None
+    return make_transport(
+        "rtu",
+        port=bus.port,
+        baudrate=bus.baudrate,
+        parity=bus.parity,
+        stopbits=bus.stopbits,
+        bytesize=bus.bytesize,
+        timeout_s=bus.timeout_s,
+        inter_frame_gap_s=gap,
+        rs485=Rs485Settings(
+            bus.rs485.enabled, bus.rs485.rts_level_for_tx, bus.rs485.rts_level_for_rx
+        ),
+    )
+
+
+def _profiles(config: Any) -> dict[str, Any]:
+    """Each device's profile with its point overrides applied. Raises UsageError."""
+    from drivers.errors import ProfileError
+    from drivers.profile import ProfileRegistry
+
+    registry = ProfileRegistry(config.profiles_dir)
+    out: dict[str, Any] = {}
+    for d in config.devices:
+        try:
+            profile = registry.get(d.profile)
+            if d.overrides.points:
+                profile = profile.with_overrides(d.overrides.points)
+        except ProfileError as exc:
+            raise UsageError(f"{config.source_path}: devices[{d.name}]: {exc}") from exc
+        out[d.name] = profile
+    return out
+
+
+def _site(config: Any, options: Any) -> Any:
+    if getattr(options, "site", None) is not None:
+        return options.site
+    if config.site_file is None:
+        return None
+    from drivers.errors import DriverError
+    from drivers.site import load_site
+
+    try:
+        return load_site(config.site_file)
+    except DriverError as exc:  # SiteError: file:line:col already in the message
+        raise UsageError(str(exc)) from exc
 
 
 def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     """Bus runners (with the daemon's callbacks), rules, telemetry filter and leak pipeline
     for ``config``. Raises UsageError for a config the parts refuse."""
-    raise NotImplementedError("wired when bus_setup, rules and the tracker land")
+    import time
+
+    from drivers.bus import BusRunner, DeviceSpec, PollPolicy, ProfilePollPlan
+    from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
+
+    clock = daemon.clock
+    profiles = _profiles(config)
+    site = _site(config, options)
+    kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
+    infos = [
+        DeviceInfo(
+            d.name,
+            profiles[d.name],
+            kind=kinds.get(d.name),
+            rules=d.rules,
+            offline_after=config.bus(d.bus).offline_after,
+        )
+        for d in config.devices
+    ]
+    rules = RulesEngine(config.rules, infos, clock=clock.time)
+    telemetry = TelemetryFilter(config.rules, infos)
+    runners: dict[str, Any] = {}
+    for bus in config.buses:
+        specs = []
+        for d in config.devices_on(bus.name):
+            policy = PollPolicy(
+                timeout_s=d.timeout_s if d.timeout_s is not None else bus.timeout_s,
+                retries=d.retries if d.retries is not None else bus.retries,
+                offline_after=bus.offline_after,
+                backoff_initial_s=bus.backoff.initial_s,
+                backoff_max_s=bus.backoff.max_s,
+            )
+            plan = ProfilePollPlan.for_profile(profiles[d.name])
+            specs.append(DeviceSpec(d.name, d.unit_id, plan, d.poll_interval_s, policy))
+        runners[bus.name] = BusRunner(
+            bus.name,
+            _transport(bus),
+            specs,
+            on_reading=daemon.on_reading,
+            on_poll_ok=daemon.on_poll_ok,
+            on_poll_failed=daemon.on_poll_failed,
+            clock=time.monotonic,
+            wall=clock.time,
+        )
+    runtime = Runtime(
+        runners=runners,
+        rules=rules,
+        telemetry=telemetry,
+        leak=None,
+        device_buses={d.name: d.bus for d in config.devices},
+        poll_interval_s={d.name: d.poll_interval_s for d in config.devices},
+    )
+    runtime.leak = build_leak_pipeline(config, site, profiles, runners, daemon, options)
+    return runtime
+
+
+class BusRecorder:
+    """Gets recordings off the bus runners: one broadcast start per bus for a synchronised
+    job (every logger on the bus starts at the same instant), unicast otherwise. Buses are
+    recorded in parallel; transfers interleave with polling (``shared_transport``)."""
+
+    def __init__(
+        self,
+        runners: dict[str, Any],
+        loggers: dict[str, tuple[str, int, Any]],
+        duration_s: int,
+        clock: Any,
+        beat: Any = None,
+    ) -> None:
+        self.runners = runners
+        self.loggers = loggers  # name -> (bus, unit id, RecordingBlock)
+        self.duration_s = duration_s
+        self.clock = clock
+        self.beat = beat or (lambda bus: None)
+
+    async def record(self, devices: tuple[str, ...], *, synchronised: bool) -> dict[str, Any]:
+        import asyncio
+
+        by_bus: dict[str, list[str]] = {}
+        for name in devices:
+            by_bus.setdefault(self.loggers[name][0], []).append(name)
+        results = await asyncio.gather(
+            *(self._record_bus(bus, names, synchronised) for bus, names in by_bus.items())
+        )
+        out: dict[str, Any] = {}
+        for part in results:
+            out.update(part)
+        return out
+
+    async def _record_bus(self, bus: str, names: list[str], synchronised: bool) -> dict[str, Any]:
+        from drivers.errors import DriverError
+        from drivers.noise_logger import record, record_broadcast
+
+        transport = self.runners[bus].shared_transport()
+        block = self.loggers[names[0]][2]
+        timing = {"wall": self.clock.time, "sleep": self.clock.sleep}
+        out: dict[str, Any] = {}
+        if synchronised and len(names) > 1:
+            units = {self.loggers[n][1]: n for n in names}
+            errors: dict[int, DriverError] = {}
+            try:
+                got = await record_broadcast(
+                    transport, units, block, self.duration_s, errors=errors, **timing
+                )
+            except DriverError as exc:
+                return {n: str(exc) for n in names}
+            finally:
+                self.beat(bus)
+            for unit, name in units.items():
+                out[name] = got[unit] if unit in got else str(errors.get(unit, "no recording"))
+            return out
+        for name in names:
+            _, unit, blk = self.loggers[name]
+            try:
+                out[name] = await record(
+                    transport, unit, blk, self.duration_s, device=name, **timing
+                )
+            except DriverError as exc:
+                out[name] = str(exc)
+            self.beat(bus)
+        return out
+
+
+def build_leak_pipeline(
+    config: Any,
+    site: Any,
+    profiles: dict[str, Any],
+    runners: dict[str, Any],
+    daemon: Any,
+    options: Any,
+) -> Any:
+    """The leak pipeline over the config's noise loggers (profiles with a ``recording``
+    block), or None when there are none."""
+    from edge_agent.daemon.analysis import DEFAULT_MATERIAL, TrackerAnalysis
+    from edge_agent.daemon.leak import LeakPipeline
+    from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
+
+    loggers = [d for d in config.devices if profiles[d.name].recording is not None]
+    if not loggers:
+        return None
+    leak_cfg = config.leak_detection
+    leak_clock = options.leak_clock if options.leak_clock is not None else daemon.clock
+    placement: dict[str, tuple[str, str | None]] = {}
+    for d in loggers:
+        pipe = d.pipe_segment
+        if site is not None and pipe is None:
+            with contextlib.suppress(KeyError):
+                pipe = site.device(d.name).pipe
+        material = DEFAULT_MATERIAL
+        if site is not None and pipe is not None:
+            with contextlib.suppress(KeyError):
+                material = site.pipe(pipe).material
+        placement[d.name] = (material, pipe)
+    analysis = TrackerAnalysis(
+        leak_cfg,
+        placement,
+        noise_floor_db=site.noise_floor_db if site is not None else 0.0,
+        now=leak_clock.time(),
+    )
+    start_min, end_min = leak_cfg.night_window_minutes()
+    scheduler = RecordingScheduler(
+        [d.name for d in loggers],
+        window=NightWindow(start_min, end_min),
+        interval_s=leak_cfg.recording_interval_s,
+    )
+    recorder = BusRecorder(
+        runners,
+        {d.name: (d.bus, d.unit_id, profiles[d.name].recording) for d in loggers},
+        leak_cfg.duration_s,
+        daemon.clock,
+        beat=lambda bus: daemon.progress.beat(f"bus:{bus}"),
+    )
+    locator = None
+    pairs: list[tuple[str, str]] = []
+    if site is not None:
+        from edge_agent.daemon.locate import SiteLocator
+        from edge_agent.site_network import logger_pairs
+
+        names = {d.name for d in loggers}
+        pairs = [p for p in logger_pairs(site) if p[0] in names and p[1] in names]
+        locator = SiteLocator(site)
+    return LeakPipeline(
+        scheduler=scheduler,
+        recorder=recorder,
+        analysis=analysis,
+        locator=locator,
+        pairs=pairs,
+        emit=daemon.emit_locked,
+        clock=leak_clock,
+        executor=daemon.dsp_executor,
+        beat=lambda: daemon.progress.beat("leak"),
+    )

@@ -161,3 +161,15 @@ class TestRateLimitRepeats:
     def test_window_must_be_positive(self):
         with pytest.raises(ValueError):
             RateLimitRepeats(0)
+
+
+def test_pymodbus_frame_dumps_are_cut_and_rate_limited():
+    """pymodbus appends the last frames to each error: one line, then rate-limited."""
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    for i in range(20):
+        logging.getLogger("pymodbus.logging").error(
+            f"No response received after 0 retries\n>>>>> send: 0x0 0x{i:x}\n>>>>> recv: 0x1"
+        )
+    (line,) = _lines(out)
+    assert line["event"] == "No response received after 0 retries"
