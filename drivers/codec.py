@@ -22,6 +22,7 @@ Public API (stable; the planner, bus runner, probe and simulators use it)::
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,7 @@ _STRUCT: dict[str, str] = {
     "i64": ">q",
     "f64": ">d",
 }
+_STRUCTS = {t: struct.Struct(f) for t, f in _STRUCT.items()}
 _INT_TYPES = frozenset({"u16", "i16", "u32", "i32", "u64", "i64", "bitfield", "bitfield32"})
 _FLOAT_TYPES = frozenset({"f32", "f64"})
 
@@ -92,35 +94,36 @@ def _check_registers(point: Point, regs: Sequence[int]) -> None:
         raise CodecError(
             f"{point.name}: expected {point.register_count} register(s), got {len(regs)}"
         )
-    for r in regs:
-        if isinstance(r, bool) or not 0 <= r <= 0xFFFF:
-            raise CodecError(f"{point.name}: {r!r} is not a 16-bit register value")
+
+
+def _bad_register(regs: Sequence[int], where: str) -> CodecError:
+    bad = next((r for r in regs if isinstance(r, bool) or not 0 <= r <= 0xFFFF), regs)
+    return CodecError(f"{where}{bad!r} is not a 16-bit register value")
 
 
 def raw_from_registers(regs: Sequence[int], word_order: str, byte_order: str) -> bytes:
-    """The registers as big-endian (ABCD...) bytes, undoing the given orders."""
-    words = list(regs) if word_order == "big" else list(reversed(regs))
-    out = bytearray()
-    for w in words:
-        hi, lo = w >> 8, w & 0xFF
-        out += bytes((hi, lo)) if byte_order == "big" else bytes((lo, hi))
-    return bytes(out)
+    """The registers as big-endian (ABCD...) bytes, undoing the given orders.
+
+    Raises ``CodecError`` for a value that is not a 16-bit register."""
+    words = regs if word_order == "big" else regs[::-1]
+    try:
+        # byte order is the endianness each register is packed with
+        return struct.pack(f"{'>' if byte_order == 'big' else '<'}{len(words)}H", *words)
+    except struct.error as exc:
+        raise _bad_register(regs, "") from exc
 
 
 def raw_to_registers(data: bytes, word_order: str, byte_order: str) -> list[int]:
     """Big-endian bytes laid out as registers in the given orders (inverse of the above)."""
-    regs = []
-    for i in range(0, len(data), 2):
-        a, b = data[i], data[i + 1]
-        regs.append((a << 8 | b) if byte_order == "big" else (b << 8 | a))
-    return regs if word_order == "big" else list(reversed(regs))
+    regs = list(struct.unpack(f"{'>' if byte_order == 'big' else '<'}{len(data) // 2}H", data))
+    return regs if word_order == "big" else regs[::-1]
 
 
 def _decode_raw(type_: str, regs: Sequence[int], word_order: str, byte_order: str) -> Value:
     if type_ == "string":
         data = raw_from_registers(regs, "big", byte_order)
         return data.decode("latin-1").rstrip("\x00 ")
-    return struct.unpack(_STRUCT[type_], raw_from_registers(regs, word_order, byte_order))[0]
+    return _STRUCTS[type_].unpack(raw_from_registers(regs, word_order, byte_order))[0]
 
 
 def decode_registers(point: Point, regs: Sequence[int | bool]) -> Value:
@@ -133,7 +136,12 @@ def decode_registers(point: Point, regs: Sequence[int | bool]) -> Value:
             raise CodecError(f"{point.name}: expected 1 bit, got {len(regs)}")
         return bool(regs[0])
     _check_registers(point, regs)  # type: ignore[arg-type]
-    raw = _decode_raw(point.type, regs, point.word_order, point.byte_order)  # type: ignore[arg-type]
+    if any(isinstance(r, bool) for r in regs):
+        raise _bad_register(regs, f"{point.name}: ")  # type: ignore[arg-type]
+    try:
+        raw = _decode_raw(point.type, regs, point.word_order, point.byte_order)  # type: ignore[arg-type]
+    except CodecError as exc:
+        raise _bad_register(regs, f"{point.name}: ") from exc  # type: ignore[arg-type]
     if point.type == "string" or point.type in BITFIELD_TYPES:
         return raw
     if point.scale == 1.0 and point.offset == 0.0:
@@ -145,6 +153,7 @@ def decode_registers(point: Point, regs: Sequence[int | bool]) -> Value:
     return value
 
 
+@functools.lru_cache(maxsize=256)
 def _decimals(x: float) -> int:
     text = repr(float(x))
     if "e" in text:
