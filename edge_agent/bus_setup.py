@@ -1,0 +1,171 @@
+"""Gateway config + device profiles -> one ``drivers.bus.BusRunner`` per bus.
+
+Used by ``probe`` and the daemon. The config is already validated (``edge_agent.config``);
+what can still go wrong here is a profile that the config names but cannot be loaded or
+planned (raised as ``UsageError`` naming the config line) or a bus whose transport options
+are impossible.
+
+    setup = build_bus_setup(cfg, on_reading=...)
+    for runner in setup.runners.values():
+        runner.start()
+    setup.profiles["nl-01"].recording        # the recording block of a noise logger
+
+Mapping from config to driver settings: a device's ``timeout_s`` / ``retries`` override the
+bus's; ``offline_after`` and ``backoff`` come from the bus; ``inter_frame_gap_ms`` (RTU only)
+becomes the transport's gap; ``overrides.points`` are applied to the profile before planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+from drivers.bus import BusRunner, DeviceSpec, PollPolicy, ProfilePollPlan
+from drivers.errors import DriverError, ProfileError
+from drivers.model import Reading
+from drivers.profile import Profile, ProfileRegistry
+from drivers.transport import Transport, make_transport
+from edge_agent.config.model import Bus, Device, GatewayConfig, RtuBus
+from edge_agent.errors import UsageError
+
+__all__ = [
+    "BusSetup",
+    "build_bus_setup",
+    "load_profiles",
+    "poll_policy",
+    "profile_for",
+    "transport_for",
+]
+
+
+@dataclass(frozen=True)
+class BusSetup:
+    """The runners of a gateway, and each configured device's effective profile and bus."""
+
+    runners: dict[str, BusRunner]
+    profiles: dict[str, Profile] = field(default_factory=dict)  # device name -> profile
+    bus_of: dict[str, str] = field(default_factory=dict)  # device name -> bus name
+    devices: dict[str, Device] = field(default_factory=dict)  # device name -> config
+
+
+def _where(cfg: GatewayConfig, path: str) -> str:
+    line, col = cfg.marks.get(path, (None, None))
+    source = cfg.source_path or "<config>"
+    return f"{source}:{line}:{col}" if line is not None else source
+
+
+def load_profiles(cfg: GatewayConfig) -> ProfileRegistry:
+    """Shipped profiles plus the config's ``profiles_dir``. Raises ``UsageError``."""
+    try:
+        return ProfileRegistry(user_dir=cfg.profiles_dir)
+    except ProfileError as exc:
+        raise UsageError(f"{_where(cfg, 'profiles_dir')}: profiles_dir: {exc}") from exc
+
+
+def profile_for(
+    cfg: GatewayConfig, index: int, device: Device, registry: ProfileRegistry
+) -> Profile:
+    """The device's profile with its config overrides applied. Raises ``UsageError``."""
+    path = f"devices[{index}]"
+    try:
+        profile = registry.get(device.profile)
+    except ProfileError as exc:
+        raise UsageError(f"{_where(cfg, path + '.profile')}: {path}.profile: {exc}") from exc
+    if device.overrides.points:
+        try:
+            profile = profile.with_overrides(device.overrides.points)
+        except ProfileError as exc:
+            where = _where(cfg, path + ".overrides")
+            raise UsageError(f"{where}: {path}.overrides: {exc}") from exc
+    return profile
+
+
+def transport_for(bus: Bus) -> Transport:
+    """The (unconnected) transport of a configured bus. Raises ``UsageError``."""
+    try:
+        if isinstance(bus, RtuBus):
+            from drivers.transports.rtu import Rs485Settings
+
+            gap = None if bus.inter_frame_gap_ms is None else bus.inter_frame_gap_ms / 1000.0
+            return make_transport(
+                "rtu",
+                port=bus.port,
+                baudrate=bus.baudrate,
+                parity=bus.parity,
+                stopbits=bus.stopbits,
+                bytesize=bus.bytesize,
+                timeout_s=bus.timeout_s,
+                inter_frame_gap_s=gap,
+                rs485=Rs485Settings(
+                    enabled=bus.rs485.enabled,
+                    rts_level_for_tx=bus.rs485.rts_level_for_tx,
+                    rts_level_for_rx=bus.rs485.rts_level_for_rx,
+                ),
+            )
+        return make_transport(bus.type, host=bus.host, port=bus.port, timeout_s=bus.timeout_s)
+    except (DriverError, ValueError) as exc:
+        raise UsageError(f"bus {bus.name}: {exc}") from exc
+
+
+def poll_policy(bus: Bus, device: Device) -> PollPolicy:
+    """Timeouts, retries, offline threshold and backoff of ``device`` on ``bus``."""
+    return PollPolicy(
+        timeout_s=device.timeout_s if device.timeout_s is not None else bus.timeout_s,
+        retries=device.retries if device.retries is not None else bus.retries,
+        offline_after=bus.offline_after,
+        backoff_initial_s=bus.backoff.initial_s,
+        backoff_max_s=bus.backoff.max_s,
+    )
+
+
+def build_bus_setup(
+    cfg: GatewayConfig,
+    *,
+    registry: ProfileRegistry | None = None,
+    only_devices: Collection[str] | None = None,
+    on_reading: Callable[[Reading], None] | None = None,
+    on_poll_ok: Callable[[str, float], None] | None = None,
+    on_poll_failed: Callable[[str, str, float], None] | None = None,
+    on_availability: Callable[[str, bool, str | None, float], None] | None = None,
+) -> BusSetup:
+    """One runner per bus that has devices (``only_devices``: just those, e.g. for probe).
+
+    Raises ``UsageError`` naming the config line for a profile that cannot be loaded,
+    overridden or planned, or a bus whose transport cannot be built.
+    """
+    registry = registry or load_profiles(cfg)
+    buses = {bus.name: bus for bus in cfg.buses}
+    specs: dict[str, list[DeviceSpec]] = {}
+    setup = BusSetup(runners={})
+    for index, device in enumerate(cfg.devices):
+        if only_devices is not None and device.name not in only_devices:
+            continue
+        bus = buses[device.bus]  # the loader has checked the reference
+        profile = profile_for(cfg, index, device, registry)
+        try:
+            plan = ProfilePollPlan.for_profile(profile)
+        except DriverError as exc:
+            where = _where(cfg, f"devices[{index}].profile")
+            raise UsageError(f"{where}: devices[{index}]: {profile.name}: {exc}") from exc
+        spec = DeviceSpec(
+            name=device.name,
+            unit=device.unit_id,
+            plan=plan,
+            interval_s=device.poll_interval_s,
+            policy=poll_policy(bus, device),
+        )
+        specs.setdefault(bus.name, []).append(spec)
+        setup.profiles[device.name] = profile
+        setup.bus_of[device.name] = bus.name
+        setup.devices[device.name] = device
+    for bus_name, devices in specs.items():
+        setup.runners[bus_name] = BusRunner(
+            bus_name,
+            transport_for(buses[bus_name]),
+            devices,
+            on_reading=on_reading,
+            on_poll_ok=on_poll_ok,
+            on_poll_failed=on_poll_failed,
+            on_availability=on_availability,
+        )
+    return setup
