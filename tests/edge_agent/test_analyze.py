@@ -1,0 +1,161 @@
+"""``edge-agent analyze`` through the real dispatcher, on real WAV files written by the test:
+verdicts on synthesised recordings, one line per bad file, the batch goes on, exit 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dsp import synth
+from edge_agent.cli import main
+from edge_agent.wavfile import write_wav
+
+SCALE = 0.001  # units per count: ambient ~1 unit = ~1000 counts in a 16-bit file
+
+
+def _write_counts(path, x, fs, bits=16):
+    """Write ``x`` (in units) as PCM counts of SCALE units."""
+    write_wav(path, x / SCALE / 2 ** (bits - 1), fs, bits=bits)
+
+
+def _scene_wav(path, scene, fs=4096, seed=1, seconds=4.0):
+    _write_counts(path, synth.recording(float(fs), seconds, scene=scene, seed=seed), fs)
+    return str(path)
+
+
+@pytest.fixture
+def batch(tmp_path):
+    good = {
+        "leak": _scene_wav(tmp_path / "leak.wav", synth.Scene(leak_distance_m=40, leak_snr_db=12)),
+        "quiet": _scene_wav(tmp_path / "quiet.wav", synth.Scene(ambient_db=-8.0)),
+        "pump": _scene_wav(tmp_path / "pump.wav", synth.Scene(ambient_db=-8.0, pump_db=10.0)),
+    }
+    bad = {}
+    full = (tmp_path / "leak.wav").read_bytes()
+    (tmp_path / "truncated.wav").write_bytes(full[: len(full) // 2])
+    bad["truncated"] = str(tmp_path / "truncated.wav")
+    stereo = tmp_path / "stereo.wav"
+    import wave
+
+    with wave.open(str(stereo), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(4096)
+        w.writeframes(b"\0\0" * 2 * 4096)
+    bad["stereo"] = str(stereo)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    bad["empty"] = str(tmp_path / "empty.wav")
+    (tmp_path / "notes.wav").write_text("meeting notes, not audio\n")
+    bad["non-wav"] = str(tmp_path / "notes.wav")
+    write_wav(tmp_path / "zero.wav", np.zeros(0), 4096)
+    bad["zero-length"] = str(tmp_path / "zero.wav")
+    write_wav(tmp_path / "short.wav", np.zeros(100), 4096)
+    bad["too short"] = str(tmp_path / "short.wav")
+    bad["missing"] = str(tmp_path / "missing.wav")
+    return good, bad
+
+
+def test_json_batch_verdicts_and_errors(batch, capsys):
+    """Bad files in the middle do not stop the batch; one object per file, in order."""
+    good, bad = batch
+    files = [good["leak"], *bad.values(), good["quiet"], good["pump"]]
+    code = main(["analyze", "--scale", str(SCALE), "--json", *files])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 2
+    objs = [json.loads(line) for line in out]
+    assert [o["file"] for o in objs] == files
+    by_file = {o["file"]: o for o in objs}
+    assert by_file[good["leak"]]["verdict"] == "leak"
+    assert by_file[good["leak"]]["leak_score"] > 0.9
+    assert by_file[good["quiet"]]["verdict"] == "no_leak"
+    assert by_file[good["pump"]]["verdict"] == "no_leak"
+    assert by_file[good["pump"]]["tonality_db"] > 3
+    for key in ("leak_score", "verdict", "level_db", "spread_db", "peak_hz", "band_levels"):
+        assert key in by_file[good["leak"]]
+    assert set(by_file[good["leak"]]["band_levels"]) == {"31.5", "63", "125", "250", "500", "1000"}
+    assert 200 <= by_file[good["leak"]]["peak_hz"] <= 1500
+    expected = {
+        "truncated": "truncated",
+        "stereo": "stereo",
+        "empty": "empty file",
+        "non-wav": "not a WAV file",
+        "zero-length": "no samples",
+        "too short": "shorter than",
+        "missing": "no such file",
+    }
+    for name, path in bad.items():
+        assert set(by_file[path]) == {"file", "error"}
+        assert expected[name] in by_file[path]["error"], by_file[path]
+
+
+def test_text_mode_bad_file_is_one_stderr_line(batch, capsys):
+    good, bad = batch
+    code = main(["analyze", "--scale", str(SCALE), good["leak"], bad["stereo"], good["quiet"]])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(good["leak"] + ": leak")
+    assert lines[1].startswith(good["quiet"] + ": no_leak")
+    assert captured.err.splitlines() == [
+        f"edge-agent analyze: {bad['stereo']}: stereo recording, expected mono (one channel)"
+    ]
+
+
+def test_all_good_exit_0_and_any_rate_and_material(tmp_path, capsys):
+    """An 8 kHz float WAV on PE (full scale = 1.0, the floor given instead of a scale)."""
+    x = synth.recording(
+        8000.0, 3.0, scene=synth.Scene(material="pe", leak_distance_m=10, ambient_db=-30.0), seed=4
+    )
+    write_wav(tmp_path / "pe.wav", x, 8000, bits=32, encoding="float")
+    quiet = synth.recording(8000.0, 3.0, scene=synth.Scene(material="pe", ambient_db=-30.0), seed=5)
+    write_wav(tmp_path / "pe0.wav", quiet, 8000, bits=24)
+    floor = 10 * np.log10(synth.band_power(quiet, 8000.0, (20.0, 300.0)))
+    code = main(
+        [
+            "analyze",
+            "--material",
+            "pe",
+            "--floor-db",
+            f"{floor:.2f}",
+            "--json",
+            str(tmp_path / "pe.wav"),
+            str(tmp_path / "pe0.wav"),
+        ]
+    )
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [o["verdict"] for o in objs] == ["leak", "no_leak"]
+    assert objs[0]["fs"] == 8000.0 and objs[0]["material"] == "pe"
+    assert objs[0]["band_hz"] == [20.0, 300.0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--threshold", "1.5", "x.wav"], "--threshold must be between 0 and 1"),
+        (["--scale", "-2", "x.wav"], "--scale must be a positive number"),
+        (["--material", "wood", "x.wav"], "invalid choice: 'wood'"),
+        ([], "the following arguments are required: FILE.wav"),
+    ],
+)
+def test_bad_arguments_exit_2_one_line(argv, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "analyze", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["analyze", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--json" in out and "--scale" in out and "pvc" in out
