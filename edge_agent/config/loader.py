@@ -378,6 +378,8 @@ class _Converter:
         ok, value = self.scalar(node)
         if ok and any(_same_literal(c, value) for c in choices):
             return value
+        if ok and not isinstance(value, str | int | float):  # null, a date, binary
+            return self.expect(node, path, what, fmeta)
         text = node.value if isinstance(node.value, str) else str(node.value)
         if path == "version":
             self.problem(
