@@ -343,6 +343,9 @@ class Scene:
     ``leak_distance_m=None`` means no leak. The leak is scaled to ``leak_snr_db`` of in-band
     power over the ambient (band = the material's ``band_hz``). Interferers are off when their
     level is ``None``; their levels are RMS in dB re 1 unit like ``ambient_db``.
+    ``ambient_in_band=True`` makes ``ambient_db`` the ambient's level inside the material's band
+    (the site file's ``noise_floor_db``, what the leak score's floor means) instead of its
+    overall RMS.
     """
 
     material: str = "ductile_iron"
@@ -355,6 +358,7 @@ class Scene:
     pump_db: float | None = None
     pump_hz: float = 50.0
     diameter_mm: float | None = None
+    ambient_in_band: bool = False
 
 
 def recording(fs: float, duration_s: float, *, scene: Scene, seed: SeedLike) -> np.ndarray:
@@ -366,6 +370,9 @@ def recording(fs: float, duration_s: float, *, scene: Scene, seed: SeedLike) -> 
     s_amb, s_leak, s_traffic, s_draw, s_pump = ss.spawn(5)
     m = get_material(scene.material)
     amb = ambient(fs, duration_s, seed=s_amb, level_db=scene.ambient_db, slope=scene.ambient_slope)
+    if scene.ambient_in_band:
+        in_band = band_power(amb, fs, m.band_hz)
+        amb = amb * math.sqrt(10.0 ** (scene.ambient_db / 10.0) / in_band)
     parts = [amb]
     if scene.leak_distance_m is not None:
         (leak,) = leak_at_loggers(

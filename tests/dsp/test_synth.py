@@ -124,3 +124,12 @@ def test_intermittent_sources_start_and_stop_inside_the_recording():
     p = synth.pump_tone(FS, 4.0, seed=4)
     frames = np.sqrt(np.mean(p[: 16 * 1024].reshape(16, 1024) ** 2, axis=1))
     assert frames.min() > 0.9 * frames.max()
+
+
+@pytest.mark.parametrize("material", ["pvc", "steel"])
+def test_ambient_in_band_sets_the_band_level(material):
+    """With ambient_in_band the ambient's level in the material band is ambient_db."""
+    scene = synth.Scene(material=material, ambient_db=-7.0, ambient_in_band=True, ambient_slope=2)
+    x = synth.recording(FS, 2.0, scene=scene, seed=3)
+    band = MATERIALS[material].band_hz
+    assert 10 * math.log10(synth.band_power(x, FS, band)) == pytest.approx(-7.0, abs=1e-9)
