@@ -21,6 +21,7 @@ where a logger's leak detection on that material mostly lives; that is what sets
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "WATER_DENSITY_KG_M3",
     "Material",
     "attenuation_db_per_m",
+    "common_band_hz",
     "get_material",
     "listening_attenuation_db_per_m",
     "wave_speed",
@@ -150,3 +152,20 @@ def listening_attenuation_db_per_m(
     """Attenuation at the material's listening frequency: what limits a logger's reach."""
     m = material if isinstance(material, Material) else get_material(material)
     return attenuation_db_per_m(m, m.listen_hz, diameter_mm)
+
+
+def common_band_hz(materials: Iterable[str | Material]) -> tuple[float, float]:
+    """The leak band shared by every material of a path (for correlating across a joint).
+
+    The intersection of the materials' bands; when they do not overlap, the band of the
+    material with the lowest upper edge (plastic decides: above its band, leak noise does not
+    survive the plastic stretch). Raises ``ValueError`` for no or unknown materials.
+    """
+    ms = [m if isinstance(m, Material) else get_material(m) for m in materials]
+    if not ms:
+        raise ValueError("no materials given")
+    lo = max(m.band_hz[0] for m in ms)
+    hi = min(m.band_hz[1] for m in ms)
+    if lo < hi:
+        return (lo, hi)
+    return min((m.band_hz for m in ms), key=lambda band: band[1])

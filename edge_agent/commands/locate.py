@@ -146,7 +146,7 @@ def _pipe_model(args: argparse.Namespace) -> tuple[float, float, tuple[float, fl
 def _site_model(args: argparse.Namespace):
     from drivers.site import SiteError, load_site
     from dsp.network import NetworkError
-    from dsp.pipes import get_material
+    from dsp.pipes import common_band_hz
     from edge_agent.site_network import path_between_loggers
 
     try:
@@ -162,10 +162,8 @@ def _site_model(args: argparse.Namespace):
         raise UsageError(f"{args.site}: {exc}") from exc
     if path.length_m <= 0:
         raise UsageError(f"{args.site}: loggers {a} and {b} sit at the same spot")
-    bands = [get_material(m).band_hz for m in path.materials]
-    # Mixed materials: the band where the leak carries on all of them (widest common support).
-    band = (min(lo for lo, _ in bands), max(hi for _, hi in bands))
-    return path.length_m, path.travel_time_s, band, path
+    # Mixed materials: the band the leak noise carries on all of them (plastic decides).
+    return path.length_m, path.travel_time_s, common_band_hz(path.materials), path
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from dsp.pipes import (
     WATER_BULK_MODULUS_PA,
     WATER_DENSITY_KG_M3,
     attenuation_db_per_m,
+    common_band_hz,
     get_material,
     listening_attenuation_db_per_m,
     wave_speed,
@@ -97,3 +98,28 @@ def test_attenuation_rejects_bad_input():
         attenuation_db_per_m("pe", 0)
     with pytest.raises(ValueError):
         attenuation_db_per_m("pe", 100, 0)
+
+
+@pytest.mark.parametrize(
+    ("materials", "band"),
+    [
+        (["cast_iron"], (200.0, 1500.0)),
+        (["cast_iron", "ductile_iron"], (200.0, 1500.0)),
+        (["cast_iron", "pe"], (200.0, 300.0)),
+        (["asbestos_cement", "steel"], (200.0, 800.0)),
+        (["pvc", "asbestos_cement"], (100.0, 300.0)),
+    ],
+)
+def test_common_band_of_a_path(materials, band):
+    assert common_band_hz(materials) == band
+
+
+def test_common_band_without_overlap_takes_the_plastic_band(monkeypatch):
+    from dataclasses import replace
+
+    import dsp.pipes as pipes
+
+    low = replace(pipes.MATERIALS["pe"], name="low", band_hz=(10.0, 100.0))
+    assert common_band_hz([low, "steel"]) == (10.0, 100.0)
+    with pytest.raises(ValueError):
+        common_band_hz([])

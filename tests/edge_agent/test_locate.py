@@ -10,6 +10,7 @@ import pytest
 from dsp.pipes import wave_speed
 from dsp.synth import ambient, leak_at_loggers, scale_to_snr
 from edge_agent.cli import main
+from tests.edge_agent.mini_site import write_site
 
 FS = 4096
 SEED_SITE = Path(__file__).resolve().parents[2] / "seeds" / "site.yaml"
@@ -98,6 +99,7 @@ def test_locate_on_pe_with_wave_speed_given(tmp_path, capsys):
 
 
 def test_locate_along_a_site_path_of_mixed_materials(tmp_path, capsys):
+    site = write_site(tmp_path)
     # nl-04 (cast iron P-04 @ 90 m) -> J5 -> nl-07 (PE P-07 @ 40 m): leak on P-04 at 130 m.
     from dsp.synth import leak_source, propagate
 
@@ -121,7 +123,7 @@ def test_locate_along_a_site_path_of_mixed_materials(tmp_path, capsys):
             str(a),
             str(b),
             "--site",
-            str(SEED_SITE),
+            str(site),
             "--loggers",
             "nl-04",
             "nl-07",

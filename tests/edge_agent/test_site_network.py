@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.site import load_site
+from drivers.site import load_site, parse_site
 from dsp.network import NetworkError
 from dsp.pipes import wave_speed
 from edge_agent.site_network import (
@@ -13,13 +13,21 @@ from edge_agent.site_network import (
     path_between_loggers,
     site_network,
 )
+from tests.edge_agent.mini_site import site_yaml
 
 SEED_SITE = Path(__file__).resolve().parents[2] / "seeds" / "site.yaml"
 
 
 @pytest.fixture(scope="module")
 def site():
-    return load_site(SEED_SITE)
+    return parse_site(site_yaml(), source="mini-site.yaml")
+
+
+def test_the_seed_site_converts():
+    network, listeners = site_network(load_site(SEED_SITE))
+    assert listeners
+    for lst in listeners:
+        network.check_position(lst.position)
 
 
 def test_every_placed_logger_becomes_a_listener(site):
@@ -53,6 +61,6 @@ def test_path_between_loggers_of_mixed_materials(site):
         ("nl-02", "nope", KeyError, "nope"),
     ],
 )
-def test_bad_logger_names(site, a, b, error, match):
+def test_bad_logger_names(a, b, error, match):
     with pytest.raises(error, match=match):
-        path_between_loggers(site, a, b)
+        path_between_loggers(load_site(SEED_SITE), a, b)
