@@ -28,6 +28,7 @@ import json
 import random
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,11 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import structlog
 from paho.mqtt.enums import MQTTErrorCode
 
 from edge_agent import __version__, codec
 from edge_agent.errors import RuntimeFailure
-from edge_agent.logs import get_logger
 from edge_agent.outbox import Batch, Outbox
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import Topics
@@ -53,11 +54,13 @@ __all__ = [
     "backoff_delay",
 ]
 
-log = get_logger("edge_agent.uplink")
+# Lazy proxy (no bind at import): picks up configure_logging() done later by the daemon.
+log = structlog.get_logger("edge_agent.uplink")
 
 IDLE_POLL_S = 1.0  # re-check the outbox this often even without a kick
 STOP_PUBACK_TIMEOUT_S = 5.0  # clean stop: wait this long for the `offline` PUBACK
 PAYLOAD_VERSION = 1
+READ_AHEAD_MIN = 256  # rows read per outbox hop while draining a backlog (fewer thread hops)
 
 
 class UplinkError(RuntimeFailure):
@@ -165,7 +168,9 @@ class _Session:
         self.connack: asyncio.Future[None] = self.loop.create_future()
         self.closed = False
         self.disconnect_reason: str | None = None
-        self.acks: deque[tuple[int, bool, str]] = deque()
+        self.acks: deque[tuple[int, bool, str]] = deque()  # appended by paho's thread
+        self._ack_lock = threading.Lock()
+        self._ack_posted = False
         v5 = s.protocol == "5"
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -225,7 +230,21 @@ class _Session:
         # MQTT 3.1.1 has no PUBACK reason: paho reports Success. In v5 a failure code
         # (0x80 and up: not authorized, quota exceeded, ...) means the broker did NOT take it.
         ok = not reason_code.is_failure
-        self._post(self.uplink._on_ack, self, mid, ok, "" if ok else str(reason_code))
+        self.acks.append((mid, ok, "" if ok else str(reason_code)))
+        # One loop wake-up per burst of PUBACKs, not one per PUBACK.
+        with self._ack_lock:
+            if self._ack_posted:
+                return
+            self._ack_posted = True
+        self._post(self._deliver_acks)
+
+    def _deliver_acks(self) -> None:
+        with self._ack_lock:
+            self._ack_posted = False  # before draining: a PUBACK appended now posts again
+        while self.acks:
+            mid, ok, reason = self.acks.popleft()
+            self.uplink._on_ack(self, mid, ok, reason)
+        self.uplink._after_acks(self)
 
     # loop side ---------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -332,7 +351,7 @@ class Uplink:
         self._stop_waiter: tuple[_Session, asyncio.Future[None]] | None = None
         self._failures_pending = False
         self._outstanding: deque[_Pending] = deque()
-        self._ready: deque[tuple[_Pending, Any]] = deque()
+        self._ready: deque[tuple[_Pending, tuple[str, str, bytes, int]]] = deque()
 
     # -- public ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -454,15 +473,16 @@ class Uplink:
         self._outstanding = deque()
         self._ready = deque()
         while not self._stopping and not session.closed:
-            # Read ahead up to two windows, so a PUBACK can be answered by the next publish at
+            # Read ahead (at least two windows), so a PUBACK can be answered by the next publish at
             # once, on this thread (no executor hop per message): the window never runs dry,
             # and our next PUBLISH carries the TCP ACK the broker's PUBACKs may wait for.
             if len(self._ready) < cap:
-                batch = await self._io(self.outbox.begin, 2 * cap - len(self._ready))
+                want = max(2 * cap, READ_AHEAD_MIN) - len(self._ready)
+                batch, encoded = await self._io(self._read_ahead, want)
                 if batch:
                     pending = _Pending(batch, waiting=len(batch))
                     self._outstanding.append(pending)
-                    self._ready.extend((pending, ev) for ev in batch.events)
+                    self._ready.extend((pending, msg) for msg in encoded)
                     self._pump(session)
                     continue
             await self._wait(IDLE_POLL_S)  # a PUBACK, a kick, a disconnect or stop wakes it
@@ -476,20 +496,33 @@ class Uplink:
         self._outstanding.clear()
         self._ready.clear()
 
-    def _pump(self, session: _Session) -> None:
-        """Publish read-ahead events while the in-flight window has room."""
+    def _read_ahead(self, n: int) -> tuple[Batch, list[tuple[str, str, bytes, int]]]:
+        """(executor) The next rows and their (id, topic, payload, qos), encoded off the loop."""
+        batch = self.outbox.begin(n)
         enc = self.settings.encoding
         tqos = self.settings.telemetry_qos
+        encoded = [
+            (
+                ev.id,
+                self.topics.for_event(ev),
+                codec.encode(ev, enc),
+                tqos if ev.stream == "telemetry" else 1,
+            )
+            for ev in batch.events
+        ]
+        return batch, encoded
+
+    def _pump(self, session: _Session) -> None:
+        """Publish read-ahead events while the in-flight window has room."""
         cap = self.settings.inflight
         while self._ready and self._inflight < cap and not session.closed:
-            pending, ev = self._ready[0]
-            qos = tqos if ev.stream == "telemetry" else 1
-            mid = session.publish(self.topics.for_event(ev), codec.encode(ev, enc), qos)
+            pending, (event_id, topic, payload, qos) = self._ready[0]
+            mid = session.publish(topic, payload, qos)
             if mid is None:  # link went down under us: the rest waits for the next session
                 session._lost("connection lost while publishing")
                 return
             self._ready.popleft()
-            self._by_mid[mid] = (pending, ev.id)
+            self._by_mid[mid] = (pending, event_id)
             self._inflight += 1
 
     def _announce(self, session: _Session) -> None:
@@ -528,8 +561,13 @@ class Uplink:
             self._failed += 1
             self._failures_pending = True
             self._error(f"broker refused {event_id}: {reason}")
+
+    def _after_acks(self, session: _Session) -> None:
+        if session is not self._session:
+            return
         self._pump(session)
-        if pending.waiting == 0 or len(self._ready) < self.settings.inflight:
+        done = bool(self._outstanding) and self._outstanding[0].waiting == 0
+        if done or len(self._ready) < self.settings.inflight:
             self._kick.set()  # end a finished batch / read ahead
 
     async def _end_completed(self, outstanding: deque[_Pending]) -> None:

@@ -9,6 +9,7 @@ import json
 from collections import defaultdict
 
 import pytest
+import structlog
 
 from edge_agent import codec
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
@@ -145,6 +146,8 @@ def test_protocols_and_encodings(tmp_path, protocol, encoding):
 
 
 def test_username_password_and_wrong_password_never_shown(tmp_path, capsys):
+    """A wrong password is refused with a one-line error; no password shows in the status,
+    the settings' repr, the log entries or the output."""
     users = {"gw-01": "right-horse-battery", "ops": "ops-pass"}
     with Mosquitto(tmp_path, users=users) as broker, open_box(tmp_path) as box:
         accepted = box.add_many(drafts(0, 20))
@@ -158,7 +161,10 @@ def test_username_password_and_wrong_password_never_shown(tmp_path, capsys):
                 await up.stop()
                 return up.status()
 
-            st = run(refused())
+            with structlog.testing.capture_logs() as logs:
+                st = run(refused())
+            assert any("refused" in str(e.get("error")) for e in logs)
+            assert "wrong-staple" not in repr(logs)
             assert "refused" in st.last_error and st.state == "stopped"
             assert "wrong-staple" not in repr(st) + repr(bad) + str(bad)
             good = settings_for(broker, username="gw-01", password=Secret("right-horse-battery"))
