@@ -104,8 +104,17 @@ def _local_epoch_at(clock_text: str, now: float) -> float:
     return t - 86400 if t > now else t
 
 
-def gateway_yaml(site: Any, endpoints: dict[str, Any], state_dir: Path, site_path: Path) -> str:
-    """The demo gateway's config: every site device on the simulator's endpoints."""
+def gateway_yaml(
+    site: Any,
+    endpoints: dict[str, Any],
+    state_dir: Path,
+    site_path: Path,
+    *,
+    logging_section: str = "{level: warning, format: console}",
+    uplink_url: str | None = None,
+) -> str:
+    """The demo gateway's config: every site device on the simulator's endpoints
+    (``endpoints``: bus name -> anything with ``host`` and ``port``)."""
     lines = [
         "version: 1",
         f"gateway: {{site: {site.site}, id: demo-gw}}",
@@ -136,12 +145,12 @@ def gateway_yaml(site: Any, endpoints: dict[str, Any], state_dir: Path, site_pat
             f' location: {{lat: {d.lat}, lon: {d.lon}, description: "{desc}"}}{rules}}}'
         )
     lines += [
-        "uplink: {url: null}",
+        f"uplink: {{url: {uplink_url or 'null'}}}",
         f"storage: {{state_dir: {state_dir.resolve()}}}",
         # A wide quiet window: several recordings fit in each compressed night.
         "leak_detection: {recording_interval_s: 3600, night_window: '22:00-06:00',"
         " duration_s: 4, confirm_nights: {k: 2, m: 3}}",
-        "logging: {level: warning, format: console}",
+        f"logging: {logging_section}",
     ]
     return "\n".join(lines) + "\n"
 

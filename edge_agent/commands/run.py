@@ -64,10 +64,14 @@ def ensure_numba_cache_dir(state_dir: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ensure_numba_cache_dir(args.state_dir)
-    from edge_agent.daemon.app import Daemon, DaemonOptions
-    from edge_agent.daemon.parts import configure_logging_from
+    from edge_agent.daemon.parts import load, state_dir_for
+    from edge_agent.logs import configure_logging
 
-    configure_logging_from(args.config)
+    # Validate first: a bad config is exit 2 with its problems, before anything starts.
+    config = load(args.config)
+    ensure_numba_cache_dir(state_dir_for(config, args))
+    configure_logging(config.logging.level, config.logging.format)
+    from edge_agent.daemon.app import Daemon, DaemonOptions
+
     options = DaemonOptions(config_path=args.config, state_dir=args.state_dir, mqtt_url=args.mqtt)
     return asyncio.run(Daemon(options).run())

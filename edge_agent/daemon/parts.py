@@ -18,14 +18,13 @@ from typing import Any
 from edge_agent.daemon.state import DeviceStatus, UplinkStatus
 from edge_agent.errors import RuntimeFailure, UsageError
 from edge_agent.events import EventDraft, TelemetryDraft
-from edge_agent.logs import configure_logging, get_logger
+from edge_agent.logs import get_logger
 
 __all__ = [
     "Runtime",
     "build_runtime",
     "build_uplink",
     "check_reloadable",
-    "configure_logging_from",
     "load",
     "open_outbox",
     "prepare_state_dir",
@@ -50,17 +49,6 @@ def load(path: Path, options: Any = None) -> Any:
     from edge_agent.config import load_config
 
     return load_config(path, profiles=_profile_source)
-
-
-def configure_logging_from(path: Path) -> None:
-    """Logging from the config's ``logging`` section; defaults when the config is unreadable
-    (the daemon reports that problem itself, through the logging configured here)."""
-    try:
-        cfg = load(path)
-    except UsageError:
-        configure_logging()
-        return
-    configure_logging(cfg.logging.level, cfg.logging.format)
 
 
 def check_reloadable(old: Any, new: Any) -> None:

@@ -1,0 +1,133 @@
+"""``edge-agent run`` as systemd runs it: a real process against the real site simulators,
+a notify socket of the test's own, signals, the status file and command."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+import pytest
+
+from tests.integration.sitegw import (
+    ENTRY,
+    Daemon,
+    NotifySocket,
+    Simulator,
+    _env,
+    wait_until,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _status(state_dir) -> tuple[int, dict | None]:
+    proc = subprocess.run(
+        [*ENTRY, "status", "--state-dir", str(state_dir), "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except ValueError:
+        return proc.returncode, None
+
+
+def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
+    """READY after the first polls, WATCHDOG while healthy, status from the state dir,
+    SIGHUP refused for a broken config and applied for a good one, SIGTERM exits 0."""
+    sim = Simulator(tmp_path)
+    notify = NotifySocket(tmp_path)
+    state = tmp_path / "state"
+    config = write_config(tmp_path / "gateway.yaml", sim, state)
+    daemon = Daemon(tmp_path, config, state, notify=notify, watchdog_usec=2_000_000)
+    try:
+        msgs = notify.wait_for(lambda m: any("READY=1" in x for x in m), 90)
+        ready = next(x for x in msgs if "READY=1" in x)
+        assert "STATUS=" in ready and "devices online" in ready
+        notify.wait_for(lambda m: "WATCHDOG=1" in m, 30)
+        assert any(
+            x.startswith("STATUS=") and "outbox" in x and "uplink disabled" in x
+            for x in notify.messages
+        )
+
+        code, snap = wait_until(lambda: (r := _status(state))[0] == 0 and r, 30, "status")
+        assert snap["running"] and snap["ready"] and snap["gateway"] == "demo-gw"
+        assert len(snap["devices"]) == len(sim.site.devices)
+        assert snap["uplink"]["state"] == "disabled"
+        assert snap["outbox"]["depth"] >= 1  # gateway.started at least, no broker to take it
+
+        # A broken config on SIGHUP: refused, the daemon keeps running on the old one.
+        good = config.read_text()
+        config.write_text(good.replace("unit_id: 1,", "unit_id: 999,", 1))
+        daemon.signal(signal.SIGHUP)
+        code, snap = wait_until(
+            lambda: (r := _status(state))[1] and r[1]["config_error"] and r, 30, "reload refused"
+        )
+        assert code == 0 and "999" in snap["config_error"]
+        assert len(snap["devices"]) == len(sim.site.devices)
+
+        # A good one: applied (one device fewer), the error cleared.
+        write_config(config, sim, state, drop_devices=("mc-03",))
+        daemon.signal(signal.SIGHUP)
+        code, snap = wait_until(
+            lambda: (
+                (r := _status(state))[1] and len(r[1]["devices"]) == len(sim.site.devices) - 1 and r
+            ),
+            30,
+            "reload applied",
+        )
+        assert snap["config_error"] is None
+        assert daemon.proc.poll() is None
+
+        assert daemon.stop() == 0
+        notify.wait_for(lambda m: any("STOPPING=1" in x for x in m), 5)
+        code, snap = _status(state)
+        assert code == 1 and snap["running"] is False
+        lines = daemon.log_lines()
+        assert not [x for x in lines if x.get("not_json")], "every log line is JSON"
+        assert any(x.get("event") == "reload refused, keeping the running config" for x in lines)
+    finally:
+        daemon.stop()
+        sim.stop()
+        notify.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("version: 1\ngateway: {site: s, id: g}\nbuses: []\nbogus: 1\n", "bogus"),
+        ("version: [\n", "YAML"),
+    ],
+)
+def test_bad_config_exits_2_with_one_problem_per_line(tmp_path, text, needle):
+    config = tmp_path / "gateway.yaml"
+    config.write_text(text)
+    proc = subprocess.run(
+        [*ENTRY, "run", "--config", str(config), "--state-dir", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_state_dir_exits_1(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    config = tmp_path / "gateway.yaml"
+    config.write_text("version: 1\ngateway: {site: s, id: g}\nbuses: []\n")
+    proc = subprocess.run(
+        [*ENTRY, "run", "--config", str(config), "--state-dir", str(blocker / "state")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "state directory" in proc.stderr and "Traceback" not in proc.stderr
