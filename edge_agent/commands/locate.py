@@ -1,8 +1,8 @@
 """``edge-agent locate A.wav B.wav``: where between two loggers a leak is, from two recordings.
 
-Reads two simultaneous mono WAV recordings, finds their time difference of arrival by
-generalized cross-correlation (``dsp.correlate.gcc_tdoa``) searched within +-D/c, and turns it
-into the distance from logger A. The wave speed comes from the pipe (material, diameter, wall:
+Reads two simultaneous mono WAV recordings (``edge_agent.wavfile``: PCM or float), finds their
+time difference of arrival by generalized cross-correlation (``dsp.correlate.gcc_tdoa``)
+searched within +-D/c, and turns it into the distance from logger A. The wave speed comes from the pipe (material, diameter, wall:
 Korteweg), is given outright, or, with ``--site`` and ``--loggers``, follows the pipe path
 between two placed loggers segment by segment (mixed materials: travel time per segment).
 """
@@ -18,16 +18,17 @@ from typing import Any
 from edge_agent.errors import UsageError
 
 DESCRIPTION = """\
-Locate a leak between two loggers from two simultaneous recordings (WAV, mono, same rate
-and length). The leak lies (D + c*tdoa)/2 from logger A, with tdoa = t_A - t_B: a negative
-tdoa means the leak is nearer A. A 1 ms timing error moves the result by c*1ms/2 (0.65 m on
-iron), so the recordings must start together (a broadcast start does that).
+Locate a leak between two loggers from two simultaneous recordings (WAV, mono, PCM or
+float, same rate and length). The leak lies (D + c*tdoa)/2 from logger A, with
+tdoa = t_A - t_B: a negative tdoa means the leak is nearer A. A 1 ms timing error moves the
+result by c*1ms/2 (0.65 m on iron), so the recordings must start together (a broadcast start
+does that).
 
 examples:
   edge-agent locate nl-02.wav nl-03.wav --spacing-m 156 --material ductile_iron \\
       --diameter-mm 300 --wall-mm 7.2
-      leak 62.9 m from A (nl-02.wav) towards B, of 156.0 m
-      tdoa -26.47 ms, wave speed 1193.8 m/s, confidence 0.91 (PHAT, 200-1500 Hz)
+      leak 63.0 m from A (nl-02.wav) towards B (nl-03.wav), of 156.0 m
+      tdoa -25.13 ms, wave speed 1193.8 m/s, confidence 0.90 (PHAT, 200-1500 Hz)
   edge-agent locate a.wav b.wav --spacing-m 40 --wave-speed 280 --json
       {"distance_from_a_m": 17.3, "tdoa_s": -0.0193, "wave_speed_m_s": 280.0, ...}
   edge-agent locate nl-04.wav nl-07.wav --site seeds/site.yaml --loggers nl-04 nl-07
@@ -73,37 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(path: str) -> tuple[float, Any]:
-    """(sample rate, float64 samples) of a mono PCM WAV; ``UsageError`` naming the file."""
-    import wave
+    """(sample rate, float64 samples) of a mono WAV; ``WavError`` (exit 2) naming the file."""
+    from edge_agent.wavfile import read_wav
 
-    import numpy as np
-
-    try:
-        with wave.open(path, "rb") as w:
-            channels, width, fs, frames = (
-                w.getnchannels(),
-                w.getsampwidth(),
-                w.getframerate(),
-                w.getnframes(),
-            )
-            raw = w.readframes(frames)
-    except FileNotFoundError as exc:
-        raise UsageError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (wave.Error, EOFError) as exc:
-        raise UsageError(f"{path}: not a PCM WAV file ({exc})") from exc
-    if channels != 1:
-        raise UsageError(f"{path}: {channels} channels, expected a mono recording")
-    if width not in (1, 2, 4):
-        raise UsageError(f"{path}: {8 * width}-bit samples not supported (8, 16 or 32-bit PCM)")
-    dtype = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}[width]
-    samples = np.frombuffer(raw, dtype=dtype).astype(np.float64)
-    if width == 1:
-        samples -= 128.0
-    if samples.size < 2:
-        raise UsageError(f"{path}: {samples.size} samples, too short to correlate")
-    return float(fs), samples
+    wav = read_wav(path)
+    if wav.samples.size < 2:
+        raise UsageError(f"{path}: {wav.samples.size} sample, too short to correlate")
+    return wav.fs, wav.samples
 
 
 def _pipe_model(args: argparse.Namespace) -> tuple[float, float, tuple[float, float] | None, Any]:

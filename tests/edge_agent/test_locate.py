@@ -156,8 +156,8 @@ def bad_cases(tmp_path):
     pipe = ["--spacing-m", "100", "--material", "steel"]
     return [
         ([g, str(tmp_path / "missing.wav"), *pipe], "missing.wav: no such file"),
-        ([g, str(junk), *pipe], "junk.wav: not a PCM WAV file"),
-        ([g, str(stereo), *pipe], "2 channels"),
+        ([g, str(junk), *pipe], "junk.wav: not a WAV file"),
+        ([g, str(stereo), *pipe], "stereo recording, expected mono"),
         ([g, str(other_rate), *pipe], "sample rate 8000 Hz differs"),
         ([g, str(short), *pipe], "same length"),
         ([g, g, "--spacing-m", "100", "--material", "copper"], "unknown pipe material"),
