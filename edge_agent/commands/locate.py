@@ -2,9 +2,10 @@
 
 Reads two simultaneous mono WAV recordings (``edge_agent.wavfile``: PCM or float), finds their
 time difference of arrival by generalized cross-correlation (``dsp.correlate.gcc_tdoa``)
-searched within +-D/c, and turns it into the distance from logger A. The wave speed comes from the pipe (material, diameter, wall:
-Korteweg), is given outright, or, with ``--site`` and ``--loggers``, follows the pipe path
-between two placed loggers segment by segment (mixed materials: travel time per segment).
+searched within +-D/c, and turns it into the distance from logger A. The wave speed comes
+from the pipe (material, diameter, wall: Korteweg), is given outright, or, with ``--site``
+and ``--loggers``, follows the pipe path between two placed loggers segment by segment
+(mixed materials: travel time per segment).
 """
 
 from __future__ import annotations
