@@ -175,17 +175,46 @@ class DeviceModel:
         return 0
 
     def on_write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
-        """A master wrote to this unit (already stored); return a Modbus exception code to
-        refuse it. Writable points are read back from the store when needed."""
+        """A master wrote to this unit (already stored, set points range-checked); return a
+        Modbus exception code to refuse it. Writable points are read from the store."""
         return None
+
+    def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
+        """What the bus's write hook calls: a set point written outside its profile range is
+        refused with exception 3 (illegal data value) and keeps its old value, as a device
+        does; anything else goes to ``on_write``."""
+        table = _WRITE_TABLE.get(function)
+        if table is None:
+            return None
+        span = range(address, address + len(values))
+        touched = [
+            p
+            for p in self.profile.points
+            if p.writable
+            and _TABLE[p.function] == table
+            and p.address <= span[-1]
+            and p.end >= span[0]
+        ]
+        for point in touched:
+            value = decode_registers(point, self._regs(point))
+            rng = point.valid_range
+            if rng is not None and not isinstance(value, str) and not rng[0] <= value <= rng[1]:
+                for p in touched:  # the whole request is refused: put every point back
+                    _SETTERS[p.function](self.store, p.address, self._shadow[p.name])
+                return 3
+        for point in touched:
+            self._shadow[point.name] = list(self._regs(point))
+        return self.on_write(function, address, values)
+
+    def _regs(self, point: Point) -> list:
+        table = self.store.table(_TABLE[point.function])
+        return [table[a] for a in range(point.address, point.end + 1)]
 
     # -- register image -----------------------------------------------------------------------
     def setting(self, name: str) -> Value:
         """Decode a writable point's current value from the store (what the master wrote)."""
         point = self.profile.point(name)
-        table = self.store.table(_TABLE[point.function])
-        regs = [table[a] for a in range(point.address, point.end + 1)]
-        return decode_registers(point, regs)
+        return decode_registers(point, self._regs(point))
 
     def _write(self, point: Point, value: Value) -> None:
         _SETTERS[point.function](self.store, point.address, encode_value(point, value))
@@ -196,9 +225,12 @@ class DeviceModel:
             if check.point.function == "holding":
                 self.store.read_only.update(range(check.point.address, check.point.end + 1))
         initial = self.settings()
+        self._shadow: dict[str, list] = {}  # last accepted registers of each writable point
         for point in self.profile.points:
             self._write(point, initial.get(point.name, False if point.type == "bool" else 0))
-            if point.function == "holding" and not point.writable:
+            if point.writable:
+                self._shadow[point.name] = list(self._regs(point))
+            elif point.function == "holding":
                 self.store.read_only.update(range(point.address, point.end + 1))
 
     def refresh(self) -> None:
@@ -224,6 +256,7 @@ class DeviceModel:
 
 
 _TABLE = {"coil": "coils", "discrete": "discrete", "input": "input", "holding": "holding"}
+_WRITE_TABLE = {5: "coils", 15: "coils", 6: "holding", 16: "holding"}
 
 
 def _noise(rng: np.random.Generator, sd: float) -> float:

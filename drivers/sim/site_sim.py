@@ -24,7 +24,6 @@ Tests drive it without the tick task: ``SiteSimulator(site, clock=ManualClock())
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -285,7 +284,7 @@ class SiteSimulator:
             if model is None:
                 return None
             model.t = self.clock.elapsed()
-            return model.on_write(function, address, values)
+            return model.write(function, address, values)
 
         return on_write
 
@@ -294,13 +293,22 @@ class SiteSimulator:
             self.step()
             await asyncio.sleep(self.tick_s)
 
+    @property
+    def error(self) -> BaseException | None:
+        """Why the tick task ended, if it ended by itself (a bug in a model): the devices stop
+        moving then, so ``simulate`` checks this and exits 1 naming it."""
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
     async def stop(self) -> None:
         """Stop ticking, close every endpoint and pty, end the render threads (idempotent)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # a tick that failed was already reported through ``error``; stop must still close
+            await asyncio.gather(task, return_exceptions=True)
         servers, self.servers = self.servers, {}
         for server in servers.values():
             await server.stop()

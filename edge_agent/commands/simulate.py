@@ -147,6 +147,8 @@ async def _serve(site, profiles, args: argparse.Namespace) -> int:
                 await asyncio.wait_for(stop.wait(), timeout)
             except TimeoutError:
                 pass
+            if sim.error is not None:
+                raise RuntimeFailure(f"simulator stopped: {sim.error!r}") from sim.error
             if deadline is not None and loop.time() >= deadline:
                 break
             if not (args.quiet or args.json):

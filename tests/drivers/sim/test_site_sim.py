@@ -92,6 +92,21 @@ def test_tcp_site_reads_points_broadcast_recording_and_dropouts():
             level = await _read(sewer, profile.point("level"), lv.unit_id)
             assert 100 < level < lv.sim.cover_depth_mm
 
+            # a set point outside the profile's range is refused (exception 3) and kept;
+            # one inside is taken: the distance to the surface follows the new mount height
+            mount = profile.point("mount_height")
+            before = await _read(sewer, mount, lv.unit_id)
+            wr = await sewer.write_register(mount.address, 50, device_id=lv.unit_id)
+            assert wr.isError() and wr.exception_code == 3
+            assert await _read(sewer, mount, lv.unit_id) == before
+            wr = await sewer.write_register(mount.address, 5000, device_id=lv.unit_id)
+            assert not wr.isError()
+            clock.advance(1.0)
+            await asyncio.sleep(0.1)  # a few ticks
+            distance = await _read(sewer, profile.point("distance"), lv.unit_id)
+            level = await _read(sewer, profile.point("level"), lv.unit_id)
+            assert distance + level == pytest.approx(5000, abs=20)
+
             # an absent unit is silent (timeout), never an exception reply
             with pytest.raises(ModbusIOException):
                 await sewer.read_input_registers(0, count=1, device_id=99)
@@ -143,6 +158,32 @@ def test_tcp_site_reads_points_broadcast_recording_and_dropouts():
         finally:
             await sim.stop()
         assert sim.endpoints == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_tick_is_reported_not_hidden():
+    """A bug in a model ends the tick task; ``error`` says why and ``stop`` still closes."""
+    site = seed_site()
+
+    async def scenario():
+        sim = SiteSimulator(site, clock=ManualClock(), port_base=0, tick_s=0.01)
+        await sim.start()
+        try:
+            assert sim.error is None
+
+            def broken(t, dt):
+                raise ZeroDivisionError("model bug")
+
+            sim.models["gd-01"].update = broken
+            for _ in range(WAIT_STEPS):
+                if sim.error is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert isinstance(sim.error, ZeroDivisionError)
+        finally:
+            await sim.stop()
+        assert sim.servers == {}
 
     asyncio.run(scenario())
 
