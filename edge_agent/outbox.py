@@ -205,6 +205,7 @@ class Outbox:
         self._degraded = False
         self._conn = self._open(hard_limit_bytes)
         self._stored_bytes = self._query_one("SELECT COALESCE(SUM(size), 0) FROM outbox")
+        self._rows = self._query_one("SELECT COUNT(*) FROM outbox")  # depth() without a query
 
     # ---------------------------------------------------------------- open / close
     def _open(self, hard_limit_bytes: int | None) -> sqlite3.Connection:
@@ -335,6 +336,7 @@ class Outbox:
                 conn.execute("ROLLBACK")
             raise
         self._stored_bytes += added
+        self._rows += len(out)
         return out
 
     # ---------------------------------------------------------------- degraded mode
@@ -448,6 +450,7 @@ class Outbox:
         d = self._dropped
         for _rowid, stream, seq, sev, size, kind, data in rows:
             self._stored_bytes -= size
+            self._rows -= 1
             if stream == _TELEMETRY:
                 self._count_dropped(reason, telemetry=1)
                 continue
@@ -535,16 +538,17 @@ class Outbox:
                         f"({','.join('?' * len(done))})",
                         [d[0] for d in done],
                     ).fetchone()[0]
-                    conn.executemany("DELETE FROM outbox WHERE rowid = ?", done)
+                    deleted = conn.executemany("DELETE FROM outbox WHERE rowid = ?", done).rowcount
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
                 self._stored_bytes -= sizes
+                self._rows -= deleted
             if rejected:
                 self._cursor = min(self._cursor, min(rejected) - 1)
-        return len(done)
+        return deleted if done else 0
 
     def rewind(self) -> None:
         """Forget what was handed out: the next ``begin`` starts at the oldest stored row
@@ -558,8 +562,9 @@ class Outbox:
             return self._conn.execute(sql, args).fetchone()[0]
 
     def depth(self) -> int:
-        """Rows stored (events + telemetry), not counting held-in-memory events."""
-        return self._query_one("SELECT COUNT(*) FROM outbox")
+        """Rows stored (events + telemetry), not counting held-in-memory events. Kept in
+        memory: cheap enough to call from the event loop."""
+        return self._rows
 
     def oldest_age_s(self, now: float | None = None) -> float | None:
         """Age of the oldest stored row by acceptance time, None when empty."""

@@ -381,7 +381,10 @@ class Uplink:
         self._stopping = True
         self._kick.set()
         task, self._task = self._task, None
-        await task
+        if self._state == "connecting":
+            task.cancel()  # a TCP/TLS connect or CONNACK wait may take connect_timeout_s
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         self._state = "stopped"
 
     def status(self) -> UplinkStatus:
@@ -437,6 +440,10 @@ class Uplink:
             self._session = session
             try:
                 await session.connect()
+            except asyncio.CancelledError:  # stop() while connecting: do not wait it out
+                await session.close(clean=False)
+                self._session = None
+                raise
             except UplinkError as exc:
                 self._error(str(exc))
                 await session.close(clean=False)

@@ -118,7 +118,10 @@ def test_eviction_order_telemetry_then_events_then_alarms(tmp_path):
             accepted += [box.add(alarm(i=i)), box.add(notice(i=i)), box.add(tele(i=i))]
         for i in range(10, 30):
             accepted.append(box.add(alarm(i=i)))
+        count = sqlite3.connect(tmp_path / "state" / DB_NAME).execute("SELECT COUNT(*) FROM outbox")
+        assert box.depth() == count.fetchone()[0]
         left = drain(box)
+        assert box.depth() == 0
         payloads(left)
         kinds = [e.kind for e in left]
         assert "telemetry" not in kinds

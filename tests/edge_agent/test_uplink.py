@@ -17,7 +17,7 @@ from edge_agent.config.secrets import Secret
 from edge_agent.events import EventDraft, TelemetryDraft
 from edge_agent.outbox import Outbox, OutboxSettings
 from edge_agent.uplink import DeviceMeta, TlsFiles, Uplink, UplinkSettings, parse_broker_url
-from tests.helpers.mosquitto import Consumer, Mosquitto, make_certs
+from tests.helpers.mosquitto import Consumer, Mosquitto, free_port, make_certs
 
 T0 = MIN_PLAUSIBLE_EPOCH_S + 86400.0
 DEVICES = ("lv-01", "nl-01", "gd-01")
@@ -64,10 +64,19 @@ def event_payloads(consumer):
 
 
 def has_seqs(consumer, seqs):
+    """A wait_for predicate: every seq in ``seqs`` seen on an event topic (incremental: each
+    message is decoded once, however often the predicate runs)."""
     want = set(seqs)
+    seen = set()
+    done = 0
 
-    def check(_msgs):
-        return want <= {p["seq"] for p in event_payloads(consumer)}
+    def check(msgs):
+        nonlocal done
+        for m in msgs[done:]:
+            if m.topic.startswith(f"{ROOT}/event/"):
+                seen.add(codec.decode(m.payload)["seq"])
+        done = len(msgs)
+        return want <= seen
 
     return check
 
@@ -210,6 +219,31 @@ def test_tls_refusals(tmp_path, certs, which, needle):
         assert needle in st.last_error
         assert "\n" not in st.last_error
         assert box.depth() == 5
+
+
+def test_unreachable_broker_keeps_everything_and_stops_promptly(tmp_path):
+    with open_box(tmp_path) as box:
+        box.add_many(drafts(0, 3))
+        s = UplinkSettings(
+            broker=parse_broker_url(f"mqtt://127.0.0.1:{free_port()}"),
+            site="riverside",
+            gateway="gw-01",
+            reconnect_min_s=0.1,
+            reconnect_max_s=0.2,
+        )
+
+        async def go():
+            up = Uplink(s, box)
+            await up.start()
+            await wait_until(lambda: up.status().last_error is not None, 20)
+            await up.stop()
+            return up.status()
+
+        st = run(go(), timeout=30)
+        assert st.last_error.startswith("cannot connect to mqtt://127.0.0.1:")
+        assert "refused" in st.last_error
+        assert (st.state, st.published) == ("stopped", 0)
+        assert box.depth() == 3
 
 
 def test_v5_puback_failure_keeps_the_row(tmp_path):
