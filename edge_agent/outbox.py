@@ -16,7 +16,8 @@ Guarantees
 - Bounds: when the stored rows exceed ``max_bytes`` (payload bytes + ``ROW_OVERHEAD_BYTES``
   each) rows are evicted down to ``LOW_WATER`` of the cap in this order: telemetry (oldest
   first), then non-alarm events (oldest first), then alarms (oldest first). Rows older than
-  ``max_age_s`` are evicted whatever they are. Every eviction adds one
+  ``max_age_s`` are evicted whatever they are (not rows accepted while the clock read 1970,
+  before NTP: only the size cap bounds those). Every eviction adds one
   ``gateway.outbox_dropped`` event (counts per class and the event seq ranges that went).
 - Disk full / read-only: events are held in memory (``MAX_HELD`` at most; the oldest non-alarm
   goes first when full), telemetry is dropped and counted, ``degraded`` is True; every later
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge_agent import codec
-from edge_agent.clock import SyncClock
+from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
 from edge_agent.errors import RuntimeFailure
 from edge_agent.events import (
     TELEMETRY_KIND,
@@ -398,10 +399,12 @@ class Outbox:
         s = self.settings
         conn = self._conn
         try:
+            # Rows accepted while the clock said 1970 (a Pi without RTC before NTP) are not
+            # "old": the age bound would evict them all when NTP sets the clock. Size bounds them.
             expired = conn.execute(
-                "SELECT rowid, stream, seq, sev, size, kind, data FROM outbox WHERE accepted_at < ?"
-                " ORDER BY rowid",
-                (now - s.max_age_s,),
+                "SELECT rowid, stream, seq, sev, size, kind, data FROM outbox"
+                " WHERE accepted_at < ? AND accepted_at >= ? ORDER BY rowid",
+                (now - s.max_age_s, MIN_PLAUSIBLE_EPOCH_S),
             ).fetchall()
             if expired:
                 self._evict(expired, "age")

@@ -162,6 +162,19 @@ def test_age_bound_evicts_and_reports(tmp_path):
         payloads(left)
 
 
+def test_clock_set_by_ntp_does_not_age_out_events_accepted_before(tmp_path):
+    """A Pi boots at 1970 (no RTC), accepts events, then NTP sets the clock: those events are
+    not 56 years old and stay."""
+    wall = Wall(86400.0)
+    with open_outbox(tmp_path, wall=wall, synced=False, max_age_s=3600.0) as box:
+        early = box.add(alarm(i=1))
+        wall.t = T0
+        box.add(alarm(i=2))
+        left = drain(box)
+        assert [e.seq for e in left] == [early.seq, early.seq + 1]
+        assert not left[0].ts_synced
+
+
 def test_permissions_are_tight(tmp_path):
     with open_outbox(tmp_path) as box:
         box.add(alarm())
