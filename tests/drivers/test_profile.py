@@ -108,6 +108,19 @@ class TestShippedProfiles:
         }
         assert {v: int(k) for k, v in rows.items()} == by_name
 
+    def test_planned_reads_cover_only_defined_registers(self):
+        """Shipped maps are dense where the planner merges, so a strict device (one that
+        refuses every register it does not define, like the simulators) answers every read."""
+        from drivers.planner import plan_profile
+
+        for profile in ProfileRegistry().all():
+            for request in plan_profile(profile).requests:
+                used = {a for p in request.points for a in range(p.address, p.end + 1)}
+                assert used == set(range(request.address, request.end + 1)), (
+                    profile.name,
+                    request,
+                )
+
     def test_some_profile_marks_unreadable_ranges(self):
         """The planner's unreadable rule is exercised by real maps."""
         assert any(p.unreadable for p in ProfileRegistry().all())
