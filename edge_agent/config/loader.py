@@ -51,6 +51,7 @@ MAX_SHOWN_CHARS = 40
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+_SECRETISH_RE = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
 _WORDS_RE = re.compile(r"[\w-]+(\|[\w-]+)+")  # a pattern that is a list of choices
 
 
@@ -573,7 +574,7 @@ def _cross_checks(
             if "did you mean" not in hint:
                 hint = ""
             conv.problem_at(f"devices[{i}].profile", f"unknown profile {_shown(dev.profile)}{hint}")
-        elif known_profiles is not None and dev.overrides.points:
+        elif known_profiles is not None:
             _check_overrides(conv, i, dev, known_profiles[dev.profile])
 
     device_names = {d.name for _, d in devices}
@@ -602,6 +603,15 @@ def _check_overrides(conv: _Converter, i: int, dev: Device, profile: Any) -> Non
     """Point overrides must name points the profile has and fit their type."""
     points = getattr(profile, "points", None)
     names = [p.name for p in points] if points is not None else None
+    rule_points = getattr(dev.rules, "points", None) or {}
+    if names is not None:
+        for point_name in rule_points:
+            if point_name not in names:
+                conv.problem_at(
+                    _join(f"devices[{i}].rules.points", point_name),
+                    f"profile {dev.profile!r} has no point {_shown(point_name)}"
+                    + _suggest(point_name, names),
+                )
     for point_name, override in dev.overrides.points.items():
         path = _join(f"devices[{i}].overrides.points", point_name)
         if names is not None and point_name not in names:
@@ -673,6 +683,16 @@ def _check_uplink(conv: _Converter, uplink: Any) -> None:
 # Entry points
 
 
+def _redact(message: str, text: str, line: int) -> str:
+    """PyYAML quotes the offending token (``found undefined alias 'hunter2'``); on a line that
+    looks like it holds a secret, the token must not reach a terminal or a log."""
+    lines = text.splitlines()
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    if _SECRETISH_RE.search(source):
+        return re.sub(r"'[^']*'", "'***'", message)
+    return message
+
+
 def _position(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
@@ -712,7 +732,7 @@ def parse_config(
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
-        raise fail(line, col, f"YAML syntax: {what}") from None
+        raise fail(line, col, f"YAML syntax: {_redact(what, text, line)}") from None
     except yaml.reader.ReaderError as exc:
         line, col = _position(text, exc.position)
         ch = exc.character

@@ -93,6 +93,7 @@ DEFAULT_LOG_LEVEL = "info"
 DEFAULT_LOG_FORMAT = "auto"
 
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+HOST_PATTERN = r"[A-Za-z0-9_.:%-]+"  # names, IPv4, IPv6 (no brackets), zone ids
 TOPIC_ROOT_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"
 MATERIAL_PATTERN = "|".join(sorted(MATERIALS))
 NIGHT_WINDOW_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
@@ -102,6 +103,10 @@ Checks = Iterator[tuple[str, str]]
 
 def _name(help: str) -> dict[str, Any]:
     return meta(help, pattern=NAME_PATTERN, pattern_help=NAME_HELP)
+
+
+def _host(help: str, **kw: Any) -> dict[str, Any]:
+    return meta(help, pattern=HOST_PATTERN, pattern_help="use a host name or an IP address", **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +201,7 @@ class TcpBus(_BusCommon):
 
     name: str = _bus_name()
     type: Literal["tcp"] = field(metadata=meta("bus type"))
-    host: str = field(metadata=meta("host name or IP address", example="192.0.2.10"))
+    host: str = field(metadata=_host("host name or IP address", example="192.0.2.10"))
     port: int = field(default=DEFAULT_MODBUS_TCP_PORT, metadata=meta("TCP port", min=1, max=65535))
 
 
@@ -206,7 +211,7 @@ class RtuOverTcpBus(_BusCommon):
 
     name: str = _bus_name()
     type: Literal["rtu_over_tcp"] = field(metadata=meta("bus type"))
-    host: str = field(metadata=meta("device server host name or IP address"))
+    host: str = field(metadata=_host("device server host name or IP address"))
     port: int = field(metadata=meta("device server TCP port", min=1, max=65535, example=4001))
 
 
@@ -216,7 +221,14 @@ class RtuBus(_BusCommon):
 
     name: str = _bus_name()
     type: Literal["rtu"] = field(metadata=meta("bus type"))
-    port: str = field(metadata=meta("serial device", example="/dev/ttyUSB0"))
+    port: str = field(
+        metadata=meta(
+            "serial device",
+            pattern=r"\S+",
+            pattern_help="use a serial device path without spaces, e.g. /dev/ttyUSB0",
+            example="/dev/ttyUSB0",
+        )
+    )
     baudrate: int = field(
         default=DEFAULT_BAUDRATE,
         metadata=meta("line speed", min=MIN_BAUDRATE, max=MAX_BAUDRATE, unit="baud"),
@@ -285,9 +297,16 @@ class Device:
     """One Modbus device on one bus."""
 
     name: str = field(metadata=_name("device name, unique in this file (MQTT topic level)"))
-    bus: str = field(metadata=meta("name of the bus it is on"))
+    bus: str = field(metadata=_name("name of the bus it is on"))
     unit_id: int = field(metadata=meta("Modbus unit (slave) id", min=MIN_UNIT_ID, max=MAX_UNIT_ID))
-    profile: str = field(metadata=meta("device profile name", example="noise-logger-nl200"))
+    profile: str = field(
+        metadata=meta(
+            "device profile name (shipped or in profiles_dir)",
+            pattern=NAME_PATTERN,
+            pattern_help="use a profile name: letters, digits, '_', '.' or '-'",
+            example="noise-logger-nl200",
+        )
+    )
     poll_interval_s: float = field(
         default=DEFAULT_POLL_INTERVAL_S,
         metadata=meta(

@@ -68,6 +68,22 @@ def test_point_overrides_are_checked_against_the_profile(tmp_path, capsys):
     assert "(did you mean 'level'?)" in err
 
 
+def test_rule_points_are_checked_against_the_profile(tmp_path, capsys):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        MINIMAL.read_text().replace(
+            "profile: noise-logger-nl200}",
+            "profile: level-radar-lr10,\n     rules: {points: {levl: {high: 2}}}}",
+        )
+    )
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"{path}:8:29: devices[0].rules.points.levl: profile 'level-radar-lr10' has no point "
+        "'levl' (did you mean 'level'?)\n"
+    )
+
+
 def test_a_bad_user_profile_is_reported_at_profiles_dir(tmp_path, capsys):
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "broken.yaml").write_text("name: [unclosed\n")

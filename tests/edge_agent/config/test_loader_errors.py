@@ -228,6 +228,24 @@ buses:
         ],
     ),
     (
+        "empty host and serial port, a profile name with a space",
+        HEAD
+        + """\
+buses:
+  - {name: a, type: tcp, host: ""}
+  - {name: b, type: rtu, port: ""}
+devices:
+  - {name: d, bus: a, unit_id: 1, profile: "level radar"}
+""",
+        [
+            "gateway.yaml:4:32: buses[0].host: '' is not allowed: use a host name or an IP address",
+            "gateway.yaml:5:32: buses[1].port: '' is not allowed: use a serial device path "
+            "without spaces, e.g. /dev/ttyUSB0",
+            "gateway.yaml:7:44: devices[0].profile: 'level radar' is not allowed: use a profile "
+            "name: letters, digits, '_', '.' or '-'",
+        ],
+    ),
+    (
         "unknown profile",
         HEAD
         + BUS

@@ -106,6 +106,9 @@ MISTAKES = [
     f"uplink: {{password: '{PASSWORD}'}}\n",
     f"uplink: {{password_file: '{PASSWORD}'}}\n",
     f"uplink: {{password_env: 12345{PASSWORD}}}\n",
+    f"uplink: {{password_env: *{PASSWORD}}}\n",
+    f"uplink:\n  password_file: !secret {PASSWORD}\n",
+    f"uplink:\n  password_env: [{PASSWORD}\n",
 ]
 
 
