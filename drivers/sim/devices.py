@@ -89,6 +89,10 @@ class World:
         tm = time.localtime(self.epoch_start + t)
         return tm.tm_hour + tm.tm_min / 60.0 + tm.tm_sec / 3600.0
 
+    def seconds_into_day(self, t: float) -> float:
+        """Sim seconds since the last local midnight."""
+        return self.hour_of_day(t) * 3600.0
+
     def rain_mm_per_h(self, t: float) -> float:
         return sum(
             s.peak_mm_per_h * _bell(t, s.start_s, s.duration_s) for s in self.site.scenarios.storms
@@ -178,6 +182,9 @@ class DeviceModel:
         """A master wrote to this unit (already stored, set points range-checked); return a
         Modbus exception code to refuse it. Writable points are read from the store."""
         return None
+
+    def on_read(self, function: int, address: int, count: int) -> None:
+        """A master is reading (called before the answer); most devices do not care."""
 
     def write(self, function: int, address: int, values: list[int] | list[bool]) -> int | None:
         """What the bus's write hook calls: a set point written outside its profile range is
@@ -345,7 +352,7 @@ class RainGaugeModel(DeviceModel):
             "rain_mm_total": total,
             "rain_rate_mm_h": (total - ten_ago) * 6.0,  # mm in the last 10 min -> mm/h
             "rain_mm_hour": total - hour_ago,
-            "rain_mm_day": min(total, 1000.0),
+            "rain_mm_day": total - self._tipped_mm(max(0.0, t - self.world.seconds_into_day(t))),
             "battery_pct": 92,
         }
 
@@ -374,13 +381,16 @@ class GasModel(DeviceModel):
 
 
 class PressureModel(DeviceModel):
-    """Network pressure: dips at the morning and evening demand peaks, min/max captured."""
-
-    WINDOW_S = 60.0
+    """Network pressure: dips at the morning and evening demand peaks; the minimum and maximum
+    since the master last read them (so transients between polls are not lost)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.recent: list[tuple[float, float]] = []
+        self.now_bar = self._pressure(0.0)
+        self.low = self.high = self.now_bar
+        self._restart = False
+        pts = [p for p in self.profile.points if p.role in ("pressure_min_bar", "pressure_max_bar")]
+        self._capture = pts
 
     def _pressure(self, t: float) -> float:
         p: PressureParams = self.device.sim  # type: ignore[assignment]
@@ -388,18 +398,24 @@ class PressureModel(DeviceModel):
         demand = math.exp(-(((h - 7.5) / 1.5) ** 2)) + 0.8 * math.exp(-(((h - 19.0) / 2.0) ** 2))
         return max(0.0, p.mean_bar + p.diurnal_bar * (0.5 - demand) + _noise(self.rng, 0.004))
 
+    def on_read(self, function: int, address: int, count: int) -> None:
+        # the answer carries the registers as they are now; the capture restarts after it
+        if any(p.address < address + count and p.end >= address for p in self._capture):
+            self._restart = True
+
     def update(self, t: float, dt: float) -> None:
         super().update(t, dt)
-        self.recent.append((t, self._pressure(t)))
-        self.recent = [(ts, v) for ts, v in self.recent if ts > t - self.WINDOW_S]
+        self.now_bar = self._pressure(t)
+        if self._restart:
+            self.low = self.high = self.now_bar
+            self._restart = False
+        self.low, self.high = min(self.low, self.now_bar), max(self.high, self.now_bar)
 
     def values(self) -> dict[str, Value]:
-        now = self.recent[-1][1] if self.recent else self._pressure(self.t)
-        seen = [v for _, v in self.recent] or [now]
         return {
-            "pressure_bar": now,
-            "pressure_min_bar": min(seen),
-            "pressure_max_bar": max(seen),
+            "pressure_bar": self.now_bar,
+            "pressure_min_bar": self.low,
+            "pressure_max_bar": self.high,
             "temperature_c": 12.0 + _noise(self.rng, 0.1),
             "battery_pct": 81,
             "uptime_s": int(86_400 * 40 + self.t),

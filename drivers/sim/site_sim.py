@@ -268,6 +268,7 @@ class SiteSimulator:
             if model.device.bus == name and model.device.name not in self._offline_now:
                 server.add_unit(model.device.unit_id, model.store)
         server.on_write = self._write_hook(name)
+        server.on_read = self._read_hook(name)
         await server.start()
         self.servers[name] = server
         if self.transport == "pty":
@@ -287,6 +288,17 @@ class SiteSimulator:
             return model.write(function, address, values)
 
         return on_write
+
+    def _read_hook(self, bus: str):
+        by_unit = {m.device.unit_id: m for m in self.models.values() if m.device.bus == bus}
+
+        def on_read(unit_id: int, function: int, address: int, count: int) -> int | None:
+            model = by_unit.get(unit_id)
+            if model is not None:
+                model.on_read(function, address, count)
+            return None
+
+        return on_read
 
     async def _tick(self) -> None:
         while True:

@@ -191,3 +191,26 @@ def test_identification_block_matches_every_profile():
                 assert check.matches(decode_from_store(model, check.point)), model.device.name
     finally:
         asyncio.run(sim.stop())
+
+
+def test_pressure_min_max_cover_the_time_since_the_last_read():
+    """The transmitter's min/max span everything since the master last read them."""
+    clock = ManualClock()
+    sim = SiteSimulator(seed_site(), clock=clock, seed=1)
+    try:
+        pt = sim.models["pt-01"]
+        for _ in range(60):
+            clock.advance(60)
+            sim.step()
+        low, high = read_point(pt, "pressure_min"), read_point(pt, "pressure_max")
+        assert low <= read_point(pt, "pressure") <= high
+        assert high > low
+        first = pt.profile.point("pressure_min")
+        pt.on_read(3, first.address, 4)  # the poll reading min and max
+        clock.advance(60)
+        sim.step()
+        now = read_point(pt, "pressure")
+        assert read_point(pt, "pressure_min") == pytest.approx(now, abs=1e-6)
+        assert read_point(pt, "pressure_max") == pytest.approx(now, abs=1e-6)
+    finally:
+        asyncio.run(sim.stop())
