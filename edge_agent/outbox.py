@@ -217,7 +217,10 @@ class Outbox:
                 state_dir.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
             # Create the file 0600 before SQLite does; SQLite gives -wal/-shm the same mode.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-            os.close(fd)
+            try:
+                os.fchmod(fd, FILE_MODE)  # also tighten a file an older install left loose
+            finally:
+                os.close(fd)
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30.0
             )

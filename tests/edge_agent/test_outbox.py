@@ -61,6 +61,11 @@ def drain(box, n=1000):
     return list(batch.events)
 
 
+def test_state_dir_is_created_0700(tmp_path):
+    with open_outbox(tmp_path):
+        assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+
+
 def test_seq_is_gap_free_and_survives_restart(tmp_path):
     with open_outbox(tmp_path) as box:
         evs = [box.add(alarm(i=i)) for i in range(5)]
@@ -176,10 +181,11 @@ def test_clock_set_by_ntp_does_not_age_out_events_accepted_before(tmp_path):
 
 
 def test_permissions_are_tight(tmp_path):
+    (tmp_path / "state").mkdir(mode=0o700)
+    (tmp_path / "state" / DB_NAME).touch(mode=0o644)  # left loose by an older install
     with open_outbox(tmp_path) as box:
         box.add(alarm())
         state = tmp_path / "state"
-        assert stat.S_IMODE(state.stat().st_mode) == 0o700
         for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
             assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
 
