@@ -316,6 +316,13 @@ class _Node:
             raise self.error(f"missing required key {missing[0]!r}")
         return out
 
+    def child(self, key: str) -> _Node:
+        """The value node of ``key`` in this (already validated) mapping."""
+        for key_node, value_node in self.node.value:
+            if key_node.value == key:
+                return _Node(value_node, self._sub(key), self.source)
+        raise KeyError(key)  # callers only ask for keys the mapping was checked to have
+
     def sequence(self) -> list[_Node]:
         if not isinstance(self.node, yaml.SequenceNode):
             raise self.error("expected a list")
@@ -602,17 +609,17 @@ def _check_faults(points: list[Point], nodes: dict[str, _Node]) -> None:
     for i, point in enumerate(points):
         if point.fault_point is None:
             continue
+        fault = nodes[point.name].child("fault")
         target = by_name.get(point.fault_point)
         if target is None or target.type not in BITFIELD_TYPES:
-            raise nodes[point.name].error(
-                f"fault.point {point.fault_point!r} is not a bitfield point of this profile"
+            raise fault.child("point").error(
+                f"{point.fault_point!r} is not a bitfield point of this profile"
             )
         known = {n for _, n in (*target.fault_bits, *target.status_bits)}
         for name in point.fault_on:
             if name not in known:
-                raise nodes[point.name].error(
-                    f"fault.bits: {target.name!r} has no bit {name!r} "
-                    f"(bits: {', '.join(sorted(known))})"
+                raise fault.child("bits").error(
+                    f"{target.name!r} has no bit {name!r} (bits: {', '.join(sorted(known))})"
                 )
         if not point.fault_on:
             points[i] = replace(point, fault_on=tuple(n for _, n in target.fault_bits))
