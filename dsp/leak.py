@@ -50,6 +50,7 @@ DEFAULT_WIDTH_DB = 0.75  # score 0.12 .. 0.88 over excess -1.5 .. +1.5 dB
 DEFAULT_THRESHOLD = 0.5
 INTERMITTENT_SPREAD_DB = 6.0  # L10 - L90 above this: intermittent noise present (a reason)
 TONAL_DB = 3.0  # tonality above this: a steady tone carries the level (a reason)
+SILENCE_DB = -250.0  # below any real sensor: the band holds only zeros
 
 Verdict = Literal["leak", "no_leak"]
 
@@ -133,6 +134,8 @@ def score_recording(
         f"quiet tone-free level {features.quiet_level_db:.1f} dB is {excess:+.1f} dB "
         f"over the floor {floor:.1f} dB (leak-like from {t.excess_db:+.1f} dB)"
     ]
+    if features.level_db < SILENCE_DB:
+        reasons.append("the recording is digital silence in the band (sensor or cable fault?)")
     if features.spread_db > INTERMITTENT_SPREAD_DB:
         reasons.append(
             f"intermittent noise (L10-L90 spread {features.spread_db:.1f} dB) left out: "

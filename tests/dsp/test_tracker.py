@@ -6,7 +6,6 @@ import json
 import pytest
 
 from dsp.features import Features
-from dsp.leak import LeakThresholds
 from dsp.tracker import LeakState, LeakTracker, TrackerConfig
 
 HOUR = 3600.0
@@ -209,10 +208,3 @@ def test_bad_state_raises(data, message):
 def test_bad_config_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrackerConfig(**kwargs)
-
-
-def test_thresholds_validate():
-    with pytest.raises(ValueError, match="threshold"):
-        LeakThresholds(threshold=1.5)
-    with pytest.raises(ValueError, match="width_db"):
-        LeakThresholds(width_db=0.0)
