@@ -514,12 +514,12 @@ class _SiteParser:
         origin = top["origin"].mapping(("lat", "lon"), ("lat", "lon"))
         self.lat0 = origin["lat"].number(-85, 85)
         self.lon0 = origin["lon"].number(-180, 180)
-        self.nodes = self._unique([self._node(v) for v in top["nodes"].items()], "id", top)
-        self.pipes = self._unique([self._pipe(v) for v in top["pipes"].items()], "id", top)
-        self.buses = self._unique([self._bus(v) for v in top["sim_buses"].items()], "name", top)
+        self.nodes = self._unique([self._node(v) for v in top["nodes"].items()], "id")
+        self.pipes = self._unique([self._pipe(v) for v in top["pipes"].items()], "id")
+        self.buses = self._unique([self._bus(v) for v in top["sim_buses"].items()], "name")
         _unique_values(top["sim_buses"], [b.port for b in self.buses.values()], "port")
         self.device_vals: dict[str, _Val] = {}
-        self.devices = self._unique([self._device(v) for v in top["devices"].items()], "name", top)
+        self.devices = self._unique([self._device(v) for v in top["devices"].items()], "name")
         self._check_units()
         self._check_stations()
         scenarios = self._scenarios(top["scenarios"]) if "scenarios" in top else Scenarios()
@@ -541,7 +541,7 @@ class _SiteParser:
             source=self.source,
         )
 
-    def _unique(self, items: list[tuple[Any, _Val]], attr: str, top: _Val) -> dict[str, Any]:
+    def _unique(self, items: list[tuple[Any, _Val]], attr: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for item, v in items:
             key = getattr(item, attr)
