@@ -76,7 +76,8 @@ class TrackerConfig:
 
     def __post_init__(self) -> None:
         start, end = self.night_window
-        if not (0.0 <= start < 24.0 and 0.0 <= end <= 24.0 and start != end % 24.0):
+        # (0, 24) is the whole day (every recording counts); start == end is ambiguous
+        if not (0.0 <= start < 24.0 and 0.0 <= end <= 24.0 and start != end):
             raise ValueError(f"night_window {self.night_window!r}: hours in 0..24, start != end")
         if not 1 <= self.confirm_k <= self.confirm_m:
             raise ValueError(

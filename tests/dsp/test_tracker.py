@@ -125,6 +125,8 @@ def test_clear_is_reported_when_the_night_is_over():
         ((23.0, 3.0), 0, 23.5, True),  # a window across midnight
         ((23.0, 3.0), 0, 2.5, True),
         ((23.0, 3.0), 0, 12.0, False),
+        ((0.0, 24.0), 0, 12.0, True),  # the whole day
+        ((22.0, 24.0), 0, 23.9, True),
     ],
 )
 def test_only_the_night_window_counts(window, offset_h, utc_hour, counted):
