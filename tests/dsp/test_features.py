@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import scipy.signal
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsp import synth
 from dsp.features import compute_features, octave_bands
@@ -178,3 +180,22 @@ def test_import_and_run_from_a_read_only_tree(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout)
     assert any(cache.rglob("*.nbi")), "the numba cache was not written to NUMBA_CACHE_DIR"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    gain_db=st.floats(-120.0, 120.0),
+    offset=st.floats(-10.0, 10.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_levels_follow_gain_and_ignore_dc(gain_db, offset, seed):
+    """Scaling by g shifts every level by 20*log10(g) and changes no shape feature; a DC offset
+    (removed per segment) changes nothing."""
+    fs, band = 4096.0, (200.0, 1500.0)
+    x = synth.recording(fs, 2.0, scene=synth.Scene(leak_distance_m=30.0, pump_db=3.0), seed=seed)
+    a = compute_features(x, fs, band_hz=band)
+    b = compute_features(x * 10 ** (gain_db / 20) + offset * 10 ** (gain_db / 20), fs, band_hz=band)
+    for name in ("level_db", "l10_db", "l90_db", "quiet_level_db"):
+        assert getattr(b, name) - getattr(a, name) == pytest.approx(gain_db, abs=1e-6)
+    for name in ("spread_db", "tonality_db", "flatness", "peak_hz"):
+        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-9)
