@@ -456,7 +456,10 @@ class _Val:
             (":int", ":float")
         ):
             raise self.fail(f"expected a number, got {self.node.value!r}")
-        value = float(yaml.safe_load(self.node.value))
+        try:
+            value = float(yaml.safe_load(self.node.value))
+        except OverflowError:  # an integer of hundreds of digits
+            value = math.inf
         if not math.isfinite(value):
             raise self.fail(f"{value} is not a finite number")
         _check_range(self, value, lo, hi)

@@ -7,6 +7,8 @@ import math
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.errors import DriverError
 from drivers.profile import ProfileRegistry
@@ -135,6 +137,67 @@ def test_bad_site_is_one_line_with_position(old, new, line, field, fragment):
     assert int(m.group(1)) == line, message
     assert m.group(3) == field, message
     assert fragment in m.group(4), message
+
+
+_TOKENS = [
+    "",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    ",",
+    "-",
+    "null",
+    "~",
+    "1e999",
+    "9" * 400,
+    "-1",
+    "&a",
+    "*a",
+    "!!binary",
+    "'x'",
+    "\n",
+    "  ",
+    "true",
+    ".nan",
+    "<<: *a",
+    "?",
+    "|",
+    "\t",
+    "P1",
+]
+
+
+@settings(max_examples=150)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 1),
+            st.sampled_from(["insert", "delete", "replace"]),
+            st.sampled_from(_TOKENS),
+            st.integers(1, 8),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_any_mangled_site_file_is_a_one_line_site_error_or_valid(edits):
+    """Whatever a person (or an editor) does to the file: valid, or one SiteError line."""
+    text = MINI
+    for where, op, token, n in edits:
+        pos = int(where * (len(text) - 1))
+        if op == "insert":
+            text = text[:pos] + token + text[pos:]
+        elif op == "delete":
+            text = text[:pos] + text[pos + n :]
+        else:
+            text = text[:pos] + token + text[pos + n :]
+    try:
+        parse_site(text, source="mini.yaml", profiles=PROFILES)
+    except SiteError as exc:
+        assert "\n" not in str(exc)
+        assert str(exc).startswith("mini.yaml")
 
 
 def test_placement_far_from_coordinates_is_refused():
