@@ -276,3 +276,59 @@ class TestPlannerProperties:
             p = Point(name="x", function=function, address=0, type=type_, count=count)
             (request,) = plan_reads([p]).requests
             assert request.count == (3 if type_ == "string" else width)
+
+
+@st.composite
+def valued_maps(draw):
+    """Random maps of every function and type, each point with a value that fits it."""
+    points, values = [], {}
+    address = {f: 0 for f in ("coil", "discrete", "input", "holding")}
+    for i in range(draw(st.integers(1, 12))):
+        function = draw(st.sampled_from(list(address)))
+        if function in ("coil", "discrete"):
+            type_, value = "bool", draw(st.booleans())
+        else:
+            type_ = draw(st.sampled_from(["u16", "i16", "u32", "i32", "f32", "f64", "string"]))
+            value = {
+                "u16": st.integers(0, 2**16 - 1),
+                "i16": st.integers(-(2**15), 2**15 - 1),
+                "u32": st.integers(0, 2**32 - 1),
+                "i32": st.integers(-(2**31), 2**31 - 1),
+                "f32": st.floats(width=32, allow_nan=False),
+                "f64": st.floats(allow_nan=False),
+                "string": st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=6),
+            }[type_]
+            value = draw(value)
+        word, byte = draw(st.sampled_from([("big", "big"), ("little", "big"), ("big", "little")]))
+        address[function] += draw(st.integers(0, 20))
+        p = Point(
+            name=f"p{i}",
+            function=function,
+            address=address[function],
+            type=type_,
+            count=3 if type_ == "string" else 1,
+            word_order=word,
+            byte_order=byte,
+        )
+        address[function] = p.end + 1
+        points.append(p)
+        values[p.name] = value
+    return points, values
+
+
+class TestPlanRoundTrip:
+    @given(valued_maps(), st.integers(0, 20))
+    def test_every_value_comes_back(self, case, gap):
+        """Encode each point into its request's registers, decode the plan: same values."""
+        points, values = case
+        plan = plan_reads(points, max_gap=gap, max_bit_gap=gap)
+        responses = {}
+        for request in plan.requests:
+            regs = [False if request.function in ("coil", "discrete") else 0] * request.count
+            for p in request.points:
+                at = p.address - request.address
+                encoded = encode_value(p, values[p.name])
+                regs[at : at + len(encoded)] = encoded
+            responses[request] = regs
+        decoded = {p.name: v for p, v, _ in plan.decode(responses)}
+        assert decoded == values
