@@ -32,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 
+from drivers.codec import CodecError
 from drivers.profile import ProfileRegistry
 from drivers.site import Site, SiteDevice
 
@@ -185,12 +186,25 @@ class SiteSimulator:
 
     # -- what the demo and tests change ----------------------------------------------------
     def set_fault(self, device: str, bits: int) -> None:
-        """Set the on-demand fault bits of ``device``'s status word (0 clears them)."""
-        self._model(device).fault_bits = int(bits)
-        self._model(device).refresh()
+        """Set the on-demand fault bits of ``device``'s status word (0 clears them).
+
+        Raises ``KeyError`` for an unknown device, ``ValueError`` for bits the word cannot
+        hold or a device whose profile has no status word.
+        """
+        model = self._model(device)
+        status = [
+            p for p in model.profile.points if p.role == "status" and p.type.startswith("bit")
+        ]
+        if not status:
+            raise ValueError(f"{device}: profile {model.profile.name} has no status word")
+        width = 16 * status[0].register_count
+        if not 0 <= int(bits) < 1 << width:
+            raise ValueError(f"{device}: fault bits {bits} do not fit a {width}-bit status word")
+        model.fault_bits = int(bits)
+        model.refresh()
 
     def set_offline(self, device: str, offline: bool) -> None:
-        """Take ``device`` off its bus (silent) or put it back."""
+        """Take ``device`` off its bus (silent) or put it back. Raises ``KeyError``."""
         self._model(device)
         if offline:
             self._offline_manual.add(device)
@@ -199,14 +213,27 @@ class SiteSimulator:
         self._apply_offline(self.clock.elapsed())
 
     def force(self, device: str, point: str, value: object | None) -> None:
-        """Lay ``value`` over a point's dynamics (None releases it); e.g. ``pump2_fault``."""
+        """Lay ``value`` over a point's dynamics (None releases it); e.g. ``pump2_fault``.
+
+        Raises ``KeyError`` (device), ``ProfileError`` (point) or ``CodecError`` (a value
+        the point cannot hold; nothing is changed then).
+        """
         model = self._model(device)
         model.profile.point(point)  # raises ProfileError naming the known points
+        previous = model.forced.get(point)
         if value is None:
             model.forced.pop(point, None)
         else:
             model.forced[point] = value  # type: ignore[assignment]
-        model.refresh()
+        try:
+            model.refresh()
+        except CodecError:
+            if previous is None:
+                model.forced.pop(point, None)
+            else:
+                model.forced[point] = previous
+            model.refresh()
+            raise
 
     def _model(self, device: str) -> DeviceModel:
         try:

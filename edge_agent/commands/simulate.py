@@ -31,6 +31,14 @@ examples:
 
 then, in another terminal: edge-agent run --config seeds/gateway.yaml
 
+with --control, type commands while it runs (one per line; each answers one line):
+  fault gd-01 0x1          set gd-01's status fault bits (0 clears)
+  offline lv-02            lv-02 goes silent, like an unplugged device
+  online lv-02             and comes back
+  force ps-01 pump2_fault true     lay a value over a point's dynamics
+  release ps-01 pump2_fault        give the point back to the dynamics
+  status                   print the status line now
+
 Stop with Ctrl-C (or SIGTERM).
 exit codes: 0 stopped cleanly, 1 a port is in use or socat is missing, 2 bad site file
 """
@@ -78,6 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print the endpoints as one JSON line, no status"
     )
     parser.add_argument("--quiet", action="store_true", help="no live status line")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="read commands from stdin: fault DEV BITS | offline DEV | online DEV | "
+        "force DEV POINT VALUE | release DEV POINT | status",
+    )
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -136,6 +150,8 @@ async def _serve(site, profiles, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.control:
+        _read_commands(loop, sim)
     try:
         _print_endpoints(sim, args)
         tty = sys.stdout.isatty()
@@ -157,10 +173,76 @@ async def _serve(site, profiles, args: argparse.Namespace) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if args.control:
+            loop.remove_reader(sys.stdin.fileno())
         await sim.stop()
     if not args.json and sys.stdout.isatty():
         print()
     return EXIT_OK
+
+
+def _read_commands(loop: asyncio.AbstractEventLoop, sim) -> None:
+    """Apply one ``--control`` command per stdin line; stop listening at end of input."""
+    fd = sys.stdin.fileno()
+
+    def on_line() -> None:
+        line = sys.stdin.readline()
+        if not line:
+            loop.remove_reader(fd)
+            return
+        if line.strip():
+            print(control_command(sim, line), flush=True)
+
+    loop.add_reader(fd, on_line)
+
+
+_TRUE = {"true", "on", "1", "yes"}
+_FALSE = {"false", "off", "0", "no"}
+
+
+def _value(text: str) -> bool | int | float:
+    low = text.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    try:
+        return int(text, 0)
+    except ValueError:
+        return float(text)
+
+
+def control_command(sim, line: str) -> str:
+    """Apply one control command to a running ``SiteSimulator``; the answer is one line
+    (``ok: ...`` or ``error: ...``), a mistake never stops the simulator."""
+    from drivers.errors import ProfileError
+
+    words = line.split()
+    try:
+        match words:
+            case ["fault", device, bits]:
+                sim.set_fault(device, int(bits, 0))
+                return f"ok: {device} fault bits 0x{int(bits, 0):04x}"
+            case ["offline" | "online" as what, device]:
+                sim.set_offline(device, what == "offline")
+                return f"ok: {device} {what}"
+            case ["force", device, point, value]:
+                sim.force(device, point, _value(value))
+                return f"ok: {device}.{point} forced to {value}"
+            case ["release", device, point]:
+                sim.force(device, point, None)
+                return f"ok: {device}.{point} follows its dynamics"
+            case ["status"]:
+                return sim.status_line()
+            case _:
+                return (
+                    f"error: {line.strip()!r}: commands are fault DEV BITS | offline DEV | "
+                    "online DEV | force DEV POINT VALUE | release DEV POINT | status"
+                )
+    except KeyError as exc:
+        return f"error: {exc.args[0]}"
+    except (ValueError, ProfileError) as exc:
+        return f"error: {exc}"
 
 
 def _print_endpoints(sim, args: argparse.Namespace) -> None:

@@ -311,3 +311,77 @@ def test_simulate_bad_arguments_exit_2(args, fragment):
     r = _simulate("--site", str(SEED_SITE), *args)
     assert r.returncode == 2 and fragment in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "answer"),
+    [
+        ("fault gd-01 0x1", "ok: gd-01 fault bits 0x0001"),
+        ("fault gd-01 0x10000", "error: gd-01: fault bits 65536 do not fit a 16-bit status word"),
+        ("fault nope 1", "error: no device 'nope' on site 'riverside'"),
+        ("fault gd-01 lots", "error: invalid literal"),
+        ("offline lv-02", "ok: lv-02 offline"),
+        ("online lv-02", "ok: lv-02 online"),
+        ("force ps-01 pump2_fault true", "ok: ps-01.pump2_fault forced to true"),
+        ("force ps-01 pump9_fault true", "error: profile 'pump-controller-ps2' has no point"),
+        ("force gd-01 lel -5", "error: lel: -5 does not fit u16"),
+        ("release ps-01 pump2_fault", "ok: ps-01.pump2_fault follows its dynamics"),
+        ("status", "t=00:00:00"),
+        ("dance", "error: 'dance': commands are"),
+    ],
+)
+def test_control_commands_answer_one_line(command, answer):
+    """--control commands change the simulator or explain themselves; none stops it."""
+    from edge_agent.commands.simulate import control_command
+
+    sim = SiteSimulator(seed_site(), clock=ManualClock())
+    try:
+        reply = control_command(sim, command)
+        assert reply.startswith(answer), reply
+        assert "\n" not in reply
+        sim.step()  # a refused command left nothing the next tick cannot encode
+    finally:
+        asyncio.run(sim.stop())
+
+
+def test_simulate_control_takes_a_device_off_the_bus_and_back():
+    """Over the real command: `offline lv-02` on stdin silences unit 1 of the sewer bus."""
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "edge_agent", "simulate", "--site", str(SEED_SITE)),
+            *("--port-base", "0", "--json", "--control", "--for", "60"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        first = json.loads(proc.stdout.readline())
+        port = first["endpoints"]["sewer"]["port"]
+
+        async def read_level():
+            client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=TIMEOUT_S, retries=0)
+            await client.connect()
+            try:
+                rr = await client.read_input_registers(0, count=2, device_id=1)
+                return not rr.isError()
+            except ModbusIOException:
+                return False
+            finally:
+                client.close()
+
+        assert asyncio.run(read_level())
+        proc.stdin.write("offline lv-02\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ok: lv-02 offline"
+        assert not asyncio.run(read_level())
+        proc.stdin.write("online lv-02\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ok: lv-02 online"
+        assert asyncio.run(read_level())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
