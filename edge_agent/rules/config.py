@@ -59,6 +59,7 @@ DEFAULT_O2_HIGH_PCT = 23.5
 DEFAULT_H2S_LIMIT_PPM = 10.0  # a common detector setting near GBZ 2.1's MAC of 10 mg/m3
 DEFAULT_CO_LIMIT_PPM = 25.0  # about GBZ 2.1's PC-STEL of 30 mg/m3
 DEFAULT_GAS_HYSTERESIS_PCT = 10.0
+DEFAULT_O2_HYSTERESIS_PCT_VOL = 0.5  # absolute: 10 % of 19.5 would not clear in fresh air (20.9)
 DEFAULT_GAS_K = 1  # gas is life safety: no persistence by default, hysteresis only
 DEFAULT_GAS_N = 1
 
@@ -184,7 +185,16 @@ class GasConfig:
     )
     hysteresis_pct: float = field(
         default=DEFAULT_GAS_HYSTERESIS_PCT,
-        metadata=meta("an alarm clears this percentage of its threshold below it", min=0, unit="%"),
+        metadata=meta(
+            "%LEL / H2S / CO alarms clear this percentage of their threshold below it",
+            min=0,
+            max=100,
+            unit="%",
+        ),
+    )
+    o2_hysteresis_pct_vol: float = field(
+        default=DEFAULT_O2_HYSTERESIS_PCT_VOL,
+        metadata=meta("O2 alarms clear this far back inside the band", min=0, unit="%VOL"),
     )
     on_delay_s: float = field(
         default=0.0, metadata=meta("an alarm must hold this long before it raises", min=0, unit="s")

@@ -116,6 +116,7 @@ def threshold_spec(
         g = rules.gas
         family, hyst_default, k, n, delay = "gas", None, g.k, g.n, g.on_delay_s
         if role == "gas_o2_pct":
+            hyst_default = g.o2_hysteresis_pct_vol
             values = {
                 "low_low": p.low_low,
                 "low": _first(p.low, g.o2_low_pct),

@@ -38,7 +38,7 @@ class TestSpecs:
             ("lel", {"high": (25.0, 2.5), "high_high": (50.0, 5.0)}),
             ("h2s", {"high": (10.0, 1.0), "high_high": (20.0, 2.0)}),
             ("co", {"high": (25.0, 2.5), "high_high": (50.0, 5.0)}),
-            ("o2", {"low": (19.5, 1.95), "high": (23.5, 2.35)}),
+            ("o2", {"low": (19.5, 0.5), "high": (23.5, 0.5)}),
         ],
     )
     def test_gas_defaults_follow_gb_t_50493(self, point, expected):
@@ -112,8 +112,10 @@ class TestThresholdRule:
             ),
             # LEL chattering around 25 %: one alarm1, no storm
             ("lel", [26, 24, 26, 24, 25, 23], ["gas.alarm1"]),
-            # O2 deficiency, then recovery past 19.5 + 1.95
-            ("o2", [20.9, 19.0, 19.6, 21.0, 21.5], ["gas.alarm1", "gas.normal"]),
+            # O2 deficiency; 19.9 is still inside the 0.5 %VOL band; fresh air (20.9) clears
+            ("o2", [20.9, 19.0, 19.6, 19.9, 20.9], ["gas.alarm1", "gas.normal"]),
+            # O2 enrichment
+            ("o2", [20.9, 24.0, 23.2, 22.9], ["gas.alarm1", "gas.normal"]),
             # CO straight to alarm2 (2 x 25 ppm)
             ("co", [0, 60, 0], ["gas.alarm2", "gas.normal"]),
         ],
