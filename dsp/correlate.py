@@ -291,7 +291,8 @@ def gcc_tdoa(
     """Time difference of arrival t_A - t_B between two simultaneous recordings.
 
     ``max_lag_s`` is the search limit, D / c for loggers D metres apart (or the path's total
-    travel time for mixed materials); ``band_hz`` the leak band of the pipe material
+    travel time for mixed materials; a limit beyond the recording's length searches every lag
+    the recording holds); ``band_hz`` the leak band of the pipe material
     (``Material.band_hz``), None for all frequencies. Raises ``ValueError`` for unequal or
     too-short recordings, non-finite samples, a band outside (0, fs/2) or an unknown weighting.
     """
