@@ -87,7 +87,9 @@ def _normal(network: PipeNetwork, frame: _Frame, segment: str) -> tuple[float, f
     return (-(y2 - y1) / length, (x2 - x1) / length)
 
 
-def _line(network, frame, s: Stretch, style: str, offset_px: float = 0.0) -> str:
+def _line(
+    network, frame, s: Stretch, style: str, offset_px: float = 0.0, title: str | None = None
+) -> str:
     (x1, y1), (x2, y2) = (
         _point(network, frame, s.segment, s.start_m),
         _point(network, frame, s.segment, s.end_m),
@@ -100,7 +102,11 @@ def _line(network, frame, s: Stretch, style: str, offset_px: float = 0.0) -> str
             x2 + nx * offset_px,
             y2 + ny * offset_px,
         )
-    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {style}/>'
+    attrs = f'x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {style}'
+    if title is None:
+        return f"<line {attrs}/>"
+    # A tooltip in browsers: hover a stretch to read what it is.
+    return f"<line {attrs}><title>{escape(title)}</title></line>"
 
 
 def _pipe_width(diameter_mm: float | None) -> float:
@@ -153,9 +159,19 @@ def render_coverage_svg(
         for st in reach.stretches:
             k = lanes[st.segment].index(reach.listener)
             offset = (k // 2 + 1) * LANE_PX * (1 if k % 2 == 0 else -1)
-            out.append(_line(network, frame, st, style, offset))
+            tip = f"{reach.listener} hears {st.segment} {st.start_m:.0f}-{st.end_m:.0f} m"
+            out.append(_line(network, frame, st, style, offset, title=tip))
     gap_style = f'stroke="url(#gap)" stroke-width="{BAND_WIDTH_PX}" stroke-linecap="butt"'
-    out.extend(_line(network, frame, s, gap_style) for s in coverage.uncovered)
+    out.extend(
+        _line(
+            network,
+            frame,
+            s,
+            gap_style,
+            title=f"gap on {s.segment}: {s.start_m:.0f}-{s.end_m:.0f} m ({s.length_m:.0f} m)",
+        )
+        for s in coverage.uncovered
+    )
     for seg in network.segments.values():
         colour = MATERIAL_COLOURS.get(seg.material, FALLBACK_COLOUR)
         whole = Stretch(seg.id, 0.0, seg.length_m)
@@ -163,7 +179,9 @@ def render_coverage_svg(
             f'stroke="{colour}" stroke-width="{_pipe_width(seg.diameter_mm):.1f}" '
             'stroke-linecap="round"'
         )
-        out.append(_line(network, frame, whole, style))
+        dn = f" DN{seg.diameter_mm:g}" if seg.diameter_mm else ""
+        tip = f"{seg.id}: {seg.material}{dn}, {seg.length_m:g} m"
+        out.append(_line(network, frame, whole, style, title=tip))
         # Label where it collides least with the loggers on this pipe.
         on_pipe = [
             lst.position.offset_m / seg.length_m
