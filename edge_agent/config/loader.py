@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from drivers.errors import ProfileError
-from edge_agent.config.model import CONFIG_VERSION, Device, GatewayConfig
+from edge_agent.config.model import CONFIG_VERSION, GatewayConfig
 from edge_agent.config.secrets import Secret, SecretError, resolve_secret
 from edge_agent.errors import UsageError
 
@@ -88,11 +88,26 @@ class _TooBig(Exception):
     """Internal: the alias-expanded document exceeds ``MAX_NODE_VISITS``."""
 
 
+class _Unknown(Exception):
+    """Internal: a section check touched a value that failed conversion."""
+
+
 class _InvalidType:
-    """Marker for a value that failed conversion (its problem is already recorded)."""
+    """Marker for a value that failed conversion (its problem is already recorded). Using it
+    in a comparison, a test or a format raises ``_Unknown``, so a section's ``config_checks``
+    run on a partly invalid section skips the checks that depend on the bad value."""
 
     def __repr__(self) -> str:
         return "<invalid>"
+
+    def _unknown(self, *args: object) -> Any:
+        raise _Unknown
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _unknown  # type: ignore[assignment]
+    __bool__ = __format__ = __hash__ = __iter__ = __len__ = __getitem__ = _unknown  # type: ignore[assignment]
+    __contains__ = __float__ = __int__ = __index__ = __neg__ = __abs__ = _unknown  # type: ignore[assignment]
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _unknown  # type: ignore[assignment]
+    __truediv__ = __rtruediv__ = __mod__ = __pow__ = _unknown  # type: ignore[assignment]
 
 
 _INVALID: Any = _InvalidType()
@@ -405,7 +420,7 @@ class _Converter:
         for i, item in enumerate(node.value):
             tp = args[0] if variadic else args[i]
             out.append(self.convert(item, tp, f"{path}[{i}]", fmeta))
-        if any(v is _INVALID for v in out):
+        if any(_is_bad(v) for v in out):
             return _PartialTuple(out)
         return tuple(out)
 
@@ -422,7 +437,7 @@ class _Converter:
                 bad = True
                 continue
             out[key] = self.convert(value_node, value_tp, sub, value_meta)
-            bad = bad or out[key] is _INVALID
+            bad = bad or _is_bad(out[key])
         return _INVALID if bad else out
 
     def convert_tagged(self, node: yaml.Node, members: list[type], path: str) -> Any:
@@ -452,8 +467,10 @@ class _Converter:
         if not isinstance(node, yaml.MappingNode):
             return self.expect(node, path, "a mapping", {})
         values = self.fields_of(node, cls, path)
-        if any(v is _INVALID or isinstance(v, _PartialTuple) for v in values.values()):
-            return _INVALID
+        if any(_is_bad(v) for v in values.values()):
+            partial = _PartialRecord(cls, values)
+            self.run_checks(partial, node, path)
+            return partial
         obj = cls(**values)
         self.run_checks(obj, node, path)
         return obj
@@ -478,16 +495,62 @@ class _Converter:
         return values
 
     def run_checks(self, obj: Any, node: yaml.Node, path: str) -> None:
-        checks = getattr(obj, "config_checks", None)
+        """A section's own ``config_checks()``. On a partly invalid section (a
+        ``_PartialRecord``) the checks that touch a bad value are skipped, the others run."""
+        partial = isinstance(obj, _PartialRecord)
+        checks = getattr(obj._cls if partial else type(obj), "config_checks", None)
         if checks is None:
             return
-        for field_name, message in checks():
+        results = iter(checks(obj))
+        while True:
+            try:
+                field_name, message = next(results)
+            except StopIteration:
+                return
+            except (_Unknown, AttributeError, TypeError):
+                # Only a partial section can meet a bad value here; a whole one re-raises
+                # (a bug in a check must show, not hide).
+                if not partial:
+                    raise
+                return
             sub = _join(path, field_name) if field_name else path
             self.problem_at(sub, message, fallback=node)
 
 
 class _PartialTuple(list):
     """A list some of whose items are invalid: the cross checks still look at the good ones."""
+
+
+class _PartialRecord:
+    """A section with some invalid fields (already reported). The cross checks read its good
+    fields through attributes; a bad or missing required one reads as ``_INVALID``."""
+
+    def __init__(self, cls: type, values: dict[str, Any]) -> None:
+        self._cls = cls
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__["_values"]
+        if name in values:
+            return values[name]
+        for f in dataclasses.fields(self.__dict__["_cls"]):
+            if f.name == name:
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+                return _INVALID
+        raise AttributeError(name)
+
+
+def _is_bad(value: Any) -> bool:
+    """Invalid, or a list / section with something invalid inside."""
+    return value is _INVALID or isinstance(value, _PartialTuple | _PartialRecord)
+
+
+def _ok(value: Any) -> bool:
+    """Something a cross check can read: not itself invalid (a section may be partial)."""
+    return value is not _INVALID
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,11 +582,13 @@ def _cross_checks(
             profile_names = list(known_profiles)
             profile_exists = known_profiles.__contains__
     buses = _good(values.get("buses", ()))
-    devices: list[tuple[int, Device]] = _good(values.get("devices", ()))
+    devices = _good(values.get("devices", ()))
 
     seen_bus: dict[str, int] = {}
     serial_ports: dict[str, str] = {}
     for i, bus in buses:
+        if not _ok(bus.name):
+            continue
         if bus.name in seen_bus:
             conv.problem_at(
                 f"buses[{i}].name",
@@ -531,7 +596,7 @@ def _cross_checks(
             )
         else:
             seen_bus[bus.name] = i
-        if bus.type == "rtu":
+        if bus.type == "rtu" and _ok(bus.port):
             if bus.port in serial_ports:
                 conv.problem_at(
                     f"buses[{i}].port",
@@ -541,35 +606,42 @@ def _cross_checks(
             else:
                 serial_ports[bus.port] = bus.name
 
+    # A device's bus is only "unknown" when every bus name could be read.
+    bus_list = values.get("buses", ())
+    all_bus_names = isinstance(bus_list, tuple | list) and all(
+        _ok(b) and _ok(b.name) for b in bus_list
+    )
+    exists = profile_exists
+    if exists is None and profile_names is not None:
+        exists = profile_names.__contains__
     seen_dev: dict[str, int] = {}
     units: dict[tuple[str, int], int] = {}
-    bus_names = {b.name for _, b in buses}
-    all_buses_good = isinstance(values.get("buses"), tuple)
     for i, dev in devices:
-        if dev.name in seen_dev:
+        if _ok(dev.name):
+            if dev.name in seen_dev:
+                conv.problem_at(
+                    f"devices[{i}].name",
+                    f"duplicate device name {dev.name!r} (also devices[{seen_dev[dev.name]}])",
+                )
+            else:
+                seen_dev[dev.name] = i
+        if _ok(dev.bus) and all_bus_names and dev.bus not in seen_bus:
             conv.problem_at(
-                f"devices[{i}].name",
-                f"duplicate device name {dev.name!r} (also devices[{seen_dev[dev.name]}])",
+                f"devices[{i}].bus", f"no bus named {_shown(dev.bus)}{_suggest(dev.bus, seen_bus)}"
             )
-        else:
-            seen_dev[dev.name] = i
-        if dev.bus not in bus_names and all_buses_good:
-            conv.problem_at(
-                f"devices[{i}].bus", f"no bus named {_shown(dev.bus)}{_suggest(dev.bus, bus_names)}"
-            )
-        key = (dev.bus, dev.unit_id)
-        if key in units:
-            j = units[key]
-            conv.problem_at(
-                f"devices[{i}].unit_id",
-                f"unit {dev.unit_id} is already used on bus {dev.bus!r} by devices[{j}]",
-            )
-        else:
-            units[key] = i
-        exists = profile_exists
-        if exists is None and profile_names is not None:
-            exists = profile_names.__contains__
-        if exists is not None and not exists(dev.profile):
+        if _ok(dev.bus) and _ok(dev.unit_id):
+            key = (dev.bus, dev.unit_id)
+            if key in units:
+                j = units[key]
+                conv.problem_at(
+                    f"devices[{i}].unit_id",
+                    f"unit {dev.unit_id} is already used on bus {dev.bus!r} by devices[{j}]",
+                )
+            else:
+                units[key] = i
+        if not _ok(dev.profile) or exists is None:
+            continue
+        if not exists(dev.profile):
             hint = _suggest(dev.profile, profile_names) if profile_names else ""
             if "did you mean" not in hint:
                 hint = ""
@@ -577,15 +649,19 @@ def _cross_checks(
         elif known_profiles is not None:
             _check_overrides(conv, i, dev, known_profiles[dev.profile])
 
-    device_names = {d.name for _, d in devices}
-    all_devices_good = isinstance(values.get("devices"), tuple)
+    dev_list = values.get("devices", ())
+    all_device_names = isinstance(dev_list, tuple | list) and all(
+        _ok(d) and _ok(d.name) for d in dev_list
+    )
     for i, dev in devices:
+        if not (_ok(dev.rules) and all_device_names):
+            continue
         for ref in ("rain_gauge", "wet_well"):
             target = getattr(dev.rules, ref, None)
-            if target is not None and target not in device_names and all_devices_good:
+            if _ok(target) and target is not None and target not in seen_dev:
                 conv.problem_at(
                     f"devices[{i}].rules.{ref}",
-                    f"no device named {_shown(target)}{_suggest(target, device_names)}",
+                    f"no device named {_shown(target)}{_suggest(target, seen_dev)}",
                 )
 
     for key, what in (("site_file", os.path.isfile), ("profiles_dir", os.path.isdir)):
@@ -595,15 +671,24 @@ def _cross_checks(
             conv.problem_at(key, f"no such {kind}: {path}")
 
     uplink = values.get("uplink")
-    if uplink is not None and uplink is not _INVALID:
+    if uplink is not None and _ok(uplink):
         _check_uplink(conv, uplink)
 
 
-def _check_overrides(conv: _Converter, i: int, dev: Device, profile: Any) -> None:
-    """Point overrides must name points the profile has and fit their type."""
+def _dict_at(section: Any, name: str) -> dict[str, Any]:
+    """``section.name`` when both could be read, else ``{}`` (their problems are reported)."""
+    if not _ok(section):
+        return {}
+    value = getattr(section, name, None)
+    return value if isinstance(value, dict) else {}
+
+
+def _check_overrides(conv: _Converter, i: int, dev: Any, profile: Any) -> None:
+    """Point overrides and per-point rules must name points the profile has; overrides must
+    fit the point's type."""
     points = getattr(profile, "points", None)
     names = [p.name for p in points] if points is not None else None
-    rule_points = getattr(dev.rules, "points", None) or {}
+    rule_points = _dict_at(dev.rules, "points")
     if names is not None:
         for point_name in rule_points:
             if point_name not in names:
@@ -612,7 +697,7 @@ def _check_overrides(conv: _Converter, i: int, dev: Device, profile: Any) -> Non
                     f"profile {dev.profile!r} has no point {_shown(point_name)}"
                     + _suggest(point_name, names),
                 )
-    for point_name, override in dev.overrides.points.items():
+    for point_name, override in _dict_at(dev.overrides, "points").items():
         path = _join(f"devices[{i}].overrides.points", point_name)
         if names is not None and point_name not in names:
             conv.problem_at(
@@ -640,7 +725,9 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_uplink(conv: _Converter, uplink: Any) -> None:
-    if uplink.url is not None:
+    tls = uplink.tls
+    insecure = tls.insecure_plaintext if _ok(tls) else _INVALID
+    if uplink.url is not None and _ok(uplink.url) and _ok(insecure):
         # Never echo the URL: someone may have written user:password@ into it.
         try:
             parts = urllib.parse.urlsplit(uplink.url)
@@ -661,21 +748,21 @@ def _check_uplink(conv: _Converter, uplink: Any) -> None:
         elif port == 0:
             conv.problem_at("uplink.url", "port 0 is not a broker port")
         elif parts.scheme == "mqtt" and not _is_loopback(parts.hostname):
-            if not uplink.tls.insecure_plaintext:
+            if not insecure:
                 conv.problem_at(
                     "uplink.url",
                     f"plaintext mqtt:// to {parts.hostname} (not loopback): use mqtts:// or set "
                     "uplink.tls.insecure_plaintext: true",
                 )
-        elif parts.scheme == "mqtts" and uplink.tls.insecure_plaintext:
+        elif parts.scheme == "mqtts" and insecure:
             conv.problem_at(
                 "uplink.tls.insecure_plaintext", "contradicts the mqtts:// url (TLS is on)"
             )
     for key in ("ca_file", "cert_file", "key_file"):
-        path = getattr(uplink.tls, key)
-        if path is not None and not os.path.isfile(path):
+        path = getattr(tls, key) if _ok(tls) else None
+        if isinstance(path, str) and not os.path.isfile(path):
             conv.problem_at(f"uplink.tls.{key}", f"no such file: {path}")
-    if uplink.password_file is not None and not os.path.isfile(uplink.password_file):
+    if isinstance(uplink.password_file, str) and not os.path.isfile(uplink.password_file):
         conv.problem_at("uplink.password_file", "no such file")
 
 

@@ -215,6 +215,26 @@ devices:
         ],
     ),
     (
+        "cross checks and section checks still run beside an invalid field",
+        HEAD
+        + BUS
+        + """\
+devices:
+  - {name: nl-01, bus: watr, unit_id: 300, profile: noise-logger-nl200}
+uplink: {url: 'mqtt://broker.example', keepalive_s: 1}
+leak_detection: {threshold: 2, confirm_nights: {k: 3, m: 2}}
+""",
+        [
+            "gateway.yaml:6:24: devices[0].bus: no bus named 'watr' (did you mean 'water'?)",
+            "gateway.yaml:6:39: devices[0].unit_id: 300 is not in 1..247",
+            "gateway.yaml:7:15: uplink.url: plaintext mqtt:// to broker.example (not loopback): "
+            "use mqtts:// or set uplink.tls.insecure_plaintext: true",
+            "gateway.yaml:7:53: uplink.keepalive_s: 1 is not in 5..3600",
+            "gateway.yaml:8:29: leak_detection.threshold: 2 is not in 0..1",
+            "gateway.yaml:8:52: leak_detection.confirm_nights.k: 3 is more than m (2)",
+        ],
+    ),
+    (
         "one serial port, two buses",
         HEAD
         + """\
@@ -289,6 +309,7 @@ devices:
             "gateway.yaml:3:8: buses: expected a list, got a mapping",
             "gateway.yaml:9:41: devices[0].overrides.points.level.range: expected a list of 2 "
             "values, got 1",
+            "gateway.yaml:9:53: devices[0].overrides.points.level.scale: must not be 0",
         ],
     ),
     (
