@@ -61,6 +61,8 @@ DRAW_OFF_ABOVE_FLOOR_DB = 6.0
 PUMP_ABOVE_FLOOR_DB = 3.0
 AMBIENT_SLOPE = 1.0  # pink: the usual shape of a pipe network's background
 NIGHT_HOURS = (0.0, 5.0)  # little traffic and draw-off: what the night window relies on
+SUMMARY_TAKE_S = 2.0  # what the logger listens to for its summary registers
+SUMMARY_TAKES = 1_000_000  # seeds summary takes apart from the gateway's recordings
 SAMPLE_RATE_HZ = 4096  # fixed on this kind of logger (rec_sample_rate is read-only)
 
 STATUS_IDLE, STATUS_RECORDING, STATUS_READY, STATUS_ERROR = 0, 1, 2, 3
@@ -372,7 +374,9 @@ class NoiseLoggerModel(DeviceModel):
         self.pending: Future | None = None
         self.result: Quantised | None = None
         self.summary = (0.0, 0.0, 0)
-        self.summary_ts = 0
+        self.summary_ts = 0  # epoch seconds of the summary; 0 = never (as the profile says)
+        self._summary_job: Future | None = None
+        self._summaries = 0
         super().__init__(*args, **kwargs)
         rec = self.profile.recording
         if rec is None:
@@ -444,24 +448,14 @@ class NoiseLoggerModel(DeviceModel):
         self.result = None
         self.takes += 1
         self._set_status(STATUS_RECORDING)
-        kwargs = {
-            "t0": t0,
-            "duration_s": float(duration),
-            "fs": self.fs,
-            "seed": self.seed,
-            "hour_of_day": self.world.hour_of_day(t0),
-            "take": self.takes,
-        }
-        site, device = self.world.site, self.device
-        if self.executor is not None:
-            self.pending = self.executor.submit(render_recording, site, device, **kwargs)
-            return
-        future: Future = Future()
-        try:
-            future.set_result(render_recording(site, device, **kwargs))
-        except ValueError as exc:
-            future.set_exception(exc)
-        self.pending = future
+        self.pending = self._render(
+            t0=t0,
+            duration_s=float(duration),
+            fs=self.fs,
+            seed=self.seed,
+            hour_of_day=self.world.hour_of_day(t0),
+            take=self.takes,
+        )
 
     def abort(self) -> None:
         self.pending = None
@@ -479,8 +473,50 @@ class NoiseLoggerModel(DeviceModel):
     def _set_status(self, status: int) -> None:
         self.store.holding[self.rec.status] = status
 
+    # -- the logger's own nightly listening (summary registers) ---------------------------
+    def _render(self, **kwargs: Any) -> Future:
+        site, device = self.world.site, self.device
+        if self.executor is not None:
+            return self.executor.submit(render_recording, site, device, **kwargs)
+        future: Future = Future()
+        try:
+            future.set_result(render_recording(site, device, **kwargs))
+        except ValueError as exc:
+            future.set_exception(exc)
+        return future
+
+    def _listen_end_h(self) -> float:
+        return (float(self.setting("listen_start")) + float(self.setting("listen_duration"))) / 60
+
+    def _listen(self, t: float, dt: float) -> None:
+        """At start-up (last night's figures) and whenever the listening window closes, the
+        logger summarises a quiet-window take into its summary registers."""
+        job = self._summary_job
+        if job is not None and job.done():
+            self._summary_job = None
+            if job.exception() is None:
+                self.summary = summarise(quantise(job.result(), self.scale).counts, self.fs)
+                self.summary_ts = int(self.world.epoch_start + t)
+            return
+        if job is not None:
+            return
+        now_h = self.world.hour_of_day(t)
+        end_h = self._listen_end_h() % 24.0
+        crossed = dt > 0 and (now_h - end_h) % 24.0 < min(dt / 3600.0, 24.0)
+        if self.summary_ts == 0 or crossed:
+            self._summaries += 1
+            self._summary_job = self._render(
+                t0=t,
+                duration_s=SUMMARY_TAKE_S,
+                fs=self.fs,
+                seed=self.seed,
+                hour_of_day=(end_h - 0.5) % 24.0,  # inside the quiet window
+                take=SUMMARY_TAKES + self._summaries,
+            )
+
     def update(self, t: float, dt: float) -> None:
         super().update(t, dt)
+        self._listen(t, dt)
         if self.rec_status != STATUS_RECORDING or t < self.rec_until or self.pending is None:
             return
         if not self.pending.done():
