@@ -6,6 +6,10 @@ when K of the last N samples are beyond the threshold and have been for ``on_del
 window restarts at each transition, so a chattering input cannot raise and clear on
 alternate samples: each alarm is raised once and cleared once.
 
+``Latch`` is the same idea for yes/no conditions (a fault bit, a cover switch): it raises at
+once and clears only after the condition has been false for ``clear_after_s``, so a
+flapping bit gives one raise, not one per poll.
+
 ``RateOfChange`` is a least-squares slope (units per minute) over a sliding time window; a
 straight line through several samples shrugs off one noisy reading where first-minus-last
 would not.
@@ -17,7 +21,7 @@ from collections import deque
 from enum import Enum
 from typing import Literal
 
-__all__ = ["Alarm", "RateOfChange", "Transition"]
+__all__ = ["Alarm", "Latch", "RateOfChange", "Transition"]
 
 
 class Transition(Enum):
@@ -85,6 +89,35 @@ class Alarm:
         self._window.clear()
         self._pending_since = None
         return Transition.RAISE if self.active else Transition.CLEAR
+
+
+class Latch:
+    """Raise at once when a condition turns true; clear once it has stayed false for
+    ``clear_after_s`` (sample time). Raises ``ValueError`` for a negative delay."""
+
+    def __init__(self, clear_after_s: float = 0.0):
+        if clear_after_s < 0:
+            raise ValueError("clear_after_s must not be negative")
+        self.clear_after_s = clear_after_s
+        self.active = False
+        self._false_since: float | None = None
+
+    def update(self, condition: bool, ts: float) -> Transition | None:
+        if condition:
+            self._false_since = None
+            if self.active:
+                return None
+            self.active = True
+            return Transition.RAISE
+        if not self.active:
+            return None
+        if self._false_since is None:
+            self._false_since = ts
+        if ts - self._false_since < self.clear_after_s:
+            return None
+        self.active = False
+        self._false_since = None
+        return Transition.CLEAR
 
 
 class RateOfChange:

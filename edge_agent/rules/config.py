@@ -29,6 +29,7 @@ __all__ = [
     "BlockageConfig",
     "CoverConfig",
     "DeviceRulesConfig",
+    "FaultConfig",
     "GasConfig",
     "LevelConfig",
     "OverflowConfig",
@@ -69,6 +70,11 @@ DEFAULT_PRESSURE_DROP_BAR_PER_MIN = 0.5
 DEFAULT_PRESSURE_DROP_WINDOW_S = 120.0
 DEFAULT_PRESSURE_K = 2
 DEFAULT_PRESSURE_N = 3
+
+# Yes/no alarms clear only after staying false this long, so a flapping bit raises once.
+DEFAULT_FAULT_CLEAR_AFTER_S = 120.0
+DEFAULT_COVER_CLOSED_AFTER_S = 60.0
+DEFAULT_OVERFLOW_CLEAR_AFTER_S = 300.0
 
 # Manhole covers.
 DEFAULT_COVER_TILT_DEG = 10.0
@@ -250,6 +256,21 @@ class CoverConfig:
         default=DEFAULT_COVER_TILT_HYSTERESIS_DEG,
         metadata=meta("closed again this far below tilt_deg", min=0, unit="deg"),
     )
+    closed_after_s: float = field(
+        default=DEFAULT_COVER_CLOSED_AFTER_S,
+        metadata=meta("closed (and level) this long before cover.closed", min=0, unit="s"),
+    )
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """``device.fault``: raised at the first fault, cleared once none has been seen for
+    ``clear_after_s``."""
+
+    clear_after_s: float = field(
+        default=DEFAULT_FAULT_CLEAR_AFTER_S,
+        metadata=meta("fault-free this long before device.fault.cleared", min=0, unit="s"),
+    )
 
 
 @dataclass(frozen=True)
@@ -289,6 +310,10 @@ class OverflowConfig:
         default=DEFAULT_OVERFLOW_WINDOW_S,
         metadata=meta("window the rise is measured over", min=1, unit="s"),
     )
+    clear_after_s: float = field(
+        default=DEFAULT_OVERFLOW_CLEAR_AFTER_S,
+        metadata=meta("no reason left this long before overflow.risk.cleared", min=0, unit="s"),
+    )
 
 
 @dataclass(frozen=True)
@@ -304,6 +329,9 @@ class RulesConfig:
         default_factory=PressureConfig, metadata=meta("network pressure")
     )
     cover: CoverConfig = field(default_factory=CoverConfig, metadata=meta("manhole covers"))
+    faults: FaultConfig = field(
+        default_factory=FaultConfig, metadata=meta("device faults (bits, bad quality)")
+    )
     blockage: BlockageConfig = field(
         default_factory=BlockageConfig, metadata=meta("sewer blockage (level vs. rain)")
     )

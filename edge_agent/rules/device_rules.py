@@ -1,12 +1,13 @@
 """Rules on one device as a whole: faults, availability, manhole covers.
 
 - ``FaultRule``: fault bits, pump faults and bad quality (FAULT / OUT_OF_RANGE) of any point
-  give ``device.fault`` when the first appears and ``device.fault.cleared`` when the last
-  goes; ``data.faults`` names them (``status.echo_lost``, ``level:out_of_range``).
+  give ``device.fault`` when the first appears and ``device.fault.cleared`` once none has been
+  seen for ``clear_after_s``; ``data.faults`` names them (``status.echo_lost``,
+  ``level:out_of_range``).
 - ``Availability``: ``offline_after`` consecutive failed polls give ``device.offline``; the
   next good poll gives ``device.online``.
 - ``CoverRule``: the open switch, or a tilt beyond ``tilt_deg`` (with hysteresis), gives
-  ``cover.opened``; both back gives ``cover.closed``.
+  ``cover.opened`` at once; both back at rest for ``closed_after_s`` gives ``cover.closed``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 from drivers.model import Quality, Reading
 from drivers.profile import BITFIELD_TYPES, Point, Profile
 from edge_agent.events import EventDraft
-from edge_agent.rules.alarm import Alarm
-from edge_agent.rules.config import CoverConfig
+from edge_agent.rules.alarm import Alarm, Latch, Transition
+from edge_agent.rules.config import CoverConfig, FaultConfig
 
 __all__ = ["Availability", "CoverRule", "FaultRule"]
 
@@ -25,9 +26,10 @@ _BAD = frozenset({Quality.FAULT, Quality.OUT_OF_RANGE})
 class FaultRule:
     """Everything wrong with one device, as one alarm."""
 
-    def __init__(self, device: str, profile: Profile):
+    def __init__(self, device: str, profile: Profile, config: FaultConfig):
         self.device = device
         self.profile = profile
+        self.latch = Latch(config.clear_after_s)
         # source -> what to report while it is active (None: inactive)
         self.sources: dict[str, str | None] = {}
 
@@ -38,7 +40,6 @@ class FaultRule:
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
         if reading.quality is Quality.STALE:
             return []  # no news: the device did not answer, availability handles that
-        was = bool(self.active)
         bad = reading.quality in _BAD
         self.sources[f"q:{point.name}"] = f"{point.name}:{reading.quality.value}" if bad else None
         if point.type in BITFIELD_TYPES and isinstance(reading.value, int):
@@ -48,9 +49,10 @@ class FaultRule:
         if point.role == "pump_fault" and isinstance(reading.value, bool):
             self.sources[f"p:{point.name}"] = point.name if reading.value else None
         now = self.active
-        if now and not was:
+        transition = self.latch.update(bool(now), reading.ts)
+        if transition is Transition.RAISE:
             return [EventDraft.of(self.device, "device.fault", reading.ts, faults=now)]
-        if was and not now:
+        if transition is Transition.CLEAR:
             return [EventDraft.of(self.device, "device.fault.cleared", reading.ts)]
         return []
 
@@ -88,14 +90,14 @@ class Availability:
 
 
 class CoverRule:
-    """Open switch or tilt: opened; both back to rest: closed. Starts closed."""
+    """Open switch or tilt: opened; both back at rest for a while: closed. Starts closed."""
 
     def __init__(self, device: str, config: CoverConfig):
         self.device = device
         self.tilt = Alarm(config.tilt_deg, hysteresis=config.hysteresis_deg)
         self.switch_open = False
         self.last_tilt: float | None = None
-        self.opened = False
+        self.latch = Latch(config.closed_after_s)
 
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
         if reading.quality is not Quality.GOOD:
@@ -107,14 +109,13 @@ class CoverRule:
             self.tilt.update(abs(self.last_tilt), reading.ts)
         else:
             return []
-        opened = self.switch_open or self.tilt.active
-        if opened == self.opened:
+        transition = self.latch.update(self.switch_open or self.tilt.active, reading.ts)
+        if transition is None:
             return []
-        self.opened = opened
         return [
             EventDraft.of(
                 self.device,
-                "cover.opened" if opened else "cover.closed",
+                "cover.opened" if transition is Transition.RAISE else "cover.closed",
                 reading.ts,
                 switch_open=self.switch_open,
                 tilt_deg=self.last_tilt,

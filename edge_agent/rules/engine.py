@@ -141,7 +141,7 @@ class RulesEngine:
 
     def _wire_device(self, device: DeviceInfo) -> None:
         name = device.name
-        faults = FaultRule(name, device.profile)
+        faults = FaultRule(name, device.profile, self.rules.faults)
         self._faults[name] = faults
         cover = None
         if device.profile.points_with_role("cover_open") or device.profile.points_with_role(

@@ -5,15 +5,15 @@
   debris: no rain explains the rise). It clears (``sewer.blockage_suspected.cleared``) when
   the rise stops, not when rain starts: rain does not unblock a pipe.
 - ``OverflowRule``: at a pump station, a pump fault, the high-high float, or every pump
-  running with the wet well still rising gives ``overflow.risk``; all of them gone gives
-  ``overflow.risk.cleared``. ``data.reasons`` says which.
+  running with the wet well still rising gives ``overflow.risk``; all of them gone for
+  ``clear_after_s`` gives ``overflow.risk.cleared``. ``data.reasons`` says which.
 """
 
 from __future__ import annotations
 
 from drivers.model import Quality, Reading
 from edge_agent.events import EventDraft
-from edge_agent.rules.alarm import Alarm, RateOfChange
+from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 
 __all__ = ["BlockageRule", "OverflowRule"]
@@ -94,7 +94,7 @@ class OverflowRule:
         self.rate = RateOfChange(config.window_s)
         self.rising = Alarm(config.rise_mm_per_min, hysteresis=config.rise_mm_per_min / 2)
         self.level: float | None = None
-        self.active = False
+        self.latch = Latch(config.clear_after_s)
 
     def reasons(self) -> list[str]:
         out = [f"{name} faulted" for name, on in sorted(self.faults.items()) if on]
@@ -127,9 +127,8 @@ class OverflowRule:
 
     def _evaluate(self, ts: float) -> list[EventDraft]:
         reasons = self.reasons()
-        active = bool(reasons)
-        if active == self.active:
+        transition = self.latch.update(bool(reasons), ts)
+        if transition is None:
             return []
-        self.active = active
-        kind = "overflow.risk" if active else "overflow.risk.cleared"
+        kind = "overflow.risk" if transition is Transition.RAISE else "overflow.risk.cleared"
         return [EventDraft.of(self.device, kind, ts, reasons=reasons, level_mm=self.level)]

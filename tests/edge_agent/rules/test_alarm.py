@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.rules.alarm import Alarm, RateOfChange, Transition
+from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition
 
 R, C = Transition.RAISE, Transition.CLEAR
 
@@ -82,6 +82,35 @@ class TestAlarm:
             assert alarm.active == (transitions[-1] is R)
         else:
             assert not alarm.active
+
+
+class TestLatch:
+    """Yes/no alarms: raise at once, clear after staying false for clear_after_s."""
+
+    @pytest.mark.parametrize(
+        ("clear_after_s", "conditions", "expected"),
+        [
+            (0, [False, True, True, False, False], [None, R, None, C, None]),
+            # samples 10 s apart: false at 20, 30, 40 -> 20 s false at 40
+            (20, [True, True, False, False, False, True], [R, None, None, None, C, R]),
+            # flapping: never false for 20 s, so one raise and no clear
+            (20, [True, False, True, False, True, False], [R, None, None, None, None, None]),
+        ],
+    )
+    def test_sequences(self, clear_after_s, conditions, expected):
+        latch = Latch(clear_after_s)
+        assert [latch.update(c, 10.0 * i) for i, c in enumerate(conditions)] == expected
+
+    @given(st.lists(st.booleans(), max_size=60), st.floats(0, 50))
+    def test_alternates(self, conditions, delay):
+        latch = Latch(delay)
+        out = [t for i, c in enumerate(conditions) if (t := latch.update(c, 10.0 * i))]
+        assert all(a != b for a, b in itertools.pairwise(out))
+        assert not out or out[0] is R
+
+    def test_negative_delay(self):
+        with pytest.raises(ValueError):
+            Latch(-1)
 
 
 class TestRateOfChange:

@@ -92,7 +92,23 @@ class TestFaults:
         assert engine.on_reading(reading("gd-01", "lel", 0.0, 1, Quality.FAULT)) == []
         assert engine.active_faults("gd-01") == ["faults.lel_sensor_fault", "lel:fault"]
         assert engine.on_reading(reading("gd-01", "faults", 0, 2)) == []
-        assert kinds(engine.on_reading(reading("gd-01", "lel", 0.0, 3))) == ["device.fault.cleared"]
+        # fault-free from ts 3; the clear waits for clear_after_s (120 s)
+        assert engine.on_reading(reading("gd-01", "lel", 0.0, 3)) == []
+        assert engine.on_reading(reading("gd-01", "lel", 0.0, 122)) == []
+        assert kinds(engine.on_reading(reading("gd-01", "lel", 0.0, 123))) == [
+            "device.fault.cleared"
+        ]
+
+    def test_flapping_fault_bit_raises_once(self):
+        """A bit toggling every poll is one fault, not an event per poll."""
+        engine = site()
+        out = []
+        for i in range(20):
+            out += kinds(engine.on_reading(reading("gd-01", "faults", i % 2, 60.0 * i)))
+        assert out == ["device.fault"]
+        for i in range(20, 24):
+            out += kinds(engine.on_reading(reading("gd-01", "faults", 0, 60.0 * i)))
+        assert out == ["device.fault", "device.fault.cleared"]
 
     def test_status_bits_are_not_faults(self):
         """calibration_due is a status bit: no fault."""
@@ -113,19 +129,52 @@ class TestFaults:
 
 
 class TestCover:
-    """Open switch or tilt opens; both at rest closes."""
+    """Open switch or tilt opens at once; both at rest for closed_after_s (60 s) closes.
+    Readings 30 s apart."""
 
     @pytest.mark.parametrize(
         ("inputs", "expected"),
         [
-            ([("cover_open", True), ("cover_open", False)], ["cover.opened", "cover.closed"]),
             (
-                [("tilt", 2.0), ("tilt", 15.0), ("tilt", 9.0), ("tilt", 7.0)],
-                ["cover.opened", "cover.closed"],
+                [
+                    ("cover_open", True),
+                    ("cover_open", False),
+                    ("cover_open", False),
+                    ("cover_open", False),
+                ],
+                [(0, "cover.opened"), (3, "cover.closed")],
             ),
+            # tilt 9 is inside the 2 deg hysteresis band: still open; 7 starts the close
             (
-                [("tilt", 15.0), ("cover_open", True), ("tilt", 0.0), ("cover_open", False)],
-                ["cover.opened", "cover.closed"],
+                [
+                    ("tilt", 2.0),
+                    ("tilt", 15.0),
+                    ("tilt", 9.0),
+                    ("tilt", 7.0),
+                    ("tilt", 7.0),
+                    ("tilt", 7.0),
+                ],
+                [(1, "cover.opened"), (5, "cover.closed")],
+            ),
+            # switch and tilt: closed only when both are at rest
+            (
+                [
+                    ("tilt", 15.0),
+                    ("cover_open", True),
+                    ("tilt", 0.0),
+                    ("tilt", 0.0),
+                    ("tilt", 0.0),
+                    ("cover_open", False),
+                    ("tilt", 0.0),
+                    ("tilt", 0.0),
+                ],
+                [(0, "cover.opened"), (7, "cover.closed")],
+            ),
+            # a chattering switch: one opened, closed only after it settles
+            (
+                [("cover_open", v) for v in (True, False, True, False, True, False)]
+                + [("cover_open", False)] * 2,
+                [(0, "cover.opened"), (7, "cover.closed")],
             ),
             ([("cover_open", False), ("tilt", 3.0)], []),
         ],
@@ -133,8 +182,10 @@ class TestCover:
     def test_sequences(self, inputs, expected):
         engine = site()
         out = []
-        for ts, (point, value) in enumerate(inputs):
-            out += kinds(engine.on_reading(reading("mc-01", point, value, ts)))
+        for i, (point, value) in enumerate(inputs):
+            out += [
+                (i, k) for k in kinds(engine.on_reading(reading("mc-01", point, value, 30.0 * i)))
+            ]
         assert out == expected
 
 
@@ -198,9 +249,8 @@ class TestOverflow:
 
     def test_pump_fault(self):
         engine = site()
-        events = self.run(
-            engine, [("pump1_fault", False), ("pump1_fault", True), ("pump1_fault", False)]
-        )
+        steps = [("pump1_fault", False), ("pump1_fault", True)] + [("pump1_fault", False)] * 6
+        events = self.run(engine, steps)
         assert events == [
             ("overflow.risk", ["pump1_fault faulted"]),
             ("overflow.risk.cleared", []),
