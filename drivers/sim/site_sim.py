@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 
 from drivers.codec import CodecError
+from drivers.errors import ProfileError
 from drivers.profile import ProfileRegistry
 from drivers.site import Site, SiteDevice
 
@@ -92,8 +93,9 @@ class SiteSimulator:
 
     ``speed`` compresses time (ignored when ``clock`` is given); ``seed`` makes the dynamics'
     noise and the recordings reproducible; ``profiles`` defaults to the shipped ones.
-    Raises ``KeyError`` / ``drivers.errors.ProfileError`` from the constructor when a device
-    names an unknown profile (``load_site(path, profiles=...)`` reports that with a line).
+    Raises ``drivers.errors.ProfileError`` from the constructor when a device names an unknown
+    profile or one of another kind (``load_site(path, profiles=...)`` reports both with a
+    line and column).
     """
 
     def __init__(
@@ -140,6 +142,11 @@ class SiteSimulator:
 
     def _build(self, device: SiteDevice, registry: ProfileRegistry, index: int) -> DeviceModel:
         profile = registry.get(device.profile)
+        if profile.kind != device.kind:
+            raise ProfileError(
+                f"{device.name}: profile {profile.name!r} is a {profile.kind} profile, "
+                f"not {device.kind}"
+            )
         cls = MODEL_BY_KIND[device.kind]
         rng = np.random.default_rng([self.seed, index])
         if cls is NoiseLoggerModel:

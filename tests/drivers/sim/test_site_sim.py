@@ -385,3 +385,18 @@ def test_simulate_control_takes_a_device_off_the_bus_and_back():
         proc.terminate()
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_a_profile_of_another_kind_is_refused():
+    """A site loaded without a profile check still cannot serve a gas profile as a level."""
+    import dataclasses
+
+    from drivers.errors import ProfileError
+
+    site = seed_site()
+    wrong = tuple(
+        dataclasses.replace(d, profile="gas-detector-mg4") if d.name == "lv-02" else d
+        for d in site.devices
+    )
+    with pytest.raises(ProfileError, match="lv-02: profile 'gas-detector-mg4' is a gas profile"):
+        SiteSimulator(dataclasses.replace(site, devices=wrong), clock=ManualClock())
