@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.model import Quality
 from edge_agent.rules import DeviceInfo, DeviceRulesConfig, PointRulesConfig, RulesConfig
@@ -107,3 +109,28 @@ class TestHeartbeatAndQuality:
         tf = make()
         rs = [reading("lv-01", "level", v, i) for i, v in enumerate([1000, 1001, 2000])]
         assert [r.value for r in tf.filter(rs)] == [1000, 2000]
+
+
+class TestProperties:
+    """Over random value streams: nothing that moved past the deadband is swallowed, and no
+    point stays silent longer than its heartbeat while readings keep coming."""
+
+    @given(
+        st.lists(
+            st.tuples(st.floats(0, 10000, allow_nan=False), st.floats(1, 400)),
+            min_size=1,
+            max_size=80,
+        )
+    )
+    def test_invariants(self, stream):
+        tf = make(heartbeat_s=900)  # level: 50 mm deadband (0.5 % of 0..10000)
+        ts, last_value, last_ts = 0.0, None, None
+        for value, step in stream:
+            ts += step
+            sent_now = tf.should_send(reading("lv-01", "level", value, ts))
+            if last_value is None or abs(value - last_value) > 50 or ts - last_ts >= 900:
+                assert sent_now
+            else:
+                assert not sent_now
+            if sent_now:
+                last_value, last_ts = value, ts
