@@ -3,7 +3,8 @@
 A site is a pipe network (nodes with local x/y metres east/north of an origin, pipes with
 material and size), the devices placed on it (every one with an asset id and coordinates),
 the loopback buses the simulator serves them on, and the scenarios the simulator plays
-(leaks, storms, gas episodes, dropouts, faults, opened covers) in seconds of sim time.
+(leaks, storms, gas episodes, dropouts, faults, opened covers, sewer blockages) in seconds of
+sim time.
 
 ``load_site(path) -> Site`` parses and validates the YAML once into frozen dataclasses;
 everything downstream (simulators, coverage, the daemon) reads those, never raw dicts.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEVICE_KINDS",
+    "BlockageScenario",
     "CoverParams",
     "CoverScenario",
     "DropoutScenario",
@@ -284,6 +286,16 @@ class CoverScenario:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockageScenario:
+    """Debris blocks the sewer below a level gauge: its level climbs in dry weather."""
+
+    device: str
+    start_s: float
+    duration_s: float
+    rise_mm_per_min: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Scenarios:
     leaks: tuple[LeakScenario, ...] = ()
     storms: tuple[StormScenario, ...] = ()
@@ -291,6 +303,7 @@ class Scenarios:
     dropouts: tuple[DropoutScenario, ...] = ()
     faults: tuple[FaultScenario, ...] = ()
     covers: tuple[CoverScenario, ...] = ()
+    blockages: tuple[BlockageScenario, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,7 +743,7 @@ class _SiteParser:
         return name
 
     def _scenarios(self, v: _Val) -> Scenarios:
-        m = v.mapping(("leaks", "storms", "gas", "dropouts", "faults", "covers"))
+        m = v.mapping(("leaks", "storms", "gas", "dropouts", "faults", "covers", "blockages"))
         leaks = [self._leak(i) for i in m["leaks"].items()] if "leaks" in m else []
         ids = [leak.id for leak in leaks]
         if len(set(ids)) != len(ids):
@@ -742,6 +755,7 @@ class _SiteParser:
             dropouts=tuple(self._dropout(i) for i in _items(m, "dropouts")),
             faults=tuple(self._fault(i) for i in _items(m, "faults")),
             covers=tuple(self._cover(i) for i in _items(m, "covers")),
+            blockages=tuple(self._blockage(i) for i in _items(m, "blockages")),
         )
 
     def _leak(self, v: _Val) -> LeakScenario:
@@ -809,6 +823,23 @@ class _SiteParser:
             start_s=m["start_s"].number(0),
             duration_s=m["duration_s"].number(0.001) if "duration_s" in m else 300.0,
             tilt=m["tilt"].boolean() if "tilt" in m else False,
+        )
+
+    def _blockage(self, v: _Val) -> BlockageScenario:
+        m = v.mapping(
+            ("device", "start_s", "duration_s", "rise_mm_per_min"),
+            ("device", "start_s", "duration_s"),
+        )
+        device = self._device_ref(m["device"], ("level",))
+        if getattr(self.devices[device].sim, "station", None) is not None:
+            raise m["device"].fail(f"{device!r} reads a wet well, not a sewer: no blockage there")
+        return BlockageScenario(
+            device=device,
+            start_s=m["start_s"].number(0),
+            duration_s=m["duration_s"].number(1),
+            rise_mm_per_min=(
+                m["rise_mm_per_min"].number(0.1, 1000) if "rise_mm_per_min" in m else 5.0
+            ),
         )
 
 

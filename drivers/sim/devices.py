@@ -125,6 +125,14 @@ class World:
                 return (not c.tilt, c.tilt)
         return (False, False)
 
+    def blockage_mm(self, device: str, t: float) -> float:
+        """How far a blockage below ``device`` has backed the sewer up (settled level)."""
+        total = 0.0
+        for b in self.site.scenarios.blockages:
+            if b.device == device and b.start_s <= t < b.start_s + b.duration_s:
+                total += b.rise_mm_per_min * (t - b.start_s) / 60.0
+        return total
+
     def fault_bits(self, device: str, t: float) -> int:
         bits = 0
         for f in self.site.scenarios.faults:
@@ -284,6 +292,7 @@ class LevelModel(DeviceModel):
         super().__init__(*args, **kwargs)
         self.params = self.device.sim  # type: ignore[assignment]
         self.rain_lag = 0.0
+        self.backed_mm = 0.0
         self.level_mm = self._dry(0.0)
 
     def settings(self) -> dict[str, Value]:
@@ -305,7 +314,11 @@ class LevelModel(DeviceModel):
             self.level_mm = self.world.stations[p.station].level_mm
             return
         self.rain_lag = _lag(self.rain_lag, self.world.rain_mm_per_h(t), dt, p.lag_s)
-        target = self._dry(t) + p.storm_gain_mm_per_mm_h * self.rain_lag
+        # a blockage backs the sewer up as it happens (no lag); when it is cleared the
+        # backed-up water drains through the catchment's lag
+        backed = self.world.blockage_mm(self.device.name, t)
+        self.backed_mm = backed if backed > 0 else _lag(self.backed_mm, 0.0, dt, p.lag_s)
+        target = self._dry(t) + p.storm_gain_mm_per_mm_h * self.rain_lag + self.backed_mm
         self.level_mm = min(target, p.cover_depth_mm)  # above the cover it spills, not rises
 
     def values(self) -> dict[str, Value]:

@@ -112,6 +112,13 @@ BAD = [
         "scenarios.gas[0].device",
         "is a level device, expected gas",
     ),
+    (
+        "leaks: [",
+        "blockages: [{device: gd-1, start_s: 1, duration_s: 5}]\n  leaks: [",
+        18,
+        "scenarios.blockages[0].device",
+        "is a gas device, expected level",
+    ),
     ("unit_id: 2}", "unit_id: 2, sim: {station: gd-1}}", 11, "devices[1]", "not a pump_controller"),
     ("unit_id: 2}", "unit_id: 2, sim: {lag_s: -5}}", 12, "devices[1].sim.lag_s", "not in 1..86400"),
     (

@@ -214,3 +214,35 @@ def test_pressure_min_max_cover_the_time_since_the_last_read():
         assert read_point(pt, "pressure_max") == pytest.approx(now, abs=1e-6)
     finally:
         asyncio.run(sim.stop())
+
+
+def test_blockage_backs_the_sewer_up_in_dry_weather_and_drains_after():
+    """The level below a blockage climbs at its rate with no rain, then drains back."""
+    site = seed_site()
+    block = site.scenarios.blockages[0]
+    clock = ManualClock()
+    sim = SiteSimulator(site, clock=clock)
+    try:
+        gauge = sim.models[block.device]
+        trace = []
+        while clock.elapsed() < block.start_s + block.duration_s + 3600:
+            clock.advance(STEP_S)
+            sim.step()
+            trace.append(
+                (
+                    clock.elapsed(),
+                    read_point(gauge, "level"),
+                    sim.world.rain_mm_per_h(clock.elapsed()),
+                )
+            )
+
+        def level_at(t):
+            return min(trace, key=lambda row: abs(row[0] - t))[1]
+
+        start, end = block.start_s, block.start_s + block.duration_s
+        assert all(rain == 0 for t, _, rain in trace if t >= start)
+        rise_30min = level_at(start + 1800) - level_at(start)
+        assert rise_30min == pytest.approx(block.rise_mm_per_min * 30, rel=0.15)
+        assert level_at(end + 3600) < level_at(end - 60) - 200
+    finally:
+        asyncio.run(sim.stop())
