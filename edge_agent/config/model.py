@@ -274,7 +274,9 @@ class PointOverride:
     deadband: float | None = field(
         default=None, metadata=meta("telemetry deadband in the point's unit", min=0)
     )
-    enabled: bool = field(default=True, metadata=meta("poll this point"))
+    enabled: bool | None = field(
+        default=None, metadata=meta("poll this point (null: as the profile says)")
+    )
 
     def config_checks(self) -> Checks:
         if self.scale == 0:

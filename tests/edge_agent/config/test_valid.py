@@ -116,3 +116,15 @@ buses:
 def test_seed_gateway_config_is_valid(seed_config_path):
     cfg = load_config(seed_config_path, profiles=real_profiles)
     assert cfg.devices
+
+
+def test_point_overrides_apply_to_the_profile_and_keep_what_they_do_not_set():
+    cfg = load_config(FULL, profiles=real_profiles)
+    lv = cfg.devices[1]
+    profile = real_profiles(cfg.profiles_dir)[lv.profile]
+    changed = profile.with_overrides(lv.overrides.points)
+    before, after = profile.point("level"), changed.point("level")
+    assert after.valid_range == (0.0, 5000.0)
+    assert after.scale == 1000.0
+    assert after.enabled == before.enabled and after.unit == before.unit
+    assert lv.overrides.points["level"].enabled is None
