@@ -40,6 +40,11 @@ DEFAULT_DURATION_S = 60.0
 WORLD_SPEED = 60.0  # sim seconds per wall second for the devices and scenarios
 NIGHT_EVERY_S = 20.0  # wall seconds per leak-schedule day
 POLL_INTERVAL_S = 1.0
+# A wide quiet window: several recordings fit in each compressed night.
+DEMO_LEAK_SECTION = (
+    "{recording_interval_s: 3600, night_window: '22:00-06:00', duration_s: 4,"
+    " confirm_nights: {k: 2, m: 3}}"
+)
 LEVEL_HIGH_FRACTION = 0.4  # of the depth to the manhole cover
 LEVEL_HIGH_HIGH_FRACTION = 0.7
 LEAK_START_LOCAL = "21:59:00"  # the leak clock starts just before the night window opens
@@ -112,6 +117,8 @@ def gateway_yaml(
     *,
     logging_section: str = "{level: warning, format: console}",
     uplink_url: str | None = None,
+    leak_section: str = DEMO_LEAK_SECTION,
+    poll_interval_s: float = POLL_INTERVAL_S,
 ) -> str:
     """The demo gateway's config: every site device on the simulator's endpoints
     (``endpoints``: bus name -> anything with ``host`` and ``port``)."""
@@ -128,7 +135,7 @@ def gateway_yaml(
         ]
     lines.append("devices:")
     for d in site.devices:
-        interval = 60.0 if d.kind == "noise_logger" else POLL_INTERVAL_S
+        interval = 60.0 if d.kind == "noise_logger" else poll_interval_s
         place = f", pipe_segment: {d.pipe}" if d.pipe else ""
         desc = d.description.replace('"', "'")
         rules = ""
@@ -147,9 +154,7 @@ def gateway_yaml(
     lines += [
         f"uplink: {{url: {uplink_url or 'null'}}}",
         f"storage: {{state_dir: {state_dir.resolve()}}}",
-        # A wide quiet window: several recordings fit in each compressed night.
-        "leak_detection: {recording_interval_s: 3600, night_window: '22:00-06:00',"
-        " duration_s: 4, confirm_nights: {k: 2, m: 3}}",
+        f"leak_detection: {leak_section}",
         f"logging: {logging_section}",
     ]
     return "\n".join(lines) + "\n"

@@ -50,6 +50,7 @@ __all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
 
 DEFAULT_STATUS_INTERVAL_S = 2.0
 DEFAULT_STOP_DRAIN_S = 3.0  # SIGTERM: how long the uplink may drain before `offline`
+STOP_RUNTIME_TIMEOUT_S = 5.0  # SIGTERM: polling and recordings get this long to stop
 DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
 BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
 LEAK_DEADLINE_S = 900.0  # a recording job of every logger on a slow RTU bus takes minutes
@@ -310,7 +311,10 @@ class Daemon:
         self.notifier.stopping("stopping: flushing outbox, publishing offline")
         log.info("stopping")
         try:
-            await self._stop_runtime()
+            try:
+                await asyncio.wait_for(self._stop_runtime(), STOP_RUNTIME_TIMEOUT_S)
+            except TimeoutError:
+                log.error("bus runners did not stop in time", timeout_s=STOP_RUNTIME_TIMEOUT_S)
             if self._pending is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(self._pending), timeout=2.0)

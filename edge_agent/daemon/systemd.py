@@ -52,6 +52,9 @@ class Notifier:
             try:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    # Never block the event loop: a receiver that stopped reading (its queue
+                    # full) costs a notification, not the daemon.
+                    self._sock.setblocking(False)
                 self._sock.sendto(payload, self._address)
             except OSError as exc:
                 self.last_error = f"sd_notify to {self._address!r} failed: {exc}"

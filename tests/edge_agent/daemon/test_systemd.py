@@ -58,6 +58,15 @@ class TestNotifier:
         assert not notifier.enabled
         assert notifier.ready() is False
 
+    def test_a_receiver_that_stops_reading_never_blocks(self, notify_socket):
+        """A full receive queue drops notifications instead of blocking the event loop."""
+        path, _sock = notify_socket
+        notifier = Notifier(path)
+        results = [notifier.status("x" * 1000) for _ in range(2000)]
+        assert results[0] is True and results[-1] is False
+        assert "failed" in (notifier.last_error or "")
+        notifier.close()
+
     def test_vanished_socket_reports_without_raising(self, tmp_path):
         """A socket that went away gives False and a last_error, never an exception."""
         notifier = Notifier(str(tmp_path / "gone.sock"))
