@@ -5,6 +5,8 @@ Each logger is judged with its pipe's material preset (band and family threshold
 Trackers get the recording job's time from the schedule's clock (the wall clock in production;
 in the demo a clock whose nights last seconds) so nights are counted on the schedule's time.
 Transitions become ``leak.*`` events carrying the score, levels and positive-night count.
+``to_json``/``restore`` keep the trackers across restarts and reloads (the daemon stores them
+in ``<state_dir>/leak-trackers.json``): a restart must not forget last night's positive.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dsp.tracker import LeakTracker, TrackerConfig
 from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
 from edge_agent.events import EventDraft, Severity
 
-__all__ = ["DEFAULT_MATERIAL", "TrackerAnalysis"]
+__all__ = ["DEFAULT_MATERIAL", "STATE_VERSION", "TrackerAnalysis"]
 
 DEFAULT_MATERIAL = "ductile_iron"  # a logger the site file does not place on a pipe
 WARNING_SEVERITY = Severity.NOTICE
+STATE_VERSION = 1
 
 
 class TrackerAnalysis:
@@ -96,3 +99,25 @@ class TrackerAnalysis:
 
     def state(self, device: str) -> str:
         return self.trackers[device].state.value
+
+    def to_json(self) -> dict[str, Any]:
+        """Every tracker's state (nights, baseline, persistence count) as plain data."""
+        return {
+            "version": STATE_VERSION,
+            "trackers": {name: tracker.to_dict() for name, tracker in self.trackers.items()},
+        }
+
+    def restore(self, data: Any) -> list[str]:
+        """Restore trackers saved by ``to_json`` for loggers still configured; returns the
+        names restored. Raises ValueError for a malformed document."""
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise ValueError("not a leak tracker state file of this version")
+        saved = data.get("trackers")
+        if not isinstance(saved, dict):
+            raise ValueError("no trackers in the leak tracker state file")
+        restored = []
+        for name, tracker in list(self.trackers.items()):
+            if name in saved:
+                self.trackers[name] = LeakTracker.from_dict(saved[name], tracker.config)
+                restored.append(name)
+        return restored

@@ -11,6 +11,7 @@ they run in the daemon's worker pool, never on the event loop.
 When both loggers of a neighbouring pair suspect a leak, the pipeline asks the scheduler for a
 synchronised pair recording and correlates it; a pair located once is not re-located for
 ``relocate_after_s`` (the leak does not move; the recordings cost bus time and battery).
+After every job that scored something, ``persist`` saves the trackers (see ``analysis``).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class LeakPipeline:
         executor: Executor | None,
         beat: Callable[[], None] = lambda: None,
         relocate_after_s: float = DEFAULT_RELOCATE_AFTER_S,
+        persist: Callable[[], None] = lambda: None,
     ) -> None:
         self.scheduler = scheduler
         self.recorder = recorder
@@ -131,6 +133,7 @@ class LeakPipeline:
         self._executor = executor
         self._beat = beat
         self.relocate_after_s = relocate_after_s
+        self._persist = persist
         self.status: dict[str, LoggerLeakStatus] = {
             name: LoggerLeakStatus(name) for name in scheduler.loggers
         }
@@ -203,6 +206,8 @@ class LeakPipeline:
             drafts.extend(await self._locate(job, recordings))
         if drafts:
             await self._emit(drafts)
+        if recordings:
+            self._persist()
         self._request_pairs()
 
     def _request_pairs(self) -> None:

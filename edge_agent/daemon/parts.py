@@ -9,6 +9,7 @@ rules engine, leak pipeline. The outbox and the uplink outlive reloads.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 log = get_logger("edge_agent.daemon")
+
+TRACKER_STATE_FILE = "leak-trackers.json"
 
 
 # -- config --------------------------------------------------------------------------------
@@ -479,6 +482,28 @@ def build_leak_pipeline(
         noise_floor_db=site.noise_floor_db if site is not None else 0.0,
         now=leak_clock.time(),
     )
+    state_file = Path(daemon.state_dir) / TRACKER_STATE_FILE if daemon.state_dir else None
+    if state_file is not None and state_file.exists():
+        try:
+            restored = analysis.restore(json.loads(state_file.read_text()))
+            log.info("leak trackers restored", loggers=len(restored), path=str(state_file))
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "leak tracker state not restored, starting fresh",
+                error=str(exc),
+                path=str(state_file),
+            )
+
+    def persist() -> None:
+        if state_file is None:
+            return
+        tmp = state_file.with_name(state_file.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(analysis.to_json()))
+            os.replace(tmp, state_file)
+        except OSError as exc:
+            log.warning("cannot save leak tracker state", error=str(exc), path=str(state_file))
+
     start_min, end_min = leak_cfg.night_window_minutes()
     scheduler = RecordingScheduler(
         [d.name for d in loggers],
@@ -511,4 +536,5 @@ def build_leak_pipeline(
         clock=leak_clock,
         executor=daemon.dsp_executor,
         beat=lambda: daemon.progress.beat("leak"),
+        persist=persist,
     )
