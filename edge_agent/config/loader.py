@@ -69,7 +69,10 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        line = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        # One problem, one line: whatever a value or file name holds, never a raw line break
+        # or control character on the terminal.
+        return line if line.isprintable() else "".join(_escape_char(ch) for ch in line)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -168,6 +171,15 @@ def _shown(text: str) -> str:
     if len(text) > MAX_SHOWN_CHARS:
         text = text[: MAX_SHOWN_CHARS - 3] + "..."
     return repr(text)
+
+
+def _escape_char(ch: str) -> str:
+    return ch if ch.isprintable() else repr(ch)[1:-1]
+
+
+def _printable(text: str) -> str:
+    """``text`` as is when it prints on one line, else its escaped repr."""
+    return text if text.isprintable() else repr(text)
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -577,7 +589,7 @@ def _cross_checks(
         try:
             known_profiles = profiles(values.get("profiles_dir"))
         except (ProfileError, UsageError) as exc:
-            conv.problem_at("profiles_dir", str(exc).splitlines()[0])
+            conv.problem_at("profiles_dir", _printable((str(exc).splitlines() or [""])[0]))
         else:
             profile_names = list(known_profiles)
             profile_exists = known_profiles.__contains__
@@ -668,7 +680,7 @@ def _cross_checks(
         path = values.get(key)
         if isinstance(path, str) and not what(path):
             kind = "file" if key == "site_file" else "directory"
-            conv.problem_at(key, f"no such {kind}: {path}")
+            conv.problem_at(key, f"no such {kind}: {_printable(path)}")
 
     uplink = values.get("uplink")
     if uplink is not None and _ok(uplink):
@@ -712,7 +724,8 @@ def _check_overrides(conv: _Converter, i: int, dev: Any, profile: Any) -> None:
         try:
             with_overrides({point_name: override})
         except ProfileError as exc:
-            conv.problem_at(path, str(exc).removeprefix("override ").splitlines()[0])
+            message = (str(exc).removeprefix("override ").splitlines() or ["invalid"])[0]
+            conv.problem_at(path, _printable(message))
 
 
 def _is_loopback(host: str) -> bool:
@@ -751,7 +764,8 @@ def _check_uplink(conv: _Converter, uplink: Any) -> None:
             if not insecure:
                 conv.problem_at(
                     "uplink.url",
-                    f"plaintext mqtt:// to {parts.hostname} (not loopback): use mqtts:// or set "
+                    f"plaintext mqtt:// to {_printable(parts.hostname)} (not loopback): use "
+                    "mqtts:// or set "
                     "uplink.tls.insecure_plaintext: true",
                 )
         elif parts.scheme == "mqtts" and insecure:
@@ -761,7 +775,7 @@ def _check_uplink(conv: _Converter, uplink: Any) -> None:
     for key in ("ca_file", "cert_file", "key_file"):
         path = getattr(tls, key) if _ok(tls) else None
         if isinstance(path, str) and not os.path.isfile(path):
-            conv.problem_at(f"uplink.tls.{key}", f"no such file: {path}")
+            conv.problem_at(f"uplink.tls.{key}", f"no such file: {_printable(path)}")
     if isinstance(uplink.password_file, str) and not os.path.isfile(uplink.password_file):
         conv.problem_at("uplink.password_file", "no such file")
 

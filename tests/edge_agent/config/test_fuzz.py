@@ -199,3 +199,21 @@ def test_mutated_valid_config_is_answered_cleanly_and_agrees_with_the_schema(mut
         # The loader is at least as strict as the schema (it adds cross checks).
         errors = [e.message for e in VALIDATOR.iter_errors(yaml.safe_load(text))]
         assert errors == [], errors
+
+
+@fuzz_settings
+@given(st.data())
+def test_problem_positions_are_inside_the_document(data):
+    from edge_agent.config import ConfigError, parse_config
+
+    start = data.draw(st.integers(0, len(FULL_TEXT)))
+    end = data.draw(st.integers(start, min(len(FULL_TEXT), start + 40)))
+    insert = data.draw(st.lists(YAML_ALPHABET, max_size=6).map("".join))
+    text = FULL_TEXT[:start] + insert + FULL_TEXT[end:]
+    try:
+        parse_config(text, file="gateway.yaml", base_dir=str(FIXTURES))
+    except ConfigError as exc:
+        n_lines = text.count("\n") + 1
+        for p in exc.problems:
+            assert 1 <= p.line <= n_lines + 1 and p.col >= 1, p
+            assert "\n" not in str(p) and "\r" not in str(p), p

@@ -598,3 +598,19 @@ storage: {outbox_max_mb: -1}
         "devices[1].unit_id",
         "storage.outbox_max_mb",
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HEAD + BUS + 'site_file: "a\\nb\\rc\\x85d"\n',
+        HEAD + BUS + 'uplink: {url: "mqtt://bro\\x85ker"}\n',
+        HEAD + BUS + 'logging: {"lev\\nel": info}\n',
+    ],
+)
+def test_a_problem_is_always_one_printable_line(text):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, file="gateway.yaml")
+    for p in info.value.problems:
+        assert str(p).isprintable(), str(p)
+    assert len(str(info.value).splitlines()) == len(info.value.problems)
