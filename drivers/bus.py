@@ -305,6 +305,7 @@ class BusRunner:
         self.transactions = 0  # requests that got an answer (values or exception)
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -312,22 +313,30 @@ class BusRunner:
             self._task = asyncio.get_running_loop().create_task(self.run(), name=f"bus-{self.name}")
         return self._task
 
-    async def stop(self) -> None:
+    async def stop(self, *, close_transport: bool = True) -> None:
+        """Stop polling (idempotent); close the transport unless told to keep it open."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            self._stopping = True
+            # Python 3.11's wait_for (inside pymodbus) can swallow a cancel that races a
+            # reply; the flag ends the loop at the next poll, the repeat cancels a sleep.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.transport.close()
+            self._stopping = False
+        if close_transport:
+            self.transport.close()
 
     async def run(self) -> None:
-        """Poll forever (until cancelled). Never raises for device or link failures."""
+        """Poll until stopped or cancelled. Never raises for device or link failures."""
         if not self.coordinators:
             await asyncio.Event().wait()
         heap = [(c.next_due, i, c) for i, c in enumerate(self.coordinators.values())]
         heapq.heapify(heap)
         clock = self._clock
-        while True:
+        while not self._stopping:
             due, order, coordinator = heap[0]
             wait = due - clock()
             if wait > 0:
@@ -336,7 +345,7 @@ class BusRunner:
                     heapq.heapreplace(heap, (coordinator.next_due, order, coordinator))
                     continue
             async with self._lock:
-                await self._poll(coordinator)
+                await self._poll(coordinator, defer=True)
             heapq.heapreplace(heap, (coordinator.next_due, order, coordinator))
 
     # -- polling ----------------------------------------------------------------------
@@ -353,39 +362,52 @@ class BusRunner:
             raise DriverError(coordinator.last_error or "poll failed")
         return coordinator.last_readings
 
-    async def _poll(self, c: DeviceCoordinator) -> bool:
-        spec = c.spec
+    async def _poll(self, c: DeviceCoordinator, *, defer: bool = False) -> bool:
+        """Read a device's plan; decode and deliver now, or (``defer``) on the next loop turn.
+
+        Deferring lets the decode run while the bus waits for the next device's answer
+        instead of delaying its request: on a busy bus that is the scheduler's whole overhead.
+        The schedule and availability are updated at once either way.
+        """
         ts = self._wall()
         try:
             results = await self._read_plan(c)
-            readings = spec.plan.decode(spec.name, results, ts)
         except _PollFailed as failed:
-            reason = str(failed)
-        except DriverError as exc:  # a decode error: the device answered nonsense
-            reason = f"cannot decode: {exc}"
-        else:
-            c.last_ok_ts = ts
-            c.last_readings = readings
-            recovered = c.poll_ok(self._clock())
-            if recovered:
-                log.info("device recovered", bus=self.name, device=spec.name)
-                if self.on_availability is not None:
-                    self.on_availability(spec.name, True, None, ts)
-            on_reading = self.on_reading
-            if on_reading is not None:
-                for reading in readings:
-                    on_reading(reading)
-            if self.on_poll_ok is not None:
-                self.on_poll_ok(spec.name, ts)
-            return True
-        went_offline = c.poll_failed(reason, self._clock())
-        if went_offline:
-            log.warning("device offline", bus=self.name, device=spec.name, reason=reason)
+            self._failed(c, str(failed), ts)
+            return False
+        if c.poll_ok(self._clock()):
+            log.info("device recovered", bus=self.name, device=c.name)
             if self.on_availability is not None:
-                self.on_availability(spec.name, False, reason, ts)
+                self.on_availability(c.name, True, None, ts)
+        if defer:
+            asyncio.get_running_loop().call_soon(self._deliver, c, results, ts)
+            return True
+        return self._deliver(c, results, ts)
+
+    def _deliver(self, c: DeviceCoordinator, results: list, ts: float) -> bool:
+        try:
+            readings = c.spec.plan.decode(c.name, results, ts)
+        except DriverError as exc:  # the device answered nonsense (a register out of type)
+            c.polls_ok -= 1  # counted when the answer arrived; it was not a good poll
+            self._failed(c, f"cannot decode: {exc}", ts)
+            return False
+        c.last_ok_ts = ts
+        c.last_readings = readings
+        on_reading = self.on_reading
+        if on_reading is not None:
+            for reading in readings:
+                on_reading(reading)
+        if self.on_poll_ok is not None:
+            self.on_poll_ok(c.name, ts)
+        return True
+
+    def _failed(self, c: DeviceCoordinator, reason: str, ts: float) -> None:
+        if c.poll_failed(reason, self._clock()):
+            log.warning("device offline", bus=self.name, device=c.name, reason=reason)
+            if self.on_availability is not None:
+                self.on_availability(c.name, False, reason, ts)
         if self.on_poll_failed is not None:
-            self.on_poll_failed(spec.name, reason, ts)
-        return False
+            self.on_poll_failed(c.name, reason, ts)
 
     async def _read_plan(self, c: DeviceCoordinator) -> list[list | None]:
         """Read every request of the plan; exceptions leave ``None``, a timeout ends the poll."""

@@ -149,6 +149,12 @@ def profile_store(profile, values: Mapping[str, object] | None = None) -> UnitSt
         "coil": store.set_coils,
         "discrete": store.set_discrete,
     }
+    from drivers.planner import plan_profile
+
+    # The planner reads through small gaps between points: serve them (as zeros).
+    for request in plan_profile(profile).requests:
+        bits = request.function in ("coil", "discrete")
+        setters[request.function](request.address, [False if bits else 0] * request.count)
     for check in profile.identification:
         point = check.point
         setters[point.function](point.address, encode_value(point, check.expected))
