@@ -118,6 +118,9 @@ class Daemon:
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._dsp = ThreadPoolExecutor(max_workers=DSP_WORKERS, thread_name_prefix="dsp")
         self._first_polls: set[str] = set()
+        # Refreshed on the outbox thread each housekeeping tick: SQLite stays off the loop.
+        self._outbox_status = OutboxStatus(depth=0, oldest_age_s=None)
+        self._withheld_for: tuple[str, ...] = ()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -260,18 +263,24 @@ class Daemon:
                 await self._do_reload()
             if self.uplink is not None:
                 self.uplink.beat_if_alive(lambda: self.progress.beat("uplink"))
+            await self._refresh_outbox_status()
             self._write_status()
             flush_summaries()
             stalled = self.progress.stalled()
-            if watchdog_s and self.ready and time.monotonic() - last_watchdog >= watchdog_s:
+            names = tuple(s.name for s in stalled)
+            if names != self._withheld_for:  # log changes, not every tick
+                self._withheld_for = names
                 if stalled:
                     log.error(
                         "watchdog withheld: loops stalled",
                         stalled=[f"{s.name} silent {s.silent_s:.0f} s" for s in stalled],
                     )
                 else:
-                    self.notifier.watchdog()
-                    last_watchdog = time.monotonic()
+                    log.info("all loops progressing again: watchdog resumed")
+            due = watchdog_s and time.monotonic() - last_watchdog >= watchdog_s
+            if due and self.ready and not stalled:
+                self.notifier.watchdog()
+                last_watchdog = time.monotonic()
             self.notifier.status(self.status_line())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wait_any(), timeout=tick)
@@ -343,7 +352,7 @@ class Daemon:
     def status_line(self) -> str:
         devices = self.runtime.device_status() if self.runtime is not None else []
         online = sum(1 for d in devices if d.online)
-        depth = self.outbox.depth() if self.outbox is not None else 0
+        depth = self._outbox_status.depth
         uplink = self.uplink.status().state if self.uplink is not None else "disabled"
         text = f"{online}/{len(devices)} devices online, outbox {depth}, uplink {uplink}"
         if self.config_error:
@@ -352,13 +361,7 @@ class Daemon:
 
     def snapshot(self) -> StatusSnapshot:
         now = self.clock.time()
-        outbox = OutboxStatus(depth=0, oldest_age_s=None)
-        if self.outbox is not None:
-            outbox = OutboxStatus(
-                depth=self.outbox.depth(),
-                oldest_age_s=self.outbox.oldest_age_s(now),
-                degraded=bool(self.outbox.degraded),
-            )
+        outbox = self._outbox_status
         uplink = self.uplink.status() if self.uplink is not None else UplinkStatus("disabled")
         loggers: tuple[LoggerStatus, ...] = ()
         if self.runtime is not None and self.runtime.leak is not None:
@@ -381,6 +384,14 @@ class Daemon:
             stalled=tuple(s.name for s in self.progress.stalled()),
             config_error=self.config_error,
             extra={"events_accepted": self.events_accepted, "sim_time": now},
+        )
+
+    async def _refresh_outbox_status(self) -> None:
+        if self.outbox is None:
+            return
+        stats = await asyncio.get_running_loop().run_in_executor(self._io, self.outbox.stats)
+        self._outbox_status = OutboxStatus(
+            depth=stats.depth, oldest_age_s=stats.oldest_age_s, degraded=bool(stats.degraded)
         )
 
     def _write_status(self) -> None:
