@@ -263,8 +263,12 @@ def flush_summaries() -> int:
 
 
 def get_logger(name: str, **context: Any) -> Any:
-    """A structlog logger with ``context`` bound (e.g. ``device=``, ``bus=``)."""
-    return structlog.get_logger(name).bind(**context)
+    """A structlog logger with ``context`` bound (e.g. ``device=``, ``bus=``).
+
+    Lazy: safe at module level before ``configure_logging`` runs (binding eagerly would
+    freeze structlog's default console config into the logger).
+    """
+    return structlog.get_logger(name, **context)
 
 
 def _colors_ok(stream: TextIO) -> bool:

@@ -14,7 +14,7 @@ and forward it to the MQTT broker.
 
 Signals: SIGTERM/SIGINT stop cleanly (flush, publish the retained `offline` state, exit 0);
 SIGHUP re-reads the config and applies it when valid, otherwise keeps running on the old one
-and logs why (also shown by `edge-agent status`).
+and logs why (also shown by `edge-agent status`); SIGUSR1 records every noise logger now.
 
 Under systemd (Type=notify) it sends READY=1 after the first poll of every device, STATUS=
 with devices online / outbox depth / uplink state, and WATCHDOG=1 only while every poll loop,

@@ -12,6 +12,7 @@ Lifecycle
   (the outbox, its sequence numbers and the uplink connection stay); when it is not, keep the
   old one running and log and show (``status``) why. Identity and storage changes need a
   restart and are refused on reload, saying so.
+- SIGUSR1: record every noise logger now (on demand; scored, not counted as a night).
 - SIGTERM / SIGINT: stop polling, let the uplink drain what it can for a few seconds, publish
   the retained ``offline`` state, close the outbox, exit 0.
 
@@ -342,6 +343,16 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        loop.add_signal_handler(signal.SIGUSR1, self.request_recordings)
+
+    def request_recordings(self) -> None:
+        """SIGUSR1: record every noise logger now (on demand, on top of the schedule)."""
+        leak = self.runtime.leak if self.runtime is not None else None
+        if leak is None:
+            log.warning("recording requested, but this gateway has no noise loggers")
+            return
+        log.info("recordings requested", loggers=len(leak.status))
+        leak.request_all()
 
     @property
     def dsp_executor(self) -> ThreadPoolExecutor:

@@ -146,6 +146,11 @@ class LeakPipeline:
         self.scheduler.request(device, self._clock.time())
         self._wake.set()
 
+    def request_all(self) -> None:
+        """A synchronised recording of every logger as soon as possible (on demand)."""
+        self.scheduler.request_all(self._clock.time())
+        self._wake.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._beat()

@@ -116,6 +116,13 @@ class RecordingScheduler:
         if not any(device in j.devices and j.reason == "demand" for j in self._pending):
             self._pending.append(RecordingJob((device,), "demand", now))
 
+    def request_all(self, now: float) -> None:
+        """Record every logger as soon as possible, synchronised (one broadcast per bus)."""
+        if self.loggers and not any(
+            j.devices == self.loggers and j.reason == "demand" for j in self._pending
+        ):
+            self._pending.append(RecordingJob(self.loggers, "demand", now, synchronised=True))
+
     def request_pair(self, a: str, b: str, now: float) -> None:
         """A synchronised recording of two neighbours for the correlator. Raises KeyError."""
         self._check(a)

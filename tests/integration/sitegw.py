@@ -121,7 +121,8 @@ def write_config(
 
 
 class NotifySocket:
-    """A datagram socket standing in for systemd's: collects sd_notify messages."""
+    """A datagram socket standing in for systemd's: a thread keeps reading (as systemd does,
+    so the daemon's queue never fills) and collects the sd_notify messages."""
 
     def __init__(self, tmp: Path) -> None:
         self.path = str(tmp / "notify.sock")
@@ -129,20 +130,31 @@ class NotifySocket:
         self.sock.bind(self.path)
         self.sock.settimeout(0.2)
         self.messages: list[str] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
 
-    def wait_for(self, predicate, timeout: float) -> list[str]:
-        """Read datagrams until ``predicate(messages)``; raises TimeoutError."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self.messages):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"sd_notify condition not met; got {self.messages[-5:]}")
+    def _read(self) -> None:
+        while not self._closed:
             try:
                 self.messages.append(self.sock.recv(4096).decode())
             except TimeoutError:
                 continue
-        return self.messages
+            except OSError:
+                return
+
+    def wait_for(self, predicate, timeout: float) -> list[str]:
+        """Wait until ``predicate(messages)``; raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while not predicate(list(self.messages)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sd_notify condition not met; got {self.messages[-5:]}")
+            time.sleep(0.05)
+        return list(self.messages)
 
     def close(self) -> None:
+        self._closed = True
+        self._thread.join(2)
         self.sock.close()
 
 

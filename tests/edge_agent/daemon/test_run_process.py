@@ -60,6 +60,26 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
         assert snap["uplink"]["state"] == "disabled"
         assert snap["outbox"]["depth"] >= 1  # gateway.started at least, no broker to take it
 
+        # SIGUSR1: every logger records now, on top of the schedule.
+        _, snap = wait_until(
+            lambda: (
+                (r := _status(state))[1]
+                and r[1]["loggers"]
+                and all(lg["recordings"] >= 1 for lg in r[1]["loggers"])
+                and r
+            ),
+            60,
+            "first (day cadence) recordings",
+        )
+        daemon.signal(signal.SIGUSR1)
+        wait_until(
+            lambda: (
+                (r := _status(state))[1] and all(lg["recordings"] >= 2 for lg in r[1]["loggers"])
+            ),
+            60,
+            "on-demand recordings",
+        )
+
         # A broken config on SIGHUP: refused, the daemon keeps running on the old one.
         good = config.read_text()
         config.write_text(good.replace("unit_id: 1,", "unit_id: 999,", 1))

@@ -115,3 +115,13 @@ def test_bad_windows(start, end):
 def test_no_loggers_no_jobs():
     sched = RecordingScheduler((), window=NightWindow(120, 240), interval_s=3600)
     assert sched.due(utc("2026-01-05 02:00")) == []
+
+
+def test_request_all_is_one_synchronised_job():
+    sched = make()
+    now = utc("2026-01-05 12:00")
+    sched.request_all(now)
+    sched.request_all(now)
+    assert [(j.reason, j.devices, j.synchronised) for j in sched.due(now)][:1] == [
+        ("demand", LOGGERS, True)
+    ]
