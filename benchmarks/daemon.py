@@ -7,7 +7,8 @@ window is set around the current time so recordings happen during the run), serv
 notify socket, as systemd would. Measured on the daemon process only:
 
 - ``ready_s``: start to ``READY=1`` with a warm numba cache (warmed before the run);
-- ``rss_mb``: peak resident memory (ceiling 200);
+- ``rss_mb``: peak resident memory (ceiling 200); ``uss_mb``: the part unique to the process
+  (RSS also counts the shared pages of libraries such as LLVM's, about 100 MB);
 - ``cpu_percent``: CPU time over wall time of one core after a warm-up (ceiling 5);
 - side by side, the baseline: an idle interpreter importing the same modules
   (``baseline_rss_mb``), so the ratio shows what the work adds.
@@ -168,10 +169,12 @@ def _run_daemon(tmp: Path, config: Path, state: Path, seconds: float, warmup: fl
             raise RuntimeError("the daemon did not send READY=1 within 120 s")
         ps = psutil.Process(proc.pid)
         peak = ps.memory_info().rss
+        peak_uss = ps.memory_full_info().uss
         time.sleep(warmup)
         cpu0, t0 = ps.cpu_times(), time.monotonic()
         while time.monotonic() - t0 < seconds:
             peak = max(peak, ps.memory_info().rss)
+            peak_uss = max(peak_uss, ps.memory_full_info().uss)
             time.sleep(1.0)
         cpu1, t1 = ps.cpu_times(), time.monotonic()
         busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
@@ -185,6 +188,7 @@ def _run_daemon(tmp: Path, config: Path, state: Path, seconds: float, warmup: fl
     return {
         "ready_s": round(ready_s, 2),
         "rss_mb": round(peak / 2**20, 1),
+        "uss_mb": round(peak_uss / 2**20, 1),
         "cpu_percent": round(100.0 * busy / (t1 - t0), 2),
         "measured_s": round(t1 - t0, 1),
         "polls_total": polls,

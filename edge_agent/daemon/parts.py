@@ -264,48 +264,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _transport(bus: Any) -> Any:
-    """The transport of one configured bus (until ``edge_agent.bus_setup`` provides it)."""
-    from drivers.transport import make_transport
-
-    if bus.type in ("tcp", "rtu_over_tcp"):
-        return make_transport(bus.type, host=bus.host, port=bus.port, timeout_s=bus.timeout_s)
-    from drivers.transports.rtu import Rs485Settings
-
-    gap = bus.inter_frame_gap_ms / 1000.0 if bus.inter_frame_gap_ms is not None else None
-    return make_transport(
-        "rtu",
-        port=bus.port,
-        baudrate=bus.baudrate,
-        parity=bus.parity,
-        stopbits=bus.stopbits,
-        bytesize=bus.bytesize,
-        timeout_s=bus.timeout_s,
-        inter_frame_gap_s=gap,
-        rs485=Rs485Settings(
-            bus.rs485.enabled, bus.rs485.rts_level_for_tx, bus.rs485.rts_level_for_rx
-        ),
-    )
-
-
-def _profiles(config: Any) -> dict[str, Any]:
-    """Each device's profile with its point overrides applied. Raises UsageError."""
-    from drivers.errors import ProfileError
-    from drivers.profile import ProfileRegistry
-
-    registry = ProfileRegistry(config.profiles_dir)
-    out: dict[str, Any] = {}
-    for d in config.devices:
-        try:
-            profile = registry.get(d.profile)
-            if d.overrides.points:
-                profile = profile.with_overrides(d.overrides.points)
-        except ProfileError as exc:
-            raise UsageError(f"{config.source_path}: devices[{d.name}]: {exc}") from exc
-        out[d.name] = profile
-    return out
-
-
 def _site(config: Any, options: Any) -> Any:
     if getattr(options, "site", None) is not None:
         return options.site
@@ -325,11 +283,14 @@ def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     for ``config``. Raises UsageError for a config the parts refuse."""
     import time
 
-    from drivers.bus import BusRunner, DeviceSpec, PollPolicy, ProfilePollPlan
+    from drivers.bus import BusRunner, DeviceSpec, ProfilePollPlan
+    from drivers.errors import DriverError
+    from edge_agent.bus_setup import load_profiles, poll_policy, profile_for, transport_for
     from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
 
     clock = daemon.clock
-    profiles = _profiles(config)
+    registry = load_profiles(config)
+    profiles = {d.name: profile_for(config, i, d, registry) for i, d in enumerate(config.devices)}
     site = _site(config, options)
     kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
     infos = [
@@ -345,21 +306,23 @@ def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     rules = RulesEngine(config.rules, infos, clock=clock.time)
     telemetry = TelemetryFilter(config.rules, infos)
     runners: dict[str, Any] = {}
+    # edge_agent.bus_setup.build_bus_setup has no clock injection; the demo needs the runners
+    # to stamp readings with sim time, so the runners are assembled here from its parts.
     for bus in config.buses:
         specs = []
         for d in config.devices_on(bus.name):
-            policy = PollPolicy(
-                timeout_s=d.timeout_s if d.timeout_s is not None else bus.timeout_s,
-                retries=d.retries if d.retries is not None else bus.retries,
-                offline_after=bus.offline_after,
-                backoff_initial_s=bus.backoff.initial_s,
-                backoff_max_s=bus.backoff.max_s,
+            try:
+                plan = ProfilePollPlan.for_profile(profiles[d.name])
+            except DriverError as exc:
+                raise UsageError(f"{config.source_path}: devices[{d.name}]: {exc}") from exc
+            specs.append(
+                DeviceSpec(d.name, d.unit_id, plan, d.poll_interval_s, poll_policy(bus, d))
             )
-            plan = ProfilePollPlan.for_profile(profiles[d.name])
-            specs.append(DeviceSpec(d.name, d.unit_id, plan, d.poll_interval_s, policy))
+        if not specs:
+            continue
         runners[bus.name] = BusRunner(
             bus.name,
-            _transport(bus),
+            transport_for(bus),
             specs,
             on_reading=daemon.on_reading,
             on_poll_ok=daemon.on_poll_ok,
