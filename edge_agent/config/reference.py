@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_agent.config.loader import _tag_of, _union_args, config_fields
+from edge_agent.config.convert import config_fields, tag_of, union_args
 from edge_agent.config.model import GatewayConfig
 
 __all__ = ["BEGIN", "DOC_PATH", "END", "reference_markdown", "write_reference"]
@@ -51,7 +51,7 @@ class _Writer:
         self.order.append(cls)
         for f, tp in config_fields(cls):
             members = _dataclasses_in(tp)
-            args = _union_args(tp)
+            args = union_args(tp)
             inner = [a for a in args if a is not type(None)] if args else [tp]
             key = f"{path}.{f.name}" if path else f.name
             if any(typing.get_origin(a) is tuple for a in inner):
@@ -59,16 +59,16 @@ class _Writer:
             if any(typing.get_origin(a) is dict for a in inner):
                 key += ".<name>"
             for sub in members:
-                tag = _tag_of(sub) if len(members) > 1 else None
+                tag = tag_of(sub) if len(members) > 1 else None
                 self.collect(sub, f"{key} (type: {tag})" if tag else key, key)
 
     def type_text(self, tp: Any) -> str:
-        args = _union_args(tp)
+        args = union_args(tp)
         if args is not None:
             members = [a for a in args if a is not type(None)]
             if len(members) > 1:
                 text = "a bus: " + ", ".join(
-                    f"[{_tag_of(m)}](#{_anchor(self.titles[m])})" for m in members
+                    f"[{tag_of(m)}](#{_anchor(self.titles[m])})" for m in members
                 )
             else:
                 text = self.type_text(members[0])

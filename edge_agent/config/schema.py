@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_agent.config.loader import _union_args, config_fields
+from edge_agent.config.convert import config_fields, union_args
 from edge_agent.config.model import GatewayConfig
 
 __all__ = ["SCHEMA_PATH", "gateway_config_schema", "schema_json"]
@@ -92,7 +92,7 @@ class _Builder:
         return doc
 
     def type_schema(self, tp: Any, fmeta: Mapping[str, Any]) -> dict[str, Any]:
-        args = _union_args(tp)
+        args = union_args(tp)
         if args is not None:
             members = [a for a in args if a is not type(None)]
             if len(members) > 1:

@@ -1,0 +1,482 @@
+"""The type-directed converter: YAML nodes -> config dataclasses, one problem per mistake.
+
+``Converter`` walks composed YAML nodes (which keep their line and column) against the field
+types of a dataclass (see ``edge_agent.config.fields`` for the allowed types and ``meta()``),
+recording every problem instead of stopping at the first: wrong types, unknown keys (with a
+did-you-mean), missing and duplicate keys, bounds, patterns, and the sections' own
+``config_checks()``. A section with a bad field comes back as a ``_PartialRecord`` so that the
+cross checks (``crosscheck``) can still look at its good fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import yaml
+
+from edge_agent.config.problems import Problem, fmt_num, join_path, show_value, suggest
+
+__all__ = [
+    "INVALID",
+    "MAX_NODE_VISITS",
+    "Converter",
+    "TooBig",
+    "config_fields",
+    "is_bad",
+    "readable",
+    "tag_of",
+    "union_args",
+]
+
+# A config is a few hundred nodes; aliases can multiply a small file into millions of visits.
+MAX_NODE_VISITS = 200_000
+
+_TAG = "tag:yaml.org,2002:"
+_WORDS_RE = re.compile(r"[\w-]+(\|[\w-]+)+")  # a pattern that is a list of choices
+
+
+class TooBig(Exception):
+    """The alias-expanded document exceeds ``MAX_NODE_VISITS``."""
+
+
+class _Unknown(Exception):
+    """Internal: a section check touched a value that failed conversion."""
+
+
+class _InvalidType:
+    """Marker for a value that failed conversion (its problem is already recorded). Using it
+    in a comparison, a test or a format raises ``_Unknown``, so a section's ``config_checks``
+    run on a partly invalid section skips the checks that depend on the bad value."""
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+    def _unknown(self, *args: object) -> Any:
+        raise _Unknown
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _unknown  # type: ignore[assignment]
+    __bool__ = __format__ = __hash__ = __iter__ = __len__ = __getitem__ = _unknown  # type: ignore[assignment]
+    __contains__ = __float__ = __int__ = __index__ = __neg__ = __abs__ = _unknown  # type: ignore[assignment]
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _unknown  # type: ignore[assignment]
+    __truediv__ = __rtruediv__ = __mod__ = __pow__ = _unknown  # type: ignore[assignment]
+
+
+INVALID: Any = _InvalidType()
+
+
+# --------------------------------------------------------------------------------------------
+# Dataclass introspection shared with the schema and docs generators
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def config_fields(cls: type) -> list[tuple[dataclasses.Field[Any], Any]]:
+    """The YAML-visible fields of a config dataclass with their resolved types, in the order
+    docs and the schema show them (``name`` and ``type`` first)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    out = [(f, hints[f.name]) for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+    first = {"name": 0, "type": 1}
+    return sorted(out, key=lambda ft: first.get(ft[0].name, 2))
+
+
+def is_required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def union_args(tp: Any) -> tuple[Any, ...] | None:
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return typing.get_args(tp)
+    return None
+
+
+def tag_of(cls: type) -> str | None:
+    """The ``type:`` value of one member of a tagged union of dataclasses."""
+    for f, tp in config_fields(cls):
+        if f.name == "type" and typing.get_origin(tp) is Literal:
+            return typing.get_args(tp)[0]
+    return None
+
+
+def _same_literal(choice: Any, value: Any) -> bool:
+    """YAML value equals a Literal choice without bool/int or text/number confusion."""
+    if isinstance(choice, bool) or isinstance(value, bool):
+        return isinstance(choice, bool) and isinstance(value, bool) and choice == value
+    if isinstance(choice, str) or isinstance(value, str):
+        return isinstance(choice, str) and isinstance(value, str) and choice == value
+    return isinstance(value, int | float) and value == choice
+
+
+def _literal_text(v: Any) -> str:
+    return str(v) if not isinstance(v, bool) else str(v).lower()
+
+
+# --------------------------------------------------------------------------------------------
+# The converter
+
+
+class Converter:
+    """Walks YAML nodes against dataclass types, recording problems and marks."""
+
+    def __init__(self, file: str, base_dir: str) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+        self.marks: dict[str, tuple[int, int]] = {}
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.visits = 0
+
+    # -- problems ----------------------------------------------------------------------------
+
+    def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
+        line, col = (None, None) if node is None else self.pos(node)
+        self.problems.append(Problem(self.file, line, col, path, message))
+
+    def problem_at(self, path: str, message: str, fallback: yaml.Node | None = None) -> None:
+        """A problem at a path converted earlier (cross checks)."""
+        mark = self.marks.get(path)
+        if mark is None and fallback is not None:
+            mark = self.pos(fallback)
+        line, col = mark if mark else (1, 1)
+        self.problems.append(Problem(self.file, line, col, path, message))
+
+    @staticmethod
+    def pos(node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    # -- node helpers ------------------------------------------------------------------------
+
+    def visit(self) -> None:
+        self.visits += 1
+        if self.visits > MAX_NODE_VISITS:
+            raise TooBig
+
+    @staticmethod
+    def is_null(node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
+
+    def scalar(self, node: yaml.ScalarNode) -> tuple[bool, Any]:
+        try:
+            return True, self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            return False, reason
+
+    def describe(self, node: yaml.Node, secret: bool = False) -> str:
+        """'a mapping', 'integer 12', 'text 'x'' ... for 'expected X, got Y'."""
+        if isinstance(node, yaml.MappingNode):
+            return "a mapping"
+        if isinstance(node, yaml.SequenceNode):
+            return "a list"
+        tag = node.tag.removeprefix(_TAG)
+        kind = {
+            "null": "null",
+            "bool": "boolean",
+            "int": "integer",
+            "float": "number",
+            "str": "text",
+            "timestamp": "a date",
+            "binary": "binary data",
+        }.get(tag, f"a value tagged {node.tag}")
+        if secret or tag == "null" or kind.startswith("a "):
+            return kind
+        shown = show_value(node.value) if tag == "str" else node.value
+        return f"{kind} {shown}"
+
+    def entries(self, node: yaml.MappingNode, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Key -> (key node, value node), with merge keys (``<<: *defaults``) applied and
+        duplicate or non-text keys reported."""
+        explicit: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            self.visit()
+            if key_node.tag == _TAG + "merge":
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for src in sources:
+                    if not isinstance(src, yaml.MappingNode):
+                        self.problem(src, path, "a merge key (<<) needs a mapping or aliases")
+                        continue
+                    for k, kv in self.entries(src, path).items():
+                        merged.setdefault(k, kv)
+                continue
+            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _TAG + "str"):
+                self.problem(key_node, path, f"keys must be text, got {self.describe(key_node)}")
+                continue
+            key = key_node.value
+            if key in explicit:
+                first = explicit[key][0].start_mark.line + 1
+                self.problem(
+                    key_node, join_path(path, key), f"duplicate key (first at line {first})"
+                )
+                continue
+            explicit[key] = (key_node, value_node)
+        return {**merged, **explicit}
+
+    # -- conversion --------------------------------------------------------------------------
+
+    def convert(self, node: yaml.Node, tp: Any, path: str, fmeta: Mapping[str, Any]) -> Any:
+        self.visit()
+        self.marks.setdefault(path, self.pos(node))
+        args = union_args(tp)
+        if args is not None:
+            members = [a for a in args if a is not type(None)]
+            if self.is_null(node) and len(members) < len(args):
+                return None
+            if len(members) == 1:
+                return self.convert(node, members[0], path, fmeta)
+            return self.convert_tagged(node, members, path)
+        if dataclasses.is_dataclass(tp):
+            return self.convert_dataclass(node, tp, path)
+        origin = typing.get_origin(tp)
+        if origin is tuple:
+            return self.convert_list(node, typing.get_args(tp), path, fmeta)
+        if origin is dict:
+            return self.convert_dict(node, typing.get_args(tp)[1], path, fmeta)
+        if origin is Literal:
+            return self.convert_literal(node, typing.get_args(tp), path, fmeta)
+        return self.convert_scalar(node, tp, path, fmeta)
+
+    def expect(self, node: yaml.Node, path: str, what: str, fmeta: Mapping[str, Any]) -> Any:
+        got = self.describe(node, secret=bool(fmeta.get("secret")))
+        hint = ""
+        if what == "text" and isinstance(node, yaml.ScalarNode) and not self.is_null(node):
+            hint = " (put it in quotes)"
+        self.problem(node, path, f"expected {what}, got {got}{hint}")
+        return INVALID
+
+    def convert_scalar(self, node: yaml.Node, tp: Any, path: str, fmeta: Mapping[str, Any]) -> Any:
+        what = {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(tp)
+        if what is None:  # a programming error in a config dataclass, not a user mistake
+            raise TypeError(f"unsupported config field type {tp!r} at {path}")
+        if not isinstance(node, yaml.ScalarNode):
+            return self.expect(node, path, what, fmeta)
+        ok, value = self.scalar(node)
+        if not ok:
+            self.problem(node, path, f"cannot read this value: {value}")
+            return INVALID
+        if tp is bool:
+            return value if isinstance(value, bool) else self.expect(node, path, what, fmeta)
+        if tp is str:
+            if not isinstance(value, str):
+                return self.expect(node, path, what, fmeta)
+            return self.check_text(node, value, path, fmeta)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return self.expect(node, path, what, fmeta)
+        if tp is int and not isinstance(value, int):
+            return self.expect(node, path, what, fmeta)
+        if not math.isfinite(value):
+            self.problem(node, path, f"{node.value} is not a finite number")
+            return INVALID
+        return self.check_bounds(node, tp(value), path, fmeta)
+
+    def check_text(self, node: yaml.Node, value: str, path: str, fmeta: Mapping[str, Any]) -> Any:
+        pattern = fmeta.get("pattern")
+        if pattern and not re.fullmatch(pattern, value):
+            why = fmeta.get("pattern_help") or f"it must match {pattern}"
+            shown = "this value" if fmeta.get("secret") else show_value(value)
+            hint = ""
+            if _WORDS_RE.fullmatch(pattern) and not fmeta.get("secret"):
+                hint = suggest(value, pattern.split("|"))
+                hint = hint if "did you mean" in hint else ""
+            self.problem(node, path, f"{shown} is not allowed: {why}{hint}")
+            return INVALID
+        if fmeta.get("path"):
+            if not value:
+                self.problem(node, path, "an empty path is not allowed")
+                return INVALID
+            return os.path.normpath(os.path.join(self.base_dir, value))
+        return value
+
+    def check_bounds(self, node: yaml.Node, value: float, path: str, fmeta: Mapping[str, Any]):
+        lo, hi = fmeta.get("min"), fmeta.get("max")
+        shown = node.value if isinstance(node, yaml.ScalarNode) else fmt_num(value)
+        if fmeta.get("exclusive_min") and lo is not None and not value > lo:
+            self.problem(node, path, f"{shown} must be greater than {fmt_num(lo)}")
+            return INVALID
+        if lo is not None and hi is not None and not lo <= value <= hi:
+            self.problem(node, path, f"{shown} is not in {fmt_num(lo)}..{fmt_num(hi)}")
+            return INVALID
+        if lo is not None and value < lo:
+            self.problem(node, path, f"{shown} is less than the minimum {fmt_num(lo)}")
+            return INVALID
+        if hi is not None and value > hi:
+            self.problem(node, path, f"{shown} is more than the maximum {fmt_num(hi)}")
+            return INVALID
+        return value
+
+    def convert_literal(self, node: yaml.Node, choices: tuple[Any, ...], path: str, fmeta):
+        listed = ", ".join(_literal_text(c) for c in choices)
+        what = f"one of {listed}" if len(choices) > 1 else _literal_text(choices[0])
+        if not isinstance(node, yaml.ScalarNode):
+            return self.expect(node, path, what, fmeta)
+        ok, value = self.scalar(node)
+        if ok and any(_same_literal(c, value) for c in choices):
+            return value
+        if ok and not isinstance(value, str | int | float):  # null, a date, binary
+            return self.expect(node, path, what, fmeta)
+        text = node.value if isinstance(node.value, str) else str(node.value)
+        if path == "version":
+            self.problem(
+                node, path, f"{show_value(text)} is not supported (this edge-agent reads {what})"
+            )
+            return INVALID
+        suggestion = suggest(text, [_literal_text(c) for c in choices])
+        if "did you mean" not in suggestion:
+            suggestion = ""
+        self.problem(node, path, f"{show_value(text)} is not one of {listed}{suggestion}")
+        return INVALID
+
+    def convert_list(self, node: yaml.Node, args: tuple[Any, ...], path: str, fmeta) -> Any:
+        variadic = len(args) == 2 and args[1] is Ellipsis
+        what = "a list" if variadic else f"a list of {len(args)}"
+        if not isinstance(node, yaml.SequenceNode):
+            return self.expect(node, path, what, fmeta)
+        if not variadic and len(node.value) != len(args):
+            self.problem(node, path, f"expected {what} values, got {len(node.value)}")
+            return INVALID
+        out = []
+        for i, item in enumerate(node.value):
+            tp = args[0] if variadic else args[i]
+            out.append(self.convert(item, tp, f"{path}[{i}]", fmeta))
+        if any(is_bad(v) for v in out):
+            return _PartialTuple(out)
+        return tuple(out)
+
+    def convert_dict(self, node: yaml.Node, value_tp: Any, path: str, fmeta) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            return self.expect(node, path, "a mapping", fmeta)
+        key_meta = {k: fmeta.get(k) for k in ("pattern", "pattern_help")}
+        value_meta = {k: v for k, v in fmeta.items() if k not in ("pattern", "pattern_help")}
+        out: dict[str, Any] = {}
+        bad = False
+        for key, (key_node, value_node) in self.entries(node, path).items():
+            sub = join_path(path, key)
+            if key_meta["pattern"] and self.check_text(key_node, key, sub, key_meta) is INVALID:
+                bad = True
+                continue
+            out[key] = self.convert(value_node, value_tp, sub, value_meta)
+            bad = bad or is_bad(out[key])
+        return INVALID if bad else out
+
+    def convert_tagged(self, node: yaml.Node, members: list[type], path: str) -> Any:
+        by_tag = {tag_of(m): m for m in members}
+        listed = ", ".join(str(t) for t in by_tag)
+        if not isinstance(node, yaml.MappingNode):
+            return self.expect(node, path, "a mapping", {})
+        entries = self.entries(node, path)
+        if "type" not in entries:
+            self.problem(node, path, f"missing required key 'type' (one of {listed})")
+            return INVALID
+        type_node = entries["type"][1]
+        type_path = join_path(path, "type")
+        self.marks.setdefault(type_path, self.pos(type_node))
+        ok, value = (False, None)
+        if isinstance(type_node, yaml.ScalarNode):
+            ok, value = self.scalar(type_node)
+        if not ok or not isinstance(value, str):
+            return self.expect(type_node, type_path, f"one of {listed}", {})
+        if value not in by_tag:
+            hint = suggest(value, by_tag)
+            self.problem(type_node, type_path, f"{show_value(value)} is not one of {listed}{hint}")
+            return INVALID
+        return self.convert_dataclass(node, by_tag[value], path)
+
+    def convert_dataclass(self, node: yaml.Node, cls: type, path: str) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            return self.expect(node, path, "a mapping", {})
+        values = self.fields_of(node, cls, path)
+        if any(is_bad(v) for v in values.values()):
+            partial = _PartialRecord(cls, values)
+            self.run_checks(partial, node, path)
+            return partial
+        obj = cls(**values)
+        self.run_checks(obj, node, path)
+        return obj
+
+    def fields_of(self, node: yaml.MappingNode, cls: type, path: str) -> dict[str, Any]:
+        """Convert the keys of one mapping into ``cls``'s field values (``INVALID`` or a
+        ``_PartialTuple`` where something was wrong; missing optional keys are left out)."""
+        fields = config_fields(cls)
+        known = {f.name: (f, tp) for f, tp in fields}
+        entries = self.entries(node, path)
+        values: dict[str, Any] = {}
+        for key, (key_node, value_node) in entries.items():
+            if key not in known:
+                self.problem(key_node, join_path(path, key), "unknown key" + suggest(key, known))
+                continue
+            f, tp = known[key]
+            values[key] = self.convert(value_node, tp, join_path(path, key), f.metadata)
+        for f, _ in fields:
+            if f.name not in entries and is_required(f):
+                self.problem(node, path, f"missing required key {f.name!r}")
+                values[f.name] = INVALID
+        return values
+
+    def run_checks(self, obj: Any, node: yaml.Node, path: str) -> None:
+        """A section's own ``config_checks()``. On a partly invalid section (a
+        ``_PartialRecord``) the checks that touch a bad value are skipped, the others run."""
+        partial = isinstance(obj, _PartialRecord)
+        checks = getattr(obj._cls if partial else type(obj), "config_checks", None)
+        if checks is None:
+            return
+        results = iter(checks(obj))
+        while True:
+            try:
+                field_name, message = next(results)
+            except StopIteration:
+                return
+            except (_Unknown, AttributeError, TypeError):
+                # Only a partial section can meet a bad value here; a whole one re-raises
+                # (a bug in a check must show, not hide).
+                if not partial:
+                    raise
+                return
+            sub = join_path(path, field_name) if field_name else path
+            self.problem_at(sub, message, fallback=node)
+
+
+class _PartialTuple(list):
+    """A list some of whose items are invalid: the cross checks still look at the good ones."""
+
+
+class _PartialRecord:
+    """A section with some invalid fields (already reported). The cross checks read its good
+    fields through attributes; a bad or missing required one reads as ``INVALID``."""
+
+    def __init__(self, cls: type, values: dict[str, Any]) -> None:
+        self._cls = cls
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__["_values"]
+        if name in values:
+            return values[name]
+        for f in dataclasses.fields(self.__dict__["_cls"]):
+            if f.name == name:
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+                return INVALID
+        raise AttributeError(name)
+
+
+def is_bad(value: Any) -> bool:
+    """Invalid, or a list / section with something invalid inside."""
+    return value is INVALID or isinstance(value, _PartialTuple | _PartialRecord)
+
+
+def readable(value: Any) -> bool:
+    """Something a cross check can read: not itself invalid (a section may be partial)."""
+    return value is not INVALID

@@ -1,0 +1,243 @@
+"""Cross checks over the whole config, after each section was converted on its own.
+
+Unique bus and device names, every device's bus exists, a unit id once per bus, one serial port
+per bus, devices named by rules exist, profiles exist and point overrides fit them, the uplink
+URL and TLS rule, and files that must exist. Sections with a bad field arrive as partial
+records: a check runs when the values it needs could be read, so one run lists everything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import urllib.parse
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from drivers.errors import ProfileError
+from edge_agent.config.convert import INVALID, Converter, readable
+from edge_agent.config.problems import join_path, printable, show_value, suggest
+from edge_agent.errors import UsageError
+
+__all__ = ["ProfileSource", "cross_checks"]
+
+# Given the resolved profiles_dir (or None), the known device profiles by name.
+ProfileSource = Callable[[str | None], Mapping[str, Any]]
+
+
+def _good(items: Any) -> list[tuple[int, Any]]:
+    if not isinstance(items, tuple | list):
+        return []
+    return [(i, v) for i, v in enumerate(items) if v is not INVALID]
+
+
+def cross_checks(
+    conv: Converter,
+    values: dict[str, Any],
+    profile_exists: Callable[[str], bool] | None,
+    profile_names: Collection[str] | None,
+    profiles: ProfileSource | None,
+) -> None:
+    """Record, through ``conv``, every problem of the file as a whole. ``values`` are the
+    converted top-level fields (some may be invalid or partial); profiles are known from
+    ``profiles`` (preferred: also checks point overrides), ``profile_names`` or
+    ``profile_exists``, or not checked at all."""
+    known_profiles: Mapping[str, Any] | None = None
+    if profiles is not None and "profiles_dir" in values and values["profiles_dir"] is INVALID:
+        profiles = None  # its own problem is reported; do not guess another directory
+    if profiles is not None:
+        try:
+            known_profiles = profiles(values.get("profiles_dir"))
+        except (ProfileError, UsageError) as exc:
+            conv.problem_at("profiles_dir", printable((str(exc).splitlines() or [""])[0]))
+        else:
+            profile_names = list(known_profiles)
+            profile_exists = known_profiles.__contains__
+    buses = _good(values.get("buses", ()))
+    devices = _good(values.get("devices", ()))
+
+    seen_bus: dict[str, int] = {}
+    serial_ports: dict[str, str] = {}
+    for i, bus in buses:
+        if not readable(bus.name):
+            continue
+        if bus.name in seen_bus:
+            conv.problem_at(
+                f"buses[{i}].name",
+                f"duplicate bus name {bus.name!r} (also buses[{seen_bus[bus.name]}])",
+            )
+        else:
+            seen_bus[bus.name] = i
+        if bus.type == "rtu" and readable(bus.port):
+            if bus.port in serial_ports:
+                conv.problem_at(
+                    f"buses[{i}].port",
+                    f"{show_value(bus.port)} is already used by bus {serial_ports[bus.port]!r} "
+                    "(a serial port belongs to one bus)",
+                )
+            else:
+                serial_ports[bus.port] = bus.name
+
+    # A device's bus is only "unknown" when every bus name could be read.
+    bus_list = values.get("buses", ())
+    all_bus_names = isinstance(bus_list, tuple | list) and all(
+        readable(b) and readable(b.name) for b in bus_list
+    )
+    exists = profile_exists
+    if exists is None and profile_names is not None:
+        exists = profile_names.__contains__
+    seen_dev: dict[str, int] = {}
+    units: dict[tuple[str, int], int] = {}
+    for i, dev in devices:
+        if readable(dev.name):
+            if dev.name in seen_dev:
+                conv.problem_at(
+                    f"devices[{i}].name",
+                    f"duplicate device name {dev.name!r} (also devices[{seen_dev[dev.name]}])",
+                )
+            else:
+                seen_dev[dev.name] = i
+        if readable(dev.bus) and all_bus_names and dev.bus not in seen_bus:
+            conv.problem_at(
+                f"devices[{i}].bus",
+                f"no bus named {show_value(dev.bus)}{suggest(dev.bus, seen_bus)}",
+            )
+        if readable(dev.bus) and readable(dev.unit_id):
+            key = (dev.bus, dev.unit_id)
+            if key in units:
+                j = units[key]
+                conv.problem_at(
+                    f"devices[{i}].unit_id",
+                    f"unit {dev.unit_id} is already used on bus {dev.bus!r} by devices[{j}]",
+                )
+            else:
+                units[key] = i
+        if not readable(dev.profile) or exists is None:
+            continue
+        if not exists(dev.profile):
+            hint = suggest(dev.profile, profile_names) if profile_names else ""
+            if "did you mean" not in hint:
+                hint = ""
+            conv.problem_at(
+                f"devices[{i}].profile", f"unknown profile {show_value(dev.profile)}{hint}"
+            )
+        elif known_profiles is not None:
+            _check_overrides(conv, i, dev, known_profiles[dev.profile])
+
+    dev_list = values.get("devices", ())
+    all_device_names = isinstance(dev_list, tuple | list) and all(
+        readable(d) and readable(d.name) for d in dev_list
+    )
+    for i, dev in devices:
+        if not (readable(dev.rules) and all_device_names):
+            continue
+        for ref in ("rain_gauge", "wet_well"):
+            target = getattr(dev.rules, ref, None)
+            if readable(target) and target is not None and target not in seen_dev:
+                conv.problem_at(
+                    f"devices[{i}].rules.{ref}",
+                    f"no device named {show_value(target)}{suggest(target, seen_dev)}",
+                )
+
+    for key, what in (("site_file", os.path.isfile), ("profiles_dir", os.path.isdir)):
+        path = values.get(key)
+        if isinstance(path, str) and not what(path):
+            kind = "file" if key == "site_file" else "directory"
+            conv.problem_at(key, f"no such {kind}: {printable(path)}")
+
+    uplink = values.get("uplink")
+    if uplink is not None and readable(uplink):
+        _check_uplink(conv, uplink)
+
+
+def _dict_at(section: Any, name: str) -> dict[str, Any]:
+    """``section.name`` when both could be read, else ``{}`` (their problems are reported)."""
+    if not readable(section):
+        return {}
+    value = getattr(section, name, None)
+    return value if isinstance(value, dict) else {}
+
+
+def _check_overrides(conv: Converter, i: int, dev: Any, profile: Any) -> None:
+    """Point overrides and per-point rules must name points the profile has; overrides must
+    fit the point's type."""
+    points = getattr(profile, "points", None)
+    names = [p.name for p in points] if points is not None else None
+    rule_points = _dict_at(dev.rules, "points")
+    if names is not None:
+        for point_name in rule_points:
+            if point_name not in names:
+                conv.problem_at(
+                    join_path(f"devices[{i}].rules.points", point_name),
+                    f"profile {dev.profile!r} has no point {show_value(point_name)}"
+                    + suggest(point_name, names),
+                )
+    for point_name, override in _dict_at(dev.overrides, "points").items():
+        path = join_path(f"devices[{i}].overrides.points", point_name)
+        if names is not None and point_name not in names:
+            conv.problem_at(
+                path,
+                f"profile {dev.profile!r} has no point {show_value(point_name)}"
+                + suggest(point_name, names),
+            )
+            continue
+        with_overrides = getattr(profile, "with_overrides", None)
+        if with_overrides is None:
+            continue
+        try:
+            with_overrides({point_name: override})
+        except ProfileError as exc:
+            message = (str(exc).removeprefix("override ").splitlines() or ["invalid"])[0]
+            conv.problem_at(path, printable(message))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_uplink(conv: Converter, uplink: Any) -> None:
+    tls = uplink.tls
+    insecure = tls.insecure_plaintext if readable(tls) else INVALID
+    if uplink.url is not None and readable(uplink.url) and readable(insecure):
+        # Never echo the URL: someone may have written user:password@ into it.
+        try:
+            parts = urllib.parse.urlsplit(uplink.url)
+            port = parts.port
+        except ValueError:
+            conv.problem_at("uplink.url", "is not a valid URL (mqtts://host:port)")
+            return
+        if parts.scheme not in ("mqtt", "mqtts"):
+            conv.problem_at("uplink.url", "the scheme must be mqtts:// (TLS) or mqtt://")
+        elif parts.username is not None or parts.password is not None:
+            conv.problem_at(
+                "uplink.url", "credentials do not belong in the URL: use username and password_env"
+            )
+        elif not parts.hostname:
+            conv.problem_at("uplink.url", "names no host (mqtts://host:port)")
+        elif parts.path not in ("", "/") or parts.query or parts.fragment:
+            conv.problem_at("uplink.url", "must be just mqtts://host:port (no path or query)")
+        elif port == 0:
+            conv.problem_at("uplink.url", "port 0 is not a broker port")
+        elif parts.scheme == "mqtt" and not _is_loopback(parts.hostname):
+            if not insecure:
+                conv.problem_at(
+                    "uplink.url",
+                    f"plaintext mqtt:// to {printable(parts.hostname)} (not loopback): use "
+                    "mqtts:// or set "
+                    "uplink.tls.insecure_plaintext: true",
+                )
+        elif parts.scheme == "mqtts" and insecure:
+            conv.problem_at(
+                "uplink.tls.insecure_plaintext", "contradicts the mqtts:// url (TLS is on)"
+            )
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(tls, key) if readable(tls) else None
+        if isinstance(path, str) and not os.path.isfile(path):
+            conv.problem_at(f"uplink.tls.{key}", f"no such file: {printable(path)}")
+    if isinstance(uplink.password_file, str) and not os.path.isfile(uplink.password_file):
+        conv.problem_at("uplink.password_file", "no such file")

@@ -1,0 +1,102 @@
+"""Config problems: ``Problem`` (one line: ``file:line:col: path: message``), ``ConfigError``
+holding all of them, and the small formatting rules every message follows (values shown in
+quotes and cut short, did-you-mean suggestions, YAML paths like ``devices[2].unit_id``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from edge_agent.errors import UsageError
+
+__all__ = [
+    "MAX_SHOWN_CHARS",
+    "ConfigError",
+    "Problem",
+    "fmt_num",
+    "join_path",
+    "printable",
+    "show_value",
+    "suggest",
+]
+
+# Values echoed in messages are cut to this many characters.
+MAX_SHOWN_CHARS = 40
+
+_PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a config file. ``line``/``col`` are 1-based (``None`` when the
+    problem is the file as a whole, e.g. unreadable); ``path`` is the YAML path
+    (``devices[2].unit_id``, indexes from 0), ``""`` for the document itself."""
+
+    file: str
+    line: int | None
+    col: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
+        line = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        # One problem, one line: whatever a value or file name holds, never a raw line break
+        # or control character on the terminal.
+        return line if line.isprintable() else "".join(_escape_char(ch) for ch in line)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(UsageError):
+    """The config file is unusable; ``problems`` lists every problem, ``str()`` gives one
+    line per problem."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def join_path(path: str, key: str) -> str:
+    """``devices[2]`` + ``unit_id`` -> ``devices[2].unit_id``; odd keys in brackets."""
+    part = key if _PLAIN_KEY_RE.fullmatch(key) else repr(key)
+    if not _PLAIN_KEY_RE.fullmatch(key):
+        return f"{path}[{part}]"
+    return f"{path}.{part}" if path else part
+
+
+def fmt_num(x: float) -> str:
+    """1.0 -> '1', 0.5 -> '0.5'."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def show_value(text: str) -> str:
+    """A value quoted for a message, cut to ``MAX_SHOWN_CHARS``."""
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[: MAX_SHOWN_CHARS - 3] + "..."
+    return repr(text)
+
+
+def _escape_char(ch: str) -> str:
+    return ch if ch.isprintable() else repr(ch)[1:-1]
+
+
+def printable(text: str) -> str:
+    """``text`` as is when it prints on one line, else its escaped repr."""
+    return text if text.isprintable() else repr(text)
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)``, else the list of choices when short, else ``""``."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if 0 < len(choices) <= 12:
+        return f" (expected one of: {', '.join(choices)})"
+    return ""
