@@ -150,7 +150,7 @@ class Daemon:
                     kind=event.kind,
                     seq=event.seq,
                     sev=int(event.sev),
-                    **{k: v for k, v in event.data.items() if k not in ("device", "kind")},
+                    data=event.data,
                 )
             if self.options.on_event is not None:
                 self.options.on_event(event)

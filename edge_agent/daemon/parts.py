@@ -218,9 +218,11 @@ class Runtime:
         import asyncio
 
         for runner in self.runners.values():
-            runner.start()
+            runner.start().add_done_callback(_report_crash)
         if self.leak is not None:
-            self.tasks.append(asyncio.ensure_future(self.leak.run(stop_event)))
+            task = asyncio.ensure_future(self.leak.run(stop_event))
+            task.add_done_callback(_report_crash)
+            self.tasks.append(task)
 
     async def stop(self) -> None:
         import asyncio
@@ -255,6 +257,16 @@ class Runtime:
         if self.rules is None:
             return []
         return list(self.rules.on_poll_failed(device, reason, ts))
+
+
+def _report_crash(task: Any) -> None:
+    """A loop task that ended with an exception is a bug: log it with its traceback. Its
+    progress beats stop, so the watchdog is withheld and systemd restarts the daemon."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("loop crashed", task=task.get_name(), exc_info=exc)
 
 
 def _plain(value: Any) -> Any:
