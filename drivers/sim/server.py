@@ -35,6 +35,7 @@ A hook returning an int answers that request with that Modbus exception code ins
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +46,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import SimData, SimDevice
 
 __all__ = [
@@ -243,7 +245,7 @@ class SimServer:
         self.units.pop(unit_id, None)
 
     async def _enter(self, unit_id: int) -> UnitStore | ExcCodes:
-        """Apply faults that act before the answer: silence (NoSuchId), delay, exception."""
+        """Apply faults that act before the answer: silence (NoSuchId), exception."""
         self.requests += 1
         store = self.units.get(unit_id)
         if store is None:
@@ -252,8 +254,6 @@ class SimServer:
         if faults is not None:
             if faults.silent:
                 raise NoSuchIdException(f"unit {unit_id} silent")
-            if faults.delay_s > 0:
-                await asyncio.sleep(faults.delay_s)
             if faults.exception:
                 return ExcCodes(faults.exception)
         return store
@@ -270,7 +270,6 @@ class SimServer:
         common = {
             "ignore_missing_devices": True,  # an absent unit is silent, as on a real bus
             "broadcast_enable": True,  # unit 0 writes go to every unit, unanswered
-            "trace_packet": self._trace_packet,
         }
         if self.kind == "rtu":
             server = ModbusSerialServer(
@@ -289,6 +288,7 @@ class SimServer:
                 **common,
             )
         server.context = _BusContext(self)
+        server.callback_new_connection = functools.partial(self._new_handler, server)
         if not await server.listen():
             where = self.serial_port if self.kind == "rtu" else f"{self.host}:{self.port}"
             raise OSError(f"simulator cannot listen on {where}")
@@ -314,7 +314,13 @@ class SimServer:
         await self.stop()
 
     # -- faults on the wire -----------------------------------------------------------
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+    def _new_handler(self, server) -> ServerRequestHandler:
+        """pymodbus's per-connection handler, with our fault hook on its outgoing bytes."""
+        handler = ServerRequestHandler(server, None, None, None)
+        handler.trace_packet = functools.partial(self._trace_packet, handler)
+        return handler
+
+    def _trace_packet(self, handler: ServerRequestHandler, sending: bool, data: bytes) -> bytes:
         if not sending or not self.faults or len(data) < 2:
             return data
         rtu = self.kind != "tcp"
@@ -322,6 +328,16 @@ class SimServer:
         faults = self.faults.get(data[unit_pos])
         if faults is None:
             return data
+        if faults.delay_s > 0:
+            # Answer late on the wire (the reply keeps its own unit id and transaction id,
+            # which pymodbus's handler would relabel if the delay sat in the datastore).
+            late = self._mangle(faults, data, rtu, unit_pos)
+            handler.loop.call_later(faults.delay_s, _send_late, handler, late)
+            return b""
+        return self._mangle(faults, data, rtu, unit_pos)
+
+    @staticmethod
+    def _mangle(faults: UnitFaults, data: bytes, rtu: bool, unit_pos: int) -> bytes:
         if faults.reply_unit is not None:
             frame = bytearray(data)
             frame[unit_pos] = faults.reply_unit
@@ -336,6 +352,11 @@ class SimServer:
         if faults.truncate:
             data = data[: max(1, len(data) // 2)]
         return data
+
+
+def _send_late(handler: ServerRequestHandler, data: bytes) -> None:
+    if handler.transport:  # the master may have hung up meanwhile
+        handler.transport.write(data)
 
 
 class ThreadedSimServer:

@@ -127,6 +127,7 @@ FAULTS = [
     (UnitFaults(reply_unit=1), "timeout"),
     (UnitFaults(silent=True), "timeout"),
     (UnitFaults(exception=6), 6),
+    (UnitFaults(delay_s=0.4), "timeout"),  # late: its answer lands during later requests
 ]
 
 
