@@ -70,8 +70,12 @@ class PymodbusTransport(Transport):
         except (OSError, ModbusException) as exc:
             raise DriverInitError(f"cannot open {self.where}: {exc}") from exc
         if not ok:
-            raise DriverInitError(f"cannot open {self.where}")
+            raise DriverInitError(f"cannot open {self.where}{self._open_failure_hint()}")
         self._after_connect()
+
+    def _open_failure_hint(self) -> str:
+        """Why opening probably failed (pymodbus keeps the reason to its log)."""
+        return ""
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -8,6 +8,7 @@ once it returns, the next request reopens it: no restart needed.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusSerialClient
@@ -92,6 +93,13 @@ class RtuTransport(PymodbusTransport):
             reconnect_delay=0,  # the bus runner reopens the port, with its own backoff
             name=self.where,
         )
+
+    def _open_failure_hint(self) -> str:
+        if not os.path.exists(self.port):
+            return ": no such port (adapter unplugged, or another name: ls /dev/serial/by-id)"
+        if not os.access(self.port, os.R_OK | os.W_OK):
+            return ": permission denied (add the user to the dialout group)"
+        return ": port busy (another program, e.g. a running edge-agent, holds it)"
 
     def _after_connect(self) -> None:
         if not self.rs485.enabled:

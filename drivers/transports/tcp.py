@@ -34,6 +34,9 @@ class TcpTransport(PymodbusTransport):
     def where(self) -> str:
         return f"{self.kind} {self.host}:{self.port}"
 
+    def _open_failure_hint(self) -> str:
+        return " (refused or unreachable: is the device on and the port right?)"
+
     def _make_client(self) -> AsyncModbusTcpClient:
         return AsyncModbusTcpClient(
             self.host,

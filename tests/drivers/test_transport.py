@@ -178,3 +178,20 @@ def test_serial_port_vanishes_and_returns(tmp_path):
                 t.close()
 
     asyncio.run(scenario())
+
+
+def test_busy_serial_port_says_so(tmp_path):
+    """pyserial opens exclusively: a second opener is told the port is busy."""
+    import serial
+
+    async def scenario(ptys):
+        holder = serial.Serial(ptys.client_path, exclusive=True)
+        try:
+            t = make_transport("rtu", port=ptys.client_path, timeout_s=0.3)
+            with pytest.raises(DriverInitError, match="port busy"):
+                await t.connect()
+        finally:
+            holder.close()
+
+    with pty_pair(tmp_path) as ptys:
+        asyncio.run(scenario(ptys))
