@@ -49,7 +49,7 @@ from typing import Protocol
 import structlog
 
 from drivers.errors import DriverError, DriverTimeout, ModbusExceptionResponse
-from drivers.model import Reading
+from drivers.model import Quality, Reading
 from drivers.planner import ReadPlan, plan_profile
 from drivers.profile import Point, Profile
 from drivers.transport import FUNCTION_NAMES, Transport
@@ -99,7 +99,11 @@ _FUNCTION_CODES = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 
 class ProfilePollPlan:
     """A ``PollPlan`` from a profile: ``drivers.planner`` merges the points into requests,
-    ``drivers.codec`` decodes them (quality from ranges and fault bits)."""
+    ``drivers.codec`` decodes them (quality from ranges and fault bits).
+
+    One plan per device: it remembers each point's last value, so the points of a block the
+    device refused this poll are reported ``STALE`` with that value (``None`` if never read).
+    """
 
     def __init__(self, plan: ReadPlan) -> None:
         self.plan = plan
@@ -107,6 +111,7 @@ class ProfilePollPlan:
             BusRead(_FUNCTION_CODES[r.function], r.address, r.count) for r in plan.requests
         )
         self._index = {id(r): i for i, r in enumerate(plan.requests)}
+        self._last: dict[str, object] = {}
 
     @classmethod
     def for_profile(cls, profile: Profile, points: Iterable[Point] | None = None):
@@ -118,12 +123,25 @@ class ProfilePollPlan:
         return len(self.plan.points)
 
     def decode(self, device: str, results: Sequence[list | None], ts: float) -> list[Reading]:
-        """Readings of every point whose request was answered. Raises ``CodecError``."""
+        """Readings of every point: decoded where its request was answered, ``STALE`` where
+        the device refused the request. Raises ``CodecError``."""
         responses = _Responses(self._index, results)
-        return [
+        readings = [
             Reading(device, point.name, value, point.unit, quality, ts)
             for point, value, quality in self.plan.decode(responses)  # type: ignore[arg-type]
         ]
+        last = self._last
+        if None in results:
+            for request, values in zip(self.plan.requests, results, strict=True):
+                if values is None:
+                    readings.extend(
+                        Reading(device, p.name, last.get(p.name), p.unit, Quality.STALE, ts)
+                        for p in request.points
+                    )
+        for reading in readings:
+            if reading.quality is not Quality.STALE:
+                last[reading.point] = reading.value
+        return readings
 
 
 class _Responses:

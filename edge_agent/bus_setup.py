@@ -17,6 +17,7 @@ becomes the transport's gap; ``overrides.points`` are applied to the profile bef
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -127,8 +128,13 @@ def build_bus_setup(
     on_poll_ok: Callable[[str, float], None] | None = None,
     on_poll_failed: Callable[[str, str, float], None] | None = None,
     on_availability: Callable[[str, bool, str | None, float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
 ) -> BusSetup:
     """One runner per bus that has devices (``only_devices``: just those, e.g. for probe).
+
+    ``clock`` (monotonic, scheduling) and ``wall`` (epoch seconds, reading timestamps) go to
+    every runner: the demo stamps readings with simulated time.
 
     Raises ``UsageError`` naming the config line for a profile that cannot be loaded,
     overridden or planned, or a bus whose transport cannot be built.
@@ -167,5 +173,7 @@ def build_bus_setup(
             on_poll_ok=on_poll_ok,
             on_poll_failed=on_poll_failed,
             on_availability=on_availability,
+            clock=clock,
+            wall=wall,
         )
     return setup

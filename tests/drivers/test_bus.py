@@ -283,3 +283,32 @@ def test_duplicate_names_and_bad_units_are_refused():
     spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 1.0)
     with pytest.raises(ValueError, match="duplicate"):
         BusRunner("b", make_transport("tcp", host="127.0.0.1", port=1), [spec, spec])
+
+
+def test_refused_block_reports_its_points_stale_with_last_value():
+    """A profile device refusing one block: those points are STALE with their last value."""
+    from drivers.bus import ProfilePollPlan
+    from drivers.profile import ProfileRegistry
+    from tests.helpers.modbus import profile_store
+
+    profile = ProfileRegistry().get("noise-logger-nl200")
+
+    async def scenario():
+        async with served_units({}) as server:
+            store = server.add_unit(1, profile_store(profile, {"listen_start": 120}))
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=0.3)
+            plan = ProfilePollPlan.for_profile(profile)
+            runner = BusRunner("b", transport, [DeviceSpec("nl", 1, plan, 10.0, POLICY)])
+            first = {r.point: r for r in await runner.poll_once("nl")}
+            assert first["listen_start"].value == 120
+            assert first["listen_start"].quality == Quality.GOOD
+            del store.holding[10]  # the device now refuses the block holding listen_start
+            second = {r.point: r for r in await runner.poll_once("nl")}
+            await runner.stop()
+            assert set(second) == set(first)
+            assert second["listen_start"].quality == Quality.STALE
+            assert second["listen_start"].value == 120
+            assert second["battery"].quality == Quality.GOOD
+            assert runner.coordinators["nl"].state == "online"
+
+    asyncio.run(scenario())
