@@ -204,6 +204,11 @@ class TcpBus(_BusCommon):
     host: str = field(metadata=_host("host name or IP address", example="192.0.2.10"))
     port: int = field(default=DEFAULT_MODBUS_TCP_PORT, metadata=meta("TCP port", min=1, max=65535))
 
+    def config_checks(self) -> Checks:
+        if self.inter_frame_gap_ms is not None:
+            # Modbus TCP frames carry their own length; a gap would only slow the bus down.
+            yield "inter_frame_gap_ms", "applies to rtu and rtu_over_tcp buses, not tcp"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RtuOverTcpBus(_BusCommon):

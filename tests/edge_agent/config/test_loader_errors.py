@@ -235,6 +235,14 @@ leak_detection: {threshold: 2, confirm_nights: {k: 3, m: 2}}
         ],
     ),
     (
+        "an inter-frame gap on a Modbus TCP bus",
+        HEAD + "buses:\n  - {name: a, type: tcp, host: h, inter_frame_gap_ms: 2}\n",
+        [
+            "gateway.yaml:4:55: buses[0].inter_frame_gap_ms: applies to rtu and rtu_over_tcp "
+            "buses, not tcp",
+        ],
+    ),
+    (
         "one serial port, two buses",
         HEAD
         + """\
