@@ -16,7 +16,7 @@ import numpy as np
 from drivers.model import Recording
 from dsp.correlate import gcc_tdoa, locate_on_legs
 from dsp.network import NetworkError
-from dsp.pipes import get_material
+from dsp.pipes import common_band_hz
 from edge_agent.daemon.leak import Location
 from edge_agent.site_network import path_between_loggers
 
@@ -24,6 +24,7 @@ __all__ = ["DEFAULT_MIN_CONFIDENCE", "SiteLocator"]
 
 # Below this the peak barely stands out of the sidelobes: reporting a position would mislead.
 DEFAULT_MIN_CONFIDENCE = 0.2
+NYQUIST_MARGIN = 0.98  # gcc_tdoa wants the band strictly inside (0, fs/2)
 
 
 class SiteLocator:
@@ -33,16 +34,14 @@ class SiteLocator:
         self.site = site
         self.min_confidence = min_confidence
 
-    def band_for(self, materials: tuple[str, ...], fs: float) -> tuple[float, float] | None:
-        """The band every material of the path carries; the lowest material's band when
-        they do not overlap (plastic decides: it attenuates most)."""
-        bands = [get_material(m).band_hz for m in materials]
-        if not bands:
+    @staticmethod
+    def band_for(materials: tuple[str, ...], fs: float) -> tuple[float, float] | None:
+        """The band every material of the path carries (``dsp.pipes.common_band_hz``), kept
+        below Nyquist for this sample rate."""
+        if not materials:
             return None
-        lo, hi = max(b[0] for b in bands), min(b[1] for b in bands)
-        if lo >= hi:
-            lo, hi = min(bands, key=lambda b: b[1])
-        hi = min(hi, fs / 2 * 0.98)
+        lo, hi = common_band_hz(materials)
+        hi = min(hi, fs / 2 * NYQUIST_MARGIN)
         return (lo, hi) if lo < hi else None
 
     def locate(self, a: Recording, b: Recording) -> Location | None:
