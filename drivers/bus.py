@@ -103,6 +103,9 @@ class ProfilePollPlan:
 
     One plan per device: it remembers each point's last value, so the points of a block the
     device refused this poll are reported ``STALE`` with that value (``None`` if never read).
+    It also remembers the last answers: registers identical to the previous poll (a noise
+    logger's summary changes once a night, a closed cover or an idle pump not at all) are
+    not decoded again. Decoding is a pure function of the answers, so this is exact.
     """
 
     def __init__(self, plan: ReadPlan) -> None:
@@ -112,6 +115,8 @@ class ProfilePollPlan:
         )
         self._index = {id(r): i for i, r in enumerate(plan.requests)}
         self._last: dict[str, object] = {}
+        self._last_results: list | None = None
+        self._last_decoded: list = []
 
     @classmethod
     def for_profile(cls, profile: Profile, points: Iterable[Point] | None = None):
@@ -125,10 +130,15 @@ class ProfilePollPlan:
     def decode(self, device: str, results: Sequence[list | None], ts: float) -> list[Reading]:
         """Readings of every point: decoded where its request was answered, ``STALE`` where
         the device refused the request. Raises ``CodecError``."""
-        responses = _Responses(self._index, results)
+        if results == self._last_results:
+            decoded = self._last_decoded
+        else:
+            decoded = self.plan.decode(_Responses(self._index, results))  # type: ignore[arg-type]
+            self._last_results = list(results)
+            self._last_decoded = decoded
         readings = [
             Reading(device, point.name, value, point.unit, quality, ts)
-            for point, value, quality in self.plan.decode(responses)  # type: ignore[arg-type]
+            for point, value, quality in decoded
         ]
         last = self._last
         if None in results:
