@@ -6,8 +6,8 @@
 # What it does (docs/operations.md explains each piece):
 #   1. a venv in /opt/edge-agent/venv with this source tree installed into it
 #      (--wheelhouse DIR: install offline from wheels built elsewhere: pip wheel -w DIR .)
-#   2. /etc/edge-agent/gateway.yaml from seeds/gateway.yaml if there is none yet (never
-#      overwritten), plus gateway.yaml.example refreshed on every run
+#   2. /etc/edge-agent/gateway.yaml.example and site.yaml.example (the reference site),
+#      refreshed on every run; your gateway.yaml is never written or overwritten
 #   3. /etc/systemd/system/edge-agent.service, daemon-reload, enable (and start with --start)
 # The service runs as a DynamicUser in the dialout group; systemd creates /var/lib/edge-agent
 # (state, outbox) and /var/cache/edge-agent (numba cache) itself.
@@ -72,13 +72,16 @@ run install -d -m 0755 "$PREFIX/share/doc"
 run install -m 0644 "$SRC/docs/operations.md" "$PREFIX/share/doc/operations.md"
 
 # 2. config: readable by the dynamic user; secrets go in edge-agent.env (root only, read by
-#    systemd before it drops privileges).
+#    systemd before it drops privileges). The reference site's files are examples only: the
+#    live gateway.yaml is the operator's, never written or overwritten here.
 run install -d -m 0755 "$CONF_DIR"
 run install -m 0644 "$SRC/seeds/gateway.yaml" "$CONF_DIR/gateway.yaml.example"
+run install -m 0644 "$SRC/seeds/site.yaml" "$CONF_DIR/site.yaml.example"
+HAVE_CONFIG=yes
 if [ ! -e "$CONF_DIR/gateway.yaml" ]; then
-    run install -m 0644 "$SRC/seeds/gateway.yaml" "$CONF_DIR/gateway.yaml"
-    echo "install.sh: wrote $CONF_DIR/gateway.yaml (the reference site): edit it, then" \
-         "$PREFIX/venv/bin/edge-agent check-config $CONF_DIR/gateway.yaml"
+    HAVE_CONFIG=no
+    echo "install.sh: no $CONF_DIR/gateway.yaml yet: write it (start from gateway.yaml.example)," \
+         "then $PREFIX/venv/bin/edge-agent check-config $CONF_DIR/gateway.yaml"
 else
     echo "install.sh: kept existing $CONF_DIR/gateway.yaml"
 fi
@@ -88,6 +91,10 @@ run install -m 0644 "$SRC/systemd/edge-agent.service" "$UNIT_DIR/edge-agent.serv
 run systemctl daemon-reload
 run systemctl enable edge-agent.service
 if [ "$START" = yes ]; then
-    run systemctl restart edge-agent.service
+    if [ "$HAVE_CONFIG" = yes ] || [ "$DRY_RUN" = yes ]; then
+        run systemctl restart edge-agent.service
+    else
+        echo "install.sh: not started: $CONF_DIR/gateway.yaml is missing" >&2
+    fi
 fi
 echo "install.sh: done. Start: systemctl start edge-agent; status: sudo $PREFIX/venv/bin/edge-agent status"

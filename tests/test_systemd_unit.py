@@ -102,10 +102,12 @@ def test_install_script_dry_run_lists_every_step():
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
+    assert "seeds/gateway.yaml /etc/edge-agent/gateway.yaml\n" not in out  # never the live one
     for step in (
         "-m venv /opt/edge-agent/venv",
         "pip install --quiet --upgrade",
         "/etc/edge-agent/gateway.yaml.example",
+        "/etc/edge-agent/site.yaml.example",
         "/etc/systemd/system/edge-agent.service",
         "systemctl daemon-reload",
         "systemctl enable edge-agent.service",
