@@ -24,8 +24,10 @@ examples:
       leak_level    31.5    dB    good
   edge-agent probe --config gateway.yaml lv-02 --json
       {"device": "lv-02", "unit_id": 2, "bus": "pumpstation", "points": [...]}
-  edge-agent probe --config gateway.yaml lv-02 --raw 0 2 --function input
-      addr 0-1 as ABCD f32 1234.5 | CDAB f32 ... | BADC ... | DCBA ...
+  edge-agent probe --config gateway.yaml nl-01 --raw 2 2 --function input
+      addr  order  f32           u32         i32
+      2-3   ABCD   31.5          1107034112  1107034112
+      2-3   CDAB   2.36707e-41   16892       16892      (one row per word/byte order)
 
 Exit codes: 0 read, 1 the device or port did not answer, 2 bad config, device or arguments.
 """
