@@ -148,3 +148,39 @@ def test_port_vanishes_and_returns(tmp_path):
 
     with pty_pair(tmp_path) as ptys:
         asyncio.run(scenario(ptys))
+
+
+def test_tcp_gateway_restart_reconnects():
+    """The TCP peer goes away and comes back on the same port: the runner reconnects."""
+    from drivers.sim.server import SimServer
+    from tests.helpers.modbus import make_store
+
+    async def scenario():
+        first = SimServer("tcp")
+        first.add_unit(1, make_store(UNITS[1]))
+        await first.start()
+        port = first.port
+        transport = make_transport("tcp", host="127.0.0.1", port=port, timeout_s=0.15)
+        events = []
+        runner = BusRunner(
+            "plc",
+            transport,
+            [DeviceSpec("a", 1, FourRegisters(), 0.03, POLICY)],
+            on_availability=lambda d, online, reason, ts: events.append((d, online)),
+        )
+        a = runner.coordinators["a"]
+        runner.start()
+        await _until(lambda: a.polls_ok >= 3)
+        await first.stop()
+        await _until(lambda: a.state == "offline")
+        second = SimServer("tcp", port=port)
+        second.add_unit(1, make_store(UNITS[1]))
+        await second.start()
+        try:
+            await _until(lambda: a.state == "online")
+        finally:
+            await runner.stop()
+            await second.stop()
+        assert events == [("a", False), ("a", True)]
+
+    asyncio.run(scenario())
