@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.codec import active_bits
 from drivers.errors import ProfileError
 from drivers.sim.clock import ManualClock
 from drivers.sim.site_sim import SiteSimulator
-from tests.drivers.sim.site_support import decode_from_store, read_point, seed_site
+from tests.drivers.sim.site_support import PROFILES, decode_from_store, read_point, seed_site
 
 STEP_S = 30.0
 HOUR_S = 3600.0
@@ -244,5 +246,62 @@ def test_blockage_backs_the_sewer_up_in_dry_weather_and_drains_after():
         rise_30min = level_at(start + 1800) - level_at(start)
         assert rise_30min == pytest.approx(block.rise_mm_per_min * 30, rel=0.15)
         assert level_at(end + 3600) < level_at(end - 60) - 200
+    finally:
+        asyncio.run(sim.stop())
+
+
+STORMY_SITE = """\
+site: stormy
+origin: {{lat: 31.23, lon: 121.47}}
+nodes: []
+pipes: []
+devices:
+  - {{name: ps, kind: pump_controller, profile: pump-controller-ps2, asset_id: A1,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 1, sim: {{pumps: {pumps}}}}}
+  - {{name: well, kind: level, profile: level-radar-lr10, asset_id: A2,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 2, sim: {{station: ps}}}}
+  - {{name: mh, kind: level, profile: level-radar-lr10, asset_id: A3,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 3, sim: {{cover_depth_mm: 1500}}}}
+  - {{name: rg, kind: rain, profile: rain-gauge-tb2, asset_id: A4,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 4}}
+sim_buses: [{{name: b, port: 15999}}]
+scenarios:
+  storms: [{{start_s: {start}, duration_s: {duration}, peak_mm_per_h: {peak}}}]
+"""
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    pumps=st.integers(1, 3),
+    start=st.floats(0, 1800),
+    duration=st.floats(60, 3600),
+    peak=st.floats(0.5, 250),
+    step=st.sampled_from([5.0, 30.0, 120.0, 600.0]),
+)
+def test_any_storm_keeps_levels_physical(pumps, start, duration, peak, step):
+    """Whatever the storm and the step size: levels stay between the invert and the cover
+    (or the overflow), tips never go back, and the rain total matches the storm's integral."""
+    from drivers.site import parse_site
+
+    site = parse_site(
+        STORMY_SITE.format(pumps=pumps, start=start, duration=duration, peak=peak),
+        profiles=PROFILES,
+    )
+    clock = ManualClock()
+    sim = SiteSimulator(site, clock=clock)
+    try:
+        m = sim.models
+        overflow = site.device("ps").sim.overflow_level_mm
+        tips = 0
+        while clock.elapsed() < start + duration + 600:
+            clock.advance(step)
+            sim.step()
+            assert 0 <= read_point(m["ps"], "wet_well_level") <= overflow + 20
+            assert 0 <= read_point(m["mh"], "level") <= 1500 + 20
+            now = read_point(m["rg"], "tips")
+            assert now >= tips
+            tips = now
+        expected = peak * duration / 2 / 3600
+        assert read_point(m["rg"], "rain_total") == pytest.approx(expected, abs=0.2 + 1e-6)
     finally:
         asyncio.run(sim.stop())
