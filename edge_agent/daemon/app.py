@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.daemon.state import (
+    DeviceStatus,
     LoggerStatus,
     OutboxStatus,
     StatusSnapshot,
@@ -52,6 +53,7 @@ __all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
 DEFAULT_STATUS_INTERVAL_S = 2.0
 DEFAULT_STOP_DRAIN_S = 3.0  # SIGTERM: how long the uplink may drain before `offline`
 STOP_RUNTIME_TIMEOUT_S = 5.0  # SIGTERM: polling and recordings get this long to stop
+STOP_EMIT_TIMEOUT_S = 2.0  # SIGTERM: drafts still on their way to the outbox
 DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
 BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
 LEAK_DEADLINE_S = 900.0  # a recording job of every logger on a slow RTU bus takes minutes
@@ -122,6 +124,9 @@ class Daemon:
         # Refreshed on the outbox thread each housekeeping tick: SQLite stays off the loop.
         self._outbox_status = OutboxStatus(depth=0, oldest_age_s=None)
         self._withheld_for: tuple[str, ...] = ()
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._last_devices: tuple[DeviceStatus, ...] = ()
+        self._last_loggers: tuple[LoggerStatus, ...] = ()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -160,7 +165,10 @@ class Daemon:
     def submit(self, items: list[EventDraft | TelemetryDraft]) -> None:
         """``emit`` from a synchronous callback on the loop: schedule it, keep order."""
         if items:
-            self._pending = asyncio.ensure_future(self._ordered_emit(list(items)))
+            task = asyncio.ensure_future(self._ordered_emit(list(items)))
+            # The loop keeps only weak references to tasks: hold them until they are done.
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     async def _ordered_emit(self, items: list[EventDraft | TelemetryDraft]) -> None:
         async with self._emit_lock:
@@ -208,7 +216,6 @@ class Daemon:
         from edge_agent.daemon import parts
 
         self._emit_lock = asyncio.Lock()
-        self._pending: asyncio.Future[Any] | None = None
         config = parts.load(self.options.config_path, self.options)
         self.config = config
         self.state_dir = parts.prepare_state_dir(config, self.options)
@@ -235,6 +242,12 @@ class Daemon:
         from edge_agent.daemon import parts
 
         runtime = parts.build_runtime(config, self, self.options)
+        if runtime.leak is not None:  # a reload keeps what status shows per logger
+            for old in self._last_loggers:
+                status = runtime.leak.status.get(old.name)
+                if status is not None:
+                    status.score = old.score
+                    status.recorded_at, status.recordings = old.recorded_at, old.recordings
         for bus in runtime.bus_names:
             self.progress.register(f"bus:{bus}", max(BUS_DEADLINE_MIN_S, runtime.bus_deadline(bus)))
         if runtime.leak is not None:
@@ -325,9 +338,8 @@ class Daemon:
                 await asyncio.wait_for(self._stop_runtime(), STOP_RUNTIME_TIMEOUT_S)
             except TimeoutError:
                 log.error("bus runners did not stop in time", timeout_s=STOP_RUNTIME_TIMEOUT_S)
-            if self._pending is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.shield(self._pending), timeout=2.0)
+            if self._inflight:  # drafts accepted by the rules but not yet on disk
+                await asyncio.wait(set(self._inflight), timeout=STOP_EMIT_TIMEOUT_S)
             if self.uplink is not None:
                 await self.uplink.stop(drain_s=self.options.stop_drain_s)
         finally:
@@ -361,7 +373,7 @@ class Daemon:
     # -- status ----------------------------------------------------------------------------
 
     def status_line(self) -> str:
-        devices = self.runtime.device_status() if self.runtime is not None else []
+        devices = self.runtime.device_status() if self.runtime is not None else self._last_devices
         online = sum(1 for d in devices if d.online)
         depth = self._outbox_status.depth
         uplink = self.uplink.status().state if self.uplink is not None else "disabled"
@@ -372,11 +384,12 @@ class Daemon:
 
     def snapshot(self) -> StatusSnapshot:
         now = self.clock.time()
+        if self.runtime is not None:  # kept through a reload and after the stop
+            self._last_devices = tuple(self.runtime.device_status())
         outbox = self._outbox_status
         uplink = self.uplink.status() if self.uplink is not None else UplinkStatus("disabled")
-        loggers: tuple[LoggerStatus, ...] = ()
         if self.runtime is not None and self.runtime.leak is not None:
-            loggers = tuple(
+            self._last_loggers = tuple(
                 LoggerStatus(s.name, s.score, s.state, s.recorded_at, s.recordings, s.last_error)
                 for s in self.runtime.leak.status.values()
             )
@@ -388,8 +401,8 @@ class Daemon:
             updated_at=time.time(),
             interval_s=self.options.status_interval_s,
             ready=self.ready,
-            devices=tuple(self.runtime.device_status()) if self.runtime is not None else (),
-            loggers=loggers,
+            devices=self._last_devices,
+            loggers=self._last_loggers,
             outbox=outbox,
             uplink=uplink,
             stalled=tuple(s.name for s in self.progress.stalled()),

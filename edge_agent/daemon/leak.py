@@ -135,7 +135,7 @@ class LeakPipeline:
         self.relocate_after_s = relocate_after_s
         self._persist = persist
         self.status: dict[str, LoggerLeakStatus] = {
-            name: LoggerLeakStatus(name) for name in scheduler.loggers
+            name: LoggerLeakStatus(name, state=analysis.state(name)) for name in scheduler.loggers
         }
         self._located_at: dict[tuple[str, ...], float] = {}
         self._wake = asyncio.Event()
