@@ -257,15 +257,10 @@ def _summary(kinds: list[str], state_dir: Path, mqtt: str | None) -> str:
 
 
 def warm_up_dsp() -> None:
-    """Compile (first run) or load (later runs) the numba kernels before the clock starts."""
-    import numpy as np
+    """The daemon's DSP warm-up (see ``edge_agent.daemon.analysis.warm_up``)."""
+    from edge_agent.daemon.analysis import warm_up
 
-    from dsp.correlate import gcc_tdoa
-    from dsp.features import compute_features
-
-    x = np.random.default_rng(0).standard_normal(8192)
-    compute_features(x, 4096.0, band_hz=(200.0, 1500.0))
-    gcc_tdoa(x, x, 4096.0, max_lag_s=0.1, band_hz=(200.0, 1500.0))
+    warm_up()
 
 
 def run(args: argparse.Namespace) -> int:

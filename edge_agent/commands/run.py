@@ -16,7 +16,8 @@ Signals: SIGTERM/SIGINT stop cleanly (flush, publish the retained `offline` stat
 SIGHUP re-reads the config and applies it when valid, otherwise keeps running on the old one
 and logs why (also shown by `edge-agent status`); SIGUSR1 records every noise logger now.
 
-Under systemd (Type=notify) it sends READY=1 after the first poll of every device, STATUS=
+Under systemd (Type=notify) it sends READY=1 once the DSP kernels are loaded (compiled on
+the very first start) and every device has been polled once, STATUS=
 with devices online / outbox depth / uplink state, and WATCHDOG=1 only while every poll loop,
 the leak pipeline and the uplink make progress. See docs/operations.md.
 

@@ -21,7 +21,7 @@ from dsp.tracker import LeakTracker, TrackerConfig
 from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
 from edge_agent.events import EventDraft, Severity
 
-__all__ = ["DEFAULT_MATERIAL", "STATE_VERSION", "TrackerAnalysis"]
+__all__ = ["DEFAULT_MATERIAL", "STATE_VERSION", "TrackerAnalysis", "warm_up"]
 
 DEFAULT_MATERIAL = "ductile_iron"  # a logger the site file does not place on a pipe
 WARNING_SEVERITY = Severity.NOTICE
@@ -121,3 +121,16 @@ class TrackerAnalysis:
                 self.trackers[name] = LeakTracker.from_dict(saved[name], tracker.config)
                 restored.append(name)
         return restored
+
+
+def warm_up() -> None:
+    """Compile (first start, cold cache) or load (later starts) the numba kernels the leak
+    pipeline runs. Compiling holds the GIL for seconds (a minute on a Pi), so the daemon does
+    it before READY rather than on the first recording, when the loop must keep polling."""
+    import numpy as np
+
+    from dsp.correlate import gcc_tdoa
+
+    x = np.random.default_rng(0).standard_normal(8192)
+    compute_features(x, 4096.0, band_hz=(200.0, 1500.0))
+    gcc_tdoa(x, x, 4096.0, max_lag_s=0.1, band_hz=(200.0, 1500.0))

@@ -4,15 +4,17 @@ noise loggers -> recordings -> leak pipeline -> events. What ``edge-agent run`` 
 Lifecycle
 - start: load the config (bad config: ``UsageError``, exit 2), open the outbox in the state
   directory, add ``gateway.started``, start the uplink (if a broker URL is configured), the bus
-  runners and the leak pipeline. ``READY=1`` goes to systemd after the first poll cycle of every
-  bus has completed (answered or not: an absent device is the field's problem, not ours).
+  runners and the leak pipeline. ``READY=1`` goes to systemd once the DSP kernels are loaded
+  (compiled on the first start, before polling: compiling holds the GIL) and every device has
+  been polled once (answered or not: an absent device is the field's problem, not ours).
 - run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
   watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
 - SIGHUP: re-read the config; when it is valid, swap buses, rules and leak pipeline for new ones
   (the outbox, its sequence numbers and the uplink connection stay); when it is not, keep the
   old one running and log and show (``status``) why. Identity and storage changes need a
   restart and are refused on reload, saying so.
-- SIGUSR1: record every noise logger now (on demand; scored, not counted as a night).
+- SIGUSR1: record every noise logger now (on demand; outside the night window it is scored
+  and shown, not counted as a night).
 - SIGTERM / SIGINT: stop polling, let the uplink drain what it can for a few seconds, publish
   the retained ``offline`` state, close the outbox, exit 0.
 
@@ -126,6 +128,7 @@ class Daemon:
         self._withheld_for: tuple[str, ...] = ()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._last_devices: tuple[DeviceStatus, ...] = ()
+        self._dsp_warm = False
         self._last_loggers: tuple[LoggerStatus, ...] = ()
 
     # -- control ---------------------------------------------------------------------------
@@ -252,10 +255,21 @@ class Daemon:
             self.progress.register(f"bus:{bus}", max(BUS_DEADLINE_MIN_S, runtime.bus_deadline(bus)))
         if runtime.leak is not None:
             self.progress.register("leak", LEAK_DEADLINE_S)
+        if runtime.leak is not None and not self._dsp_warm:
+            await self._warm_up_dsp()
         self.runtime = runtime
         await runtime.start(self._stop)
         if not runtime.device_buses and not self.ready:
             self._set_ready()
+
+    async def _warm_up_dsp(self) -> None:
+        from edge_agent.daemon.analysis import warm_up
+
+        started = time.monotonic()
+        self.notifier.status("loading DSP kernels (compiling on the first start)")
+        await asyncio.get_running_loop().run_in_executor(self._dsp, warm_up)
+        self._dsp_warm = True
+        log.info("dsp kernels ready", seconds=round(time.monotonic() - started, 2))
 
     async def _stop_runtime(self) -> None:
         runtime, self.runtime = self.runtime, None
