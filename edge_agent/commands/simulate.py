@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -169,6 +170,9 @@ async def _serve(site, profiles, args: argparse.Namespace) -> int:
                 break
             if not (args.quiet or args.json):
                 line = sim.status_line()
+                if tty:  # one line rewritten in place: it must not wrap
+                    width = shutil.get_terminal_size().columns - 1
+                    line = line if len(line) <= width else line[: max(0, width - 3)] + "..."
                 print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", flush=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
