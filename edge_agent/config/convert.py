@@ -134,6 +134,7 @@ class Converter:
         self.marks: dict[str, tuple[int, int]] = {}
         self.constructor = yaml.constructor.SafeConstructor()
         self.visits = 0
+        self.merging: set[int] = set()  # mappings whose merge keys are being expanded
 
     # -- problems ----------------------------------------------------------------------------
 
@@ -207,8 +208,15 @@ class Converter:
                     if not isinstance(src, yaml.MappingNode):
                         self.problem(src, path, "a merge key (<<) needs a mapping or aliases")
                         continue
-                    for k, kv in self.entries(src, path).items():
-                        merged.setdefault(k, kv)
+                    if id(src) in self.merging or src is node:
+                        self.problem(src, path, "a merge key (<<) brings in its own mapping")
+                        continue
+                    self.merging.add(id(node))
+                    try:
+                        for k, kv in self.entries(src, path).items():
+                            merged.setdefault(k, kv)
+                    finally:
+                        self.merging.discard(id(node))
                 continue
             if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _TAG + "str"):
                 self.problem(key_node, path, f"keys must be text, got {self.describe(key_node)}")

@@ -116,6 +116,8 @@ def parse_config(
         conv.problems.clear()  # entries() runs again below and reports duplicates once
         values = conv.fields_of(root, GatewayConfig, "")
         cross_checks(conv, values, profile_exists, profile_names, profiles)
+    except RecursionError:  # a cycle the checks above do not know of: still one line
+        raise fail(1, 1, "the document refers to itself too deeply (aliases?)") from None
     except TooBig:
         raise fail(
             1, 1, f"the document expands to more than {MAX_NODE_VISITS} values (aliases?)"

@@ -64,6 +64,10 @@ YAML_ALPHABET = st.sampled_from(
         "tcp",
         "unit_id",
         "<<",
+        "&a ",
+        "*a",
+        "<<: *a",
+        "&b [*b]",
         "---",
         "...",
         "null",
@@ -188,7 +192,7 @@ def test_mutated_valid_config_is_answered_cleanly_and_agrees_with_the_schema(mut
                 del parent[key]
             elif isinstance(parent, dict):
                 parent[new_key] = value
-            else:
+            elif isinstance(parent, list):
                 parent.append(value)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path

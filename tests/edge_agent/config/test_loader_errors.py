@@ -436,6 +436,21 @@ buses:
             "inter_frame_gap_ms, name, offline_after, port, retries, timeout_s, type)",
         ],
     ),
+    (
+        "a merge key that brings in its own mapping",
+        "version: 1\ngateway: &g {<<: *g, site: s, id: g}\nbuses: []\n",
+        ["gateway.yaml:2:10: gateway: a merge key (<<) brings in its own mapping"],
+    ),
+    (
+        "merge keys in a loop",
+        HEAD + "buses: []\nlogging: &a {level: info, <<: {<<: *a}}\n",
+        ["gateway.yaml:4:10: logging: a merge key (<<) brings in its own mapping"],
+    ),
+    (
+        "a list that contains itself",
+        HEAD + "buses: &b [*b]\n",
+        ["gateway.yaml:3:8: buses[0]: expected a mapping, got a list"],
+    ),
     # Whole-document problems: exactly one line each.
     (
         "empty file",
