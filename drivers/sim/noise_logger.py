@@ -30,7 +30,7 @@ import math
 import struct
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from typing import Any
 
 import numpy as np
@@ -493,8 +493,8 @@ class NoiseLoggerModel(DeviceModel):
         logger summarises a quiet-window take into its summary registers."""
         job = self._summary_job
         if job is not None and job.done():
-            self._summary_job = None
-            if job.exception() is None:
+            self._summary_job = None  # a take cancelled by a stop is simply taken again
+            if not job.cancelled() and job.exception() is None:
                 self.summary = summarise(quantise(job.result(), self.scale).counts, self.fs)
                 self.summary_ts = int(self.world.epoch_start + t)
             return
@@ -524,7 +524,7 @@ class NoiseLoggerModel(DeviceModel):
         future, self.pending = self.pending, None
         try:
             samples = future.result()
-        except ValueError:
+        except (ValueError, CancelledError):  # bad parameters, or the simulator was stopped
             self.rec_status = STATUS_ERROR
             self._set_status(STATUS_ERROR)
             return

@@ -124,7 +124,8 @@ class SiteSimulator:
         self.pty_dir = Path(pty_dir) if pty_dir is not None else None
         self.tick_s = tick_s
         self.world = World(site, epoch_start=self.clock.epoch_start)
-        self._executor = ThreadPoolExecutor(executor_workers, thread_name_prefix="sim-render")
+        self._workers = executor_workers
+        self._executor: ThreadPoolExecutor | None = self._new_executor()
         self._instant_cache: float | None = None
         registry = profiles if profiles is not None else ProfileRegistry()
         self.models: dict[str, DeviceModel] = {}
@@ -160,6 +161,9 @@ class SiteSimulator:
                 executor=self._executor,
             )
         return cls(device, profile, self.world, rng)
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self._workers, thread_name_prefix="sim-render")
 
     # -- time -------------------------------------------------------------------------------
     def _instant(self) -> float:
@@ -276,6 +280,11 @@ class SiteSimulator:
         use or a pty cannot be made (everything opened so far is closed again)."""
         if self._task is not None:
             return
+        if self._executor is None:  # started again after a stop
+            self._executor = self._new_executor()
+            for model in self.models.values():
+                if isinstance(model, NoiseLoggerModel):
+                    model.executor = self._executor
         try:
             for index, bus in enumerate(self.site.sim_buses):
                 await self._start_bus(index, bus.name, bus.port)
@@ -365,7 +374,12 @@ class SiteSimulator:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+            for model in self.models.values():  # stepped after a stop: render inline
+                if isinstance(model, NoiseLoggerModel):
+                    model.executor = None
 
     async def __aenter__(self) -> SiteSimulator:
         await self.start()

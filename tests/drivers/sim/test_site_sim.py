@@ -400,3 +400,32 @@ def test_a_profile_of_another_kind_is_refused():
     )
     with pytest.raises(ProfileError, match="lv-02: profile 'gas-detector-mg4' is a gas profile"):
         SiteSimulator(dataclasses.replace(site, devices=wrong), clock=ManualClock())
+
+
+def test_stop_is_idempotent_and_start_works_again():
+    """A stopped simulator can be started again (new endpoints, recordings still render)."""
+    site = seed_site()
+    clock = ManualClock()
+
+    async def scenario():
+        sim = SiteSimulator(site, clock=clock, port_base=0, tick_s=0.02)
+        await sim.start()
+        await sim.stop()
+        await sim.stop()
+        assert sim.endpoints == {}
+        await sim.start()
+        try:
+            logger = sim.models["nl-02"]
+            logger.start(clock.elapsed())
+            clock.advance(logger.duration_s + 1)
+            for _ in range(WAIT_STEPS):
+                if logger.rec_status == STATUS_READY:
+                    break
+                await asyncio.sleep(0.05)
+            assert logger.rec_status == STATUS_READY
+            assert set(sim.endpoints) == {b.name for b in site.sim_buses}
+        finally:
+            await sim.stop()
+        sim.step()  # stepping a stopped simulator is harmless
+
+    asyncio.run(scenario())
