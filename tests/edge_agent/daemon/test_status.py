@@ -128,3 +128,16 @@ def test_cli_missing_state_dir_is_a_usage_error(tmp_path, capsys):
     assert main(["status", "--state-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
+
+
+def test_cli_finds_the_state_dir_through_the_config(tmp_path, capsys):
+    """--config FILE reads storage.state_dir from the gateway config."""
+    state = tmp_path / "state"
+    state.mkdir()
+    write_status(state, _snapshot())
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"version: 1\ngateway: {{site: s, id: g}}\nbuses: []\nstorage: {{state_dir: {state}}}\n"
+    )
+    assert main(["status", "--config", str(config)]) == 0
+    assert "riverside/gw-01: running" in capsys.readouterr().out
