@@ -100,7 +100,14 @@ def test_one_faulty_unit(faults, tmp_path):
                 assert events == [("b", False), ("b", True)] * (len(events) // 2)
             else:
                 assert events == [("b", False), ("b", True)]
-            assert a.polls_failed == 0 and c.polls_failed == 0
+            if faults.delay_s:
+                # A late answer on a half-duplex bus collides with the next transaction (and
+                # pymodbus's RTU framer drops a frame that follows a skipped one in the same
+                # read): a neighbour may lose a poll now and then, never its availability.
+                assert a.state == "online" and c.state == "online"
+                assert a.polls_failed + c.polls_failed <= (a.polls_ok + c.polls_ok) // 4
+            else:
+                assert a.polls_failed == 0 and c.polls_failed == 0
             # Never a neighbour's values under the wrong name (wrong-unit and late replies).
             assert values == {"a": {10}, "b": {20}, "c": {30}}
             if faults.exception:
