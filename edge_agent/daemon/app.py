@@ -251,12 +251,12 @@ class Daemon:
                 if status is not None:
                     status.score = old.score
                     status.recorded_at, status.recordings = old.recorded_at, old.recordings
+        if runtime.leak is not None and not self._dsp_warm:
+            await self._warm_up_dsp()  # before the loops' deadlines start counting
         for bus in runtime.bus_names:
             self.progress.register(f"bus:{bus}", max(BUS_DEADLINE_MIN_S, runtime.bus_deadline(bus)))
         if runtime.leak is not None:
             self.progress.register("leak", LEAK_DEADLINE_S)
-        if runtime.leak is not None and not self._dsp_warm:
-            await self._warm_up_dsp()
         self.runtime = runtime
         await runtime.start(self._stop)
         if not runtime.device_buses and not self.ready:
