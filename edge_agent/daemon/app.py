@@ -58,7 +58,7 @@ STOP_RUNTIME_TIMEOUT_S = 5.0  # SIGTERM: polling and recordings get this long to
 STOP_EMIT_TIMEOUT_S = 2.0  # SIGTERM: drafts still on their way to the outbox
 DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
 BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
-LEAK_DEADLINE_S = 900.0  # a recording job of every logger on a slow RTU bus takes minutes
+LEAK_DEADLINE_S = 300.0  # idle turns come every minute; transfers beat per request
 UPLINK_DEADLINE_S = 120.0
 
 log = get_logger("edge_agent.daemon")

@@ -354,6 +354,33 @@ def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     return runtime
 
 
+class _Progressing:
+    """A transport that reports each completed request: a long block transfer (minutes on a
+    9600-baud bus) is progress for the watchdog, request by request, not a silent stretch."""
+
+    def __init__(self, inner: Any, on_progress: Any) -> None:
+        self._inner = inner
+        self._on_progress = on_progress
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def read(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.read(*args, **kwargs)
+        self._on_progress()
+        return result
+
+    async def write_registers(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.write_registers(*args, **kwargs)
+        self._on_progress()
+        return result
+
+    async def broadcast_registers(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._inner.broadcast_registers(*args, **kwargs)
+        self._on_progress()
+        return result
+
+
 class BusRecorder:
     """Gets recordings off the bus runners: one broadcast start per bus for a synchronised
     job (every logger on the bus starts at the same instant), unicast otherwise. Buses are
@@ -391,7 +418,7 @@ class BusRecorder:
         from drivers.errors import DriverError
         from drivers.noise_logger import record, record_broadcast
 
-        transport = self.runners[bus].shared_transport()
+        transport = _Progressing(self.runners[bus].shared_transport(), lambda: self.beat(bus))
         block = self.loggers[names[0]][2]
         timing = {"wall": self.clock.time, "sleep": self.clock.sleep}
         out: dict[str, Any] = {}
@@ -490,7 +517,7 @@ def build_leak_pipeline(
         {d.name: (d.bus, d.unit_id, profiles[d.name].recording) for d in loggers},
         leak_cfg.duration_s,
         daemon.clock,
-        beat=lambda bus: daemon.progress.beat(f"bus:{bus}"),
+        beat=lambda bus: (daemon.progress.beat(f"bus:{bus}"), daemon.progress.beat("leak")),
     )
     locator = None
     pairs: list[tuple[str, str]] = []
