@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
-from edge_agent.config.problems import Problem, fmt_num, join_path, show_value, suggest
+from edge_agent.config.problems import Problem, cut, fmt_num, join_path, show_value, suggest
 
 __all__ = [
     "INVALID",
@@ -166,11 +166,16 @@ class Converter:
         return isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
 
     def scalar(self, node: yaml.ScalarNode) -> tuple[bool, Any]:
+        """(True, value) or (False, why it cannot be read)."""
         try:
             return True, self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            return False, reason
+        except yaml.YAMLError as exc:
+            return False, getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        except (ValueError, TypeError, OverflowError, AttributeError, KeyError, IndexError):
+            # PyYAML's constructors fail in assorted ways on explicitly tagged bad data
+            # (`!!timestamp x` is an AttributeError, `!!bool x` a KeyError).
+            tag = node.tag.replace(_TAG, "!!")
+            return False, f"it is not a valid {tag}"
 
     def describe(self, node: yaml.Node, secret: bool = False) -> str:
         """'a mapping', 'integer 12', 'text 'x'' ... for 'expected X, got Y'."""
@@ -190,7 +195,7 @@ class Converter:
         }.get(tag, f"a value tagged {node.tag}")
         if secret or tag == "null" or kind.startswith("a "):
             return kind
-        shown = show_value(node.value) if tag == "str" else node.value
+        shown = show_value(node.value) if tag == "str" else cut(node.value)
         return f"{kind} {shown}"
 
     def entries(self, node: yaml.MappingNode, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -283,10 +288,16 @@ class Converter:
             return self.expect(node, path, what, fmeta)
         if tp is int and not isinstance(value, int):
             return self.expect(node, path, what, fmeta)
-        if not math.isfinite(value):
-            self.problem(node, path, f"{node.value} is not a finite number")
-            return INVALID
-        return self.check_bounds(node, tp(value), path, fmeta)
+        if tp is float:
+            try:
+                value = float(value)
+            except OverflowError:  # an integer with hundreds of digits
+                self.problem(node, path, f"{cut(node.value)} is too large for a number")
+                return INVALID
+            if not math.isfinite(value):
+                self.problem(node, path, f"{cut(node.value)} is not a finite number")
+                return INVALID
+        return self.check_bounds(node, value, path, fmeta)
 
     def check_text(self, node: yaml.Node, value: str, path: str, fmeta: Mapping[str, Any]) -> Any:
         pattern = fmeta.get("pattern")
@@ -308,7 +319,7 @@ class Converter:
 
     def check_bounds(self, node: yaml.Node, value: float, path: str, fmeta: Mapping[str, Any]):
         lo, hi = fmeta.get("min"), fmeta.get("max")
-        shown = node.value if isinstance(node, yaml.ScalarNode) else fmt_num(value)
+        shown = cut(node.value) if isinstance(node, yaml.ScalarNode) else fmt_num(value)
         if fmeta.get("exclusive_min") and lo is not None and not value > lo:
             self.problem(node, path, f"{shown} must be greater than {fmt_num(lo)}")
             return INVALID

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_SHOWN_CHARS",
     "ConfigError",
     "Problem",
+    "cut",
     "fmt_num",
     "join_path",
     "printable",
@@ -75,11 +76,14 @@ def fmt_num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+def cut(text: str) -> str:
+    """``text`` cut to ``MAX_SHOWN_CHARS`` (a 400-digit number does not fit a message)."""
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
+
+
 def show_value(text: str) -> str:
     """A value quoted for a message, cut to ``MAX_SHOWN_CHARS``."""
-    if len(text) > MAX_SHOWN_CHARS:
-        text = text[: MAX_SHOWN_CHARS - 3] + "..."
-    return repr(text)
+    return repr(cut(text))
 
 
 def _escape_char(ch: str) -> str:

@@ -118,6 +118,16 @@ buses:
         ],
     ),
     (
+        "numbers too large for a float, and long values cut short",
+        HEAD + f"buses: [{{name: a, type: tcp, host: h, timeout_s: {10**400}, port: {10**50}}}]\n",
+        [
+            "gateway.yaml:3:50: buses[0].timeout_s: 1000000000000000000000000000000000000... "
+            "is too large for a number",
+            "gateway.yaml:3:459: buses[0].port: 1000000000000000000000000000000000000... is not "
+            "in 1..65535",
+        ],
+    ),
+    (
         "bounds: exclusive minimum, minimum, maximum, range",
         HEAD
         + """\
@@ -450,6 +460,16 @@ buses:
         "a list that contains itself",
         HEAD + "buses: &b [*b]\n",
         ["gateway.yaml:3:8: buses[0]: expected a mapping, got a list"],
+    ),
+    (
+        "explicit tags with values they cannot hold",
+        HEAD + BUS + "storage: {outbox_max_mb: !!float abc, outbox_max_age_days: !!timestamp x}\n",
+        [
+            "gateway.yaml:5:26: storage.outbox_max_mb: cannot read this value: it is not a valid "
+            "!!float",
+            "gateway.yaml:5:60: storage.outbox_max_age_days: cannot read this value: it is not a "
+            "valid !!timestamp",
+        ],
     ),
     # Whole-document problems: exactly one line each.
     (
