@@ -43,8 +43,14 @@ def cross_checks(
     ``profiles`` (preferred: also checks point overrides), ``profile_names`` or
     ``profile_exists``, or not checked at all."""
     known_profiles: Mapping[str, Any] | None = None
-    if profiles is not None and "profiles_dir" in values and values["profiles_dir"] is INVALID:
-        profiles = None  # its own problem is reported; do not guess another directory
+    profiles_dir = values.get("profiles_dir")
+    unusable_dir = profiles_dir is INVALID or (
+        profiles_dir is not None and not os.path.isdir(profiles_dir)
+    )
+    if profiles is not None and unusable_dir:
+        # Its own problem is reported below; guessing at profiles without it would only add
+        # "unknown profile" lines for every device using one of its profiles.
+        profiles = profile_exists = profile_names = None
     if profiles is not None:
         try:
             known_profiles = profiles(values.get("profiles_dir"))

@@ -89,6 +89,8 @@ def resolve_secret(
                 raw = f.read(MAX_SECRET_FILE_BYTES + 1)
         except OSError as exc:
             raise SecretError(f"{what}: cannot read {file}: {exc.strerror or exc}") from None
+        except ValueError:  # a NUL byte in the path
+            raise SecretError(f"{what}: cannot read {file!r}: not a valid path") from None
         if len(raw) > MAX_SECRET_FILE_BYTES:
             raise SecretError(f"{what}: {file} is larger than {MAX_SECRET_FILE_BYTES} bytes")
         try:

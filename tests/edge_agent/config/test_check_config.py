@@ -84,6 +84,17 @@ def test_rule_points_are_checked_against_the_profile(tmp_path, capsys):
     )
 
 
+def test_a_missing_profiles_dir_is_one_problem(tmp_path, capsys):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        MINIMAL.read_text().replace("noise-logger-nl200", "my-own") + "profiles_dir: p\n"
+    )
+    assert main(["check-config", str(path)]) == 2
+    assert (
+        capsys.readouterr().err == f"{path}:8:15: profiles_dir: no such directory: {tmp_path}/p\n"
+    )
+
+
 def test_a_bad_user_profile_is_reported_at_profiles_dir(tmp_path, capsys):
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "broken.yaml").write_text("name: [unclosed\n")

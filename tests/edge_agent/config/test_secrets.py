@@ -71,6 +71,7 @@ class TestResolveSecret:
             ("PW", None, {"PW": ""}, "environment variable PW is not set or empty"),
             (None, "/nonexistent/pw", {}, "cannot read /nonexistent/pw: No such file or directory"),
             ("PW", "/x", {"PW": PASSWORD}, "give either password_env or password_file, not both"),
+            (None, "a\x00b", {}, "cannot read 'a\\x00b': not a valid path"),
         ],
     )
     def test_errors_name_the_source_not_the_value(self, env, file, environ, expected):
