@@ -55,9 +55,7 @@ def bench_site(tmp: Path) -> Path:
     """The reference site with 6 loggers and 20 other devices (copies on new unit ids)."""
     doc = yaml.safe_load((REPO / "seeds" / "site.yaml").read_text())
     loggers = [d for d in doc["devices"] if d["kind"] == "noise_logger"][:NOISE_LOGGERS]
-    others = [
-        d for d in doc["devices"] if d["kind"] not in ("noise_logger", "pressure")
-    ]  # the pressure transmitter's sim and profile disagree on a register (reported)
+    others = [d for d in doc["devices"] if d["kind"] != "noise_logger"]
     polled = []
     i = 0
     while len(polled) < POLLED_DEVICES:
