@@ -409,12 +409,15 @@ class Converter:
             hint = suggest(value, by_tag)
             self.problem(type_node, type_path, f"{show_value(value)} is not one of {listed}{hint}")
             return INVALID
-        return self.convert_dataclass(node, by_tag[value], path)
+        others = {t: m for t, m in by_tag.items() if t != value}
+        return self.convert_dataclass(node, by_tag[value], path, others)
 
-    def convert_dataclass(self, node: yaml.Node, cls: type, path: str) -> Any:
+    def convert_dataclass(
+        self, node: yaml.Node, cls: type, path: str, others: Mapping[str, type] | None = None
+    ) -> Any:
         if not isinstance(node, yaml.MappingNode):
             return self.expect(node, path, "a mapping", {})
-        values = self.fields_of(node, cls, path)
+        values = self.fields_of(node, cls, path, others)
         if any(is_bad(v) for v in values.values()):
             partial = _PartialRecord(cls, values)
             self.run_checks(partial, node, path)
@@ -423,7 +426,13 @@ class Converter:
         self.run_checks(obj, node, path)
         return obj
 
-    def fields_of(self, node: yaml.MappingNode, cls: type, path: str) -> dict[str, Any]:
+    def fields_of(
+        self,
+        node: yaml.MappingNode,
+        cls: type,
+        path: str,
+        others: Mapping[str, type] | None = None,
+    ) -> dict[str, Any]:
         """Convert the keys of one mapping into ``cls``'s field values (``INVALID`` or a
         ``_PartialTuple`` where something was wrong; missing optional keys are left out)."""
         fields = config_fields(cls)
@@ -432,7 +441,7 @@ class Converter:
         values: dict[str, Any] = {}
         for key, (key_node, value_node) in entries.items():
             if key not in known:
-                self.problem(key_node, join_path(path, key), "unknown key" + suggest(key, known))
+                self.problem(key_node, join_path(path, key), self.unknown_key(key, cls, others))
                 continue
             f, tp = known[key]
             values[key] = self.convert(value_node, tp, join_path(path, key), f.metadata)
@@ -441,6 +450,17 @@ class Converter:
                 self.problem(node, path, f"missing required key {f.name!r}")
                 values[f.name] = INVALID
         return values
+
+    @staticmethod
+    def unknown_key(key: str, cls: type, others: Mapping[str, type] | None) -> str:
+        """'unknown key (did you mean ...)', or, in a tagged union, which type has that key."""
+        owners = [
+            t for t, m in (others or {}).items() if key in {f.name for f, _ in config_fields(m)}
+        ]
+        if owners:
+            listed = " or ".join(map(repr, owners))
+            return f"not a key of type {tag_of(cls)!r} (only type {listed} has it)"
+        return "unknown key" + suggest(key, [f.name for f, _ in config_fields(cls)])
 
     def run_checks(self, obj: Any, node: yaml.Node, path: str) -> None:
         """A section's own ``config_checks()``. On a partly invalid section (a

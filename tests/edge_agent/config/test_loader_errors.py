@@ -186,8 +186,8 @@ buses:
   - {name: a, type: tcp, host: 127.0.0.1, baudrate: 9600}
 """,
         [
-            "gateway.yaml:4:43: buses[0].baudrate: unknown key (expected one of: backoff, host, "
-            "inter_frame_gap_ms, name, offline_after, port, retries, timeout_s, type)",
+            "gateway.yaml:4:43: buses[0].baudrate: not a key of type 'tcp' (only type 'rtu' "
+            "has it)",
         ],
     ),
     (
