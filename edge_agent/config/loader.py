@@ -31,6 +31,9 @@ __all__ = [
     "resolve_uplink_password",
 ]
 
+# A gateway config is a few kB; anything this large is the wrong file (or /dev/zero).
+MAX_CONFIG_BYTES = 4 * 2**20
+
 _SECRETISH_RE = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
 
 
@@ -144,11 +147,18 @@ def load_config(
     file = os.fspath(path)
     try:
         with open(file, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
             [Problem(file, None, None, "", f"cannot read: {exc.strerror or exc}")]
         ) from None
+    except ValueError:  # a NUL byte in the path
+        raise ConfigError(
+            [Problem(file, None, None, "", "cannot read: not a valid path")]
+        ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        message = f"larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a gateway config"
+        raise ConfigError([Problem(file, None, None, "", message)])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -111,6 +111,7 @@ def test_a_bad_user_profile_is_reported_at_profiles_dir(tmp_path, capsys):
     ("setup", "expected"),
     [
         ("missing", "{p}: cannot read: No such file or directory"),
+        ("huge", "{p}: larger than 4 MiB: not a gateway config"),
         ("directory", "{p}: cannot read: Is a directory"),
         ("binary", "{p}:1:3: not UTF-8 text"),
         ("empty", "{p}:1:1: the file is empty (expected a mapping with version, gateway, buses)"),
@@ -124,6 +125,8 @@ def test_whole_file_problems_are_one_line(tmp_path, capsys, setup, expected):
         p.write_bytes(b"ve\xff\xfersion: 1\n")
     elif setup == "empty":
         p.write_text("")
+    elif setup == "huge":
+        p.write_bytes(b"#" * (4 * 2**20 + 1))
     assert main(["check-config", str(p)]) == 2
     assert capsys.readouterr().err == expected.format(p=p) + "\n"
 
