@@ -48,13 +48,13 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
         msgs = notify.wait_for(lambda m: any("READY=1" in x for x in m), 90)
         ready = next(x for x in msgs if "READY=1" in x)
         assert "STATUS=" in ready and "devices online" in ready
-        notify.wait_for(lambda m: "WATCHDOG=1" in m, 30)
+        notify.wait_for(lambda m: "WATCHDOG=1" in m, 60)
         assert any(
             x.startswith("STATUS=") and "outbox" in x and "uplink disabled" in x
             for x in notify.messages
         )
 
-        code, snap = wait_until(lambda: (r := _status(state))[0] == 0 and r, 30, "status")
+        code, snap = wait_until(lambda: (r := _status(state))[0] == 0 and r, 60, "status")
         assert snap["running"] and snap["ready"] and snap["gateway"] == "demo-gw"
         assert len(snap["devices"]) == len(sim.site.devices)
         assert snap["uplink"]["state"] == "disabled"
@@ -68,7 +68,7 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
                 and all(lg["recordings"] >= 1 for lg in r[1]["loggers"])
                 and r
             ),
-            60,
+            120,
             "first (day cadence) recordings",
         )
         daemon.signal(signal.SIGUSR1)
@@ -76,7 +76,7 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
             lambda: (
                 (r := _status(state))[1] and all(lg["recordings"] >= 2 for lg in r[1]["loggers"])
             ),
-            60,
+            120,
             "on-demand recordings",
         )
 
@@ -85,7 +85,7 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
         config.write_text(good.replace("unit_id: 1,", "unit_id: 999,", 1))
         daemon.signal(signal.SIGHUP)
         code, snap = wait_until(
-            lambda: (r := _status(state))[1] and r[1]["config_error"] and r, 30, "reload refused"
+            lambda: (r := _status(state))[1] and r[1]["config_error"] and r, 60, "reload refused"
         )
         assert code == 0 and "999" in snap["config_error"]
         assert len(snap["devices"]) == len(sim.site.devices)
@@ -97,7 +97,7 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
             lambda: (
                 (r := _status(state))[1] and len(r[1]["devices"]) == len(sim.site.devices) - 1 and r
             ),
-            30,
+            60,
             "reload applied",
         )
         assert snap["config_error"] is None
