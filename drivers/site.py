@@ -63,7 +63,7 @@ EARTH_RADIUS_M = 6_371_008.8
 PLACEMENT_TOLERANCE_M = 50.0
 # A pipe's length may exceed the straight line between its nodes (bends), never undercut it.
 LENGTH_SLACK = 0.99
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+\Z")  # \Z: "$" would let "nl-01\n" through
 DEFAULT_NOISE_FLOOR_DB = 0.0
 SIM_HOST = "127.0.0.1"
 

@@ -19,7 +19,7 @@ from edge_agent.events import Event
 
 __all__ = ["Topics"]
 
-_LEVEL = re.compile(r"^[A-Za-z0-9_.-]+$")
+_LEVEL = re.compile(r"^[A-Za-z0-9_.-]+\Z")  # \Z: "$" would accept a trailing newline
 
 
 def _level(value: str, what: str) -> str:
