@@ -77,6 +77,13 @@ run install -m 0644 "$SRC/docs/operations.md" "$PREFIX/share/doc/operations.md"
 run install -d -m 0755 "$CONF_DIR"
 run install -m 0644 "$SRC/seeds/gateway.yaml" "$CONF_DIR/gateway.yaml.example"
 run install -m 0644 "$SRC/seeds/site.yaml" "$CONF_DIR/site.yaml.example"
+# The secrets file (EDGE_AGENT_MQTT_PASSWORD=...): root only. Created empty so whoever fills it
+# in keeps the mode; an existing one is tightened (its content is never touched).
+if [ ! -e "$CONF_DIR/edge-agent.env" ]; then
+    run install -m 0600 /dev/null "$CONF_DIR/edge-agent.env"
+else
+    run chmod 0600 "$CONF_DIR/edge-agent.env"
+fi
 HAVE_CONFIG=yes
 if [ ! -e "$CONF_DIR/gateway.yaml" ]; then
     HAVE_CONFIG=no

@@ -70,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
 
     # Validate first: a bad config is exit 2 with its problems, before anything starts.
     config = load(args.config)
+    from edge_agent.uplink import UplinkSettings
+
+    # Likewise a bad --mqtt URL (plaintext off loopback, credentials in it) or an unreadable
+    # password: refused before the outbox is opened or any connection is tried.
+    UplinkSettings.from_config(config, mqtt_url=args.mqtt)
+    # Whatever umask we were started with, everything the daemon creates (outbox, status file,
+    # numba cache under the state directory) is for its own user only (the unit: UMask=0077).
+    os.umask(os.umask(0o077) | 0o077)
     ensure_numba_cache_dir(state_dir_for(config, args))
     configure_logging(config.logging.level, config.logging.format)
     from edge_agent.daemon.app import Daemon, DaemonOptions

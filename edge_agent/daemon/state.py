@@ -125,7 +125,12 @@ def write_status(state_dir: Path, snapshot: StatusSnapshot) -> Path:
     """Atomically replace ``state_dir/status.json``. Raises OSError (the caller logs it)."""
     path = state_dir / STATE_FILE_NAME
     tmp = path.with_name(f".{STATE_FILE_NAME}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n")
+    text = json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n"
+    # 0600 whatever the umask: the state directory's files are the daemon's alone.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a temp file left by a crash keeps its old mode otherwise
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     os.replace(tmp, path)
     return path
 
