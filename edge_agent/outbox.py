@@ -16,8 +16,8 @@ Guarantees
 - Bounds: when the stored rows exceed ``max_bytes`` (payload bytes + ``ROW_OVERHEAD_BYTES``
   each) rows are evicted down to ``LOW_WATER`` of the cap in this order: telemetry (oldest
   first), then non-alarm events (oldest first), then alarms (oldest first). Rows older than
-  ``max_age_s`` are evicted whatever they are (not rows accepted while the clock read 1970,
-  before NTP: only the size cap bounds those). Every eviction adds one
+  ``max_age_s`` are evicted whatever they are (not rows accepted while the clock was
+  unsynchronised, before NTP: only the size cap bounds those). Every eviction adds one
   ``gateway.outbox_dropped`` event (counts per class and the event seq ranges that went).
 - Disk full / read-only: events are held in memory (``MAX_HELD`` at most; the oldest non-alarm
   goes first when full), telemetry is dropped and counted, ``degraded`` is True; every later
@@ -402,11 +402,12 @@ class Outbox:
         s = self.settings
         conn = self._conn
         try:
-            # Rows accepted while the clock said 1970 (a Pi without RTC before NTP) are not
-            # "old": the age bound would evict them all when NTP sets the clock. Size bounds them.
+            # Rows accepted while the clock was unsynchronised (1970 on a Pi without RTC, or
+            # fake-hwclock's last-shutdown time, weeks behind) are not "old": the age bound
+            # would evict them all when NTP steps the clock forward. Size bounds them.
             expired = conn.execute(
                 "SELECT rowid, stream, seq, sev, size, kind, data FROM outbox"
-                " WHERE accepted_at < ? AND accepted_at >= ? ORDER BY rowid",
+                " WHERE accepted_at < ? AND accepted_at >= ? AND synced = 1 ORDER BY rowid",
                 (now - s.max_age_s, MIN_PLAUSIBLE_EPOCH_S),
             ).fetchall()
             if expired:
@@ -489,7 +490,8 @@ class Outbox:
         if len(ranges) > MAX_DROPPED_RANGES:
             data["seq_ranges_truncated"] = len(ranges) - MAX_DROPPED_RANGES
         draft = EventDraft.of(self.gateway, DROPPED_KIND, now, **data)
-        self._insert_many([(_EVENT, draft, codec.dumps_data(data), True)], now)
+        synced = self.clock.is_synchronised(now)  # flagged like any event taken now
+        self._insert_many([(_EVENT, draft, codec.dumps_data(data), synced)], now)
         self._dropped = _Dropped()
 
     # ---------------------------------------------------------------- deliver

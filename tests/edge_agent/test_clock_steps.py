@@ -1,0 +1,224 @@
+"""Time (issue 6): the wall clock steps forward (NTP sets it after an RTC-less boot) and back
+(a correction of an hour): seq stays gap-free and monotonic, ``begin()`` keeps acceptance
+order (so per-device order), nothing is aged out or evicted because of a step, timestamps
+taken while unsynchronised are flagged ``tsq: "unsynced"`` and every payload matches the
+event JSON Schema. The poll schedule runs on monotonic time: a backward wall step does not
+stall polling and a forward one does not cause a burst.
+
+Clocks are injected (``SyncClock(time_fn, probe)``, the bus runner's ``clock``/``wall``/
+``sleep``); the bus runner polls a real pymodbus server over TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from drivers.bus import BusRunner, DeviceSpec, PollPolicy, ProfilePollPlan
+from drivers.profile import load_profile
+from drivers.transport import make_transport
+from edge_agent import codec
+from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
+from edge_agent.events import EventDraft, TelemetryDraft
+from edge_agent.outbox import Outbox, OutboxSettings
+from tests.helpers.modbus import profile_store, served_units
+
+NOW = 1_790_000_000.0  # 2026-09: "real" time after NTP
+HOUR, DAY = 3600.0, 86400.0
+DEVICES = ("lv-01", "gd-01", "nl-01")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SteppedWall:
+    """A wall clock the test steps; ``synced`` is what the kernel flag (the probe) says."""
+
+    def __init__(self, t: float, synced: bool) -> None:
+        self.t, self.synced = t, synced
+
+    def clock(self) -> SyncClock:
+        # recheck_s=0: ask the probe at every acceptance, as if NTP's flag changed just now.
+        return SyncClock(lambda: self.t, lambda: self.synced, recheck_s=0.0)
+
+
+# Each scenario: the boot clock, then steps (new wall time, synced after the step). Between
+# steps the gateway accepts a round of events and telemetry, 1 s apart.
+SCENARIOS = {
+    "rtc-less boot at 1970, NTP to now": (10.0, False, [(NOW, True)]),
+    "boot at 2000 (wrong RTC), NTP to now, then back 1 h": (
+        946_684_800.0, False, [(NOW, True), (NOW - HOUR, True)]),
+    # fake-hwclock restores the last shutdown time: plausible, but 40 days behind; the kernel
+    # flag says unsynchronised until NTP steps it forward past the 30-day age bound.
+    "fake-hwclock 40 days behind, NTP forward 40 days": (
+        NOW - 40 * DAY, False, [(NOW, True)]),
+    "synced, back 1 h, forward 2 h": (NOW, True, [(NOW - HOUR, True), (NOW + HOUR, True)]),
+    "synced, NTP lost and clock back 1 day, resynced": (
+        NOW, True, [(NOW - DAY, False), (NOW + 10, True)]),
+}  # fmt: skip
+
+
+def _round(box: Outbox, wall: SteppedWall, n: int = 4) -> list[tuple[float, bool]]:
+    """Accept ``n`` events and ``n`` telemetry records per device at the wall's time."""
+    taken = []
+    for i in range(n):
+        drafts = []
+        for dev in DEVICES:
+            drafts.append(EventDraft.of(dev, "level.rising", wall.t, rate=i))
+            drafts.append(TelemetryDraft(dev, wall.t, {"level": float(i)}))
+        box.add_many(drafts)
+        taken.append((wall.t, wall.synced))
+        wall.t += 1.0
+    return taken
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_outbox_across_wall_clock_steps(tmp_path, name):
+    boot, synced, steps = SCENARIOS[name]
+    wall = SteppedWall(boot, synced)
+    settings = OutboxSettings(state_dir=tmp_path / "state", max_age_s=30 * DAY)
+    with Outbox(settings, "gw-01", clock=wall.clock()) as box:
+        rounds = [_round(box, wall)]
+        for t, now_synced in steps:
+            wall.t, wall.synced = t, now_synced
+            rounds.append(_round(box, wall))
+        accepted = sum(len(r) for r in rounds) * len(DEVICES)
+        assert box.depth() == 2 * accepted, "nothing evicted or aged out by a step"
+        out = []
+        while batch := box.begin(7):  # small batches: order must hold across them
+            out.extend(batch.events)
+            box.end(batch, [e.id for e in batch.events])
+
+    events = [e for e in out if e.stream == "event"]
+    telemetry = [e for e in out if e.stream == "telemetry"]
+    assert [e.kind for e in events].count("gateway.outbox_dropped") == 0
+    assert [e.seq for e in events] == list(range(1, accepted + 1)), "gap-free, monotonic"
+    assert [e.seq for e in telemetry] == list(range(1, accepted + 1))
+    per_dev = defaultdict(list)
+    for e in events:
+        per_dev[e.dev].append(e.data["rate"])
+    expected_flags = [s for r in rounds for _t, s in r]
+    for dev in DEVICES:
+        # Per device: the acceptance order (0..3 per round), not the order of ``ts``.
+        assert per_dev[dev] == [0, 1, 2, 3] * len(rounds)
+        flags = [e.ts_synced for e in events if e.dev == dev]
+        assert flags == expected_flags
+    for e in out:
+        payload = codec.to_payload(e)
+        codec.validate(payload)
+        assert ("tsq" in payload) is (not e.ts_synced)
+        if not e.ts_synced:
+            assert payload["tsq"] == codec.TSQ_UNSYNCED
+        assert codec.decode(codec.encode(e)) == payload
+
+
+def test_age_bound_still_applies_to_events_accepted_while_synced(tmp_path):
+    """The step guard is not a loophole: a synced row older than the bound still goes (and
+    is reported), an unsynced one accepted before NTP stays (only the size cap bounds it)."""
+    wall = SteppedWall(NOW - 40 * DAY, False)
+    settings = OutboxSettings(state_dir=tmp_path / "state", max_age_s=30 * DAY)
+    with Outbox(settings, "gw-01", clock=wall.clock()) as box:
+        unsynced = box.add(EventDraft.of("lv-01", "level.high", wall.t, level_mm=1))
+        wall.t, wall.synced = NOW, True
+        synced = box.add(EventDraft.of("lv-01", "level.high", wall.t, level_mm=2))
+        wall.t += 31 * DAY
+        box.add(EventDraft.of("lv-01", "level.high", wall.t, level_mm=3))
+        left = box.begin(100).events
+    assert unsynced.seq in [e.seq for e in left]
+    assert synced.seq not in [e.seq for e in left]
+    dropped = [e for e in left if e.kind == "gateway.outbox_dropped"]
+    assert len(dropped) == 1 and dropped[0].data["seq_ranges"] == [[synced.seq, synced.seq]]
+
+
+def test_dropped_report_taken_while_unsynced_is_flagged(tmp_path):
+    """A gateway.outbox_dropped event is stamped with the gateway clock like any other: while
+    the clock is unsynchronised it carries ``tsq: "unsynced"`` too."""
+    wall = SteppedWall(NOW, False)
+    settings = OutboxSettings(state_dir=tmp_path / "state", max_bytes=4000)
+    with Outbox(settings, "gw-01", clock=wall.clock()) as box:
+        for i in range(60):
+            box.add(TelemetryDraft("lv-01", wall.t, {"level": float(i)}))
+            wall.t += 1
+        left = box.begin(1000).events
+    dropped = [e for e in left if e.kind == "gateway.outbox_dropped"]
+    assert dropped and all(not e.ts_synced for e in dropped)
+    for e in dropped:
+        assert codec.to_payload(e)["tsq"] == codec.TSQ_UNSYNCED
+    assert MIN_PLAUSIBLE_EPOCH_S < NOW
+
+
+# -- the poll schedule ----------------------------------------------------------------------
+
+
+class FakeTime:
+    """Monotonic time advanced only by the runner's sleeps; a wall clock stepped at given
+    monotonic instants."""
+
+    def __init__(self, steps: list[tuple[float, float]]) -> None:
+        self.mono = 0.0
+        self.steps = steps  # (at monotonic s, wall offset from then on)
+        self.sleeps: list[float] = []
+        self.horizon = 10.0
+        self.done = asyncio.Event()
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def wall(self) -> float:
+        offset = 0.0
+        for at, off in self.steps:
+            if self.mono >= at:
+                offset = off
+        return NOW + self.mono + offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.mono + seconds > self.horizon:  # the test is over: wait to be stopped
+            self.done.set()
+            await asyncio.Event().wait()
+        self.mono += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [(5.0, -HOUR)],  # a backward step must not stall polling for an hour
+        [(5.0, 30 * DAY)],  # a forward step must not make up for a month of polls
+        [(3.0, -DAY), (6.0, 55 * 365 * DAY)],
+    ],
+    ids=["back 1 h", "forward 30 days", "back a day then forward 55 years"],
+)
+def test_poll_schedule_ignores_wall_clock_steps(steps):
+    profile = load_profile(ROOT / "drivers/profiles/level-radar-lr10.yaml")
+    readings = []
+
+    async def main():
+        fake = FakeTime(steps)  # its Event belongs to this loop
+        units = {1: profile_store(profile, {"level": 800.0}), 2: profile_store(profile)}
+        async with served_units({}) as server:
+            for unit, store in units.items():
+                server.add_unit(unit, store)
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=2.0)
+            plan = ProfilePollPlan.for_profile(profile)
+            policy = PollPolicy(timeout_s=2.0, retries=1, jitter_s=0.0)
+            specs = [DeviceSpec(f"lv-{u}", u, plan, 1.0, policy) for u in units]
+            runner = BusRunner(
+                "b1", transport, specs, on_reading=readings.append,
+                clock=fake.monotonic, wall=fake.wall, sleep=fake.sleep,
+            )  # fmt: skip
+            runner.start()
+            await fake.done.wait()
+            await runner.stop()
+            return runner, fake
+
+    runner, fake = asyncio.run(asyncio.wait_for(main(), 60))
+    for c in runner.coordinators.values():
+        # Due at 0, 1, ..., 10 s of monotonic time: 11 polls, however the wall moved.
+        assert (c.polls_ok, c.polls_failed) == (11, 0), c.snapshot()
+    assert all(0 < s <= 1.0 for s in fake.sleeps), "never a sleep longer than the interval"
+    # Readings carry the stepped wall time (that is what timestamps are).
+    level_ts = [r.ts for r in readings if r.device == "lv-1" and r.point == "level"]
+    final_offset = steps[-1][1]
+    assert level_ts[-1] == pytest.approx(NOW + fake.mono + final_offset, abs=2.0)
