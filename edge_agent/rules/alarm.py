@@ -13,6 +13,10 @@ flapping bit gives one raise, not one per poll.
 ``RateOfChange`` is a least-squares slope (units per minute) over a sliding time window; a
 straight line through several samples shrugs off one noisy reading where first-minus-last
 would not.
+
+Time is the samples' wall-clock ``ts``. When it goes backwards (NTP stepped the clock back)
+every delay and window restarts from the earlier sample, so a rule waits at most its own
+delay again, never the size of the step.
 """
 
 from __future__ import annotations
@@ -77,8 +81,8 @@ class Alarm:
             if self._window.count(1) < self.k:
                 self._pending_since = None
                 return None
-            if self._pending_since is None:
-                self._pending_since = ts
+            if self._pending_since is None or ts < self._pending_since:
+                self._pending_since = ts  # (earlier: the wall clock stepped back; restart)
             if ts - self._pending_since < self.on_delay_s:
                 return None
             self.active = True
@@ -111,8 +115,8 @@ class Latch:
             return Transition.RAISE
         if not self.active:
             return None
-        if self._false_since is None:
-            self._false_since = ts
+        if self._false_since is None or ts < self._false_since:
+            self._false_since = ts  # (earlier: the wall clock stepped back; restart)
         if ts - self._false_since < self.clear_after_s:
             return None
         self.active = False
@@ -136,7 +140,12 @@ class RateOfChange:
 
     def update(self, value: float, ts: float) -> float | None:
         if self._samples and ts <= self._samples[-1][0]:
-            return None  # a repeated or out-of-order timestamp carries no rate information
+            if ts == self._samples[-1][0]:
+                return None  # a repeated timestamp carries no rate information
+            # Earlier than the last sample: the wall clock stepped back (NTP). The old samples
+            # are on another time base; start a new window rather than stay blind until the
+            # clock catches up with them (an hour, a day).
+            self._samples.clear()
         self._samples.append((ts, value))
         while self._samples and self._samples[0][0] < ts - self.window_s:
             self._samples.popleft()

@@ -47,8 +47,8 @@ class BlockageRule:
         self.last_rain[reading.device] = value
         if value > self.config.dry_rain_mm_h:
             self.dry_since[reading.device] = None
-        elif self.dry_since[reading.device] is None:
-            self.dry_since[reading.device] = reading.ts
+        elif (since := self.dry_since[reading.device]) is None or reading.ts < since:
+            self.dry_since[reading.device] = reading.ts  # (earlier: the clock stepped back)
         return []
 
     def dry(self, ts: float) -> bool:

@@ -89,8 +89,8 @@ class TelemetryFilter:
     def _changed(last: _LastSent, reading: Reading, policy: _Policy) -> bool:
         if reading.quality.value != last.quality:
             return True
-        if reading.ts - last.ts >= policy.heartbeat_s:
-            return True
+        if reading.ts - last.ts >= policy.heartbeat_s or reading.ts < last.ts:
+            return True  # (earlier than the last sent: the wall clock stepped back; rebase)
         new, old = reading.value, last.value
         numeric = (int, float)
         if (

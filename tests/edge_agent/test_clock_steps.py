@@ -24,6 +24,12 @@ from edge_agent import codec
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
 from edge_agent.events import EventDraft, TelemetryDraft
 from edge_agent.outbox import Outbox, OutboxSettings
+from edge_agent.rules import DeviceInfo, RulesConfig
+from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition
+from edge_agent.rules.config import BlockageConfig, TelemetryConfig
+from edge_agent.rules.site_rules import BlockageRule
+from edge_agent.rules.telemetry import TelemetryFilter
+from tests.edge_agent.rules.helpers import PROFILES, reading
 from tests.helpers.modbus import profile_store, served_units
 
 NOW = 1_790_000_000.0  # 2026-09: "real" time after NTP
@@ -222,3 +228,70 @@ def test_poll_schedule_ignores_wall_clock_steps(steps):
     level_ts = [r.ts for r in readings if r.device == "lv-1" and r.point == "level"]
     final_offset = steps[-1][1]
     assert level_ts[-1] == pytest.approx(NOW + fake.mono + final_offset, abs=2.0)
+
+
+# -- rules: time from the readings' wall-clock ts ---------------------------------------------
+# A backward step makes every later sample look older than the last one. Each rule must
+# restart its time base at the step (at worst it waits its own delay again from there), never
+# wait for the wall clock to catch up with the time before the step (an hour, a day).
+
+
+def _samples(start: float, n: int, step: float = 10.0):
+    return [start + i * step for i in range(n)]
+
+
+@pytest.mark.parametrize("back_s", [HOUR, DAY])
+def test_rate_of_change_recovers_right_after_a_backward_step(back_s):
+    rate = RateOfChange(120.0)
+    for i, ts in enumerate(_samples(NOW, 20)):
+        last = rate.update(1.0 * i * 10, ts)  # 1 unit/s = 60 units/min
+    assert last == pytest.approx(60.0)
+    got = []
+    for i, ts in enumerate(_samples(NOW + 200 - back_s, 12)):
+        got.append(rate.update(200.0 + i * 10, ts))
+    # A fresh window after the step: a rate again once it spans half the window (60 s).
+    assert got[-1] == pytest.approx(60.0)
+    assert got.index(next(g for g in got if g is not None)) <= 7
+    assert rate.update(1.0, NOW + 200 - back_s + 110) is None  # a repeated ts is still ignored
+
+
+@pytest.mark.parametrize("back_s", [HOUR, DAY])
+def test_alarm_on_delay_restarts_at_a_backward_step(back_s):
+    alarm = Alarm(100.0, on_delay_s=30.0)
+    assert alarm.update(150.0, NOW) is None  # pending since NOW
+    assert alarm.update(150.0, NOW + 10) is None
+    ts = NOW + 20 - back_s  # the clock steps back while the alarm is pending
+    out = [alarm.update(150.0, t) for t in _samples(ts, 6)]
+    assert out[:3] == [None, None, None] and out[3] is Transition.RAISE  # 30 s after the step
+
+
+@pytest.mark.parametrize("back_s", [HOUR, DAY])
+def test_latch_clear_delay_restarts_at_a_backward_step(back_s):
+    latch = Latch(clear_after_s=60.0)
+    assert latch.update(True, NOW) is Transition.RAISE
+    assert latch.update(False, NOW + 10) is None  # false since NOW + 10
+    out = [latch.update(False, t) for t in _samples(NOW + 20 - back_s, 8)]
+    assert Transition.CLEAR in out and out.index(Transition.CLEAR) == 6  # 60 s after the step
+
+
+def test_telemetry_heartbeat_continues_after_a_backward_step():
+    device = DeviceInfo("lv-01", PROFILES.get("level-radar-lr10"))
+    tf = TelemetryFilter(RulesConfig(telemetry=TelemetryConfig(heartbeat_s=900.0)), [device])
+    sends = [tf.should_send(reading("lv-01", "level", 1000.0, NOW + i * 60)) for i in range(16)]
+    assert sends[0] and sends[15] and not any(sends[1:15])  # first value, heartbeat at 900 s
+    after = NOW + 16 * 60 - HOUR
+    sends = [tf.should_send(reading("lv-01", "level", 1000.0, after + i * 60)) for i in range(16)]
+    # At the step (a new time base) and 900 s later: not an hour and 15 minutes of silence.
+    assert sends[0] and sends[15] and not any(sends[1:15])
+
+
+def test_blockage_dry_weather_restarts_at_a_backward_step():
+    rule = BlockageRule("lv-01", ("rg-01",), BlockageConfig(dry_for_s=600.0))
+    for ts in _samples(NOW, 30, 60.0):
+        rule.on_rain(reading("rg-01", "rain_rate", 0.0, ts))
+    assert rule.dry(NOW + 29 * 60)
+    after = NOW + 30 * 60 - DAY
+    for ts in _samples(after, 11, 60.0):
+        rule.on_rain(reading("rg-01", "rain_rate", 0.0, ts))
+    # Dry for 600 s of the new time base: dry again, not a day later.
+    assert rule.dry(after + 600)
