@@ -143,6 +143,13 @@ class RecordingScheduler:
         jobs, self._pending = self._pending, []
         if not self.loggers:
             return jobs
+        if self._last_day_at is not None and now < self._last_day_at:
+            # The wall clock stepped back (NTP): the slots handed out are on the old time
+            # base. Rebase, or nothing would be due until the clock caught up with them (a
+            # step of a day inside the window would skip that night). At worst one extra
+            # recording when the step was small.
+            self._last_slot = None
+            self._last_day_at = now
         local = now + self._offset(now)
         night_start = self.window.night_start(local)
         if night_start is not None:

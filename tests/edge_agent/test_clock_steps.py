@@ -22,6 +22,7 @@ from drivers.profile import load_profile
 from drivers.transport import make_transport
 from edge_agent import codec
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
+from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
 from edge_agent.events import EventDraft, TelemetryDraft
 from edge_agent.outbox import Outbox, OutboxSettings
 from edge_agent.rules import DeviceInfo, RulesConfig
@@ -295,3 +296,57 @@ def test_blockage_dry_weather_restarts_at_a_backward_step():
         rule.on_rain(reading("rg-01", "rain_rate", 0.0, ts))
     # Dry for 600 s of the new time base: dry again, not a day later.
     assert rule.dry(after + 600)
+
+
+# -- the recording schedule (wall clock: the night window is local time) ----------------------
+
+
+def _scheduler() -> RecordingScheduler:
+    return RecordingScheduler(
+        ("nl-01", "nl-02"),
+        window=NightWindow(120, 240),  # 02:00-04:00 UTC here
+        interval_s=HOUR,
+        utc_offset_s=lambda ts: 0.0,
+    )
+
+
+def _jobs(sched: RecordingScheduler, start: float, minutes: int) -> list[tuple[float, str]]:
+    """Ask ``due`` every minute for ``minutes``; (time, reason) of each job."""
+    out = []
+    for m in range(minutes):
+        now = start + m * 60.0
+        out.extend((now, job.reason) for job in sched.due(now))
+    return out
+
+
+MIDNIGHT = 1_790_035_200.0  # 2026-09-22T00:00Z: a day boundary for the tests below
+
+
+def test_backward_step_of_a_day_inside_the_night_window_does_not_skip_the_night():
+    sched = _scheduler()
+    night2 = MIDNIGHT + DAY
+    assert [r for _t, r in _jobs(sched, night2 + 2 * HOUR, 45)] == ["night"]  # 02:00 slot
+    # At 02:45 NTP steps the clock back a day: it is 02:45 of the night before.
+    back = night2 + 2 * HOUR + 45 * 60 - DAY
+    jobs = _jobs(sched, back, 75)  # until 04:00
+    # The rest of this (re-lived) window still records: at once and at the 03:00 slot.
+    assert [r for _t, r in jobs] == ["night", "night"]
+
+
+def test_backward_step_does_not_stall_the_day_cadence():
+    sched = _scheduler()
+    noon = MIDNIGHT + 12 * HOUR
+    first = _jobs(sched, noon, 10)
+    assert [r for _t, r in first] == ["day"]
+    back = noon + 600 - DAY  # NTP steps the clock back a day (still daytime)
+    jobs = _jobs(sched, back, 5 * 60)  # five hours of the new time base
+    # The day cadence (4 h) restarts at the step: one job within 4 h of it, not a day later.
+    assert jobs and jobs[0][0] - back <= sched.day_interval_s
+
+
+def test_forward_step_gives_one_job_not_a_burst():
+    sched = _scheduler()
+    _jobs(sched, MIDNIGHT + 12 * HOUR, 10)
+    later = MIDNIGHT + 12 * HOUR + 30 * DAY  # a month ahead (NTP after a long outage)
+    jobs = _jobs(sched, later, 10)
+    assert [r for _t, r in jobs] == ["day"]
