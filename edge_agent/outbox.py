@@ -23,6 +23,10 @@ Guarantees
   goes first when full), telemetry is dropped and counted, ``degraded`` is True; every later
   ``add``/``begin``/``retry_held`` tries to write them out and clears ``degraded`` on success.
   A held event is numbered only when it reaches the disk, so a crash cannot reuse a seq.
+  With ``wait_for_disk=True`` (the daemon) a state directory that refuses the database from
+  the start (read-only, full) is the same degraded mode: the outbox opens it later, at most
+  every ``REOPEN_INTERVAL_S`` from ``add``/``begin`` and on every ``retry_held``.
+  ``degraded_reason`` says why in a few words ("disk full", "read-only", ...).
 
 Thread-safe: one connection, one lock. Every method blocks on SQLite, so the daemon calls them
 through ``asyncio.to_thread`` (never on the event loop).
@@ -30,10 +34,12 @@ through ``asyncio.to_thread`` (never on the event loop).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +75,7 @@ DEFAULT_MAX_AGE_S = 30 * 86400.0
 ROW_OVERHEAD_BYTES = 64  # index + row header per stored row: what the size cap counts on top
 LOW_WATER = 0.9  # evict down to this fraction of the cap, so eviction does not run every add
 MAX_HELD = 1000  # events held in memory while the disk refuses writes
+REOPEN_INTERVAL_S = 5.0  # wait_for_disk: how often add/begin retry opening a refused database
 DROPPED_KIND = "gateway.outbox_dropped"
 MAX_DROPPED_RANGES = 50  # seq ranges listed in one gateway.outbox_dropped event
 DIR_MODE = 0o700
@@ -151,6 +158,7 @@ class OutboxStats:
     degraded: bool
     last_error: str | None
     dropped_total: int
+    degraded_reason: str | None = None  # "disk full", "read-only", ... while degraded
 
 
 @dataclass
@@ -190,9 +198,12 @@ class Outbox:
         *,
         clock: SyncClock | None = None,
         hard_limit_bytes: int | None = None,
+        wait_for_disk: bool = False,
     ) -> None:
         """``hard_limit_bytes`` caps the database file itself (SQLite ``max_page_count``):
-        a backstop beyond ``max_bytes``; past it writes fail exactly like a full disk."""
+        a backstop beyond ``max_bytes``; past it writes fail exactly like a full disk.
+        ``wait_for_disk``: a directory or database the disk refuses (read-only, full) is not
+        an error but degraded mode until it can be opened; a corrupt database still raises."""
         self.settings = settings
         self.gateway = gateway
         self.clock = clock or SyncClock()
@@ -204,9 +215,39 @@ class Outbox:
         self._dropped_total = 0
         self._last_error: str | None = None
         self._degraded = False
-        self._conn = self._open(hard_limit_bytes)
+        self._reason: str | None = None
+        self._hard_limit_bytes = hard_limit_bytes
+        self._next_open_at = 0.0  # monotonic: wait_for_disk retries
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._stored_bytes = 0
+        self._rows = 0
+        try:
+            self._connect()
+        except _DiskRefused as exc:
+            if not wait_for_disk:
+                raise OutboxError(str(exc)) from exc.__cause__
+            self._enter_degraded(exc)
+
+    def _connect(self) -> None:
+        """Open and count what is stored. Raises _DiskRefused or OutboxError."""
+        self._conn = self._open(self._hard_limit_bytes)
         self._stored_bytes = self._query_one("SELECT COALESCE(SUM(size), 0) FROM outbox")
         self._rows = self._query_one("SELECT COUNT(*) FROM outbox")  # depth() without a query
+
+    def _reopen(self, *, force: bool = False) -> bool:
+        """wait_for_disk: try to open the database now; True when it is open."""
+        if self._conn is not None:
+            return True
+        if self._closed or (not force and time.monotonic() < self._next_open_at):
+            return False
+        self._next_open_at = time.monotonic() + REOPEN_INTERVAL_S
+        try:
+            self._connect()
+        except _DiskRefused as exc:
+            self._enter_degraded(exc)
+            return False
+        return True
 
     # ---------------------------------------------------------------- open / close
     def _open(self, hard_limit_bytes: int | None) -> sqlite3.Connection:
@@ -225,7 +266,7 @@ class Outbox:
                 self.path, check_same_thread=False, isolation_level=None, timeout=30.0
             )
         except (OSError, sqlite3.Error) as exc:
-            raise OutboxError(f"outbox {self.path}: cannot open: {exc}") from exc
+            raise _DiskRefused(f"outbox {self.path}: cannot open: {exc}") from exc
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode.lower() != "wal":
@@ -235,6 +276,9 @@ class Outbox:
                 page = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={max(1, hard_limit_bytes // page)}")
             conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:  # read-only, full, I/O error: the disk's fault
+            conn.close()
+            raise _DiskRefused(f"outbox {self.path}: cannot open: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise OutboxError(f"outbox {self.path}: not a usable database: {exc}") from exc
@@ -242,6 +286,7 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
@@ -268,7 +313,7 @@ class Outbox:
         prepared = [self._prepare(item, now) for item in items]
         with self._lock:
             self._flush_held()
-            if self._held:  # still failing: keep order, queue behind what is held
+            if self._held or self._conn is None:  # still failing: keep order, queue behind
                 return [self._hold(p) for p in prepared]
             try:
                 out = self._insert_many(prepared, now)
@@ -344,8 +389,13 @@ class Outbox:
         return out
 
     # ---------------------------------------------------------------- degraded mode
-    def _enter_degraded(self, exc: sqlite3.Error) -> None:
-        self._last_error = f"outbox {self.path}: write failed: {exc}"
+    def _enter_degraded(self, exc: Exception) -> None:
+        if isinstance(exc, _DiskRefused):
+            self._last_error = str(exc)
+            exc = exc.__cause__ or exc
+        else:
+            self._last_error = f"outbox {self.path}: write failed: {exc}"
+        self._reason = _short_reason(exc)
         self._degraded = True
 
     def _hold(self, prepared: tuple[Any, ...]) -> None:
@@ -364,9 +414,13 @@ class Outbox:
         self._held.append((draft, self.clock.now(), synced))
         return None
 
-    def _flush_held(self) -> None:
+    def _flush_held(self, *, force_open: bool = False) -> None:
         """Write held events (and a pending dropped report) to disk if the disk lets us."""
+        if not self._reopen(force=force_open):
+            return
         if not self._held and not (self._dropped and self._degraded):
+            if self._degraded and self._probe_write():
+                self._degraded, self._last_error, self._reason = False, None, None
             return
         try:
             while self._held:
@@ -381,11 +435,27 @@ class Outbox:
             return
         self._degraded = False
         self._last_error = None
+        self._reason = None
+
+    def _probe_write(self) -> bool:
+        """Degraded with nothing held (e.g. an eviction or a delete failed): one empty write
+        transaction says whether the disk takes writes again."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("UPDATE meta SET value = value WHERE key = 'next_event_seq'")
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._enter_degraded(exc)
+            return False
+        return True
 
     def retry_held(self) -> bool:
-        """Try to write held events now; returns True when nothing is held any more."""
+        """Try to open the database (wait_for_disk) and write held events now; returns True
+        when nothing is held any more and the disk takes writes."""
         with self._lock:
-            self._flush_held()
+            self._flush_held(force_open=True)
             return not self._held and not self._degraded
 
     # ---------------------------------------------------------------- bounds
@@ -499,6 +569,8 @@ class Outbox:
         """Up to ``max_n`` rows not yet handed out, in acceptance order (so per device too)."""
         with self._lock:
             self._flush_held()
+            if self._conn is None:  # wait_for_disk: not open yet, nothing stored to send
+                return Batch((), ())
             rows = self._conn.execute(
                 "SELECT rowid, stream, seq, dev, kind, sev, ts, synced, data FROM outbox"
                 " WHERE rowid > ? ORDER BY rowid LIMIT ?",
@@ -535,12 +607,13 @@ class Outbox:
         rejected = [
             rid for ev, rid in zip(batch.events, batch.rowids, strict=True) if ev.id not in accepted
         ]
+        deleted = 0
         with self._lock:
-            if done:
+            if done and self._conn is not None:
                 conn = self._conn
-                conn.execute("PRAGMA synchronous=NORMAL")  # losing a delete = one duplicate
-                conn.execute("BEGIN IMMEDIATE")
                 try:
+                    conn.execute("PRAGMA synchronous=NORMAL")  # losing a delete = one duplicate
+                    conn.execute("BEGIN IMMEDIATE")
                     sizes = conn.execute(
                         f"SELECT COALESCE(SUM(size), 0) FROM outbox WHERE rowid IN "
                         f"({','.join('?' * len(done))})",
@@ -548,15 +621,23 @@ class Outbox:
                     ).fetchone()[0]
                     deleted = conn.executemany("DELETE FROM outbox WHERE rowid = ?", done).rowcount
                     conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    # A full disk refuses even a delete (WAL frames): the rows stay and are
+                    # sent again after the next rewind (a duplicate, never a loss).
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._enter_degraded(exc)
+                    deleted = 0
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-                self._stored_bytes -= sizes
-                self._rows -= deleted
+                else:
+                    self._stored_bytes -= sizes
+                    self._rows -= deleted
             if rejected:
                 self._cursor = min(self._cursor, min(rejected) - 1)
-        return deleted if done else 0
+        return deleted
 
     def rewind(self) -> None:
         """Forget what was handed out: the next ``begin`` starts at the oldest stored row
@@ -567,6 +648,8 @@ class Outbox:
     # ---------------------------------------------------------------- inspect
     def _query_one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         with self._lock:
+            if self._conn is None:  # wait_for_disk: not open yet
+                return None
             return self._conn.execute(sql, args).fetchone()[0]
 
     def depth(self) -> int:
@@ -590,9 +673,18 @@ class Outbox:
         """True while the disk refuses writes (events are held in memory)."""
         return self._degraded
 
+    @property
+    def degraded_reason(self) -> str | None:
+        """A few words on why while degraded ("disk full", "read-only", ...), else None."""
+        return self._reason if self._degraded else None
+
     def stats(self) -> OutboxStats:
         with self._lock:
-            counts = dict(self._conn.execute("SELECT stream, COUNT(*) FROM outbox GROUP BY stream"))
+            counts: dict[int, int] = {}
+            if self._conn is not None:
+                counts = dict(
+                    self._conn.execute("SELECT stream, COUNT(*) FROM outbox GROUP BY stream")
+                )
             return OutboxStats(
                 depth=sum(counts.values()),
                 depth_events=counts.get(_EVENT, 0),
@@ -603,10 +695,34 @@ class Outbox:
                 degraded=self._degraded,
                 last_error=self._last_error,
                 dropped_total=self._dropped_total,
+                degraded_reason=self.degraded_reason,
             )
 
     def integrity_check(self) -> list[str]:
         """SQLite's ``PRAGMA integrity_check``: an empty list when the database is sound."""
         with self._lock:
+            if self._conn is None:
+                return [f"not open: {self._last_error}"]
             rows = [r[0] for r in self._conn.execute("PRAGMA integrity_check").fetchall()]
         return [] if rows == ["ok"] else rows
+
+
+class _DiskRefused(Exception):
+    """The disk refused to open the database (read-only, full, I/O error, no permission)."""
+
+
+def _short_reason(exc: BaseException) -> str:
+    """A few words for STATUS= and the log: what the operator has to fix."""
+    text = str(exc).lower()
+    errno_ = getattr(exc, "errno", None)
+    if errno_ in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space" in text:
+        return "disk full"
+    if errno_ == errno.EROFS or "readonly" in text or "read-only" in text:
+        return "read-only"
+    if errno_ in (errno.EACCES, errno.EPERM) or "permission denied" in text:
+        return "no write permission"
+    if "unable to open" in text:
+        return "cannot open the database"
+    if "disk i/o error" in text or errno_ == errno.EIO:
+        return "disk I/O error"
+    return str(exc).split("\n")[0][:80]
