@@ -71,6 +71,13 @@ def parse_broker_url(url: str, *, allow_plaintext: bool = False) -> BrokerAddres
     host, a bad port, credentials or a path in the URL, or plain ``mqtt://`` to a host that is
     not loopback unless ``allow_plaintext``.
     """
+    # Before parsing: a password holding '/', '?' or '#' ends urlsplit's host part early, and
+    # its first half would come back as "the port" in the parse error, echoed to the log.
+    if "@" in url:
+        raise UsageError(
+            "broker URL: credentials do not belong in the URL; "
+            "use uplink.username and uplink.password_env or password_file"
+        )
     try:
         parts = urlsplit(url.strip())
         port = parts.port
