@@ -19,12 +19,11 @@ from dsp.features import Features, compute_features
 from dsp.leak import model_for, with_floor
 from dsp.tracker import LeakTracker, TrackerConfig
 from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
-from edge_agent.events import EventDraft, Severity
+from edge_agent.events import EventDraft
 
 __all__ = ["DEFAULT_MATERIAL", "STATE_VERSION", "TrackerAnalysis", "warm_up"]
 
 DEFAULT_MATERIAL = "ductile_iron"  # a logger the site file does not place on a pipe
-WARNING_SEVERITY = Severity.NOTICE
 STATE_VERSION = 1
 
 
@@ -78,9 +77,8 @@ class TrackerAnalysis:
         self, device: str, features: Features, job: RecordingJob
     ) -> tuple[float, list[EventDraft]]:
         update = self.trackers[device].observe(job.due_at, features)
-        drafts = []
-        for t in update.transitions:
-            draft = EventDraft.of(
+        drafts = [
+            EventDraft.of(
                 device,
                 t.kind,
                 t.ts,
@@ -92,9 +90,8 @@ class TrackerAnalysis:
                 pipe_segment=self.pipes.get(device),
                 material=self.models[device].material,
             )
-            if t.kind == "leak.warning":
-                draft = replace(draft, sev=WARNING_SEVERITY)
-            drafts.append(draft)
+            for t in update.transitions
+        ]
         return update.score.score, drafts
 
     def state(self, device: str) -> str:

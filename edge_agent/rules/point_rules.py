@@ -81,9 +81,11 @@ class ThresholdSpec:
 @dataclass(frozen=True)
 class RateSpec:
     """Effective rate-of-change settings: alarm ``kind`` when the value moves in
-    ``direction`` faster than ``per_min`` (units per minute) over ``window_s``."""
+    ``direction`` faster than ``per_min`` (units per minute) over ``window_s``; ``cleared_kind``
+    when it settles."""
 
     kind: str
+    cleared_kind: str
     direction: Literal["up", "down"]
     per_min: float
     window_s: float
@@ -171,16 +173,22 @@ def rate_spec(point: Point, device_rules: DeviceRulesConfig, rules: RulesConfig)
     if point.role == "level_mm":
         per_min = _first(p.rise_per_min, rules.level.rise_mm_per_min)
         window = rules.level.rise_window_s
-        kind, direction = "level.rising", "up"
+        kind, cleared, direction = "level.rising", "level.rising.cleared", "up"
     elif point.role == "pressure_bar":
         per_min = _first(p.rise_per_min, rules.pressure.drop_bar_per_min)
         window = rules.pressure.drop_window_s
-        kind, direction = "pressure.drop", "down"
+        kind, cleared, direction = "pressure.drop", "pressure.drop.cleared", "down"
     else:
         return None
     if per_min is None or per_min <= 0:
         return None
-    return RateSpec(kind=kind, direction=direction, per_min=per_min, window_s=window)  # type: ignore[arg-type]
+    return RateSpec(
+        kind=kind,
+        cleared_kind=cleared,
+        direction=direction,  # type: ignore[arg-type]
+        per_min=per_min,
+        window_s=window,
+    )
 
 
 def _good_number(reading: Reading) -> float | None:
@@ -245,7 +253,7 @@ class ThresholdRule:
 
 class RateRule:
     """A rate-of-change alarm: raises ``spec.kind`` when the value moves faster than
-    ``per_min`` in ``direction``; clears (``<kind>.cleared``) below half that rate."""
+    ``per_min`` in ``direction``; clears (``spec.cleared_kind``) below half that rate."""
 
     def __init__(self, device: str, point: Point, spec: RateSpec):
         self.device = device
@@ -265,7 +273,7 @@ class RateRule:
         transition = self.alarm.update(signed, reading.ts)
         if transition is None:
             return []
-        kind = self.spec.kind if transition is Transition.RAISE else f"{self.spec.kind}.cleared"
+        kind = self.spec.kind if transition is Transition.RAISE else self.spec.cleared_kind
         return [
             EventDraft.of(
                 self.device,
