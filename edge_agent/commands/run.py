@@ -25,7 +25,13 @@ examples:
   edge-agent run --config /etc/edge-agent/gateway.yaml
   edge-agent run --config seeds/gateway.yaml --state-dir .cache/state --mqtt mqtt://127.0.0.1:1883
 
-exit codes: 0 clean stop, 1 runtime failure (state directory not writable, ...), 2 bad config
+A state directory that is read-only or full (from the start or later) does not stop it:
+polling goes on, alarms are held in memory (up to 1000 events; telemetry is dropped and
+counted), STATUS= and the log say "outbox degraded: <reason>", and everything held is written
+and forwarded once the disk takes writes again.
+
+exit codes: 0 clean stop, 1 runtime failure (state directory cannot be created, ...),
+2 bad config
 """
 
 

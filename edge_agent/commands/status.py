@@ -110,7 +110,12 @@ def render(snapshot: StatusSnapshot, *, running: bool, now: float) -> str:
     if ob.depth and ob.oldest_age_s is not None:
         outbox += f", oldest {_age(ob.oldest_age_s)}"
     if ob.degraded:
-        outbox += " (DEGRADED: disk full or failing, events kept in memory only)"
+        outbox += (
+            f" (DEGRADED: {ob.reason or 'disk failing'}: {ob.held_in_memory} events held in"
+            " memory only)"
+        )
+    if ob.dropped_total:
+        outbox += f", {ob.dropped_total} dropped since start"
     lines.append(f"outbox: {outbox}")
     online = sum(1 for d in snapshot.devices if d.online)
     lines.append(f"devices: {online}/{len(snapshot.devices)} online")

@@ -60,6 +60,7 @@ DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
 BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
 LEAK_DEADLINE_S = 300.0  # idle turns come every minute; transfers beat per request
 UPLINK_DEADLINE_S = 120.0
+DEGRADED_LOG_INTERVAL_S = 300.0  # "outbox degraded" is logged on change, then this often
 
 log = get_logger("edge_agent.daemon")
 
@@ -130,6 +131,8 @@ class Daemon:
         self._last_devices: tuple[DeviceStatus, ...] = ()
         self._dsp_warm = False
         self._last_loggers: tuple[LoggerStatus, ...] = ()
+        self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
+        self._status_error: str | None = None  # the last status.json write error, logged once
 
     # -- control ---------------------------------------------------------------------------
 
@@ -392,6 +395,9 @@ class Daemon:
         depth = self._outbox_status.depth
         uplink = self.uplink.status().state if self.uplink is not None else "disabled"
         text = f"{online}/{len(devices)} devices online, outbox {depth}, uplink {uplink}"
+        ob = self._outbox_status
+        if ob.degraded:
+            text += f", outbox degraded: {ob.reason} ({ob.held_in_memory} held in memory)"
         if self.config_error:
             text += ", last reload refused"
         return text
@@ -427,10 +433,39 @@ class Daemon:
     async def _refresh_outbox_status(self) -> None:
         if self.outbox is None:
             return
-        stats = await asyncio.get_running_loop().run_in_executor(self._io, self.outbox.stats)
+        loop = asyncio.get_running_loop()
+        if self.outbox.degraded:  # space may have returned: write what is held, now
+            await loop.run_in_executor(self._io, self.outbox.retry_held)
+        stats = await loop.run_in_executor(self._io, self.outbox.stats)
         self._outbox_status = OutboxStatus(
-            depth=stats.depth, oldest_age_s=stats.oldest_age_s, degraded=bool(stats.degraded)
+            depth=stats.depth,
+            oldest_age_s=stats.oldest_age_s,
+            degraded=bool(stats.degraded),
+            reason=stats.degraded_reason,
+            held_in_memory=stats.held_in_memory,
+            dropped_total=stats.dropped_total,
         )
+        self._log_degraded(stats)
+        if self.uplink is not None and not stats.degraded and stats.depth:
+            self.uplink.kick()  # held events just written: forward them
+
+    def _log_degraded(self, stats: Any) -> None:
+        """One line when the outbox degrades or its reason changes, then one every
+        ``DEGRADED_LOG_INTERVAL_S`` while it lasts, and one when it recovers."""
+        reason, at = self._degraded_logged
+        now = time.monotonic()
+        if stats.degraded:
+            if stats.degraded_reason != reason or now - at >= DEGRADED_LOG_INTERVAL_S:
+                log.error(
+                    f"outbox degraded: {stats.degraded_reason}",
+                    held_in_memory=stats.held_in_memory,
+                    dropped_total=stats.dropped_total,
+                    error=stats.last_error,
+                )
+                self._degraded_logged = (stats.degraded_reason, now)
+        elif reason is not None:
+            log.info("outbox recovered: held events written", depth=stats.depth)
+            self._degraded_logged = (None, now)
 
     def _write_status(self) -> None:
         if self.state_dir is None or self.config is None:
@@ -438,4 +473,10 @@ class Daemon:
         try:
             write_status(self.state_dir, self.snapshot())
         except OSError as exc:
-            log.warning("cannot write status file", error=str(exc), path=str(self.state_dir))
+            if str(exc) != self._status_error:  # once per cause, not every tick
+                log.warning("cannot write status file", error=str(exc), path=str(self.state_dir))
+            self._status_error = str(exc)
+            return
+        if self._status_error is not None:
+            log.info("status file written again", path=str(self.state_dir))
+            self._status_error = None

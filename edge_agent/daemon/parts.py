@@ -76,7 +76,10 @@ def state_dir_for(config: Any, options: Any) -> Path:
 
 def prepare_state_dir(config: Any, options: Any) -> Path:
     """Create the state directory (0700) if needed. Raises RuntimeFailure when it cannot be
-    created or written (the usual cause: not running under systemd's StateDirectory=)."""
+    created (a wrong path: the usual cause is not running under systemd's StateDirectory=).
+
+    A directory that exists but refuses writes (read-only file system, full disk) is not fatal:
+    polling goes on and the outbox holds alarms in memory until it can write (degraded)."""
     path = state_dir_for(config, options)
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -85,7 +88,7 @@ def prepare_state_dir(config: Any, options: Any) -> Path:
             f"state directory {path}: cannot create: {exc.strerror or exc} (see --state-dir)"
         ) from exc
     if not os.access(path, os.W_OK | os.X_OK):
-        raise RuntimeFailure(f"state directory {path}: not writable (see --state-dir)")
+        log.error("state directory not writable: outbox degraded until it is", path=str(path))
     return path
 
 
@@ -97,7 +100,7 @@ def open_outbox(config: Any, state_dir: Path, clock: Any = None) -> Any:
 
     settings = OutboxSettings.from_config(config.storage, state_dir)
     sync = SyncClock(time_fn=clock.time) if clock is not None else None
-    return Outbox(settings, config.gateway.id, clock=sync)
+    return Outbox(settings, config.gateway.id, clock=sync, wait_for_disk=True)
 
 
 def started_event(config: Any, ts: float) -> EventDraft:

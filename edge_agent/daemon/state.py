@@ -62,6 +62,9 @@ class OutboxStatus:
     depth: int
     oldest_age_s: float | None
     degraded: bool = False
+    reason: str | None = None  # why degraded: "disk full", "read-only", ...
+    held_in_memory: int = 0  # events waiting in memory for the disk
+    dropped_total: int = 0  # entries dropped since start (evicted, refused, memory bound)
 
 
 @dataclass(frozen=True, slots=True)
