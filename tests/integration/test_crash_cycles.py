@@ -1,7 +1,7 @@
 """Crash safety (issue 6): the real daemon SIGKILLed 20 times at seeded random instants while
 a real mosquitto is stopped and started under it; a final clean run drains the rest.
 
-- A Modbus server (a subprocess) serves four level gauges whose level flips between 500 and
+- A Modbus server (a subprocess) serves six level gauges whose level flips between 500 and
   3000 mm every ``FLIP_S``; the gateway config polls them every 0.2 s with a 2000 mm
   threshold (1 of 1), so each flip is a ``level.high`` / ``level.normal`` event per gauge: a
   steady flow of events, plus telemetry, plus ``gateway.started`` at every start.
