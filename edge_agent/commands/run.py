@@ -71,6 +71,9 @@ def ensure_numba_cache_dir(state_dir: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_agent.daemon.footprint import refuse_test_only_imports
+
+    refuse_test_only_imports()  # before anything imports numba: see that module
     from edge_agent.daemon.parts import load, state_dir_for
     from edge_agent.logs import configure_logging
 
