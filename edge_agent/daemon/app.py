@@ -43,7 +43,9 @@ from edge_agent.daemon.state import (
     OutboxStatus,
     StatusSnapshot,
     UplinkStatus,
+    remove_status_fallback,
     write_status,
+    write_status_fallback,
 )
 from edge_agent.daemon.systemd import Notifier, ProgressTracker, watchdog_interval_s
 from edge_agent.errors import UsageError
@@ -470,13 +472,23 @@ class Daemon:
     def _write_status(self) -> None:
         if self.state_dir is None or self.config is None:
             return
+        snapshot = self.snapshot()
         try:
-            write_status(self.state_dir, self.snapshot())
+            write_status(self.state_dir, snapshot)
         except OSError as exc:
+            # Read-only or full: `edge-agent status` reads the fallback (runtime directory).
+            try:
+                where = str(write_status_fallback(self.state_dir, snapshot))
+            except OSError as fallback_exc:
+                where = f"nowhere ({fallback_exc})"
             if str(exc) != self._status_error:  # once per cause, not every tick
-                log.warning("cannot write status file", error=str(exc), path=str(self.state_dir))
+                log.warning(
+                    "cannot write status file", error=str(exc), path=str(self.state_dir),
+                    written_to=where,
+                )  # fmt: skip
             self._status_error = str(exc)
             return
         if self._status_error is not None:
             log.info("status file written again", path=str(self.state_dir))
             self._status_error = None
+            remove_status_fallback(self.state_dir)

@@ -4,12 +4,20 @@ The daemon rewrites ``<state_dir>/status.json`` every few seconds, atomically (w
 fsync-free rename: a torn file is impossible, a lost update is harmless). A file rather than a
 socket: it needs no listener in the daemon, survives a crash (the last state stays readable,
 marked stale) and is readable by root under ``DynamicUser=`` with no extra permissions.
+
+When the state directory refuses the file (read-only, full: the outbox is degraded then), the
+daemon writes the snapshot to a fallback in the runtime directory instead
+(``$RUNTIME_DIRECTORY``, i.e. ``/run/edge-agent`` under the unit's ``RuntimeDirectory=``, a
+tmpfs), named after the state directory; ``read_status`` reads whichever of the two is newer,
+so ``edge-agent status`` keeps telling the truth while the disk does not take writes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +38,7 @@ __all__ = [
 ]
 
 STATE_FILE_NAME = "status.json"
+RUNTIME_DIR = Path("/run/edge-agent")  # the unit's RuntimeDirectory=edge-agent
 STATE_VERSION = 1
 # status.json older than this many write intervals means the daemon stopped writing it.
 STALE_AFTER_INTERVALS = 3
@@ -124,10 +133,46 @@ class StatusSnapshot:
         return now - self.updated_at > STALE_AFTER_INTERVALS * max(self.interval_s, 1.0)
 
 
-def write_status(state_dir: Path, snapshot: StatusSnapshot) -> Path:
+def fallback_paths(state_dir: Path) -> list[Path]:
+    """Where the snapshot goes when ``state_dir`` refuses it, most preferred first: the
+    runtime directory (systemd's, else /run/edge-agent), else the temp directory."""
+    key = hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:12]
+    name = f"status-{key}.json"
+    dirs: list[Path] = []
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    if runtime:
+        dirs.append(Path(runtime.split(":")[0]))
+    dirs += [RUNTIME_DIR, Path(tempfile.gettempdir())]
+    return [d / name for d in dict.fromkeys(dirs)]
+
+
+def write_status_fallback(state_dir: Path, snapshot: StatusSnapshot) -> Path:
+    """``write_status`` into the first fallback directory that takes it. Raises OSError
+    (the last one's) when none does."""
+    error: OSError | None = None
+    for path in fallback_paths(state_dir):
+        if not path.parent.is_dir():
+            continue
+        try:
+            return write_status(path.parent, snapshot, name=path.name)
+        except OSError as exc:
+            error = exc
+    raise error or FileNotFoundError(f"no runtime directory for {state_dir}")
+
+
+def remove_status_fallback(state_dir: Path) -> None:
+    """The state directory takes the file again: drop the fallbacks (best effort)."""
+    for path in fallback_paths(state_dir):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def write_status(state_dir: Path, snapshot: StatusSnapshot, *, name: str = STATE_FILE_NAME) -> Path:
     """Atomically replace ``state_dir/status.json``. Raises OSError (the caller logs it)."""
-    path = state_dir / STATE_FILE_NAME
-    tmp = path.with_name(f".{STATE_FILE_NAME}.{os.getpid()}.tmp")
+    path = state_dir / name
+    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
     text = json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n"
     # 0600 whatever the umask: the state directory's files are the daemon's alone.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -147,11 +192,30 @@ def read_status(state_dir: Path) -> StatusSnapshot:
         raise UsageError(f"{state_dir}: not a directory (see --state-dir)")
     path = state_dir / STATE_FILE_NAME
     try:
-        text = path.read_text()
+        snapshot = _read_one(path)
     except FileNotFoundError:
+        snapshot = None
+    # A daemon whose state directory refuses writes keeps a newer snapshot in a fallback.
+    for fallback in fallback_paths(state_dir):
+        try:
+            other = _read_one(fallback)
+        except (FileNotFoundError, RuntimeFailure):
+            continue
+        if snapshot is None or other.updated_at > snapshot.updated_at:
+            snapshot = other
+    if snapshot is None:
         raise RuntimeFailure(
             f"{path}: no status file: the daemon has not run with this state directory"
-        ) from None
+        )
+    return snapshot
+
+
+def _read_one(path: Path) -> StatusSnapshot:
+    """Raises FileNotFoundError (absent) or RuntimeFailure (unreadable)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise RuntimeFailure(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:

@@ -202,7 +202,15 @@ def test_daemon_with_a_read_only_state_dir_polls_holds_and_recovers(small_fs, tm
     one log line say "outbox degraded: read-only"; made writable, the held events are written
     with seq 1.. and forwarded to the broker."""
     from tests.helpers.mosquitto import Consumer, Mosquitto
-    from tests.integration.sitegw import Daemon, NotifySocket, Simulator, wait_until, write_config
+    from tests.integration.sitegw import (
+        ENTRY,
+        Daemon,
+        NotifySocket,
+        Simulator,
+        _env,
+        wait_until,
+        write_config,
+    )
 
     state = small_fs.path / "state"
     state.mkdir(mode=0o700)
@@ -228,6 +236,21 @@ def test_daemon_with_a_read_only_state_dir_polls_holds_and_recovers(small_fs, tm
         ]
         assert len(degraded_lines) == 1  # rate-limited: once, not every housekeeping tick
         assert degraded_lines[0]["event"] == "outbox degraded: read-only"
+
+        # `edge-agent status` reads the snapshot the daemon keeps in the runtime directory
+        # while the state directory refuses it.
+        proc = subprocess.run(
+            [*ENTRY, "status", "--state-dir", str(state), "--json"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        snap = json.loads(proc.stdout)
+        assert snap["running"] and snap["outbox"]["degraded"]
+        assert snap["outbox"]["reason"] == "read-only"
+        assert snap["outbox"]["held_in_memory"] >= 1  # gateway.started at least
 
         def events_seen() -> list[dict]:
             out = []
@@ -267,3 +290,34 @@ def test_daemon_with_a_read_only_state_dir_polls_holds_and_recovers(small_fs, tm
         sim.stop()
     assert code == 0
     assert os.access(state, os.W_OK)
+
+
+def test_status_reads_the_newer_of_state_dir_and_runtime_fallback(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from edge_agent.daemon.state import (
+        OutboxStatus,
+        StatusSnapshot,
+        UplinkStatus,
+        read_status,
+        remove_status_fallback,
+        write_status,
+        write_status_fallback,
+    )
+
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(runtime))
+    state = tmp_path / "state"
+    state.mkdir()
+    old = StatusSnapshot(
+        "s", "g", 1, T0, T0, 2.0, True, (), (), OutboxStatus(3, None), UplinkStatus("disabled")
+    )
+    new = replace(old, updated_at=T0 + 10, outbox=OutboxStatus(3, None, True, "disk full", 2))
+    write_status(state, old)
+    assert write_status_fallback(state, new).parent == runtime
+    assert read_status(state) == new  # the fallback is newer: the disk refused status.json
+    write_status(state, replace(old, updated_at=T0 + 20))
+    assert read_status(state).updated_at == T0 + 20
+    remove_status_fallback(state)
+    assert list(runtime.iterdir()) == []
