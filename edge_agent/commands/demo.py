@@ -268,6 +268,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration {args.duration:g}: must be > 0 seconds")
     if not args.site.is_file():
         raise UsageError(f"--site {args.site}: no such file")
+    from drivers.site import SiteError, load_site
+
+    try:  # a broken site file is exit 2 with its one line, before the kernels load
+        load_site(args.site)
+    except SiteError as exc:
+        raise UsageError(str(exc)) from exc
     os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".cache" / "numba"))
     from edge_agent.logs import configure_logging
 
