@@ -292,6 +292,74 @@ def test_daemon_with_a_read_only_state_dir_polls_holds_and_recovers(small_fs, tm
     assert os.access(state, os.W_OK)
 
 
+@pytest.mark.slow
+def test_daemon_disk_full_while_running_holds_then_forwards_gap_free(tmp_path):
+    """The state directory's file system fills up under the running daemon: STATUS= says
+    "outbox degraded: disk full", polling goes on; space returns: it recovers by itself and
+    the broker gets every event seq with no gap."""
+    from tests.helpers.mosquitto import Consumer, Mosquitto
+    from tests.integration.sitegw import Daemon, NotifySocket, Simulator, wait_until, write_config
+
+    fs = SmallFs(tmp_path / "fs", size="16m")  # room for the WAL (checkpoints at ~4 MB)
+    state = fs.path / "state"
+    sim = Simulator(tmp_path)
+    broker = Mosquitto(tmp_path).start()
+    consumer = Consumer(broker, topics="#", client_id=f"t-{uuid.uuid4().hex[:8]}").start()
+    notify = NotifySocket(tmp_path)
+    config = write_config(tmp_path / "gateway.yaml", sim, state, uplink_url=broker.url)
+    daemon = Daemon(tmp_path, config, state, notify=notify)
+
+    def status_lines() -> list[str]:
+        return [x for x in notify.messages if x.startswith("STATUS=")]
+
+    try:
+        notify.wait_for(lambda m: any("READY=1" in x for x in m), 120)
+        fs.fill()
+        wait_until(
+            lambda: any("outbox degraded: disk full" in x for x in status_lines()),
+            90,
+            "STATUS= saying the disk is full",
+        )
+        polls = [d["polls_ok"] for d in json.loads(_status_json(state))["devices"]]
+        wait_until(
+            lambda: (
+                sum(d["polls_ok"] for d in json.loads(_status_json(state))["devices"]) > sum(polls)
+            ),
+            60,
+            "polling going on while degraded",
+        )
+        fs.free()
+        wait_until(lambda: "degraded" not in status_lines()[-1], 60, "recovery")
+
+        def event_seqs() -> list[int]:
+            return sorted(
+                json.loads(m.payload)["seq"] for m in consumer.snapshot() if "/event/" in m.topic
+            )
+
+        wait_until(lambda: len(event_seqs()) >= 1, 60, "events at the broker")
+        seqs = event_seqs()
+        assert seqs == list(range(1, len(seqs) + 1)), seqs
+        lines = [str(r.get("event", "")) for r in daemon.log_lines()]
+        assert lines.count("outbox degraded: disk full") == 1
+        assert "outbox recovered: held events written" in lines
+        assert "Traceback" not in daemon.log_path.read_text()
+    finally:
+        code = daemon.stop()
+        notify.close()
+        consumer.stop()
+        broker.stop()
+        sim.stop()
+        fs.unmount()
+    assert code == 0
+
+
+def _status_json(state: Path) -> str:
+    """status.json, or the runtime-directory fallback the daemon keeps while the disk is full."""
+    from edge_agent.daemon.state import read_status
+
+    return json.dumps(read_status(state).to_json())
+
+
 def test_status_reads_the_newer_of_state_dir_and_runtime_fallback(tmp_path, monkeypatch):
     from dataclasses import replace
 
