@@ -192,6 +192,55 @@ def test_memory_bound_drops_oldest_non_alarm_first(small_fs, monkeypatch):
         box.close()
 
 
+def test_ext4_remounted_read_only_by_an_error_while_running(tmp_path):
+    """The field's "read-only while running": an SD card error makes ext4 (errors=remount-ro)
+    go read-only under the open database. Made here with a loop-mounted ext4 image and the
+    kernel's ``trigger_fs_error``. Writes fail as "disk I/O error": alarms are held, telemetry
+    dropped, nothing raises. (Such a file system stays read-only until fsck and a remount:
+    the held events wait in memory for that; a restart loses them.)"""
+    import glob
+    import shutil
+
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("mkfs.ext4 not installed")
+    image, mnt = tmp_path / "sd.img", tmp_path / "sd"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(8 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, timeout=60)
+    mount = subprocess.run(
+        ["mount", "-o", "loop,errors=remount-ro", str(image), str(mnt)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot loop-mount ext4 here: {mount.stderr.strip()}")
+    try:
+        source = next(
+            line.split()[0]
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1] == str(mnt)
+        )
+        trigger = glob.glob(f"/sys/fs/ext4/{Path(source).name}/trigger_fs_error")
+        if not trigger:
+            pytest.skip("this kernel has no ext4 trigger_fs_error")
+        box = _outbox(mnt / "state", wait_for_disk=True)
+        try:
+            assert box.add(alarm(0)).seq == 1
+            Path(trigger[0]).write_text("edge-agent test\n")
+            assert box.add(alarm(1)) is None and box.add(tele(0)) is None
+            assert box.degraded and box.degraded_reason == "disk I/O error"
+            st = box.stats()
+            assert (st.held_in_memory, st.dropped_total) == (1, 1)
+            assert [e.seq for e in box.begin(10).events] == [1]  # reading still works
+            assert not box.retry_held()
+        finally:
+            box.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=60)
+
+
 # -- the daemon ------------------------------------------------------------------------------
 
 
