@@ -298,14 +298,21 @@ def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     for ``config``. Raises UsageError for a config the parts refuse."""
     import time
 
-    from drivers.bus import BusRunner, DeviceSpec, ProfilePollPlan
-    from drivers.errors import DriverError
-    from edge_agent.bus_setup import load_profiles, poll_policy, profile_for, transport_for
+    from edge_agent.bus_setup import build_bus_setup
     from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
 
     clock = daemon.clock
-    registry = load_profiles(config)
-    profiles = {d.name: profile_for(config, i, d, registry) for i, d in enumerate(config.devices)}
+    # Readings are stamped with the daemon's wall clock (sim time in the demo).
+    setup = build_bus_setup(
+        config,
+        on_reading=daemon.on_reading,
+        on_poll_ok=daemon.on_poll_ok,
+        on_poll_failed=daemon.on_poll_failed,
+        clock=time.monotonic,
+        wall=clock.time,
+    )
+    profiles = setup.profiles
+    runners: dict[str, Any] = dict(setup.runners)
     site = _site(config, options)
     kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
     infos = [
@@ -320,31 +327,6 @@ def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     ]
     rules = RulesEngine(config.rules, infos, clock=clock.time)
     telemetry = TelemetryFilter(config.rules, infos)
-    runners: dict[str, Any] = {}
-    # edge_agent.bus_setup.build_bus_setup has no clock injection; the demo needs the runners
-    # to stamp readings with sim time, so the runners are assembled here from its parts.
-    for bus in config.buses:
-        specs = []
-        for d in config.devices_on(bus.name):
-            try:
-                plan = ProfilePollPlan.for_profile(profiles[d.name])
-            except DriverError as exc:
-                raise UsageError(f"{config.source_path}: devices[{d.name}]: {exc}") from exc
-            specs.append(
-                DeviceSpec(d.name, d.unit_id, plan, d.poll_interval_s, poll_policy(bus, d))
-            )
-        if not specs:
-            continue
-        runners[bus.name] = BusRunner(
-            bus.name,
-            transport_for(bus),
-            specs,
-            on_reading=daemon.on_reading,
-            on_poll_ok=daemon.on_poll_ok,
-            on_poll_failed=daemon.on_poll_failed,
-            clock=time.monotonic,
-            wall=clock.time,
-        )
     runtime = Runtime(
         runners=runners,
         rules=rules,
