@@ -3,13 +3,15 @@
 Valid: one line on stdout (``FILE: ok (N buses, M devices)``), exit 0. Invalid: one line per
 problem on stderr (``FILE:LINE:COL: PATH: MESSAGE``), exit 2. ``--json`` prints the same as one
 JSON object on stdout. Device profiles are checked against the shipped ones plus the config's
-``profiles_dir``.
+``profiles_dir``; the ``site_file`` is loaded as the daemon loads it at start (which refuses
+to start on any problem in it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +21,8 @@ from edge_agent.errors import EXIT_OK, EXIT_USAGE
 
 DESCRIPTION = """\
 Validate a gateway config file: types, ranges, unknown keys, names that would break MQTT
-topics, bus and device cross references, unit ids, device profiles, uplink URL and TLS.
-Every problem is listed, one line each, as FILE:LINE:COL: PATH: MESSAGE.
+topics, bus and device cross references, unit ids, device profiles, uplink URL and TLS,
+and the site file it names. Every problem is listed, one line each, as FILE:LINE:COL: PATH: MESSAGE.
 
 examples:
   edge-agent check-config /etc/edge-agent/gateway.yaml
@@ -64,6 +66,28 @@ def _profile_source() -> Any:
     return _shipped_and_user_profiles
 
 
+_SITE_WHERE = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)", re.S)
+
+
+def _site_problems(path: str) -> list[Problem]:
+    """The site file's problem as a ``Problem`` (the site reader stops at the first one)."""
+    try:
+        from drivers.errors import DriverError
+        from drivers.site import load_site
+    except ImportError:  # a stripped-down build without drivers: the daemon has none either
+        return []
+    try:
+        load_site(path)
+    except DriverError as exc:  # SiteError: "file:line:col: field: problem" or "file: problem"
+        text = str(exc)
+        where = _SITE_WHERE.fullmatch(text)
+        if where is None:
+            return [Problem(path, None, None, "", text.removeprefix(f"{path}: "))]
+        line, col = int(where["line"]), int(where["col"])
+        return [Problem(where["file"], line, col, "", where["message"])]
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     cfg = None
@@ -73,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             resolve_uplink_password(cfg)
     except ConfigError as exc:
         problems = exc.problems
+    if cfg is not None and not problems and cfg.site_file is not None:
+        problems = _site_problems(cfg.site_file)
     if args.json:
         out: dict[str, Any] = {
             "ok": not problems,

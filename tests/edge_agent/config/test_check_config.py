@@ -8,7 +8,7 @@ import pytest
 
 from edge_agent.cli import main
 from edge_agent.config.schema import schema_json
-from tests.edge_agent.config.conftest import FIXTURES, FULL, MINIMAL
+from tests.edge_agent.config.conftest import FIXTURES, FULL, MINIMAL, SEED
 
 PROBLEM_LINE = re.compile(r"^[^:]+:\d+:\d+: \S")
 
@@ -194,3 +194,26 @@ def test_every_fixture_problem_line_has_the_documented_form(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) >= 3
     assert all(PROBLEM_LINE.match(line) for line in lines), lines
+
+
+def test_the_site_file_is_checked_as_the_daemon_loads_it(tmp_path, capsys):
+    # The daemon refuses to start on a bad site file: check-config must say so at the kerb.
+    site = tmp_path / "site.yaml"
+    site.write_text((SEED.parent / "site.yaml").read_text())
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MINIMAL.read_text() + "site_file: site.yaml\n")
+    assert main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: ok (1 bus, 1 device)\n"
+
+    site.write_text(site.read_text().replace("to: J2,", "to: J9,", 1))
+    assert main(["check-config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert re.fullmatch(
+        rf"{re.escape(str(site))}:\d+:\d+: pipes\[0\]\.to: unknown node 'J9'\n", err
+    )
+
+    assert main(["check-config", "--json", str(path)]) == 2
+    (problem,) = json.loads(capsys.readouterr().out)["problems"]
+    assert (problem["file"], problem["message"]) == (str(site), "pipes[0].to: unknown node 'J9'")
+    assert problem["line"] > 0
