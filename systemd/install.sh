@@ -5,7 +5,8 @@
 #
 # What it does (docs/operations.md explains each piece):
 #   1. a venv in /opt/edge-agent/venv with this source tree installed into it
-#      (--wheelhouse DIR: install offline from wheels built elsewhere: pip wheel -w DIR .)
+#      (--wheelhouse DIR: install offline from wheels built elsewhere: pip wheel -w DIR .),
+#      and /usr/local/bin/edge-agent linked to it (so `sudo edge-agent status` works)
 #   2. /etc/edge-agent/gateway.yaml.example and site.yaml.example (the reference site),
 #      refreshed on every run; your gateway.yaml is never written or overwritten
 #   3. /etc/systemd/system/edge-agent.service, daemon-reload, enable (and start with --start)
@@ -23,7 +24,7 @@ START=no
 DRY_RUN=no
 
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -68,6 +69,7 @@ if [ -n "$WHEELHOUSE" ]; then
 else
     run "$PREFIX/venv/bin/python" -m pip install --quiet --upgrade "$SRC"
 fi
+run ln -sfn "$PREFIX/venv/bin/edge-agent" /usr/local/bin/edge-agent
 run install -d -m 0755 "$PREFIX/share/doc"
 run install -m 0644 "$SRC/docs/operations.md" "$PREFIX/share/doc/operations.md"
 
@@ -88,7 +90,7 @@ HAVE_CONFIG=yes
 if [ ! -e "$CONF_DIR/gateway.yaml" ]; then
     HAVE_CONFIG=no
     echo "install.sh: no $CONF_DIR/gateway.yaml yet: write it (start from gateway.yaml.example)," \
-         "then $PREFIX/venv/bin/edge-agent check-config $CONF_DIR/gateway.yaml"
+         "then edge-agent check-config $CONF_DIR/gateway.yaml"
 else
     echo "install.sh: kept existing $CONF_DIR/gateway.yaml"
 fi
@@ -104,4 +106,4 @@ if [ "$START" = yes ]; then
         echo "install.sh: not started: $CONF_DIR/gateway.yaml is missing" >&2
     fi
 fi
-echo "install.sh: done. Start: systemctl start edge-agent; status: sudo $PREFIX/venv/bin/edge-agent status"
+echo "install.sh: done. Start: systemctl start edge-agent; status: sudo edge-agent status"

@@ -106,6 +106,7 @@ def test_install_script_dry_run_lists_every_step():
     for step in (
         "-m venv /opt/edge-agent/venv",
         "pip install --quiet --upgrade",
+        "ln -sfn /opt/edge-agent/venv/bin/edge-agent /usr/local/bin/edge-agent",
         "/etc/edge-agent/gateway.yaml.example",
         "/etc/edge-agent/site.yaml.example",
         "/etc/systemd/system/edge-agent.service",
