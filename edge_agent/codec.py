@@ -7,26 +7,35 @@ Payload, version 1 (keys in this order, JSON without spaces)::
      "kind":"leak.suspected","sev":1,"data":{...}}
 
 plus ``"tsq":"unsynced"`` when the gateway clock was not synchronised at acceptance.
+
+``validate`` checks a payload with jsonschema against the shipped schema (decode, tests, CLI
+tools); ``check_payload`` is the same rules written out by hand, which the outbox runs on every
+accepted event: the daemon then never imports jsonschema (about 7 MB of RSS with its
+dependencies), and a test holds the two to the same verdict on generated payloads.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import cbor2
-import jsonschema
 
 from edge_agent.errors import UsageError
 from edge_agent.events import PAYLOAD_VERSION, Event
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "ENCODINGS",
     "TSQ_UNSYNCED",
     "Encoding",
     "PayloadError",
+    "check_payload",
     "decode",
     "dumps_data",
     "encode",
@@ -53,6 +62,8 @@ def event_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    import jsonschema  # only where payloads from outside are checked: see the module doc
+
     schema = event_schema()
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -127,7 +138,60 @@ def decode(raw: bytes, encoding: Encoding | None = None) -> dict[str, Any]:
 
 def validate(payload: Any) -> None:
     """Check a payload dict against the schema. Raises PayloadError naming the field."""
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(_validator().iter_errors(payload))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         raise PayloadError(f"payload {where}: {error.message}")
+
+
+# ``check_payload``: event.schema.json written out (patterns searched as jsonschema does).
+_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+:t?[1-9][0-9]*$")
+_DEV_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_KIND_RE = re.compile(r"^(telemetry|[a-z][a-z0-9_]*(\.[a-z0-9_]+)+)$")
+_REQUIRED = ("v", "id", "seq", "ts", "dev", "kind", "sev", "data")
+_ALLOWED = frozenset((*_REQUIRED, "tsq"))
+
+
+def _is_int(value: Any) -> bool:
+    """JSON Schema's integer: an int (not a bool) or a float with no fraction."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def check_payload(payload: Any) -> None:
+    """``validate`` without jsonschema: the same verdict on the shipped schema (tested).
+    Raises PayloadError naming the field."""
+
+    def bad(where: str, message: str) -> PayloadError:
+        return PayloadError(f"payload {where}: {message}")
+
+    if not isinstance(payload, dict):
+        raise bad("<root>", f"{payload!r} is not of type 'object'")
+    for key in _REQUIRED:
+        if key not in payload:
+            raise bad("<root>", f"{key!r} is a required property")
+    extra = [k for k in payload if k not in _ALLOWED]
+    if extra:
+        raise bad("<root>", f"additional properties are not allowed ({extra[0]!r})")
+    v = payload["v"]
+    if isinstance(v, bool) or v != 1:
+        raise bad("v", f"1 was expected, got {v!r}")
+    for key, regex in (("id", _ID_RE), ("dev", _DEV_RE), ("kind", _KIND_RE)):
+        value = payload[key]
+        if not isinstance(value, str):
+            raise bad(key, f"{value!r} is not of type 'string'")
+        if regex.search(value) is None:
+            raise bad(key, f"{value!r} does not match {regex.pattern!r}")
+    for key, low, high in (("seq", 1, None), ("ts", 0, None), ("sev", 0, 4)):
+        value = payload[key]
+        if not _is_int(value):
+            raise bad(key, f"{value!r} is not of type 'integer'")
+        if value < low or (high is not None and value > high):
+            raise bad(key, f"{value!r} is out of range [{low}, {high if high is not None else ''}]")
+    if "tsq" in payload and payload["tsq"] != TSQ_UNSYNCED:
+        raise bad("tsq", f"{payload['tsq']!r} is not one of [{TSQ_UNSYNCED!r}]")
+    if not isinstance(payload["data"], dict):
+        raise bad("data", f"{payload['data']!r} is not of type 'object'")

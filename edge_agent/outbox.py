@@ -336,7 +336,7 @@ class Outbox:
         data_json = codec.dumps_data(draft.data)
         synced = self.clock.is_synchronised(now)
         # Validate the payload it will become now, so nothing unpublishable is ever accepted.
-        codec.validate(codec.to_payload(self._event(stream, 1, draft, synced)))
+        codec.check_payload(codec.to_payload(self._event(stream, 1, draft, synced)))
         return (stream, draft, data_json, synced)
 
     def _event(self, stream: int, seq: int, d: EventDraft, synced: bool) -> Event:

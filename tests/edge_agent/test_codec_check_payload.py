@@ -1,0 +1,113 @@
+"""``codec.check_payload`` (hand-written, what the outbox runs per event, no jsonschema in the
+daemon) gives the same verdict as ``codec.validate`` (jsonschema on the shipped schema)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_agent import codec
+
+GOOD = {
+    "v": 1,
+    "id": "gw-01:42",
+    "seq": 42,
+    "ts": 1767225600000,
+    "dev": "nl-07",
+    "kind": "leak.suspected",
+    "sev": 1,
+    "data": {"score": 0.8},
+}
+
+# Values near each field's edges: right and wrong types, bools, floats, patterns, ranges.
+ODD_VALUES_LIST = [
+    None,
+    True,
+    False,
+    *range(-3, 7),
+    *(0.0, 1.0, 1.5, 4.0, 4.5, -1.0, float("nan"), float("inf"), 1e300),
+    "",
+    "gw-01:1",
+    "gw-01:t7",
+    "gw-01:0",
+    "gw 01:1",
+    "gw-01:01",
+    "nl-07",
+    "nl/07",
+    "lv-01\n",
+    "telemetry",
+    "level.high",
+    "Level.high",
+    "level",
+    "level.",
+    "a.b.c",
+    "unsynced",
+    "synced",
+    {},
+    {"a": 1},
+    [1],
+]
+ODD_VALUES = st.sampled_from(ODD_VALUES_LIST)
+FIELDS = [*GOOD, "tsq", "extra"]
+
+
+def verdict(fn, payload) -> bool:
+    try:
+        fn(payload)
+    except codec.PayloadError:
+        return False
+    return True
+
+
+def test_same_verdict_for_every_single_field_change():
+    """Exhaustive over one field at a time (the combinations below are sampled)."""
+    for key in FIELDS:
+        for value in ODD_VALUES_LIST:
+            payload = {**GOOD, key: value}
+            assert verdict(codec.check_payload, payload) == verdict(codec.validate, payload), (
+                payload
+            )
+        payload = {k: v for k, v in GOOD.items() if k != key}
+        assert verdict(codec.check_payload, payload) == verdict(codec.validate, payload)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    changes=st.dictionaries(st.sampled_from(FIELDS), ODD_VALUES, max_size=3),
+    drop=st.lists(st.sampled_from(list(GOOD)), max_size=2),
+)
+def test_same_verdict_as_jsonschema(changes, drop):
+    payload = {**GOOD, **changes}
+    for key in drop:
+        payload.pop(key, None)
+    assert verdict(codec.check_payload, payload) == verdict(codec.validate, payload), payload
+
+
+@pytest.mark.parametrize("payload", [GOOD, {**GOOD, "tsq": "unsynced"}, {**GOOD, "seq": 1.0}])
+def test_valid_payloads_pass(payload):
+    codec.check_payload(payload)
+    codec.validate(payload)
+
+
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        ({"dev": "lv/01"}, "payload dev:"),
+        ({"sev": 5}, "payload sev:"),
+        ({"seq": True}, "payload seq:"),
+        ({"kind": "Level"}, "payload kind:"),
+        ({"data": []}, "payload data:"),
+        ({"x": 1}, "payload <root>:"),
+    ],
+)
+def test_errors_name_the_field(change, where):
+    with pytest.raises(codec.PayloadError, match=f"^{where}"):
+        codec.check_payload({**GOOD, **change})
+
+
+def test_non_dict_and_missing_key():
+    with pytest.raises(codec.PayloadError, match="object"):
+        codec.check_payload([GOOD])
+    with pytest.raises(codec.PayloadError, match="'seq' is a required property"):
+        codec.check_payload({k: v for k, v in GOOD.items() if k != "seq"})
