@@ -50,34 +50,16 @@ def _layout():
 
 def _serve(changing: bool) -> None:
     """Child process: serve the devices, print the port, exit when stdin closes."""
-    from drivers.codec import encode_value
-    from drivers.planner import plan_profile
-    from drivers.sim.server import SimServer, UnitStore
+    from drivers.sim.server import SimServer
+    from tests.helpers.modbus import profile_store
 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
     async def main() -> None:
         server = SimServer("tcp")
         for unit, profile in _layout():
-            store = UnitStore()
-            setters = {
-                "holding": store.set_holding,
-                "input": store.set_input,
-                "coil": store.set_coils,
-                "discrete": store.set_discrete,
-            }
-            # The planner reads through small gaps between points: serve them (as zeros).
-            for request in plan_profile(profile).requests:
-                bits = request.function in ("coil", "discrete")
-                setters[request.function](request.address, [False if bits else 0] * request.count)
-            for point in profile.points:
-                default = "" if point.type == "string" else 0
-                if point.valid_range and point.type != "string":
-                    default = point.valid_range[0]
-                if point.type == "bool":
-                    default = False
-                words = encode_value(point, default)
-                setters[point.function](point.address, words)
+            # Every point at its range's low end (0 / False / ""), gaps served as zeros.
+            store = profile_store(profile)
             server.add_unit(unit, store)
         if changing:
             tables = {1: "coils", 2: "discrete", 3: "holding", 4: "input"}
