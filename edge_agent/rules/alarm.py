@@ -14,6 +14,9 @@ flapping bit gives one raise, not one per poll.
 straight line through several samples shrugs off one noisy reading where first-minus-last
 would not.
 
+``good_number`` is what every threshold and rate rule feeds them: a reading's value when it
+is a GOOD number, else None (a faulty or stale value neither raises nor clears).
+
 Time is the samples' wall-clock ``ts``. When it goes backwards (NTP stepped the clock back)
 every delay and window restarts from the earlier sample, so a rule waits at most its own
 delay again, never the size of the step.
@@ -25,7 +28,17 @@ from collections import deque
 from enum import Enum
 from typing import Literal
 
-__all__ = ["Alarm", "Latch", "RateOfChange", "Transition"]
+from drivers.model import Quality, Reading
+
+__all__ = ["Alarm", "Latch", "RateOfChange", "Transition", "good_number"]
+
+
+def good_number(reading: Reading) -> float | None:
+    """The reading's value as a float when its quality is GOOD and it is a number, else None."""
+    value = reading.value
+    if reading.quality is not Quality.GOOD or isinstance(value, bool | str) or value is None:
+        return None
+    return float(value)
 
 
 class Transition(Enum):

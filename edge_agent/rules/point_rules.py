@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from drivers.model import Quality, Reading
+from drivers.model import Reading
 from drivers.profile import Point
 from edge_agent.events import EventDraft
-from edge_agent.rules.alarm import Alarm, RateOfChange, Transition
+from edge_agent.rules.alarm import Alarm, RateOfChange, Transition, good_number
 from edge_agent.rules.config import DeviceRulesConfig, PointRulesConfig, RulesConfig
 
 __all__ = [
@@ -191,13 +191,6 @@ def rate_spec(point: Point, device_rules: DeviceRulesConfig, rules: RulesConfig)
     )
 
 
-def _good_number(reading: Reading) -> float | None:
-    value = reading.value
-    if reading.quality is not Quality.GOOD or isinstance(value, bool | str) or value is None:
-        return None
-    return float(value)
-
-
 class ThresholdRule:
     """State of one point against its thresholds; an event on every change of state.
 
@@ -225,7 +218,7 @@ class ThresholdRule:
         self.state: str | None = None
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
-        value = _good_number(reading)
+        value = good_number(reading)
         if value is None:
             return []
         for alarm in self.alarms.values():
@@ -263,7 +256,7 @@ class RateRule:
         self.alarm = Alarm(spec.per_min, hysteresis=spec.per_min / 2)
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
-        value = _good_number(reading)
+        value = good_number(reading)
         if value is None:
             return []
         rate = self.rate.update(value, reading.ts)

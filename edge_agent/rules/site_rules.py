@@ -13,17 +13,10 @@ from __future__ import annotations
 
 from drivers.model import Quality, Reading
 from edge_agent.events import EventDraft
-from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition
+from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition, good_number
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 
 __all__ = ["BlockageRule", "OverflowRule"]
-
-
-def _good_float(reading: Reading) -> float | None:
-    value = reading.value
-    if reading.quality is not Quality.GOOD or isinstance(value, bool | str) or value is None:
-        return None
-    return float(value)
 
 
 class BlockageRule:
@@ -41,7 +34,7 @@ class BlockageRule:
         self.active = False
 
     def on_rain(self, reading: Reading) -> list[EventDraft]:
-        value = _good_float(reading)
+        value = good_number(reading)
         if value is None or reading.device not in self.dry_since:
             return []
         self.last_rain[reading.device] = value
@@ -58,7 +51,7 @@ class BlockageRule:
         )
 
     def on_level(self, reading: Reading) -> list[EventDraft]:
-        value = _good_float(reading)
+        value = good_number(reading)
         if value is None:
             return []
         rate = self.rate.update(value, reading.ts)
@@ -116,7 +109,7 @@ class OverflowRule:
         return self._evaluate(reading.ts)
 
     def on_level(self, reading: Reading) -> list[EventDraft]:
-        value = _good_float(reading)
+        value = good_number(reading)
         if value is None:
             return []
         self.level = value

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition
+from drivers.model import Quality, Reading
+from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition, good_number
 
 R, C = Transition.RAISE, Transition.CLEAR
 
@@ -142,3 +143,21 @@ class TestRateOfChange:
         for i in range(3):
             rate.update(i, 60.0 * i)
         assert rate.update(99, 120.0) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "quality", "expected"),
+    [
+        (12, Quality.GOOD, 12.0),
+        (1.5, Quality.GOOD, 1.5),
+        (1.5, Quality.FAULT, None),
+        (1.5, Quality.OUT_OF_RANGE, None),
+        (1.5, Quality.STALE, None),
+        (True, Quality.GOOD, None),  # a bool is not a level
+        ("OK", Quality.GOOD, None),
+        (None, Quality.GOOD, None),
+    ],
+)
+def test_good_number_feeds_only_good_numbers(value, quality, expected):
+    reading = Reading("lv-01", "level", value, "mm", quality, 0.0)
+    assert good_number(reading) == expected
