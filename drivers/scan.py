@@ -251,4 +251,8 @@ async def _scan_one(t, unit, presence, profiles, timeout_s, retries, baudrate) -
             return None
         note = f"answered {answer.name} (code {answer.code})"
     profile = await identify(t, unit, profiles, timeout_s=timeout_s, retries=retries)
+    if profile is not None:
+        # The presence probe's exception only says how an unknown unit showed itself; next to
+        # a named profile it reads like a fault at the kerb (a cover sensor has no holding 0).
+        note = ""
     return ScanHit(unit_id=unit, profile=profile, baudrate=baudrate, note=note)

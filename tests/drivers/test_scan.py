@@ -70,6 +70,7 @@ def test_rtu_scan_on_a_pty(tmp_path):
             )
         assert {h.unit_id: h.profile for h in hits} == layout
         assert all(h.baudrate == RTU_TEST_BAUD for h in hits)
+        assert [h.note for h in hits] == ["", "", ""]  # identified: no exception note
 
     with pty_pair(tmp_path) as ptys:
         asyncio.run(scenario(ptys))
