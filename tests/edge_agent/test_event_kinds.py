@@ -10,6 +10,7 @@ Building a kind with an f-string would hide it from this check, so that fails to
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -116,3 +117,9 @@ def test_cleared_and_normal_kinds_are_not_alarms() -> None:
     for kind, sev in DEFAULT_SEVERITY.items():
         if kind.endswith((".cleared", ".normal", ".online", ".closed")):
             assert sev is Severity.INFO, kind
+
+
+def test_every_kind_passes_the_payload_schema() -> None:
+    schema = json.loads((ROOT / "edge_agent" / "schemas" / "event.schema.json").read_text())
+    kind_pattern = re.compile(schema["properties"]["kind"]["pattern"])
+    assert [k for k in DEFAULT_SEVERITY if not kind_pattern.fullmatch(k)] == []
