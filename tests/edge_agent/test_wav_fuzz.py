@@ -220,3 +220,27 @@ def test_known_bad_shapes_each_give_their_error():
     objs = _check(list(cases.values()), fuzzing=False)
     for needle, obj in zip(cases, objs[1:-1], strict=True):
         assert needle in obj.get("error", ""), (needle, obj)
+
+
+@fuzz_settings
+@given(mutated_wavs(), st.booleans())
+def test_locate_with_a_damaged_recording(blob, first):
+    """``locate`` takes two recordings: a damaged one is exit 2 with one line naming it."""
+    with tempfile.TemporaryDirectory() as d:
+        good, bad = str(Path(d) / "good.wav"), str(Path(d) / "bad.wav")
+        write_wav(good, GOOD * 0.1, FS)
+        Path(bad).write_bytes(blob)
+        pair = [bad, good] if first else [good, bad]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(["locate", "--spacing-m", "100", "--json", *pair])
+    assert rc in (0, 2), (rc, err.getvalue())
+    assert "Traceback" not in err.getvalue()
+    if rc == 2:
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("edge-agent locate: "), lines
+        event("refused")
+    else:
+        result = _strict(out.getvalue())
+        assert all(math.isfinite(v) for v in result.values() if isinstance(v, float)), result
+        event("located")
