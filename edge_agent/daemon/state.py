@@ -14,6 +14,7 @@ so ``edge-agent status`` keeps telling the truth while the disk does not take wr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -174,9 +175,11 @@ def write_status(state_dir: Path, snapshot: StatusSnapshot, *, name: str = STATE
     path = state_dir / name
     tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
     text = json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n"
-    # 0600 whatever the umask: the state directory's files are the daemon's alone.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a temp file left by a crash keeps its old mode otherwise
+    # A fresh file, 0600 whatever the umask. O_EXCL never follows a symlink planted at the
+    # temp name (the fallback may live in a shared /tmp); a temp file a crash left is removed.
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

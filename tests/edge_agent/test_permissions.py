@@ -104,7 +104,21 @@ def test_daemon_creates_only_private_files(tmp_path, umask):
 
 @pytest.mark.parametrize("umask", [0o022, 0o000])
 def test_status_file_is_0600_whatever_the_umask(tmp_path, umask):
-    snapshot = StatusSnapshot(
+    snapshot = _snapshot()
+    leftover = tmp_path / f".{STATE_FILE_NAME}.{os.getpid()}.tmp"
+    leftover.write_text("torn")
+    leftover.chmod(0o644)  # a temp file a crash left behind, loose
+    old = os.umask(umask)
+    try:
+        path = write_status(tmp_path, snapshot)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not leftover.exists()
+
+
+def _snapshot() -> StatusSnapshot:
+    return StatusSnapshot(
         site="riverside",
         gateway="gw-01",
         pid=1,
@@ -117,16 +131,20 @@ def test_status_file_is_0600_whatever_the_umask(tmp_path, umask):
         outbox=OutboxStatus(depth=0, oldest_age_s=None),
         uplink=UplinkStatus(state="disabled"),
     )
-    leftover = tmp_path / f".{STATE_FILE_NAME}.{os.getpid()}.tmp"
-    leftover.write_text("torn")
-    leftover.chmod(0o644)  # a temp file a crash left behind, loose
-    old = os.umask(umask)
-    try:
-        path = write_status(tmp_path, snapshot)
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert not leftover.exists()
+
+
+def test_status_write_never_follows_a_symlink_at_its_temp_name(tmp_path):
+    """The fallback status file may live in a shared /tmp: a symlink planted at the temp name
+    must not make the daemon write (or truncate) the file it points at."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    victim.chmod(0o644)
+    planted = tmp_path / f".{STATE_FILE_NAME}.{os.getpid()}.tmp"
+    planted.symlink_to(victim)
+    path = write_status(tmp_path, _snapshot())
+    assert victim.read_text() == "precious\n"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_installer_creates_the_secrets_file_root_only():
