@@ -43,6 +43,8 @@ RSS_CEILING_MB = 200.0
 CPU_CEILING_PERCENT = 5.0
 ENTRY = [sys.executable, "-m", "edge_agent"]
 BASELINE_IMPORTS = (
+    "from edge_agent.daemon.footprint import refuse_test_only_imports; "
+    "refuse_test_only_imports(); "
     "import edge_agent.daemon.app, edge_agent.daemon.parts, edge_agent.daemon.analysis, "
     "edge_agent.daemon.locate, edge_agent.uplink, edge_agent.rules, drivers.bus, "
     "drivers.noise_logger, drivers.transports.tcp, pymodbus.client, numpy, time; "
