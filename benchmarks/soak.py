@@ -1,5 +1,4 @@
-"""Soak: the real daemon at 20x the field poll rate for N minutes; memory, fds and threads must
-not grow.
+"""Soak: the real daemon at 20x the field poll rate; memory, fds and threads must not grow.
 
 A benchmark, not a test. The site is ``benchmarks/daemon.py``'s: 6 noise loggers and 20 polled
 devices (levels, gas, covers, pump, rain, pressure copied onto new unit ids) served by
@@ -17,7 +16,12 @@ warm-up it fits a least-squares line to each series and reports start / end / ma
 per hour. Verdict ``pass`` when RSS grows by less than ``RSS_SLOPE_LIMIT_MB_PER_H`` and the fd
 and thread counts end where they were after the warm-up (a leak of one per minute would show).
 
-    .venv/bin/python benchmarks/soak.py [--minutes 30] [--warmup-minutes 3] [--json]
+The warm-up must outlast the longest rule window (the blockage rule's 900 s): at 20x the poll
+rate each rate-of-change window holds 20x the field's samples (1800 for a 0.5 s level gauge)
+and fills for those 15 minutes, a bounded growth that is not a leak. ``--series FILE`` writes
+every sample (seconds, RSS MiB, fds, threads) as CSV.
+
+    .venv/bin/python benchmarks/soak.py [--minutes 45] [--warmup-minutes 20] [--json]
 """
 
 from __future__ import annotations
@@ -139,7 +143,9 @@ def _wait_ready(proc: subprocess.Popen, status_path: Path, log_path: Path) -> No
     raise RuntimeError(f"daemon not ready within {READY_TIMEOUT_S:g} s")
 
 
-def run(minutes: float, warmup_minutes: float, sample_s: float, progress: bool) -> dict:
+def run(
+    minutes: float, warmup_minutes: float, sample_s: float, progress: bool, series: Path | None
+) -> dict:
     bench = _daemon_bench()
     fast = field_intervals()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmpname:
@@ -222,6 +228,11 @@ def run(minutes: float, warmup_minutes: float, sample_s: float, progress: bool) 
             broker.stop()
             sim.terminate()
             sim.wait(10)
+    if series is not None:
+        series.write_text(
+            "t_s,rss_mb,fds,threads\n"
+            + "".join(f"{t:.1f},{r:.2f},{f},{n}\n" for t, r, f, n in rows)
+        )
     result = summarise(rows, warmup_minutes * 60.0)
     result["verdict"], result["problems"] = verdict(result)
     result.update(
@@ -243,16 +254,22 @@ def run(minutes: float, warmup_minutes: float, sample_s: float, progress: bool) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=30.0, help="soak length (default 30)")
+    parser.add_argument("--minutes", type=float, default=45.0, help="soak length (default 45)")
     parser.add_argument(
-        "--warmup-minutes", type=float, default=3.0, help="left out of the fit (default 3)"
+        "--warmup-minutes",
+        type=float,
+        default=20.0,
+        help="left out of the fit (default 20: longer than the longest rule window)",
     )
     parser.add_argument("--sample-s", type=float, default=5.0, help="sampling period")
+    parser.add_argument("--series", type=Path, metavar="CSV", help="write every sample here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.minutes <= args.warmup_minutes:
         parser.error("--minutes must be longer than --warmup-minutes")
-    result = run(args.minutes, args.warmup_minutes, args.sample_s, progress=not args.json)
+    result = run(
+        args.minutes, args.warmup_minutes, args.sample_s, progress=not args.json, series=args.series
+    )
     if args.json:
         print(json.dumps(result))
     else:
