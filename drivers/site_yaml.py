@@ -74,7 +74,10 @@ class _Val:
 
     def fail(self, problem: str) -> SiteError:
         m = self.node.start_mark
-        name = self.path or "(top level)"
+        # A mangled key may hold a newline or other control characters: the message stays
+        # one line (printable characters kept, the others escaped as Python would).
+        name = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.path)
+        name = name or "(top level)"
         return SiteError(f"{self.source}:{m.line + 1}:{m.column + 1}: {name}: {problem}")
 
     def _child(self, node: yaml.Node, suffix: str) -> _Val:
