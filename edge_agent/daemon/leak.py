@@ -207,6 +207,16 @@ class LeakPipeline:
             status.recordings += 1
             status.last_error = None
             status.state = self.analysis.state(device)
+        failed = [d for d in job.devices if d not in recordings]
+        if failed and job.reason != "pair":  # pairs are re-asked by _request_pairs' spacing
+            again = self.scheduler.retry(job, failed, self._clock.time())
+            if again is not None:
+                log.info(
+                    "recording retry scheduled",
+                    devices=",".join(again.devices),
+                    attempt=again.attempt,
+                    in_s=round(again.due_at - self._clock.time(), 1),
+                )
         if job.reason == "pair" and len(job.devices) == 2:
             drafts.extend(await self._locate(job, recordings))
         if drafts:

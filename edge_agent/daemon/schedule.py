@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["DAY_INTERVAL_FACTOR", "NightWindow", "RecordingJob", "RecordingScheduler"]
+__all__ = [
+    "DAY_INTERVAL_FACTOR",
+    "RECORDING_RETRIES",
+    "NightWindow",
+    "RecordingJob",
+    "RecordingScheduler",
+]
 
 DAY_INTERVAL_FACTOR = 4  # day cadence = this x the night interval, unless given
+# A recording that failed (a timeout on a busy bus, a logger still busy) is tried again this
+# many times, after a delay of a quarter of the interval capped at RETRY_MAX_DELAY_S: waiting
+# for the next slot would lose that slot's night, or hours of day cadence.
+RECORDING_RETRIES = 3
+RETRY_MAX_DELAY_S = 60.0
 JobReason = Literal["night", "day", "demand", "pair"]
 
 
@@ -74,6 +85,7 @@ class RecordingJob:
     due_at: float
     night: str | None = None
     synchronised: bool = False
+    attempt: int = 0  # 0 for the first try, then 1..RECORDING_RETRIES
 
 
 class RecordingScheduler:
@@ -107,6 +119,7 @@ class RecordingScheduler:
         self._last_slot: float | None = None  # local seconds of the last slot handed out
         self._last_day_at: float | None = None
         self._pending: list[RecordingJob] = []
+        self._retries: list[RecordingJob] = []  # due at their ``due_at``, not at once
 
     # -- on demand -----------------------------------------------------------------------
 
@@ -131,6 +144,26 @@ class RecordingScheduler:
         if not any(j.devices == pair and j.reason == "pair" for j in self._pending):
             self._pending.append(RecordingJob(pair, "pair", now, synchronised=True))
 
+    def retry(self, job: RecordingJob, devices: Iterable[str], now: float) -> RecordingJob | None:
+        """Try ``devices`` of a failed ``job`` again later (same reason and night).
+
+        Returns the retry job, or None when the job has had its ``RECORDING_RETRIES``.
+        """
+        devices = tuple(d for d in job.devices if d in set(devices))
+        if not devices or job.attempt >= RECORDING_RETRIES:
+            return None
+        delay = min(self.interval_s / 4.0, RETRY_MAX_DELAY_S)
+        again = RecordingJob(
+            devices,
+            job.reason,
+            now + delay,
+            job.night,
+            synchronised=job.synchronised and len(devices) > 1,
+            attempt=job.attempt + 1,
+        )
+        self._retries.append(again)
+        return again
+
     def _check(self, device: str) -> None:
         if device not in self.loggers:
             raise KeyError(f"{device!r} is not a noise logger of this gateway")
@@ -141,6 +174,12 @@ class RecordingScheduler:
         """The jobs to start now, each handed out once: pending requests first, then the
         current night slot or the day cadence."""
         jobs, self._pending = self._pending, []
+        if self._retries:
+            if any(r.due_at - now > RETRY_MAX_DELAY_S for r in self._retries):
+                # The clock stepped back: retry now rather than wait out the step.
+                self._retries = [replace(r, due_at=now) for r in self._retries]
+            jobs.extend(r for r in self._retries if r.due_at <= now)
+            self._retries = [r for r in self._retries if r.due_at > now]
         if not self.loggers:
             return jobs
         if self._last_day_at is not None and now < self._last_day_at:
@@ -168,6 +207,10 @@ class RecordingScheduler:
         """Epoch seconds of the next scheduled job (pending requests: now)."""
         if self._pending:
             return now
+        retry_at = min((r.due_at for r in self._retries), default=float("inf"))
+        return min(retry_at, self._next_scheduled_at(now))
+
+    def _next_scheduled_at(self, now: float) -> float:
         if not self.loggers:
             return now + self.day_interval_s
         offset = self._offset(now)

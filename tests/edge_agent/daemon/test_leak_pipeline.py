@@ -167,3 +167,21 @@ def test_run_loop_stops_promptly(setup):
         await asyncio.wait_for(task, timeout=5)
 
     asyncio.run(main())
+
+
+def test_a_failed_recording_is_retried_within_the_slot(setup):
+    """A logger that misses its night recording (busy bus) is asked again a minute later,
+    and its recording counts for that night."""
+    pipeline, clock, recorder, _ = setup
+    clock.advance(1800)  # 02:00, the first night slot
+    recorder.broken.add("nl-03")
+    (job,) = pipeline.scheduler.due(clock.time())
+    asyncio.run(pipeline.run_job(job))
+    assert pipeline.status["nl-03"].recordings == 0
+    recorder.broken.clear()
+    clock.advance(60)
+    (retry,) = pipeline.scheduler.due(clock.time())
+    assert retry.devices == ("nl-03",) and retry.night == job.night and retry.attempt == 1
+    asyncio.run(pipeline.run_job(retry))
+    assert pipeline.status["nl-03"].recordings == 1
+    assert pipeline.status["nl-03"].last_error is None

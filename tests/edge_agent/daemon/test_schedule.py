@@ -125,3 +125,36 @@ def test_request_all_is_one_synchronised_job():
     assert [(j.reason, j.devices, j.synchronised) for j in sched.due(now)][:1] == [
         ("demand", LOGGERS, True)
     ]
+
+
+def test_a_failed_job_is_retried_later_then_given_up():
+    """Failed loggers of a night job come back after a quarter interval (capped at 60 s),
+    keeping the night; after RECORDING_RETRIES tries the job is dropped."""
+    from edge_agent.daemon.schedule import RECORDING_RETRIES
+
+    s = make()
+    now = utc("2026-01-05 02:00")
+    (job,) = s.due(now)
+    retry = s.retry(job, ["nl-02"], now)
+    assert retry.devices == ("nl-02",) and retry.night == job.night and retry.attempt == 1
+    assert not retry.synchronised  # one logger: nothing to synchronise
+    assert s.next_due_at(now) == now + 60.0
+    assert s.due(now + 59.0) == []
+    assert s.due(now + 60.0) == [retry]
+    attempt = retry
+    for _ in range(RECORDING_RETRIES - 1):
+        attempt = s.retry(attempt, attempt.devices, attempt.due_at)
+    assert attempt.attempt == RECORDING_RETRIES
+    assert s.retry(attempt, attempt.devices, attempt.due_at) is None
+
+
+def test_retry_keeps_sync_for_several_loggers_and_survives_a_backward_step():
+    s = make(interval=120.0)
+    now = utc("2026-01-05 12:00")
+    (job,) = s.due(now)
+    retry = s.retry(job, ["nl-03", "nl-01"], now)
+    assert retry.devices == ("nl-01", "nl-03") and retry.synchronised
+    assert retry.due_at == now + 30.0  # a quarter of a short interval
+    # The wall clock steps back an hour: the retry runs now, not an hour late.
+    (again,) = s.due(now - 3600.0)
+    assert again.devices == retry.devices and again.attempt == 1
