@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -45,12 +46,19 @@ class _Timex(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _adjtimex() -> Callable[..., int] | None:
+    """libc's adjtimex, looked up once: ``find_library`` runs ``ldconfig -p`` (a subprocess)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).adjtimex
+    except (OSError, AttributeError):
+        return None
+
+
 def kernel_clock_synchronised() -> bool | None:
     """True/False from the kernel's view (read-only adjtimex), None when it cannot be asked."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        adjtimex = libc.adjtimex
-    except (OSError, AttributeError):
+    adjtimex = _adjtimex()
+    if adjtimex is None:
         return None
     tx = _Timex()  # modes = 0: query only
     state = adjtimex(ctypes.byref(tx))

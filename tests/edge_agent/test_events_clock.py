@@ -62,3 +62,22 @@ def test_probe_is_cached_then_rechecked():
 
 def test_kernel_probe_answers_a_bool_or_none():
     assert kernel_clock_synchronised() in (True, False, None)
+
+
+def test_kernel_probe_spawns_no_process_after_the_first(monkeypatch):
+    """The daemon probes every SYNC_RECHECK_S for years: libc is looked up once, not per probe
+    (``ctypes.util.find_library`` runs ``ldconfig -p``)."""
+    import subprocess
+
+    kernel_clock_synchronised()
+    spawned = []
+    real = subprocess.Popen.__init__
+
+    def counting(self, *args, **kwargs):
+        spawned.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", counting)
+    first = kernel_clock_synchronised()
+    assert [kernel_clock_synchronised() for _ in range(3)] == [first] * 3
+    assert spawned == []
