@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from drivers.errors import ProfileError
+from drivers.yaml_scalar import scalar_value
 
 from .profile import (
     BIT_FUNCTIONS,
@@ -91,8 +92,10 @@ class _Node:
     def scalar(self) -> Any:
         if not isinstance(self.node, yaml.ScalarNode):
             raise self.error("expected a single value")
-        # A fresh constructor per scalar: cheap, and it keeps no cache of old nodes.
-        return yaml.constructor.SafeConstructor().construct_object(self.node)
+        try:
+            return scalar_value(self.node)
+        except ValueError as exc:
+            raise self.error(f"cannot read this value: {exc}") from exc
 
     def str(self, pattern: re.Pattern[str] | None = None) -> str:
         value = self.scalar()

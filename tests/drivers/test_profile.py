@@ -191,6 +191,22 @@ class TestLoaderErrors:
         with pytest.raises(ProfileError, match=fragment):
             parse_profile(text, "t.yaml")
 
+    @pytest.mark.parametrize(
+        ("old", "new", "message"),
+        [
+            ("vendor: Acme", "vendor: !foo Acme", "2:9: vendor: cannot read this value: .*'!foo'"),
+            ("vendor: Acme", "vendor: !!python/name:os.system x", "2:9: vendor: cannot read"),
+            ("scale: 1", "scale: !!binary 0.1", r"13:12: points\[0\]\.scale: .*base64"),
+            ("address: 0\n", "address: !!int abc\n", "10:14: .*: it is not a valid !!int$"),
+        ],
+    )
+    def test_explicit_tag_that_cannot_be_read(self, old, new, message):
+        """An unknown tag or badly tagged data is a located ProfileError, not a YAML traceback."""
+        text = MINIMAL.replace("    unit: mm\n", "    unit: mm\n    scale: 1\n", 1)
+        assert old in text
+        with pytest.raises(ProfileError, match=rf"^t\.yaml:{message}"):
+            parse_profile(text.replace(old, new, 1), "t.yaml")
+
     def test_point_in_unreadable_range(self):
         """A point inside a range the device refuses is a contradiction."""
         text = MINIMAL + "unreadable:\n  - {function: input, start: 1, end: 5}\n"
