@@ -35,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dsp import synth
 from dsp.correlate import gcc_tdoa
-from dsp.features import compute_features, octave_bands
+from dsp.features import compute_features
 from dsp.pipes import wave_speed
 from dsp.spectra import welch_psd
+from tests.helpers.dsp_reference import scipy_features
 
 BAND = (200.0, 1500.0)
 
@@ -76,60 +77,17 @@ def _time_pair(
     return best[0], best[1]
 
 
-def scipy_features(x: np.ndarray, fs: float, nperseg: int) -> dict[str, float]:
-    """The features ``compute_features`` returns, computed with scipy and numpy."""
-    kw = {"window": "hann", "nperseg": nperseg, "noverlap": nperseg // 2, "detrend": "constant"}
-    f, psd = scipy.signal.welch(x, fs, **kw)
-    _, _, spec = scipy.signal.spectrogram(x, fs, **kw)
-    df = f[1]
-    sel = (f >= BAND[0]) & (f <= BAND[1])
-    band = spec.T[:, sel]
-    nb = band.shape[1]
-
-    def levels(skip: np.ndarray) -> np.ndarray:
-        return 10 * np.log10(band[:, ~skip].sum(axis=1) * df * nb / max((~skip).sum(), 1))
-
-    lev = levels(np.zeros(nb, bool))
-    l90, l10 = np.percentile(lev, [10, 90])
-    quiet = lev <= np.percentile(lev, 10) + 2.0
-    tonal = np.zeros(nb, bool)
-    for _ in range(2):
-        order = np.argsort(lev, kind="stable")
-        basis = band[order[: min(max(quiet.sum(), 8), len(lev))]]
-        core = basis.std(axis=0) < 0.5 * basis.mean(axis=0)
-        tonal = core.copy()
-        for j in np.nonzero(core)[0]:
-            tonal[max(0, j - 3) : j + 4] = True
-        if (~tonal).any():
-            lev = levels(tonal)
-        quiet = lev <= np.percentile(lev, 10) + 2.0
-    qmean = band[quiet].mean(axis=0)
-    idx = np.arange(nb)
-    free = np.interp(idx, idx[~tonal], qmean[~tonal]).sum() * df
-    return {
-        "level_db": 10 * np.log10(psd[sel].sum() * df),
-        "l10_db": l10,
-        "l90_db": l90,
-        "quiet_level_db": 10 * np.log10(free),
-        "tonality_db": 10 * np.log10(qmean.sum() * df / free),
-        "peak_hz": f[sel][np.argmax(psd[sel])],
-        "flatness": scipy.stats.gmean(psd[sel]) / psd[sel].mean(),
-        "bands": [
-            10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)
-        ],
-    }
-
-
 def bench_features() -> dict[str, float]:
     fs = 4096.0
     scene = synth.Scene(leak_distance_m=60.0, leak_snr_db=6.0, traffic_db=10.0, pump_db=3.0)
     x = synth.recording(fs, 8.0, scene=scene, seed=1)
     ours = compute_features(x, fs, band_hz=BAND)
-    ref = scipy_features(x, fs, ours.nperseg)
+    ref = scipy_features(x, fs, ours.nperseg, BAND)
     for name in ("level_db", "l10_db", "l90_db", "quiet_level_db", "tonality_db", "flatness"):
         assert abs(getattr(ours, name) - ref[name]) <= 1e-6 * abs(ref[name]) + 1e-9, name
     t_ours, t_ref = _time_pair(
-        lambda: compute_features(x, fs, band_hz=BAND), lambda: scipy_features(x, fs, ours.nperseg)
+        lambda: compute_features(x, fs, band_hz=BAND),
+        lambda: scipy_features(x, fs, ours.nperseg, BAND),
     )
     kw = {"window": "hann", "nperseg": ours.nperseg, "noverlap": ours.nperseg // 2}
     t_welch, t_welch_ref = _time_pair(

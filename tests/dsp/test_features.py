@@ -11,63 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.signal
-import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsp import synth
-from dsp.features import compute_features, octave_bands
+from dsp.features import compute_features
+from tests.helpers.dsp_reference import scipy_features
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _reference(x, fs, nperseg, band, margin=2.0, cv=0.5):
-    """The same features computed with scipy and numpy only."""
-    f, psd = scipy.signal.welch(
-        x, fs, window="hann", nperseg=nperseg, noverlap=nperseg // 2, detrend="constant"
-    )
-    _, _, spec = scipy.signal.spectrogram(
-        x, fs, window="hann", nperseg=nperseg, noverlap=nperseg // 2, detrend="constant"
-    )
-    frames = spec.T
-    df = f[1]
-    sel = (f >= band[0] - 1e-9 * df) & (f <= band[1] + 1e-9 * df)
-    band = frames[:, sel]
-    nb = band.shape[1]
-
-    def levels(skip):
-        return 10 * np.log10(band[:, ~skip].sum(axis=1) * df * nb / max((~skip).sum(), 1))
-
-    lev_full = levels(np.zeros(nb, bool))
-    l90, l10 = np.percentile(lev_full, 10), np.percentile(lev_full, 90)
-    lev = lev_full
-    quiet = lev <= np.percentile(lev, 10) + margin
-    for _ in range(2):
-        order = np.argsort(lev, kind="stable")
-        basis = band[order[: min(max(quiet.sum(), 8), len(lev))]]
-        core = basis.std(axis=0) < cv * basis.mean(axis=0)
-        tonal = core.copy()
-        for j in np.nonzero(core)[0]:
-            tonal[max(0, j - 3) : j + 4] = True
-        if (~tonal).any():
-            lev = levels(tonal)
-        quiet = lev <= np.percentile(lev, 10) + margin
-    qmean = band[quiet].mean(axis=0)
-    idx = np.arange(nb)
-    free = np.interp(idx, idx[~tonal], qmean[~tonal]).sum() * df
-    bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
-    return {
-        "level_db": 10 * np.log10(psd[sel].sum() * df),
-        "l10_db": l10,
-        "l90_db": l90,
-        "spread_db": l10 - l90,
-        "quiet_level_db": 10 * np.log10(free),
-        "peak_hz": f[sel][np.argmax(psd[sel])],
-        "flatness": scipy.stats.gmean(psd[sel]) / psd[sel].mean(),
-        "tonality_db": 10 * np.log10(qmean.sum() * df / free),
-        "bands": bands,
-    }
 
 
 @pytest.mark.parametrize(
@@ -84,7 +35,7 @@ def test_features_equal_scipy_reference(fs, seconds, band, scene):
     """Every feature equals its scipy/numpy reference within 1e-6 relative."""
     x = synth.recording(fs, seconds, scene=scene, seed=11) * 3.7
     feat = compute_features(x, fs, band_hz=band)
-    ref = _reference(x, fs, feat.nperseg, band)
+    ref = scipy_features(x, fs, feat.nperseg, band)
     for name in ("level_db", "l10_db", "l90_db", "spread_db", "quiet_level_db", "tonality_db"):
         assert getattr(feat, name) == pytest.approx(ref[name], rel=1e-6, abs=1e-9), name
     assert feat.peak_hz == pytest.approx(ref["peak_hz"], rel=1e-12)
