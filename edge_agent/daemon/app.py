@@ -297,7 +297,7 @@ class Daemon:
             if self.uplink is not None:
                 self.uplink.beat_if_alive(lambda: self.progress.beat("uplink"))
             await self._refresh_outbox_status()
-            self._write_status()
+            await self._write_status()
             flush_summaries()
             stalled = self.progress.stalled()
             names = tuple(s.name for s in stalled)
@@ -363,7 +363,7 @@ class Daemon:
                 await self.uplink.stop(drain_s=self.options.stop_drain_s)
         finally:
             if self.outbox is not None:
-                self._write_status()
+                await self._write_status()
                 await asyncio.get_running_loop().run_in_executor(self._io, self.outbox.close)
             self._io.shutdown(wait=False)
             self._dsp.shutdown(wait=False, cancel_futures=True)
@@ -469,26 +469,34 @@ class Daemon:
             log.info("outbox recovered: held events written", depth=stats.depth)
             self._degraded_logged = (None, now)
 
-    def _write_status(self) -> None:
+    async def _write_status(self) -> None:
+        """The snapshot is taken on the loop; serialising and writing it (a JSON dump, a
+        file create and a rename on an SD card) happen on the outbox thread."""
         if self.state_dir is None or self.config is None:
             return
         snapshot = self.snapshot()
+        await asyncio.get_running_loop().run_in_executor(
+            self._io, self._store_status, self.state_dir, snapshot
+        )
+
+    def _store_status(self, state_dir: Path, snapshot: StatusSnapshot) -> None:
+        """Runs on the outbox thread (one worker: writes never overlap)."""
         try:
-            write_status(self.state_dir, snapshot)
+            write_status(state_dir, snapshot)
         except OSError as exc:
             # Read-only or full: `edge-agent status` reads the fallback (runtime directory).
             try:
-                where = str(write_status_fallback(self.state_dir, snapshot))
+                where = str(write_status_fallback(state_dir, snapshot))
             except OSError as fallback_exc:
                 where = f"nowhere ({fallback_exc})"
             if str(exc) != self._status_error:  # once per cause, not every tick
                 log.warning(
-                    "cannot write status file", error=str(exc), path=str(self.state_dir),
+                    "cannot write status file", error=str(exc), path=str(state_dir),
                     written_to=where,
                 )  # fmt: skip
             self._status_error = str(exc)
             return
         if self._status_error is not None:
-            log.info("status file written again", path=str(self.state_dir))
+            log.info("status file written again", path=str(state_dir))
             self._status_error = None
-            remove_status_fallback(self.state_dir)
+            remove_status_fallback(state_dir)
