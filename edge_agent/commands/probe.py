@@ -59,8 +59,13 @@ def _load(args: argparse.Namespace):
     from edge_agent.bus_setup import build_bus_setup
     from edge_agent.config.loader import ConfigError, load_config
 
+    # The config check loads every profile file; keep that registry for the bus setup
+    # rather than parsing them all a second time (a noticeable wait at the kerb).
+    registries: list[ProfileRegistry] = []
+
     def profiles(user_dir):
-        return {p.name: p for p in ProfileRegistry(user_dir=user_dir).all()}
+        registries.append(ProfileRegistry(user_dir=user_dir))
+        return {p.name: p for p in registries[-1].all()}
 
     try:
         cfg = load_config(args.config, profiles=profiles)
@@ -73,7 +78,8 @@ def _load(args: argparse.Namespace):
     if args.device not in names:
         known = ", ".join(names) or "none"
         raise UsageError(f"{args.config}: no device {args.device!r} (devices: {known})")
-    setup = build_bus_setup(cfg, only_devices={args.device})
+    registry = registries[-1] if registries else None
+    setup = build_bus_setup(cfg, registry=registry, only_devices={args.device})
     return cfg, setup
 
 

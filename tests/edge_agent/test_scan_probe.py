@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -99,6 +100,34 @@ def test_probe_prints_points_with_units_and_quality(tcp_sim, tmp_path, capsys):
     rc = main(["probe", "--config", _config(tmp_path, tcp_sim.port), "nl-01"])
     out = capsys.readouterr().out
     assert rc == 0 and "leak_level" in out and "31.5" in out and "dB" in out
+
+
+def test_probe_reads_each_profile_file_once(tcp_sim, tmp_path, capsys, monkeypatch):
+    """The config check's profiles (user dir included) serve the bus setup: no second parse."""
+    import drivers.profile
+
+    user_dir = tmp_path / "profiles"
+    user_dir.mkdir()
+    shipped = REGISTRY.get("noise-logger-nl200").source
+    text = Path(shipped).read_text(encoding="utf-8")
+    (user_dir / "nl-local.yaml").write_text(
+        text.replace("name: noise-logger-nl200", "name: nl-local", 1), encoding="utf-8"
+    )
+    loaded: list[str] = []
+    real_load = drivers.profile.load_profile
+
+    def counting_load(path):
+        loaded.append(str(path))
+        return real_load(path)
+
+    monkeypatch.setattr(drivers.profile, "load_profile", counting_load)
+    config = _config(tmp_path, tcp_sim.port, extra=f"profiles_dir: {user_dir}\n")
+    text = Path(config).read_text(encoding="utf-8").replace("noise-logger-nl200", "nl-local")
+    Path(config).write_text(text, encoding="utf-8")
+    rc = main(["probe", "--config", config, "nl-01", "--json"])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["profile"] == "nl-local"
+    assert loaded and len(loaded) == len(set(loaded))
 
 
 def test_probe_raw_shows_every_word_order(tcp_sim, tmp_path, capsys):
