@@ -111,3 +111,41 @@ def test_non_dict_and_missing_key():
         codec.check_payload([GOOD])
     with pytest.raises(codec.PayloadError, match="'seq' is a required property"):
         codec.check_payload({k: v for k, v in GOOD.items() if k != "seq"})
+
+
+@pytest.fixture
+def schema_edit(monkeypatch):
+    """Swap the schema check_payload reads (its rules are cached: cleared before and after)."""
+    import copy
+
+    def edit(change):
+        schema = copy.deepcopy(codec.event_schema())
+        change(schema)
+        monkeypatch.setattr(codec, "event_schema", lambda: schema)
+        codec._payload_rules.cache_clear()
+
+    yield edit
+    monkeypatch.undo()
+    codec._payload_rules.cache_clear()
+
+
+def test_rules_come_from_the_schema_not_a_copy(schema_edit):
+    schema_edit(lambda s: s["properties"]["sev"].update(maximum=5))
+    codec.check_payload({**GOOD, "sev": 5})
+    schema_edit(lambda s: s["properties"]["dev"].update(pattern="^[a-z]+$"))
+    with pytest.raises(codec.PayloadError, match=r"^payload dev:"):
+        codec.check_payload(GOOD)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s["properties"]["dev"].update(maxLength=8),
+        lambda s: s["properties"]["data"].update(type="array"),
+        lambda s: s.update(oneOf=[]),
+    ],
+)
+def test_a_keyword_check_payload_does_not_apply_fails_loudly(schema_edit, change):
+    schema_edit(change)
+    with pytest.raises(codec.PayloadError, match=r"^event schema: check_payload cannot apply"):
+        codec.check_payload(GOOD)
