@@ -13,10 +13,15 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Mapping
 from typing import Any
 
-from edge_agent.config.loader import ConfigError, Problem, load_config, resolve_uplink_password
+from edge_agent.config.loader import (
+    ConfigError,
+    Problem,
+    load_config,
+    registry_profiles,
+    resolve_uplink_password,
+)
 from edge_agent.errors import EXIT_OK, EXIT_USAGE
 
 DESCRIPTION = """\
@@ -50,32 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _shipped_and_user_profiles(profiles_dir: str | None) -> Mapping[str, Any]:
-    """Profiles the daemon would see: shipped ones, overridden by ``profiles_dir``'s."""
-    from drivers.profile import ProfileRegistry
-
-    registry = ProfileRegistry(user_dir=profiles_dir)
-    return {p.name: p for p in registry.all()}
-
-
-def _profile_source() -> Any:
-    try:
-        import drivers.profile  # noqa: F401  (optional in a stripped-down build)
-    except ImportError:
-        return None
-    return _shipped_and_user_profiles
-
-
 _SITE_WHERE = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)", re.S)
 
 
 def _site_problems(path: str) -> list[Problem]:
     """The site file's problem as a ``Problem`` (the site reader stops at the first one)."""
-    try:
-        from drivers.errors import DriverError
-        from drivers.site import load_site
-    except ImportError:  # a stripped-down build without drivers: the daemon has none either
-        return []
+    from drivers.errors import DriverError
+    from drivers.site import load_site
+
     try:
         load_site(path)
     except DriverError as exc:  # SiteError: "file:line:col: field: problem" or "file: problem"
@@ -92,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     cfg = None
     try:
-        cfg = load_config(args.file, profiles=_profile_source())
+        cfg = load_config(args.file, profiles=registry_profiles)
         if args.secrets:
             resolve_uplink_password(cfg)
     except ConfigError as exc:

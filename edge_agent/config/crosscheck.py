@@ -19,10 +19,18 @@ from edge_agent.config.convert import INVALID, Converter, readable
 from edge_agent.config.problems import join_path, printable, show_value, suggest
 from edge_agent.errors import UsageError
 
-__all__ = ["ProfileSource", "cross_checks"]
+__all__ = ["ProfileSource", "cross_checks", "registry_profiles"]
 
 # Given the resolved profiles_dir (or None), the known device profiles by name.
 ProfileSource = Callable[[str | None], Mapping[str, Any]]
+
+
+def registry_profiles(profiles_dir: str | None) -> dict[str, Any]:
+    """The ``ProfileSource`` the daemon and the commands use: the shipped profiles, overridden
+    by name by those in ``profiles_dir``. Raises ``ProfileError`` for a bad profile file."""
+    from drivers.profile import ProfileRegistry  # parses every profile file: only when asked
+
+    return {p.name: p for p in ProfileRegistry(user_dir=profiles_dir).all()}
 
 
 def _good(items: Any) -> list[tuple[int, Any]]:

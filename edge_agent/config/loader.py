@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 
 from edge_agent.config.convert import MAX_NODE_VISITS, Converter, TooBig, config_fields
-from edge_agent.config.crosscheck import ProfileSource, cross_checks
+from edge_agent.config.crosscheck import ProfileSource, cross_checks, registry_profiles
 from edge_agent.config.model import CONFIG_VERSION, GatewayConfig
 from edge_agent.config.problems import ConfigError, Problem
 from edge_agent.config.secrets import Secret, SecretError, resolve_secret
@@ -28,6 +28,7 @@ __all__ = [
     "config_fields",
     "load_config",
     "parse_config",
+    "registry_profiles",
     "resolve_uplink_password",
 ]
 
@@ -65,8 +66,8 @@ def parse_config(
     ``base_dir`` (default: the current directory).
 
     Device profiles are checked by whichever is given: ``profiles`` (called with the resolved
-    ``profiles_dir`` or ``None``; returns the known profiles by name, e.g.
-    ``{p.name: p for p in ProfileRegistry(user_dir).all()}``; profile objects with ``points``
+    ``profiles_dir`` or ``None``; returns the known profiles by name, as
+    ``registry_profiles`` does for the daemon and the commands; profile objects with ``points``
     and ``with_overrides()`` also get each device's point overrides checked; a
     ``ProfileError``/``UsageError`` it raises becomes a problem at ``profiles_dir``),
     ``profile_names`` (also feeds did-you-mean) or ``profile_exists``. None of them skips

@@ -41,17 +41,11 @@ TRACKER_STATE_FILE = "leak-trackers.json"
 # -- config --------------------------------------------------------------------------------
 
 
-def _profile_source(profiles_dir: str | None) -> dict[str, Any]:
-    from drivers.profile import ProfileRegistry
-
-    return {p.name: p for p in ProfileRegistry(profiles_dir).all()}
-
-
 def load(path: Path, options: Any = None) -> Any:
     """The validated config. Raises ``ConfigError`` (a UsageError, one line per problem)."""
-    from edge_agent.config import load_config
+    from edge_agent.config.loader import load_config, registry_profiles
 
-    return load_config(path, profiles=_profile_source)
+    return load_config(path, profiles=registry_profiles)
 
 
 def check_reloadable(old: Any, new: Any) -> None:
@@ -433,6 +427,16 @@ class BusRecorder:
         return out
 
 
+def _save_tracker_state(state_file: Path, data: dict[str, Any]) -> None:
+    """Atomically replace the leak tracker state file (logs, never raises, on OSError)."""
+    tmp = state_file.with_name(state_file.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, state_file)
+    except OSError as exc:
+        log.warning("cannot save leak tracker state", error=str(exc), path=str(state_file))
+
+
 def build_leak_pipeline(
     config: Any,
     site: Any,
@@ -481,15 +485,17 @@ def build_leak_pipeline(
                 path=str(state_file),
             )
 
-    def persist() -> None:
+    async def persist() -> None:
         if state_file is None:
             return
-        tmp = state_file.with_name(state_file.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(analysis.to_json()))
-            os.replace(tmp, state_file)
-        except OSError as exc:
-            log.warning("cannot save leak tracker state", error=str(exc), path=str(state_file))
+        import asyncio
+
+        # The trackers are read on the loop (they change there); dumping and writing the
+        # file run on the outbox thread.
+        data = analysis.to_json()
+        await asyncio.get_running_loop().run_in_executor(
+            daemon.io_executor, _save_tracker_state, state_file, data
+        )
 
     start_min, end_min = leak_cfg.night_window_minutes()
     scheduler = RecordingScheduler(

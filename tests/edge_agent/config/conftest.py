@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.config.loader import registry_profiles
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FULL = FIXTURES / "gateway-full.yaml"
 MINIMAL = FIXTURES / "gateway-minimal.yaml"
@@ -11,11 +13,8 @@ SEED = Path(__file__).resolve().parents[3] / "seeds" / "gateway.yaml"
 VALID_FILES = [FULL, MINIMAL]
 
 
-def real_profiles(profiles_dir):
-    """The profiles check-config sees: shipped plus the config's profiles_dir."""
-    from drivers.profile import ProfileRegistry
-
-    return {p.name: p for p in ProfileRegistry(user_dir=profiles_dir).all()}
+# The profiles check-config and the daemon see: shipped plus the config's profiles_dir.
+real_profiles = registry_profiles
 
 
 @pytest.fixture
