@@ -41,7 +41,14 @@ l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db, tone_hz, band_hz, ban
 Exit codes: 0 all files analysed, 2 a bad argument or at least one bad file.
 """
 
+# Nominal octave centres for one decade of octaves; the series repeats x1000 every ten octaves
+# (2**10 ~ 1000), so a 96 kHz recording's eleventh band is "31500".
 _OCTAVE_NAMES = ("31.5", "63", "125", "250", "500", "1000", "2000", "4000", "8000", "16000")
+
+
+def _octave_name(index: int) -> str:
+    """The nominal centre (Hz) of ``dsp.features.octave_bands``' band ``index``."""
+    return f"{float(_OCTAVE_NAMES[index % 10]) * 1000 ** (index // 10):g}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +119,7 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "tone_hz": _round(feats.tone_hz, 1),
         "band_hz": list(feats.band_hz),
         "band_levels": {
-            _OCTAVE_NAMES[i]: _round(db) for i, (_lo, _hi, db) in enumerate(feats.band_levels)
+            _octave_name(i): _round(db) for i, (_lo, _hi, db) in enumerate(feats.band_levels)
         },
         "fs": rec.fs,
         "duration_s": round(rec.duration_s, 3),

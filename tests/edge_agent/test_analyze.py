@@ -132,6 +132,19 @@ def test_all_good_exit_0_and_any_rate_and_material(tmp_path, capsys):
     assert objs[0]["band_hz"] == [20.0, 300.0]
 
 
+def test_a_96_khz_recording_names_its_eleventh_octave(tmp_path, capsys):
+    """Above ~90 kHz the octave bands pass 16 kHz: the 31.5 kHz band gets its nominal name
+    (was an IndexError traceback)."""
+    x = synth.ambient(96000.0, 1.0, seed=7, level_db=-20.0)
+    write_wav(tmp_path / "r96.wav", x, 96000, bits=24)
+    code = main(["analyze", "--json", str(tmp_path / "r96.wav")])
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert list(objs[0]["band_levels"]) == [
+        "31.5", "63", "125", "250", "500", "1000", "2000", "4000", "8000", "16000", "31500"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
