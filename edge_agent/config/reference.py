@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from edge_agent.config.convert import config_fields, tag_of, union_args
 from edge_agent.config.model import GatewayConfig
+from edge_agent.config.problems import fmt_num
 
 __all__ = ["BEGIN", "DOC_PATH", "END", "reference_markdown", "write_reference"]
 
@@ -92,13 +93,13 @@ class _Writer:
         parts = []
         lo, hi = fmeta.get("min"), fmeta.get("max")
         if fmeta.get("exclusive_min") and lo is not None:
-            parts.append(f"> {_num(lo)}" + (f", <= {_num(hi)}" if hi is not None else ""))
+            parts.append(f"> {fmt_num(lo)}" + (f", <= {fmt_num(hi)}" if hi is not None else ""))
         elif lo is not None and hi is not None:
-            parts.append(f"{_num(lo)}..{_num(hi)}")
+            parts.append(f"{fmt_num(lo)}..{fmt_num(hi)}")
         elif lo is not None:
-            parts.append(f">= {_num(lo)}")
+            parts.append(f">= {fmt_num(lo)}")
         elif hi is not None:
-            parts.append(f"<= {_num(hi)}")
+            parts.append(f"<= {fmt_num(hi)}")
         if fmeta.get("pattern"):
             parts.append(fmeta.get("pattern_help") or f"matches `{fmeta['pattern']}`")
         if fmeta.get("path"):
@@ -137,10 +138,6 @@ class _Writer:
         return [*lines, ""]
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
 def _json(value: Any) -> str:
     if value is None:
         return "null"
@@ -151,7 +148,7 @@ def _json(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, float):
-        return _num(value)
+        return fmt_num(value)
     return str(value)
 
 

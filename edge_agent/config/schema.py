@@ -174,10 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
         SCHEMA_PATH.write_text(schema_json())
         print(f"wrote {SCHEMA_PATH}")
-        try:
-            from edge_agent.config.reference import write_reference
-        except ImportError:
-            return 0
+        from edge_agent.config.reference import write_reference
+
         print(f"wrote {write_reference()}")
         return 0
     if args:
