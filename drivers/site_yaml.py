@@ -44,6 +44,7 @@ from .site import (
     latlon_to_local,
     local_to_latlon,
 )
+from .yaml_scalar import scalar_value
 
 if TYPE_CHECKING:
     from .profile import ProfileRegistry
@@ -126,7 +127,7 @@ class _Val:
         ):
             raise self.fail(f"expected a number, got {self.node.value!r}")
         try:
-            value = float(yaml.safe_load(self.node.value))
+            value = float(self._value())
         except OverflowError:  # an integer of hundreds of digits
             value = math.inf
         if not math.isfinite(value):
@@ -137,14 +138,21 @@ class _Val:
     def integer(self, lo: int | None = None, hi: int | None = None) -> int:
         if not isinstance(self.node, yaml.ScalarNode) or not self.node.tag.endswith(":int"):
             raise self.fail(f"expected an integer, got {self.node.value!r}")
-        value = int(yaml.safe_load(self.node.value))
+        value = self._value()
         _check_range(self, value, lo, hi)
         return value
 
     def boolean(self) -> bool:
         if not isinstance(self.node, yaml.ScalarNode) or not self.node.tag.endswith(":bool"):
             raise self.fail(f"expected true or false, got {self.node.value!r}")
-        return bool(yaml.safe_load(self.node.value))
+        return self._value()
+
+    def _value(self) -> Any:
+        """The scalar's value, explicit tag included (``!!int abc`` is refused, not re-read)."""
+        try:
+            return scalar_value(self.node)
+        except ValueError as exc:
+            raise self.fail(f"cannot read this value: {exc}") from exc
 
 
 def _check_range(v: _Val, value: float, lo: float | None, hi: float | None) -> None:

@@ -121,6 +121,17 @@ BAD = [
     ),
     ("unit_id: 2}", "unit_id: 2, sim: {station: gd-1}}", 11, "devices[1]", "not a pump_controller"),
     ("unit_id: 2}", "unit_id: 2, sim: {lag_s: -5}}", 12, "devices[1].sim.lag_s", "not in 1..86400"),
+    # An explicit tag is read as tagged, never re-read from the bare text.
+    ("port: 15900}", "port: !!int abc}", 16, "sim_buses[0].port", "not a valid !!int"),
+    ("port: 15900}", "port: !!int '1.5'}", 16, "sim_buses[0].port", "not a valid !!int"),
+    ("level_db: 10}", "level_db: !!float x}", 18, "scenarios.leaks[0].level_db", "!!float"),
+    (
+        "level_db: 10}",
+        "level_db: 10, duration_s: !!int x}",
+        18,
+        "scenarios.leaks[0].duration_s",
+        "!!int",
+    ),
     (
         "origin: {lat: 31.23, lon: 121.47}",
         "origin: [31.23, 121.47]",
@@ -205,6 +216,30 @@ def test_any_mangled_site_file_is_a_one_line_site_error_or_valid(edits):
     except SiteError as exc:
         assert "\n" not in str(exc)
         assert str(exc).startswith("mini.yaml")
+
+
+@pytest.mark.parametrize(("tilt", "expected"), [("true", True), ("!!bool yes", True)])
+def test_boolean_read_with_its_tag(tilt, expected):
+    text = _with_cover(f"tilt: {tilt}")
+    [cover] = parse_site(text, source="mini.yaml", profiles=PROFILES).scenarios.covers
+    assert cover.tilt is expected
+
+
+def test_boolean_tag_on_other_text_is_refused():
+    """``!!bool maybe`` was once read as true (the bare text re-read, the tag ignored)."""
+    with pytest.raises(
+        SiteError, match=r"^mini\.yaml:21:45: scenarios\.covers\[0\]\.tilt: .*!!bool"
+    ):
+        parse_site(_with_cover("tilt: !!bool maybe"), source="mini.yaml", profiles=PROFILES)
+
+
+def _with_cover(scenario_field: str) -> str:
+    cover = (
+        "  - {name: cv-1, kind: cover, profile: cover-sensor-mc1, asset_id: X-4,\n"
+        "     lat: 31.2301, lon: 121.4701, bus: b1, unit_id: 4}\n"
+    )
+    text = MINI.replace("sim_buses:\n", cover + "sim_buses:\n", 1)
+    return text + f"  covers: [{{device: cv-1, start_s: 1, {scenario_field}}}]\n"
 
 
 def test_placement_far_from_coordinates_is_refused():
