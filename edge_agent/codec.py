@@ -18,6 +18,7 @@ same verdict on generated payloads.
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from importlib import resources
@@ -72,7 +73,12 @@ def _validator() -> jsonschema.protocols.Validator:
 
 
 def to_payload(event: Event) -> dict[str, Any]:
-    """The payload dict of an accepted event (``ts`` converted to integer epoch ms)."""
+    """The payload dict of an accepted event (``ts`` converted to integer epoch ms).
+
+    Raises PayloadError for a ``ts`` that is not a finite number (NaN, infinity).
+    """
+    if not math.isfinite(event.ts):
+        raise PayloadError(f"event {event.id}: ts {event.ts!r} is not a finite epoch time")
     payload: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
         "id": event.id,

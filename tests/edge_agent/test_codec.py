@@ -139,3 +139,11 @@ def test_any_json_data_round_trips_both_encodings(data):
     ev = make_event(data=data)
     for enc in ("json", "cbor"):
         assert codec.decode(codec.encode(ev, enc), enc)["data"] == json.loads(json.dumps(data))
+
+
+@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("encoding", ["json", "cbor"])
+def test_non_finite_ts_is_a_payload_error(ts, encoding):
+    """Not a bare ValueError/OverflowError from round(): the outbox promises PayloadError."""
+    with pytest.raises(PayloadError, match=r"^event gw-01:42: ts .* is not a finite epoch time"):
+        codec.encode(make_event(ts=ts), encoding)

@@ -2,6 +2,7 @@
 of accepted rows, bounded size/age with the stated eviction order, tight permissions, and the
 degraded mode when the disk refuses writes."""
 
+import math
 import os
 import sqlite3
 import stat
@@ -251,3 +252,11 @@ def test_integrity_check_and_stats(tmp_path):
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
     assert os.path.exists(tmp_path / "state" / DB_NAME)
+
+
+@pytest.mark.parametrize("ts", [math.nan, math.inf])
+def test_non_finite_ts_is_refused_with_payload_error(tmp_path, ts):
+    with Outbox(OutboxSettings(tmp_path), "gw-01") as ob:
+        with pytest.raises(codec.PayloadError, match="not a finite epoch time"):
+            ob.add(EventDraft.of("lv-01", "level.high", ts))
+        assert ob.depth() == 0 and ob.next_seq() == 1
