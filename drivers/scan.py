@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from drivers.codec import CodecError, decode_registers
@@ -126,13 +126,21 @@ async def _answers(
 
 
 async def identify(
-    t: Transport, unit: int, profiles: Sequence[Profile], *, timeout_s: float, retries: int = 1
+    t: Transport,
+    unit: int,
+    profiles: Sequence[Profile],
+    *,
+    timeout_s: float,
+    retries: int = 1,
+    known: Mapping[tuple[int, int, int], object] | None = None,
 ) -> str | None:
     """The name of the first profile whose identification checks all match ``unit``.
 
-    Raises ``DriverError`` only when the link fails (not for silence or exceptions).
+    ``known``: answers already read, by (function, address, count) (the presence probe's),
+    so they are not asked again. Raises ``DriverError`` only when the link fails (not for
+    silence or exceptions).
     """
-    cache: dict[tuple[int, int, int], object] = {}
+    cache: dict[tuple[int, int, int], object] = dict(known or {})
 
     async def value_of(check: IdentCheck):
         point = check.point
@@ -250,7 +258,9 @@ async def _scan_one(t, unit, presence, profiles, timeout_s, retries, baudrate) -
         if answer.code in ABSENT_EXCEPTIONS:
             return None
         note = f"answered {answer.name} (code {answer.code})"
-    profile = await identify(t, unit, profiles, timeout_s=timeout_s, retries=retries)
+    profile = await identify(
+        t, unit, profiles, timeout_s=timeout_s, retries=retries, known={presence: answer}
+    )
     if profile is not None:
         # The presence probe's exception only says how an unknown unit showed itself; next to
         # a named profile it reads like a fault at the kerb (a cover sensor has no holding 0).

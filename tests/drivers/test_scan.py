@@ -52,6 +52,31 @@ def test_full_tcp_scan_finds_units_and_names_profiles():
     asyncio.run(scenario())
 
 
+def test_scan_asks_each_register_block_once_per_unit():
+    """The presence answer is reused by identification: no request is sent twice to a unit."""
+    layout = {3: "noise-logger-nl200", 5: "cover-sensor-mc1", 12: None}
+
+    async def scenario():
+        asked: list[tuple[int, int, int, int]] = []
+        async with served_units({}) as server:
+            _serve(server, layout)
+            server.on_read = lambda unit, function, address, count: asked.append(
+                (unit, function, address, count)
+            )
+            hits = await scan_units(
+                lambda: make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=0.2),
+                range(1, 16),
+                PROFILES,
+                timeout_s=0.2,
+                workers=4,
+            )
+        assert {h.unit_id: h.profile for h in hits} == layout
+        assert {unit for unit, *_ in asked} == set(layout)
+        assert len(asked) == len(set(asked)), sorted(asked)
+
+    asyncio.run(scenario())
+
+
 def test_rtu_scan_on_a_pty(tmp_path):
     """One request at a time on a serial line; cover sensors identify from input registers."""
     layout = {2: "cover-sensor-mc1", 5: "pressure-pt5", 9: "rain-gauge-tb2"}
