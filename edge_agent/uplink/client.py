@@ -42,6 +42,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from edge_agent import __version__, codec
 from edge_agent.errors import RuntimeFailure
+from edge_agent.events import PAYLOAD_VERSION
 from edge_agent.outbox import Batch, Outbox
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import Topics
@@ -59,7 +60,6 @@ log = structlog.get_logger("edge_agent.uplink")
 
 IDLE_POLL_S = 1.0  # re-check the outbox this often even without a kick
 STOP_PUBACK_TIMEOUT_S = 5.0  # clean stop: wait this long for the `offline` PUBACK
-PAYLOAD_VERSION = 1
 READ_AHEAD_MIN = 256  # rows read per outbox hop while draining a backlog (fewer thread hops)
 
 
