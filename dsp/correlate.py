@@ -38,7 +38,6 @@ from dsp._numba import jit
 __all__ = [
     "WEIGHTINGS",
     "TdoaResult",
-    "cross_correlate",
     "gcc_tdoa",
     "locate_on_legs",
     "locate_on_path",
@@ -115,32 +114,6 @@ def _as_signal(x: np.ndarray, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite samples")
     return arr
-
-
-def cross_correlate(a: np.ndarray, b: np.ndarray, max_lag: int) -> np.ndarray:
-    """Linear cross-correlation r[k] = sum_t a[t + k] * b[t] for k = -max_lag..max_lag.
-
-    Equals ``scipy.signal.correlate(a, b, method="fft")`` restricted to those lags, with an FFT
-    of next_fast_len(N + max_lag) instead of 2N - 1. Raises ``ValueError`` on unequal lengths
-    or a lag outside 0..N-1.
-    """
-    a = _as_signal(a, "a")
-    b = _as_signal(b, "b")
-    n = a.size
-    if b.size != n:
-        raise ValueError(f"recordings differ in length: {n} vs {b.size} samples")
-    if not 0 <= max_lag < n:
-        raise ValueError(f"max_lag must be in 0..{n - 1}, got {max_lag}")
-    nfft = next_fast_len(n + max_lag)
-    spec = np.fft.rfft(a, nfft) * np.conj(np.fft.rfft(b, nfft))
-    return _lag_window(np.fft.irfft(spec, nfft), max_lag)
-
-
-def _lag_window(circular: np.ndarray, max_lag: int) -> np.ndarray:
-    # Lags 0..L sit at the start, -L..-1 at the end of the circular correlation.
-    if max_lag == 0:
-        return circular[:1].copy()
-    return np.concatenate((circular[-max_lag:], circular[: max_lag + 1]))
 
 
 _MODES = {"none": 0, "phat": 1, "scot": 2}
