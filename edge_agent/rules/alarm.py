@@ -14,6 +14,9 @@ flapping bit gives one raise, not one per poll.
 straight line through several samples shrugs off one noisy reading where first-minus-last
 would not.
 
+``RateAlarm`` is the two together as every rate rule uses them: raised when the slope beyond
+a limit, cleared once it falls below half of it.
+
 ``good_number`` is what every threshold and rate rule feeds them: a reading's value when it
 is a GOOD number, else None (a faulty or stale value neither raises nor clears).
 
@@ -30,7 +33,7 @@ from typing import Literal
 
 from drivers.model import Quality, Reading
 
-__all__ = ["Alarm", "Latch", "RateOfChange", "Transition", "good_number"]
+__all__ = ["Alarm", "Latch", "RateAlarm", "RateOfChange", "Transition", "good_number"]
 
 
 def good_number(reading: Reading) -> float | None:
@@ -179,3 +182,25 @@ class RateOfChange:
 
     def reset(self) -> None:
         self._samples.clear()
+
+
+class RateAlarm:
+    """A rate-of-change alarm: raised when the value moves faster than ``per_min`` units per
+    minute in ``direction`` (over ``window_s``), cleared once it moves slower than half that."""
+
+    def __init__(self, window_s: float, per_min: float, direction: Literal["up", "down"] = "up"):
+        self.rate = RateOfChange(window_s)
+        self.alarm = Alarm(per_min, hysteresis=per_min / 2)
+        self._sign = 1.0 if direction == "up" else -1.0
+
+    @property
+    def active(self) -> bool:
+        return self.alarm.active
+
+    def update(self, value: float, ts: float) -> tuple[float | None, Transition | None]:
+        """Feed one good sample: (the rate, ``None`` until the window has one; the transition
+        it causes, if any)."""
+        rate = self.rate.update(value, ts)
+        if rate is None:
+            return None, None
+        return rate, self.alarm.update(self._sign * rate, ts)

@@ -14,7 +14,7 @@ from typing import Literal
 from drivers.model import Reading
 from drivers.profile import Point
 from edge_agent.events import EventDraft
-from edge_agent.rules.alarm import Alarm, RateOfChange, Transition, good_number
+from edge_agent.rules.alarm import Alarm, RateAlarm, Transition, good_number
 from edge_agent.rules.config import DeviceRulesConfig, PointRulesConfig, RulesConfig
 
 __all__ = [
@@ -252,19 +252,14 @@ class RateRule:
         self.device = device
         self.point = point
         self.spec = spec
-        self.rate = RateOfChange(spec.window_s)
-        self.alarm = Alarm(spec.per_min, hysteresis=spec.per_min / 2)
+        self.alarm = RateAlarm(spec.window_s, spec.per_min, spec.direction)
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
         if value is None:
             return []
-        rate = self.rate.update(value, reading.ts)
-        if rate is None:
-            return []
-        signed = rate if self.spec.direction == "up" else -rate
-        transition = self.alarm.update(signed, reading.ts)
-        if transition is None:
+        rate, transition = self.alarm.update(value, reading.ts)
+        if rate is None or transition is None:
             return []
         kind = self.spec.kind if transition is Transition.RAISE else self.spec.cleared_kind
         return [

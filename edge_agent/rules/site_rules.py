@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from drivers.model import Quality, Reading
 from edge_agent.events import EventDraft
-from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition, good_number
+from edge_agent.rules.alarm import Latch, RateAlarm, Transition, good_number
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 
 __all__ = ["BlockageRule", "OverflowRule"]
@@ -27,8 +27,7 @@ class BlockageRule:
         self.device = device
         self.gauges = gauges
         self.config = config
-        self.rate = RateOfChange(config.window_s)
-        self.rising = Alarm(config.rise_mm_per_min, hysteresis=config.rise_mm_per_min / 2)
+        self.rising = RateAlarm(config.window_s, config.rise_mm_per_min)
         self.dry_since: dict[str, float | None] = dict.fromkeys(gauges)
         self.last_rain: dict[str, float | None] = dict.fromkeys(gauges)
         self.active = False
@@ -54,9 +53,7 @@ class BlockageRule:
         value = good_number(reading)
         if value is None:
             return []
-        rate = self.rate.update(value, reading.ts)
-        if rate is not None:
-            self.rising.update(rate, reading.ts)
+        rate, _ = self.rising.update(value, reading.ts)
         # Once raised it stays until the rise ends; raising needs dry weather.
         active = self.rising.active and (self.active or self.dry(reading.ts))
         if active == self.active:
@@ -84,8 +81,7 @@ class OverflowRule:
         self.running: dict[str, bool | None] = dict.fromkeys(pumps)
         self.faults: dict[str, bool] = {}
         self.float_high_high = False
-        self.rate = RateOfChange(config.window_s)
-        self.rising = Alarm(config.rise_mm_per_min, hysteresis=config.rise_mm_per_min / 2)
+        self.rising = RateAlarm(config.window_s, config.rise_mm_per_min)
         self.level: float | None = None
         self.latch = Latch(config.clear_after_s)
 
@@ -113,9 +109,7 @@ class OverflowRule:
         if value is None:
             return []
         self.level = value
-        rate = self.rate.update(value, reading.ts)
-        if rate is not None:
-            self.rising.update(rate, reading.ts)
+        self.rising.update(value, reading.ts)
         return self._evaluate(reading.ts)
 
     def _evaluate(self, ts: float) -> list[EventDraft]:

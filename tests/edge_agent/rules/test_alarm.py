@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.model import Quality, Reading
-from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition, good_number
+from edge_agent.rules.alarm import (
+    Alarm,
+    Latch,
+    RateAlarm,
+    RateOfChange,
+    Transition,
+    good_number,
+)
 
 R, C = Transition.RAISE, Transition.CLEAR
 
@@ -143,6 +150,26 @@ class TestRateOfChange:
         for i in range(3):
             rate.update(i, 60.0 * i)
         assert rate.update(99, 120.0) is None
+
+
+class TestRateAlarm:
+    """A slope beyond the limit raises; below half of it clears."""
+
+    def test_drop_raises_and_settling_clears(self):
+        """Falling 1 bar/min against a 0.5 bar/min drop limit; then flat."""
+        alarm = RateAlarm(120, 0.5, direction="down")
+        values = [5.0, 4.0, 3.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+        out = [alarm.update(v, 60.0 * i) for i, v in enumerate(values)]
+        assert out[:2] == [(None, None), (None, None)]  # no rate yet
+        assert [t for _, t in out[2:]] == [R, None, None, C, None, None]
+        assert out[2][0] == pytest.approx(-1.0)  # the rate keeps its sign
+        assert not alarm.active
+
+    def test_a_rise_does_not_raise_a_drop_alarm(self):
+        alarm = RateAlarm(120, 0.5, direction="down")
+        out = [alarm.update(float(i), 60.0 * i) for i in range(6)]
+        assert all(t is None for _, t in out)
+        assert not alarm.active
 
 
 @pytest.mark.parametrize(
