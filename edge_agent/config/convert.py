@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from drivers.yaml_scalar import scalar_value
 from edge_agent.config.problems import Problem, cut, fmt_num, join_path, show_value, suggest
 
 __all__ = [
@@ -132,7 +133,6 @@ class Converter:
         self.base_dir = base_dir
         self.problems: list[Problem] = []
         self.marks: dict[str, tuple[int, int]] = {}
-        self.constructor = yaml.constructor.SafeConstructor()
         self.visits = 0
         self.merging: set[int] = set()  # mappings whose merge keys are being expanded
 
@@ -168,14 +168,9 @@ class Converter:
     def scalar(self, node: yaml.ScalarNode) -> tuple[bool, Any]:
         """(True, value) or (False, why it cannot be read)."""
         try:
-            return True, self.constructor.construct_object(node)
-        except yaml.YAMLError as exc:
-            return False, getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        except (ValueError, TypeError, OverflowError, AttributeError, KeyError, IndexError):
-            # PyYAML's constructors fail in assorted ways on explicitly tagged bad data
-            # (`!!timestamp x` is an AttributeError, `!!bool x` a KeyError).
-            tag = node.tag.replace(_TAG, "!!")
-            return False, f"it is not a valid {tag}"
+            return True, scalar_value(node)
+        except ValueError as exc:
+            return False, str(exc)
 
     def describe(self, node: yaml.Node, secret: bool = False) -> str:
         """'a mapping', 'integer 12', 'text 'x'' ... for 'expected X, got Y'."""
