@@ -419,7 +419,7 @@ class Uplink:
         return await self._loop.run_in_executor(self._executor, fn, *args)
 
     async def _drained(self) -> None:
-        while self._state == "connected" and (self._inflight or await self._io(self.outbox.depth)):
+        while self._state == "connected" and (self._inflight or self.outbox.depth()):
             await self._wait(IDLE_POLL_S / 4)
 
     async def _wait(self, timeout: float) -> None:
