@@ -52,7 +52,7 @@ from drivers.errors import DriverError, DriverTimeout, ModbusExceptionResponse
 from drivers.model import Quality, Reading
 from drivers.planner import ReadPlan, plan_profile
 from drivers.profile import Point, Profile
-from drivers.transport import FUNCTION_NAMES, Transport
+from drivers.transport import FUNCTION_NAMES, READ_FUNCTION_OF_TABLE, Transport
 
 __all__ = [
     "BusRead",
@@ -94,9 +94,6 @@ class PollPlan(Protocol):
     def decode(self, device: str, results: Sequence[list | None], ts: float) -> list[Reading]: ...
 
 
-_FUNCTION_CODES = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
-
-
 class ProfilePollPlan:
     """A ``PollPlan`` from a profile: ``drivers.planner`` merges the points into requests,
     ``drivers.codec`` decodes them (quality from ranges and fault bits).
@@ -111,7 +108,7 @@ class ProfilePollPlan:
     def __init__(self, plan: ReadPlan) -> None:
         self.plan = plan
         self.requests = tuple(
-            BusRead(_FUNCTION_CODES[r.function], r.address, r.count) for r in plan.requests
+            BusRead(READ_FUNCTION_OF_TABLE[r.function], r.address, r.count) for r in plan.requests
         )
         self._index = {id(r): i for i, r in enumerate(plan.requests)}
         self._last: dict[str, object] = {}

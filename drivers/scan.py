@@ -33,7 +33,7 @@ from drivers.errors import (
     ModbusExceptionResponse,
 )
 from drivers.profile import IdentCheck, Profile
-from drivers.transport import Transport
+from drivers.transport import READ_FUNCTION_OF_TABLE, Transport
 from drivers.transports.rtu import char_time_s
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
 DEFAULT_TCP_SCAN_TIMEOUT_S = 0.3
 DEFAULT_TCP_WORKERS = 32
 ABSENT_EXCEPTIONS = frozenset({4, 10, 11})
-_FUNCTION_CODES = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 # Typical slave turnaround is tens of ms; the frames themselves are ~30 characters.
 _SERIAL_TURNAROUND_S = 0.05
 _SERIAL_FRAME_CHARS = 40
@@ -100,9 +99,8 @@ def parse_unit_ids(text: str) -> list[int]:
 def _presence_check(profiles: Sequence[Profile]) -> tuple[int, int, int]:
     """The (function, address, count) most profiles identify with; holding 0 if none."""
     firsts = Counter(
-        (_FUNCTION_CODES[p.identification[0].point.function], p.identification[0].point.address)
-        for p in profiles
-        if p.identification
+        (READ_FUNCTION_OF_TABLE[first.function], first.address)
+        for first in (p.identification[0].point for p in profiles if p.identification)
     )
     if not firsts:
         return (3, 0, 1)
@@ -144,7 +142,7 @@ async def identify(
 
     async def value_of(check: IdentCheck):
         point = check.point
-        key = (_FUNCTION_CODES[point.function], point.address, point.register_count)
+        key = (READ_FUNCTION_OF_TABLE[point.function], point.address, point.register_count)
         if key not in cache:
             cache[key] = await _answers(t, unit, key, timeout_s, retries)
         answer = cache[key]

@@ -29,6 +29,7 @@ __all__ = [
     "FUNCTION_NAMES",
     "READ_COILS",
     "READ_DISCRETE_INPUTS",
+    "READ_FUNCTION_OF_TABLE",
     "READ_HOLDING_REGISTERS",
     "READ_INPUT_REGISTERS",
     "TRANSPORTS",
@@ -41,6 +42,14 @@ READ_COILS = 1
 READ_DISCRETE_INPUTS = 2
 READ_HOLDING_REGISTERS = 3
 READ_INPUT_REGISTERS = 4
+
+# A register table as profiles name it (``drivers.profile.Function``) -> the code reading it.
+READ_FUNCTION_OF_TABLE: dict[str, int] = {
+    "coil": READ_COILS,
+    "discrete": READ_DISCRETE_INPUTS,
+    "holding": READ_HOLDING_REGISTERS,
+    "input": READ_INPUT_REGISTERS,
+}
 
 FUNCTION_NAMES: dict[int, str] = {
     1: "read coils",
