@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from dsp.pipes import MATERIALS
 from edge_agent.config.fields import NAME_HELP, NAME_PATTERN, meta
-from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from edge_agent.rules.config import DEFAULT_OFFLINE_AFTER, DeviceRulesConfig, RulesConfig
 
 __all__ = [
     "CONFIG_VERSION",
@@ -48,7 +48,6 @@ DEFAULT_BUS_TIMEOUT_S = 0.5
 MAX_TIMEOUT_S = 60.0
 DEFAULT_BUS_RETRIES = 1
 MAX_RETRIES = 10
-DEFAULT_OFFLINE_AFTER = 3
 DEFAULT_BACKOFF_INITIAL_S = 1.0
 DEFAULT_BACKOFF_MAX_S = 30.0
 DEFAULT_BAUDRATE = 9600

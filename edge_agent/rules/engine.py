@@ -28,7 +28,7 @@ from drivers.model import Reading
 from drivers.profile import Point, Profile
 from edge_agent.errors import UsageError
 from edge_agent.events import EventDraft
-from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from edge_agent.rules.config import DEFAULT_OFFLINE_AFTER, DeviceRulesConfig, RulesConfig
 from edge_agent.rules.device_rules import Availability, CoverRule, FaultRule
 from edge_agent.rules.point_rules import (
     RateRule,
@@ -40,8 +40,6 @@ from edge_agent.rules.point_rules import (
 from edge_agent.rules.site_rules import BlockageRule, OverflowRule
 
 __all__ = ["DEFAULT_OFFLINE_AFTER", "DeviceInfo", "RulesConfigError", "RulesEngine"]
-
-DEFAULT_OFFLINE_AFTER = 3
 
 Handler = Callable[[Reading], list[EventDraft]]
 _LEVEL_ORDER = ("low_low", "low", "high", "high_high")
