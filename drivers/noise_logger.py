@@ -60,9 +60,9 @@ class RecordingError(DriverIOError):
 
 
 class _Session:
-    """The numbers one recording run shares (transport, timings, injected clock)."""
+    """The numbers one recording run shares (transport, timings, injected sleep)."""
 
-    def __init__(self, transport, block, retries, status_poll_s, ready_timeout_s, wall, sleep):
+    def __init__(self, transport, block, retries, status_poll_s, ready_timeout_s, sleep):
         if block.block_size < 1:
             raise ValueError("block_size must be >= 1")
         self.t: Transport = transport
@@ -70,7 +70,6 @@ class _Session:
         self.retries = retries
         self.status_poll_s = status_poll_s
         self.ready_timeout_s = ready_timeout_s
-        self.wall = wall
         self.sleep = sleep
 
     async def _retry(self, call):
@@ -168,7 +167,7 @@ async def record(
     duration), ``RecordingError``, ``DriverError``.
     """
     _check_duration(block, duration_s)
-    s = _Session(transport, block, retries, status_poll_s, ready_timeout_s, wall, sleep)
+    s = _Session(transport, block, retries, status_poll_s, ready_timeout_s, sleep)
     await s.write(unit, block.duration_s, [duration_s])
     started_at = wall()
     await s.write(unit, block.control, [1])
@@ -204,7 +203,7 @@ async def record_broadcast(
     _check_duration(block, duration_s)
     if not units:
         raise ValueError("record_broadcast needs at least one unit")
-    s = _Session(transport, block, retries, status_poll_s, ready_timeout_s, wall, sleep)
+    s = _Session(transport, block, retries, status_poll_s, ready_timeout_s, sleep)
     await transport.broadcast_registers(block.duration_s, [duration_s])
     started_at = wall()
     await transport.broadcast_registers(block.control, [1])
