@@ -60,7 +60,6 @@ _STRUCT: dict[str, str] = {
 }
 _STRUCTS = {t: struct.Struct(f) for t, f in _STRUCT.items()}
 _INT_TYPES = frozenset({"u16", "i16", "u32", "i32", "u64", "i64", "bitfield", "bitfield32"})
-_FLOAT_TYPES = frozenset({"f32", "f64"})
 
 # Order labels for ``all_orders``: (word_order, byte_order) per label, per width.
 _ORDER_LABELS: dict[int, dict[str, tuple[str, str]]] = {
