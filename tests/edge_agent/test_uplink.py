@@ -306,3 +306,26 @@ def test_broker_restart_mid_stream(tmp_path):
             print(f"broker restart: {len(accepted)} events, {dups} duplicates")
         finally:
             consumer.stop()
+
+
+def test_stop_with_drain_sends_the_backlog_first(tmp_path):
+    """stop(drain_s) waits until the outbox is empty (or drain_s passes) before going offline."""
+
+    async def main(broker, box):
+        up = Uplink(settings_for(broker), box)
+        await up.start()
+        await wait_until(lambda: up.status().connected)
+        accepted = box.add_many(drafts(0, 500))  # no await: the uplink has not seen it yet
+        up.kick()
+        await up.stop(drain_s=60.0)
+        return accepted
+
+    with (
+        Mosquitto(tmp_path) as broker,
+        open_box(tmp_path) as box,
+        Consumer(broker, f"{ROOT}/#") as consumer,
+    ):
+        accepted = run(main(broker, box))
+        assert box.depth() == 0
+        consumer.wait_for(lambda ms: any(b'"offline"' in m.payload for m in ms), 10)
+        check_delivery(event_payloads(consumer), [e.seq for e in accepted])
