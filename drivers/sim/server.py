@@ -51,7 +51,6 @@ from pymodbus.simulator import SimData, SimDevice
 
 __all__ = [
     "READ_FUNCTIONS",
-    "WRITE_FUNCTIONS",
     "ServerKind",
     "SimServer",
     "ThreadedSimServer",
@@ -76,7 +75,6 @@ _TABLE_OF_FUNCTION: dict[int, Table] = {
     4: "input",
 }
 READ_FUNCTIONS = frozenset({1, 2, 3, 4})
-WRITE_FUNCTIONS = frozenset({5, 6, 15, 16})
 
 WriteHook = Callable[[int, int, int, list[int] | list[bool]], int | None]
 ReadHook = Callable[[int, int, int, int], int | None]
