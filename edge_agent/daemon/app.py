@@ -389,6 +389,11 @@ class Daemon:
     def dsp_executor(self) -> ThreadPoolExecutor:
         return self._dsp
 
+    @property
+    def io_executor(self) -> ThreadPoolExecutor:
+        """The outbox thread: file and SQLite work, one at a time, off the loop."""
+        return self._io
+
     # -- status ----------------------------------------------------------------------------
 
     def status_line(self) -> str:

@@ -121,7 +121,7 @@ class LeakPipeline:
         executor: Executor | None,
         beat: Callable[[], None] = lambda: None,
         relocate_after_s: float = DEFAULT_RELOCATE_AFTER_S,
-        persist: Callable[[], None] = lambda: None,
+        persist: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.recorder = recorder
@@ -221,8 +221,8 @@ class LeakPipeline:
             drafts.extend(await self._locate(job, recordings))
         if drafts:
             await self._emit(drafts)
-        if recordings:
-            self._persist()
+        if recordings and self._persist is not None:
+            await self._persist()
         self._request_pairs()
 
     def _request_pairs(self) -> None:
