@@ -39,6 +39,31 @@ def _good(items: Any) -> list[tuple[int, Any]]:
     return [(i, v) for i, v in enumerate(items) if v is not INVALID]
 
 
+def _all_named(items: Any) -> bool:
+    """Every item and its name could be read (else a name may be missing from the lookups)."""
+    return isinstance(items, tuple | list) and all(
+        readable(item) and readable(item.name) for item in items
+    )
+
+
+def _unique_names(
+    conv: Converter, section: str, what: str, items: list[tuple[int, Any]]
+) -> dict[str, int]:
+    """Name -> index of its first use in ``section``; every later use is a problem."""
+    seen: dict[str, int] = {}
+    for i, item in items:
+        if not readable(item.name):
+            continue
+        if item.name in seen:
+            conv.problem_at(
+                f"{section}[{i}].name",
+                f"duplicate {what} name {item.name!r} (also {section}[{seen[item.name]}])",
+            )
+        else:
+            seen[item.name] = i
+    return seen
+
+
 def cross_checks(
     conv: Converter,
     values: dict[str, Any],
@@ -70,18 +95,11 @@ def cross_checks(
     buses = _good(values.get("buses", ()))
     devices = _good(values.get("devices", ()))
 
-    seen_bus: dict[str, int] = {}
+    seen_bus = _unique_names(conv, "buses", "bus", buses)
     serial_ports: dict[str, str] = {}
     for i, bus in buses:
         if not readable(bus.name):
             continue
-        if bus.name in seen_bus:
-            conv.problem_at(
-                f"buses[{i}].name",
-                f"duplicate bus name {bus.name!r} (also buses[{seen_bus[bus.name]}])",
-            )
-        else:
-            seen_bus[bus.name] = i
         if bus.type == "rtu" and readable(bus.port):
             if bus.port in serial_ports:
                 conv.problem_at(
@@ -93,24 +111,13 @@ def cross_checks(
                 serial_ports[bus.port] = bus.name
 
     # A device's bus is only "unknown" when every bus name could be read.
-    bus_list = values.get("buses", ())
-    all_bus_names = isinstance(bus_list, tuple | list) and all(
-        readable(b) and readable(b.name) for b in bus_list
-    )
+    all_bus_names = _all_named(values.get("buses", ()))
     exists = profile_exists
     if exists is None and profile_names is not None:
         exists = profile_names.__contains__
-    seen_dev: dict[str, int] = {}
+    seen_dev = _unique_names(conv, "devices", "device", devices)
     units: dict[tuple[str, int], int] = {}
     for i, dev in devices:
-        if readable(dev.name):
-            if dev.name in seen_dev:
-                conv.problem_at(
-                    f"devices[{i}].name",
-                    f"duplicate device name {dev.name!r} (also devices[{seen_dev[dev.name]}])",
-                )
-            else:
-                seen_dev[dev.name] = i
         if readable(dev.bus) and all_bus_names and dev.bus not in seen_bus:
             conv.problem_at(
                 f"devices[{i}].bus",
@@ -138,10 +145,7 @@ def cross_checks(
         elif known_profiles is not None:
             _check_overrides(conv, i, dev, known_profiles[dev.profile])
 
-    dev_list = values.get("devices", ())
-    all_device_names = isinstance(dev_list, tuple | list) and all(
-        readable(d) and readable(d.name) for d in dev_list
-    )
+    all_device_names = _all_named(values.get("devices", ()))
     for i, dev in devices:
         if not (readable(dev.rules) and all_device_names):
             continue
@@ -177,23 +181,20 @@ def _check_overrides(conv: Converter, i: int, dev: Any, profile: Any) -> None:
     fit the point's type."""
     points = getattr(profile, "points", None)
     names = [p.name for p in points] if points is not None else None
-    rule_points = _dict_at(dev.rules, "points")
-    if names is not None:
-        for point_name in rule_points:
-            if point_name not in names:
-                conv.problem_at(
-                    join_path(f"devices[{i}].rules.points", point_name),
-                    f"profile {dev.profile!r} has no point {show_value(point_name)}"
-                    + suggest(point_name, names),
-                )
+
+    def unknown(path: str, point_name: str) -> bool:
+        """Report ``point_name`` when the profile has no such point."""
+        if names is None or point_name in names:
+            return False
+        message = f"profile {dev.profile!r} has no point {show_value(point_name)}"
+        conv.problem_at(path, message + suggest(point_name, names))
+        return True
+
+    for point_name in _dict_at(dev.rules, "points"):
+        unknown(join_path(f"devices[{i}].rules.points", point_name), point_name)
     for point_name, override in _dict_at(dev.overrides, "points").items():
         path = join_path(f"devices[{i}].overrides.points", point_name)
-        if names is not None and point_name not in names:
-            conv.problem_at(
-                path,
-                f"profile {dev.profile!r} has no point {show_value(point_name)}"
-                + suggest(point_name, names),
-            )
+        if unknown(path, point_name):
             continue
         with_overrides = getattr(profile, "with_overrides", None)
         if with_overrides is None:
