@@ -54,33 +54,24 @@ def test_unknown_profile_uses_the_real_registry(tmp_path, capsys):
     )
 
 
-def test_point_overrides_are_checked_against_the_profile(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("section", "key", "col"),
+    [("overrides", "levle: {scale: 2}", 34), ("rules", "levl: {high: 2}", 29)],
+)
+def test_point_names_are_checked_against_the_profile(tmp_path, capsys, section, key, col):
+    """Point overrides and per-point rules must name a point of the device's profile."""
     path = tmp_path / "gateway.yaml"
     path.write_text(
         MINIMAL.read_text().replace(
             "profile: noise-logger-nl200}",
-            "profile: level-radar-lr10,\n     overrides: {points: {levle: {scale: 2}}}}",
+            f"profile: level-radar-lr10,\n     {section}: {{points: {{{key}}}}}}}",
         )
     )
+    name = key.split(":")[0]
     assert main(["check-config", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"{path}:8:34: devices[0].overrides.points.levle: profile ")
-    assert "(did you mean 'level'?)" in err
-
-
-def test_rule_points_are_checked_against_the_profile(tmp_path, capsys):
-    path = tmp_path / "gateway.yaml"
-    path.write_text(
-        MINIMAL.read_text().replace(
-            "profile: noise-logger-nl200}",
-            "profile: level-radar-lr10,\n     rules: {points: {levl: {high: 2}}}}",
-        )
-    )
-    assert main(["check-config", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err == (
-        f"{path}:8:29: devices[0].rules.points.levl: profile 'level-radar-lr10' has no point "
-        "'levl' (did you mean 'level'?)\n"
+    assert capsys.readouterr().err == (
+        f"{path}:8:{col}: devices[0].{section}.points.{name}: profile 'level-radar-lr10' has no "
+        f"point '{name}' (did you mean 'level'?)\n"
     )
 
 
