@@ -310,8 +310,9 @@ class SiteSimulator:
         for model in self.models.values():
             if model.device.bus == name and model.device.name not in self._offline_now:
                 server.add_unit(model.device.unit_id, model.store)
-        server.on_write = self._write_hook(name)
-        server.on_read = self._read_hook(name)
+        by_unit = {m.device.unit_id: m for m in self.models.values() if m.device.bus == name}
+        server.on_write = self._write_hook(by_unit)
+        server.on_read = self._read_hook(by_unit)
         await server.start()
         self.servers[name] = server
         if self.transport == "pty":
@@ -320,9 +321,7 @@ class SiteSimulator:
         else:
             self.endpoints[name] = Endpoint(name, self.transport, host=self.host, port=server.port)
 
-    def _write_hook(self, bus: str):
-        by_unit = {m.device.unit_id: m for m in self.models.values() if m.device.bus == bus}
-
+    def _write_hook(self, by_unit: dict[int, DeviceModel]):
         def on_write(unit_id: int, function: int, address: int, values) -> int | None:
             model = by_unit.get(unit_id)
             if model is None:
@@ -332,9 +331,7 @@ class SiteSimulator:
 
         return on_write
 
-    def _read_hook(self, bus: str):
-        by_unit = {m.device.unit_id: m for m in self.models.values() if m.device.bus == bus}
-
+    def _read_hook(self, by_unit: dict[int, DeviceModel]):
         def on_read(unit_id: int, function: int, address: int, count: int) -> int | None:
             model = by_unit.get(unit_id)
             if model is not None:
