@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 
 from dsp._numba import jit
+from dsp.spectra import kernel_input
 
 __all__ = [
     "WEIGHTINGS",
@@ -108,7 +109,7 @@ def next_fast_len(n: int) -> int:
 
 
 def _as_signal(x: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
+    arr = kernel_input(x)
     if arr.ndim != 1 or arr.size < 2:
         raise ValueError(f"{name} must be a 1-D array of at least 2 samples, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

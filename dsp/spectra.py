@@ -19,7 +19,7 @@ import numpy as np
 
 from dsp._numba import jit
 
-__all__ = ["default_nperseg", "frame_psd", "hann", "n_segments", "welch_psd"]
+__all__ = ["default_nperseg", "frame_psd", "hann", "kernel_input", "n_segments", "welch_psd"]
 
 
 def default_nperseg(fs: float) -> int:
@@ -39,8 +39,15 @@ def n_segments(n_samples: int, nperseg: int) -> int:
     return (n_samples - nperseg) // (nperseg - nperseg // 2) + 1
 
 
+def kernel_input(x: np.ndarray) -> np.ndarray:
+    """``x`` as the one array type the kernels are compiled for: float64, C-contiguous,
+    writeable (copied only when it is not). A strided or read-only array is another numba
+    signature: a compile at call time (seconds, a minute on a Pi) that warm-up did not do."""
+    return np.require(x, np.float64, ("C", "W"))
+
+
 def _check(x: np.ndarray, fs: float, nperseg: int) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    x = kernel_input(x)
     if x.ndim != 1:
         raise ValueError(f"samples must be 1-D, got shape {x.shape}")
     if not (fs > 0 and math.isfinite(fs)):
