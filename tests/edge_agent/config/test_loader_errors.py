@@ -595,12 +595,18 @@ def test_topic_safe_names_pass():
     assert cfg.devices[0].name == "NL_01.a-b"
 
 
+def _nested_aliases(first: str, wrap: str) -> list[str]:
+    """``a0: &a0 <first>`` and seven levels ``aN: &aN <wrap of ten *aN-1>``: 10 ** 7 leaves."""
+    levels = [f"a0: &a0 {first}"]
+    for i in range(1, 8):
+        levels.append(f"a{i}: &a{i} " + wrap.format(", ".join([f"*a{i - 1}"] * 10)))
+    return levels
+
+
 def test_alias_bomb_is_one_line():
     # Merge keys re-read their sources: 10 ** 7 entries from a 10-line file. The loader stops
     # counting at MAX_NODE_VISITS and says so in one line.
-    levels = ["a0: &a0 {k: 1}"]
-    for i in range(1, 8):
-        levels.append(f"a{i}: &a{i} {{<<: [{', '.join([f'*a{i - 1}'] * 10)}]}}")
+    levels = _nested_aliases("{k: 1}", "{{<<: [{}]}}")
     text = "version: 1\n" + "\n".join(levels) + "\ngateway: {<<: *a7, site: s, id: g}\n"
     with pytest.raises(ConfigError) as info:
         parse_config(text, file="gateway.yaml")
@@ -609,13 +615,17 @@ def test_alias_bomb_is_one_line():
 
 
 def test_list_aliases_follow_the_types_and_do_not_multiply():
-    levels = ["a0: &a0 {type: tcp, host: h, name: n}"]
-    for i in range(1, 8):
-        levels.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    levels = _nested_aliases("{type: tcp, host: h, name: n}", "[{}]")
     text = "version: 1\n" + "\n".join(levels) + "\nbuses: *a7\n"
     with pytest.raises(ConfigError) as info:
         parse_config(text, file="gateway.yaml")
     assert len(info.value.problems) < 30
+    # Each of the ten buses is a list, said once: not cut short by the expansion limit.
+    assert "expands to more than" not in str(info.value)
+    bus_problems = [str(p) for p in info.value.problems if p.path.startswith("buses")]
+    assert bus_problems == [
+        f"gateway.yaml:8:5: buses[{i}]: expected a mapping, got a list" for i in range(10)
+    ]
 
 
 def test_all_problems_are_collected_in_one_pass():
