@@ -80,16 +80,30 @@ class TestChecks:
         assert list(section.config_checks()) == expected
 
     @pytest.mark.parametrize(
-        ("device_rules", "rules", "fragment"),
+        ("device_rules", "rules", "line"),
         [
-            ("{level_high_mm: 2000, level_high_high_mm: 1500}", "{}", "gw.yaml:10:"),
-            ("{points: {level: {k: 4, n: 2}}}", "{}", "gw.yaml:10:"),
-            ("{}", "{gas: {lel_alarm1: 70}}", "gw.yaml:11:"),
-            ("{}", "{level: {k: 0}}", "gw.yaml:11:"),
+            (
+                "{level_high_mm: 2000, level_high_high_mm: 1500}",
+                "{}",
+                "gw.yaml:10:54: devices[0].rules.level_high_high_mm: 1500 must be above "
+                "level_high_mm 2000",
+            ),
+            (
+                "{points: {level: {k: 4, n: 2}}}",
+                "{}",
+                "gw.yaml:10:33: devices[0].rules.points.level.k: 4 samples cannot be found in a "
+                "window of n=2",
+            ),
+            (
+                "{}",
+                "{gas: {lel_alarm1: 70}}",
+                "gw.yaml:11:14: rules.gas.lel_alarm2: 50 must be above lel_alarm1 70",
+            ),
+            ("{}", "{level: {k: 0}}", "gw.yaml:11:20: rules.level.k: 0 is less than the minimum 1"),
         ],
     )
-    def test_loader_reports_positions(self, device_rules, rules, fragment):
-        """The loader turns a contradiction into a file:line problem."""
+    def test_loader_reports_positions(self, device_rules, rules, line):
+        """The loader turns a contradiction into a file:line:col problem at the right key."""
         with pytest.raises(ConfigError) as info:
             config(device_rules, rules)
-        assert fragment in str(info.value)
+        assert str(info.value) == line
