@@ -50,10 +50,10 @@ class WavRecording:
 
 @dataclass(frozen=True, slots=True)
 class _Format:
+    """A mono fmt chunk that passed the checks (so one sample is ``bits // 8`` bytes)."""
+
     encoding: str
-    channels: int
     fs: int
-    block_align: int
     bits: int
 
 
@@ -84,7 +84,7 @@ def _parse_fmt(path: str, body: bytes) -> _Format:
         raise WavError(f"{path}: sample rate is 0 Hz")
     if block_align != bits // 8:
         raise WavError(f"{path}: block align {block_align} does not match {bits}-bit mono")
-    return _Format(encoding, channels, fs, block_align, bits)
+    return _Format(encoding, fs, bits)
 
 
 def _decode(fmt: _Format, data: bytes) -> tuple[np.ndarray, float]:
@@ -160,7 +160,7 @@ def read_wav(path: str | Path, *, units_per_count: float | None = None) -> WavRe
         raise WavError(f"{name}: no data chunk")
     if len(data) == 0:
         raise WavError(f"{name}: no samples (empty data chunk)")
-    if len(data) % fmt.block_align:
+    if len(data) % (fmt.bits // 8):
         raise WavError(
             f"{name}: truncated data: {len(data)} bytes is not a whole number of "
             f"{fmt.bits}-bit samples"
