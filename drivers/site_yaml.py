@@ -165,7 +165,9 @@ def _check_range(v: _Val, value: float, lo: float | None, hi: float | None) -> N
 
 
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+    if isinstance(x, int):  # exact, and an integer of hundreds of digits has no float
+        return str(x)
+    return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
 class _SiteParser:

@@ -122,6 +122,7 @@ BAD = [
     ("unit_id: 2}", "unit_id: 2, sim: {station: gd-1}}", 11, "devices[1]", "not a pump_controller"),
     ("unit_id: 2}", "unit_id: 2, sim: {lag_s: -5}}", 12, "devices[1].sim.lag_s", "not in 1..86400"),
     # An explicit tag is read as tagged, never re-read from the bare text.
+    ("port: 15900}", "port: 1" + "0" * 400 + "}", 16, "sim_buses[0].port", "not in 1..65535"),
     ("port: 15900}", "port: !!int abc}", 16, "sim_buses[0].port", "not a valid !!int"),
     ("port: 15900}", "port: !!int '1.5'}", 16, "sim_buses[0].port", "not a valid !!int"),
     ("level_db: 10}", "level_db: !!float x}", 18, "scenarios.leaks[0].level_db", "!!float"),
