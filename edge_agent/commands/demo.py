@@ -201,13 +201,11 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-async def _demo(args: argparse.Namespace, state_dir: Path, out: TextIO) -> int:
+async def _demo(args: argparse.Namespace, site: Any, state_dir: Path, out: TextIO) -> int:
     from drivers.sim.clock import SimClock
     from drivers.sim.site_sim import SiteSimulator
-    from drivers.site import load_site
     from edge_agent.daemon.app import Daemon, DaemonOptions
 
-    site = load_site(args.site)
     now = time.time()
     world = SimClock(WORLD_SPEED, epoch_start=_local_epoch_at(WORLD_START_LOCAL, now))
     leak_clock = SimClock(
@@ -271,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     from drivers.site import SiteError, load_site
 
     try:  # a broken site file is exit 2 with its one line, before the kernels load
-        load_site(args.site)
+        site = load_site(args.site)
     except SiteError as exc:
         raise UsageError(str(exc)) from exc
     os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".cache" / "numba"))
@@ -292,5 +290,5 @@ def run(args: argparse.Namespace) -> int:
     out.write("edge-agent demo: loading the DSP kernels (compiled once, then cached)...\n")
     out.flush()
     warm_up_dsp()
-    asyncio.run(_demo(args, state_dir, out))
+    asyncio.run(_demo(args, site, state_dir, out))
     return EXIT_OK
