@@ -385,6 +385,9 @@ class PointRulesConfig:
         yield from _persistence(self.k, self.n)
 
 
+_INHERIT = PointRulesConfig()
+
+
 @dataclass(frozen=True)
 class DeviceRulesConfig:
     """A device's ``rules:``: site-specific thresholds and per-point overrides."""
@@ -419,6 +422,10 @@ class DeviceRulesConfig:
     points: dict[str, PointRulesConfig] = field(
         default_factory=dict, metadata=meta("per-point overrides by point name")
     )
+
+    def point(self, name: str) -> PointRulesConfig:
+        """The overrides of point ``name`` (all inherited when it has none)."""
+        return self.points.get(name, _INHERIT)
 
     def config_checks(self) -> Checks:
         yield from _ordered(

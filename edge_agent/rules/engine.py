@@ -147,8 +147,7 @@ class RulesEngine:
         ):
             cover = CoverRule(name, self.rules.cover)
         for point in device.profile.points:
-            overrides = device.rules.points.get(point.name)
-            if not point.enabled or (overrides is not None and not overrides.enabled):
+            if not point.enabled or not device.rules.point(point.name).enabled:
                 continue
             spec = threshold_spec(point, device.rules, self.rules)
             if spec is not None:

@@ -15,7 +15,7 @@ from drivers.model import Reading
 from drivers.profile import Point
 from edge_agent.events import EventDraft
 from edge_agent.rules.alarm import Alarm, RateAlarm, Transition, good_number
-from edge_agent.rules.config import DeviceRulesConfig, PointRulesConfig, RulesConfig
+from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
 
 __all__ = [
     "GAS_ROLES",
@@ -95,16 +95,12 @@ def _first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
 
 
-def _point_rules(point: Point, device_rules: DeviceRulesConfig) -> PointRulesConfig:
-    return device_rules.points.get(point.name, PointRulesConfig())
-
-
 def threshold_spec(
     point: Point, device_rules: DeviceRulesConfig, rules: RulesConfig
 ) -> ThresholdSpec | None:
     """Thresholds of a point from its role, the device rules and the point overrides;
     ``None`` when it has none."""
-    p = _point_rules(point, device_rules)
+    p = device_rules.point(point.name)
     role = point.role
     values: dict[str, float | None]
     if role == "level_mm":
@@ -169,7 +165,7 @@ def threshold_spec(
 def rate_spec(point: Point, device_rules: DeviceRulesConfig, rules: RulesConfig) -> RateSpec | None:
     """Rate-of-change alarm of a point: level rising (``level_mm``) or pressure dropping
     (``pressure_bar``); ``None`` when off."""
-    p = _point_rules(point, device_rules)
+    p = device_rules.point(point.name)
     if point.role == "level_mm":
         per_min = _first(p.rise_per_min, rules.level.rise_mm_per_min)
         window = rules.level.rise_window_s

@@ -64,7 +64,7 @@ class TelemetryFilter:
         self._policies: dict[tuple[str, str], _Policy] = {}
         for device in devices:
             for point in device.profile.points:
-                overrides = device.rules.points.get(point.name, PointRulesConfig())
+                overrides = device.rules.point(point.name)
                 self._policies[device.name, point.name] = _policy(point, overrides, self._config)
         self._default = _policy(None, PointRulesConfig(), self._config)
         self._last: dict[tuple[str, str], _LastSent] = {}
