@@ -180,9 +180,6 @@ class RateOfChange:
         den = sum((t - mean_t) ** 2 for t, _ in samples)
         return num / den * 60.0
 
-    def reset(self) -> None:
-        self._samples.clear()
-
 
 class RateAlarm:
     """A rate-of-change alarm: raised when the value moves faster than ``per_min`` units per
