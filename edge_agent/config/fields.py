@@ -18,9 +18,10 @@ problem is reported at, ``""`` for the section itself) and the loader adds file:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NAME_HELP", "NAME_PATTERN", "meta"]
+__all__ = ["NAME_HELP", "NAME_PATTERN", "help_text", "meta"]
 
 # Names that become MQTT topic levels (site, gateway, bus, device): no '/', '+', '#', no
 # control characters, never empty, never a leading '$' (reserved for broker topics).
@@ -62,3 +63,9 @@ def meta(
         "unit": unit,
         "example": example,
     }
+
+
+def help_text(fmeta: Mapping[str, Any]) -> str:
+    """A field's one-line description as docs and schema show it: help, then ``[unit]``."""
+    text = fmeta.get("help") or ""
+    return f"{text} [{fmeta['unit']}]" if fmeta.get("unit") else text

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge_agent.config.convert import config_fields, tag_of, union_args
+from edge_agent.config.fields import help_text
 from edge_agent.config.model import GatewayConfig
 from edge_agent.config.problems import fmt_num
 
@@ -124,15 +125,12 @@ class _Writer:
             lines += [doc, ""]
         lines += ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
         for f, tp in config_fields(cls):
-            help_text = f.metadata.get("help", "")
-            if f.metadata.get("unit"):
-                help_text += f" [{f.metadata['unit']}]"
             cells = [
                 f"`{f.name}`",
                 self.type_text(tp),
                 self.default_text(f),
                 self.allowed(f.metadata),
-                help_text,
+                help_text(f.metadata),
             ]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return [*lines, ""]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge_agent.config.convert import config_fields, union_args
+from edge_agent.config.fields import help_text
 from edge_agent.config.model import GatewayConfig
 
 __all__ = ["SCHEMA_PATH", "gateway_config_schema", "schema_json"]
@@ -58,7 +59,7 @@ class _Builder:
         required: list[str] = []
         for f, tp in config_fields(cls):
             schema = self.type_schema(tp, f.metadata)
-            doc = self.describe(f.metadata)
+            doc = help_text(f.metadata)
             if doc:
                 schema = {"description": doc, **schema}
             default = f.default
@@ -83,13 +84,6 @@ class _Builder:
             out["required"] = required
         out["additionalProperties"] = False
         return out
-
-    @staticmethod
-    def describe(fmeta: Mapping[str, Any]) -> str:
-        doc = fmeta.get("help") or ""
-        if fmeta.get("unit"):
-            doc += f" [{fmeta['unit']}]"
-        return doc
 
     def type_schema(self, tp: Any, fmeta: Mapping[str, Any]) -> dict[str, Any]:
         args = union_args(tp)
