@@ -135,7 +135,8 @@ class UnitFaults:
     ``delay_s`` answers late; ``silent`` never answers; ``exception`` answers every request
     with that Modbus exception code; ``garble`` replaces the reply with noise of the same
     length; ``bad_crc`` corrupts the RTU checksum; ``truncate`` sends only the first half of
-    the reply; ``reply_unit`` answers carrying another unit id.
+    the reply; ``reply_unit`` answers carrying another unit id; ``short`` answers a register
+    read with one register fewer than asked, in a well-formed frame (a buggy gateway).
     """
 
     delay_s: float = 0.0
@@ -145,6 +146,7 @@ class UnitFaults:
     bad_crc: bool = False
     truncate: bool = False
     reply_unit: int | None = None
+    short: bool = False
 
 
 class _BusContext:
@@ -336,6 +338,16 @@ class SimServer:
 
     @staticmethod
     def _mangle(faults: UnitFaults, data: bytes, rtu: bool, unit_pos: int) -> bytes:
+        if faults.short and data[unit_pos + 1] in (3, 4) and data[unit_pos + 2] >= 2:
+            # Drop the last register and fix the byte count, MBAP length and CRC to match.
+            frame = bytearray(data[:-2] if rtu else data)
+            del frame[-2:]
+            frame[unit_pos + 2] -= 2
+            if rtu:
+                frame += FramerRTU.compute_CRC(bytes(frame)).to_bytes(2, "big")
+            else:
+                frame[4:6] = (len(frame) - 6).to_bytes(2, "big")
+            data = bytes(frame)
         if faults.reply_unit is not None:
             frame = bytearray(data)
             frame[unit_pos] = faults.reply_unit

@@ -105,9 +105,15 @@ class PymodbusTransport(Transport):
             raise DriverIOError(f"{self.where}: link lost ({exc})") from exc
         if rr.isError():
             raise ModbusExceptionResponse(rr.exception_code, function=function, unit_id=unit)
-        if function >= 3:
-            return rr.registers
-        return rr.bits[:count]
+        values = rr.registers if function >= 3 else rr.bits[:count]
+        if len(values) != count:
+            # pymodbus takes a well-formed reply of the wrong length as it is; to the bus it is
+            # as unusable as a truncated frame (and must not reach the decoder as a good poll).
+            raise DriverTimeout(
+                f"unit {unit}: {len(values)} values in the answer to "
+                f"{FUNCTION_NAMES[function]} {address}+{count}"
+            )
+        return values
 
     async def _write(self, function: int, unit: int, call, timeout_s: float | None) -> None:
         client = self._client

@@ -51,6 +51,7 @@ FAULTS = [
     pytest.param(UnitFaults(bad_crc=True), id="crc-error"),
     pytest.param(UnitFaults(reply_unit=3), id="reply-from-wrong-unit"),
     pytest.param(UnitFaults(truncate=True), id="truncated-frame"),
+    pytest.param(UnitFaults(short=True), id="short-answer"),
     pytest.param(UnitFaults(delay_s=0.3), id="late-device"),
     pytest.param(UnitFaults(exception=4), id="exception-reply"),
     pytest.param(UnitFaults(silent=True), id="silent"),

@@ -88,6 +88,22 @@ def test_errors_are_mapped_to_driver_errors(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_short_answer_is_not_a_good_read(kind, tmp_path):
+    """A well-formed reply with fewer registers than asked is refused like a truncated one."""
+    from drivers.sim.server import UnitFaults
+
+    async def scenario():
+        async with bus(kind, tmp_path) as (server, t):
+            server.faults[1] = UnitFaults(short=True)
+            with pytest.raises(DriverTimeout, match="2 values in the answer"):
+                await t.read(3, 1, 0, 3)
+            server.faults.clear()
+            assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_writes_and_broadcast(kind, tmp_path):
     """Unicast writes are acknowledged; a broadcast lands on every unit without a reply."""
 
