@@ -11,6 +11,7 @@ docs/profiles.md is the format reference; use ``drivers.profile.load_profile`` /
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import replace
@@ -124,7 +125,13 @@ class _Node:
         value = self.scalar()
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(f"expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.error(f"{self.node.value[:20]!r} is not a finite number")
+        return number
 
     def bool(self) -> bool:
         value = self.scalar()

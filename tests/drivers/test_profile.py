@@ -207,6 +207,13 @@ class TestLoaderErrors:
         with pytest.raises(ProfileError, match=rf"^t\.yaml:{message}"):
             parse_profile(text.replace(old, new, 1), "t.yaml")
 
+    @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "9" * 400])
+    def test_a_number_must_be_finite(self, value):
+        """A NaN or infinite scale would turn every reading into NaN or inf."""
+        text = MINIMAL.replace("    unit: mm\n", f"    unit: mm\n    scale: {value}\n", 1)
+        with pytest.raises(ProfileError, match=r"^t\.yaml:13:12: points\[0\]\.scale: .*finite"):
+            parse_profile(text, "t.yaml")
+
     def test_point_in_unreadable_range(self):
         """A point inside a range the device refuses is a contradiction."""
         text = MINIMAL + "unreadable:\n  - {function: input, start: 1, end: 5}\n"
