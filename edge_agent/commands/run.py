@@ -91,5 +91,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level, config.logging.format)
     from edge_agent.daemon.app import Daemon, DaemonOptions
 
-    options = DaemonOptions(config_path=args.config, state_dir=args.state_dir, mqtt_url=args.mqtt)
+    options = DaemonOptions(
+        config_path=args.config, config=config, state_dir=args.state_dir, mqtt_url=args.mqtt
+    )
     return asyncio.run(Daemon(options).run())

@@ -89,10 +89,13 @@ class DaemonOptions:
     ``leak_clock``: the clock the recording schedule runs on (default: ``clock``); the demo
     passes one where a night lasts seconds. ``on_event``: called on the loop with each event
     the outbox accepted (the demo prints them). ``site``: a loaded ``drivers.site.Site``
-    overriding the config's ``site_file`` (the demo's embedded site).
+    overriding the config's ``site_file`` (the demo's embedded site). ``config``: the config
+    ``config_path`` already gave (``run`` validates it before starting), so the start does
+    not parse it and every profile file a second time; a reload always re-reads the file.
     """
 
     config_path: Path
+    config: Any = None
     state_dir: Path | None = None
     mqtt_url: str | None = None
     clock: Any = field(default_factory=WallClock)
@@ -224,7 +227,9 @@ class Daemon:
         from edge_agent.daemon import parts
 
         self._emit_lock = asyncio.Lock()
-        config = parts.load(self.options.config_path, self.options)
+        config = self.options.config
+        if config is None:
+            config = parts.load(self.options.config_path, self.options)
         self.config = config
         self.state_dir = parts.prepare_state_dir(config, self.options)
         loop = asyncio.get_running_loop()
