@@ -102,13 +102,19 @@ def test_arbitrary_bytes_are_answered_cleanly(data):
 FULL_TEXT = FULL.read_text()
 
 
+@st.composite
+def damaged_full_text(draw):
+    """The full fixture with up to 40 characters replaced by up to 6 YAML-ish ones."""
+    start = draw(st.integers(0, len(FULL_TEXT)))
+    end = draw(st.integers(start, min(len(FULL_TEXT), start + 40)))
+    insert = draw(st.lists(YAML_ALPHABET, max_size=6).map("".join))
+    return FULL_TEXT[:start] + insert + FULL_TEXT[end:]
+
+
 @fuzz_settings
-@given(st.data())
-def test_damaged_valid_text_is_answered_cleanly(data):
-    start = data.draw(st.integers(0, len(FULL_TEXT)))
-    end = data.draw(st.integers(start, min(len(FULL_TEXT), start + 40)))
-    insert = data.draw(st.lists(YAML_ALPHABET, max_size=6).map("".join))
-    _assert_clean(*_check(FULL_TEXT[:start] + insert + FULL_TEXT[end:]))
+@given(damaged_full_text())
+def test_damaged_valid_text_is_answered_cleanly(text):
+    _assert_clean(*_check(text))
 
 
 def _base_document():
@@ -213,14 +219,10 @@ def test_mutated_valid_config_is_answered_cleanly_and_agrees_with_the_schema(mut
 
 
 @fuzz_settings
-@given(st.data())
-def test_problem_positions_are_inside_the_document(data):
+@given(damaged_full_text())
+def test_problem_positions_are_inside_the_document(text):
     from edge_agent.config import ConfigError, parse_config
 
-    start = data.draw(st.integers(0, len(FULL_TEXT)))
-    end = data.draw(st.integers(start, min(len(FULL_TEXT), start + 40)))
-    insert = data.draw(st.lists(YAML_ALPHABET, max_size=6).map("".join))
-    text = FULL_TEXT[:start] + insert + FULL_TEXT[end:]
     try:
         parse_config(text, file="gateway.yaml", base_dir=str(FIXTURES))
     except ConfigError as exc:
