@@ -83,18 +83,23 @@ class PymodbusTransport(Transport):
         if client is not None:
             client.close()
 
-    async def read(
-        self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
-    ) -> list[int] | list[bool]:
+    async def _ready(self, timeout_s: float | None) -> ModbusBaseClient:
+        """The open client, reopened if the link dropped, with this request's timeout set."""
         client = self._client
         if client is None or not client.ctx.transport:
             await self.connect()
             client = self._client
+        client.ctx.comm_params.timeout_connect = timeout_s or self.timeout_s
+        return client
+
+    async def read(
+        self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
+    ) -> list[int] | list[bool]:
+        await self._ready(timeout_s)
         try:
             reader = self._readers[function]
         except KeyError:
             raise ValueError(f"function {function} is not a read function (1-4)") from None
-        client.ctx.comm_params.timeout_connect = timeout_s or self.timeout_s
         try:
             rr = await reader(address, count=count, device_id=unit)
         except ModbusIOException as exc:
@@ -116,11 +121,7 @@ class PymodbusTransport(Transport):
         return values
 
     async def _write(self, function: int, unit: int, call, timeout_s: float | None) -> None:
-        client = self._client
-        if client is None or not client.ctx.transport:
-            await self.connect()
-            client = self._client
-        client.ctx.comm_params.timeout_connect = timeout_s or self.timeout_s
+        client = await self._ready(timeout_s)
         try:
             rr = await call(client)
         except ModbusIOException as exc:
