@@ -185,3 +185,25 @@ def test_a_failed_recording_is_retried_within_the_slot(setup):
     asyncio.run(pipeline.run_job(retry))
     assert pipeline.status["nl-03"].recordings == 1
     assert pipeline.status["nl-03"].last_error is None
+
+
+def test_trackers_are_persisted_after_each_job_that_scored_and_only_then(setup):
+    """``persist`` is awaited once per job with at least one scored recording (the daemon
+    writes the tracker file on its outbox thread); a job where every recording failed has
+    nothing new to save."""
+    pipeline, clock, recorder, _ = setup
+    saved_after: list[int] = []
+
+    async def persist():
+        await asyncio.sleep(0)  # a real await: the daemon's hop to the outbox thread
+        saved_after.append(pipeline.jobs_run)
+
+    pipeline._persist = persist
+    recorder.broken.update(LOGGERS)
+    asyncio.run(_drive(pipeline, clock, 3))
+    failed_jobs = pipeline.jobs_run
+    assert failed_jobs > 0 and saved_after == []
+    recorder.broken.clear()
+    asyncio.run(_drive(pipeline, clock, 3))
+    assert pipeline.jobs_run > failed_jobs
+    assert saved_after == list(range(failed_jobs + 1, pipeline.jobs_run + 1))
