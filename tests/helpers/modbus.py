@@ -18,7 +18,7 @@ import contextlib
 import logging
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import numpy as np
 
@@ -62,15 +62,10 @@ async def served_units(
         await server.stop()
 
 
-@contextlib.contextmanager
-def pty_pair(directory) -> Iterator[PtyPair]:
-    """Two linked ptys under ``directory`` (socat), stopped on exit."""
-    pair = PtyPair(directory)
-    pair.start()
-    try:
-        yield pair
-    finally:
-        pair.stop()
+def pty_pair(directory) -> PtyPair:
+    """Two linked ptys under ``directory`` (socat): ``with pty_pair(d) as ptys`` starts them
+    and stops them on exit (``PtyPair`` is its own context manager)."""
+    return PtyPair(directory)
 
 
 class NoiseLoggers:
