@@ -116,6 +116,7 @@ class Daemon:
         self.notifier = options.notifier or Notifier()
         self.progress = ProgressTracker(time.monotonic)
         self.config: Any = None
+        self.site: Any = None  # the config's site (drivers.site.Site) or None
         self.state_dir: Path | None = None
         self.outbox: Any = None
         self.uplink: Any = None
@@ -230,6 +231,7 @@ class Daemon:
         config = self.options.config
         if config is None:
             config = parts.load(self.options.config_path, self.options)
+        self.site = parts.site_for(config, self.options)
         self.config = config
         self.state_dir = parts.prepare_state_dir(config, self.options)
         loop = asyncio.get_running_loop()
@@ -254,7 +256,7 @@ class Daemon:
     async def _start_runtime(self, config: Any) -> None:
         from edge_agent.daemon import parts
 
-        runtime = parts.build_runtime(config, self, self.options)
+        runtime = parts.build_runtime(config, self.site, self, self.options)
         if runtime.leak is not None:  # a reload keeps what status shows per logger
             for old in self._last_loggers:
                 status = runtime.leak.status.get(old.name)
@@ -340,13 +342,16 @@ class Daemon:
         try:
             new = parts.load(self.options.config_path, self.options)
             parts.check_reloadable(self.config, new)
+            # Here, not in _start_runtime: a site file that no longer loads is a refused
+            # reload, not a daemon that stops after tearing down the running config.
+            site = parts.site_for(new, self.options)
         except UsageError as exc:
             self.config_error = str(exc).replace("\n", "; ")
             log.error("reload refused, keeping the running config", reason=self.config_error)
             self.notifier.ready(self.status_line())
             return
         await self._stop_runtime()
-        self.config = new
+        self.config, self.site = new, site
         self.config_error = None
         await self._start_runtime(new)
         if self.uplink is not None:

@@ -29,6 +29,7 @@ __all__ = [
     "load",
     "open_outbox",
     "prepare_state_dir",
+    "site_for",
     "started_event",
     "state_dir_for",
 ]
@@ -273,7 +274,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _site(config: Any, options: Any) -> Any:
+def site_for(config: Any, options: Any) -> Any:
+    """The site the config names (``options.site`` overrides it: the demo's), or None.
+    Raises UsageError for a site file that cannot be read or is not valid."""
     if getattr(options, "site", None) is not None:
         return options.site
     if config.site_file is None:
@@ -287,9 +290,10 @@ def _site(config: Any, options: Any) -> Any:
         raise UsageError(str(exc)) from exc
 
 
-def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
+def build_runtime(config: Any, site: Any, daemon: Any, options: Any) -> Runtime:
     """Bus runners (with the daemon's callbacks), rules, telemetry filter and leak pipeline
-    for ``config``. Raises UsageError for a config the parts refuse."""
+    for ``config`` and its ``site`` (``site_for``). Raises UsageError for a config the parts
+    refuse."""
     import time
 
     from edge_agent.bus_setup import build_bus_setup
@@ -307,7 +311,6 @@ def build_runtime(config: Any, daemon: Any, options: Any) -> Runtime:
     )
     profiles = setup.profiles
     runners: dict[str, Any] = dict(setup.runners)
-    site = _site(config, options)
     kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
     infos = [
         DeviceInfo(

@@ -1,0 +1,52 @@
+"""SIGHUP reloads in process: a reload the new files refuse keeps the running config (no
+buses: nothing to poll, so no peer is needed; the site file is a real copy of the seed's)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from edge_agent.daemon.app import Daemon, DaemonOptions
+
+SEED_SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
+
+
+def _gateway(tmp_path: Path) -> Path:
+    shutil.copy(SEED_SITE, tmp_path / "site.yaml")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "version: 1\n"
+        "gateway: {site: s, id: g}\n"
+        "buses: []\n"
+        "site_file: site.yaml\n"
+        f"storage: {{state_dir: {tmp_path / 'state'}}}\n"
+    )
+    return config
+
+
+async def _until(predicate, what: str, tries: int = 500) -> None:
+    for _ in range(tries):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_reload_with_a_broken_site_file_is_refused_and_the_daemon_keeps_running(tmp_path):
+    config = _gateway(tmp_path)
+    daemon = Daemon(DaemonOptions(config_path=config, status_interval_s=0.05))
+
+    async def main() -> int:
+        task = asyncio.create_task(daemon.run())
+        await _until(lambda: daemon.ready, "ready")
+        (tmp_path / "site.yaml").write_text("pipes: [\n")
+        daemon.request_reload()
+        await _until(lambda: daemon.config_error is not None or task.done(), "the reload")
+        assert not task.done(), "the daemon stopped on a refused reload"
+        assert "site.yaml" in daemon.config_error
+        assert daemon.runtime is not None  # the old runtime still runs
+        daemon.request_stop()
+        return await asyncio.wait_for(task, 30)
+
+    assert asyncio.run(main()) == 0
