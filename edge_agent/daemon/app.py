@@ -241,9 +241,7 @@ class Daemon:
         )
         try:
             await self.emit([parts.started_event(config, self.clock.time())])
-            self.uplink = parts.build_uplink(
-                config, self.options, self.outbox, self._io, self.options.site
-            )
+            self.uplink = parts.build_uplink(config, self.options, self.outbox, self._io, self.site)
             if self.uplink is not None:
                 self.progress.register("uplink", UPLINK_DEADLINE_S)
                 await self.uplink.start()
@@ -355,7 +353,7 @@ class Daemon:
         self.config_error = None
         await self._start_runtime(new)
         if self.uplink is not None:
-            self.uplink.reconfigure(new, self.options.site)
+            self.uplink.reconfigure(new, self.site)
         self.notifier.ready(self.status_line())
         log.info("config reloaded", devices=len(new.devices))
 

@@ -55,6 +55,8 @@ def test_events_reach_the_broker_and_sigterm_leaves_offline(tmp_path):
         assert set(meta) == {d.name for d in sim.site.devices}
         assert meta["nl-02"]["pipe_segment"] == "P-02"
         assert meta["nl-02"]["asset_id"] == "CIM-WS-NL-0002"
+        # The kind comes from the config's site_file (docs/mqtt.md: devices/{device}).
+        assert {m["kind"] for m in meta.values()} == {d.kind for d in sim.site.devices}
 
         events = _events(msgs)
         for event in events:
