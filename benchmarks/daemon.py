@@ -95,35 +95,47 @@ def _night_around_now() -> str:
     return f"'{start:02d}:00-{end:02d}:00'"
 
 
+def warm_numba_cache() -> None:
+    """Warm the numba cache the daemon will load (compiles on the very first run only)."""
+    subprocess.run(
+        [sys.executable, "-c", "from edge_agent.commands.demo import warm_up_dsp; warm_up_dsp()"],
+        check=True,
+        env=_env(),
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+def start_simulator(site_path: Path) -> tuple[subprocess.Popen, dict[str, argparse.Namespace]]:
+    """``edge-agent simulate`` serving ``site_path`` on free loopback ports, and its endpoints
+    (bus name -> host, port). The caller terminates the process."""
+    sim = subprocess.Popen(
+        [*ENTRY, "simulate", "--site", str(site_path), "--port-base", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+    )
+    try:
+        endpoints = {
+            name: argparse.Namespace(host=ep["host"], port=ep["port"])
+            for name, ep in json.loads(sim.stdout.readline())["endpoints"].items()
+        }
+    except BaseException:
+        sim.terminate()
+        sim.wait(10)
+        raise
+    return sim, endpoints
+
+
 def measure(seconds: float, warmup: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmpname:
         tmp = Path(tmpname)
         site_path = bench_site(tmp)
         site = load_site(site_path)
-        # Warm the numba cache the daemon will load (compiles on the very first run only).
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from edge_agent.commands.demo import warm_up_dsp; warm_up_dsp()",
-            ],
-            check=True,
-            env=_env(),
-            cwd=REPO,
-            timeout=600,
-        )
-        sim = subprocess.Popen(
-            [*ENTRY, "simulate", "--site", str(site_path), "--port-base", "0", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=_env(),
-        )
+        warm_numba_cache()
+        sim, endpoints = start_simulator(site_path)
         try:
-            endpoints = {
-                name: argparse.Namespace(host=ep["host"], port=ep["port"])
-                for name, ep in json.loads(sim.stdout.readline())["endpoints"].items()
-            }
             state = tmp / "state"
             config = tmp / "gateway.yaml"
             config.write_text(

@@ -152,31 +152,11 @@ def run(
         tmp = Path(tmpname)
         site_path = bench.bench_site(tmp)
         site = load_site(site_path)
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from edge_agent.commands.demo import warm_up_dsp; warm_up_dsp()",
-            ],
-            check=True,
-            env=bench._env(),
-            cwd=REPO,
-            timeout=600,
-        )
-        sim = subprocess.Popen(
-            [*ENTRY, "simulate", "--site", str(site_path), "--port-base", "0", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=bench._env(),
-        )
+        bench.warm_numba_cache()
+        sim, endpoints = bench.start_simulator(site_path)
         broker = Mosquitto(tmp).start()
         proc = None
         try:
-            endpoints = {
-                name: argparse.Namespace(host=ep["host"], port=ep["port"])
-                for name, ep in json.loads(sim.stdout.readline())["endpoints"].items()
-            }
             state = tmp / "state"
             leak = (
                 f"{{recording_interval_s: {FIELD_RECORDING_INTERVAL_S / SPEEDUP:g},"
