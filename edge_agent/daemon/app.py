@@ -337,12 +337,16 @@ class Daemon:
 
         self.notifier.reloading()
         log.info("reloading config", path=str(self.options.config_path))
-        try:
+
+        def read_files() -> tuple[Any, Any]:
             new = parts.load(self.options.config_path, self.options)
             parts.check_reloadable(self.config, new)
             # Here, not in _start_runtime: a site file that no longer loads is a refused
             # reload, not a daemon that stops after tearing down the running config.
-            site = parts.site_for(new, self.options)
+            return new, parts.site_for(new, self.options)
+
+        try:  # parsing the config, every profile and the site: on a thread, polling goes on
+            new, site = await asyncio.get_running_loop().run_in_executor(self._io, read_files)
         except UsageError as exc:
             self.config_error = str(exc).replace("\n", "; ")
             log.error("reload refused, keeping the running config", reason=self.config_error)
