@@ -32,6 +32,7 @@ from edge_agent.errors import UsageError
 __all__ = [
     "BusSetup",
     "build_bus_setup",
+    "load_config_with_profiles",
     "load_profiles",
     "poll_policy",
     "profile_for",
@@ -53,6 +54,22 @@ def _where(cfg: GatewayConfig, path: str) -> str:
     line, col = cfg.marks.get(path, (None, None))
     source = cfg.source_path or "<config>"
     return f"{source}:{line}:{col}" if line is not None else source
+
+
+def load_config_with_profiles(path) -> tuple[GatewayConfig, ProfileRegistry]:
+    """Load and validate the config at ``path``, and keep the profile registry its check
+    parsed (shipped profiles plus ``profiles_dir``): handed to ``build_bus_setup`` it saves
+    parsing every profile file a second time. Raises ``ConfigError`` (a ``UsageError``)."""
+    from edge_agent.config.loader import load_config
+
+    registries: list[ProfileRegistry] = []
+
+    def profiles(user_dir: str | None) -> dict[str, Profile]:
+        registries.append(ProfileRegistry(user_dir=user_dir))
+        return {p.name: p for p in registries[-1].all()}
+
+    cfg = load_config(path, profiles=profiles)
+    return cfg, registries[-1] if registries else load_profiles(cfg)
 
 
 def load_profiles(cfg: GatewayConfig) -> ProfileRegistry:

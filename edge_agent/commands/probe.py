@@ -55,20 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from drivers.profile import ProfileRegistry
-    from edge_agent.bus_setup import build_bus_setup
-    from edge_agent.config.loader import ConfigError, load_config
+    from edge_agent.bus_setup import build_bus_setup, load_config_with_profiles
+    from edge_agent.config.loader import ConfigError
 
-    # The config check loads every profile file; keep that registry for the bus setup
-    # rather than parsing them all a second time (a noticeable wait at the kerb).
-    registries: list[ProfileRegistry] = []
-
-    def profiles(user_dir):
-        registries.append(ProfileRegistry(user_dir=user_dir))
-        return {p.name: p for p in registries[-1].all()}
-
-    try:
-        cfg = load_config(args.config, profiles=profiles)
+    try:  # the config check's profile registry serves the bus setup: no second parse
+        cfg, registry = load_config_with_profiles(args.config)
     except ConfigError as exc:
         first = exc.problems[0] if exc.problems else exc
         more = len(exc.problems) - 1
@@ -78,7 +69,6 @@ def _load(args: argparse.Namespace):
     if args.device not in names:
         known = ", ".join(names) or "none"
         raise UsageError(f"{args.config}: no device {args.device!r} (devices: {known})")
-    registry = registries[-1] if registries else None
     setup = build_bus_setup(cfg, registry=registry, only_devices={args.device})
     return cfg, setup
 

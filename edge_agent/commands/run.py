@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.logs import configure_logging
 
     # Validate first: a bad config is exit 2 with its problems, before anything starts.
-    config = load(args.config)
+    config, profiles = load(args.config)
     from edge_agent.uplink import UplinkSettings
 
     # Likewise a bad --mqtt URL (plaintext off loopback, credentials in it) or an unreadable
@@ -92,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.daemon.app import Daemon, DaemonOptions
 
     options = DaemonOptions(
-        config_path=args.config, config=config, state_dir=args.state_dir, mqtt_url=args.mqtt
+        config_path=args.config,
+        config=config,
+        profiles=profiles,
+        state_dir=args.state_dir,
+        mqtt_url=args.mqtt,
     )
     return asyncio.run(Daemon(options).run())

@@ -91,11 +91,13 @@ class DaemonOptions:
     the outbox accepted (the demo prints them). ``site``: a loaded ``drivers.site.Site``
     overriding the config's ``site_file`` (the demo's embedded site). ``config``: the config
     ``config_path`` already gave (``run`` validates it before starting), so the start does
-    not parse it and every profile file a second time; a reload always re-reads the file.
+    not parse it and every profile file a second time; ``profiles``: the profile registry
+    that validation parsed (``parts.load``). A reload always re-reads both.
     """
 
     config_path: Path
     config: Any = None
+    profiles: Any = None
     state_dir: Path | None = None
     mqtt_url: str | None = None
     clock: Any = field(default_factory=WallClock)
@@ -116,6 +118,7 @@ class Daemon:
         self.notifier = options.notifier or Notifier()
         self.progress = ProgressTracker(time.monotonic)
         self.config: Any = None
+        self.profiles: Any = None  # the profile registry the config check parsed
         self.site: Any = None  # the config's site (drivers.site.Site) or None
         self.state_dir: Path | None = None
         self.outbox: Any = None
@@ -228,9 +231,9 @@ class Daemon:
         from edge_agent.daemon import parts
 
         self._emit_lock = asyncio.Lock()
-        config = self.options.config
+        config, self.profiles = self.options.config, self.options.profiles
         if config is None:
-            config = parts.load(self.options.config_path, self.options)
+            config, self.profiles = parts.load(self.options.config_path, self.options)
         self.site = parts.site_for(config, self.options)
         self.config = config
         self.state_dir = parts.prepare_state_dir(config, self.options)
@@ -338,22 +341,24 @@ class Daemon:
         self.notifier.reloading()
         log.info("reloading config", path=str(self.options.config_path))
 
-        def read_files() -> tuple[Any, Any]:
-            new = parts.load(self.options.config_path, self.options)
+        def read_files() -> tuple[Any, Any, Any]:
+            new, profiles = parts.load(self.options.config_path, self.options)
             parts.check_reloadable(self.config, new)
             # Here, not in _start_runtime: a site file that no longer loads is a refused
             # reload, not a daemon that stops after tearing down the running config.
-            return new, parts.site_for(new, self.options)
+            return new, profiles, parts.site_for(new, self.options)
 
         try:  # parsing the config, every profile and the site: on a thread, polling goes on
-            new, site = await asyncio.get_running_loop().run_in_executor(self._io, read_files)
+            new, profiles, site = await asyncio.get_running_loop().run_in_executor(
+                self._io, read_files
+            )
         except UsageError as exc:
             self.config_error = str(exc).replace("\n", "; ")
             log.error("reload refused, keeping the running config", reason=self.config_error)
             self.notifier.ready(self.status_line())
             return
         await self._stop_runtime()
-        self.config, self.site = new, site
+        self.config, self.profiles, self.site = new, profiles, site
         self.config_error = None
         await self._start_runtime(new)
         if self.uplink is not None:

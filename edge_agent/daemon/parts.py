@@ -42,11 +42,12 @@ TRACKER_STATE_FILE = "leak-trackers.json"
 # -- config --------------------------------------------------------------------------------
 
 
-def load(path: Path, options: Any = None) -> Any:
-    """The validated config. Raises ``ConfigError`` (a UsageError, one line per problem)."""
-    from edge_agent.config.loader import load_config, registry_profiles
+def load(path: Path, options: Any = None) -> tuple[Any, Any]:
+    """The validated config and the profile registry its check parsed (for the bus setup).
+    Raises ``ConfigError`` (a UsageError, one line per problem)."""
+    from edge_agent.bus_setup import load_config_with_profiles
 
-    return load_config(path, profiles=registry_profiles)
+    return load_config_with_profiles(path)
 
 
 def check_reloadable(old: Any, new: Any) -> None:
@@ -303,6 +304,7 @@ def build_runtime(config: Any, site: Any, daemon: Any, options: Any) -> Runtime:
     # Readings are stamped with the daemon's wall clock (sim time in the demo).
     setup = build_bus_setup(
         config,
+        registry=daemon.profiles,
         on_reading=daemon.on_reading,
         on_poll_ok=daemon.on_poll_ok,
         on_poll_failed=daemon.on_poll_failed,

@@ -50,3 +50,42 @@ def test_a_reload_with_a_broken_site_file_is_refused_and_the_daemon_keeps_runnin
         return await asyncio.wait_for(task, 30)
 
     assert asyncio.run(main()) == 0
+
+
+def test_start_and_reload_parse_each_profile_file_once(tmp_path, monkeypatch):
+    """The config check's profile registry serves the bus setup, at start and on reload."""
+    import drivers.profile
+
+    config = _gateway(tmp_path)
+    config.write_text(
+        config.read_text().replace(
+            "buses: []\n",
+            "buses: [{name: b, type: tcp, host: 127.0.0.1, port: 1}]\n"
+            "devices: [{name: lv, bus: b, unit_id: 1, profile: level-radar-lr10}]\n",
+        )
+    )
+    loaded: list[str] = []
+    real_load = drivers.profile.load_profile
+
+    def counting_load(path):
+        loaded.append(str(path))
+        return real_load(path)
+
+    monkeypatch.setattr(drivers.profile, "load_profile", counting_load)
+    daemon = Daemon(DaemonOptions(config_path=config, status_interval_s=0.05))
+
+    async def main() -> int:
+        task = asyncio.create_task(daemon.run())
+        await _until(lambda: daemon.runtime is not None, "the runtime")
+        at_start = list(loaded)
+        loaded.clear()
+        first_runtime = daemon.runtime
+        daemon.request_reload()
+        await _until(lambda: daemon.runtime not in (None, first_runtime), "the reload", 2000)
+        daemon.request_stop()
+        code = await asyncio.wait_for(task, 30)
+        assert at_start and len(at_start) == len(set(at_start)), at_start
+        assert loaded and len(loaded) == len(set(loaded)), loaded
+        return code
+
+    assert asyncio.run(main()) == 0
