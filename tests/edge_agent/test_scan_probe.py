@@ -4,7 +4,6 @@ TCP and a socat pty; errors are one line with the documented exit code."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from drivers.profile import ProfileRegistry
 from drivers.sim.server import SimServer, ThreadedSimServer
 from edge_agent.cli import main
 from tests.helpers.modbus import RTU_TEST_BAUD, profile_store, pty_pair
+from tests.helpers.net import free_port
 
 REGISTRY = ProfileRegistry()
 
@@ -143,12 +143,6 @@ def test_probe_raw_shows_every_word_order(tcp_sim, tmp_path, capsys):
     assert rc == 0 and "ABCD" in out and "12.5" in out and "DCBA" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("argv", "code", "prefix"),
     [
@@ -202,7 +196,7 @@ def test_probe_errors_are_one_line(tcp_sim, tmp_path, capsys):
     assert main(["probe", "--config", silent, "nl-01"]) == 1
     assert "no answer from unit 99" in _one_line_error(capsys, "edge-agent probe: nl-01")
 
-    closed = _config(tmp_path, _free_port())
+    closed = _config(tmp_path, free_port())
     assert main(["probe", "--config", closed, "nl-01"]) == 1
     assert "cannot open" in _one_line_error(capsys, "edge-agent probe: nl-01")
 

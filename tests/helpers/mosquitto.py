@@ -33,6 +33,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.helpers.net import free_port  # re-exported: tests import it from here
+
 __all__ = [
     "Certs",
     "Consumer",
@@ -57,13 +59,6 @@ def find_mosquitto() -> str:
     if not found:
         pytest.skip("mosquitto is not installed (make test-deps installs it)")
     return found
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody is listening on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _openssl(*args: str, cwd: Path) -> None:
