@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 import paho.mqtt.client as mqtt  # noqa: E402
 import structlog  # noqa: E402
 
-from edge_agent import codec  # noqa: E402
+from edge_agent import payload  # noqa: E402
 from edge_agent.clock import SyncClock  # noqa: E402
 from edge_agent.events import EventDraft  # noqa: E402
 from edge_agent.outbox import Outbox, OutboxSettings  # noqa: E402
@@ -112,9 +112,9 @@ def bare_paho(broker: Mosquitto, messages: list[tuple[str, bytes]], inflight: in
     client.connect(broker.host, broker.port)
     client.loop_start()
     connected.wait(10)
-    for topic, payload in messages:
+    for topic, body in messages:
         window.acquire()
-        client.publish(topic, payload, qos=1)
+        client.publish(topic, body, qos=1)
     done.wait(600)
     elapsed = time.perf_counter() - t0
     client.disconnect()
@@ -148,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             events.extend(batch.events)
         box.rewind()
         topics = Topics("lifeline/v1", "riverside", "gw-01")
-        messages = [(topics.for_event(e), codec.encode(e, "json")) for e in events]
+        messages = [(topics.for_event(e), payload.encode(e, "json")) for e in events]
         json_sizes = [len(p) for _, p in messages]
-        cbor_sizes = [len(codec.encode(e, "cbor")) for e in events]
+        cbor_sizes = [len(payload.encode(e, "cbor")) for e in events]
 
         with Mosquitto(tmpdir) as broker:
             settings = UplinkSettings(
