@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from drivers.model import Recording
 from edge_agent.clock import Clock
+from edge_agent.component_status import LoggerStatus
 from edge_agent.daemon.schedule import RecordingJob, RecordingScheduler
 from edge_agent.events import EventDraft, JsonValue
 from edge_agent.logs import get_logger
@@ -94,18 +95,6 @@ class Locator(Protocol):
     """
 
     def locate(self, a: Recording, b: Recording) -> Location | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LoggerStatus:
-    """What ``edge-agent status`` shows per logger (the pipeline's own, used as is)."""
-
-    name: str
-    score: float | None = None
-    state: str = "normal"
-    recorded_at: float | None = None
-    recordings: int = 0
-    last_error: str | None = None
 
 
 class LeakPipeline:

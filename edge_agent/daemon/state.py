@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.model import DeviceStatus
-from edge_agent.daemon.leak import LoggerStatus
+from edge_agent.component_status import LoggerStatus, OutboxStatus, UplinkStatus
 from edge_agent.errors import RuntimeFailure, UsageError
-from edge_agent.outbox import OutboxStatus
-from edge_agent.uplink import UplinkStatus
 
 __all__ = [
     "STATE_FILE_NAME",
@@ -49,7 +47,8 @@ STALE_AFTER_INTERVALS = 3
 class StatusSnapshot:
     """What ``edge-agent status`` shows; ``updated_at`` and ``started_at`` are epoch seconds.
     Each part is its component's own status type, as the component gives it: the bus's
-    ``DeviceStatus``, the leak pipeline's ``LoggerStatus``, the outbox's and the uplink's."""
+    ``DeviceStatus``, the leak pipeline's ``LoggerStatus``, the outbox's and the uplink's
+    (``edge_agent.component_status``)."""
 
     site: str
     gateway: str

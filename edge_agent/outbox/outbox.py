@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edge_agent import payload
 from edge_agent.clock import SyncClock
+from edge_agent.component_status import OutboxStatus
 from edge_agent.events import (
     TELEMETRY_KIND,
     Draft,
@@ -67,22 +68,6 @@ class OutboxSettings:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_age_s: float = DEFAULT_MAX_AGE_S
     telemetry_sync: SyncLevel = "normal"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStatus:
-    """The outbox as ``status`` shows it (and ``status.json`` stores it)."""
-
-    depth: int  # rows stored (events + telemetry), not counting held ones
-    oldest_age_s: float | None
-    degraded: bool = False
-    reason: str | None = None  # why degraded: "disk full", "read-only", ...
-    held_in_memory: int = 0  # events waiting in memory for the disk
-    dropped_total: int = 0  # entries dropped since start (evicted, refused, memory bound)
-    depth_events: int = 0
-    depth_telemetry: int = 0
-    stored_bytes: int = 0
-    last_error: str | None = None
 
 
 class Outbox:

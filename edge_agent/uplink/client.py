@@ -42,6 +42,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent import __version__, payload
+from edge_agent.component_status import UplinkStatus
 from edge_agent.errors import RuntimeFailure
 from edge_agent.events import PAYLOAD_VERSION, JsonValue
 from edge_agent.outbox import Batch, Outbox
@@ -133,23 +134,6 @@ class DeviceMeta:
             "listening_radius_m": self.listening_radius_m,
             **self.extra,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class UplinkStatus:
-    """For ``status`` (as is) and sd_notify STATUS. ``url`` never holds credentials."""
-
-    state: str  # disabled (no broker configured) / connecting / connected / disconnected / stopped
-    url: str | None = None
-    last_error: str | None = None
-    published: int = 0  # rows acknowledged by the broker (and deleted) since start
-    failed: int = 0  # publishes the broker refused (v5 reason code) since start
-    inflight: int = 0
-    reconnects: int = 0
-
-    @property
-    def connected(self) -> bool:
-        return self.state == "connected"
 
 
 def _json(obj: JsonValue) -> bytes:
