@@ -446,7 +446,7 @@ class BusRunner:
             return self._deliver(PollResult(self.name, c.name, ts, error=reason, change=change))
         change = c.succeeded(ts)
         c.last_readings = readings
-        return self._deliver(PollResult(self.name, c.name, ts, readings, change=change))
+        return self._deliver(PollResult(self.name, c.name, ts, readings, None, change))
 
     def _deliver(self, result: PollResult) -> PollResult:
         """Log an availability change (once, not per poll), then hand the result on."""

@@ -179,7 +179,9 @@ class Daemon:
         self.state_dir = prepare_state_dir(config, self.options.state_dir)
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
-        self.outbox = await loop.run_in_executor(self._io, self._open_outbox, config)
+        self.outbox = await loop.run_in_executor(
+            self._io, self._open_outbox, config, self.state_dir
+        )
         try:
             self.uplink = self._build_uplink(config, self.outbox)
             self.writer = OutboxWriter(
@@ -198,13 +200,12 @@ class Daemon:
             await self._shutdown()
         return 0
 
-    def _open_outbox(self, config: GatewayConfig) -> Outbox:
+    def _open_outbox(self, config: GatewayConfig, state_dir: Path) -> Outbox:
         """(outbox thread) The outbox in the state directory; acceptance is stamped with the
         daemon's clock (sim time in the demo). Raises OutboxError (RuntimeFailure)."""
-        assert self.state_dir is not None
         storage = config.storage
         settings = OutboxSettings(
-            self.state_dir,
+            state_dir,
             int(storage.outbox_max_mb * 1024 * 1024),
             float(storage.outbox_max_age_days) * 86400.0,
             storage.telemetry_sync,
