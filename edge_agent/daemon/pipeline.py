@@ -55,6 +55,7 @@ class OutboxWriter:
         self._waiting.append((drafts, stored))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write(), name="outbox-writer")
+            self._writer.add_done_callback(_log_failure)
         return stored
 
     async def drain(self, timeout_s: float) -> None:
@@ -102,6 +103,13 @@ class OutboxWriter:
             )  # fmt: skip
         if self._on_event is not None:
             self._on_event(event)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """The outbox failed in a way it does not absorb (a corrupt database, the executor shut
+    down at exit): say so once, with the traceback; what waited is resolved, not stored."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("outbox writer failed", exc_info=exc)
 
 
 class Pipeline:
