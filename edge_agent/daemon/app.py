@@ -131,7 +131,8 @@ class Daemon:
         self.config_error: str | None = None
         self.started_at = time.time()
         self._stop = asyncio.Event()
-        self._reload = asyncio.Event()
+        self._reload = False
+        self._wake = asyncio.Event()  # the housekeeping loop looks at once: stop or reload
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._dsp = ThreadPoolExecutor(max_workers=DSP_WORKERS, thread_name_prefix="dsp")
         self._ready_task: asyncio.Task[None] | None = None
@@ -149,9 +150,11 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def request_reload(self) -> None:
-        self._reload.set()
+        self._reload = True
+        self._wake.set()
 
     def request_recordings(self) -> None:
         """SIGUSR1: record every noise logger now (on demand, on top of the schedule)."""
@@ -271,8 +274,8 @@ class Daemon:
         tick = min(interval, watchdog_s) if watchdog_s else interval
         last_watchdog = 0.0
         while not self._stop.is_set():
-            if self._reload.is_set():
-                self._reload.clear()
+            if self._reload:
+                self._reload = False
                 await self._do_reload()
             if self.uplink is not None:
                 self.uplink.beat_if_alive(lambda: self.progress.beat("uplink"))
@@ -296,16 +299,8 @@ class Daemon:
                 last_watchdog = time.monotonic()
             self.notifier.status(self.status_line())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait_any(), timeout=tick)
-
-    async def _wait_any(self) -> None:
-        stop = asyncio.ensure_future(self._stop.wait())
-        reload = asyncio.ensure_future(self._reload.wait())
-        try:
-            await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            reload.cancel()
+                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+            self._wake.clear()
 
     async def _do_reload(self) -> None:
         self.notifier.reloading()
