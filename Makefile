@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Debian machine:
 #   make demo   - create the venv, install, run the embedded demo site
-#   make test   - create the venv, install test tools (socat, mosquitto), lint, run the tests
+#   make test   - create the venv, install test tools (socat, mosquitto), lint, type-check,
+#                 run the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Numba compiles once into a writable cache, never into the source tree.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: all venv demo test lint format test-deps bench clean
+.PHONY: all venv demo test lint typecheck format test-deps bench clean
 
 all: test
 
@@ -31,11 +32,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy on edge_agent/ and drivers/ ([tool.mypy] in pyproject.toml; dsp's kernels excluded).
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) test-deps lint
+test: $(STAMP) test-deps lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -45,7 +45,7 @@ ENTRY = [sys.executable, "-m", "edge_agent"]
 BASELINE_IMPORTS = (
     "from edge_agent.daemon.footprint import refuse_test_only_imports; "
     "refuse_test_only_imports(); "
-    "import edge_agent.daemon.app, edge_agent.daemon.parts, edge_agent.daemon.analysis, "
+    "import edge_agent.daemon.app, edge_agent.daemon.runtime, edge_agent.daemon.analysis, "
     "edge_agent.daemon.locate, edge_agent.uplink, edge_agent.rules, drivers.bus, "
     "drivers.noise_logger, drivers.transports.tcp, pymodbus.client, numpy, time; "
     "from edge_agent.commands.demo import warm_up_dsp; warm_up_dsp(); "

@@ -7,7 +7,8 @@ Both contenders read exactly the same registers: the read plans of the devices' 
 - bare: one ``AsyncModbusTcpClient``, a plain ``for device / for request: await read``
   loop, no decoding, no bookkeeping;
 - scheduler: ``drivers.bus.BusRunner`` with every device always due (interval ~0), so the
-  bus is never idle: scheduling, retries bookkeeping, decoding into ``Reading``s, callbacks.
+  bus is never idle: scheduling, retries bookkeeping, decoding into ``Reading``s, one
+  ``PollResult`` per poll to its sink.
 
 The contenders alternate in short slices (``--slice``, ABBA order) for ``--seconds`` each, so
 machine noise (2 shared cores) hits both alike. Prints transactions/s of each and their ratio
@@ -122,12 +123,12 @@ async def _measure(port: int, plans, seconds: float, slice_s: float) -> dict:
     counts = {"bare": 0, "scheduler": 0, "readings": 0}
     pair_ratios: list[float] = []
 
-    def on_reading(reading) -> None:
-        counts["readings"] += 1
+    def sink(result) -> None:  # one PollResult per poll, as the daemon's pipeline gets them
+        counts["readings"] += len(result.readings)
 
     transport = make_transport("tcp", host="127.0.0.1", port=port, timeout_s=2)
     await transport.connect()
-    runner = BusRunner("bench", transport, specs, on_reading=on_reading)
+    runner = BusRunner("bench", transport, specs, sink=sink)
 
     async def scheduler_slice() -> int:
         before = runner.transactions

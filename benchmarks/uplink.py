@@ -7,7 +7,10 @@ loopback port, and measures side by side in this process:
 - ``bare paho``: a plain paho-mqtt publish loop of the same topics and payloads at QoS 1 with
   the same in-flight window, waiting for every PUBACK (no durability, no read, no delete).
 Prints ``drain_events_per_s``, ``bare_paho_events_per_s``, ``drain_ratio_vs_bare_paho``
-(floor 0.5) and bytes per event as JSON and CBOR.
+(floor 0.5) and bytes per event as JSON and CBOR. Also, in process: the drain's per-row
+encoding (``payload.encode`` around the stored ``data`` text) against the baseline of parsing
+``data`` and dumping the whole payload dict, as the uplink did before
+(``encode_speedup_vs_full_dump``; the two give the same bytes, checked first).
 
     .venv/bin/python benchmarks/uplink.py [--events N] [--inflight N] [--json]
 """
@@ -31,7 +34,7 @@ sys.path.insert(0, str(REPO))
 import paho.mqtt.client as mqtt  # noqa: E402
 import structlog  # noqa: E402
 
-from edge_agent import codec  # noqa: E402
+from edge_agent import payload  # noqa: E402
 from edge_agent.clock import SyncClock  # noqa: E402
 from edge_agent.events import EventDraft  # noqa: E402
 from edge_agent.outbox import Outbox, OutboxSettings  # noqa: E402
@@ -112,14 +115,34 @@ def bare_paho(broker: Mosquitto, messages: list[tuple[str, bytes]], inflight: in
     client.connect(broker.host, broker.port)
     client.loop_start()
     connected.wait(10)
-    for topic, payload in messages:
+    for topic, body in messages:
         window.acquire()
-        client.publish(topic, payload, qos=1)
+        client.publish(topic, body, qos=1)
     done.wait(600)
     elapsed = time.perf_counter() - t0
     client.disconnect()
     client.loop_stop()
     return elapsed
+
+
+def encode_speedup(events: list, rounds: int = 9) -> tuple[float, float]:
+    """(us per row of payload.encode, its speedup over parse-and-dump), best of ``rounds``
+    alternating batches over the same rows."""
+    rows = events[:5000]
+
+    def full_dump(e) -> bytes:
+        doc = payload.to_payload(e)  # parses the stored data text, as the old path did
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+    assert all(payload.encode(e) == full_dump(e) for e in rows[:200])
+    best = {"splice": float("inf"), "dump": float("inf")}
+    for _ in range(rounds):
+        for name, fn in (("splice", payload.encode), ("dump", full_dump)):
+            t0 = time.perf_counter()
+            for e in rows:
+                fn(e)
+            best[name] = min(best[name], (time.perf_counter() - t0) / len(rows))
+    return best["splice"] * 1e6, best["dump"] / best["splice"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             events.extend(batch.events)
         box.rewind()
         topics = Topics("lifeline/v1", "riverside", "gw-01")
-        messages = [(topics.for_event(e), codec.encode(e, "json")) for e in events]
+        messages = [(topics.for_event(e), payload.encode(e, "json")) for e in events]
         json_sizes = [len(p) for _, p in messages]
-        cbor_sizes = [len(codec.encode(e, "cbor")) for e in events]
+        cbor_sizes = [len(payload.encode(e, "cbor")) for e in events]
+        encode_us, encode_speedup_x = encode_speedup(events)
 
         with Mosquitto(tmpdir) as broker:
             settings = UplinkSettings(
@@ -174,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "bare_paho_events_per_s": round(n / bare_s),
         "drain_ratio_vs_bare_paho": round(bare_s / drain_s, 3),
         "ratio_floor": RATIO_FLOOR,
+        "encode_us_per_event": round(encode_us, 2),
+        "encode_speedup_vs_full_dump": round(encode_speedup_x, 2),
         "bytes_per_event_json": round(statistics.fmean(json_sizes), 1),
         "bytes_per_event_cbor": round(statistics.fmean(cbor_sizes), 1),
     }

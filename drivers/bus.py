@@ -19,12 +19,14 @@ Scheduling (``PollPolicy`` holds the numbers; the config's bus/device settings m
   poll brings it back online. One dead or slow device costs the bus at most
   ``(retries + 1) * timeout_s`` per probe, so the others keep their schedule.
 - availability changes are logged once ("device offline" / "device recovered"), never per
-  poll, and reported to ``on_availability``.
+  poll.
 
-Callbacks (all optional, called on the loop, must not block): ``on_reading(Reading)`` per
-decoded value, ``on_poll_ok(device, ts)``, ``on_poll_failed(device, reason, ts)``,
-``on_availability(device, online, reason, ts)`` (only for online <-> offline, and for a
-device that is offline from the start; a first good poll is just ``on_poll_ok``).
+One sink (Telegraf's accumulator): every finished poll, good or failed, becomes one
+``drivers.model.PollResult`` (the device, its readings or the failure, the availability
+transition it caused, the time) handed to ``sink`` on the loop, which must not block.
+Availability is decided here only (``DeviceCoordinator``); a sink reads the transition off the
+result (only online <-> offline, and a device offline from the start; a first good poll
+carries none).
 
 Recordings share the bus: ``runner.shared_transport()`` is a ``Transport`` that takes the bus
 for one request at a time, so a long block transfer interleaves with polling; ``async with
@@ -48,8 +50,9 @@ from typing import Protocol
 
 import structlog
 
+from drivers.codec import Value
 from drivers.errors import DriverError, DriverTimeout, ModbusExceptionResponse
-from drivers.model import Quality, Reading
+from drivers.model import AvailabilityChange, DeviceStatus, PollResult, Quality, Reading
 from drivers.planner import ReadPlan, plan_profile
 from drivers.profile import Point, Profile
 from drivers.transport import FUNCTION_NAMES, READ_FUNCTION_OF_TABLE, Transport
@@ -67,6 +70,9 @@ __all__ = [
 log = structlog.get_logger("drivers.bus")
 
 DEFAULT_JITTER_S = 1.0
+
+# One request's answer: registers or bits, or None where the device answered an exception.
+Answer = list[int] | list[bool] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +95,10 @@ class PollPlan(Protocol):
     ``ProfilePollPlan`` is the implementation for device profiles.
     """
 
-    requests: Sequence[BusRead]
+    @property
+    def requests(self) -> Sequence[BusRead]: ...
 
-    def decode(self, device: str, results: Sequence[list | None], ts: float) -> list[Reading]: ...
+    def decode(self, device: str, results: Sequence[Answer], ts: float) -> list[Reading]: ...
 
 
 class ProfilePollPlan:
@@ -111,12 +118,14 @@ class ProfilePollPlan:
             BusRead(READ_FUNCTION_OF_TABLE[r.function], r.address, r.count) for r in plan.requests
         )
         self._index = {id(r): i for i, r in enumerate(plan.requests)}
-        self._last: dict[str, object] = {}
-        self._last_results: list | None = None
-        self._last_decoded: list = []
+        self._last: dict[str, Value | None] = {}
+        self._last_results: list[Answer] | None = None
+        self._last_decoded: list[tuple[Point, Value, Quality]] = []
 
     @classmethod
-    def for_profile(cls, profile: Profile, points: Iterable[Point] | None = None):
+    def for_profile(
+        cls, profile: Profile, points: Iterable[Point] | None = None
+    ) -> ProfilePollPlan:
         """Plan the profile's enabled points (or ``points``). Raises ``PlanError``."""
         return cls(plan_profile(profile, points))
 
@@ -124,7 +133,7 @@ class ProfilePollPlan:
     def point_count(self) -> int:
         return len(self.plan.points)
 
-    def decode(self, device: str, results: Sequence[list | None], ts: float) -> list[Reading]:
+    def decode(self, device: str, results: Sequence[Answer], ts: float) -> list[Reading]:
         """Readings of every point: decoded where its request was answered, ``STALE`` where
         the device refused the request. Raises ``CodecError``."""
         if results == self._last_results:
@@ -156,11 +165,11 @@ class _Responses:
 
     __slots__ = ("_index", "_results")
 
-    def __init__(self, index: dict[int, int], results: Sequence[list | None]) -> None:
+    def __init__(self, index: dict[int, int], results: Sequence[Answer]) -> None:
         self._index = index
         self._results = results
 
-    def get(self, request: object) -> list | None:
+    def get(self, request: object) -> Answer:
         return self._results[self._index[id(request)]]
 
 
@@ -213,8 +222,11 @@ class DeviceSpec:
 class DeviceCoordinator:
     """Schedule, availability and counters of one device. Pure logic: no I/O, no clock reads.
 
-    ``state`` is ``"unknown"`` until the first poll ends, then ``"online"`` or ``"offline"``
-    (derived from the consecutive failure count, never stored twice).
+    The one place availability is decided: ``state`` is ``"unknown"`` until the first poll
+    ends, then ``"online"`` or ``"offline"`` (derived from the consecutive failure count, never
+    stored twice); each poll outcome returns the ``AvailabilityChange`` it caused, if any.
+    ``poll_ok`` / ``poll_failed`` record an outcome and schedule the next poll; the runner
+    splits the first into ``answered`` (schedule, at once) and ``succeeded`` (after decoding).
     """
 
     def __init__(self, spec: DeviceSpec, now: float, rng: random.Random | None = None) -> None:
@@ -224,9 +236,10 @@ class DeviceCoordinator:
         self.next_due = now + (rng or random).uniform(0.0, jitter) if jitter else now
         self.failures = 0  # consecutive failed polls
         self.polled = False
+        self.offline_since: float | None = None  # wall ts of the poll that took it offline
         self.last_error: str | None = None
         self.last_ok_ts: float | None = None
-        self.last_readings: list[Reading] = []
+        self.last_readings: tuple[Reading, ...] = ()
         self.polls_ok = 0
         self.polls_failed = 0
         self.requests = 0
@@ -243,49 +256,70 @@ class DeviceCoordinator:
             return "unknown"
         return "online" if self.online else "offline"
 
-    def poll_ok(self, now: float) -> bool:
-        """Record a good poll; returns True if the device came back from offline."""
+    def poll_ok(self, now: float, ts: float | None = None) -> AvailabilityChange | None:
+        """Record a good poll at monotonic ``now`` (wall ``ts``); the change if it came back."""
+        self.answered(now)
+        return self.succeeded(now if ts is None else ts)
+
+    def poll_failed(
+        self, reason: str, now: float, ts: float | None = None
+    ) -> AvailabilityChange | None:
+        """Record a poll nobody answered; the change if the device just went offline. Due
+        again at the normal rate while still online, at the backoff rate once offline."""
+        change = self.failed(reason, now if ts is None else ts)
+        if self.online:
+            self.next_due = max(self.next_due + self.spec.interval_s, now)
+        else:
+            policy = self.spec.policy
+            self.next_due = now + policy.backoff_s(self.failures - policy.offline_after + 1)
+        return change
+
+    def answered(self, now: float) -> None:
+        """The device answered: due one interval after the previous due time (fixed rate, no
+        drift); after a long stall, from now (no burst of catch-up polls)."""
+        self.next_due = max(self.next_due + self.spec.interval_s, now)
+
+    def succeeded(self, ts: float) -> AvailabilityChange | None:
+        """Count a good poll (its answers decoded); ``online`` if it was offline."""
         recovered = self.polled and not self.online
         self.polled = True
         self.failures = 0
         self.polls_ok += 1
-        # Fixed rate from the previous due time; after a long stall, restart from now.
-        self.next_due = max(self.next_due + self.spec.interval_s, now)
-        return recovered
+        self.last_ok_ts = ts
+        if not recovered:
+            return None
+        since, self.offline_since = self.offline_since, None
+        return AvailabilityChange(True, offline_s=None if since is None else ts - since)
 
-    def poll_failed(self, reason: str, now: float) -> bool:
-        """Record a failed poll; returns True if the device just went offline."""
+    def failed(self, reason: str, ts: float) -> AvailabilityChange | None:
+        """Count a failed poll (no schedule change: an answer that did not decode was already
+        scheduled); ``offline`` if this failure crossed ``offline_after``."""
         was_online = self.online or not self.polled
         self.polled = True
         self.failures += 1
         self.polls_failed += 1
         self.last_error = reason
-        policy = self.spec.policy
-        if self.online:
-            self.next_due = max(self.next_due + self.spec.interval_s, now)
-            return False
-        self.next_due = now + policy.backoff_s(self.failures - policy.offline_after + 1)
-        return was_online
+        if self.online or not was_online:
+            return None
+        self.offline_since = ts
+        return AvailabilityChange(False, reason=reason, failures=self.failures)
 
-    def snapshot(self) -> dict:
-        """Counters and state for ``status`` and tests."""
-        return {
-            "device": self.name,
-            "unit": self.spec.unit,
-            "state": self.state,
-            "failures": self.failures,
-            "last_error": self.last_error,
-            "last_ok_ts": self.last_ok_ts,
-            "polls_ok": self.polls_ok,
-            "polls_failed": self.polls_failed,
-            "requests": self.requests,
-            "timeouts": self.timeouts,
-            "exceptions": self.exceptions,
-        }
+    def status(self, bus: str) -> DeviceStatus:
+        """Availability and counters for ``status`` (``last_error`` only while failing)."""
+        return DeviceStatus(
+            name=self.name,
+            bus=bus,
+            online=None if not self.polled else self.online,
+            last_reading_ts=self.last_ok_ts,
+            polls_ok=self.polls_ok,
+            polls_failed=self.polls_failed,
+            consecutive_failures=self.failures,
+            last_error=self.last_error if self.failures else None,
+        )
 
 
 class _PollFailed(Exception):
-    """Internal: one poll failed; ``reason`` is the one line that reaches logs and callbacks."""
+    """Internal: one poll failed; ``reason`` is the one line that reaches logs and the sink."""
 
 
 class BusRunner:
@@ -302,10 +336,7 @@ class BusRunner:
         transport: Transport,
         devices: Sequence[DeviceSpec],
         *,
-        on_reading: Callable[[Reading], None] | None = None,
-        on_poll_ok: Callable[[str, float], None] | None = None,
-        on_poll_failed: Callable[[str, str, float], None] | None = None,
-        on_availability: Callable[[str, bool, str | None, float], None] | None = None,
+        sink: Callable[[PollResult], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -316,10 +347,7 @@ class BusRunner:
             raise ValueError(f"bus {name}: duplicate device names")
         self.name = name
         self.transport = transport
-        self.on_reading = on_reading
-        self.on_poll_ok = on_poll_ok
-        self.on_poll_failed = on_poll_failed
-        self.on_availability = on_availability
+        self.sink = sink
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
@@ -329,11 +357,11 @@ class BusRunner:
         }
         self.transactions = 0  # requests that got an answer (values or exception)
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------------
-    def start(self) -> asyncio.Task:
+    def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self.run(), name=f"bus-{self.name}")
         return self._task
@@ -374,74 +402,74 @@ class BusRunner:
             heapq.heapreplace(heap, (coordinator.next_due, order, coordinator))
 
     # -- polling ----------------------------------------------------------------------
-    async def poll_once(self, device: str) -> list[Reading]:
+    async def poll_once(self, device: str) -> tuple[Reading, ...]:
         """Poll ``device`` now, outside its schedule; returns its readings.
 
         Raises ``KeyError`` (unknown device) or ``DriverError`` (the poll failed; the message
-        is the reason). Counts and availability are updated as for a scheduled poll.
+        is the reason). Counts, availability and the sink see it as a scheduled poll.
         """
         coordinator = self.coordinators[device]
         async with self._lock:
-            ok = await self._poll(coordinator)
-        if not ok:
+            result = await self._poll(coordinator)
+        if result is None or result.error is not None:
             raise DriverError(coordinator.last_error or "poll failed")
-        return coordinator.last_readings
+        return result.readings
 
-    async def _poll(self, c: DeviceCoordinator, *, defer: bool = False) -> bool:
-        """Read a device's plan; decode and deliver now, or (``defer``) on the next loop turn.
+    async def _poll(self, c: DeviceCoordinator, *, defer: bool = False) -> PollResult | None:
+        """Read a device's plan; decode and deliver now, or (``defer``, returns None) on the
+        next loop turn.
 
         Deferring lets the decode run while the bus waits for the next device's answer
         instead of delaying its request: on a busy bus that is the scheduler's whole overhead.
-        The schedule and availability are updated at once either way.
+        The schedule is updated at once either way. (An answer that does not decode counts
+        as a failed poll but keeps the normal rate: the device does answer.)
         """
         ts = self._wall()
         try:
             results = await self._read_plan(c)
         except _PollFailed as failed:
-            self._failed(c, str(failed), ts)
-            return False
-        if c.poll_ok(self._clock()):
-            log.info("device recovered", bus=self.name, device=c.name)
-            if self.on_availability is not None:
-                self.on_availability(c.name, True, None, ts)
+            reason = str(failed)
+            change = c.poll_failed(reason, self._clock(), ts)
+            return self._deliver(PollResult(self.name, c.name, ts, error=reason, change=change))
+        c.answered(self._clock())
         if defer:
-            asyncio.get_running_loop().call_soon(self._deliver, c, results, ts)
-            return True
-        return self._deliver(c, results, ts)
+            asyncio.get_running_loop().call_soon(self._decode, c, results, ts)
+            return None
+        return self._decode(c, results, ts)
 
-    def _deliver(self, c: DeviceCoordinator, results: list, ts: float) -> bool:
+    def _decode(self, c: DeviceCoordinator, results: list[Answer], ts: float) -> PollResult:
         try:
-            readings = c.spec.plan.decode(c.name, results, ts)
+            readings = tuple(c.spec.plan.decode(c.name, results, ts))
         except DriverError as exc:  # the device answered nonsense (a register out of type)
-            c.polls_ok -= 1  # counted when the answer arrived; it was not a good poll
-            self._failed(c, f"cannot decode: {exc}", ts)
-            return False
-        c.last_ok_ts = ts
+            reason = f"cannot decode: {exc}"
+            change = c.failed(reason, ts)
+            return self._deliver(PollResult(self.name, c.name, ts, error=reason, change=change))
+        change = c.succeeded(ts)
         c.last_readings = readings
-        on_reading = self.on_reading
-        if on_reading is not None:
-            for reading in readings:
-                on_reading(reading)
-        if self.on_poll_ok is not None:
-            self.on_poll_ok(c.name, ts)
-        return True
+        return self._deliver(PollResult(self.name, c.name, ts, readings, None, change))
 
-    def _failed(self, c: DeviceCoordinator, reason: str, ts: float) -> None:
-        if c.poll_failed(reason, self._clock()):
-            log.warning("device offline", bus=self.name, device=c.name, reason=reason)
-            if self.on_availability is not None:
-                self.on_availability(c.name, False, reason, ts)
-        if self.on_poll_failed is not None:
-            self.on_poll_failed(c.name, reason, ts)
+    def _deliver(self, result: PollResult) -> PollResult:
+        """Log an availability change (once, not per poll), then hand the result on."""
+        change = result.change
+        if change is not None:
+            if change.online:
+                log.info("device recovered", bus=self.name, device=result.device)
+            else:
+                log.warning(
+                    "device offline", bus=self.name, device=result.device, reason=change.reason
+                )
+        if self.sink is not None:
+            self.sink(result)
+        return result
 
-    async def _read_plan(self, c: DeviceCoordinator) -> list[list | None]:
+    async def _read_plan(self, c: DeviceCoordinator) -> list[Answer]:
         """Read every request of the plan; exceptions leave ``None``, a timeout ends the poll."""
         spec = c.spec
         unit = spec.unit
         timeout_s = spec.policy.timeout_s
         attempts = spec.policy.retries + 1
         read = self.transport.read
-        results: list[list | None] = []
+        results: list[Answer] = []
         refused: ModbusExceptionResponse | None = None
         for request in spec.plan.requests:
             for attempt in range(attempts):
@@ -491,22 +519,29 @@ class BusRunner:
         async with self._lock:
             yield self.transport
 
-    def shared_transport(self) -> Transport:
-        """A ``Transport`` taking the bus for one request at a time (interleaves with polls)."""
-        return _SharedTransport(self)
+    def shared_transport(self, on_request: Callable[[], None] | None = None) -> Transport:
+        """A ``Transport`` taking the bus for one request at a time (interleaves with polls).
+        ``on_request`` is called after each request that completed (answered or sent): a
+        long block transfer is progress, request by request, for a watchdog."""
+        return _SharedTransport(self, on_request or _nothing)
 
-    def snapshot(self) -> list[dict]:
-        return [c.snapshot() for c in self.coordinators.values()]
+    def status(self) -> list[DeviceStatus]:
+        return [c.status(self.name) for c in self.coordinators.values()]
+
+
+def _nothing() -> None:
+    pass
 
 
 class _SharedTransport(Transport):
     """The runner's transport, each request under the bus lock."""
 
-    def __init__(self, runner: BusRunner) -> None:
+    def __init__(self, runner: BusRunner, on_request: Callable[[], None]) -> None:
         super().__init__(timeout_s=runner.transport.timeout_s)
         self._runner = runner
         self._inner = runner.transport
-        self.kind = self._inner.kind  # type: ignore[misc]
+        self._done = on_request
+        self.kind = self._inner.kind  # type: ignore[misc]  # a view of its inner link's kind
         self.serial = self._inner.serial  # type: ignore[misc]
 
     @property
@@ -524,18 +559,29 @@ class _SharedTransport(Transport):
     def close(self) -> None:
         """The runner owns the link: closing a shared view does nothing."""
 
-    async def read(self, function, unit, address, count, *, timeout_s=None):
+    async def read(
+        self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
+    ) -> list[int] | list[bool]:
         async with self._runner._lock:
-            return await self._inner.read(function, unit, address, count, timeout_s=timeout_s)
+            values = await self._inner.read(function, unit, address, count, timeout_s=timeout_s)
+        self._done()
+        return values
 
-    async def write_registers(self, unit, address, values, *, timeout_s=None):
+    async def write_registers(
+        self, unit: int, address: int, values: Sequence[int], *, timeout_s: float | None = None
+    ) -> None:
         async with self._runner._lock:
             await self._inner.write_registers(unit, address, values, timeout_s=timeout_s)
+        self._done()
 
-    async def write_coils(self, unit, address, values, *, timeout_s=None):
+    async def write_coils(
+        self, unit: int, address: int, values: Sequence[bool], *, timeout_s: float | None = None
+    ) -> None:
         async with self._runner._lock:
             await self._inner.write_coils(unit, address, values, timeout_s=timeout_s)
+        self._done()
 
-    async def broadcast_registers(self, address, values):
+    async def broadcast_registers(self, address: int, values: Sequence[int]) -> None:
         async with self._runner._lock:
             await self._inner.broadcast_registers(address, values)
+        self._done()

@@ -141,7 +141,7 @@ def decode_registers(point: Point, regs: Sequence[int | bool]) -> Value:
         raw = _decode_raw(point.type, regs, point.word_order, point.byte_order)  # type: ignore[arg-type]
     except CodecError as exc:
         raise _bad_register(regs, f"{point.name}: ") from exc  # type: ignore[arg-type]
-    if point.type == "string" or point.type in BITFIELD_TYPES:
+    if isinstance(raw, str) or point.type in BITFIELD_TYPES:
         return raw
     if point.scale == 1.0 and point.offset == 0.0:
         return raw
@@ -180,7 +180,7 @@ def encode_value(point: Point, value: Value) -> list[int]:
         if len(data) > 2 * point.count:
             raise CodecError(f"{point.name}: {value!r} does not fit {point.count} registers")
         return raw_to_registers(data.ljust(2 * point.count, b"\x00"), "big", point.byte_order)
-    if isinstance(value, str | bool) and point.type not in BITFIELD_TYPES:
+    if isinstance(value, str) or (isinstance(value, bool) and point.type not in BITFIELD_TYPES):
         raise CodecError(f"{point.name}: {value!r} is not a number")
     raw: int | float
     if point.type in BITFIELD_TYPES:
@@ -190,7 +190,7 @@ def encode_value(point: Point, value: Value) -> list[int]:
     elif point.scale == 1.0 and point.offset == 0.0:
         raw = value  # exact: a 64-bit count must not pass through a float
     else:
-        raw = (value - point.offset) / point.scale  # type: ignore[operator]
+        raw = (value - point.offset) / point.scale
     if point.type in _INT_TYPES:
         if not math.isfinite(raw):
             raise CodecError(f"{point.name}: {value!r} is not finite")

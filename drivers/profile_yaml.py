@@ -10,6 +10,7 @@ docs/profiles.md is the format reference; use ``drivers.profile.load_profile`` /
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import math
 import re
@@ -106,7 +107,7 @@ class _Node:
             raise self.error(f"{value!r} does not match {pattern.pattern}")
         return value
 
-    def choice(self, options: Iterable[str]) -> str:
+    def choice(self, options: Iterable[builtins.str]) -> builtins.str:  # (str: the method above)
         value = self.scalar()
         options = tuple(options)
         if value not in options:
@@ -306,7 +307,7 @@ def _parse_point(node: _Node, word_order: str, byte_order: str) -> Point:
     names = [n for _, n in (*fault_bits, *status_bits)]
     if len(set(names)) != len(names):
         raise node.error("bit names must be unique within a point")
-    fault_point, fault_on = None, ()
+    fault_point, fault_on = None, tuple[str, ...]()
     if "fault" in f:
         ff = f["fault"].mapping(("point",), ("bits",))
         fault_point = ff["point"].str(_POINT_RE)

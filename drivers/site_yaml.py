@@ -149,6 +149,8 @@ class _Val:
 
     def _value(self) -> Any:
         """The scalar's value, explicit tag included (``!!int abc`` is refused, not re-read)."""
+        if not isinstance(self.node, yaml.ScalarNode):
+            raise self.fail("expected a single value, got a mapping or a list")
         try:
             return scalar_value(self.node)
         except ValueError as exc:

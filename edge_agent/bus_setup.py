@@ -5,7 +5,7 @@ what can still go wrong here is a profile that the config names but cannot be lo
 planned (raised as ``UsageError`` naming the config line) or a bus whose transport options
 are impossible.
 
-    setup = build_bus_setup(cfg, on_reading=...)
+    setup = build_bus_setup(cfg, sink=pipeline.on_poll)  # every PollResult, one sink
     for runner in setup.runners.values():
         runner.start()
     setup.profiles["nl-01"].recording        # the recording block of a noise logger
@@ -20,10 +20,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from drivers.bus import BusRunner, DeviceSpec, PollPolicy, ProfilePollPlan
 from drivers.errors import DriverError, ProfileError
-from drivers.model import Reading
+from drivers.model import PollResult
 from drivers.profile import Profile, ProfileRegistry
 from drivers.transport import Transport, make_transport
 from edge_agent.config.model import Bus, Device, GatewayConfig, RtuBus
@@ -56,7 +57,7 @@ def _where(cfg: GatewayConfig, path: str) -> str:
     return f"{source}:{line}:{col}" if line is not None else source
 
 
-def load_config_with_profiles(path) -> tuple[GatewayConfig, ProfileRegistry]:
+def load_config_with_profiles(path: str | Path) -> tuple[GatewayConfig, ProfileRegistry]:
     """Load and validate the config at ``path``, and keep the profile registry its check
     parsed (shipped profiles plus ``profiles_dir``): handed to ``build_bus_setup`` it saves
     parsing every profile file a second time. Raises ``ConfigError`` (a ``UsageError``)."""
@@ -141,17 +142,15 @@ def build_bus_setup(
     *,
     registry: ProfileRegistry | None = None,
     only_devices: Collection[str] | None = None,
-    on_reading: Callable[[Reading], None] | None = None,
-    on_poll_ok: Callable[[str, float], None] | None = None,
-    on_poll_failed: Callable[[str, str, float], None] | None = None,
-    on_availability: Callable[[str, bool, str | None, float], None] | None = None,
+    sink: Callable[[PollResult], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], float] = time.time,
 ) -> BusSetup:
     """One runner per bus that has devices (``only_devices``: just those, e.g. for probe).
 
-    ``clock`` (monotonic, scheduling) and ``wall`` (epoch seconds, reading timestamps) go to
-    every runner: the demo stamps readings with simulated time.
+    ``sink`` gets every poll's ``PollResult``; ``clock`` (monotonic, scheduling) and ``wall``
+    (epoch seconds, reading timestamps) go to every runner: the demo stamps readings with
+    simulated time.
 
     Raises ``UsageError`` naming the config line for a profile that cannot be loaded,
     overridden or planned, or a bus whose transport cannot be built.
@@ -186,10 +185,7 @@ def build_bus_setup(
             bus_name,
             transport_for(buses[bus_name]),
             devices,
-            on_reading=on_reading,
-            on_poll_ok=on_poll_ok,
-            on_poll_failed=on_poll_failed,
-            on_availability=on_availability,
+            sink=sink,
             clock=clock,
             wall=wall,
         )

@@ -7,6 +7,10 @@ daemon has disciplined the clock (chrony, systemd-timesyncd and ntpd all clear i
 through ctypes without modifying anything; where adjtimex is unavailable we fall back to a
 plausibility floor (a clock before ``MIN_PLAUSIBLE_EPOCH_S`` is certainly wrong).
 ``SyncClock`` is injectable: tests pass their own ``time_fn`` and ``probe``.
+
+``Clock`` is the time the daemon's parts are given (``edge_agent.daemon.app.WallClock`` in
+production; the simulator's clock in the demo, so readings, events and scenarios share one
+time base).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import functools
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 __all__ = [
     "MIN_PLAUSIBLE_EPOCH_S",
     "SYNC_RECHECK_S",
+    "Clock",
     "SyncClock",
     "kernel_clock_synchronised",
 ]
@@ -106,3 +112,11 @@ class SyncClock:
                 self._checked_at = mono
             known = self._cached
         return True if known is None else known
+
+
+class Clock(Protocol):
+    """Epoch time and a sleep on the same time base."""
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...

@@ -263,7 +263,7 @@ def _legend(network, listeners, coverage, colour_of, candidate) -> list[str]:
     x = MAP_WIDTH_PX + 10
     y = 40.0
     out = [f'<text x="{x}" y="{y}" font-size="14" font-weight="bold">Pipes</text>']
-    used = {}
+    used: dict[str, set[float]] = {}
     for seg in network.segments.values():
         used.setdefault(seg.material, set()).add(seg.diameter_mm)
     for material, diameters in sorted(used.items()):

@@ -1,25 +1,40 @@
-"""Event kinds, severities and the draft that rules and trackers hand to the outbox.
+"""Event kinds, severities and the drafts that rules and trackers hand to the outbox.
 
-A rule never numbers or serialises an event: it returns ``EventDraft``s. The outbox gives each
-one its gap-free ``seq`` and id when it is accepted (see ``edge_agent.outbox``), and the
-encoder (``edge_agent.codec``) renders the versioned payload of docs/mqtt.md.
+A rule never numbers or serialises an event: it returns ``EventDraft``s (telemetry:
+``TelemetryDraft``s), which go through the pipeline's one ``emit`` to the outbox. The outbox
+encodes ``data`` once, gives each its gap-free ``seq`` and id when it is accepted (see
+``edge_agent.outbox``), and ``edge_agent.payload`` renders the versioned payload of
+docs/mqtt.md around that text.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Literal, TypeAlias
 
 __all__ = [
     "DEFAULT_SEVERITY",
     "PAYLOAD_VERSION",
     "TELEMETRY_KIND",
+    "Draft",
     "Event",
     "EventDraft",
+    "JsonValue",
     "Severity",
+    "Stream",
     "TelemetryDraft",
+    "TelemetryValue",
 ]
+
+# What an event's ``data`` may hold: JSON values (a tuple is a list).
+JsonValue: TypeAlias = (
+    "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+)
+TelemetryValue: TypeAlias = float | int | bool | str | None  # one point's value
+Stream: TypeAlias = Literal["event", "telemetry"]
 
 PAYLOAD_VERSION = 1  # ``v`` in every payload; bumped only on an incompatible change
 TELEMETRY_KIND = "telemetry"  # the ``kind`` of a numbered telemetry record
@@ -92,10 +107,10 @@ class EventDraft:
     kind: str
     sev: Severity
     ts: float
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Mapping[str, JsonValue] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, dev: str, kind: str, ts: float, **data: Any) -> EventDraft:
+    def of(cls, dev: str, kind: str, ts: float, **data: JsonValue) -> EventDraft:
         """A draft with the kind's default severity."""
         return cls(
             dev=dev, kind=kind, sev=DEFAULT_SEVERITY.get(kind, Severity.INFO), ts=ts, data=data
@@ -109,7 +124,10 @@ class TelemetryDraft:
 
     dev: str
     ts: float
-    values: dict[str, Any]
+    values: Mapping[str, TelemetryValue]
+
+
+Draft: TypeAlias = EventDraft | TelemetryDraft  # what goes through the pipeline's emit
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +138,8 @@ class Event:
     restarts; telemetry (``stream == "telemetry"``, ``kind == "telemetry"``) has its own
     counter, so evicting or losing QoS 0 telemetry never opens a gap in the event sequence.
     ``ts_synced`` is False when the gateway clock was not synchronised at acceptance (the
-    payload then carries ``"tsq": "unsynced"``).
+    payload then carries ``"tsq": "unsynced"``). ``data_json`` is the compact JSON text of
+    ``data``, encoded once when the outbox accepted it; the payload is built around it.
     """
 
     gateway: str
@@ -129,9 +148,15 @@ class Event:
     kind: str
     sev: Severity
     ts: float
-    data: dict[str, Any]
+    data_json: str
     ts_synced: bool = True
-    stream: str = "event"
+    stream: Stream = "event"
+
+    @property
+    def data(self) -> dict[str, JsonValue]:
+        """``data`` parsed (for readers: logs, the demo, tests; publishing never parses it)."""
+        parsed: dict[str, JsonValue] = json.loads(self.data_json)
+        return parsed
 
     @property
     def id(self) -> str:

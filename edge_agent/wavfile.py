@@ -200,8 +200,8 @@ def write_wav(
             payload = (counts + 128).astype(np.uint8).tobytes()
         elif bits == 24:
             u = (counts & 0xFFFFFF).astype(np.uint32)
-            payload = np.stack([u & 0xFF, (u >> 8) & 0xFF, (u >> 16) & 0xFF], axis=1)
-            payload = payload.astype(np.uint8).tobytes()
+            triplets = np.stack([u & 0xFF, (u >> 8) & 0xFF, (u >> 16) & 0xFF], axis=1)
+            payload = triplets.astype(np.uint8).tobytes()
         else:
             payload = counts.astype("<i2" if bits == 16 else "<i4").tobytes()
         tag = _PCM

@@ -41,7 +41,7 @@ from drivers.site import (
     SiteDevice,
 )
 
-from .server import UnitStore
+from .server import Table, UnitStore
 
 __all__ = [
     "CoverModel",
@@ -270,8 +270,13 @@ class DeviceModel:
             self._write(point, value)
 
 
-_TABLE = {"coil": "coils", "discrete": "discrete", "input": "input", "holding": "holding"}
-_WRITE_TABLE = {5: "coils", 15: "coils", 6: "holding", 16: "holding"}
+_TABLE: dict[str, Table] = {
+    "coil": "coils",
+    "discrete": "discrete",
+    "input": "input",
+    "holding": "holding",
+}
+_WRITE_TABLE: dict[int, Table] = {5: "coils", 15: "coils", 6: "holding", 16: "holding"}
 
 
 def _noise(rng: np.random.Generator, sd: float) -> float:
@@ -482,7 +487,8 @@ class PumpStationModel(DeviceModel):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        p = self.params = self.device.sim  # type: ignore[assignment]
+        self.params = self.device.sim  # type: ignore[assignment]
+        p = self.params
         self.level_mm = (p.stop_level_mm + p.start_level_mm) / 2.0
         self.running = [False] * 3
         self.run_s = [3600.0 * (1200 + 150 * i) for i in range(3)]

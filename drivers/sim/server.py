@@ -104,11 +104,11 @@ class UnitStore:
     def set_input(self, address: int, values: Iterable[int]) -> None:
         _set_words(self.input, address, values)
 
-    def set_coils(self, address: int, values: Iterable[bool]) -> None:
+    def set_coils(self, address: int, values: Iterable[bool] | Iterable[int]) -> None:
         for offset, value in enumerate(values):
             self.coils[address + offset] = bool(value)
 
-    def set_discrete(self, address: int, values: Iterable[bool]) -> None:
+    def set_discrete(self, address: int, values: Iterable[bool] | Iterable[int]) -> None:
         for offset, value in enumerate(values):
             self.discrete[address + offset] = bool(value)
 
@@ -267,33 +267,37 @@ class SimServer:
         if self._server is not None:
             return
         placeholder = SimDevice(id=1, simdata=[SimData(0)])
-        common = {
-            "ignore_missing_devices": True,  # an absent unit is silent, as on a real bus
-            "broadcast_enable": True,  # unit 0 writes go to every unit, unanswered
-        }
+        # ignore_missing_devices: an absent unit is silent, as on a real bus;
+        # broadcast_enable: unit 0 writes go to every unit, unanswered.
+        server: ModbusSerialServer | ModbusTcpServer
         if self.kind == "rtu":
+            assert self.serial_port is not None  # __init__ refuses rtu without one
             server = ModbusSerialServer(
                 placeholder,
                 framer=FramerType.RTU,
                 port=self.serial_port,
                 baudrate=self.baudrate,
                 reconnect_delay=0.2,
-                **common,
+                ignore_missing_devices=True,
+                broadcast_enable=True,
             )
         else:
             server = ModbusTcpServer(
                 placeholder,
                 framer=FramerType.SOCKET if self.kind == "tcp" else FramerType.RTU,
                 address=(self.host, self.port),
-                **common,
+                ignore_missing_devices=True,
+                broadcast_enable=True,
             )
-        server.context = _BusContext(self)
-        server.callback_new_connection = functools.partial(self._new_handler, server)
+        # One context for every unit id, and our handler per connection: pymodbus has no
+        # public hook for either, so these replace its own (typed for its own classes).
+        server.context = _BusContext(self)  # type: ignore[assignment]
+        server.callback_new_connection = functools.partial(self._new_handler, server)  # type: ignore[method-assign]
         if not await server.listen():
             where = self.serial_port if self.kind == "rtu" else f"{self.host}:{self.port}"
             raise OSError(f"simulator cannot listen on {where}")
         if self.kind != "rtu":
-            self.port = server.transport.sockets[0].getsockname()[1]
+            self.port = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # an asyncio Server
         self._server = server
 
     async def stop(self) -> None:
@@ -366,7 +370,7 @@ class SimServer:
 
 def _send_late(handler: ServerRequestHandler, data: bytes) -> None:
     if handler.transport:  # the master may have hung up meanwhile
-        handler.transport.write(data)
+        handler.transport.write(data)  # type: ignore[attr-defined]  # a stream transport
 
 
 class ThreadedSimServer:

@@ -89,6 +89,7 @@ class PymodbusTransport(Transport):
         if client is None or not client.ctx.transport:
             await self.connect()
             client = self._client
+            assert client is not None  # connect() opened it or raised
         client.ctx.comm_params.timeout_connect = timeout_s or self.timeout_s
         return client
 

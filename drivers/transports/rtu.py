@@ -107,7 +107,8 @@ class RtuTransport(PymodbusTransport):
         from serial.rs485 import RS485Settings
 
         try:
-            self._client.ctx.transport.sync_serial.rs485_mode = RS485Settings(
+            # pyserial-asyncio's transport holds the serial port pymodbus does not type.
+            self._client.ctx.transport.sync_serial.rs485_mode = RS485Settings(  # type: ignore[union-attr]
                 rts_level_for_tx=self.rs485.rts_level_for_tx,
                 rts_level_for_rx=self.rs485.rts_level_for_rx,
             )

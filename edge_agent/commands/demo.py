@@ -178,9 +178,9 @@ class EventPrinter:
             return
         self.kinds.append(event.kind)
         if self.as_json:
-            from edge_agent import codec
+            from edge_agent import payload
 
-            self.out.write(codec.encode(event, "json").decode() + "\n")
+            self.out.write(payload.encode(event, "json").decode() + "\n")
         else:
             elapsed = time.monotonic() - self.started
             sim = time.strftime("%H:%M", time.localtime(self.world.time()))

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import sys
+from collections.abc import Sequence
 
 from edge_agent.errors import EXIT_OK, RuntimeFailure, UsageError
 
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return EXIT_OK
     print(f"{who}, profile {setup.profiles[device.name].name}")
-    rows = [("point", "value", "unit", "quality")]
+    rows: list[tuple[str, ...]] = [("point", "value", "unit", "quality")]
     rows += [(r.point, _shown(r.value), r.unit, str(r.quality)) for r in readings]
     _table(rows)
     if coordinator.last_error:
@@ -174,11 +175,11 @@ def _raw(args, runner, device, who) -> int:
         sys.stdout.write("\n")
         return EXIT_OK
     print(f"{who}: {args.function} {address}+{count}")
-    rows = [("addr", "hex", "u16", "i16", "AB text")]
+    rows: list[tuple[str, ...]] = [("addr", "hex", "u16", "i16", "AB text")]
     for a, w in words.items():
         orders = all_orders([w])
         text = orders["text"]["string"]
-        rows.append((str(a), f"0x{w:04X}", str(w), str(orders["AB"]["i16"]), _printable(text)))
+        rows.append((str(a), f"0x{w:04X}", str(w), str(orders["AB"]["i16"]), _printable(str(text))))
     _table(rows)
     if pairs:
         print("\n32-bit values (ABCD = big-endian; the sensible row is the device's order):")
@@ -219,7 +220,7 @@ def _jsonable(value):
     return value
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -74,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.daemon.footprint import refuse_test_only_imports
 
     refuse_test_only_imports()  # before anything imports numba: see that module
-    from edge_agent.daemon.parts import load, state_dir_for
+    from edge_agent.daemon.loading import load_config, state_dir_for
     from edge_agent.logs import configure_logging
 
     # Validate first: a bad config is exit 2 with its problems, before anything starts.
-    config, profiles = load(args.config)
+    config, profiles = load_config(args.config)
     from edge_agent.uplink import UplinkSettings
 
     # Likewise a bad --mqtt URL (plaintext off loopback, credentials in it) or an unreadable
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     # Whatever umask we were started with, everything the daemon creates (outbox, status file,
     # numba cache under the state directory) is for its own user only (the unit: UMask=0077).
     os.umask(os.umask(0o077) | 0o077)
-    ensure_numba_cache_dir(state_dir_for(config, args))
+    ensure_numba_cache_dir(state_dir_for(config, args.state_dir))
     configure_logging(config.logging.level, config.logging.format)
     from edge_agent.daemon.app import Daemon, DaemonOptions
 

@@ -8,8 +8,14 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 from edge_agent.errors import EXIT_OK, EXIT_RUNTIME, RuntimeFailure, UsageError
+
+if TYPE_CHECKING:
+    from drivers.transport import Transport
 
 DESCRIPTION = """\
 Find the Modbus units that answer on a serial port or a TCP host and name the device profile
@@ -129,45 +135,43 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         raise UsageError(str(exc)) from None
 
-    passes = []  # (label, transport factory, timeout, workers, baud)
+    # (label, transport factory, timeout, workers, baud)
+    passes: list[tuple[str, Callable[[], Transport], float, int, int | None]] = []
     if args.serial:
         for baud in _parse_bauds(args.baud):
             timeout = args.timeout or serial_scan_timeout_s(baud)
-
-            def factory(baud=baud, timeout=timeout):
-                return make_transport(
-                    "rtu",
-                    port=args.serial,
-                    baudrate=baud,
-                    parity=args.parity,
-                    stopbits=args.stopbits,
-                    timeout_s=timeout,
-                )
-
+            factory = partial(
+                make_transport,
+                "rtu",
+                port=args.serial,
+                baudrate=baud,
+                parity=args.parity,
+                stopbits=args.stopbits,
+                timeout_s=timeout,
+            )
             passes.append((f"{args.serial} {baud} {args.parity}", factory, timeout, 1, baud))
     else:
         kind = "rtu_over_tcp" if args.rtu_over_tcp else "tcp"
         timeout = args.timeout or DEFAULT_TCP_SCAN_TIMEOUT_S
         workers = 1 if args.rtu_over_tcp else (args.workers or DEFAULT_TCP_WORKERS)
-
-        def factory():
-            return make_transport(kind, host=args.host, port=args.tcp_port, timeout_s=timeout)
-
+        factory = partial(
+            make_transport, kind, host=args.host, port=args.tcp_port, timeout_s=timeout
+        )
         passes.append((f"{kind} {args.host}:{args.tcp_port}", factory, timeout, workers, None))
 
     started = time.monotonic()
     hits = []
-    for label, factory, timeout, workers, baud in passes:
+    for label, make, pass_timeout, pass_workers, pass_baud in passes:
         progress = _Progress(label, enabled=not args.json or sys.stderr.isatty())
         try:
             hits += asyncio.run(
                 scan_units(
-                    factory,
+                    make,
                     ids,
                     profiles,
-                    timeout_s=timeout,
-                    workers=workers,
-                    baudrate=baud,
+                    timeout_s=pass_timeout,
+                    workers=pass_workers,
+                    baudrate=pass_baud,
                     on_progress=progress,
                 )
             )

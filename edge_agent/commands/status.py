@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent.daemon.state import StatusSnapshot, pid_alive, read_status
@@ -120,7 +121,9 @@ def render(snapshot: StatusSnapshot, *, running: bool, now: float) -> str:
     online = sum(1 for d in snapshot.devices if d.online)
     lines.append(f"devices: {online}/{len(snapshot.devices)} online")
     if snapshot.devices:
-        rows = [("DEVICE", "BUS", "STATE", "LAST READING", "OK", "FAILED", "LAST ERROR")]
+        rows: list[tuple[str, ...]] = [
+            ("DEVICE", "BUS", "STATE", "LAST READING", "OK", "FAILED", "LAST ERROR")
+        ]
         for d in snapshot.devices:
             status = "online" if d.online else ("waiting" if d.online is None else "OFFLINE")
             last = _age(now - d.last_reading_ts) + " ago" if d.last_reading_ts else "-"
@@ -147,7 +150,7 @@ def render(snapshot: StatusSnapshot, *, running: bool, now: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

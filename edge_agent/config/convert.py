@@ -244,7 +244,7 @@ class Converter:
             if len(members) == 1:
                 return self.convert(node, members[0], path, fmeta)
             return self.convert_tagged(node, members, path)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.convert_dataclass(node, tp, path)
         origin = typing.get_origin(tp)
         if origin is tuple:
@@ -384,7 +384,7 @@ class Converter:
         return INVALID if bad else out
 
     def convert_tagged(self, node: yaml.Node, members: list[type], path: str) -> Any:
-        by_tag = {tag_of(m): m for m in members}
+        by_tag = {tag: m for m in members if (tag := tag_of(m)) is not None}
         listed = ", ".join(str(t) for t in by_tag)
         if not isinstance(node, yaml.MappingNode):
             return self.expect(node, path, "a mapping", {})

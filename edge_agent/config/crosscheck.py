@@ -157,11 +157,11 @@ def cross_checks(
                     f"no device named {show_value(target)}{suggest(target, seen_dev)}",
                 )
 
-    for key, what in (("site_file", os.path.isfile), ("profiles_dir", os.path.isdir)):
-        path = values.get(key)
-        if isinstance(path, str) and not what(path):
-            kind = "file" if key == "site_file" else "directory"
-            conv.problem_at(key, f"no such {kind}: {printable(path)}")
+    for field_name, what in (("site_file", os.path.isfile), ("profiles_dir", os.path.isdir)):
+        named = values.get(field_name)
+        if isinstance(named, str) and not what(named):
+            kind = "file" if field_name == "site_file" else "directory"
+            conv.problem_at(field_name, f"no such {kind}: {printable(named)}")
 
     uplink = values.get("uplink")
     if uplink is not None and readable(uplink):

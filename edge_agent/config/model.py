@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from dsp.pipes import MATERIALS
 from edge_agent.config.fields import NAME_HELP, NAME_PATTERN, meta
-from edge_agent.rules.config import DEFAULT_OFFLINE_AFTER, DeviceRulesConfig, RulesConfig
+from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
 
 __all__ = [
     "CONFIG_VERSION",
@@ -47,15 +47,16 @@ DEFAULT_MODBUS_TCP_PORT = 502
 DEFAULT_BUS_TIMEOUT_S = 0.5
 MAX_TIMEOUT_S = 60.0
 DEFAULT_BUS_RETRIES = 1
+DEFAULT_OFFLINE_AFTER = 3  # consecutive failed polls before a device counts as offline
 MAX_RETRIES = 10
 DEFAULT_BACKOFF_INITIAL_S = 1.0
 DEFAULT_BACKOFF_MAX_S = 30.0
 DEFAULT_BAUDRATE = 9600
 MIN_BAUDRATE = 300
 MAX_BAUDRATE = 921600
-DEFAULT_PARITY = "N"
-DEFAULT_STOPBITS = 1
-DEFAULT_BYTESIZE = 8
+DEFAULT_PARITY: Final = "N"
+DEFAULT_STOPBITS: Final = 1
+DEFAULT_BYTESIZE: Final = 8
 
 # Devices.
 DEFAULT_POLL_INTERVAL_S = 10.0
@@ -64,17 +65,17 @@ MIN_UNIT_ID = 1
 MAX_UNIT_ID = 247  # Modbus: 0 is broadcast, 248..255 reserved
 
 # Uplink.
-DEFAULT_MQTT_PROTOCOL = 5
+DEFAULT_MQTT_PROTOCOL: Final = 5
 DEFAULT_TOPIC_ROOT = "lifeline/v1"
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_INFLIGHT = 32
-DEFAULT_ENCODING = "json"
+DEFAULT_ENCODING: Final = "json"
 
 # Storage.
 DEFAULT_STATE_DIR = "/var/lib/edge-agent"
 DEFAULT_OUTBOX_MAX_MB = 64.0
 DEFAULT_OUTBOX_MAX_AGE_DAYS = 30.0
-DEFAULT_TELEMETRY_SYNC = "normal"
+DEFAULT_TELEMETRY_SYNC: Final = "normal"
 
 # Leak detection (noise loggers judge the quiet night window, see docs/architecture.md).
 DEFAULT_RECORDING_INTERVAL_S = 3600.0
@@ -88,8 +89,8 @@ DEFAULT_CONFIRM_M = 3
 MAX_CONFIRM_NIGHTS = 30
 
 # Logging.
-DEFAULT_LOG_LEVEL = "info"
-DEFAULT_LOG_FORMAT = "auto"
+DEFAULT_LOG_LEVEL: Final = "info"
+DEFAULT_LOG_FORMAT: Final = "auto"
 
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 HOST_PATTERN = r"[A-Za-z0-9_.:%-]+"  # names, IPv4, IPv6 (no brackets), zone ids

@@ -32,7 +32,7 @@ def _anchor(title: str) -> str:
 
 
 def _dataclasses_in(tp: Any) -> list[type]:
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return [tp]
     out: list[type] = []
     for arg in typing.get_args(tp):
@@ -75,7 +75,7 @@ class _Writer:
             else:
                 text = self.type_text(members[0])
             return f"{text} or null" if len(members) < len(args) else text
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return f"mapping ([{self.titles[tp]}](#{_anchor(self.titles[tp])}))"
         origin = typing.get_origin(tp)
         if origin is tuple:
@@ -110,9 +110,12 @@ class _Writer:
         return "; ".join(parts)
 
     def default_text(self, f: dataclasses.Field[Any]) -> str:
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
             return "**required**"
-        value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if dataclasses.is_dataclass(value):
             return "(all defaults)"
         return f"`{_json(value)}`"

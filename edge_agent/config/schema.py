@@ -97,7 +97,7 @@ class _Builder:
             if len(members) < len(args):
                 return {"anyOf": [inner, {"type": "null"}]}
             return inner
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.ref(tp)
         origin = typing.get_origin(tp)
         if origin is tuple:

@@ -1,26 +1,28 @@
-"""The daemon: one asyncio loop wiring config -> bus runners -> rules -> outbox -> uplink, and
-noise loggers -> recordings -> leak pipeline -> events. What ``edge-agent run`` starts.
+"""The daemon: one asyncio loop wiring config -> bus runners -> pipeline (rules, telemetry) ->
+outbox -> uplink, and noise loggers -> recordings -> leak pipeline -> the same outbox. What
+``edge-agent run`` starts. This module holds the order of things; the parts it builds are
+``loading`` (files), ``runtime`` (what one config builds), ``pipeline`` (the data path and
+the one door into the outbox), the outbox and the uplink.
 
 Lifecycle
 - start: load the config (bad config: ``UsageError``, exit 2), open the outbox in the state
-  directory, add ``gateway.started``, start the uplink (if a broker URL is configured), the bus
-  runners and the leak pipeline. ``READY=1`` goes to systemd once the DSP kernels are loaded
-  (compiled on the first start, before polling: compiling holds the GIL) and every device has
-  been polled once (answered or not: an absent device is the field's problem, not ours).
+  directory, emit ``gateway.started``, start the uplink (if a broker URL is configured), the
+  bus runners and the leak pipeline. ``READY=1`` goes to systemd once the DSP kernels are
+  loaded (compiled on the first start, before polling: compiling holds the GIL) and every
+  device has been polled once (answered or not: an absent device is the field's problem, not
+  ours); ``status.json`` says ready before systemd hears it.
 - run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
   watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
-- SIGHUP: re-read the config; when it is valid, swap buses, rules and leak pipeline for new ones
-  (the outbox, its sequence numbers and the uplink connection stay); when it is not, keep the
-  old one running and log and show (``status``) why. Identity and storage changes need a
-  restart and are refused on reload, saying so.
+- SIGHUP: re-read the config; when it is valid, swap the runtime (buses, rules, leak pipeline)
+  for a new one (the outbox, its writer and sequence numbers and the uplink connection stay);
+  when it is not, keep the old one running and log and show (``status``) why. Identity and
+  storage changes need a restart and are refused on reload, saying so.
 - SIGUSR1: record every noise logger now (on demand; outside the night window it is scored
   and shown, not counted as a night).
-- SIGTERM / SIGINT: stop polling, let the uplink drain what it can for a few seconds, publish
-  the retained ``offline`` state, close the outbox, exit 0.
+- SIGTERM / SIGINT: stop polling, store what is on its way, let the uplink drain what it can
+  for a few seconds, publish the retained ``offline`` state, close the outbox, exit 0.
 
-The parts come from ``edge_agent.daemon.parts`` (thin adapters over the other packages), so
-this module holds only the order of things. Time comes from an injected clock (``time()``,
-``monotonic()``, ``async sleep()``): the wall clock in production, the simulator's sim clock
+Time comes from an injected ``Clock``: the wall clock in production, the simulator's clock
 in the demo, so readings, events and scenarios share one time base.
 """
 
@@ -35,22 +37,29 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from drivers.model import DeviceStatus
+from drivers.profile import ProfileRegistry
+from drivers.site import Site
+from edge_agent import __version__
+from edge_agent.clock import Clock, SyncClock
+from edge_agent.config.model import GatewayConfig
+from edge_agent.daemon.leak import LoggerStatus
+from edge_agent.daemon.loading import check_reloadable, load_config, load_site_of, prepare_state_dir
+from edge_agent.daemon.pipeline import OutboxWriter
+from edge_agent.daemon.runtime import Runtime, RuntimeDeps
 from edge_agent.daemon.state import (
-    DeviceStatus,
-    LoggerStatus,
-    OutboxStatus,
     StatusSnapshot,
-    UplinkStatus,
     remove_status_fallback,
     write_status,
     write_status_fallback,
 )
 from edge_agent.daemon.systemd import Notifier, ProgressTracker, watchdog_interval_s
 from edge_agent.errors import UsageError
-from edge_agent.events import Event, EventDraft, TelemetryDraft
+from edge_agent.events import Event, EventDraft
 from edge_agent.logs import flush_summaries, get_logger
+from edge_agent.outbox import Outbox, OutboxSettings, OutboxStatus
+from edge_agent.uplink import DeviceMeta, Uplink, UplinkSettings, UplinkStatus
 
 __all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
 
@@ -59,8 +68,6 @@ DEFAULT_STOP_DRAIN_S = 3.0  # SIGTERM: how long the uplink may drain before `off
 STOP_RUNTIME_TIMEOUT_S = 5.0  # SIGTERM: polling and recordings get this long to stop
 STOP_EMIT_TIMEOUT_S = 2.0  # SIGTERM: drafts still on their way to the outbox
 DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
-BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
-LEAK_DEADLINE_S = 300.0  # idle turns come every minute; transfers beat per request
 UPLINK_DEADLINE_S = 120.0
 DEGRADED_LOG_INTERVAL_S = 300.0  # "outbox degraded" is logged on change, then this often
 
@@ -68,15 +75,10 @@ log = get_logger("edge_agent.daemon")
 
 
 class WallClock:
-    """The production clock: epoch time, monotonic time, asyncio sleep."""
-
-    speed = 1.0
+    """The production ``Clock``: epoch time, asyncio sleep."""
 
     def time(self) -> float:
         return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -88,24 +90,24 @@ class DaemonOptions:
 
     ``leak_clock``: the clock the recording schedule runs on (default: ``clock``); the demo
     passes one where a night lasts seconds. ``on_event``: called on the loop with each event
-    the outbox accepted (the demo prints them). ``site``: a loaded ``drivers.site.Site``
-    overriding the config's ``site_file`` (the demo's embedded site). ``config``: the config
-    ``config_path`` already gave (``run`` validates it before starting), so the start does
-    not parse it and every profile file a second time; ``profiles``: the profile registry
-    that validation parsed (``parts.load``). A reload always re-reads both.
+    the outbox accepted (the demo prints them). ``site``: a loaded site overriding the
+    config's ``site_file`` (the demo's embedded site). ``config``: the config ``config_path``
+    already gave (``run`` validates it before starting), with ``profiles``, the profile
+    registry that validation parsed, so the start does not parse every file a second time.
+    A reload always re-reads both.
     """
 
     config_path: Path
-    config: Any = None
-    profiles: Any = None
+    config: GatewayConfig | None = None
+    profiles: ProfileRegistry | None = None
     state_dir: Path | None = None
     mqtt_url: str | None = None
-    clock: Any = field(default_factory=WallClock)
-    leak_clock: Any = None
+    clock: Clock = field(default_factory=WallClock)
+    leak_clock: Clock | None = None
     status_interval_s: float = DEFAULT_STATUS_INTERVAL_S
     stop_drain_s: float = DEFAULT_STOP_DRAIN_S
     on_event: Callable[[Event], None] | None = None
-    site: Any = None
+    site: Site | None = None
     notifier: Notifier | None = None
 
 
@@ -117,29 +119,30 @@ class Daemon:
         self.clock = options.clock
         self.notifier = options.notifier or Notifier()
         self.progress = ProgressTracker(time.monotonic)
-        self.config: Any = None
-        self.profiles: Any = None  # the profile registry the config check parsed
-        self.site: Any = None  # the config's site (drivers.site.Site) or None
+        self.config: GatewayConfig | None = None
+        self.profiles: ProfileRegistry | None = None  # the registry the config check parsed
+        self.site: Site | None = None
         self.state_dir: Path | None = None
-        self.outbox: Any = None
-        self.uplink: Any = None
-        self.runtime: Any = None  # parts.Runtime: buses, rules, leak pipeline of one config
+        self.outbox: Outbox | None = None
+        self.writer: OutboxWriter | None = None
+        self.uplink: Uplink | None = None
+        self.runtime: Runtime | None = None
         self.ready = False
         self.config_error: str | None = None
         self.started_at = time.time()
-        self.events_accepted = 0
         self._stop = asyncio.Event()
-        self._reload = asyncio.Event()
+        self._reload = False
+        self._wake = asyncio.Event()  # the housekeeping loop looks at once: stop or reload
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._dsp = ThreadPoolExecutor(max_workers=DSP_WORKERS, thread_name_prefix="dsp")
-        self._first_polls: set[str] = set()
+        self._ready_task: asyncio.Task[None] | None = None
         # Refreshed on the outbox thread each housekeeping tick: SQLite stays off the loop.
         self._outbox_status = OutboxStatus(depth=0, oldest_age_s=None)
         self._withheld_for: tuple[str, ...] = ()
-        self._inflight: set[asyncio.Future[Any]] = set()
+        # What status shows between two runtimes (a reload) and after the stop.
         self._last_devices: tuple[DeviceStatus, ...] = ()
-        self._dsp_warm = False
         self._last_loggers: tuple[LoggerStatus, ...] = ()
+        self._dsp_warm = False
         self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
         self._status_error: str | None = None  # the last status.json write error, logged once
 
@@ -147,104 +150,50 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def request_reload(self) -> None:
-        self._reload.set()
+        self._reload = True
+        self._wake.set()
 
-    # -- the event path (called on the loop by the bus runners and the leak pipeline) -------
-
-    async def emit(self, items: list[EventDraft | TelemetryDraft]) -> None:
-        """Store drafts durably (outbox thread), then hand them to the uplink and observers."""
-        if not items or self.outbox is None:
+    def request_recordings(self) -> None:
+        """SIGUSR1: record every noise logger now (on demand, on top of the schedule)."""
+        if self.runtime is None or (leak := self.runtime.leak) is None:
+            log.warning("recording requested, but this gateway has no noise loggers")
             return
-        loop = asyncio.get_running_loop()
-        accepted = await loop.run_in_executor(self._io, self.outbox.add_many, items)
-        for event in accepted:
-            if event is None:
-                continue
-            if event.stream == "event":
-                self.events_accepted += 1
-                log.info(
-                    "event",
-                    device=event.dev,
-                    kind=event.kind,
-                    seq=event.seq,
-                    sev=int(event.sev),
-                    data=event.data,
-                )
-            if self.options.on_event is not None:
-                self.options.on_event(event)
-        if self.uplink is not None:
-            self.uplink.kick()
+        log.info("recordings requested", loggers=len(leak.status))
+        leak.request_all()
 
-    def submit(self, items: list[EventDraft | TelemetryDraft]) -> None:
-        """``emit`` from a synchronous callback on the loop: schedule it, keep order."""
-        if items:
-            task = asyncio.ensure_future(self._ordered_emit(list(items)))
-            # The loop keeps only weak references to tasks: hold them until they are done.
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
-    async def _ordered_emit(self, items: list[EventDraft | TelemetryDraft]) -> None:
-        async with self._emit_lock:
-            await self.emit(items)
-
-    async def emit_locked(self, items: list[EventDraft | TelemetryDraft]) -> None:
-        """``emit`` in order with the drafts submitted from the bus callbacks."""
-        await self._ordered_emit(list(items))
-
-    # bus runner callbacks ------------------------------------------------------------------
-
-    def on_reading(self, reading: Any) -> None:
-        if self.runtime is not None:
-            self.submit(self.runtime.on_reading(reading))
-
-    def on_poll_ok(self, device: str, ts: float) -> None:
-        if self.runtime is not None:
-            self.submit(self.runtime.on_poll_ok(device, ts))
-            self._polled(device)
-
-    def on_poll_failed(self, device: str, reason: str, ts: float) -> None:
-        if self.runtime is not None:
-            self.submit(self.runtime.on_poll_failed(device, reason, ts))
-            self._polled(device)
-
-    def _polled(self, device: str) -> None:
-        """Any finished poll is progress of its bus; READY once every device was polled."""
-        bus = self.runtime.device_buses.get(device)
-        if bus is not None:
-            self.progress.beat(f"bus:{bus}")
-        if not self.ready:
-            self._first_polls.add(device)
-            if self._first_polls >= set(self.runtime.device_buses):
-                self._set_ready()
-
-    def _set_ready(self) -> None:
-        self.ready = True
-        self.notifier.ready(self.status_line())
-        log.info("ready", status=self.status_line())
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        loop.add_signal_handler(signal.SIGUSR1, self.request_recordings)
 
     # -- run -------------------------------------------------------------------------------
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT. Raises UsageError (bad config) or RuntimeFailure."""
-        from edge_agent.daemon import parts
-
-        self._emit_lock = asyncio.Lock()
         config, self.profiles = self.options.config, self.options.profiles
-        if config is None:
-            config, self.profiles = parts.load(self.options.config_path, self.options)
-        self.site = parts.site_for(config, self.options)
+        if config is None or self.profiles is None:
+            config, self.profiles = load_config(self.options.config_path)
+        self.site = load_site_of(config, self.options.site)
         self.config = config
-        self.state_dir = parts.prepare_state_dir(config, self.options)
+        self.state_dir = prepare_state_dir(config, self.options.state_dir)
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         self.outbox = await loop.run_in_executor(
-            self._io, parts.open_outbox, config, self.state_dir, self.clock
+            self._io, self._open_outbox, config, self.state_dir
         )
         try:
-            await self.emit([parts.started_event(config, self.clock.time())])
-            self.uplink = parts.build_uplink(config, self.options, self.outbox, self._io, self.site)
+            self.uplink = self._build_uplink(config, self.outbox)
+            self.writer = OutboxWriter(
+                self.outbox,
+                self._io,
+                kick=self.uplink.kick if self.uplink is not None else _nothing,
+                on_event=self.options.on_event,
+            )
+            await self.writer.emit([_started_event(config, self.clock.time())])
             if self.uplink is not None:
                 self.progress.register("uplink", UPLINK_DEADLINE_S)
                 await self.uplink.start()
@@ -254,29 +203,56 @@ class Daemon:
             await self._shutdown()
         return 0
 
-    async def _start_runtime(self, config: Any) -> None:
-        from edge_agent.daemon import parts
+    def _open_outbox(self, config: GatewayConfig, state_dir: Path) -> Outbox:
+        """(outbox thread) The outbox in the state directory; acceptance is stamped with the
+        daemon's clock (sim time in the demo). Raises OutboxError (RuntimeFailure)."""
+        storage = config.storage
+        settings = OutboxSettings(
+            state_dir,
+            int(storage.outbox_max_mb * 1024 * 1024),
+            float(storage.outbox_max_age_days) * 86400.0,
+            storage.telemetry_sync,
+        )
+        sync = SyncClock(time_fn=self.clock.time)
+        return Outbox(settings, config.gateway.id, clock=sync, wait_for_disk=True)
 
-        runtime = parts.build_runtime(config, self.site, self, self.options)
-        if runtime.leak is not None:  # a reload keeps what status shows per logger
-            for old in self._last_loggers:
-                status = runtime.leak.status.get(old.name)
-                if status is not None:
-                    status.score = old.score
-                    status.recorded_at, status.recordings = old.recorded_at, old.recordings
-        if runtime.leak is not None and not self._dsp_warm:
-            await self._warm_up_dsp()  # before the loops' deadlines start counting
-        for bus in runtime.bus_names:
-            self.progress.register(f"bus:{bus}", max(BUS_DEADLINE_MIN_S, runtime.bus_deadline(bus)))
+    def _build_uplink(self, config: GatewayConfig, outbox: Outbox) -> Uplink | None:
+        """The uplink, or None when no broker is configured (outbox only). Raises UsageError
+        for a bad URL or an unreadable password."""
+        settings = UplinkSettings.from_config(config, mqtt_url=self.options.mqtt_url)
+        if settings is None:
+            return None
+        return Uplink(settings, outbox, _device_metas(config, self.site), executor=self._io)
+
+    async def _start_runtime(self, config: GatewayConfig) -> None:
+        assert self.writer is not None and self.profiles is not None
+        leak_clock = self.options.leak_clock or self.clock
+        deps = RuntimeDeps(
+            self.clock, leak_clock, self._io, self._dsp, self.writer.emit, self.progress,
+            self.state_dir,
+        )  # fmt: skip
+        runtime = Runtime(config, self.site, self.profiles, deps)
         if runtime.leak is not None:
-            self.progress.register("leak", LEAK_DEADLINE_S)
+            runtime.leak.carry_over(self._last_loggers)
+            if not self._dsp_warm:
+                await self._warm_up_dsp()  # before the loops' deadlines start counting
         self.runtime = runtime
         await runtime.start(self._stop)
-        if not runtime.device_buses and not self.ready:
-            self._set_ready()
+        if not self.ready:
+            if self._ready_task is not None:
+                self._ready_task.cancel()
+            self._ready_task = asyncio.ensure_future(self._ready_once_polled(runtime))
+
+    async def _ready_once_polled(self, runtime: Runtime) -> None:
+        await runtime.all_polled.wait()
+        self.ready = True
+        # Written before READY=1: `edge-agent status` must not lag what systemd was told.
+        await self._write_status()
+        self.notifier.ready(self.status_line())
+        log.info("ready", status=self.status_line())
 
     async def _warm_up_dsp(self) -> None:
-        from edge_agent.daemon.analysis import warm_up
+        from edge_agent.daemon.analysis import warm_up  # numba: only for noise loggers
 
         started = time.monotonic()
         self.notifier.status("loading DSP kernels (compiling on the first start)")
@@ -288,10 +264,9 @@ class Daemon:
         runtime, self.runtime = self.runtime, None
         if runtime is None:
             return
+        self._last_devices = tuple(runtime.device_status())
+        self._last_loggers = tuple(runtime.logger_status())
         await runtime.stop()
-        for bus in runtime.bus_names:
-            self.progress.unregister(f"bus:{bus}")
-        self.progress.unregister("leak")
 
     async def _main_loop(self) -> None:
         interval = self.options.status_interval_s
@@ -299,8 +274,8 @@ class Daemon:
         tick = min(interval, watchdog_s) if watchdog_s else interval
         last_watchdog = 0.0
         while not self._stop.is_set():
-            if self._reload.is_set():
-                self._reload.clear()
+            if self._reload:
+                self._reload = False
                 await self._do_reload()
             if self.uplink is not None:
                 self.uplink.beat_if_alive(lambda: self.progress.beat("uplink"))
@@ -324,29 +299,20 @@ class Daemon:
                 last_watchdog = time.monotonic()
             self.notifier.status(self.status_line())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait_any(), timeout=tick)
-
-    async def _wait_any(self) -> None:
-        stop = asyncio.ensure_future(self._stop.wait())
-        reload = asyncio.ensure_future(self._reload.wait())
-        try:
-            await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            reload.cancel()
+                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+            self._wake.clear()
 
     async def _do_reload(self) -> None:
-        from edge_agent.daemon import parts
-
         self.notifier.reloading()
         log.info("reloading config", path=str(self.options.config_path))
+        old = self.config
 
-        def read_files() -> tuple[Any, Any, Any]:
-            new, profiles = parts.load(self.options.config_path, self.options)
-            parts.check_reloadable(self.config, new)
+        def read_files() -> tuple[GatewayConfig, ProfileRegistry, Site | None]:
+            new, profiles = load_config(self.options.config_path)
+            check_reloadable(old, new)
             # Here, not in _start_runtime: a site file that no longer loads is a refused
             # reload, not a daemon that stops after tearing down the running config.
-            return new, profiles, parts.site_for(new, self.options)
+            return new, profiles, load_site_of(new, self.options.site)
 
         try:  # parsing the config, every profile and the site: on a thread, polling goes on
             new, profiles, site = await asyncio.get_running_loop().run_in_executor(
@@ -362,7 +328,9 @@ class Daemon:
         self.config_error = None
         await self._start_runtime(new)
         if self.uplink is not None:
-            self.uplink.reconfigure(new, self.site)
+            settings = UplinkSettings.from_config(new, mqtt_url=self.options.mqtt_url)
+            if settings is not None:
+                self.uplink.reconfigure(settings, _device_metas(new, site))
         self.notifier.ready(self.status_line())
         log.info("config reloaded", devices=len(new.devices))
 
@@ -370,12 +338,14 @@ class Daemon:
         self.notifier.stopping("stopping: flushing outbox, publishing offline")
         log.info("stopping")
         try:
+            if self._ready_task is not None:
+                self._ready_task.cancel()
             try:
                 await asyncio.wait_for(self._stop_runtime(), STOP_RUNTIME_TIMEOUT_S)
             except TimeoutError:
                 log.error("bus runners did not stop in time", timeout_s=STOP_RUNTIME_TIMEOUT_S)
-            if self._inflight:  # drafts accepted by the rules but not yet on disk
-                await asyncio.wait(set(self._inflight), timeout=STOP_EMIT_TIMEOUT_S)
+            if self.writer is not None:  # drafts accepted by the rules but not yet on disk
+                await self.writer.drain(STOP_EMIT_TIMEOUT_S)
             if self.uplink is not None:
                 await self.uplink.stop(drain_s=self.options.stop_drain_s)
         finally:
@@ -387,39 +357,14 @@ class Daemon:
             self.notifier.close()
             log.info("stopped")
 
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        loop.add_signal_handler(signal.SIGUSR1, self.request_recordings)
-
-    def request_recordings(self) -> None:
-        """SIGUSR1: record every noise logger now (on demand, on top of the schedule)."""
-        leak = self.runtime.leak if self.runtime is not None else None
-        if leak is None:
-            log.warning("recording requested, but this gateway has no noise loggers")
-            return
-        log.info("recordings requested", loggers=len(leak.status))
-        leak.request_all()
-
-    @property
-    def dsp_executor(self) -> ThreadPoolExecutor:
-        return self._dsp
-
-    @property
-    def io_executor(self) -> ThreadPoolExecutor:
-        """The outbox thread: file and SQLite work, one at a time, off the loop."""
-        return self._io
-
     # -- status ----------------------------------------------------------------------------
 
     def status_line(self) -> str:
         devices = self.runtime.device_status() if self.runtime is not None else self._last_devices
         online = sum(1 for d in devices if d.online)
-        depth = self._outbox_status.depth
-        uplink = self.uplink.status().state if self.uplink is not None else "disabled"
-        text = f"{online}/{len(devices)} devices online, outbox {depth}, uplink {uplink}"
         ob = self._outbox_status
+        uplink = self.uplink.status().state if self.uplink is not None else "disabled"
+        text = f"{online}/{len(devices)} devices online, outbox {ob.depth}, uplink {uplink}"
         if ob.degraded:
             text += f", outbox degraded: {ob.reason} ({ob.held_in_memory} held in memory)"
         if self.config_error:
@@ -427,16 +372,10 @@ class Daemon:
         return text
 
     def snapshot(self) -> StatusSnapshot:
-        now = self.clock.time()
+        assert self.config is not None
         if self.runtime is not None:  # kept through a reload and after the stop
             self._last_devices = tuple(self.runtime.device_status())
-        outbox = self._outbox_status
-        uplink = self.uplink.status() if self.uplink is not None else UplinkStatus("disabled")
-        if self.runtime is not None and self.runtime.leak is not None:
-            self._last_loggers = tuple(
-                LoggerStatus(s.name, s.score, s.state, s.recorded_at, s.recordings, s.last_error)
-                for s in self.runtime.leak.status.values()
-            )
+            self._last_loggers = tuple(self.runtime.logger_status())
         return StatusSnapshot(
             site=self.config.gateway.site,
             gateway=self.config.gateway.id,
@@ -447,11 +386,14 @@ class Daemon:
             ready=self.ready,
             devices=self._last_devices,
             loggers=self._last_loggers,
-            outbox=outbox,
-            uplink=uplink,
+            outbox=self._outbox_status,
+            uplink=self.uplink.status() if self.uplink is not None else UplinkStatus("disabled"),
             stalled=tuple(s.name for s in self.progress.stalled()),
             config_error=self.config_error,
-            extra={"events_accepted": self.events_accepted, "sim_time": now},
+            extra={
+                "events_accepted": self.writer.events_accepted if self.writer else 0,
+                "sim_time": self.clock.time(),
+            },
         )
 
     async def _refresh_outbox_status(self) -> None:
@@ -460,35 +402,28 @@ class Daemon:
         loop = asyncio.get_running_loop()
         if self.outbox.degraded:  # space may have returned: write what is held, now
             await loop.run_in_executor(self._io, self.outbox.retry_held)
-        stats = await loop.run_in_executor(self._io, self.outbox.stats)
-        self._outbox_status = OutboxStatus(
-            depth=stats.depth,
-            oldest_age_s=stats.oldest_age_s,
-            degraded=bool(stats.degraded),
-            reason=stats.degraded_reason,
-            held_in_memory=stats.held_in_memory,
-            dropped_total=stats.dropped_total,
-        )
-        self._log_degraded(stats)
-        if self.uplink is not None and not stats.degraded and stats.depth:
+        status = await loop.run_in_executor(self._io, self.outbox.status)
+        self._outbox_status = status
+        self._log_degraded(status)
+        if self.uplink is not None and not status.degraded and status.depth:
             self.uplink.kick()  # held events just written: forward them
 
-    def _log_degraded(self, stats: Any) -> None:
+    def _log_degraded(self, status: OutboxStatus) -> None:
         """One line when the outbox degrades or its reason changes, then one every
         ``DEGRADED_LOG_INTERVAL_S`` while it lasts, and one when it recovers."""
         reason, at = self._degraded_logged
         now = time.monotonic()
-        if stats.degraded:
-            if stats.degraded_reason != reason or now - at >= DEGRADED_LOG_INTERVAL_S:
+        if status.degraded:
+            if status.reason != reason or now - at >= DEGRADED_LOG_INTERVAL_S:
                 log.error(
-                    f"outbox degraded: {stats.degraded_reason}",
-                    held_in_memory=stats.held_in_memory,
-                    dropped_total=stats.dropped_total,
-                    error=stats.last_error,
+                    f"outbox degraded: {status.reason}",
+                    held_in_memory=status.held_in_memory,
+                    dropped_total=status.dropped_total,
+                    error=status.last_error,
                 )
-                self._degraded_logged = (stats.degraded_reason, now)
+                self._degraded_logged = (status.reason, now)
         elif reason is not None:
-            log.info("outbox recovered: held events written", depth=stats.depth)
+            log.info("outbox recovered: held events written", depth=status.depth)
             self._degraded_logged = (None, now)
 
     async def _write_status(self) -> None:
@@ -522,3 +457,24 @@ class Daemon:
             log.info("status file written again", path=str(state_dir))
             self._status_error = None
             remove_status_fallback(state_dir)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _started_event(config: GatewayConfig, ts: float) -> EventDraft:
+    return EventDraft.of(
+        config.gateway.id,
+        "gateway.started",
+        ts,
+        version=__version__,
+        devices=len(config.devices),
+        buses=len(config.buses),
+    )
+
+
+def _device_metas(config: GatewayConfig, site: Site | None) -> list[DeviceMeta]:
+    """Retained ``devices/{device}`` metadata: config placement plus what the site knows."""
+    kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
+    return [DeviceMeta.from_config(d, kind=kinds.get(d.name)) for d in config.devices]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib.abc
 import sys
+import types
+from collections.abc import Sequence
 
 __all__ = ["TEST_ONLY_PACKAGES", "refuse_test_only_imports"]
 
@@ -23,7 +25,12 @@ TEST_ONLY_PACKAGES = frozenset({"scipy"})
 class _RefuseTestOnly(importlib.abc.MetaPathFinder):
     """A finder that answers "not installed" for the test-only packages."""
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> None:
         if fullname.partition(".")[0] in TEST_ONLY_PACKAGES:
             raise ModuleNotFoundError(f"No module named {fullname!r} (test-only)", name=fullname)
         return None

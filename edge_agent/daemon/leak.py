@@ -17,15 +17,20 @@ After every job that scored something, ``persist`` saves the trackers (see ``ana
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.model import Recording
+from edge_agent.clock import Clock
+from edge_agent.component_status import LoggerStatus
 from edge_agent.daemon.schedule import RecordingJob, RecordingScheduler
-from edge_agent.events import EventDraft
+from edge_agent.events import EventDraft, JsonValue
 from edge_agent.logs import get_logger
+
+if TYPE_CHECKING:  # a type only: the resident daemon loads the kernels where they run
+    from dsp.features import Features
 
 __all__ = [
     "DEFAULT_RELOCATE_AFTER_S",
@@ -33,7 +38,7 @@ __all__ = [
     "LeakPipeline",
     "Location",
     "Locator",
-    "LoggerLeakStatus",
+    "LoggerStatus",
     "Recorder",
 ]
 
@@ -55,13 +60,13 @@ class Recorder(Protocol):
 
 
 class LeakAnalysis(Protocol):
-    """Computes a recording's features (thread-safe, called from workers) and keeps one
-    tracker per logger (called on the event loop only)."""
+    """Computes a recording's features (thread-safe and pure: run by the pipeline's
+    executor, of any kind) and keeps one tracker per logger (called on the event loop only)."""
 
-    def features(self, recording: Recording) -> Any: ...
+    def features(self, recording: Recording) -> Features: ...
 
     def track(
-        self, device: str, features: Any, job: RecordingJob
+        self, device: str, features: Features, job: RecordingJob
     ) -> tuple[float, list[EventDraft]]: ...
 
     def state(self, device: str) -> str: ...
@@ -80,7 +85,7 @@ class Location:
     spacing_m: float
     tdoa_ms: float
     confidence: float
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, JsonValue] = field(default_factory=dict)
 
 
 class Locator(Protocol):
@@ -90,18 +95,6 @@ class Locator(Protocol):
     """
 
     def locate(self, a: Recording, b: Recording) -> Location | None: ...
-
-
-@dataclass(slots=True)
-class LoggerLeakStatus:
-    """What ``edge-agent status`` shows per logger."""
-
-    name: str
-    score: float | None = None
-    state: str = "normal"
-    recorded_at: float | None = None
-    recordings: int = 0
-    last_error: str | None = None
 
 
 class LeakPipeline:
@@ -117,7 +110,7 @@ class LeakPipeline:
         locator: Locator | None,
         pairs: Sequence[tuple[str, str]],
         emit: Callable[[list[EventDraft]], Awaitable[None]],
-        clock: Any,
+        clock: Clock,
         executor: Executor | None,
         beat: Callable[[], None] = lambda: None,
         relocate_after_s: float = DEFAULT_RELOCATE_AFTER_S,
@@ -134,12 +127,21 @@ class LeakPipeline:
         self._beat = beat
         self.relocate_after_s = relocate_after_s
         self._persist = persist
-        self.status: dict[str, LoggerLeakStatus] = {
-            name: LoggerLeakStatus(name, state=analysis.state(name)) for name in scheduler.loggers
+        self.status: dict[str, LoggerStatus] = {
+            name: LoggerStatus(name, state=analysis.state(name)) for name in scheduler.loggers
         }
         self._located_at: dict[tuple[str, ...], float] = {}
         self._wake = asyncio.Event()
         self.jobs_run = 0
+
+    def carry_over(self, previous: Iterable[LoggerStatus]) -> None:
+        """A reload keeps what ``status`` shows per logger (score, last recording)."""
+        for old in previous:
+            now = self.status.get(old.name)
+            if now is not None:
+                self.status[old.name] = replace(
+                    now, score=old.score, recorded_at=old.recorded_at, recordings=old.recordings
+                )
 
     def request(self, device: str) -> None:
         """A recording of ``device`` as soon as possible (on demand). Raises KeyError."""
@@ -190,23 +192,25 @@ class LeakPipeline:
             status = self.status[device]
             got = results.get(device, "no recording returned")
             if isinstance(got, str):
-                status.last_error = got
+                self.status[device] = replace(status, last_error=got)
                 log.warning("recording failed", device=device, error=got)
                 continue
             recordings[device] = got
             try:
                 feats = await loop.run_in_executor(self._executor, self.analysis.features, got)
             except ValueError as exc:  # a recording dsp refuses (too short, not finite)
-                status.last_error = f"cannot score: {exc}"
+                self.status[device] = replace(status, last_error=f"cannot score: {exc}")
                 log.warning("recording not scored", device=device, error=str(exc))
                 continue
             score, new_drafts = self.analysis.track(device, feats, job)
             drafts.extend(new_drafts)
-            status.score = score
-            status.recorded_at = got.started_at
-            status.recordings += 1
-            status.last_error = None
-            status.state = self.analysis.state(device)
+            self.status[device] = LoggerStatus(
+                device,
+                score=score,
+                state=self.analysis.state(device),
+                recorded_at=got.started_at,
+                recordings=status.recordings + 1,
+            )
         failed = [d for d in job.devices if d not in recordings]
         if failed and job.reason != "pair":  # pairs are re-asked by _request_pairs' spacing
             again = self.scheduler.retry(job, failed, self._clock.time())

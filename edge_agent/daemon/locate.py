@@ -9,11 +9,10 @@ into a pipe segment and offset. Runs in a worker thread (numba kernels release t
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from drivers.model import Recording
+from drivers.site import Site
 from dsp.correlate import gcc_tdoa, locate_on_legs
 from dsp.network import NetworkError
 from dsp.pipes import common_band_hz
@@ -30,7 +29,7 @@ NYQUIST_MARGIN = 0.98  # gcc_tdoa wants the band strictly inside (0, fs/2)
 class SiteLocator:
     """``locate(a, b)`` for loggers of one site. Thread-safe (no mutable state)."""
 
-    def __init__(self, site: Any, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+    def __init__(self, site: Site, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
         self.site = site
         self.min_confidence = min_confidence
 

@@ -24,16 +24,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.model import DeviceStatus
+from edge_agent.component_status import LoggerStatus, OutboxStatus, UplinkStatus
 from edge_agent.errors import RuntimeFailure, UsageError
 
 __all__ = [
     "STATE_FILE_NAME",
     "STATE_VERSION",
-    "DeviceStatus",
-    "LoggerStatus",
-    "OutboxStatus",
     "StatusSnapshot",
-    "UplinkStatus",
     "read_status",
     "write_status",
 ]
@@ -46,48 +44,11 @@ STALE_AFTER_INTERVALS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    name: str
-    bus: str
-    online: bool | None  # None: not polled yet
-    last_reading_ts: float | None = None
-    polls_ok: int = 0
-    polls_failed: int = 0
-    consecutive_failures: int = 0
-    last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LoggerStatus:
-    name: str
-    score: float | None
-    state: str  # the LeakTracker state: normal / suspected / confirmed
-    recorded_at: float | None = None
-    recordings: int = 0
-    last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStatus:
-    depth: int
-    oldest_age_s: float | None
-    degraded: bool = False
-    reason: str | None = None  # why degraded: "disk full", "read-only", ...
-    held_in_memory: int = 0  # events waiting in memory for the disk
-    dropped_total: int = 0  # entries dropped since start (evicted, refused, memory bound)
-
-
-@dataclass(frozen=True, slots=True)
-class UplinkStatus:
-    state: str  # disabled / connecting / connected / disconnected
-    url: str | None = None  # never with a password
-    last_error: str | None = None
-    published: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
-    """What ``edge-agent status`` shows; ``updated_at`` and ``started_at`` are epoch seconds."""
+    """What ``edge-agent status`` shows; ``updated_at`` and ``started_at`` are epoch seconds.
+    Each part is its component's own status type, as the component gives it: the bus's
+    ``DeviceStatus``, the leak pipeline's ``LoggerStatus``, the outbox's and the uplink's
+    (``edge_agent.component_status``)."""
 
     site: str
     gateway: str

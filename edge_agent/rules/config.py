@@ -39,9 +39,6 @@ __all__ = [
     "TelemetryConfig",
 ]
 
-# Availability: consecutive failed polls before a device counts as offline (the bus setting).
-DEFAULT_OFFLINE_AFTER = 3
-
 # Telemetry (report by exception).
 DEFAULT_HEARTBEAT_S = 900.0
 DEFAULT_DEADBAND_PCT_OF_RANGE = 0.5

@@ -4,21 +4,22 @@
   give ``device.fault`` when the first appears and ``device.fault.cleared`` once none has been
   seen for ``clear_after_s``; ``data.faults`` names them (``status.echo_lost``,
   ``level:out_of_range``).
-- ``Availability``: ``offline_after`` consecutive failed polls give ``device.offline``; the
-  next good poll gives ``device.online``.
+- ``availability_event``: a poll's availability transition (decided by the bus after
+  ``offline_after`` failed polls in a row, or on the first good poll after) gives
+  ``device.offline`` / ``device.online``.
 - ``CoverRule``: the open switch, or a tilt beyond ``tilt_deg`` (with hysteresis), gives
   ``cover.opened`` at once; both back at rest for ``closed_after_s`` gives ``cover.closed``.
 """
 
 from __future__ import annotations
 
-from drivers.model import Quality, Reading
+from drivers.model import AvailabilityChange, Quality, Reading
 from drivers.profile import BITFIELD_TYPES, Point, Profile
 from edge_agent.events import EventDraft
 from edge_agent.rules.alarm import Alarm, Latch, Transition
 from edge_agent.rules.config import CoverConfig, FaultConfig
 
-__all__ = ["Availability", "CoverRule", "FaultRule"]
+__all__ = ["CoverRule", "FaultRule", "availability_event"]
 
 _BAD = frozenset({Quality.FAULT, Quality.OUT_OF_RANGE})
 
@@ -57,36 +58,14 @@ class FaultRule:
         return []
 
 
-class Availability:
-    """Online / offline from consecutive poll outcomes (a device starts online)."""
-
-    def __init__(self, device: str, offline_after: int):
-        if offline_after < 1:
-            raise ValueError("offline_after must be at least 1")
-        self.device = device
-        self.offline_after = offline_after
-        self.failures = 0
-        self.online = True
-        self.offline_since: float | None = None
-
-    def failed(self, reason: str, ts: float) -> list[EventDraft]:
-        self.failures += 1
-        if not self.online or self.failures < self.offline_after:
-            return []
-        self.online = False
-        self.offline_since = ts
-        return [
-            EventDraft.of(self.device, "device.offline", ts, reason=reason, failures=self.failures)
-        ]
-
-    def ok(self, ts: float) -> list[EventDraft]:
-        self.failures = 0
-        if self.online:
-            return []
-        self.online = True
-        offline_s = ts - self.offline_since if self.offline_since is not None else None
-        self.offline_since = None
-        return [EventDraft.of(self.device, "device.online", ts, offline_s=offline_s)]
+def availability_event(device: str, change: AvailabilityChange, ts: float) -> EventDraft:
+    """``device.offline`` / ``device.online`` for a transition the bus decided (the count of
+    failed polls lives in ``drivers.bus.DeviceCoordinator`` only)."""
+    if change.online:
+        return EventDraft.of(device, "device.online", ts, offline_s=change.offline_s)
+    return EventDraft.of(
+        device, "device.offline", ts, reason=change.reason, failures=change.failures
+    )
 
 
 class CoverRule:

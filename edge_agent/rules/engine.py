@@ -1,17 +1,17 @@
 """The rules engine: routes readings and poll outcomes to small rules, collects events.
 
 Built once from the config (``RulesConfig``) and the gateway's devices (``DeviceInfo``: name,
-profile, kind, per-device ``DeviceRulesConfig``, ``offline_after``). Each rule is a small
-object for one concern (see ``point_rules``, ``device_rules``, ``site_rules``); the engine
-only wires (device, point) -> rules and concatenates what they return. Pure logic: no I/O,
-time from the readings' ``ts`` or the injected ``clock``.
+profile, kind, per-device ``DeviceRulesConfig``). Each rule is a small object for one concern
+(see ``point_rules``, ``device_rules``, ``site_rules``) holding its own state, created per
+device; the engine only wires (device, point) -> rules and concatenates what they return.
+Pure logic: no I/O, time from the readings' and poll results' ``ts``.
 
 Usage::
 
     engine = RulesEngine(config.rules, [DeviceInfo("lv-01", profile, rules=dev.rules)])
-    events = engine.on_reading(reading)                 # -> list[EventDraft]
-    events = engine.on_poll_failed("lv-01", "timeout")  # device.offline after N failures
-    events = engine.on_poll_ok("lv-01")                 # device.online after offline
+    events = engine.on_poll(result)    # a bus PollResult -> list[EventDraft]: its
+                                       # availability change, then its readings' rules
+    events = engine.on_reading(reading)  # one reading's rules
 
 Raises ``RulesConfigError`` (a ``UsageError``) at construction for settings that contradict
 the profiles: an unknown point or rain gauge, thresholds out of order, K above N.
@@ -20,16 +20,16 @@ the profiles: an unknown point or rain gauge, thresholds out of order, K above N
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from drivers.model import Reading
+from drivers.model import PollResult, Reading
 from drivers.profile import Point, Profile
 from edge_agent.errors import UsageError
 from edge_agent.events import EventDraft
-from edge_agent.rules.config import DEFAULT_OFFLINE_AFTER, DeviceRulesConfig, RulesConfig
-from edge_agent.rules.device_rules import Availability, CoverRule, FaultRule
+from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from edge_agent.rules.device_rules import CoverRule, FaultRule, availability_event
 from edge_agent.rules.point_rules import (
     RateRule,
     ThresholdRule,
@@ -39,7 +39,7 @@ from edge_agent.rules.point_rules import (
 )
 from edge_agent.rules.site_rules import BlockageRule, OverflowRule
 
-__all__ = ["DEFAULT_OFFLINE_AFTER", "DeviceInfo", "RulesConfigError", "RulesEngine"]
+__all__ = ["DeviceInfo", "RulesConfigError", "RulesEngine"]
 
 Handler = Callable[[Reading], list[EventDraft]]
 _LEVEL_ORDER = ("low_low", "low", "high", "high_high")
@@ -57,7 +57,6 @@ class DeviceInfo:
     profile: Profile
     kind: str | None = None
     rules: DeviceRulesConfig = field(default_factory=DeviceRulesConfig)
-    offline_after: int = DEFAULT_OFFLINE_AFTER
 
     @property
     def device_kind(self) -> str:
@@ -84,19 +83,12 @@ def _check_spec(device: str, point: Point, spec: ThresholdSpec) -> None:
 class RulesEngine:
     """All rules of one gateway."""
 
-    def __init__(
-        self,
-        rules: RulesConfig,
-        devices: Sequence[DeviceInfo],
-        clock: Callable[[], float] = time.time,
-    ):
+    def __init__(self, rules: RulesConfig, devices: Sequence[DeviceInfo]) -> None:
         self.rules = rules
-        self.clock = clock
         self.devices = {d.name: d for d in devices}
         if len(self.devices) != len(devices):
             raise RulesConfigError("device names must be unique")
         self._routes: dict[tuple[str, str], list[Handler]] = {}
-        self._availability = {d.name: Availability(d.name, d.offline_after) for d in devices}
         self._faults: dict[str, FaultRule] = {}
         for device in devices:
             self._check_device(device)
@@ -156,9 +148,9 @@ class RulesEngine:
             rate = rate_spec(point, device.rules, self.rules)
             if rate is not None:
                 self._route(name, point.name, RateRule(name, point, rate))
-            self._route(name, point.name, lambda r, p=point: faults(r, p))
+            self._route(name, point.name, partial(faults, point=point))
             if cover is not None and point.role in ("cover_open", "cover_tilt_deg"):
-                self._route(name, point.name, lambda r, p=point, c=cover: c(r, p))
+                self._route(name, point.name, partial(cover, point=point))
 
     def _wire_site_rules(self, device: DeviceInfo) -> None:
         name = device.name
@@ -179,9 +171,7 @@ class RulesEngine:
             overflow = OverflowRule(name, pumps, self.rules.overflow)
             for point in device.profile.points:
                 if point.role in ("pump_running", "pump_fault", "float_high_high"):
-                    self._route(
-                        name, point.name, lambda r, o=overflow, p=point: o.on_pump(r, p.role)
-                    )
+                    self._route(name, point.name, partial(overflow.on_pump, role=point.role))
             well = device.rules.wet_well
             if well is not None:
                 self._route(
@@ -201,27 +191,19 @@ class RulesEngine:
             events.extend(handler(reading))
         return events
 
-    def on_readings(self, readings: Iterable[Reading]) -> list[EventDraft]:
-        """Events caused by a poll's readings, in order."""
-        return [event for reading in readings for event in self.on_reading(reading)]
-
-    def on_poll_failed(self, device: str, reason: str, ts: float | None = None) -> list[EventDraft]:
-        """A poll of ``device`` failed; ``device.offline`` after ``offline_after`` in a row."""
-        availability = self._availability.get(device)
-        if availability is None:
+    def on_poll(self, result: PollResult) -> list[EventDraft]:
+        """Events caused by one poll: ``device.offline`` / ``device.online`` when it changed
+        the device's availability, then its readings' (none for an unknown device)."""
+        if result.device not in self.devices:
             return []
-        return availability.failed(reason, self.clock() if ts is None else ts)
-
-    def on_poll_ok(self, device: str, ts: float | None = None) -> list[EventDraft]:
-        """A poll of ``device`` succeeded; ``device.online`` if it was offline."""
-        availability = self._availability.get(device)
-        if availability is None:
-            return []
-        return availability.ok(self.clock() if ts is None else ts)
-
-    def is_online(self, device: str) -> bool:
-        availability = self._availability.get(device)
-        return availability is not None and availability.online
+        events = (
+            []
+            if result.change is None
+            else [availability_event(result.device, result.change, result.ts)]
+        )
+        for reading in result.readings:
+            events.extend(self.on_reading(reading))
+        return events
 
     def active_faults(self, device: str) -> list[str]:
         """What ``device.fault`` currently reports for ``device`` (empty: none)."""

@@ -8,19 +8,24 @@ Deadband, most specific first: ``devices[i].rules.points.<p>.deadband``, then th
 own ``deadband`` (profile YAML or ``devices[i].overrides.points.<p>.deadband``), then
 ``rules.telemetry.deadband_by_role[<role>]``, then ``deadband_pct_of_range`` of the point's
 valid range; a point without a range sends every change. Time is the readings' ``ts``.
+
+``on_poll`` batches: one ``TelemetryDraft`` per device poll holding every point worth
+sending (one outbox row and one MQTT message per poll, not one per reading).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.model import Reading
+from drivers.model import PollResult, Reading
 from drivers.profile import Point
+from edge_agent.events import TelemetryDraft, TelemetryValue
 from edge_agent.rules.config import PointRulesConfig, RulesConfig, TelemetryConfig
 from edge_agent.rules.engine import DeviceInfo
 
-__all__ = ["TelemetryFilter"]
+__all__ = ["TelemetryFilter", "plain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +86,10 @@ class TelemetryFilter:
             return True
         return False
 
-    def filter(self, readings: Iterable[Reading]) -> list[Reading]:
-        """The readings worth sending, in order."""
-        return [r for r in readings if self.should_send(r)]
+    def on_poll(self, result: PollResult) -> TelemetryDraft | None:
+        """The poll's readings worth sending as one record; None when none is (or it failed)."""
+        values = {r.point: plain(r.value) for r in result.readings if self.should_send(r)}
+        return TelemetryDraft(result.device, result.ts, values) if values else None
 
     @staticmethod
     def _changed(last: _LastSent, reading: Reading, policy: _Policy) -> bool:
@@ -101,3 +107,10 @@ class TelemetryFilter:
         ):
             return abs(new - old) > policy.deadband or (new != new) != (old != old)  # NaN
         return new != old
+
+
+def plain(value: TelemetryValue) -> TelemetryValue:
+    """A JSON-able telemetry value (NaN/inf become None: JSON has no spelling for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

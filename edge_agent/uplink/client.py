@@ -34,15 +34,17 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
 
 import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
 
-from edge_agent import __version__, codec
+from edge_agent import __version__, payload
+from edge_agent.component_status import UplinkStatus
 from edge_agent.errors import RuntimeFailure
-from edge_agent.events import PAYLOAD_VERSION
+from edge_agent.events import PAYLOAD_VERSION, JsonValue
 from edge_agent.outbox import Batch, Outbox
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import Topics
@@ -54,6 +56,12 @@ __all__ = [
     "UplinkStatus",
     "backoff_delay",
 ]
+
+if TYPE_CHECKING:
+    from edge_agent.config.model import Device
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # Lazy proxy (no bind at import): picks up configure_logging() done later by the daemon.
 log = structlog.get_logger("edge_agent.uplink")
@@ -92,11 +100,11 @@ class DeviceMeta:
     location: str | None = None
     pipe_segment: str | None = None
     listening_radius_m: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, JsonValue] = field(default_factory=dict)
 
     @classmethod
     def from_config(
-        cls, device: Any, *, kind: str | None = None, listening_radius_m: float | None = None
+        cls, device: Device, *, kind: str | None = None, listening_radius_m: float | None = None
     ) -> DeviceMeta:
         """From ``edge_agent.config.model.Device`` (plus what the site file knows)."""
         loc = device.location
@@ -113,7 +121,7 @@ class DeviceMeta:
             listening_radius_m=listening_radius_m,
         )
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, JsonValue]:
         return {
             "v": PAYLOAD_VERSION,
             "dev": self.name,
@@ -128,24 +136,7 @@ class DeviceMeta:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class UplinkStatus:
-    """For ``status`` and sd_notify STATUS. ``url`` never holds credentials."""
-
-    state: str  # connecting / connected / disconnected / stopped
-    url: str | None
-    last_error: str | None
-    published: int  # rows acknowledged by the broker (and deleted) since start
-    failed: int  # publishes the broker refused (v5 reason code) since start
-    inflight: int
-    reconnects: int
-
-    @property
-    def connected(self) -> bool:
-        return self.state == "connected"
-
-
-def _json(obj: Any) -> bytes:
+def _json(obj: JsonValue) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -197,11 +188,14 @@ class _Session:
         self.client.on_publish = self._on_publish
 
     # paho thread -> loop -----------------------------------------------------------------
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+    def _post(self, fn: Callable[[*Ts], None], *args: *Ts) -> None:
         with contextlib.suppress(RuntimeError):  # the loop already closed at shutdown
             self.loop.call_soon_threadsafe(fn, *args)
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    # paho's VERSION2 callbacks: (client, userdata, flags or mid, reason code, properties)
+    def _on_connect(
+        self, _c: object, _u: object, _f: object, reason_code: ReasonCode, _p: object
+    ) -> None:
         if reason_code.is_failure:
             self._post(self._fail_connack, f"broker refused the connection: {reason_code}")
         else:
@@ -215,7 +209,9 @@ class _Session:
         if not self.connack.done():
             self.connack.set_exception(UplinkError(message))
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason_code: ReasonCode, _p: object
+    ) -> None:
         self._post(self._lost, f"connection lost: {reason_code}")
 
     def _lost(self, message: str) -> None:
@@ -226,7 +222,9 @@ class _Session:
         self._fail_connack(f"{message} (before CONNACK)")
         self.uplink._kick.set()
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(
+        self, _c: object, _u: object, mid: int, reason_code: ReasonCode, _p: object
+    ) -> None:
         # MQTT 3.1.1 has no PUBACK reason: paho reports Success. In v5 a failure code
         # (0x80 and up: not authorized, quota exceeded, ...) means the broker did NOT take it.
         ok = not reason_code.is_failure
@@ -265,9 +263,11 @@ class _Session:
             raise UplinkError(f"cannot connect to {where}: timed out") from None
         except OSError as exc:
             raise UplinkError(f"cannot connect to {where}: {exc.strerror or exc}") from None
-        with contextlib.suppress(OSError, AttributeError):
-            # Small QoS 1 packets: do not let Nagle hold a PUBLISH back for a pending ACK.
-            self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):  # (a TLS socket is one too)
+            with contextlib.suppress(OSError):
+                # Small QoS 1 packets: do not let Nagle hold a PUBLISH back for a pending ACK.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.loop_start()
         try:
             await asyncio.wait_for(asyncio.shield(self.connack), s.connect_timeout_s)
@@ -403,7 +403,9 @@ class Uplink:
         if self._task is not None and not self._task.done():
             beat()
 
-    def reconfigure(self, settings: UplinkSettings, devices: Sequence[DeviceMeta] | None = None):
+    def reconfigure(
+        self, settings: UplinkSettings, devices: Sequence[DeviceMeta] | None = None
+    ) -> None:
         """New settings (config reload): takes effect with a fresh connection."""
         if settings != self.settings:
             self._tls_context = settings.tls.context() if settings.broker.tls else None
@@ -415,7 +417,7 @@ class Uplink:
             self.devices = tuple(devices)
 
     # -- the loop -------------------------------------------------------------------------
-    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _io(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         return await self._loop.run_in_executor(self._executor, fn, *args)
 
     async def _drained(self) -> None:
@@ -508,11 +510,11 @@ class Uplink:
         batch = self.outbox.begin(n)
         enc = self.settings.encoding
         tqos = self.settings.telemetry_qos
-        encoded = [
+        encoded: list[tuple[str, str, bytes, int]] = [
             (
                 ev.id,
                 self.topics.for_event(ev),
-                codec.encode(ev, enc),
+                payload.encode(ev, enc),
                 tqos if ev.stream == "telemetry" else 1,
             )
             for ev in batch.events
@@ -534,7 +536,7 @@ class Uplink:
 
     def _announce(self, session: _Session) -> None:
         """Retained birth and device metadata: before any event on this connection."""
-        birth = {
+        birth: dict[str, JsonValue] = {
             "v": PAYLOAD_VERSION,
             "state": "online",
             "ts": round(time.time() * 1000),

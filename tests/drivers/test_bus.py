@@ -10,7 +10,7 @@ import pytest
 
 from drivers.bus import BusRead, BusRunner, DeviceCoordinator, DeviceSpec, PollPolicy
 from drivers.errors import DriverError
-from drivers.model import Quality, Reading
+from drivers.model import AvailabilityChange, PollResult, Quality, Reading
 from drivers.transport import make_transport
 from tests.helpers.modbus import served_units
 
@@ -68,8 +68,12 @@ class TestCoordinator:
         c = _coordinator()
         assert c.state == "unknown" and c.next_due == 100.0
         for event, now, state, due, transition in self.CASES:
-            changed = c.poll_ok(now) if event == "ok" else c.poll_failed("no answer", now)
+            change = c.poll_ok(now) if event == "ok" else c.poll_failed("no answer", now)
+            changed = change is not None
             assert (c.state, c.next_due, changed) == (state, due, transition), (event, now)
+            if changed:  # the transition says which way, and why it went offline
+                assert change.online == (event == "ok")
+                assert change.reason == (None if change.online else "no answer")
         assert c.polls_ok == 3 and c.polls_failed == 5 and c.last_error == "no answer"
 
     def test_fixed_rate_does_not_pile_up(self):
@@ -85,9 +89,16 @@ class TestCoordinator:
     def test_offline_from_the_start_is_a_transition(self):
         """A device dead at startup reports going offline once."""
         c = _coordinator()
-        assert c.poll_failed("x", 100.0) is False
-        assert c.poll_failed("x", 110.0) is True
-        assert c.poll_failed("x", 111.0) is False
+        assert c.poll_failed("x", 100.0) is None
+        assert c.poll_failed("x", 110.0) == AvailabilityChange(False, reason="x", failures=2)
+        assert c.poll_failed("x", 111.0) is None
+
+    def test_back_online_says_how_long_it_was_offline(self):
+        """The transition carries the offline time, from the polls' wall timestamps."""
+        c = _coordinator()
+        c.poll_failed("x", 100.0, ts=5000.0)
+        c.poll_failed("x", 110.0, ts=5010.0)  # offline from here
+        assert c.poll_ok(120.0, ts=5090.0) == AvailabilityChange(True, offline_s=80.0)
 
     def test_jitter_spreads_first_polls(self):
         spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 10.0, PollPolicy(jitter_s=2.0))
@@ -154,7 +165,7 @@ def test_schedule_on_injected_clock_keeps_each_device_rate():
                 "b",
                 transport,
                 devices,
-                on_reading=readings.append,
+                sink=lambda result: readings.extend(result.readings),
                 clock=fake.clock,
                 wall=fake.wall,
                 sleep=fake.sleep,
@@ -177,6 +188,13 @@ def test_dead_device_does_not_stall_the_bus_and_recovers():
     async def scenario():
         events: list[tuple] = []
         failed: list[str] = []
+
+        def sink(result: PollResult) -> None:
+            if result.change is not None:
+                events.append((result.device, result.change.online, result.change.reason))
+            if not result.ok:
+                failed.append(result.device)
+
         async with served_units({1: UNITS[1]}) as server:
             transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=0.1)
             policy = PollPolicy(
@@ -195,8 +213,7 @@ def test_dead_device_does_not_stall_the_bus_and_recovers():
                 "b",
                 transport,
                 devices,
-                on_availability=lambda d, online, reason, ts: events.append((d, online, reason)),
-                on_poll_failed=lambda d, reason, ts: failed.append(d),
+                sink=sink,
             )
             runner.start()
             live, dead = runner.coordinators["live"], runner.coordinators["dead"]

@@ -77,8 +77,10 @@ def test_one_faulty_unit(faults, tmp_path):
                 "rs485",
                 transport,
                 devices,
-                on_availability=lambda d, online, reason, ts: events.append((d, online)),
-                on_reading=lambda r: values[r.device].add(r.value),
+                sink=lambda result: (
+                    result.change and events.append((result.device, result.change.online)),
+                    values[result.device].update(r.value for r in result.readings),
+                ),
             )
             a, b, c = (runner.coordinators[n] for n in "abc")
             runner.start()
@@ -135,7 +137,10 @@ def test_port_vanishes_and_returns(tmp_path):
                 "rs485",
                 transport,
                 devices,
-                on_availability=lambda d, online, reason, ts: events.append((d, online, reason)),
+                sink=lambda result: (
+                    result.change
+                    and events.append((result.device, result.change.online, result.change.reason))
+                ),
             )
             runner.start()
             coordinators = list(runner.coordinators.values())
@@ -174,7 +179,9 @@ def test_tcp_gateway_restart_reconnects():
             "plc",
             transport,
             [DeviceSpec("a", 1, FourRegisters(), 0.03, POLICY)],
-            on_availability=lambda d, online, reason, ts: events.append((d, online)),
+            sink=lambda result: (
+                result.change and events.append((result.device, result.change.online))
+            ),
         )
         a = runner.coordinators["a"]
         runner.start()

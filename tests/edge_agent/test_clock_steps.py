@@ -20,7 +20,7 @@ import pytest
 from drivers.bus import BusRunner, DeviceSpec, PollPolicy, ProfilePollPlan
 from drivers.profile import load_profile
 from drivers.transport import make_transport
-from edge_agent import codec
+from edge_agent import payload
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
 from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
 from edge_agent.events import EventDraft, TelemetryDraft
@@ -112,12 +112,12 @@ def test_outbox_across_wall_clock_steps(tmp_path, name):
         flags = [e.ts_synced for e in events if e.dev == dev]
         assert flags == expected_flags
     for e in out:
-        payload = codec.to_payload(e)
-        codec.validate(payload)
-        assert ("tsq" in payload) is (not e.ts_synced)
+        doc = payload.to_payload(e)
+        payload.validate(doc)
+        assert ("tsq" in doc) is (not e.ts_synced)
         if not e.ts_synced:
-            assert payload["tsq"] == codec.TSQ_UNSYNCED
-        assert codec.decode(codec.encode(e)) == payload
+            assert doc["tsq"] == payload.TSQ_UNSYNCED
+        assert payload.decode(payload.encode(e)) == doc
 
 
 def test_age_bound_still_applies_to_events_accepted_while_synced(tmp_path):
@@ -151,7 +151,7 @@ def test_dropped_report_taken_while_unsynced_is_flagged(tmp_path):
     dropped = [e for e in left if e.kind == "gateway.outbox_dropped"]
     assert dropped and all(not e.ts_synced for e in dropped)
     for e in dropped:
-        assert codec.to_payload(e)["tsq"] == codec.TSQ_UNSYNCED
+        assert payload.to_payload(e)["tsq"] == payload.TSQ_UNSYNCED
     assert MIN_PLAUSIBLE_EPOCH_S < NOW
 
 
@@ -212,7 +212,7 @@ def test_poll_schedule_ignores_wall_clock_steps(steps):
             policy = PollPolicy(timeout_s=2.0, retries=1, jitter_s=0.0)
             specs = [DeviceSpec(f"lv-{u}", u, plan, 1.0, policy) for u in units]
             runner = BusRunner(
-                "b1", transport, specs, on_reading=readings.append,
+                "b1", transport, specs, sink=lambda result: readings.extend(result.readings),
                 clock=fake.monotonic, wall=fake.wall, sleep=fake.sleep,
             )  # fmt: skip
             runner.start()
@@ -223,7 +223,7 @@ def test_poll_schedule_ignores_wall_clock_steps(steps):
     runner, fake = asyncio.run(asyncio.wait_for(main(), 60))
     for c in runner.coordinators.values():
         # Due at 0, 1, ..., 10 s of monotonic time: 11 polls, however the wall moved.
-        assert (c.polls_ok, c.polls_failed) == (11, 0), c.snapshot()
+        assert (c.polls_ok, c.polls_failed) == (11, 0), c.status("b1")
     assert all(0 < s <= 1.0 for s in fake.sleeps), "never a sleep longer than the interval"
     # Readings carry the stepped wall time (that is what timestamps are).
     level_ts = [r.ts for r in readings if r.device == "lv-1" and r.point == "level"]

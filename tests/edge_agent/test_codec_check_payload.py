@@ -1,5 +1,5 @@
-"""``codec.check_payload`` (hand-written, what the outbox runs per event, no jsonschema in the
-daemon) gives the same verdict as ``codec.validate`` (jsonschema on the shipped schema)."""
+"""``payload.check_payload`` (hand-written, what the outbox runs per event, no jsonschema in the
+daemon) gives the same verdict as ``payload.validate`` (jsonschema on the shipped schema)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent import codec
+from edge_agent import payload
 
 GOOD = {
     "v": 1,
@@ -52,10 +52,10 @@ ODD_VALUES = st.sampled_from(ODD_VALUES_LIST)
 FIELDS = [*GOOD, "tsq", "extra"]
 
 
-def verdict(fn, payload) -> bool:
+def verdict(fn, doc) -> bool:
     try:
-        fn(payload)
-    except codec.PayloadError:
+        fn(doc)
+    except payload.PayloadError:
         return False
     return True
 
@@ -64,12 +64,10 @@ def test_same_verdict_for_every_single_field_change():
     """Exhaustive over one field at a time (the combinations below are sampled)."""
     for key in FIELDS:
         for value in ODD_VALUES_LIST:
-            payload = {**GOOD, key: value}
-            assert verdict(codec.check_payload, payload) == verdict(codec.validate, payload), (
-                payload
-            )
-        payload = {k: v for k, v in GOOD.items() if k != key}
-        assert verdict(codec.check_payload, payload) == verdict(codec.validate, payload)
+            doc = {**GOOD, key: value}
+            assert verdict(payload.check_payload, doc) == verdict(payload.validate, doc), doc
+        doc = {k: v for k, v in GOOD.items() if k != key}
+        assert verdict(payload.check_payload, doc) == verdict(payload.validate, doc)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -78,16 +76,16 @@ def test_same_verdict_for_every_single_field_change():
     drop=st.lists(st.sampled_from(list(GOOD)), max_size=2),
 )
 def test_same_verdict_as_jsonschema(changes, drop):
-    payload = {**GOOD, **changes}
+    doc = {**GOOD, **changes}
     for key in drop:
-        payload.pop(key, None)
-    assert verdict(codec.check_payload, payload) == verdict(codec.validate, payload), payload
+        doc.pop(key, None)
+    assert verdict(payload.check_payload, doc) == verdict(payload.validate, doc), doc
 
 
-@pytest.mark.parametrize("payload", [GOOD, {**GOOD, "tsq": "unsynced"}, {**GOOD, "seq": 1.0}])
-def test_valid_payloads_pass(payload):
-    codec.check_payload(payload)
-    codec.validate(payload)
+@pytest.mark.parametrize("doc", [GOOD, {**GOOD, "tsq": "unsynced"}, {**GOOD, "seq": 1.0}])
+def test_valid_payloads_pass(doc):
+    payload.check_payload(doc)
+    payload.validate(doc)
 
 
 @pytest.mark.parametrize(
@@ -102,15 +100,15 @@ def test_valid_payloads_pass(payload):
     ],
 )
 def test_errors_name_the_field(change, where):
-    with pytest.raises(codec.PayloadError, match=f"^{where}"):
-        codec.check_payload({**GOOD, **change})
+    with pytest.raises(payload.PayloadError, match=f"^{where}"):
+        payload.check_payload({**GOOD, **change})
 
 
 def test_non_dict_and_missing_key():
-    with pytest.raises(codec.PayloadError, match="object"):
-        codec.check_payload([GOOD])
-    with pytest.raises(codec.PayloadError, match="'seq' is a required property"):
-        codec.check_payload({k: v for k, v in GOOD.items() if k != "seq"})
+    with pytest.raises(payload.PayloadError, match="object"):
+        payload.check_payload([GOOD])
+    with pytest.raises(payload.PayloadError, match="'seq' is a required property"):
+        payload.check_payload({k: v for k, v in GOOD.items() if k != "seq"})
 
 
 @pytest.fixture
@@ -119,22 +117,22 @@ def schema_edit(monkeypatch):
     import copy
 
     def edit(change):
-        schema = copy.deepcopy(codec.event_schema())
+        schema = copy.deepcopy(payload.event_schema())
         change(schema)
-        monkeypatch.setattr(codec, "event_schema", lambda: schema)
-        codec._payload_rules.cache_clear()
+        monkeypatch.setattr(payload, "event_schema", lambda: schema)
+        payload._payload_rules.cache_clear()
 
     yield edit
     monkeypatch.undo()
-    codec._payload_rules.cache_clear()
+    payload._payload_rules.cache_clear()
 
 
 def test_rules_come_from_the_schema_not_a_copy(schema_edit):
     schema_edit(lambda s: s["properties"]["sev"].update(maximum=5))
-    codec.check_payload({**GOOD, "sev": 5})
+    payload.check_payload({**GOOD, "sev": 5})
     schema_edit(lambda s: s["properties"]["dev"].update(pattern="^[a-z]+$"))
-    with pytest.raises(codec.PayloadError, match=r"^payload dev:"):
-        codec.check_payload(GOOD)
+    with pytest.raises(payload.PayloadError, match=r"^payload dev:"):
+        payload.check_payload(GOOD)
 
 
 @pytest.mark.parametrize(
@@ -147,5 +145,5 @@ def test_rules_come_from_the_schema_not_a_copy(schema_edit):
 )
 def test_a_keyword_check_payload_does_not_apply_fails_loudly(schema_edit, change):
     schema_edit(change)
-    with pytest.raises(codec.PayloadError, match=r"^event schema: check_payload cannot apply"):
-        codec.check_payload(GOOD)
+    with pytest.raises(payload.PayloadError, match=r"^event schema: check_payload cannot apply"):
+        payload.check_payload(GOOD)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EMITTERS = [
     *sorted((ROOT / "edge_agent" / "rules").glob("*.py")),
     *sorted((ROOT / "edge_agent" / "daemon").glob("*.py")),
-    ROOT / "edge_agent" / "outbox.py",
+    *sorted((ROOT / "edge_agent" / "outbox").glob("*.py")),
     ROOT / "dsp" / "tracker.py",
 ]
 DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

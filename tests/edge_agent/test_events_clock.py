@@ -7,10 +7,10 @@ from edge_agent.events import Event, EventDraft, Severity
 
 
 def test_event_ids_and_alarm_flag():
-    ev = Event("gw-01", 7, "lv-01", "level.high", Severity.WARNING, 1.0, {})
+    ev = Event("gw-01", 7, "lv-01", "level.high", Severity.WARNING, 1.0, "{}")
     assert ev.id == "gw-01:7"
     assert ev.is_alarm
-    tel = Event("gw-01", 7, "lv-01", "telemetry", Severity.INFO, 1.0, {}, stream="telemetry")
+    tel = Event("gw-01", 7, "lv-01", "telemetry", Severity.INFO, 1.0, "{}", stream="telemetry")
     assert tel.id == "gw-01:t7"
     assert not tel.is_alarm
 

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from edge_agent import codec
+from edge_agent import payload
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
 from edge_agent.events import EventDraft, Severity, TelemetryDraft
 from edge_agent.outbox import DB_NAME, Outbox, OutboxError, OutboxSettings
@@ -50,8 +50,8 @@ def payloads(events):
     """Every event this test produced, validated against the schema."""
     out = []
     for ev in events:
-        p = codec.to_payload(ev)
-        codec.validate(p)
+        p = payload.to_payload(ev)
+        payload.validate(p)
         out.append(p)
     return out
 
@@ -84,7 +84,7 @@ def test_unsynced_clock_is_stored_and_flagged(tmp_path):
     with open_outbox(tmp_path, synced=False) as box:
         box.add(alarm())
         (ev,) = box.begin(10).events
-        assert codec.to_payload(ev)["tsq"] == "unsynced"
+        assert payload.to_payload(ev)["tsq"] == "unsynced"
 
 
 def test_batches_keep_order_and_only_accepted_rows_leave(tmp_path):
@@ -206,7 +206,7 @@ def test_full_disk_holds_events_in_memory_and_recovers(tmp_path):
         assert box.degraded
         assert box.add(tele()) is None
         assert box.add(alarm(i=777)) is None
-        st = box.stats()
+        st = box.status()
         assert st.held_in_memory == 2 and st.degraded and "full" in st.last_error
         # The uplink delivers what is stored: pages free up, the held events go to disk.
         drain(box)
@@ -223,9 +223,9 @@ def test_full_disk_holds_events_in_memory_and_recovers(tmp_path):
 
 def test_bad_records_are_refused_not_stored(tmp_path):
     with open_outbox(tmp_path) as box:
-        with pytest.raises(codec.PayloadError):
+        with pytest.raises(payload.PayloadError):
             box.add(EventDraft("lv-01", "level.high", Severity.WARNING, T0, {"x": float("nan")}))
-        with pytest.raises(codec.PayloadError):
+        with pytest.raises(payload.PayloadError):
             box.add(EventDraft("lv/01", "level.high", Severity.WARNING, T0, {}))
         assert box.depth() == 0
         assert box.add(alarm()).seq == 1  # no seq was burnt
@@ -245,7 +245,7 @@ def test_integrity_check_and_stats(tmp_path):
     with open_outbox(tmp_path) as box:
         box.add_many([alarm(i=i) for i in range(3)] + [tele(i=i) for i in range(2)])
         assert box.integrity_check() == []
-        st = box.stats()
+        st = box.status()
         assert (st.depth, st.depth_events, st.depth_telemetry) == (5, 3, 2)
         assert not st.degraded
     con = sqlite3.connect(tmp_path / "state" / DB_NAME)
@@ -257,6 +257,6 @@ def test_integrity_check_and_stats(tmp_path):
 @pytest.mark.parametrize("ts", [math.nan, math.inf])
 def test_non_finite_ts_is_refused_with_payload_error(tmp_path, ts):
     with Outbox(OutboxSettings(tmp_path), "gw-01") as ob:
-        with pytest.raises(codec.PayloadError, match="not a finite epoch time"):
+        with pytest.raises(payload.PayloadError, match="not a finite epoch time"):
             ob.add(EventDraft.of("lv-01", "level.high", ts))
         assert ob.depth() == 0 and ob.next_seq() == 1

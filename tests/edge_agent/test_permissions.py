@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.daemon.state import (
-    STATE_FILE_NAME,
-    OutboxStatus,
-    StatusSnapshot,
-    UplinkStatus,
-    write_status,
-)
+from edge_agent.daemon.state import STATE_FILE_NAME, StatusSnapshot, write_status
+from edge_agent.outbox import OutboxStatus
+from edge_agent.uplink import UplinkStatus
 from tests.helpers.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

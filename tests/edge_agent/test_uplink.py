@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 import structlog
 
-from edge_agent import codec
+from edge_agent import payload
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
 from edge_agent.config.secrets import Secret
 from edge_agent.events import EventDraft, TelemetryDraft
@@ -57,7 +57,7 @@ def event_payloads(consumer):
     """Decoded, schema-validated payloads of every message on event/ topics."""
     out = []
     for m in consumer.snapshot(f"{ROOT}/event/"):
-        p = codec.decode(m.payload)
+        p = payload.decode(m.payload)
         assert m.topic == f"{ROOT}/event/{p['dev']}"
         out.append(p)
     return out
@@ -74,7 +74,7 @@ def has_seqs(consumer, seqs):
         nonlocal done
         for m in msgs[done:]:
             if m.topic.startswith(f"{ROOT}/event/"):
-                seen.add(codec.decode(m.payload)["seq"])
+                seen.add(payload.decode(m.payload)["seq"])
         done = len(msgs)
         return want <= seen
 
@@ -131,7 +131,7 @@ def test_plain_drain_birth_metadata_and_clean_offline(tmp_path):
             states = [json.loads(m.payload)["state"] for m in consumer.snapshot(f"{ROOT}/state")]
             assert states[0] == "online" and states[-1] == "offline"
             (tel,) = consumer.snapshot(f"{ROOT}/telemetry/")
-            assert codec.decode(tel.payload)["data"] == {"level_mm": 812.0}
+            assert payload.decode(tel.payload)["data"] == {"level_mm": 812.0}
             st = up.status()
             assert (st.published, st.failed, st.state) == (301, 0, "stopped")
         # A late subscriber gets the retained state and metadata only.

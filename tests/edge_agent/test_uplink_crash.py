@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge_agent import codec
+from edge_agent import payload
 from tests.edge_agent.test_uplink import ROOT, check_delivery, event_payloads, has_seqs
 from tests.helpers.mosquitto import Consumer, Mosquitto
 
@@ -98,6 +98,6 @@ def test_gateway_sigkill_mid_stream_loses_nothing(tmp_path):
             wills = [json.loads(m.payload) for m in consumer.snapshot(f"{ROOT}/state")]
             assert {"online", "offline"} <= {w["state"] for w in wills}
             for p in payloads:
-                codec.validate(p)
+                payload.validate(p)
         finally:
             consumer.stop()

@@ -155,9 +155,9 @@ def test_topic_tree():
     t = Topics("lifeline/v1", "riverside", "gw-01")
     assert t.state == "lifeline/v1/riverside/gw-01/state"
     assert t.device("nl-01") == "lifeline/v1/riverside/gw-01/devices/nl-01"
-    ev = Event("gw-01", 1, "nl-01", "leak.suspected", Severity.NOTICE, 1.0, {})
+    ev = Event("gw-01", 1, "nl-01", "leak.suspected", Severity.NOTICE, 1.0, "{}")
     assert t.for_event(ev) == "lifeline/v1/riverside/gw-01/event/nl-01"
-    tel = Event("gw-01", 1, "nl-01", "telemetry", Severity.INFO, 1.0, {}, stream="telemetry")
+    tel = Event("gw-01", 1, "nl-01", "telemetry", Severity.INFO, 1.0, "{}", stream="telemetry")
     assert t.for_event(tel) == "lifeline/v1/riverside/gw-01/telemetry/nl-01"
 
 

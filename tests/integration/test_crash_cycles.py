@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent import codec
+from edge_agent import payload
 from tests.helpers.mosquitto import Consumer, Mosquitto
 from tests.integration.sitegw import ENTRY, ROOT, _env, _readline, wait_until
 
@@ -125,7 +125,7 @@ def _start_daemon(config: Path, state: Path, url: str, log) -> subprocess.Popen:
 def _payloads(consumer: Consumer) -> list[dict]:
     out = []
     for m in consumer.snapshot(f"{TOPIC_ROOT}/event/"):
-        p = codec.decode(m.payload)  # schema-validated
+        p = payload.decode(m.payload)  # schema-validated
         assert m.topic == f"{TOPIC_ROOT}/event/{p['dev']}"
         out.append(p)
     return out

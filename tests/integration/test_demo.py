@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from edge_agent import codec
+from edge_agent import payload
 from edge_agent.commands.demo import PROMISES
 from tests.integration.sitegw import ENTRY, _env
 
@@ -37,7 +37,7 @@ def test_demo_shows_every_promised_event_and_exits_0(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     for event in events:
-        codec.validate(event)
+        payload.validate(event)
     kinds = {e["kind"] for e in events}
     missing = [label for label, wanted in PROMISES if not kinds & set(wanted)]
     assert not missing, f"not shown: {missing}; saw {sorted(kinds)}"

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from edge_agent import codec
+from edge_agent import payload
 from tests.helpers.mosquitto import Consumer, Mosquitto
 from tests.integration.sitegw import Daemon, Simulator, write_config
 
@@ -60,7 +60,7 @@ def test_events_reach_the_broker_and_sigterm_leaves_offline(tmp_path):
 
         events = _events(msgs)
         for event in events:
-            codec.validate(event)  # the contract's JSON Schema
+            payload.validate(event)  # the contract's JSON Schema
         for m in msgs:
             if m.topic.startswith(f"{ROOT}/event/"):
                 assert m.topic == f"{ROOT}/event/{json.loads(m.payload)['dev']}" and m.qos == 1

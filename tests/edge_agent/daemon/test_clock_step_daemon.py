@@ -13,7 +13,7 @@ import itertools
 import time
 
 from drivers.codec import encode_value
-from edge_agent import codec
+from edge_agent import payload
 from edge_agent.daemon.app import Daemon, DaemonOptions, WallClock
 from edge_agent.daemon.systemd import Notifier
 from edge_agent.events import Event
@@ -125,9 +125,9 @@ def test_daemon_polls_and_numbers_events_through_wall_clock_steps(tmp_path):
     late = [e for e in numbered if e.ts > 1_700_000_000]
     assert late
     for e in numbered:
-        payload = codec.to_payload(e)
-        codec.validate(payload)
-        assert ("tsq" in payload) is (not e.ts_synced)
+        doc = payload.to_payload(e)
+        payload.validate(doc)
+        assert ("tsq" in doc) is (not e.ts_synced)
     for dev in ("lv-1", "lv-2"):
         kinds = [e.kind for e in numbered if e.dev == dev and e.kind.startswith("level.")]
         # Alternating raise / clear in acceptance order, through both steps.

@@ -117,7 +117,7 @@ def test_refused_from_the_start_opens_later_with_gap_free_seqs(small_fs, refusal
         assert box.add(alarm(0)) is None and box.add(tele(0)) is None
         assert box.add_many([alarm(1), tele(1), alarm(2)]) == [None, None, None]
         assert not box.begin(10)  # nothing stored: nothing to send yet
-        st = box.stats()
+        st = box.status()
         assert (st.held_in_memory, st.depth, st.dropped_total) == (3, 0, 2)
         assert not box.retry_held()  # still refused
 
@@ -149,9 +149,9 @@ def test_full_while_running_holds_alarms_then_writes_them(small_fs):
         first_held = next(i for i, e in enumerate(accepted) if e is None)
         assert all(e is None for e in accepted[first_held:])  # in order: none overtakes
         assert box.degraded and box.degraded_reason == "disk full"
-        assert "full" in box.stats().last_error
+        assert "full" in box.status().last_error
         assert box.add(tele(0)) is None  # telemetry is dropped first, and counted
-        held = box.stats().held_in_memory
+        held = box.status().held_in_memory
         assert held == len(accepted) - first_held
 
         small_fs.free()
@@ -168,9 +168,9 @@ def test_full_while_running_holds_alarms_then_writes_them(small_fs):
 
 def test_memory_bound_drops_oldest_non_alarm_first(small_fs, monkeypatch):
     """Past MAX_HELD the oldest non-alarm goes first; alarms only when nothing else is left."""
-    import edge_agent.outbox as outbox_mod
+    import edge_agent.outbox.held as held_mod
 
-    monkeypatch.setattr(outbox_mod, "MAX_HELD", 4)
+    monkeypatch.setattr(held_mod, "MAX_HELD", 4)
     state = small_fs.path / "state"
     state.mkdir()
     small_fs.readonly(True)
@@ -179,7 +179,7 @@ def test_memory_bound_drops_oldest_non_alarm_first(small_fs, monkeypatch):
         notice = EventDraft("lv-01", "device.online", Severity.INFO, T0, {})
         for d in (notice, alarm(0), alarm(1), alarm(2), alarm(3), alarm(4)):
             box.add(d)
-        assert box.stats().held_in_memory == 4
+        assert box.status().held_in_memory == 4
         small_fs.readonly(False)
         assert box.retry_held()
         events = [e for e in _drain(box) if e.stream == "event"]
@@ -231,7 +231,7 @@ def test_ext4_remounted_read_only_by_an_error_while_running(tmp_path):
             Path(trigger[0]).write_text("edge-agent test\n")
             assert box.add(alarm(1)) is None and box.add(tele(0)) is None
             assert box.degraded and box.degraded_reason == "disk I/O error"
-            st = box.stats()
+            st = box.status()
             assert (st.held_in_memory, st.dropped_total) == (1, 1)
             assert [e.seq for e in box.begin(10).events] == [1]  # reading still works
             assert not box.retry_held()
@@ -413,14 +413,14 @@ def test_status_reads_the_newer_of_state_dir_and_runtime_fallback(tmp_path, monk
     from dataclasses import replace
 
     from edge_agent.daemon.state import (
-        OutboxStatus,
         StatusSnapshot,
-        UplinkStatus,
         read_status,
         remove_status_fallback,
         write_status,
         write_status_fallback,
     )
+    from edge_agent.outbox import OutboxStatus
+    from edge_agent.uplink import UplinkStatus
 
     runtime = tmp_path / "run"
     runtime.mkdir()

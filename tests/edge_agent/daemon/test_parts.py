@@ -1,4 +1,5 @@
-"""Adapters in edge_agent.daemon.parts that hold logic of their own."""
+"""Small pieces of the daemon's wiring that hold logic of their own: the shared bus view's
+progress callback, telemetry values JSON can carry, the reload check."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import math
 
 import pytest
 
+from drivers.bus import BusRunner
 from drivers.errors import DriverTimeout
-from edge_agent.daemon.parts import _plain, _Progressing, check_reloadable
+from edge_agent.daemon.loading import check_reloadable
 from edge_agent.errors import UsageError
+from edge_agent.rules.telemetry import plain
 
 
 class FakeTransport:
     where = "tcp 127.0.0.1:1"
+    timeout_s = 1.0
+    kind = "tcp"
+    serial = False
 
     def __init__(self) -> None:
         self.fail = False
@@ -34,7 +40,7 @@ def test_progressing_counts_completed_requests_only():
     """Each answered request is progress; a timeout is not; other attributes pass through."""
     beats: list[int] = []
     inner = FakeTransport()
-    t = _Progressing(inner, lambda: beats.append(1))
+    t = BusRunner("b", inner, []).shared_transport(on_request=lambda: beats.append(1))
 
     async def main():
         await t.read(3, 1, 100, 2)
@@ -55,7 +61,7 @@ def test_progressing_counts_completed_requests_only():
 )
 def test_plain_telemetry_values(value, expected):
     """JSON has no NaN or infinity: they go upstream as null."""
-    assert _plain(value) == expected
+    assert plain(value) == expected
 
 
 class Cfg:

@@ -10,19 +10,14 @@ import time
 
 import pytest
 
+from drivers.model import DeviceStatus
 from edge_agent.cli import main
 from edge_agent.commands.status import render
-from edge_agent.daemon.state import (
-    STATE_FILE_NAME,
-    DeviceStatus,
-    LoggerStatus,
-    OutboxStatus,
-    StatusSnapshot,
-    UplinkStatus,
-    read_status,
-    write_status,
-)
+from edge_agent.daemon.leak import LoggerStatus
+from edge_agent.daemon.state import STATE_FILE_NAME, StatusSnapshot, read_status, write_status
 from edge_agent.errors import RuntimeFailure, UsageError
+from edge_agent.outbox import OutboxStatus
+from edge_agent.uplink import UplinkStatus
 
 
 def _snapshot(*, pid: int | None = None, updated_at: float | None = None) -> StatusSnapshot:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.model import Quality
+from drivers.bus import DeviceCoordinator, DeviceSpec, PollPolicy
+from drivers.model import AvailabilityChange, PollResult, Quality
 from edge_agent.errors import UsageError
 from edge_agent.events import Severity
 from edge_agent.rules import (
@@ -25,9 +26,7 @@ from tests.edge_agent.rules.helpers import PROFILES, kinds, reading
 
 
 def device(name, profile, **rules):
-    return DeviceInfo(
-        name, PROFILES.get(profile), rules=DeviceRulesConfig(**rules), offline_after=3
-    )
+    return DeviceInfo(name, PROFILES.get(profile), rules=DeviceRulesConfig(**rules))
 
 
 def site(**overrides):
@@ -39,42 +38,67 @@ def site(**overrides):
         device("mc-01", "cover-sensor-mc1"),
         device("pt-01", "pressure-pt5", pressure_low_bar=2.0),
     ]
-    return RulesEngine(RulesConfig(**overrides), devices, clock=lambda: 1234.0)
+    return RulesEngine(RulesConfig(**overrides), devices)
+
+
+class _NoRequests:
+    requests = ()
+
+    def decode(self, device, results, ts):
+        return []
+
+
+class Polls:
+    """Poll outcomes through the bus's own availability (a ``DeviceCoordinator`` per device,
+    offline after 3 failures in a row) into the engine as ``PollResult``s."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.coordinators: dict[str, DeviceCoordinator] = {}
+
+    def __call__(self, dev, ok, ts, reason="timeout"):
+        policy = PollPolicy(offline_after=3, jitter_s=0.0)
+        spec = DeviceSpec(dev, 1, _NoRequests(), 60.0, policy)
+        c = self.coordinators.setdefault(dev, DeviceCoordinator(spec, 0.0))
+        change = c.poll_ok(ts, ts) if ok else c.poll_failed(reason, ts, ts)
+        error = None if ok else reason
+        return self.engine.on_poll(PollResult("bus", dev, ts, (), error, change))
 
 
 class TestAvailability:
-    """Offline after N consecutive failures, online once on recovery."""
+    """Offline after N consecutive failures, online once on recovery (the bus counts; the
+    rules turn its transitions into events)."""
 
     def test_offline_online(self):
-        engine = site()
+        poll = Polls(site())
         out = []
         for ts in range(5):
-            out += engine.on_poll_failed("lv-01", "timeout", ts=float(ts))
+            out += poll("lv-01", False, float(ts))
         assert [(e.kind, e.ts, e.data["failures"]) for e in out] == [("device.offline", 2.0, 3)]
-        assert not engine.is_online("lv-01")
-        (online,) = engine.on_poll_ok("lv-01", ts=10.0)
+        assert poll.coordinators["lv-01"].state == "offline"
+        (online,) = poll("lv-01", True, 10.0)
         assert (online.kind, online.data["offline_s"]) == ("device.online", 8.0)
-        assert engine.on_poll_ok("lv-01", ts=11.0) == []
+        assert poll("lv-01", True, 11.0) == []
 
     def test_intermittent_failures_stay_online(self):
         """Failures that never reach N in a row raise nothing."""
-        engine = site()
+        poll = Polls(site())
         for ts in range(10):
-            assert engine.on_poll_failed("lv-01", "timeout", ts=ts) == []
-            assert engine.on_poll_failed("lv-01", "timeout", ts=ts) == []
-            assert engine.on_poll_ok("lv-01", ts=ts) == []
+            assert poll("lv-01", False, ts) == []
+            assert poll("lv-01", False, ts) == []
+            assert poll("lv-01", True, ts) == []
 
-    def test_injected_clock(self):
-        """Without a ts the engine asks its clock."""
-        engine = site()
+    def test_event_carries_the_polls_time_and_reason(self):
+        poll = Polls(site())
         for _ in range(2):
-            engine.on_poll_failed("gd-01", "crc error")
-        (event,) = engine.on_poll_failed("gd-01", "crc error")
+            poll("gd-01", False, 1000.0, "crc error")
+        (event,) = poll("gd-01", False, 1234.0, "crc error")
         assert event.ts == 1234.0
         assert event.data["reason"] == "crc error"
 
     def test_unknown_device(self):
-        assert site().on_poll_failed("nope", "x", ts=0) == []
+        change = AvailabilityChange(False, reason="x", failures=3)
+        assert site().on_poll(PollResult("bus", "nope", 0.0, error="x", change=change)) == []
 
 
 class TestFaults:
@@ -393,15 +417,12 @@ class TestNoStorms:
     @given(inputs())
     def test_alternation(self, steps):
         engine = site()
+        poll = Polls(engine)
         history: dict[tuple[str, str, str | None], list[tuple[str, str]]] = {}
         for ts, step in enumerate(steps):
             if step[0] == "poll":
                 _, dev, ok = step
-                events = (
-                    engine.on_poll_ok(dev, ts=ts)
-                    if ok
-                    else engine.on_poll_failed(dev, "timeout", ts=ts)
-                )
+                events = poll(dev, ok, float(ts))
             else:
                 dev, point, value, quality = step
                 events = engine.on_reading(reading(dev, point, value, float(ts) * 30, quality))

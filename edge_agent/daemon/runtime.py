@@ -1,0 +1,234 @@
+"""``Runtime``: what one config builds and a SIGHUP replaces: the bus runners (each handing
+every ``PollResult`` to the runtime's one sink), the ``Pipeline`` of that config's rules, the
+leak pipeline over its noise loggers. The outbox, its writer and the uplink outlive it.
+
+Built from the config, its site and profiles and explicit services (``RuntimeDeps``). A bus
+loop beats on every finished poll; ``all_polled`` is set once every device has been polled
+once (answered or not): the daemon is ready then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivers.bus import BusRunner
+from drivers.model import DeviceStatus, PollResult
+from drivers.profile import Profile, ProfileRegistry
+from drivers.site import Site
+from edge_agent.bus_setup import build_bus_setup
+from edge_agent.clock import Clock
+from edge_agent.config.model import GatewayConfig
+from edge_agent.daemon.leak import LeakPipeline, LoggerStatus
+from edge_agent.daemon.pipeline import Emit, Pipeline
+from edge_agent.daemon.recorder import BusRecorder, LoggerPlace
+from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
+from edge_agent.daemon.systemd import ProgressTracker
+from edge_agent.logs import get_logger
+from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
+from edge_agent.site_network import logger_pairs
+
+__all__ = ["BUS_DEADLINE_MIN_S", "LEAK_DEADLINE_S", "Runtime", "RuntimeDeps"]
+
+BUS_DEADLINE_MIN_S = 120.0  # a bus loop silent longer than this is stuck (recordings included)
+LEAK_DEADLINE_S = 300.0  # idle turns come every minute; transfers beat per request
+TRACKER_STATE_FILE = "leak-trackers.json"
+
+log = get_logger("edge_agent.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeDeps:
+    """The daemon's services a runtime is built from."""
+
+    clock: Clock  # stamps readings and events (sim time in the demo)
+    leak_clock: Clock  # the recording schedule's time (the demo's nights last seconds)
+    io: Executor  # the outbox thread: file and SQLite work, one at a time
+    dsp: Executor  # where DSP kernels run, off the loop
+    emit: Emit
+    progress: ProgressTracker
+    state_dir: Path | None
+
+
+class Runtime:
+    """Bus runners, pipeline and leak pipeline of one config. ``await start(stop)`` ...
+    ``await stop()``. Raises UsageError at construction for a config the parts refuse."""
+
+    def __init__(
+        self, config: GatewayConfig, site: Site | None, registry: ProfileRegistry, deps: RuntimeDeps
+    ) -> None:  # fmt: skip
+        self.deps = deps
+        # Readings are stamped with the daemon's clock (sim time in the demo).
+        setup = build_bus_setup(config, registry=registry, sink=self._on_poll, wall=deps.clock.time)
+        self.runners: dict[str, BusRunner] = setup.runners
+        kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
+        infos = [
+            DeviceInfo(d.name, setup.profiles[d.name], kind=kinds.get(d.name), rules=d.rules)
+            for d in config.devices
+        ]
+        self.pipeline = Pipeline(
+            RulesEngine(config.rules, infos), TelemetryFilter(config.rules, infos), deps.emit
+        )
+        self.leak = _leak_pipeline(config, site, setup.profiles, self.runners, deps)
+        intervals: dict[str, list[float]] = {}
+        for d in config.devices:
+            intervals.setdefault(d.bus, []).append(d.poll_interval_s)
+        self.deadlines = {  # a bus loop beats at least once per poll of its slowest device
+            bus: max(BUS_DEADLINE_MIN_S, 3.0 * max(intervals.get(bus, [0.0])))
+            for bus in self.runners
+        }
+        self._unpolled = {d.name for d in config.devices}
+        self.all_polled = asyncio.Event()
+        if not self._unpolled:
+            self.all_polled.set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _on_poll(self, result: PollResult) -> None:
+        """The bus runners' one sink."""
+        self.pipeline.on_poll(result)
+        self.deps.progress.beat(f"bus:{result.bus}")
+        if self._unpolled:
+            self._unpolled.discard(result.device)
+            if not self._unpolled:
+                self.all_polled.set()
+
+    async def start(self, stop: asyncio.Event) -> None:
+        progress = self.deps.progress
+        for bus, deadline in self.deadlines.items():
+            progress.register(f"bus:{bus}", deadline)
+        for runner in self.runners.values():
+            runner.start().add_done_callback(_report_crash)
+        if self.leak is not None:
+            progress.register("leak", LEAK_DEADLINE_S)
+            task = asyncio.ensure_future(self.leak.run(stop))
+            task.add_done_callback(_report_crash)
+            self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for runner in self.runners.values():
+            await runner.stop()
+        for bus in self.runners:
+            self.deps.progress.unregister(f"bus:{bus}")
+        self.deps.progress.unregister("leak")
+
+    def device_status(self) -> list[DeviceStatus]:
+        return [s for runner in self.runners.values() for s in runner.status()]
+
+    def logger_status(self) -> list[LoggerStatus]:
+        return list(self.leak.status.values()) if self.leak is not None else []
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A loop task that ended with an exception is a bug: log it with its traceback. Its
+    progress beats stop, so the watchdog is withheld and systemd restarts the daemon."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("loop crashed", task=task.get_name(), exc_info=exc)
+
+
+def _leak_pipeline(
+    config: GatewayConfig,
+    site: Site | None,
+    profiles: dict[str, Profile],
+    runners: dict[str, BusRunner],
+    deps: RuntimeDeps,
+) -> LeakPipeline | None:
+    """The leak pipeline over the config's noise loggers (profiles with a ``recording``
+    block), or None when there are none. Restores the trackers saved in the state directory."""
+    loggers = [d for d in config.devices if profiles[d.name].recording is not None]
+    if not loggers:
+        return None
+    # Only here: these load numba and its LLVM (~100 MB), which a gateway without noise
+    # loggers never needs.
+    from edge_agent.daemon.analysis import DEFAULT_MATERIAL, TrackerAnalysis
+    from edge_agent.daemon.locate import SiteLocator
+
+    leak_cfg = config.leak_detection
+    placement: dict[str, tuple[str, str | None]] = {}
+    for d in loggers:
+        pipe = d.pipe_segment
+        if site is not None and pipe is None:
+            with contextlib.suppress(KeyError):
+                pipe = site.device(d.name).pipe
+        material = DEFAULT_MATERIAL
+        if site is not None and pipe is not None:
+            with contextlib.suppress(KeyError):
+                material = site.pipe(pipe).material
+        placement[d.name] = (material, pipe)
+    analysis = TrackerAnalysis(
+        leak_cfg,
+        placement,
+        noise_floor_db=site.noise_floor_db if site is not None else 0.0,
+        now=deps.leak_clock.time(),
+    )
+    state_file = deps.state_dir / TRACKER_STATE_FILE if deps.state_dir is not None else None
+    if state_file is not None and state_file.exists():
+        try:
+            restored = analysis.restore(json.loads(state_file.read_text()))
+            log.info("leak trackers restored", loggers=len(restored), path=str(state_file))
+        except (OSError, ValueError) as exc:
+            log.warning("leak tracker state not restored, starting fresh", error=str(exc))
+
+    async def persist() -> None:
+        if state_file is not None:  # read on the loop (they change there), written off it
+            data = analysis.to_json()
+            await asyncio.get_running_loop().run_in_executor(
+                deps.io, _save_tracker_state, state_file, data
+            )
+
+    def beat(bus: str) -> None:
+        deps.progress.beat(f"bus:{bus}")
+        deps.progress.beat("leak")
+
+    start_min, end_min = leak_cfg.night_window_minutes()
+    recorder = BusRecorder(
+        runners,
+        {
+            d.name: LoggerPlace(d.bus, d.unit_id, recording)
+            for d in loggers
+            if (recording := profiles[d.name].recording) is not None
+        },
+        leak_cfg.duration_s,
+        deps.clock,
+        beat,
+    )
+    names = {d.name for d in loggers}
+    return LeakPipeline(
+        scheduler=RecordingScheduler(
+            [d.name for d in loggers],
+            window=NightWindow(start_min, end_min),
+            interval_s=leak_cfg.recording_interval_s,
+        ),
+        recorder=recorder,
+        analysis=analysis,
+        locator=SiteLocator(site) if site is not None else None,
+        pairs=[p for p in logger_pairs(site) if set(p) <= names] if site is not None else [],
+        emit=deps.emit,
+        clock=deps.leak_clock,
+        executor=deps.dsp,
+        beat=lambda: deps.progress.beat("leak"),
+        persist=persist,
+    )
+
+
+def _save_tracker_state(state_file: Path, data: object) -> None:
+    """Atomically replace the leak tracker state file (logs, never raises, on OSError)."""
+    tmp = state_file.with_name(state_file.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, state_file)
+    except OSError as exc:
+        log.warning("cannot save leak tracker state", error=str(exc), path=str(state_file))
