@@ -77,11 +77,11 @@ class TestConfigureLogging:
         """Library loggers come out as JSON lines too; their debug chatter is cut."""
         out = io.StringIO()
         configure_logging("debug", "json", stream=out)
-        logging.getLogger("pymodbus.logging").warning("No response received after 1 retries")
+        logging.getLogger("pymodbus.logging").warning("Unable to decode frame 0x1 0x2")
         logging.getLogger("paho.mqtt.client").debug("Sending PINGREQ")
         lines = _lines(out)
         assert [(x["logger"], x["event"]) for x in lines] == [
-            ("pymodbus.logging", "No response received after 1 retries")
+            ("pymodbus.logging", "Unable to decode frame 0x1 0x2")
         ]
 
     def test_console_renderer_on_a_tty(self, monkeypatch):
@@ -169,7 +169,7 @@ def test_pymodbus_frame_dumps_are_cut_and_rate_limited():
     configure_logging("info", "json", stream=out)
     for i in range(20):
         logging.getLogger("pymodbus.logging").error(
-            f"No response received after 0 retries\n>>>>> send: 0x0 0x{i:x}\n>>>>> recv: 0x1"
+            f"Cancel send, because not connected!\n>>>>> send: 0x0 0x{i:x}\n>>>>> recv: 0x1"
         )
     (line,) = _lines(out)
-    assert line["event"] == "No response received after 0 retries"
+    assert line["event"] == "Cancel send, because not connected!"
