@@ -5,7 +5,8 @@ imported only when asked for (``make_transport("rtu", port="/dev/ttyUSB0")`` nev
 TCP module). A transport moves requests and answers; it does not retry, back off or schedule:
 that is ``drivers.bus``'s job. Every method raises only ``drivers.errors`` types:
 
-- ``DriverInitError``: the link cannot be opened (port missing, connection refused);
+- ``DriverInitError``: the link cannot be opened (settings refused, port missing, permission
+  denied, connection refused): one line naming the cause, the OS error as ``__cause__``;
 - ``DriverTimeout``: no valid answer in time (absent unit, garbled / truncated frame, bad CRC,
   reply from another unit: on a real bus all of these look alike);
 - ``ModbusExceptionResponse``: the unit answered with an exception code (decoded by name);

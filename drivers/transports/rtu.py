@@ -21,6 +21,22 @@ from drivers.transports._pymodbus import PymodbusTransport, os_error_of
 __all__ = ["Rs485Settings", "RtuTransport", "char_time_s"]
 
 _PARITIES = ("N", "E", "O")
+_BUSY = "port busy (another program, e.g. a running edge-agent, holds it)"
+_GONE = "no device behind the port (adapter unplugged, or the UART is off)"
+# errno of a failed open -> what it means at the kerb ({port}: the port's path).
+_OPEN_FAILURES = {
+    errno.ENOENT: "no such port (adapter unplugged, or another name: ls /dev/serial/by-id)",
+    errno.EACCES: "permission denied (the user may not open it: add the user to the port's "
+    "group, usually dialout; ls -l {port})",
+    errno.EPERM: "operation not permitted (a device policy forbids it: under systemd, the "
+    "unit's DeviceAllow= lines)",
+    errno.EAGAIN: _BUSY,  # pyserial's exclusive lock (flock) is taken
+    errno.EBUSY: _BUSY,
+    errno.ENOTTY: "not a serial port",
+    errno.ENXIO: _GONE,
+    errno.ENODEV: _GONE,
+    errno.EIO: "input/output error (the adapter failed or is being unplugged)",
+}
 
 
 def char_time_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: int = 1) -> float:
@@ -109,21 +125,8 @@ class RtuTransport(PymodbusTransport):
                 f"the port refuses {self.settings} ({text}): its driver cannot do them; check "
                 "the bus settings against the devices, or use another adapter"
             )
-        reasons = {
-            errno.ENOENT: "no such port (adapter unplugged, or another name: ls /dev/serial/by-id)",
-            errno.EACCES: "permission denied (the user may not open it: add the user to the "
-            f"port's group, usually dialout; ls -l {self.port})",
-            errno.EPERM: "operation not permitted (a device policy forbids it: under systemd, "
-            "the unit's DeviceAllow= lines)",
-            errno.EAGAIN: "port busy (another program, e.g. a running edge-agent, holds it)",
-            errno.EBUSY: "port busy (another program, e.g. a running edge-agent, holds it)",
-            errno.ENOTTY: "not a serial port",
-            errno.ENXIO: "no device behind the port (adapter unplugged, or the UART is off)",
-            errno.ENODEV: "no device behind the port (adapter unplugged, or the UART is off)",
-            errno.EIO: "input/output error (the adapter failed or is being unplugged)",
-        }
-        if code in reasons:
-            return reasons[code]
+        if code in _OPEN_FAILURES:
+            return _OPEN_FAILURES[code].format(port=self.port)
         return super()._open_failure(exc)
 
     def _failed_open_cleanup(self, exc: BaseException) -> None:
