@@ -140,7 +140,7 @@ fi
 #    example's state_dir is the unit's state directory (the seed's is a developer's).
 run install -d -m 0755 "$CONF_DIR"
 if [ "$DRY_RUN" = yes ]; then
-    echo "+ install $SRC/seeds/gateway.yaml $CONF_DIR/gateway.yaml.example (state_dir: $STATE_DIR)"
+    echo "+ install -m 0644 $SRC/seeds/gateway.yaml $CONF_DIR/gateway.yaml.example (state_dir: $STATE_DIR)"
 else
     sed "s#^\(  state_dir:\) .*#\1 $STATE_DIR#" "$SRC/seeds/gateway.yaml" > "$CONF_DIR/gateway.yaml.example.new"
     chmod 0644 "$CONF_DIR/gateway.yaml.example.new"
