@@ -42,7 +42,8 @@ __all__ = ["BROADCAST_TURNAROUND_S", "PymodbusTransport", "os_error_of"]
 # Modbus over serial line spec: after a broadcast the master waits a "turnaround delay"
 # (typically 100-200 ms) so slaves can act before the next request.
 BROADCAST_TURNAROUND_S = 0.1
-# Transaction ids remembered (TCP), to name the device a late answer came from.
+# Transaction ids remembered (TCP), to name the device a late answer came from: a ring
+# indexed by the id's low bits.
 _TRANSACTIONS_REMEMBERED = 16
 
 
@@ -79,7 +80,7 @@ class PymodbusTransport(Transport):
         self._client: ModbusBaseClient | None = None
         self._readers: dict = {}
         self.unit_in_flight: int | None = None  # for log lines, see _pymodbus_logs
-        self._unit_of_transaction: dict[int, int] = {}
+        self._recent: list[tuple[int, int] | None] = [None] * _TRANSACTIONS_REMEMBERED
 
     @abstractmethod
     def _make_client(self) -> ModbusBaseClient:
@@ -153,14 +154,13 @@ class PymodbusTransport(Transport):
 
     def unit_of_transaction(self, transaction_id: int) -> int | None:
         """The unit a recent request with this (TCP) transaction id went to, if remembered."""
-        return self._unit_of_transaction.get(transaction_id)
+        entry = self._recent[transaction_id % _TRANSACTIONS_REMEMBERED]
+        return entry[1] if entry is not None and entry[0] == transaction_id else None
 
     def _request_done(self, client: ModbusBaseClient, unit: int) -> None:
         # The transaction lock makes next_tid the id the finished request used.
-        remembered = self._unit_of_transaction
-        remembered[client.ctx.next_tid] = unit
-        if len(remembered) > _TRANSACTIONS_REMEMBERED:
-            del remembered[next(iter(remembered))]
+        tid = client.ctx.next_tid
+        self._recent[tid % _TRANSACTIONS_REMEMBERED] = (tid, unit)
 
     async def read(
         self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
