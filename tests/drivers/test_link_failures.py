@@ -10,6 +10,8 @@ made to refuse.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import termios
 
 import pytest
@@ -131,6 +133,37 @@ def test_tcp_connection_refused(kind):
         assert isinstance(caught.value.__cause__, ConnectionRefusedError)
 
     asyncio.run(scenario())
+
+
+def test_tcp_connect_that_is_never_answered():
+    """A host that drops the connection attempt (down, firewalled): made on loopback by a
+    listener whose accept queue is full, so the kernel drops further SYNs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+
+    async def scenario():
+        t = make_transport("tcp", host="127.0.0.1", port=port, timeout_s=0.3)
+        with pytest.raises(DriverInitError) as caught:
+            await t.connect()
+        assert _one_line(caught.value) == (
+            f"cannot open tcp 127.0.0.1:{port}: no answer within 0.3 s (host down or "
+            "unreachable, or a firewall drops the connection)"
+        )
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
 
 
 class TwoRegisters:
