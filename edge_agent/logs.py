@@ -121,6 +121,7 @@ class RateLimitRepeats:
         # per device (or bus) where the line names one (drivers.transports adds them).
         where = getattr(record, "device", None) or getattr(record, "bus", None) or ""
         key = (record.name, _DIGITS.sub("#", first), str(where))
+        fields.update({k: getattr(record, k) for k in LIBRARY_CONTEXT if hasattr(record, k)})
         if not self.admit(key, method, fields):
             return False
         for extra in ("suppressed", "window_s"):

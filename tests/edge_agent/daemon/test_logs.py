@@ -173,3 +173,21 @@ def test_pymodbus_frame_dumps_are_cut_and_rate_limited():
         )
     (line,) = _lines(out)
     assert line["event"] == "Cancel send, because not connected!"
+
+
+def test_library_lines_are_limited_per_device_and_summaries_name_it():
+    """A pymodbus line naming a device (drivers.transports adds it) is limited per device;
+    the summary of the dropped repeats keeps the device."""
+    out = io.StringIO()
+    clock = FakeClock()
+    configure_logging("info", "json", stream=out, rate_limit_window_s=60, clock=clock)
+    logger = logging.getLogger("edge_agent.test_library")
+    for _ in range(5):
+        for device in ("lv-01", "lv-02"):
+            logger.warning("late answer from unit 7 ignored", extra={"device": device, "bus": "b"})
+    lines = _lines(out)
+    assert [(x["device"], x["bus"]) for x in lines] == [("lv-01", "b"), ("lv-02", "b")]
+    clock.t += 60
+    assert flush_summaries() == 2
+    summaries = _lines(out)[2:]
+    assert sorted((x["device"], x["suppressed"]) for x in summaries) == [("lv-01", 4), ("lv-02", 4)]
