@@ -97,10 +97,23 @@ mkdir -p "$WORK/src"
 PROJECT_WHEEL=$(ls "$WORK"/project/edge_agent-*.whl)
 
 if [ "$RESOLVE_ONLY" = yes ]; then
-    # 2'. Resolve for the target without installing: pip reads the wheels' metadata only.
+    # 2'. Resolve for the target without installing. fast-deps reads each wheel's metadata
+    # with HTTP range requests (a few kB, not the 60 MB of llvmlite) where the index does not
+    # publish the metadata files itself; pip warns that the feature is experimental.
     # shellcheck disable=SC2086
-    "$PY" -m pip install --quiet --dry-run --ignore-installed $TARGET --target "$WORK/target" \
-        --cache-dir "$CACHE" --report "$WORK/report.json" "$PROJECT_WHEEL"
+    if "$PY" -m pip install --quiet --dry-run --ignore-installed --use-feature=fast-deps \
+        $TARGET --target "$WORK/target" --cache-dir "$CACHE" --report "$WORK/report.json" \
+        "$PROJECT_WHEEL" 2> "$WORK/pip.err"; then
+        resolved=yes
+    else
+        resolved=no
+    fi
+    grep -v "fast-deps and it is not ready for production" "$WORK/pip.err" >&2 || true
+    if [ "$resolved" = no ]; then
+        echo "build-bundle: no binary wheel set for linux $ARCH, CPython $PYVER, glibc >= $GLIBC" \
+             "(pip's reason above)" >&2
+        exit 1
+    fi
     "$PY" - "$WORK/report.json" "$ARCH" <<'EOF'
 import json
 import sys
