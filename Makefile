@@ -2,6 +2,8 @@
 #   make demo   - create the venv, install, run the embedded demo site
 #   make test   - create the venv, install test tools (socat, mosquitto), lint, type-check,
 #                 run the tests
+# And for gateways with no network at the kerb (docs/installers.md):
+#   make bundle BUNDLE_ARCH=aarch64 BUNDLE_PYTHON=3.11   - the offline installer tarball
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +11,13 @@ STAMP  := $(VENV)/.installed-stamp
 # Numba compiles once into a writable cache, never into the source tree.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: all venv demo test lint typecheck format test-deps bench clean
+# The offline bundle's target: CPU (x86_64, aarch64), CPython (3.11-3.13), oldest glibc.
+BUNDLE_ARCH   ?= $(shell uname -m)
+BUNDLE_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+BUNDLE_GLIBC  ?= 2.28
+BUNDLE_OUT    ?= dist
+
+.PHONY: all venv demo test lint typecheck format test-deps bench bundle bundle-check clean
 
 all: test
 
@@ -49,5 +57,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/uplink.py
 	$(BIN)/python benchmarks/daemon.py
 
+# One tarball: the wheel, every dependency as a binary wheel for the target, the unit, the
+# example config and site, install.sh (offline). bundle-check only resolves (no download).
+bundle: $(STAMP)
+	scripts/build-bundle.sh --arch $(BUNDLE_ARCH) --python $(BUNDLE_PYTHON) --glibc $(BUNDLE_GLIBC) --out $(BUNDLE_OUT)
+
+bundle-check: $(STAMP)
+	scripts/build-bundle.sh --arch $(BUNDLE_ARCH) --python $(BUNDLE_PYTHON) --glibc $(BUNDLE_GLIBC) --resolve-only
+
 clean:
-	rm -rf $(VENV) .cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .cache .pytest_cache build dist *.egg-info

@@ -5,7 +5,8 @@ imported only when asked for (``make_transport("rtu", port="/dev/ttyUSB0")`` nev
 TCP module). A transport moves requests and answers; it does not retry, back off or schedule:
 that is ``drivers.bus``'s job. Every method raises only ``drivers.errors`` types:
 
-- ``DriverInitError``: the link cannot be opened (port missing, connection refused);
+- ``DriverInitError``: the link cannot be opened (settings refused, port missing, permission
+  denied, connection refused): one line naming the cause, the OS error as ``__cause__``;
 - ``DriverTimeout``: no valid answer in time (absent unit, garbled / truncated frame, bad CRC,
   reply from another unit: on a real bus all of these look alike);
 - ``ModbusExceptionResponse``: the unit answered with an exception code (decoded by name);
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from drivers.errors import DriverInitError
@@ -76,6 +77,8 @@ class Transport(ABC):
     ``timeout_s`` is the default answer timeout; each request may pass its own (per-device
     timeouts). ``kind`` is the registry name. ``serial`` is True when the link is a real
     half-duplex bus (one request at a time, broadcasts are meaningful, absent units are silent).
+    ``bus_name`` and ``unit_names`` (set by ``label``) name the link and its devices in log
+    lines; a bare link (a scan) is named by ``where``.
     """
 
     kind: ClassVar[str] = ""
@@ -85,6 +88,13 @@ class Transport(ABC):
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
+        self.bus_name = ""
+        self.unit_names: Mapping[int, str] = {}
+
+    def label(self, bus: str, unit_names: Mapping[int, str]) -> None:
+        """Name the link for log lines: the gateway's bus name, its devices by unit id."""
+        self.bus_name = bus
+        self.unit_names = dict(unit_names)
 
     @property
     @abstractmethod

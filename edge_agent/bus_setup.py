@@ -181,9 +181,11 @@ def build_bus_setup(
         setup.bus_of[device.name] = bus.name
         setup.devices[device.name] = device
     for bus_name, devices in specs.items():
+        transport = transport_for(buses[bus_name])
+        transport.label(bus_name, {spec.unit: spec.name for spec in devices})
         setup.runners[bus_name] = BusRunner(
             bus_name,
-            transport_for(buses[bus_name]),
+            transport,
             devices,
             sink=sink,
             clock=clock,

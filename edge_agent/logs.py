@@ -1,7 +1,9 @@
 """Logging for the daemon: structlog everywhere, JSON lines under systemd, a console on a TTY.
 
 ``configure_logging`` is called once by ``run``/``demo``. It routes the stdlib loggers that
-pymodbus and paho write to through the same processors, so one format reaches the journal.
+pymodbus and paho write to through the same processors, so one format reaches the journal;
+the bus, link, unit and device that ``drivers.transports`` puts on pymodbus's lines become
+fields of the line like those of our own.
 
 A gateway on an SD card must not write a line per failed poll of a flapping device: the
 ``RateLimitRepeats`` processor lets the first warning of a kind through, swallows repeats for
@@ -35,6 +37,9 @@ __all__ = [
 DEFAULT_RATE_LIMIT_WINDOW_S = 300.0
 # Stdlib loggers of the libraries we drive: routed through structlog, their chatter capped.
 FOREIGN_LOGGERS = ("pymodbus", "paho", "asyncio", "numba")
+# What a library line may carry besides its text: drivers.transports names the bus, the link,
+# the unit and the device on every pymodbus line.
+LIBRARY_CONTEXT = ("bus", "device", "unit", "link")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS["error"] = logging.ERROR
 
@@ -112,8 +117,11 @@ class RateLimitRepeats:
         first = record.getMessage().split("\n", 1)[0].rstrip()
         fields: dict[str, Any] = {"event": first, "logger": record.name}
         method = logging.getLevelName(record.levelno).lower()
-        # Library messages embed counters (transaction ids, retries): one key for all of them.
-        key = (record.name, _DIGITS.sub("#", first), "")
+        # Library messages embed counters (transaction ids, retries): one key for all of them,
+        # per device (or bus) where the line names one (drivers.transports adds them).
+        where = getattr(record, "device", None) or getattr(record, "bus", None) or ""
+        key = (record.name, _DIGITS.sub("#", first), str(where))
+        fields.update({k: getattr(record, k) for k in LIBRARY_CONTEXT if hasattr(record, k)})
         if not self.admit(key, method, fields):
             return False
         for extra in ("suppressed", "window_s"):
@@ -219,7 +227,7 @@ def configure_logging(
     )
     foreign = [
         first_line_only,
-        structlog.stdlib.ExtraAdder(allow=("suppressed", "window_s")),
+        structlog.stdlib.ExtraAdder(allow=(*LIBRARY_CONTEXT, "suppressed", "window_s")),
         *(p for p in shared if p is not limiter),
     ]
     formatter = structlog.stdlib.ProcessorFormatter(

@@ -107,18 +107,26 @@ def test_install_script_dry_run_lists_every_step():
         "-m venv /opt/edge-agent/venv",
         "pip install --quiet --upgrade",
         "ln -sfn /opt/edge-agent/venv/bin/edge-agent /usr/local/bin/edge-agent",
-        "/etc/edge-agent/gateway.yaml.example",
+        "NUMBA_CACHE_DIR=/var/cache/edge-agent/numba",  # the cache warmed at install
+        "/etc/edge-agent/gateway.yaml.example (state_dir: /var/lib/edge-agent)",
         "/etc/edge-agent/site.yaml.example",
         "/etc/systemd/system/edge-agent.service",
         "systemctl daemon-reload",
         "systemctl enable edge-agent.service",
     ):
         assert step in out, f"missing step {step!r} in:\n{out}"
+    # The site file gateway.yaml.example names, where there is none yet (never overwritten).
+    made_site = "seeds/site.yaml /etc/edge-agent/site.yaml\n" in out
+    assert made_site != Path("/etc/edge-agent/site.yaml").exists()
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--bogus"], "unknown option --bogus"), (["--wheelhouse"], "needs a directory")],
+    [
+        (["--bogus"], "unknown option --bogus"),
+        (["--wheelhouse"], "needs a directory"),
+        (["--root", "/nonexistent/dir"], "--root /nonexistent/dir: not a directory"),
+    ],
 )
 def test_install_script_bad_arguments_exit_2(args, message):
     proc = subprocess.run(["sh", str(INSTALL), *args], capture_output=True, text=True, timeout=60)

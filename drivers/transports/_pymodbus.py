@@ -1,15 +1,27 @@
 """The shared part of every transport: one pymodbus async client, reused for every request.
 
 Thin on purpose (the bus runner's throughput depends on it): a request is one dict lookup,
-one attribute store (the per-request timeout), one pymodbus call and one ``isError()`` check.
-pymodbus's own retries and reconnect loop are switched off (``retries=0``,
-``reconnect_delay=0``): ``drivers.bus`` owns retries, backoff and reconnects, with the
-field bus's numbers rather than pymodbus's 300 s reconnect cap.
+one attribute store (the per-request timeout), one pymodbus call and one ``isError()`` check,
+plus the log context below. pymodbus's own retries and reconnect loop are switched off
+(``retries=0``, ``reconnect_delay=0``): ``drivers.bus`` owns retries, backoff and reconnects,
+with the field bus's numbers rather than pymodbus's 300 s reconnect cap.
+
+Opening: pymodbus answers a failed open with ``False`` and keeps the reason to its own log,
+and lets some errors (a serial port refusing its settings raises ``termios.error``, not an
+``OSError``) escape as they are. The client's open call is therefore wrapped so that every
+failure reaches ``connect`` with its real cause, which the transport turns into one
+``DriverInitError`` line saying what is wrong and what to check (``_open_failure``).
+
+Log context: while a request (or the open) runs, ``drivers.transports._pymodbus_logs.LINK``
+names this transport, so pymodbus's own log lines can say which bus and device they are about.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import termios
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -23,12 +35,39 @@ from drivers.errors import (
     ModbusExceptionResponse,
 )
 from drivers.transport import FUNCTION_NAMES, Transport
+from drivers.transports._pymodbus_logs import LINK
 
-__all__ = ["BROADCAST_TURNAROUND_S", "PymodbusTransport"]
+__all__ = ["BROADCAST_TURNAROUND_S", "PymodbusTransport", "os_error_of"]
 
 # Modbus over serial line spec: after a broadcast the master waits a "turnaround delay"
 # (typically 100-200 ms) so slaves can act before the next request.
 BROADCAST_TURNAROUND_S = 0.1
+# Transaction ids remembered (TCP), to name the device a late answer came from: a ring
+# indexed by the id's low bits.
+_TRANSACTIONS_REMEMBERED = 16
+
+
+class _OpenFailed(Exception):
+    """Internal: opening the link failed; ``__cause__`` is the real error. Not an
+    ``OSError``, so pymodbus lets it through instead of logging it and returning False."""
+
+
+def os_error_of(exc: BaseException | None) -> tuple[int | None, str]:
+    """The errno and its text behind ``exc``, following ``__cause__`` / ``__context__``.
+
+    pyserial wraps ``OSError`` / ``termios.error`` in its own exceptions, sometimes without
+    the errno (``Could not configure port: (25, ...)``). ``(None, str(exc))`` when none is
+    found.
+    """
+    seen = exc
+    while seen is not None:
+        code = getattr(seen, "errno", None)
+        if isinstance(seen, termios.error) and seen.args and isinstance(seen.args[0], int):
+            code = seen.args[0]
+        if isinstance(code, int):
+            return code, os.strerror(code)
+        seen = seen.__cause__ or seen.__context__
+    return None, str(exc)
 
 
 class PymodbusTransport(Transport):
@@ -40,6 +79,8 @@ class PymodbusTransport(Transport):
         super().__init__(timeout_s=timeout_s)
         self._client: ModbusBaseClient | None = None
         self._readers: dict = {}
+        self.unit_in_flight: int | None = None  # for log lines, see _pymodbus_logs
+        self._recent: list[tuple[int, int] | None] = [None] * _TRANSACTIONS_REMEMBERED
 
     @abstractmethod
     def _make_client(self) -> ModbusBaseClient:
@@ -47,6 +88,14 @@ class PymodbusTransport(Transport):
 
     def _after_connect(self) -> None:
         """Hook for link settings that need the open port (RS-485 mode)."""
+
+    def _open_failure(self, exc: BaseException) -> str:
+        """Why opening failed, for an operator: the transports name the causes they know."""
+        code, text = os_error_of(exc)
+        return f"{text} ({errno.errorcode.get(code, code)})" if code is not None else text
+
+    def _failed_open_cleanup(self, exc: BaseException) -> None:
+        """Hook: release what a failed open left behind."""
 
     @property
     def connected(self) -> bool:
@@ -57,6 +106,7 @@ class PymodbusTransport(Transport):
             return
         if self._client is None:
             client = self._make_client()
+            _report_open_errors(client)
             self._readers = {
                 1: client.read_coils,
                 2: client.read_discrete_inputs,
@@ -65,17 +115,26 @@ class PymodbusTransport(Transport):
             }
             self._client = client
         self._client.ctx.comm_params.timeout_connect = self.timeout_s
+        # The link's reader callbacks are registered during the open: they keep this context,
+        # so pymodbus lines logged on a late answer name this link too.
+        token = LINK.set(self)
         try:
             ok = await self._client.connect()
+        except _OpenFailed as failed:
+            cause = failed.__cause__ or failed
+            self._failed_open_cleanup(cause)
+            reason = self._open_failure(cause)
+            raise DriverInitError(f"cannot open {self.where}: {reason}") from cause
         except (OSError, ModbusException) as exc:
             raise DriverInitError(f"cannot open {self.where}: {exc}") from exc
-        if not ok:
-            raise DriverInitError(f"cannot open {self.where}{self._open_failure_hint()}")
+        finally:
+            LINK.reset(token)
+        if not ok:  # pymodbus's connect timeout: the only failure it still answers with False
+            raise DriverInitError(
+                f"cannot open {self.where}: no answer within {self.timeout_s:g} s "
+                "(host down or unreachable, or a firewall drops the connection)"
+            )
         self._after_connect()
-
-    def _open_failure_hint(self) -> str:
-        """Why opening probably failed (pymodbus keeps the reason to its log)."""
-        return ""
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -93,14 +152,26 @@ class PymodbusTransport(Transport):
         client.ctx.comm_params.timeout_connect = timeout_s or self.timeout_s
         return client
 
+    def unit_of_transaction(self, transaction_id: int) -> int | None:
+        """The unit a recent request with this (TCP) transaction id went to, if remembered."""
+        entry = self._recent[transaction_id % _TRANSACTIONS_REMEMBERED]
+        return entry[1] if entry is not None and entry[0] == transaction_id else None
+
+    def _request_done(self, client: ModbusBaseClient, unit: int) -> None:
+        # The transaction lock makes next_tid the id the finished request used.
+        tid = client.ctx.next_tid
+        self._recent[tid % _TRANSACTIONS_REMEMBERED] = (tid, unit)
+
     async def read(
         self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
     ) -> list[int] | list[bool]:
-        await self._ready(timeout_s)
+        client = await self._ready(timeout_s)
         try:
             reader = self._readers[function]
         except KeyError:
             raise ValueError(f"function {function} is not a read function (1-4)") from None
+        self.unit_in_flight = unit
+        token = LINK.set(self)
         try:
             rr = await reader(address, count=count, device_id=unit)
         except ModbusIOException as exc:
@@ -109,6 +180,9 @@ class PymodbusTransport(Transport):
             ) from exc
         except (ConnectionException, OSError) as exc:
             raise DriverIOError(f"{self.where}: link lost ({exc})") from exc
+        finally:
+            LINK.reset(token)
+            self._request_done(client, unit)
         if rr.isError():
             raise ModbusExceptionResponse(rr.exception_code, function=function, unit_id=unit)
         values = rr.registers if function >= 3 else rr.bits[:count]
@@ -123,12 +197,17 @@ class PymodbusTransport(Transport):
 
     async def _write(self, function: int, unit: int, call, timeout_s: float | None) -> None:
         client = await self._ready(timeout_s)
+        self.unit_in_flight = unit
+        token = LINK.set(self)
         try:
             rr = await call(client)
         except ModbusIOException as exc:
             raise DriverTimeout(f"unit {unit}: no answer to {FUNCTION_NAMES[function]}") from exc
         except (ConnectionException, OSError) as exc:
             raise DriverIOError(f"{self.where}: link lost ({exc})") from exc
+        finally:
+            LINK.reset(token)
+            self._request_done(client, unit)
         if rr is not None and rr.isError():
             raise ModbusExceptionResponse(rr.exception_code, function=function, unit_id=unit)
 
@@ -167,3 +246,18 @@ class PymodbusTransport(Transport):
             None,
         )
         await asyncio.sleep(self.broadcast_turnaround_s)
+
+
+def _report_open_errors(client: ModbusBaseClient) -> None:
+    """Make the client's open call raise ``_OpenFailed`` from whatever opening raised
+    (``OSError``, pyserial's ``SerialException`` and ``ValueError``, ``termios.error``)."""
+    ctx = client.ctx
+    create = ctx.call_create  # set once when the client is built (pymodbus 3.x)
+
+    async def create_reporting_errors():
+        try:
+            return await create()
+        except Exception as exc:  # the boundary: every cause is described by the transport
+            raise _OpenFailed() from exc
+
+    ctx.call_create = create_reporting_errors

@@ -8,18 +8,35 @@ once it returns, the next request reopens it: no restart needed.
 from __future__ import annotations
 
 import asyncio
-import os
+import errno
+import traceback
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
 from drivers.errors import DriverInitError
-from drivers.transports._pymodbus import PymodbusTransport
+from drivers.transports._pymodbus import PymodbusTransport, os_error_of
 
 __all__ = ["Rs485Settings", "RtuTransport", "char_time_s"]
 
 _PARITIES = ("N", "E", "O")
+_BUSY = "port busy (another program, e.g. a running edge-agent, holds it)"
+_GONE = "no device behind the port (adapter unplugged, or the UART is off)"
+# errno of a failed open -> what it means at the kerb ({port}: the port's path).
+_OPEN_FAILURES = {
+    errno.ENOENT: "no such port (adapter unplugged, or another name: ls /dev/serial/by-id)",
+    errno.EACCES: "permission denied (the user may not open it: add the user to the port's "
+    "group, usually dialout; ls -l {port})",
+    errno.EPERM: "operation not permitted (a device policy forbids it: under systemd, the "
+    "unit's DeviceAllow= lines)",
+    errno.EAGAIN: _BUSY,  # pyserial's exclusive lock (flock) is taken
+    errno.EBUSY: _BUSY,
+    errno.ENOTTY: "not a serial port",
+    errno.ENXIO: _GONE,
+    errno.ENODEV: _GONE,
+    errno.EIO: "input/output error (the adapter failed or is being unplugged)",
+}
 
 
 def char_time_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: int = 1) -> float:
@@ -94,12 +111,35 @@ class RtuTransport(PymodbusTransport):
             name=self.where,
         )
 
-    def _open_failure_hint(self) -> str:
-        if not os.path.exists(self.port):
-            return ": no such port (adapter unplugged, or another name: ls /dev/serial/by-id)"
-        if not os.access(self.port, os.R_OK | os.W_OK):
-            return ": permission denied (add the user to the dialout group)"
-        return ": port busy (another program, e.g. a running edge-agent, holds it)"
+    @property
+    def settings(self) -> str:
+        """The line settings as installers write them: ``9600 8E1``."""
+        return f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+
+    def _open_failure(self, exc: BaseException) -> str:
+        code, text = os_error_of(exc)
+        if code == errno.EINVAL or isinstance(exc, ValueError):
+            # termios.error EINVAL: the driver refused (or, glibc reports, silently dropped)
+            # a setting, e.g. parity on a pty or on an adapter without it.
+            return (
+                f"the port refuses {self.settings} ({text}): its driver cannot do them; check "
+                "the bus settings against the devices, or use another adapter"
+            )
+        if code in _OPEN_FAILURES:
+            return _OPEN_FAILURES[code].format(port=self.port)
+        return super()._open_failure(exc)
+
+    def _failed_open_cleanup(self, exc: BaseException) -> None:
+        # pymodbus's serial transport opens the port in its constructor, then sets its
+        # timeouts, which configures the port again. When that second configuration is
+        # refused, the open port and its exclusive lock are left in the constructor's dead
+        # frame: closed here, or the next attempt finds the port "busy", locked by ourselves.
+        from serial import SerialBase
+
+        for frame, _line in traceback.walk_tb(exc.__traceback__):
+            port = frame.f_locals.get("self")
+            if isinstance(port, SerialBase) and port.is_open:
+                port.close()
 
     def _after_connect(self) -> None:
         if not self.rs485.enabled:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
-from drivers.transports._pymodbus import PymodbusTransport
+from drivers.transports._pymodbus import PymodbusTransport, os_error_of
 
 __all__ = ["DEFAULT_MODBUS_TCP_PORT", "RtuOverTcpTransport", "TcpTransport"]
 
 DEFAULT_MODBUS_TCP_PORT = 502
+# errno of a failed connect -> what it means at the kerb ({port}: the TCP port).
+_OPEN_FAILURES = {
+    errno.ECONNREFUSED: "connection refused (nothing listens on port {port}: wrong port, or "
+    "the device's Modbus TCP server is off)",
+    errno.EHOSTUNREACH: "host unreachable (no route to it: check the address, the cable and "
+    "the device's network settings)",
+    errno.ENETUNREACH: "network unreachable (no route to that network: check the gateway's "
+    "address and routes)",
+    errno.ETIMEDOUT: "no answer (host down, or a firewall drops the connection)",
+    errno.ECONNRESET: "connection reset by the device (it may accept only one client)",
+}
 
 
 class TcpTransport(PymodbusTransport):
@@ -34,8 +48,13 @@ class TcpTransport(PymodbusTransport):
     def where(self) -> str:
         return f"{self.kind} {self.host}:{self.port}"
 
-    def _open_failure_hint(self) -> str:
-        return " (refused or unreachable: is the device on and the port right?)"
+    def _open_failure(self, exc: BaseException) -> str:
+        if isinstance(exc, socket.gaierror):
+            return f"unknown host {self.host!r} ({exc.strerror}): check the name or use an address"
+        code, _text = os_error_of(exc)
+        if code in _OPEN_FAILURES:
+            return _OPEN_FAILURES[code].format(port=self.port)
+        return super()._open_failure(exc)
 
     def _make_client(self) -> AsyncModbusTcpClient:
         return AsyncModbusTcpClient(

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge_agent.daemon.state import StatusSnapshot, pid_alive, read_status
+from edge_agent.daemon.state import StatusSnapshot, offline_reason, pid_alive, read_status
 from edge_agent.errors import EXIT_OK, EXIT_RUNTIME
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge-agent")
@@ -119,7 +119,8 @@ def render(snapshot: StatusSnapshot, *, running: bool, now: float) -> str:
         outbox += f", {ob.dropped_total} dropped since start"
     lines.append(f"outbox: {outbox}")
     online = sum(1 for d in snapshot.devices if d.online)
-    lines.append(f"devices: {online}/{len(snapshot.devices)} online")
+    why = offline_reason(snapshot.devices)
+    lines.append(f"devices: {online}/{len(snapshot.devices)} online" + (f" ({why})" if why else ""))
     if snapshot.devices:
         rows: list[tuple[str, ...]] = [
             ("DEVICE", "BUS", "STATE", "LAST READING", "OK", "FAILED", "LAST ERROR")

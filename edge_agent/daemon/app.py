@@ -50,6 +50,7 @@ from edge_agent.daemon.pipeline import OutboxWriter
 from edge_agent.daemon.runtime import Runtime, RuntimeDeps
 from edge_agent.daemon.state import (
     StatusSnapshot,
+    offline_reason,
     remove_status_fallback,
     write_status,
     write_status_fallback,
@@ -364,7 +365,9 @@ class Daemon:
         online = sum(1 for d in devices if d.online)
         ob = self._outbox_status
         uplink = self.uplink.status().state if self.uplink is not None else "disabled"
-        text = f"{online}/{len(devices)} devices online, outbox {ob.depth}, uplink {uplink}"
+        why = offline_reason(devices)
+        text = f"{online}/{len(devices)} devices online" + (f" ({why})" if why else "")
+        text += f", outbox {ob.depth}, uplink {uplink}"
         if ob.degraded:
             text += f", outbox degraded: {ob.reason} ({ob.held_in_memory} held in memory)"
         if self.config_error:

@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "STATE_FILE_NAME",
     "STATE_VERSION",
     "StatusSnapshot",
+    "offline_reason",
     "read_status",
     "write_status",
 ]
@@ -93,6 +95,31 @@ class StatusSnapshot:
     def is_stale(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         return now - self.updated_at > STALE_AFTER_INTERVALS * max(self.interval_s, 1.0)
+
+
+def offline_reason(devices: Sequence[DeviceStatus]) -> str | None:
+    """Why devices are offline, in a few words (``STATUS=``, ``status``); None if none is.
+
+    A bus whose every device fails with the same error (a port that cannot be opened, a
+    refused connection) is one cause, named by the bus; otherwise each offline device is.
+    The first cause is spelled out, the others counted: ``bus rs485-1: cannot open rtu
+    /dev/ttyUSB0: permission denied (...); 2 more``.
+    """
+    on_bus: dict[str, list[DeviceStatus]] = {}
+    for d in devices:
+        on_bus.setdefault(d.bus, []).append(d)
+    causes: list[str] = []
+    for bus, members in on_bus.items():
+        offline = [d for d in members if d.online is False]
+        errors = {d.last_error for d in offline}
+        if len(offline) == len(members) > 1 and len(errors) == 1 and None not in errors:
+            causes.append(f"bus {bus}: {errors.pop()}")
+        else:
+            causes.extend(f"{d.name}: {d.last_error or 'offline'}" for d in offline)
+    if not causes:
+        return None
+    more = f"; {len(causes) - 1} more" if len(causes) > 1 else ""
+    return causes[0] + more
 
 
 def fallback_paths(state_dir: Path) -> list[Path]:

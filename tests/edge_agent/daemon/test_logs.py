@@ -77,11 +77,11 @@ class TestConfigureLogging:
         """Library loggers come out as JSON lines too; their debug chatter is cut."""
         out = io.StringIO()
         configure_logging("debug", "json", stream=out)
-        logging.getLogger("pymodbus.logging").warning("No response received after 1 retries")
+        logging.getLogger("pymodbus.logging").warning("Unable to decode frame 0x1 0x2")
         logging.getLogger("paho.mqtt.client").debug("Sending PINGREQ")
         lines = _lines(out)
         assert [(x["logger"], x["event"]) for x in lines] == [
-            ("pymodbus.logging", "No response received after 1 retries")
+            ("pymodbus.logging", "Unable to decode frame 0x1 0x2")
         ]
 
     def test_console_renderer_on_a_tty(self, monkeypatch):
@@ -169,7 +169,25 @@ def test_pymodbus_frame_dumps_are_cut_and_rate_limited():
     configure_logging("info", "json", stream=out)
     for i in range(20):
         logging.getLogger("pymodbus.logging").error(
-            f"No response received after 0 retries\n>>>>> send: 0x0 0x{i:x}\n>>>>> recv: 0x1"
+            f"Cancel send, because not connected!\n>>>>> send: 0x0 0x{i:x}\n>>>>> recv: 0x1"
         )
     (line,) = _lines(out)
-    assert line["event"] == "No response received after 0 retries"
+    assert line["event"] == "Cancel send, because not connected!"
+
+
+def test_library_lines_are_limited_per_device_and_summaries_name_it():
+    """A pymodbus line naming a device (drivers.transports adds it) is limited per device;
+    the summary of the dropped repeats keeps the device."""
+    out = io.StringIO()
+    clock = FakeClock()
+    configure_logging("info", "json", stream=out, rate_limit_window_s=60, clock=clock)
+    logger = logging.getLogger("edge_agent.test_library")
+    for _ in range(5):
+        for device in ("lv-01", "lv-02"):
+            logger.warning("late answer from unit 7 ignored", extra={"device": device, "bus": "b"})
+    lines = _lines(out)
+    assert [(x["device"], x["bus"]) for x in lines] == [("lv-01", "b"), ("lv-02", "b")]
+    clock.t += 60
+    assert flush_summaries() == 2
+    summaries = _lines(out)[2:]
+    assert sorted((x["device"], x["suppressed"]) for x in summaries) == [("lv-01", 4), ("lv-02", 4)]

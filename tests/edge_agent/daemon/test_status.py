@@ -14,7 +14,13 @@ from drivers.model import DeviceStatus
 from edge_agent.cli import main
 from edge_agent.commands.status import render
 from edge_agent.daemon.leak import LoggerStatus
-from edge_agent.daemon.state import STATE_FILE_NAME, StatusSnapshot, read_status, write_status
+from edge_agent.daemon.state import (
+    STATE_FILE_NAME,
+    StatusSnapshot,
+    offline_reason,
+    read_status,
+    write_status,
+)
 from edge_agent.errors import RuntimeFailure, UsageError
 from edge_agent.outbox import OutboxStatus
 from edge_agent.uplink import UplinkStatus
@@ -84,11 +90,54 @@ def test_render_shows_devices_leak_outbox_uplink():
     snap = _snapshot()
     text = render(snap, running=True, now=snap.updated_at)
     assert "riverside/gw-01: running" in text
-    assert "devices: 1/2 online" in text
+    assert "devices: 1/2 online (lv-02: timeout)" in text
     assert "lv-02" in text and "OFFLINE" in text and "timeout" in text
     assert "nl-01" in text and "0.83" in text and "confirmed" in text
     assert "outbox: 3 waiting, oldest 42 s" in text
     assert "uplink: connected to mqtt://127.0.0.1:1883, 120 published" in text
+
+
+REFUSED = "cannot open rtu /dev/ttyUSB0: permission denied (...)"
+
+
+def _device(name: str, bus: str, online: bool | None, error: str | None = None):
+    return DeviceStatus(name, bus, online, None, 0, 1, 1, error)
+
+
+@pytest.mark.parametrize(
+    ("devices", "expected"),
+    [
+        pytest.param([_device("a", "b1", True), _device("b", "b1", None)], None, id="none-offline"),
+        pytest.param(
+            [_device("a", "b1", False, REFUSED), _device("b", "b1", False, REFUSED)],
+            f"bus b1: {REFUSED}",
+            id="whole-bus-one-cause",
+        ),
+        pytest.param(
+            [_device("a", "b1", True), _device("b", "b1", False, "no answer from unit 2")],
+            "b: no answer from unit 2",
+            id="one-device",
+        ),
+        pytest.param(
+            [
+                _device("a", "b1", False, REFUSED),
+                _device("b", "b1", False, REFUSED),
+                _device("c", "b2", False, "no answer from unit 7"),
+                _device("d", "b2", True),
+            ],
+            f"bus b1: {REFUSED}; 1 more",
+            id="bus-then-device-counted",
+        ),
+        pytest.param(
+            [_device("a", "b1", False, "x"), _device("b", "b1", False, "y")],
+            "a: x; 1 more",
+            id="same-bus-different-causes",
+        ),
+    ],
+)
+def test_offline_reason(devices, expected):
+    """STATUS= and status say why devices are offline: one cause per bus that fails as one."""
+    assert offline_reason(devices) == expected
 
 
 def test_render_not_running():
