@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from drivers.errors import ProfileError
-from drivers.yaml_scalar import scalar_value
+from yamlread.scalar import scalar_value
 
 from .profile import (
     BIT_FUNCTIONS,

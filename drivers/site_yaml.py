@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from dsp.pipes import MATERIALS
+from yamlread.scalar import scalar_value
 
 from .site import (
     DEFAULT_NOISE_FLOOR_DB,
@@ -44,7 +45,6 @@ from .site import (
     latlon_to_local,
     local_to_latlon,
 )
-from .yaml_scalar import scalar_value
 
 if TYPE_CHECKING:
     from .profile import ProfileRegistry

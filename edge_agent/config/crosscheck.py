@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from drivers.errors import ProfileError
-from edge_agent.config.convert import INVALID, Converter, readable
-from edge_agent.config.problems import join_path, printable, show_value, suggest
 from edge_agent.errors import UsageError
+from yamlread import INVALID, Converter, readable
+from yamlread.problems import join_path, printable, show_value, suggest
 
 __all__ = ["ProfileSource", "cross_checks", "registry_profiles"]
 

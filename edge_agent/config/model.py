@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from dsp.pipes import MATERIALS
-from edge_agent.config.fields import NAME_HELP, NAME_PATTERN, meta
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from yamlread import meta
 
 __all__ = [
     "CONFIG_VERSION",
@@ -92,6 +92,10 @@ MAX_CONFIRM_NIGHTS = 30
 DEFAULT_LOG_LEVEL: Final = "info"
 DEFAULT_LOG_FORMAT: Final = "auto"
 
+# Names that become MQTT topic levels (site, gateway, bus, device): no '/', '+', '#', no
+# control characters, never empty, never a leading '$' (reserved for broker topics).
+NAME_PATTERN = r"[A-Za-z0-9_.-]+"
+NAME_HELP = "use letters, digits, '_', '.' or '-' (it becomes an MQTT topic level)"
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 HOST_PATTERN = r"[A-Za-z0-9_.:%-]+"  # names, IPv4, IPv6 (no brackets), zone ids
 TOPIC_ROOT_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"

@@ -12,8 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.config.convert import Converter, config_fields, is_required, tag_of, union_args
 from edge_agent.config.model import GatewayConfig
+from yamlread.convert import Converter
+from yamlread.fields import config_fields, is_required, tag_of, union_args
 
 TEXT = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp"))
 FAR = 1e9
