@@ -35,8 +35,8 @@ from drivers.sim.clock import ManualClock  # noqa: E402
 from drivers.sim.noise_logger import render_recording  # noqa: E402
 from drivers.sim.server import SimServer  # noqa: E402
 from drivers.sim.site_sim import TICK_WALL_S, SiteSimulator  # noqa: E402
-from drivers.site import load_site  # noqa: E402
 from dsp import synth  # noqa: E402
+from sitemodel import load_site  # noqa: E402
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 FS = 4096.0

@@ -30,7 +30,7 @@ import numpy as np
 
 from drivers.codec import Value, decode_registers, encode_value
 from drivers.profile import Point, Profile
-from drivers.site import (
+from sitemodel import (
     CoverParams,
     GasParams,
     LevelParams,

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from drivers.codec import Value
-from drivers.site import LeakScenario, NoiseLoggerParams, Site, SiteDevice
 from dsp import synth
 from dsp.pipes import get_material
+from sitemodel import LeakScenario, NoiseLoggerParams, Site, SiteDevice
 
 from .devices import DeviceModel
 

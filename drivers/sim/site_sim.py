@@ -35,7 +35,7 @@ import numpy as np
 from drivers.codec import CodecError
 from drivers.errors import ProfileError
 from drivers.profile import ProfileRegistry
-from drivers.site import Site, SiteDevice
+from sitemodel import Site, SiteDevice
 
 from .clock import SimClock
 from .devices import (

@@ -61,7 +61,7 @@ _SITE_WHERE = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message
 def _site_problems(path: str) -> list[Problem]:
     """The site file's problem as a ``Problem`` (the site reader stops at the first one)."""
     from drivers.errors import DriverError
-    from drivers.site import load_site
+    from sitemodel import load_site
 
     try:
         load_site(path)

@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration {args.duration:g}: must be > 0 seconds")
     if not args.site.is_file():
         raise UsageError(f"--site {args.site}: no such file")
-    from drivers.site import SiteError, load_site
+    from sitemodel import SiteError, load_site
 
     try:  # a broken site file is exit 2 with its one line, before the kernels load
         site = load_site(args.site)

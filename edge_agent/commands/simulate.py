@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     from drivers.errors import ProfileError
     from drivers.profile import ProfileRegistry
-    from drivers.site import SiteError, load_site
+    from sitemodel import SiteError, load_site
 
     try:
         profiles = ProfileRegistry()

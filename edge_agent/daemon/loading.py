@@ -9,11 +9,11 @@ import os
 from pathlib import Path
 
 from drivers.errors import DriverError
-from drivers.site import Site, load_site
 from edge_agent.bus_setup import load_config_with_profiles as load_config
 from edge_agent.config.model import GatewayConfig
 from edge_agent.errors import RuntimeFailure, UsageError
 from edge_agent.logs import get_logger
+from sitemodel import Site, load_site
 
 __all__ = ["check_reloadable", "load_config", "load_site_of", "prepare_state_dir"]
 __all__ += ["state_dir_for"]

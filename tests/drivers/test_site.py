@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from drivers.errors import DriverError
 from drivers.profile import ProfileRegistry
-from drivers.site import (
+from dsp.pipes import MATERIALS
+from sitemodel import (
     PLACEMENT_TOLERANCE_M,
     LevelParams,
     SiteError,
@@ -21,7 +22,6 @@ from drivers.site import (
     local_to_latlon,
     parse_site,
 )
-from dsp.pipes import MATERIALS
 from tests.drivers.sim.site_support import SEED_SITE, seed_site
 
 PROFILES = ProfileRegistry()

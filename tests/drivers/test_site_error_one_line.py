@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.site import SiteError, parse_site
+from sitemodel import SiteError, parse_site
 from tests.drivers.test_site import MINI, PROFILES
 
 

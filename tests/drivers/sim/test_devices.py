@@ -282,7 +282,7 @@ scenarios:
 def test_any_storm_keeps_levels_physical(pumps, start, duration, peak, step):
     """Whatever the storm and the step size: levels stay between the invert and the cover
     (or the overflow), tips never go back, and the rain total matches the storm's integral."""
-    from drivers.site import parse_site
+    from sitemodel import parse_site
 
     site = parse_site(
         STORMY_SITE.format(pumps=pumps, start=start, duration=duration, peak=peak),

@@ -20,9 +20,9 @@ from drivers.sim.noise_logger import (
     render_recording,
 )
 from drivers.sim.site_sim import SiteSimulator
-from drivers.site import Scenarios, parse_site
 from dsp.leak import analyze_samples
 from dsp.synth import band_power
+from sitemodel import Scenarios, parse_site
 from tests.drivers.sim.site_support import gcc_phat_lag, read_point, seed_site
 
 FS = 4096.0

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from drivers.errors import DriverError
 from dsp.pipes import wave_speed
 
-from .errors import DriverError
-
 if TYPE_CHECKING:
-    from .profile import ProfileRegistry
+    from drivers.profile import ProfileRegistry
 
 __all__ = [
     "DEVICE_KINDS",

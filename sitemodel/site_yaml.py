@@ -1,11 +1,11 @@
-"""The YAML reader of site files: composed nodes in, ``drivers.site`` dataclasses out.
+"""The YAML reader of site files: composed nodes in, ``sitemodel.site`` dataclasses out.
 
 Every value is read through ``_Val``, which knows its node's line and column and its field
 path (``devices[2].unit_id``), so every problem becomes one ``SiteError`` line
 ``file:line:col: field: problem``. References (pipes to nodes, devices to pipes and buses,
 scenarios to devices of the right kind, level gauges to pump stations) are checked as they
 are read. The format is documented in docs/architecture.md and docs/simulator.md; use
-``drivers.site.load_site`` / ``parse_site``, not this module.
+``sitemodel.load_site`` / ``parse_site``, not this module.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from .site import (
 )
 
 if TYPE_CHECKING:
-    from .profile import ProfileRegistry
+    from drivers.profile import ProfileRegistry
 
 __all__ = ["parse"]
 
