@@ -404,16 +404,15 @@ class Converter:
     ) -> Any:
         if not isinstance(node, yaml.MappingNode):
             return self.expect(node, path, "a mapping", fmeta)
-        key_meta = {k: fmeta.get(k) for k in ("pattern", "pattern_help")}
-        value_meta = {k: v for k, v in fmeta.items() if k not in ("pattern", "pattern_help")}
+        # A pattern checks the names of a dict[str, X], the values of any other dict.
+        key_meta = {k: fmeta.get(k) for k in ("pattern", "pattern_help")} if key_tp is str else {}
+        value_meta = {k: v for k, v in fmeta.items() if k not in key_meta}
         out: dict[Any, Any] = {}
         bad = False
         for key, (key_node, value_node) in self.entries(node, path, key_tp).items():
             sub = join_path(path, str(key))
             self.key_marks.setdefault(sub, self.pos(key_node))
-            if (
-                key_meta["pattern"] and self.check_text(key_node, key, sub, key_meta) is INVALID  # type: ignore[arg-type]
-            ):
+            if key_meta.get("pattern") and self.check_text(key_node, key, sub, key_meta) is INVALID:
                 bad = True
                 continue
             out[key] = self.convert(value_node, value_tp, sub, value_meta)

@@ -14,11 +14,11 @@ for another package to read with this reader).
 
 Bounds (``min``, ``max``, ``exclusive_min``) apply to numbers, also to each number inside a list
 or a dict. ``pattern`` is a full-match regex for strings; on a ``dict[str, X]`` field it checks
-the keys. A dataclass may define ``config_checks(self) -> Iterable[tuple[str, str]]`` for rules
-that span fields; it yields ``(field, message)`` pairs (``field`` names the field the problem is
-reported at, ``""`` for the record itself, ``KeyPath(...)`` for a mapping key) and the reader
-adds file:line:col. A field with ``metadata={"internal": True}`` is not a YAML key (derived or
-bookkeeping values; it needs a default).
+the keys (on a ``dict[int, str]`` the values). A dataclass may define ``config_checks(self)``
+for rules that span fields; it yields ``(field, message)`` pairs (``field`` names the field
+the problem is reported at, ``""`` for the record itself, ``KeyPath(...)`` for a mapping key)
+and the reader adds file:line:col. A field with ``metadata=INTERNAL`` is not a YAML key
+(derived or bookkeeping values; it needs a default).
 """
 
 from __future__ import annotations

@@ -87,8 +87,9 @@ def cross_checks(
     if profiles is not None:
         try:
             known_profiles = profiles(values.get("profiles_dir"))
-        except (ProfileError, UsageError) as exc:
-            conv.problem_at("profiles_dir", printable((str(exc).splitlines() or [""])[0]))
+        except (ProfileError, UsageError) as exc:  # every problem of every bad profile file
+            for line in str(exc).splitlines() or [""]:
+                conv.problem_at("profiles_dir", printable(line))
         else:
             profile_names = list(known_profiles)
             profile_exists = known_profiles.__contains__

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from drivers.profile import PointOverride
 from dsp.pipes import MATERIALS
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
 from yamlread import meta
@@ -268,30 +269,6 @@ class Location:
     description: str | None = field(
         default=None, metadata=meta("where to find it", example="valve chamber V3")
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PointOverride:
-    """Site-specific changes to one profile point; ``null`` keeps the profile's value."""
-
-    scale: float | None = field(default=None, metadata=meta("multiply the raw value"))
-    offset: float | None = field(default=None, metadata=meta("then add this"))
-    range: tuple[float, float] | None = field(
-        default=None, metadata=meta("valid [low, high]; outside is bad quality")
-    )
-    unit: str | None = field(default=None, metadata=meta("unit after scaling"))
-    deadband: float | None = field(
-        default=None, metadata=meta("telemetry deadband in the point's unit", min=0)
-    )
-    enabled: bool | None = field(
-        default=None, metadata=meta("poll this point (null: as the profile says)")
-    )
-
-    def config_checks(self) -> Checks:
-        if self.scale == 0:
-            yield "scale", "must not be 0"
-        if self.range is not None and not self.range[0] < self.range[1]:
-            yield "range", f"low {self.range[0]:g} must be below high {self.range[1]:g}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
