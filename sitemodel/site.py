@@ -1,325 +1,202 @@
 """The site file: what a city information model (CIM) platform knows about one district.
 
 A site is a pipe network (nodes with local x/y metres east/north of an origin, pipes with
-material and size), the devices placed on it (every one with an asset id and coordinates),
-the loopback buses the simulator serves them on, and the scenarios the simulator plays
-(leaks, storms, gas episodes, dropouts, faults, opened covers, sewer blockages) in seconds of
-sim time.
+material and size), the devices placed on it (every one with an asset id and coordinates) and
+the loopback buses the simulator serves them on. Its ``scenarios:`` section is the
+simulator's (``drivers.sim.scenarios`` reads it with the same reader).
 
-``load_site(path) -> Site`` parses and validates the YAML once into frozen dataclasses;
-everything downstream (simulators, coverage, the daemon) reads those, never raw dicts.
-A bad file raises ``SiteError`` with one line naming file, line, column and field:
-``site.yaml:23:5: devices[2].unit_id: 300 is not in 1..247``. The format is documented in
-docs/architecture.md ("The site file") and docs/simulator.md.
+The dataclasses below are the file format, read by ``yamlread`` (field types and ``meta()``);
+rules across records are ``sitemodel.checks``. ``sitemodel.load.load_site(path) -> Site`` reads
+and checks the file once and fills in what the file leaves to the network (a pipe's length, a
+device's position); everything downstream (simulators, coverage, the daemon) reads those, never
+raw dicts. A bad file raises ``SiteError`` listing every problem, one line each naming file, line,
+column and field: ``site.yaml:23:5: devices[2].unit_id: 300 is not in 1..247``. The format is
+documented in docs/architecture.md ("The site file") and docs/simulator.md.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
-from drivers.errors import DriverError
-from dsp.pipes import wave_speed
-
-if TYPE_CHECKING:
-    from drivers.profile import ProfileRegistry
+from dsp.pipes import MATERIALS, wave_speed
+from sitemodel.geo import local_to_latlon
+from sitemodel.params import PARAMS_BY_KIND, DeviceParams, NoiseLoggerParams
+from yamlread import INTERNAL, ReadError, Section, meta
 
 __all__ = [
     "DEVICE_KINDS",
-    "PARAMS_BY_KIND",
-    "BlockageScenario",
-    "CoverParams",
-    "CoverScenario",
-    "DropoutScenario",
-    "FaultScenario",
-    "GasParams",
-    "GasScenario",
-    "LeakScenario",
-    "LevelParams",
+    "NAME_HELP",
+    "NAME_PATTERN",
+    "DeviceKind",
     "Node",
-    "NoiseLoggerParams",
+    "Origin",
     "Pipe",
-    "PressureParams",
-    "PumpControllerParams",
-    "RainParams",
-    "Scenarios",
+    "ProfileCatalog",
     "SimBus",
     "Site",
     "SiteDevice",
     "SiteError",
-    "StormScenario",
-    "load_site",
-    "parse_site",
 ]
 
-EARTH_RADIUS_M = 6_371_008.8
-# A device's lat/lon may sit this far from its placement on the pipe (chambers sit beside the
-# main); further than that is a typo in one of the two, which would misplace events on the twin.
-PLACEMENT_TOLERANCE_M = 50.0
-# A pipe's length may exceed the straight line between its nodes (bends), never undercut it.
-LENGTH_SLACK = 0.99
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+\Z")  # \Z: "$" would let "nl-01\n" through
+# Names become MQTT topic levels (site, device): no '/', '+', '#', no control characters.
+NAME_PATTERN = r"[A-Za-z0-9_.-]+"
+NAME_HELP = "use letters, digits, '_', '.' or '-' (it becomes an MQTT topic level)"
 DEFAULT_NOISE_FLOOR_DB = 0.0
 SIM_HOST = "127.0.0.1"
+MAX_LOCAL_M = 50_000.0  # a district is a few km across
 
 DeviceKind = Literal["noise_logger", "level", "gas", "rain", "pressure", "pump_controller", "cover"]
 DEVICE_KINDS: tuple[str, ...] = get_args(DeviceKind)
 
 
-class SiteError(DriverError):
-    """The site file is invalid: the message names file, line, column and field."""
+class SiteError(ReadError):
+    """The site file is invalid: one line per problem, each naming file, line, column and
+    field (``problems`` holds them)."""
 
 
-# --- per-kind simulator parameters (the optional `sim:` block of a device) -------------------
+def _name(help: str) -> dict[str, Any]:
+    return meta(help, pattern=NAME_PATTERN, pattern_help=NAME_HELP)
 
 
-def _p(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
-    """A `sim:` parameter with its default and its allowed range (checked by the loader)."""
-    return field(default=default, metadata={"min": lo, "max": hi})
-
-
-@dataclass(frozen=True, slots=True)
-class NoiseLoggerParams:
-    """What a logger hears besides leaks: road traffic and a nearby pump's tone."""
-
-    traffic_per_min: float = _p(0.5, 0, 60)  # passing vehicles per minute of daytime
-    pump_tone_hz: float | None = _p(None, 10, 1000)  # pump hum (e.g. 50 or 100 Hz), None = none
-    ambient_db: float | None = _p(None, -120, 120)  # None = the site's noise_floor_db
+def _local(help: str) -> dict[str, Any]:
+    return meta(help, min=-MAX_LOCAL_M, max=MAX_LOCAL_M, unit="m")
 
 
 @dataclass(frozen=True, slots=True)
-class LevelParams:
-    """A level gauge: in a sewer manhole, or in a pump station's wet well (``station``)."""
+class Origin:
+    """The point local x/y metres count from (east, north)."""
 
-    station: str | None = None  # a pump_controller device: this gauge reads its wet well
-    cover_depth_mm: float = _p(3000.0, 100, 50_000)  # invert to cover: where it overflows
-    dry_level_mm: float = _p(350.0, 0, 50_000)  # dry-weather level (before the diurnal swing)
-    diurnal_mm: float = _p(60.0, 0, 5_000)  # dry-weather swing over the day
-    storm_gain_mm_per_mm_h: float = _p(35.0, 0, 1_000)  # settled rise per mm/h of rain
-    lag_s: float = _p(420.0, 1, 86_400)  # first-order lag of the catchment's response
-
-
-@dataclass(frozen=True, slots=True)
-class RainParams:
-    mm_per_tip: float = _p(0.2, 0.01, 10)
-
-
-@dataclass(frozen=True, slots=True)
-class GasParams:
-    background_lel: float = _p(1.0, 0, 100)  # %LEL in a ventilated chamber
-
-
-@dataclass(frozen=True, slots=True)
-class PressureParams:
-    mean_bar: float = _p(2.5, 0, 1_000)
-    diurnal_bar: float = _p(0.12, 0, 1_000)  # lower at the morning and evening demand peaks
-
-
-@dataclass(frozen=True, slots=True)
-class PumpControllerParams:
-    """A sewer pump station: wet-well volume balance with duty/standby pumps."""
-
-    pumps: int = _p(2, 1, 3)
-    wet_well_area_m2: float = _p(6.0, 0.1, 1_000)
-    overflow_level_mm: float = _p(4000.0, 100, 50_000)  # where the wet well spills
-    start_level_mm: float = _p(1600.0, 1, 50_000)  # duty pump starts
-    assist_level_mm: float = _p(2200.0, 1, 50_000)  # standby pump joins
-    stop_level_mm: float = _p(500.0, 0, 50_000)
-    pump_rate_l_s: float = _p(30.0, 0.1, 10_000)
-    dry_inflow_l_s: float = _p(6.0, 0, 10_000)
-    storm_inflow_l_s_per_mm_h: float = _p(2.5, 0, 10_000)
-    lag_s: float = _p(420.0, 1, 86_400)
-
-    def problem(self) -> str | None:
-        if not (
-            self.stop_level_mm
-            < self.start_level_mm
-            <= self.assist_level_mm
-            < self.overflow_level_mm
-        ):
-            return "needs stop < start <= assist < overflow (the *_level_mm values)"
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class CoverParams:
-    battery_v: float = _p(3.6, 0, 60)
-
-
-# device kind -> the dataclass of its `sim:` block
-PARAMS_BY_KIND: dict[str, type] = {
-    "noise_logger": NoiseLoggerParams,
-    "level": LevelParams,
-    "rain": RainParams,
-    "gas": GasParams,
-    "pressure": PressureParams,
-    "pump_controller": PumpControllerParams,
-    "cover": CoverParams,
-}
-
-DeviceParams = (
-    NoiseLoggerParams
-    | LevelParams
-    | RainParams
-    | GasParams
-    | PressureParams
-    | PumpControllerParams
-    | CoverParams
-)
-
-
-# --- the network and the devices ---------------------------------------------------------------
+    lat: float = field(metadata=meta("latitude", min=-85, max=85, unit="deg"))
+    lon: float = field(metadata=meta("longitude", min=-180, max=180, unit="deg"))
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
     """A junction of the network at local x/y metres (east/north of the site origin)."""
 
-    id: str
-    x: float
-    y: float
-    lat: float
-    lon: float
+    id: str = field(metadata=_name("node id"))
+    x: float = field(metadata=_local("metres east of the origin"))
+    y: float = field(metadata=_local("metres north of the origin"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pipe:
-    """A pipe segment from node ``from_node`` to ``to_node``; offsets count from ``from_node``."""
+    """A pipe segment from node ``from_node`` to ``to_node``; offsets count from ``from_node``.
+    Left out of the file, the size is the material's and the length the straight line
+    between the nodes (filled in by ``load_site``)."""
 
-    id: str
-    from_node: str
-    to_node: str
-    material: str
-    diameter_mm: float
-    wall_mm: float
-    length_m: float
+    id: str = field(metadata=_name("pipe id"))
+    from_node: str = field(metadata=meta("node it starts at", key="from"))
+    to_node: str = field(metadata=meta("node it ends at", key="to"))
+    material: str = field(metadata=meta("pipe material (dsp.pipes)"))
+    diameter_mm: float = field(
+        default=math.nan, metadata=meta("inside diameter", min=10, max=3000, unit="mm")
+    )
+    wall_mm: float = field(default=math.nan, metadata=meta("wall", min=1, max=200, unit="mm"))
+    length_m: float = field(
+        default=math.nan, metadata=meta("length along it", min=0.1, max=100_000, unit="m")
+    )
 
     @property
     def wave_speed_m_s(self) -> float:
         """Korteweg speed of leak noise in this pipe (dsp.pipes)."""
         return wave_speed(self.material, self.diameter_mm, self.wall_mm)
 
+    def size(self) -> tuple[float, float] | None:
+        """(diameter, wall) in mm, the material's where the file gives none."""
+        material = MATERIALS.get(self.material)
+        if material is None:
+            return None
+        diameter, wall = self.diameter_mm, self.wall_mm
+        if math.isnan(diameter):
+            diameter = material.default_diameter_mm
+        if math.isnan(wall):
+            wall = material.default_wall_mm
+        return diameter, wall
 
-@dataclass(frozen=True, slots=True)
+    def config_checks(self) -> Iterator[tuple[str, str]]:
+        if self.material not in MATERIALS:
+            known = ", ".join(sorted(MATERIALS))
+            yield "material", f"unknown material {self.material!r} (known: {known})"
+        if self.from_node == self.to_node:
+            yield "to", "a pipe must join two different nodes"
+        size = self.size()
+        if size is not None and size[1] * 2 >= size[0]:
+            yield "wall_mm", f"wall {size[1]:g} mm too thick for DN{size[0]:g}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteDevice:
-    """One device as the CIM platform knows it, and where the simulator serves it."""
+    """One device as the CIM platform knows it, and where the simulator serves it. Placed on a
+    pipe (``pipe``, ``offset_m`` from its ``from`` node) its coordinates default to that spot;
+    ``x``/``y`` (local metres) are filled in by ``load_site``."""
 
-    name: str
-    kind: str  # one of DEVICE_KINDS
-    profile: str
-    asset_id: str
-    lat: float
-    lon: float
-    x: float
-    y: float
-    bus: str
-    unit_id: int
-    pipe: str | None = None
-    offset_m: float | None = None
-    description: str = ""
-    sim: DeviceParams = field(default_factory=NoiseLoggerParams)
+    name: str = field(metadata=_name("device name, unique in the site"))
+    kind: DeviceKind = field(metadata=meta("what kind of device"))
+    profile: str = field(metadata=_name("device profile name"))
+    asset_id: str = field(
+        metadata=meta("asset id in the city model", pattern=r"(?s).+", pattern_help="give one")
+    )
+    bus: str = field(metadata=meta("simulator bus (sim_buses)"))
+    unit_id: int = field(metadata=meta("Modbus unit id, unique per bus", min=1, max=247))
+    lat: float = field(default=math.nan, metadata=meta("latitude", min=-90, max=90, unit="deg"))
+    lon: float = field(default=math.nan, metadata=meta("longitude", min=-180, max=180))
+    pipe: str | None = field(default=None, metadata=meta("pipe it sits on"))
+    offset_m: float | None = field(
+        default=None, metadata=meta("along the pipe from its from node (0)", min=0, unit="m")
+    )
+    description: str = field(default="", metadata=meta("where to find it"))
+    sim: DeviceParams = field(
+        default_factory=NoiseLoggerParams,
+        metadata=meta("simulator parameters of its kind", type_from=("kind", PARAMS_BY_KIND)),
+    )
+    x: float = field(default=math.nan, metadata=INTERNAL)
+    y: float = field(default=math.nan, metadata=INTERNAL)
+
+    def config_checks(self) -> Iterator[tuple[str, str]]:
+        if self.pipe is None:
+            if self.offset_m is not None:
+                yield "offset_m", "offset_m needs a pipe"
+            elif self.kind == "noise_logger":
+                yield "", "a noise_logger needs a pipe placement (pipe, offset_m)"
+                return
+        if math.isnan(self.lat) != math.isnan(self.lon):
+            yield "", "give both lat and lon, or neither"
+        elif math.isnan(self.lat) and self.pipe is None:
+            yield "", "missing coordinates: give lat and lon (or a pipe placement)"
 
 
 @dataclass(frozen=True, slots=True)
 class SimBus:
     """A simulator bus: one loopback TCP port (or one pty) serving several unit ids."""
 
-    name: str
-    port: int
-    host: str = SIM_HOST
+    name: str = field(metadata=_name("bus name; devices refer to it"))
+    port: int = field(metadata=meta("loopback TCP port the simulator serves", min=1, max=65535))
+    host: str = field(default=SIM_HOST, metadata=INTERNAL)
 
 
-@dataclass(frozen=True, slots=True)
-class LeakScenario:
-    id: str
-    pipe: str
-    offset_m: float
-    level_db: float  # source level (dB re 1 unit) at the leak
-    start_s: float = 0.0
-    duration_s: float | None = None  # None = until repaired (forever)
-
-    def active(self, t: float) -> bool:
-        return _active(t, self.start_s, self.duration_s)
-
-
-@dataclass(frozen=True, slots=True)
-class StormScenario:
-    start_s: float
-    duration_s: float
-    peak_mm_per_h: float
-
-
-@dataclass(frozen=True, slots=True)
-class GasScenario:
-    device: str
-    start_s: float
-    duration_s: float
-    peak_lel: float
-
-
-@dataclass(frozen=True, slots=True)
-class DropoutScenario:
-    device: str
-    start_s: float
-    duration_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class FaultScenario:
-    device: str
-    start_s: float
-    duration_s: float
-    bits: int  # OR-ed into the device's fault/status word while active
-
-
-@dataclass(frozen=True, slots=True)
-class CoverScenario:
-    device: str
-    start_s: float
-    duration_s: float
-    tilt: bool = False  # lifted and tilted (broken / displaced), not just opened
-
-
-@dataclass(frozen=True, slots=True)
-class BlockageScenario:
-    """Debris blocks the sewer below a level gauge: its level climbs in dry weather."""
-
-    device: str
-    start_s: float
-    duration_s: float
-    rise_mm_per_min: float = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Scenarios:
-    leaks: tuple[LeakScenario, ...] = ()
-    storms: tuple[StormScenario, ...] = ()
-    gas: tuple[GasScenario, ...] = ()
-    dropouts: tuple[DropoutScenario, ...] = ()
-    faults: tuple[FaultScenario, ...] = ()
-    covers: tuple[CoverScenario, ...] = ()
-    blockages: tuple[BlockageScenario, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Site:
     """A validated site file. Lookups by id raise ``KeyError``."""
 
-    site: str
-    name: str
-    origin_lat: float
-    origin_lon: float
-    noise_floor_db: float
-    nodes: tuple[Node, ...]
-    pipes: tuple[Pipe, ...]
-    devices: tuple[SiteDevice, ...]
-    sim_buses: tuple[SimBus, ...]
-    scenarios: Scenarios
-    source: str = "<site>"
+    site: str = field(metadata=_name("site name"))
+    name: str = field(default="", metadata=meta("display name (the site name)"))
+    origin: Origin = field(metadata=meta("where local x/y count from"))
+    noise_floor_db: float = field(
+        default=DEFAULT_NOISE_FLOOR_DB,
+        metadata=meta("ambient in-band level at the loggers (dB re 1 unit)", min=-120, max=120),
+    )
+    nodes: tuple[Node, ...] = field(metadata=meta("junctions"))
+    pipes: tuple[Pipe, ...] = field(metadata=meta("pipe segments"))
+    devices: tuple[SiteDevice, ...] = field(metadata=meta("devices placed on the network"))
+    sim_buses: tuple[SimBus, ...] = field(metadata=meta("buses the simulator serves"))
+    scenarios: Section | None = field(
+        default=None, metadata=meta("what the simulator plays (drivers.sim.scenarios)")
+    )
+    source: str = field(default="<site>", metadata=INTERNAL)
 
     def node(self, node_id: str) -> Node:
         return _find(self.nodes, "id", node_id)
@@ -342,29 +219,21 @@ class Site:
     def point_on_pipe(self, pipe_id: str, offset_m: float) -> tuple[float, float]:
         """Local x/y of the spot ``offset_m`` along a pipe from its ``from`` node (straight)."""
         p = self.pipe(pipe_id)
-        a, b = self.node(p.from_node), self.node(p.to_node)
-        f = offset_m / p.length_m
-        return a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)
+        return spot_on(p, offset_m, self.node(p.from_node), self.node(p.to_node))
 
     def to_latlon(self, x: float, y: float) -> tuple[float, float]:
-        return local_to_latlon(self.origin_lat, self.origin_lon, x, y)
+        return local_to_latlon(self.origin.lat, self.origin.lon, x, y)
 
 
-def local_to_latlon(lat0: float, lon0: float, x: float, y: float) -> tuple[float, float]:
-    """Equirectangular projection: plenty for a district a few km across."""
-    lat = lat0 + math.degrees(y / EARTH_RADIUS_M)
-    lon = lon0 + math.degrees(x / (EARTH_RADIUS_M * math.cos(math.radians(lat0))))
-    return lat, lon
+def spot_on(pipe: Pipe, offset_m: float, a: Node, b: Node) -> tuple[float, float]:
+    """Local x/y of ``offset_m`` along ``pipe`` from node ``a`` to node ``b`` (straight)."""
+    f = offset_m / pipe_length(pipe, a, b)
+    return a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)
 
 
-def latlon_to_local(lat0: float, lon0: float, lat: float, lon: float) -> tuple[float, float]:
-    y = math.radians(lat - lat0) * EARTH_RADIUS_M
-    x = math.radians(lon - lon0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
-    return x, y
-
-
-def _active(t: float, start_s: float, duration_s: float | None) -> bool:
-    return t >= start_s and (duration_s is None or t < start_s + duration_s)
+def pipe_length(pipe: Pipe, a: Node, b: Node) -> float:
+    """The pipe's length: the file's, else the straight line between its nodes."""
+    return math.hypot(b.x - a.x, b.y - a.y) if math.isnan(pipe.length_m) else pipe.length_m
 
 
 def _find(items: Iterable[Any], attr: str, key: str) -> Any:
@@ -377,28 +246,16 @@ def _find(items: Iterable[Any], attr: str, key: str) -> Any:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def load_site(path: str | Path, *, profiles: ProfileRegistry | None = None) -> Site:
-    """Read and validate a site file.
-
-    With ``profiles`` (a ``drivers.profile.ProfileRegistry``), every device's profile must
-    exist and be of the device's kind. Raises ``SiteError`` (one line:
-    ``file:line:col: field: problem``) for anything wrong in the file, including a file that
-    cannot be read.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SiteError(f"{p}: cannot read site file: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise SiteError(f"{p}: not a UTF-8 text file") from exc
-    return parse_site(text, source=str(p), profiles=profiles)
+class _HasKind(Protocol):
+    @property
+    def kind(self) -> str: ...
 
 
-def parse_site(
-    text: str, *, source: str = "<site>", profiles: ProfileRegistry | None = None
-) -> Site:
-    """Validate site YAML given as text; ``source`` names it in errors. Raises ``SiteError``."""
-    from .site_yaml import parse  # the reader builds this module's shapes: import it late
+class ProfileCatalog(Protocol):
+    """What the site reader asks of device profiles (``drivers.profile.ProfileRegistry``)."""
 
-    return parse(text, source=source, profiles=profiles)
+    def exists(self, name: str) -> bool: ...
+
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> _HasKind: ...

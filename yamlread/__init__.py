@@ -19,6 +19,7 @@ from yamlread.convert import (
     Section,
     is_bad,
     readable,
+    whole,
 )
 from yamlread.document import compose, decode, read_file, read_section, read_text
 from yamlread.fields import INTERNAL, config_fields, help_text, meta, yaml_key
@@ -43,5 +44,6 @@ __all__ = [
     "read_section",
     "read_text",
     "readable",
+    "whole",
     "yaml_key",
 ]

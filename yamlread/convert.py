@@ -34,6 +34,7 @@ __all__ = [
     "TooBig",
     "is_bad",
     "readable",
+    "whole",
 ]
 
 # A config is a few hundred nodes; aliases can multiply a small file into millions of visits.
@@ -640,3 +641,11 @@ def is_bad(value: Any) -> bool:
 def readable(value: Any) -> bool:
     """Something a check can read: not itself invalid (a record may be partial)."""
     return value is not INVALID
+
+
+def whole(items: Any) -> list[tuple[int, Any]]:
+    """(index, item) of the items of a list that were read without a problem (none when the
+    list itself could not be read): what checks across records look at."""
+    if not isinstance(items, tuple | list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if not is_bad(item)]
