@@ -11,6 +11,7 @@ checks across records can still look at its good fields.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -240,28 +241,23 @@ class Converter:
     def convert(self, node: yaml.Node, tp: Any, path: str, fmeta: Mapping[str, Any]) -> Any:
         self.visit()
         self.marks.setdefault(path, self.pos(node))
-        args = union_args(tp)
-        if args is not None:
-            members = [a for a in args if a is not type(None)]
-            if self.is_null(node) and len(members) < len(args):
-                return None
-            if len(members) == 1:
-                return self.convert(node, members[0], path, fmeta)
-            if all(dataclasses.is_dataclass(m) for m in members):
-                return self.convert_tagged(node, members, path)
-            return self.convert_scalar_union(node, members, path, fmeta)
-        if tp is Section:
+        shape, args = _shape(tp)
+        if shape == "optional":
+            return None if self.is_null(node) else self.convert(node, args[0], path, fmeta)
+        if shape == "records":
+            return self.convert_tagged(node, list(args), path)
+        if shape == "scalars":
+            return self.convert_scalar_union(node, list(args), path, fmeta)
+        if shape == "section":
             return Section(node, path, self.file, self.base_dir)
-        if dataclasses.is_dataclass(tp):
-            return self.convert_dataclass(node, typing.cast(type, tp), path)
-        origin = typing.get_origin(tp)
-        if origin is tuple:
-            return self.convert_list(node, typing.get_args(tp), path, fmeta)
-        if origin is dict:
-            key_tp, value_tp = typing.get_args(tp)
-            return self.convert_dict(node, key_tp, value_tp, path, fmeta)
-        if origin is Literal:
-            return self.convert_literal(node, typing.get_args(tp), path, fmeta)
+        if shape == "record":
+            return self.convert_dataclass(node, tp, path)
+        if shape == "list":
+            return self.convert_list(node, args, path, fmeta)
+        if shape == "dict":
+            return self.convert_dict(node, args[0], args[1], path, fmeta)
+        if shape == "literal":
+            return self.convert_literal(node, args, path, fmeta)
         return self.convert_scalar(node, tp, path, fmeta)
 
     def expect(self, node: yaml.Node, path: str, what: str, fmeta: Mapping[str, Any]) -> Any:
@@ -469,17 +465,15 @@ class Converter:
         ``_PartialTuple`` where something was wrong; missing optional keys are left out).
         Plain values are read before nested records, so that a record's ``inherit`` and
         ``type_from`` fields see the values of the records around them."""
-        fields = config_fields(cls)
-        known = {yaml_key(f): (f, tp) for f, tp in fields}
+        plan = _plan(cls)
         entries = self.entries(node, path)
         for key, (key_node, _) in entries.items():
-            if key not in known:
+            if key not in plan.keys:
                 self.problem(key_node, join_path(path, key), self.unknown_key(key, cls, others))
         values: dict[str, Any] = {}
         self.records.append(values)
         try:
-            for f, tp in sorted(fields, key=lambda ft: _holds_records(ft[1])):
-                key = yaml_key(f)
+            for f, tp, key in plan.order:
                 type_from = f.metadata.get("type_from")
                 if type_from is not None:
                     tp = self.chosen_type(type_from, values)
@@ -497,9 +491,9 @@ class Converter:
                         values[f.name] = inherited
         finally:
             self.records.pop()
-        for f, _ in fields:
-            if yaml_key(f) not in entries and f.name not in values and is_required(f):
-                self.problem(node, path, f"missing required key {yaml_key(f)!r}")
+        for f, key in plan.required:
+            if key not in entries and f.name not in values:
+                self.problem(node, path, f"missing required key {key!r}")
                 values[f.name] = INVALID
         return values
 
@@ -565,6 +559,55 @@ def _join(path: str, field_path: str, cls: type) -> str:
     if not path or field_path.startswith("["):
         return path + field_path
     return f"{path}.{field_path}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How to read one dataclass: its YAML keys, its fields in reading order (plain values
+    before nested records) with their YAML keys, its required fields."""
+
+    keys: frozenset[str]
+    order: tuple[tuple[dataclasses.Field[Any], Any, str], ...]
+    required: tuple[tuple[dataclasses.Field[Any], str], ...]
+
+
+@functools.cache
+def _plan(cls: type) -> _Plan:
+    fields = config_fields(cls)
+    return _Plan(
+        keys=frozenset(yaml_key(f) for f, _ in fields),
+        order=tuple(
+            (f, tp, yaml_key(f)) for f, tp in sorted(fields, key=lambda ft: _holds_records(ft[1]))
+        ),
+        required=tuple((f, yaml_key(f)) for f, _ in fields if is_required(f)),
+    )
+
+
+@functools.cache
+def _shape(tp: Any) -> tuple[str, tuple[Any, ...]]:
+    """What kind of value a field type asks for, and its type arguments (cached: the reader
+    asks for every value it reads)."""
+    args = union_args(tp)
+    if args is not None:
+        members = tuple(a for a in args if a is not type(None))
+        if len(members) < len(args):  # X | None: X, or null
+            inner = members[0] if len(members) == 1 else typing.Union[members]  # noqa: UP007
+            return "optional", (inner,)
+        if all(dataclasses.is_dataclass(m) for m in members):
+            return "records", members
+        return "scalars", members
+    if tp is Section:
+        return "section", ()
+    if dataclasses.is_dataclass(tp):
+        return "record", ()
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return "list", typing.get_args(tp)
+    if origin is dict:
+        return "dict", typing.get_args(tp)
+    if origin is Literal:
+        return "literal", typing.get_args(tp)
+    return "scalar", ()
 
 
 def _holds_records(tp: Any) -> bool:
