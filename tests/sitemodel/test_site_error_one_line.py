@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sitemodel import SiteError, parse_site
-from tests.drivers.test_site import MINI, PROFILES
+from tests.sitemodel.test_site import MINI, PROFILES
 
 
 @pytest.mark.parametrize("key", ['"ki\\nnd"', '"ki\\tnd"', '"ki\\rnd"', '"k\\x1bind"'])

@@ -13,7 +13,7 @@ from drivers.sim.scenarios import Scenarios, read_scenarios
 from dsp.pipes import MATERIALS
 from sitemodel import SiteError, parse_site
 from tests.drivers.sim.site_support import seed_site
-from tests.drivers.test_site import MINI, PROFILES
+from tests.sitemodel.test_site import MINI, PROFILES
 
 
 def _scenarios(text: str) -> Scenarios:
