@@ -114,19 +114,31 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("old", "new", "line", "field", "fragment"), BAD)
-def test_bad_site_is_one_line_with_position(old, new, line, field, fragment):
-    """Each mistake names file:line:col and the field, on one line."""
-    assert old in MINI
-    with pytest.raises(SiteError) as err:
-        parse_site(MINI.replace(old, new, 1), source="mini.yaml", profiles=PROFILES)
-    message = str(err.value)
+def assert_one_problem_at(error: SiteError, line: int, field: str, fragment: str) -> None:
+    """One line, ``mini.yaml:LINE:COL: FIELD: ...FRAGMENT...``."""
+    message = str(error)
     assert "\n" not in message
     m = re.match(r"mini\.yaml:(\d+):(\d+): (\S+): (.*)$", message)
     assert m, message
     assert int(m.group(1)) == line, message
     assert m.group(3) == field, message
     assert fragment in m.group(4), message
+
+
+def assert_problem_lines(error: SiteError) -> None:
+    """One printable line per problem, each naming the file."""
+    lines = str(error).splitlines()
+    assert lines and len(lines) == len(error.problems)
+    assert all(line.startswith("mini.yaml") and line.isprintable() for line in lines)
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field", "fragment"), BAD)
+def test_bad_site_is_one_line_with_position(old, new, line, field, fragment):
+    """Each mistake names file:line:col and the field, on one line."""
+    assert old in MINI
+    with pytest.raises(SiteError) as err:
+        parse_site(MINI.replace(old, new, 1), source="mini.yaml", profiles=PROFILES)
+    assert_one_problem_at(err.value, line, field, fragment)
 
 
 _TOKENS = [
@@ -187,9 +199,7 @@ def test_any_mangled_site_file_is_a_one_line_site_error_or_valid(edits):
     try:
         parse_site(text, source="mini.yaml", profiles=PROFILES)
     except SiteError as exc:
-        lines = str(exc).splitlines()
-        assert lines and len(lines) == len(exc.problems)  # one problem, one line
-        assert all(line.startswith("mini.yaml") and line.isprintable() for line in lines)
+        assert_problem_lines(exc)
 
 
 def test_every_problem_of_the_file_at_once():

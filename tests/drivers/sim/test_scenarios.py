@@ -3,8 +3,6 @@ the site reader, every mistake one line naming file, line, column and field."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +11,12 @@ from drivers.sim.scenarios import Scenarios, read_scenarios
 from dsp.pipes import MATERIALS
 from sitemodel import SiteError, parse_site
 from tests.drivers.sim.site_support import seed_site
-from tests.sitemodel.test_site import MINI, PROFILES
+from tests.sitemodel.test_site import (
+    MINI,
+    PROFILES,
+    assert_one_problem_at,
+    assert_problem_lines,
+)
 
 
 def _scenarios(text: str) -> Scenarios:
@@ -79,13 +82,7 @@ def test_bad_scenario_is_one_line_with_position(old, new, line, field, fragment)
     assert old in MINI
     with pytest.raises(SiteError) as err:
         _scenarios(MINI.replace(old, new, 1))
-    message = str(err.value)
-    assert "\n" not in message
-    m = re.match(r"mini\.yaml:(\d+):(\d+): (\S+): (.*)$", message)
-    assert m, message
-    assert int(m.group(1)) == line, message
-    assert m.group(3) == field, message
-    assert fragment in m.group(4), message
+    assert_one_problem_at(err.value, line, field, fragment)
 
 
 @pytest.mark.parametrize(("tilt", "expected"), [("true", True), ("!!bool yes", True)])
@@ -125,9 +122,7 @@ def test_any_mangled_scenarios_section_is_site_error_lines_or_valid(edits):
     try:
         _scenarios(head + section)
     except SiteError as exc:
-        lines = str(exc).splitlines()
-        assert lines and len(lines) == len(exc.problems)
-        assert all(line.startswith("mini.yaml") and line.isprintable() for line in lines)
+        assert_problem_lines(exc)
 
 
 # --- the reference site ---------------------------------------------------------------------
