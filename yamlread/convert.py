@@ -352,13 +352,13 @@ class Converter:
     def convert_literal(
         self, node: yaml.Node, choices: tuple[Any, ...], path: str, fmeta: Mapping[str, Any]
     ) -> Any:
+        ok, value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else (False, None)
+        if ok and any(_same_literal(c, value) for c in choices):
+            return value
         listed = ", ".join(_literal_text(c) for c in choices)
         what = f"one of {listed}" if len(choices) > 1 else _literal_text(choices[0])
         if not isinstance(node, yaml.ScalarNode):
             return self.expect(node, path, what, fmeta)
-        ok, value = self.scalar(node)
-        if ok and any(_same_literal(c, value) for c in choices):
-            return value
         if ok and not isinstance(value, str | int | float):  # null, a date, binary
             return self.expect(node, path, what, fmeta)
         text = node.value if isinstance(node.value, str) else str(node.value)
