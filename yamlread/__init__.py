@@ -11,18 +11,10 @@ field to a format is adding a dataclass field with its ``meta()``.
     site = read_file("site.yaml", SiteFile, what="site file", error=SiteError, checks=(...))
 """
 
-from yamlread.convert import (
-    INVALID,
-    Checks,
-    Converter,
-    KeyPath,
-    Section,
-    is_bad,
-    readable,
-    whole,
-)
+from yamlread.convert import Checks, Converter, KeyPath
 from yamlread.document import compose, decode, read_file, read_section, read_text
-from yamlread.fields import INTERNAL, config_fields, help_text, meta, yaml_key
+from yamlread.fields import INTERNAL, Section, config_fields, help_text, meta, yaml_key
+from yamlread.partial import INVALID, is_bad, readable, whole
 from yamlread.problems import Problem, ReadError
 
 __all__ = [

@@ -4,39 +4,27 @@
 types of a dataclass (see ``yamlread.fields`` for the allowed types and ``meta()``), recording
 every problem instead of stopping at the first: wrong types, unknown keys (with a
 did-you-mean), missing and duplicate keys, bounds, patterns, and the records' own
-``config_checks()``. A record with a bad field comes back as a ``_PartialRecord`` so that
+``config_checks()``. A record with a bad field comes back as a ``PartialRecord`` so that
 checks across records can still look at its good fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
 import re
-import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
-from yamlread.fields import config_fields, is_required, tag_of, union_args, yaml_key
+from yamlread.fields import Section, config_fields, reading_plan, tag_of, type_shape, yaml_key
+from yamlread.partial import INVALID, PartialRecord, PartialTuple, Unknown, is_bad
 from yamlread.problems import Problem, cut, fmt_num, join_path, show_value, suggest
 from yamlread.scalar import scalar_value
 
-__all__ = [
-    "INVALID",
-    "MAX_NODE_VISITS",
-    "Checks",
-    "Converter",
-    "KeyPath",
-    "Section",
-    "TooBig",
-    "is_bad",
-    "readable",
-    "whole",
-]
+__all__ = ["MAX_NODE_VISITS", "Checks", "Converter", "KeyPath", "TooBig"]
 
 # A config is a few hundred nodes; aliases can multiply a small file into millions of visits.
 # A larger file may visit one node per character of its text (a site of a whole district).
@@ -54,46 +42,12 @@ class TooBig(Exception):
     """The alias-expanded document exceeds the converter's node budget."""
 
 
-class _Unknown(Exception):
-    """Internal: a check touched a value that failed conversion."""
-
-
-class _InvalidType:
-    """Marker for a value that failed conversion (its problem is already recorded). Using it
-    in a comparison, a test or a format raises ``_Unknown``, so checks run on a partly
-    invalid record skip the checks that depend on the bad value."""
-
-    def __repr__(self) -> str:
-        return "<invalid>"
-
-    def _unknown(self, *args: object) -> Any:
-        raise _Unknown
-
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _unknown  # type: ignore[assignment]
-    __bool__ = __format__ = __hash__ = __iter__ = __len__ = __getitem__ = _unknown  # type: ignore[assignment]
-    __contains__ = __float__ = __int__ = __index__ = __neg__ = __abs__ = _unknown  # type: ignore[assignment]
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _unknown  # type: ignore[assignment]
-    __truediv__ = __rtruediv__ = __mod__ = __pow__ = _unknown  # type: ignore[assignment]
-
-
-INVALID: Any = _InvalidType()
 _ABSENT = object()
 
 
 class KeyPath(str):
     """A field path (``fault_bits.16``) whose problem is reported at the mapping key rather
     than at its value: yield it from a check when the key itself is wrong."""
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Section:
-    """A part of a file kept as composed YAML for its owner to read with this reader (the site
-    file's ``scenarios:`` belong to the simulator): the node, its path and the file."""
-
-    node: yaml.Node
-    path: str
-    file: str
-    base_dir: str = ""
 
 
 class Converter:
@@ -241,7 +195,7 @@ class Converter:
     def convert(self, node: yaml.Node, tp: Any, path: str, fmeta: Mapping[str, Any]) -> Any:
         self.visit()
         self.marks.setdefault(path, self.pos(node))
-        shape, args = _shape(tp)
+        shape, args = type_shape(tp)
         if shape == "optional":
             return None if self.is_null(node) else self.convert(node, args[0], path, fmeta)
         if shape == "records":
@@ -388,7 +342,7 @@ class Converter:
             tp = args[0] if variadic else args[i]
             out.append(self.convert(item, tp, f"{path}[{i}]", fmeta))
         if any(is_bad(v) for v in out):
-            return _PartialTuple(out)
+            return PartialTuple(out)
         return tuple(out)
 
     def convert_dict(
@@ -447,7 +401,7 @@ class Converter:
             return self.expect(node, path, "a mapping", {})
         values = self.fields_of(node, cls, path, others)
         if any(is_bad(v) for v in values.values()):
-            partial = _PartialRecord(cls, values)
+            partial = PartialRecord(cls, values)
             self.run_checks(partial, node, path)
             return partial
         obj = cls(**values)
@@ -462,10 +416,10 @@ class Converter:
         others: Mapping[str, type] | None = None,
     ) -> dict[str, Any]:
         """Convert the keys of one mapping into ``cls``'s field values (``INVALID`` or a
-        ``_PartialTuple`` where something was wrong; missing optional keys are left out).
+        ``PartialTuple`` where something was wrong; missing optional keys are left out).
         Plain values are read before nested records, so that a record's ``inherit`` and
         ``type_from`` fields see the values of the records around them."""
-        plan = _plan(cls)
+        plan = reading_plan(cls)
         entries = self.entries(node, path)
         for key, (key_node, _) in entries.items():
             if key not in plan.keys:
@@ -527,24 +481,24 @@ class Converter:
 
     def run_checks(self, obj: Any, node: yaml.Node, path: str) -> None:
         """A record's own ``config_checks()``."""
-        cls = obj._cls if isinstance(obj, _PartialRecord) else type(obj)
+        cls = obj._cls if isinstance(obj, PartialRecord) else type(obj)
         checks = getattr(cls, "config_checks", None)
         if checks is not None:
             self.check(checks, obj, node, path)
 
     def check(self, checks: Callable[[Any], Checks], obj: Any, node: yaml.Node, path: str) -> None:
         """Record the problems ``checks(obj)`` yields, at paths under ``path``. On a partly
-        invalid record (a ``_PartialRecord``) a check stops where it touches a bad value
+        invalid record (a ``PartialRecord``) a check stops where it touches a bad value
         (its problem is already reported); on a whole one a failing check is a bug and
         raises."""
-        partial = isinstance(obj, _PartialRecord)
+        partial = isinstance(obj, PartialRecord)
         cls = obj._cls if partial else type(obj)
         try:
             for field_name, message in checks(obj):
                 sub = _join(path, field_name, cls) if field_name else path
                 at_key = isinstance(field_name, KeyPath)
                 self.problem_at(sub, message, fallback=node, at_key=at_key)
-        except (_Unknown, AttributeError, TypeError, KeyError):
+        except (Unknown, AttributeError, TypeError, KeyError):
             if not partial:
                 raise
 
@@ -559,62 +513,6 @@ def _join(path: str, field_path: str, cls: type) -> str:
     if not path or field_path.startswith("["):
         return path + field_path
     return f"{path}.{field_path}"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """How to read one dataclass: its YAML keys, its fields in reading order (plain values
-    before nested records) with their YAML keys, its required fields."""
-
-    keys: frozenset[str]
-    order: tuple[tuple[dataclasses.Field[Any], Any, str], ...]
-    required: tuple[tuple[dataclasses.Field[Any], str], ...]
-
-
-@functools.cache
-def _plan(cls: type) -> _Plan:
-    fields = config_fields(cls)
-    return _Plan(
-        keys=frozenset(yaml_key(f) for f, _ in fields),
-        order=tuple(
-            (f, tp, yaml_key(f)) for f, tp in sorted(fields, key=lambda ft: _holds_records(ft[1]))
-        ),
-        required=tuple((f, yaml_key(f)) for f, _ in fields if is_required(f)),
-    )
-
-
-@functools.cache
-def _shape(tp: Any) -> tuple[str, tuple[Any, ...]]:
-    """What kind of value a field type asks for, and its type arguments (cached: the reader
-    asks for every value it reads)."""
-    args = union_args(tp)
-    if args is not None:
-        members = tuple(a for a in args if a is not type(None))
-        if len(members) < len(args):  # X | None: X, or null
-            inner = members[0] if len(members) == 1 else typing.Union[members]  # noqa: UP007
-            return "optional", (inner,)
-        if all(dataclasses.is_dataclass(m) for m in members):
-            return "records", members
-        return "scalars", members
-    if tp is Section:
-        return "section", ()
-    if dataclasses.is_dataclass(tp):
-        return "record", ()
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        return "list", typing.get_args(tp)
-    if origin is dict:
-        return "dict", typing.get_args(tp)
-    if origin is Literal:
-        return "literal", typing.get_args(tp)
-    return "scalar", ()
-
-
-def _holds_records(tp: Any) -> bool:
-    """Whether values of ``tp`` contain dataclasses (read after the plain fields)."""
-    if dataclasses.is_dataclass(tp):
-        return True
-    return any(_holds_records(a) for a in typing.get_args(tp) if a is not Ellipsis)
 
 
 def _is_number_or_date(node: yaml.ScalarNode) -> bool:
@@ -642,53 +540,3 @@ def _same_literal(choice: Any, value: Any) -> bool:
 
 def _literal_text(v: Any) -> str:
     return str(v) if not isinstance(v, bool) else str(v).lower()
-
-
-class _PartialTuple(list[Any]):
-    """A list some of whose items are invalid: checks across records still look at the good
-    ones."""
-
-
-class _PartialRecord:
-    """A record with some invalid fields (already reported). Checks read its good fields
-    through attributes; a bad or missing required one reads as ``INVALID``."""
-
-    def __init__(self, cls: type, values: dict[str, Any]) -> None:
-        self._cls = cls
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__["_values"]
-        if name in values:
-            return values[name]
-        for f in dataclasses.fields(self.__dict__["_cls"]):
-            if f.name == name:
-                if f.default is not dataclasses.MISSING:
-                    return f.default
-                if f.default_factory is not dataclasses.MISSING:
-                    return f.default_factory()
-                return INVALID
-        attr = getattr(self.__dict__["_cls"], name, None)
-        if isinstance(attr, property) and attr.fget is not None:  # on the partial values
-            return attr.fget(self)
-        if callable(attr):  # a method of the record: run it on the partial values
-            return attr.__get__(self)
-        raise AttributeError(name)
-
-
-def is_bad(value: Any) -> bool:
-    """Invalid, or a list / record with something invalid inside."""
-    return value is INVALID or isinstance(value, _PartialTuple | _PartialRecord)
-
-
-def readable(value: Any) -> bool:
-    """Something a check can read: not itself invalid (a record may be partial)."""
-    return value is not INVALID
-
-
-def whole(items: Any) -> list[tuple[int, Any]]:
-    """(index, item) of the items of a list that were read without a problem (none when the
-    list itself could not be read): what checks across records look at."""
-    if not isinstance(items, tuple | list):
-        return []
-    return [(i, item) for i, item in enumerate(items) if not is_bad(item)]

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from yamlread.convert import INVALID, MAX_NODE_VISITS, Checks, Converter, Section, TooBig
+from yamlread.convert import MAX_NODE_VISITS, Checks, Converter, TooBig
+from yamlread.fields import Section
+from yamlread.partial import INVALID
 from yamlread.problems import Problem, ReadError
 
 __all__ = ["MAX_FILE_BYTES", "compose", "decode", "read_file", "read_section", "read_text"]

@@ -24,18 +24,25 @@ and the reader adds file:line:col. A field with ``metadata=INTERNAL`` is not a Y
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import yaml
+
 __all__ = [
     "INTERNAL",
+    "ReadingPlan",
+    "Section",
     "config_fields",
     "help_text",
     "is_required",
     "meta",
+    "reading_plan",
     "tag_of",
+    "type_shape",
     "union_args",
     "yaml_key",
 ]
@@ -135,3 +142,70 @@ def tag_of(cls: type) -> str | None:
             value = typing.get_args(tp)[0]
             return value if isinstance(value, str) else None
     return None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Section:
+    """A part of a file kept as composed YAML for its owner to read with this reader (the site
+    file's ``scenarios:`` belong to the simulator): the node, its path and the file."""
+
+    node: yaml.Node
+    path: str
+    file: str
+    base_dir: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadingPlan:
+    """How to read one dataclass: its YAML keys, its fields in reading order (plain values
+    before nested records) with their YAML keys, its required fields."""
+
+    keys: frozenset[str]
+    order: tuple[tuple[dataclasses.Field[Any], Any, str], ...]
+    required: tuple[tuple[dataclasses.Field[Any], str], ...]
+
+
+@functools.cache
+def reading_plan(cls: type) -> ReadingPlan:
+    fields = config_fields(cls)
+    return ReadingPlan(
+        keys=frozenset(yaml_key(f) for f, _ in fields),
+        order=tuple(
+            (f, tp, yaml_key(f)) for f, tp in sorted(fields, key=lambda ft: holds_records(ft[1]))
+        ),
+        required=tuple((f, yaml_key(f)) for f, _ in fields if is_required(f)),
+    )
+
+
+@functools.cache
+def type_shape(tp: Any) -> tuple[str, tuple[Any, ...]]:
+    """What kind of value a field type asks for, and its type arguments (cached: the reader
+    asks for every value it reads)."""
+    args = union_args(tp)
+    if args is not None:
+        members = tuple(a for a in args if a is not type(None))
+        if len(members) < len(args):  # X | None: X, or null
+            inner = members[0] if len(members) == 1 else typing.Union[members]  # noqa: UP007
+            return "optional", (inner,)
+        if all(dataclasses.is_dataclass(m) for m in members):
+            return "records", members
+        return "scalars", members
+    if tp is Section:
+        return "section", ()
+    if dataclasses.is_dataclass(tp):
+        return "record", ()
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return "list", typing.get_args(tp)
+    if origin is dict:
+        return "dict", typing.get_args(tp)
+    if origin is Literal:
+        return "literal", typing.get_args(tp)
+    return "scalar", ()
+
+
+def holds_records(tp: Any) -> bool:
+    """Whether values of ``tp`` contain dataclasses (read after the plain fields)."""
+    if dataclasses.is_dataclass(tp):
+        return True
+    return any(holds_records(a) for a in typing.get_args(tp) if a is not Ellipsis)
