@@ -40,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy on edge_agent/ and drivers/ ([tool.mypy] in pyproject.toml; dsp's kernels excluded).
+# mypy on edge_agent/, drivers/, sitemodel/ and yamlread/ ([tool.mypy] in pyproject.toml; dsp's kernels excluded).
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

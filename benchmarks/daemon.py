@@ -34,8 +34,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from drivers.site import load_site  # noqa: E402
 from edge_agent.commands.demo import gateway_yaml  # noqa: E402
+from sitemodel import load_site  # noqa: E402
 
 POLLED_DEVICES = 20
 NOISE_LOGGERS = 6

@@ -123,7 +123,9 @@ def synthetic(n: int = 400) -> Profile:
             )
         )
         address += {"f32": 2, "u32": 2}.get(t, 1) + (3 if i % 7 == 0 else 0)
-    return Profile("synthetic-400", "S", "bench", "level", "", tuple(points))
+    return Profile(
+        name="synthetic-400", vendor="bench", model="S", kind="level", points=tuple(points)
+    )
 
 
 def main() -> int:

@@ -33,10 +33,11 @@ from pymodbus.client import AsyncModbusTcpClient  # noqa: E402
 from drivers.profile import ProfileRegistry  # noqa: E402
 from drivers.sim.clock import ManualClock  # noqa: E402
 from drivers.sim.noise_logger import render_recording  # noqa: E402
+from drivers.sim.scenarios import read_scenarios  # noqa: E402
 from drivers.sim.server import SimServer  # noqa: E402
 from drivers.sim.site_sim import TICK_WALL_S, SiteSimulator  # noqa: E402
-from drivers.site import load_site  # noqa: E402
 from dsp import synth  # noqa: E402
+from sitemodel import load_site  # noqa: E402
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 FS = 4096.0
@@ -54,8 +55,11 @@ def _best(fn, repeat: int) -> float:
 
 def bench_render(site, repeat: int) -> dict:
     device = site.device("nl-02")
+    leaks = read_scenarios(site).leaks
     ours = _best(
-        lambda: render_recording(site, device, t0=3600.0, duration_s=DURATION_S, fs=FS, seed=1),
+        lambda: render_recording(
+            site, device, leaks=leaks, t0=3600.0, duration_s=DURATION_S, fs=FS, seed=1
+        ),
         repeat,
     )
     scene = synth.Scene(material="ductile_iron", leak_distance_m=63.0, diameter_mm=300.0)

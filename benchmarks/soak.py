@@ -41,8 +41,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from drivers.site import load_site  # noqa: E402
 from edge_agent.commands.demo import gateway_yaml  # noqa: E402
+from sitemodel import load_site  # noqa: E402
 from tests.helpers.mosquitto import Mosquitto  # noqa: E402
 
 SPEEDUP = 20.0

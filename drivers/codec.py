@@ -177,9 +177,10 @@ def encode_value(point: Point, value: Value) -> list[int]:
             data = value.encode("latin-1")
         except UnicodeEncodeError as exc:
             raise CodecError(f"{point.name}: {value!r} is not latin-1 text") from exc
-        if len(data) > 2 * point.count:
-            raise CodecError(f"{point.name}: {value!r} does not fit {point.count} registers")
-        return raw_to_registers(data.ljust(2 * point.count, b"\x00"), "big", point.byte_order)
+        count = point.register_count
+        if len(data) > 2 * count:
+            raise CodecError(f"{point.name}: {value!r} does not fit {count} registers")
+        return raw_to_registers(data.ljust(2 * count, b"\x00"), "big", point.byte_order)
     if isinstance(value, str) or (isinstance(value, bool) and point.type not in BITFIELD_TYPES):
         raise CodecError(f"{point.name}: {value!r} is not a number")
     raw: int | float
@@ -205,7 +206,9 @@ def encode_value(point: Point, value: Value) -> list[int]:
 def active_bits(point: Point, value: int) -> frozenset[str]:
     """Names of the fault and status bits set in a bitfield point's value."""
     return frozenset(
-        name for bit, name in (*point.fault_bits, *point.status_bits) if value >> bit & 1
+        name
+        for bit, name in (*point.fault_bits.items(), *point.status_bits.items())
+        if value >> bit & 1
     )
 
 

@@ -3,11 +3,14 @@
 ``DriverError`` -> ``DriverInitError`` (cannot open / configure), ``DriverIOError`` (an
 operation failed) -> ``DriverTimeout`` (no answer; also a ``TimeoutError``) and
 ``ModbusExceptionResponse`` (the device answered with an exception code).
-``ProfileError`` is a bad profile file (a user mistake: names file, line and field).
+``ProfileError`` is a bad profile file (a user mistake: one line per problem naming file, line
+and field, a ``yamlread.ReadError``) or an unknown profile or point.
 Foreign errors (pymodbus, pyserial, OSError) are wrapped at the boundary with ``from``.
 """
 
 from __future__ import annotations
+
+from yamlread import ReadError
 
 __all__ = [
     "MODBUS_EXCEPTION_NAMES",
@@ -65,5 +68,6 @@ class ModbusExceptionResponse(DriverIOError):
         return self.code in (10, 11)
 
 
-class ProfileError(DriverError):
-    """A device profile file is invalid: the message names file, line and field."""
+class ProfileError(ReadError, DriverError):
+    """A device profile file is invalid (``problems``: one per line, each naming file, line and
+    field), or a profile or point is unknown (a plain message)."""

@@ -188,4 +188,5 @@ def plan_profile(
     """``plan_reads`` for a profile's enabled points (or the given subset), honouring the
     profile's unreadable ranges. Raises ``PlanError``."""
     chosen = profile.enabled_points if points is None else tuple(points)
-    return plan_reads(chosen, unreadable=profile.unreadable, **limits)  # type: ignore[arg-type]
+    unreadable = [(r.function, r.start, r.end) for r in profile.unreadable]
+    return plan_reads(chosen, unreadable=unreadable, **limits)

@@ -1,6 +1,6 @@
 """The site file's pipe network as ``dsp.network`` sees it, and the logger pairs to correlate.
 
-``dsp`` imports nothing of ours, so this is where ``drivers.site.Site`` (what the CIM platform
+``dsp`` imports nothing of ours, so this is where ``sitemodel.Site`` (what the CIM platform
 knows) becomes a ``dsp.network.PipeNetwork`` with ``Listener``s. The ``coverage`` command and
 the daemon's leak location both go through here:
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from drivers.site import NoiseLoggerParams, Site
 from dsp.network import (
     Listener,
     NetworkError,
@@ -24,6 +23,7 @@ from dsp.network import (
     PipeSegment,
     ReachModel,
 )
+from sitemodel import NoiseLoggerParams, Site
 
 __all__ = [
     "listener_for",

@@ -90,8 +90,13 @@ trap 'rm -rf "$WORK"' EXIT
 # 1. The project's wheel (pure Python), built with the venv's setuptools (no index needed)
 #    from a clean copy of the sources: setuptools' build/ directory in the tree would keep
 #    modules deleted since, and put them in the wheel.
+#    The packages are the ones pyproject.toml's [tool.setuptools.packages.find] includes.
+PACKAGES=$("$PY" -c 'import sys, tomllib
+found = tomllib.load(open(sys.argv[1], "rb"))["tool"]["setuptools"]["packages"]["find"]
+print(" ".join(p.rstrip("*") for p in found["include"]))' "$ROOT/pyproject.toml")
 mkdir -p "$WORK/src"
-(cd "$ROOT" && tar --create --exclude=__pycache__ pyproject.toml README.md edge_agent drivers dsp) |
+# shellcheck disable=SC2086  # one word per package
+(cd "$ROOT" && tar --create --exclude=__pycache__ pyproject.toml README.md $PACKAGES) |
     tar --extract --directory "$WORK/src"
 "$PY" -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir "$WORK/project" "$WORK/src"
 PROJECT_WHEEL=$(ls "$WORK"/project/edge_agent-*.whl)

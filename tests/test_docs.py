@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from drivers.profile import ProfileRegistry
-from drivers.site import load_site
 from edge_agent.config.loader import load_config
+from sitemodel import load_site
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-PACKAGES = ("edge_agent", "drivers", "dsp")
+PACKAGES = ("edge_agent", "drivers", "sitemodel", "yamlread", "dsp")
 
 
 def _map_section(package: str) -> str:

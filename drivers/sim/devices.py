@@ -30,7 +30,7 @@ import numpy as np
 
 from drivers.codec import Value, decode_registers, encode_value
 from drivers.profile import Point, Profile
-from drivers.site import (
+from sitemodel import (
     CoverParams,
     GasParams,
     LevelParams,
@@ -41,6 +41,7 @@ from drivers.site import (
     SiteDevice,
 )
 
+from .scenarios import Scenarios
 from .server import Table, UnitStore
 
 __all__ = [
@@ -80,8 +81,9 @@ class World:
     gateway's night window is).
     """
 
-    def __init__(self, site: Site, *, epoch_start: float) -> None:
+    def __init__(self, site: Site, scenarios: Scenarios, *, epoch_start: float) -> None:
         self.site = site
+        self.scenarios = scenarios
         self.epoch_start = epoch_start
         self.stations: dict[str, PumpStationModel] = {}
 
@@ -95,13 +97,13 @@ class World:
 
     def rain_mm_per_h(self, t: float) -> float:
         return sum(
-            s.peak_mm_per_h * _bell(t, s.start_s, s.duration_s) for s in self.site.scenarios.storms
+            s.peak_mm_per_h * _bell(t, s.start_s, s.duration_s) for s in self.scenarios.storms
         )
 
     def rain_total_mm(self, t: float) -> float:
         """Rain fallen since sim time 0 (closed form of the integral of ``rain_mm_per_h``)."""
         total = 0.0
-        for s in self.site.scenarios.storms:
+        for s in self.scenarios.storms:
             u = min(max(t - s.start_s, 0.0), s.duration_s)
             d = s.duration_s
             total += (
@@ -114,13 +116,13 @@ class World:
     def gas_lel(self, device: str, t: float) -> float:
         return sum(
             g.peak_lel * _bell(t, g.start_s, g.duration_s)
-            for g in self.site.scenarios.gas
+            for g in self.scenarios.gas
             if g.device == device
         )
 
     def cover(self, device: str, t: float) -> tuple[bool, bool]:
         """(opened, tilted) of a cover sensor."""
-        for c in self.site.scenarios.covers:
+        for c in self.scenarios.covers:
             if c.device == device and c.start_s <= t < c.start_s + c.duration_s:
                 return (not c.tilt, c.tilt)
         return (False, False)
@@ -128,14 +130,14 @@ class World:
     def blockage_mm(self, device: str, t: float) -> float:
         """How far a blockage below ``device`` has backed the sewer up (settled level)."""
         total = 0.0
-        for b in self.site.scenarios.blockages:
+        for b in self.scenarios.blockages:
             if b.device == device and b.start_s <= t < b.start_s + b.duration_s:
                 total += b.rise_mm_per_min * (t - b.start_s) / 60.0
         return total
 
     def fault_bits(self, device: str, t: float) -> int:
         bits = 0
-        for f in self.site.scenarios.faults:
+        for f in self.scenarios.faults:
             if f.device == device and f.start_s <= t < f.start_s + f.duration_s:
                 bits |= f.bits
         return bits
@@ -143,7 +145,7 @@ class World:
     def dropped(self, device: str, t: float) -> bool:
         return any(
             d.device == device and d.start_s <= t < d.start_s + d.duration_s
-            for d in self.site.scenarios.dropouts
+            for d in self.scenarios.dropouts
         )
 
 

@@ -29,18 +29,19 @@ import heapq
 import math
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Executor, Future
 from typing import Any
 
 import numpy as np
 
 from drivers.codec import Value
-from drivers.site import LeakScenario, NoiseLoggerParams, Site, SiteDevice
 from dsp import synth
 from dsp.pipes import get_material
+from sitemodel import NoiseLoggerParams, Site, SiteDevice
 
 from .devices import DeviceModel
+from .scenarios import LeakScenario
 
 __all__ = [
     "FULL_SCALE_ABOVE_FLOOR_DB",
@@ -136,10 +137,6 @@ def path_delay_s(site: Site, segments: list[Segment]) -> float:
 # --- the leak as a function of absolute time -------------------------------------------------
 
 
-def _leak_index(site: Site, leak: LeakScenario) -> int:
-    return next(i for i, lk in enumerate(site.scenarios.leaks) if lk.id == leak.id)
-
-
 def _white(seed: int, leak_index: int, k0: int, n: int) -> np.ndarray:
     """Unit white noise for absolute samples k0 .. k0+n-1 (the same wherever it is cut)."""
     first, last = k0 // CHUNK, (k0 + n - 1) // CHUNK
@@ -152,19 +149,20 @@ def _white(seed: int, leak_index: int, k0: int, n: int) -> np.ndarray:
     return data[start : start + n]
 
 
-def _leak_gain(site: Site, leak: LeakScenario, seed: int, f: np.ndarray) -> np.ndarray:
-    """Amplitude response of the leak source: the material band with seeded corners."""
+def _leak_gain(site: Site, leak: LeakScenario, index: int, seed: int, f: np.ndarray) -> np.ndarray:
+    """Amplitude response of the leak source (``index``: of the site's leaks): the material
+    band with seeded corners."""
     material = get_material(site.pipe(leak.pipe).material)
-    jitter = np.random.default_rng([seed, _leak_index(site, leak), 7]).uniform(-0.29, 0.29, 2)
+    jitter = np.random.default_rng([seed, index, 7]).uniform(-0.29, 0.29, 2)
     lo, hi = material.band_hz[0] * math.exp(jitter[0]), material.band_hz[1] * math.exp(jitter[1])
     fz = np.maximum(f, 1e-9)
     return 1.0 / np.sqrt(1.0 + (lo / fz) ** 4) / np.sqrt(1.0 + (f / hi) ** 4)
 
 
-def _leak_norm(site: Site, leak: LeakScenario, seed: int, fs: float) -> float:
+def _leak_norm(site: Site, leak: LeakScenario, index: int, seed: int, fs: float) -> float:
     """RMS of the shaped unit noise, computed on a fixed grid so every window agrees."""
     n = 1 << 16
-    g = _leak_gain(site, leak, seed, np.fft.rfftfreq(n, 1.0 / fs))
+    g = _leak_gain(site, leak, index, seed, np.fft.rfftfreq(n, 1.0 / fs))
     g[0] = 0.0
     power = (g[0] ** 2 + 2.0 * np.sum(g[1:-1] ** 2) + g[-1] ** 2) / n
     return math.sqrt(power)
@@ -175,12 +173,14 @@ def leak_at(
     leak: LeakScenario,
     device: SiteDevice,
     *,
+    index: int,
     fs: float,
     k0: int,
     n: int,
     seed: int,
 ) -> np.ndarray | None:
-    """Samples k0 .. k0+n-1 (absolute, at ``fs``) of ``leak`` as heard at ``device``.
+    """Samples k0 .. k0+n-1 (absolute, at ``fs``) of ``leak`` (``index``: its place among
+    the site's leaks, which seeds it) as heard at ``device``.
 
     None when the logger is not connected to the leak's pipe or too far away in time.
     """
@@ -194,11 +194,11 @@ def leak_at(
         return None
     margin = math.ceil(delay * fs) + PAD
     total = margin + n + PAD
-    white = _white(seed, _leak_index(site, leak), k0 - margin, total)
-    gain = _leak_gain(site, leak, seed, np.fft.rfftfreq(total, 1.0 / fs))
+    white = _white(seed, index, k0 - margin, total)
+    gain = _leak_gain(site, leak, index, seed, np.fft.rfftfreq(total, 1.0 / fs))
     gain[0] = 0.0
     source = np.fft.irfft(np.fft.rfft(white) * gain, total)
-    source *= 10.0 ** (leak.level_db / 20.0) / _leak_norm(site, leak, seed, fs)
+    source *= 10.0 ** (leak.level_db / 20.0) / _leak_norm(site, leak, index, seed, fs)
     heard = source
     for pipe_id, metres in segments:
         pipe = site.pipe(pipe_id)
@@ -234,6 +234,7 @@ def render_recording(
     site: Site,
     device: SiteDevice,
     *,
+    leaks: Sequence[LeakScenario],
     t0: float,
     duration_s: float,
     fs: float,
@@ -242,9 +243,10 @@ def render_recording(
     take: int = 0,
 ) -> np.ndarray:
     """What ``device`` records from sim time ``t0`` for ``duration_s`` at ``fs`` (float64,
-    physical units). The ambient's level *inside the leak band of the logger's pipe material*
-    is the site's ``noise_floor_db`` (or the logger's ``ambient_db``), the floor the leak
-    score is measured against; interferers are set relative to it.
+    physical units) while the site's ``leaks`` (``Scenarios.leaks``) run. The ambient's level
+    *inside the leak band of the logger's pipe material* is the site's ``noise_floor_db`` (or
+    the logger's ``ambient_db``), the floor the leak score is measured against; interferers
+    are set relative to it.
 
     ``take`` numbers this logger's recordings: it seeds the ambient and the interferers, so
     two takes differ while the leak (a function of absolute time) stays one signal.
@@ -286,10 +288,10 @@ def render_recording(
             level_db=floor_db + PUMP_ABOVE_FLOOR_DB,
         )[:n]
     k0 = round(t0 * fs)
-    for leak in site.scenarios.leaks:
+    for index, leak in enumerate(leaks):
         if not leak.active(t0):
             continue
-        heard = leak_at(site, leak, device, fs=fs, k0=k0, n=n, seed=seed)
+        heard = leak_at(site, leak, device, index=index, fs=fs, k0=k0, n=n, seed=seed)
         if heard is not None:
             out += heard
     return out
@@ -475,12 +477,12 @@ class NoiseLoggerModel(DeviceModel):
 
     # -- the logger's own nightly listening (summary registers) ---------------------------
     def _render(self, **kwargs: Any) -> Future:
-        site, device = self.world.site, self.device
+        site, device, leaks = self.world.site, self.device, self.world.scenarios.leaks
         if self.executor is not None:
-            return self.executor.submit(render_recording, site, device, **kwargs)
+            return self.executor.submit(render_recording, site, device, leaks=leaks, **kwargs)
         future: Future = Future()
         try:
-            future.set_result(render_recording(site, device, **kwargs))
+            future.set_result(render_recording(site, device, leaks=leaks, **kwargs))
         except ValueError as exc:
             future.set_exception(exc)
         return future

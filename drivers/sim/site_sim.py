@@ -35,7 +35,7 @@ import numpy as np
 from drivers.codec import CodecError
 from drivers.errors import ProfileError
 from drivers.profile import ProfileRegistry
-from drivers.site import Site, SiteDevice
+from sitemodel import Site, SiteDevice
 
 from .clock import SimClock
 from .devices import (
@@ -51,6 +51,7 @@ from .devices import (
 )
 from .noise_logger import NoiseLoggerModel
 from .ptys import PtyPair
+from .scenarios import Scenarios, read_scenarios
 from .server import SimServer
 
 __all__ = ["Endpoint", "SimTransport", "SiteSimulator"]
@@ -92,10 +93,11 @@ class SiteSimulator:
     """Every device of ``site`` served on its sim bus (see the module docstring).
 
     ``speed`` compresses time (ignored when ``clock`` is given); ``seed`` makes the dynamics'
-    noise and the recordings reproducible; ``profiles`` defaults to the shipped ones.
+    noise and the recordings reproducible; ``profiles`` defaults to the shipped ones;
+    ``scenarios`` default to the site file's (``read_scenarios``).
     Raises ``drivers.errors.ProfileError`` from the constructor when a device names an unknown
     profile or one of another kind (``load_site(path, profiles=...)`` reports both with a
-    line and column).
+    line and column), ``sitemodel.SiteError`` for bad scenarios.
     """
 
     def __init__(
@@ -110,12 +112,14 @@ class SiteSimulator:
         host: str = "127.0.0.1",
         pty_dir: str | Path | None = None,
         profiles: ProfileRegistry | None = None,
+        scenarios: Scenarios | None = None,
         tick_s: float = TICK_WALL_S,
         executor_workers: int = 2,
     ) -> None:
         if transport not in ("tcp", "rtu_over_tcp", "pty"):
             raise ValueError(f"unknown transport {transport!r} (tcp, rtu_over_tcp, pty)")
         self.site = site
+        self.scenarios = scenarios if scenarios is not None else read_scenarios(site)
         self.clock = clock if clock is not None else SimClock(speed)
         self.transport: SimTransport = transport
         self.seed = seed
@@ -123,7 +127,7 @@ class SiteSimulator:
         self.port_base = port_base
         self.pty_dir = Path(pty_dir) if pty_dir is not None else None
         self.tick_s = tick_s
-        self.world = World(site, epoch_start=self.clock.epoch_start)
+        self.world = World(site, self.scenarios, epoch_start=self.clock.epoch_start)
         self._workers = executor_workers
         self._executor: ThreadPoolExecutor | None = self._new_executor()
         self._instant_cache: float | None = None
@@ -400,7 +404,7 @@ class SiteSimulator:
             elif isinstance(model, GasModel):
                 lel = model.device.sim.background_lel + self.world.gas_lel(name, t)  # type: ignore[union-attr]
                 parts.append(f"{name} {lel:.1f} %LEL")
-        leaks = [lk.id for lk in self.site.scenarios.leaks if lk.active(t)]
+        leaks = [lk.id for lk in self.scenarios.leaks if lk.active(t)]
         parts.append(f"leaks {','.join(leaks) or '-'}")
         parts.append(f"offline {','.join(sorted(self._offline_now)) or '-'}")
         parts.append(f"requests {sum(s.requests for s in self.servers.values())}")

@@ -2,7 +2,8 @@
 
 Imported lazily through ``drivers.transport.TRANSPORTS``; ``_pymodbus`` holds the shared
 wrapping of pymodbus's async clients (error mapping, per-request timeouts, reconnects),
-``_pymodbus_logs`` gives pymodbus's own log lines the bus and device they are about.
+``_pymodbus_logs`` gives pymodbus's own log lines the bus and device they are about. They
+import only ``drivers.transport`` and ``drivers.errors`` of ours, plus pymodbus and pyserial.
 """
 
 import logging

@@ -4,14 +4,13 @@ Valid: one line on stdout (``FILE: ok (N buses, M devices)``), exit 0. Invalid: 
 problem on stderr (``FILE:LINE:COL: PATH: MESSAGE``), exit 2. ``--json`` prints the same as one
 JSON object on stdout. Device profiles are checked against the shipped ones plus the config's
 ``profiles_dir``; the ``site_file`` is loaded as the daemon loads it at start (which refuses
-to start on any problem in it).
+to start on any problem in it), and its ``scenarios:`` as the simulator reads them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from typing import Any
 
@@ -27,7 +26,8 @@ from edge_agent.errors import EXIT_OK, EXIT_USAGE
 DESCRIPTION = """\
 Validate a gateway config file: types, ranges, unknown keys, names that would break MQTT
 topics, bus and device cross references, unit ids, device profiles, uplink URL and TLS,
-and the site file it names. Every problem is listed, one line each, as FILE:LINE:COL: PATH: MESSAGE.
+and the site file it names (its simulator scenarios too). Every problem is listed, one line
+each, as FILE:LINE:COL: PATH: MESSAGE.
 
 examples:
   edge-agent check-config /etc/edge-agent/gateway.yaml
@@ -55,23 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_SITE_WHERE = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)", re.S)
-
-
 def _site_problems(path: str) -> list[Problem]:
-    """The site file's problem as a ``Problem`` (the site reader stops at the first one)."""
-    from drivers.errors import DriverError
-    from drivers.site import load_site
+    """Every problem of the site file as the daemon reads it, and of the scenarios in it the
+    simulator plays."""
+    from drivers.sim.scenarios import read_scenarios
+    from sitemodel import SiteError, load_site
 
     try:
-        load_site(path)
-    except DriverError as exc:  # SiteError: "file:line:col: field: problem" or "file: problem"
-        text = str(exc)
-        where = _SITE_WHERE.fullmatch(text)
-        if where is None:
-            return [Problem(path, None, None, "", text.removeprefix(f"{path}: "))]
-        line, col = int(where["line"]), int(where["col"])
-        return [Problem(where["file"], line, col, "", where["message"])]
+        read_scenarios(load_site(path))
+    except SiteError as exc:
+        return exc.problems or [Problem(path, None, None, "", str(exc))]
     return []
 
 

@@ -113,9 +113,9 @@ def _stretch(network, s) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.site import SiteError, load_site
     from dsp.network import NetworkError, ReachModel
     from edge_agent.site_network import site_network
+    from sitemodel import SiteError, load_site
 
     _finite("--leak-db", args.leak_db, positive=True)
     _finite("--margin-db", args.margin_db)

@@ -201,7 +201,9 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-async def _demo(args: argparse.Namespace, site: Any, state_dir: Path, out: TextIO) -> int:
+async def _demo(
+    args: argparse.Namespace, site: Any, scenarios: Any, state_dir: Path, out: TextIO
+) -> int:
     from drivers.sim.clock import SimClock
     from drivers.sim.site_sim import SiteSimulator
     from edge_agent.daemon.app import Daemon, DaemonOptions
@@ -211,7 +213,7 @@ async def _demo(args: argparse.Namespace, site: Any, state_dir: Path, out: TextI
     leak_clock = SimClock(
         86400.0 / NIGHT_EVERY_S, epoch_start=_local_epoch_at(LEAK_START_LOCAL, now)
     )
-    sim = SiteSimulator(site, clock=world, port_base=0)
+    sim = SiteSimulator(site, clock=world, port_base=0, scenarios=scenarios)
     await sim.start()
     try:
         config_path = state_dir / "gateway.yaml"
@@ -266,10 +268,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration {args.duration:g}: must be > 0 seconds")
     if not args.site.is_file():
         raise UsageError(f"--site {args.site}: no such file")
-    from drivers.site import SiteError, load_site
+    from drivers.sim.scenarios import read_scenarios
+    from sitemodel import SiteError, load_site
 
-    try:  # a broken site file is exit 2 with its one line, before the kernels load
+    try:  # a broken site file is exit 2 with its problems, before the kernels load
         site = load_site(args.site)
+        scenarios = read_scenarios(site)
     except SiteError as exc:
         raise UsageError(str(exc)) from exc
     os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".cache" / "numba"))
@@ -290,5 +294,5 @@ def run(args: argparse.Namespace) -> int:
     out.write("edge-agent demo: loading the DSP kernels (compiled once, then cached)...\n")
     out.flush()
     warm_up_dsp()
-    asyncio.run(_demo(args, site, state_dir, out))
+    asyncio.run(_demo(args, site, scenarios, state_dir, out))
     return EXIT_OK

@@ -122,10 +122,10 @@ def _pipe_model(args: argparse.Namespace) -> tuple[float, float, tuple[float, fl
 
 
 def _site_model(args: argparse.Namespace):
-    from drivers.site import SiteError, load_site
     from dsp.network import NetworkError
     from dsp.pipes import common_band_hz
     from edge_agent.site_network import path_between_loggers
+    from sitemodel import SiteError, load_site
 
     try:
         site = load_site(args.site)

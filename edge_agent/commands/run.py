@@ -6,6 +6,11 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drivers.profile import ProfileRegistry
+    from edge_agent.config.model import GatewayConfig
 
 DESCRIPTION = """\
 Run the gateway daemon in the foreground: poll the configured buses, apply the rules, record
@@ -70,20 +75,27 @@ def ensure_numba_cache_dir(state_dir: Path | None) -> None:
         os.environ["NUMBA_CACHE_DIR"] = str(state_dir / "numba-cache")
 
 
+def check(args: argparse.Namespace) -> tuple[GatewayConfig, ProfileRegistry]:
+    """What ``run`` refuses before anything starts: the config (with its profiles; a bad one
+    is exit 2 with its problems), then the broker URL (``--mqtt`` or ``uplink.url``, by the
+    rule ``check-config`` applies) and the password source. Returns the config and the
+    profile registry; raises ``UsageError``."""
+    from edge_agent.daemon.loading import load_config
+    from edge_agent.uplink import UplinkSettings
+
+    config, profiles = load_config(args.config)
+    UplinkSettings.from_config(config, mqtt_url=args.mqtt)
+    return config, profiles
+
+
 def run(args: argparse.Namespace) -> int:
     from edge_agent.daemon.footprint import refuse_test_only_imports
 
     refuse_test_only_imports()  # before anything imports numba: see that module
-    from edge_agent.daemon.loading import load_config, state_dir_for
+    from edge_agent.daemon.loading import state_dir_for
     from edge_agent.logs import configure_logging
 
-    # Validate first: a bad config is exit 2 with its problems, before anything starts.
-    config, profiles = load_config(args.config)
-    from edge_agent.uplink import UplinkSettings
-
-    # Likewise a bad --mqtt URL (plaintext off loopback, credentials in it) or an unreadable
-    # password: refused before the outbox is opened or any connection is tried.
-    UplinkSettings.from_config(config, mqtt_url=args.mqtt)
+    config, profiles = check(args)  # before the outbox is opened or any connection is tried
     # Whatever umask we were started with, everything the daemon creates (outbox, status file,
     # numba cache under the state directory) is for its own user only (the unit: UMask=0077).
     os.umask(os.umask(0o077) | 0o077)

@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     from drivers.errors import ProfileError
     from drivers.profile import ProfileRegistry
-    from drivers.site import SiteError, load_site
+    from drivers.sim.scenarios import read_scenarios
+    from sitemodel import SiteError, load_site
 
     try:
         profiles = ProfileRegistry()
@@ -118,15 +119,16 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeFailure(f"shipped profiles: {exc}") from exc
     try:
         site = load_site(args.site, profiles=profiles)
+        scenarios = read_scenarios(site)
     except SiteError as exc:
         raise UsageError(str(exc)) from exc
     try:
-        return asyncio.run(_serve(site, profiles, args))
+        return asyncio.run(_serve(site, scenarios, profiles, args))
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-async def _serve(site, profiles, args: argparse.Namespace) -> int:
+async def _serve(site, scenarios, profiles, args: argparse.Namespace) -> int:
     from drivers.sim.site_sim import SiteSimulator
 
     # pymodbus logs a failed bind and every silent (dropped-out) unit on its own; what matters
@@ -140,6 +142,7 @@ async def _serve(site, profiles, args: argparse.Namespace) -> int:
         port_base=args.port_base,
         pty_dir=args.pty_dir,
         profiles=profiles,
+        scenarios=scenarios,
     )
     try:
         await sim.start()

@@ -7,9 +7,9 @@ Typical use::
     from edge_agent.config import load_config
     cfg = load_config("/etc/edge-agent/gateway.yaml", profile_exists=registry.__contains__)
 
-The names below are imported lazily: section modules elsewhere (``edge_agent.rules.config``)
-import ``edge_agent.config.fields`` and are in turn imported by ``model``, so importing this
-package must not import ``model`` eagerly.
+It may import ``yamlread`` (the reader), ``drivers`` (profiles, ``PointOverride``), ``dsp``
+(pipe materials) and ``edge_agent.rules.config`` (the rules sections). The names below are
+imported lazily: importing this package must not import ``model`` and everything it reads.
 """
 
 from __future__ import annotations

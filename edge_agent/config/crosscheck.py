@@ -8,16 +8,15 @@ records: a check runs when the values it needs could be read, so one run lists e
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import urllib.parse
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from drivers.errors import ProfileError
-from edge_agent.config.convert import INVALID, Converter, readable
-from edge_agent.config.problems import join_path, printable, show_value, suggest
+from edge_agent.config.broker_url import BrokerUrlError, parse_broker_url
 from edge_agent.errors import UsageError
+from yamlread import INVALID, Converter, readable
+from yamlread.problems import join_path, printable, show_value, suggest
 
 __all__ = ["ProfileSource", "cross_checks", "registry_profiles"]
 
@@ -87,8 +86,9 @@ def cross_checks(
     if profiles is not None:
         try:
             known_profiles = profiles(values.get("profiles_dir"))
-        except (ProfileError, UsageError) as exc:
-            conv.problem_at("profiles_dir", printable((str(exc).splitlines() or [""])[0]))
+        except (ProfileError, UsageError) as exc:  # every problem of every bad profile file
+            for line in str(exc).splitlines() or [""]:
+                conv.problem_at("profiles_dir", printable(line))
         else:
             profile_names = list(known_profiles)
             profile_exists = known_profiles.__contains__
@@ -206,50 +206,19 @@ def _check_overrides(conv: Converter, i: int, dev: Any, profile: Any) -> None:
             conv.problem_at(path, printable(message))
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_uplink(conv: Converter, uplink: Any) -> None:
     tls = uplink.tls
     insecure = tls.insecure_plaintext if readable(tls) else INVALID
     if uplink.url is not None and readable(uplink.url) and readable(insecure):
-        # Never echo the URL: someone may have written user:password@ into it.
+        # The rule run applies to the same URL (and to --mqtt): one rule, one answer.
         try:
-            parts = urllib.parse.urlsplit(uplink.url)
-            port = parts.port
-        except ValueError:
-            conv.problem_at("uplink.url", "is not a valid URL (mqtts://host:port)")
-            return
-        if parts.scheme not in ("mqtt", "mqtts"):
-            conv.problem_at("uplink.url", "the scheme must be mqtts:// (TLS) or mqtt://")
-        elif parts.username is not None or parts.password is not None:
-            conv.problem_at(
-                "uplink.url", "credentials do not belong in the URL: use username and password_env"
-            )
-        elif not parts.hostname:
-            conv.problem_at("uplink.url", "names no host (mqtts://host:port)")
-        elif parts.path not in ("", "/") or parts.query or parts.fragment:
-            conv.problem_at("uplink.url", "must be just mqtts://host:port (no path or query)")
-        elif port == 0:
-            conv.problem_at("uplink.url", "port 0 is not a broker port")
-        elif parts.scheme == "mqtt" and not _is_loopback(parts.hostname):
-            if not insecure:
-                conv.problem_at(
-                    "uplink.url",
-                    f"plaintext mqtt:// to {printable(parts.hostname)} (not loopback): use "
-                    "mqtts:// or set "
-                    "uplink.tls.insecure_plaintext: true",
-                )
-        elif parts.scheme == "mqtts" and insecure:
-            conv.problem_at(
-                "uplink.tls.insecure_plaintext", "contradicts the mqtts:// url (TLS is on)"
-            )
+            broker = parse_broker_url(uplink.url, allow_plaintext=insecure)
+        except BrokerUrlError as exc:
+            conv.problem_at("uplink.url", exc.reason)
+        else:
+            if broker.tls and insecure:
+                message = "contradicts the mqtts:// url (TLS is on)"
+                conv.problem_at("uplink.tls.insecure_plaintext", message)
     for key in ("ca_file", "cert_file", "key_file"):
         path = getattr(tls, key) if readable(tls) else None
         if isinstance(path, str) and not os.path.isfile(path):

@@ -1,25 +1,25 @@
 """YAML -> frozen config dataclasses, with every problem reported as ``file:line:col: path: what``.
 
-The YAML is composed (not constructed) with PyYAML's safe loader so every value keeps its
-position; ``convert.Converter`` turns the nodes into the dataclasses of ``model`` collecting
-all problems in one pass, ``crosscheck`` then checks the file as a whole. ``load_config``
+The YAML is composed (not constructed) so every value keeps its position; ``yamlread``'s
+``Converter`` turns the nodes into the dataclasses of ``model`` collecting all problems in one
+pass, ``crosscheck`` then checks the file as a whole. ``load_config``
 either returns a ``GatewayConfig`` or raises ``ConfigError`` holding every ``Problem``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Literal
 
 import yaml
 
-from edge_agent.config.convert import MAX_NODE_VISITS, Converter, TooBig, config_fields
 from edge_agent.config.crosscheck import ProfileSource, cross_checks, registry_profiles
 from edge_agent.config.model import CONFIG_VERSION, GatewayConfig
-from edge_agent.config.problems import ConfigError, Problem
 from edge_agent.config.secrets import Secret, SecretError, resolve_secret
+from edge_agent.errors import UsageError
+from yamlread import Converter, Problem, ReadError, compose, config_fields, decode
+from yamlread.convert import MAX_NODE_VISITS, TooBig
 
 __all__ = [
     "ConfigError",
@@ -35,22 +35,10 @@ __all__ = [
 # A gateway config is a few kB; anything this large is the wrong file (or /dev/zero).
 MAX_CONFIG_BYTES = 4 * 2**20
 
-_SECRETISH_RE = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
 
-
-def _redact(message: str, text: str, line: int) -> str:
-    """PyYAML quotes the offending token (``found undefined alias 'hunter2'``); on a line that
-    looks like it holds a secret, the token must not reach a terminal or a log."""
-    lines = text.splitlines()
-    source = lines[line - 1] if 0 < line <= len(lines) else ""
-    if _SECRETISH_RE.search(source):
-        return re.sub(r"'[^']*'", "'***'", message)
-    return message
-
-
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+class ConfigError(ReadError, UsageError):
+    """The config file is unusable (exit 2); ``problems`` lists every problem, ``str()`` gives
+    one line per problem."""
 
 
 def parse_config(
@@ -76,29 +64,12 @@ def parse_config(
     Raises ``ConfigError`` listing every problem.
     """
     base = os.path.abspath(base_dir or os.getcwd())
-    conv = Converter(file, base)
+    conv = Converter(file, base, max_visits=max(MAX_NODE_VISITS, len(text)))
 
     def fail(line: int, col: int, message: str) -> ConfigError:
         return ConfigError([Problem(file, line, col, "", message)])
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        raise fail(line, col, f"YAML syntax: {_redact(what, text, line)}") from None
-    except yaml.reader.ReaderError as exc:
-        line, col = _position(text, exc.position)
-        ch = exc.character
-        shown = f"#x{ch:04x}" if isinstance(ch, int) else f"#x{ord(ch):04x}"
-        raise fail(
-            line, col, f"YAML syntax: unacceptable character {shown}: {exc.reason}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise fail(1, 1, f"YAML syntax: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise fail(1, 1, "YAML nesting is too deep") from None
+    root = compose(text, file, error=ConfigError)
     if root is None:
         raise fail(1, 1, "the file is empty (expected a mapping with version, gateway, buses)")
     if not isinstance(root, yaml.MappingNode):
@@ -124,7 +95,7 @@ def parse_config(
         raise fail(1, 1, "the document refers to itself too deeply (aliases?)") from None
     except TooBig:
         raise fail(
-            1, 1, f"the document expands to more than {MAX_NODE_VISITS} values (aliases?)"
+            1, 1, f"the document expands to more than {conv.max_visits} values (aliases?)"
         ) from None
     if conv.problems:
         conv.problems.sort(key=lambda p: (p.line or 0, p.col or 0))
@@ -146,25 +117,7 @@ def load_config(
     without line/col when the file cannot be read or is not UTF-8 text.
     """
     file = os.fspath(path)
-    try:
-        with open(file, "rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(file, None, None, "", f"cannot read: {exc.strerror or exc}")]
-        ) from None
-    except ValueError:  # a NUL byte in the path
-        raise ConfigError(
-            [Problem(file, None, None, "", "cannot read: not a valid path")]
-        ) from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        message = f"larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a gateway config"
-        raise ConfigError([Problem(file, None, None, "", message)])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line, col = _position(raw.decode("utf-8", "replace"), exc.start)
-        raise ConfigError([Problem(file, line, col, "", "not UTF-8 text")]) from None
+    text = decode(file, what="gateway config", error=ConfigError, max_bytes=MAX_CONFIG_BYTES)
     return parse_config(
         text,
         file=file,

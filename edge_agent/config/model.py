@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from drivers.profile import PointOverride
 from dsp.pipes import MATERIALS
-from edge_agent.config.fields import NAME_HELP, NAME_PATTERN, meta
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from yamlread import meta
 
 __all__ = [
     "CONFIG_VERSION",
@@ -92,6 +93,10 @@ MAX_CONFIRM_NIGHTS = 30
 DEFAULT_LOG_LEVEL: Final = "info"
 DEFAULT_LOG_FORMAT: Final = "auto"
 
+# Names that become MQTT topic levels (site, gateway, bus, device): no '/', '+', '#', no
+# control characters, never empty, never a leading '$' (reserved for broker topics).
+NAME_PATTERN = r"[A-Za-z0-9_.-]+"
+NAME_HELP = "use letters, digits, '_', '.' or '-' (it becomes an MQTT topic level)"
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 HOST_PATTERN = r"[A-Za-z0-9_.:%-]+"  # names, IPv4, IPv6 (no brackets), zone ids
 TOPIC_ROOT_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"
@@ -264,30 +269,6 @@ class Location:
     description: str | None = field(
         default=None, metadata=meta("where to find it", example="valve chamber V3")
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PointOverride:
-    """Site-specific changes to one profile point; ``null`` keeps the profile's value."""
-
-    scale: float | None = field(default=None, metadata=meta("multiply the raw value"))
-    offset: float | None = field(default=None, metadata=meta("then add this"))
-    range: tuple[float, float] | None = field(
-        default=None, metadata=meta("valid [low, high]; outside is bad quality")
-    )
-    unit: str | None = field(default=None, metadata=meta("unit after scaling"))
-    deadband: float | None = field(
-        default=None, metadata=meta("telemetry deadband in the point's unit", min=0)
-    )
-    enabled: bool | None = field(
-        default=None, metadata=meta("poll this point (null: as the profile says)")
-    )
-
-    def config_checks(self) -> Checks:
-        if self.scale == 0:
-            yield "scale", "must not be 0"
-        if self.range is not None and not self.range[0] < self.range[1]:
-            yield "range", f"low {self.range[0]:g} must be below high {self.range[1]:g}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_agent.config.convert import config_fields, tag_of, union_args
-from edge_agent.config.fields import help_text
 from edge_agent.config.model import GatewayConfig
-from edge_agent.config.problems import fmt_num
+from yamlread.fields import config_fields, help_text, tag_of, union_args
+from yamlread.problems import fmt_num
 
 __all__ = ["BEGIN", "DOC_PATH", "END", "reference_markdown", "write_reference"]
 

@@ -19,9 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_agent.config.convert import config_fields, union_args
-from edge_agent.config.fields import help_text
 from edge_agent.config.model import GatewayConfig
+from yamlread.fields import config_fields, help_text, union_args
 
 __all__ = ["SCHEMA_PATH", "gateway_config_schema", "schema_json"]
 

@@ -40,7 +40,6 @@ from pathlib import Path
 
 from drivers.model import DeviceStatus
 from drivers.profile import ProfileRegistry
-from drivers.site import Site
 from edge_agent import __version__
 from edge_agent.clock import Clock, SyncClock
 from edge_agent.config.model import GatewayConfig
@@ -61,6 +60,7 @@ from edge_agent.events import Event, EventDraft
 from edge_agent.logs import flush_summaries, get_logger
 from edge_agent.outbox import Outbox, OutboxSettings, OutboxStatus
 from edge_agent.uplink import DeviceMeta, Uplink, UplinkSettings, UplinkStatus
+from sitemodel import Site
 
 __all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from drivers.errors import DriverError
-from drivers.site import Site, load_site
 from edge_agent.bus_setup import load_config_with_profiles as load_config
 from edge_agent.config.model import GatewayConfig
 from edge_agent.errors import RuntimeFailure, UsageError
 from edge_agent.logs import get_logger
+from sitemodel import Site, SiteError, load_site
 
 __all__ = ["check_reloadable", "load_config", "load_site_of", "prepare_state_dir"]
 __all__ += ["state_dir_for"]
@@ -28,7 +27,7 @@ def load_site_of(config: GatewayConfig, override: Site | None = None) -> Site | 
         return override
     try:
         return load_site(config.site_file)
-    except DriverError as exc:  # SiteError: file:line:col already in the message
+    except SiteError as exc:  # file:line:col already in the message
         raise UsageError(str(exc)) from exc
 
 

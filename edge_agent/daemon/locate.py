@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from drivers.model import Recording
-from drivers.site import Site
 from dsp.correlate import gcc_tdoa, locate_on_legs
 from dsp.network import NetworkError
 from dsp.pipes import common_band_hz
 from edge_agent.daemon.leak import Location
 from edge_agent.site_network import path_between_loggers
+from sitemodel import Site
 
 __all__ = ["DEFAULT_MIN_CONFIDENCE", "SiteLocator"]
 

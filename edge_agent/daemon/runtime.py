@@ -20,7 +20,6 @@ from pathlib import Path
 from drivers.bus import BusRunner
 from drivers.model import DeviceStatus, PollResult
 from drivers.profile import Profile, ProfileRegistry
-from drivers.site import Site
 from edge_agent.bus_setup import build_bus_setup
 from edge_agent.clock import Clock
 from edge_agent.config.model import GatewayConfig
@@ -32,6 +31,7 @@ from edge_agent.daemon.systemd import ProgressTracker
 from edge_agent.logs import get_logger
 from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
 from edge_agent.site_network import logger_pairs
+from sitemodel import Site
 
 __all__ = ["BUS_DEADLINE_MIN_S", "LEAK_DEADLINE_S", "Runtime", "RuntimeDeps"]
 

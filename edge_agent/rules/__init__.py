@@ -4,7 +4,9 @@
 ``engine`` the ``RulesEngine`` that wires small rules (``point_rules``, ``device_rules``,
 ``site_rules``) to devices; ``telemetry`` the report-by-exception ``TelemetryFilter``;
 ``alarm`` the hysteresis / persistence / rate building blocks. No I/O here: time comes from
-the readings' timestamps or an injected clock. docs/rules.md describes every rule.
+the readings' timestamps or an injected clock. docs/rules.md describes every rule. It may
+import ``drivers`` (readings, profile points), ``edge_agent.events`` and ``yamlread`` (field
+metadata of its config sections).
 """
 
 from edge_agent.rules.config import DeviceRulesConfig, PointRulesConfig, RulesConfig

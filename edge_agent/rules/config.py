@@ -23,7 +23,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from edge_agent.config.fields import meta
+from yamlread import meta
 
 __all__ = [
     "BlockageConfig",

@@ -44,7 +44,7 @@ class FaultRule:
         bad = reading.quality in _BAD
         self.sources[f"q:{point.name}"] = f"{point.name}:{reading.quality.value}" if bad else None
         if point.type in BITFIELD_TYPES and isinstance(reading.value, int):
-            for bit, name in point.fault_bits:
+            for bit, name in point.fault_bits.items():
                 label = f"{point.name}.{name}"
                 self.sources[f"b:{label}"] = label if reading.value >> bit & 1 else None
         if point.role == "pump_fault" and isinstance(reading.value, bool):

@@ -1,5 +1,6 @@
-"""Uplink settings: the broker address parsed from ``mqtt://`` / ``mqtts://`` URLs and one frozen
-object with everything the MQTT client needs, adapted from the config (``from_config``).
+"""Uplink settings: one frozen object with everything the MQTT client needs, adapted from the
+config (``from_config``), the broker address parsed by the config's one broker URL rule
+(``edge_agent.config.broker_url``: the same for ``check-config`` and ``run``).
 
 Security defaults (docs/mqtt.md): TLS unless the broker is on loopback. ``mqtt://`` to any
 other host is refused unless ``uplink.tls.insecure_plaintext`` is set. Credentials never go in a
@@ -8,12 +9,11 @@ URL (a URL ends up in logs and ``status``); the password is a ``Secret`` that pr
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
+from edge_agent.config.broker_url import DEFAULT_PORTS, BrokerAddress, parse_broker_url
 from edge_agent.config.secrets import Secret, resolve_secret
 from edge_agent.errors import UsageError
 
@@ -25,88 +25,12 @@ __all__ = [
     "parse_broker_url",
 ]
 
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 DEFAULT_TOPIC_ROOT = "lifeline/v1"
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_INFLIGHT = 32
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_RECONNECT_MIN_S = 1.0
 DEFAULT_RECONNECT_MAX_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Where the broker is; ``str()`` is the URL again (no credentials: safe to log)."""
-
-    host: str
-    port: int
-    tls: bool
-
-    @property
-    def scheme(self) -> str:
-        return "mqtts" if self.tls else "mqtt"
-
-    @property
-    def is_loopback(self) -> bool:
-        return _is_loopback(self.host)
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_broker_url(url: str, *, allow_plaintext: bool = False) -> BrokerAddress:
-    """``mqtt://host[:port]`` or ``mqtts://host[:port]`` -> BrokerAddress.
-
-    Raises UsageError (one line, never echoing credentials) for another scheme, a missing
-    host, a bad port, credentials or a path in the URL, or plain ``mqtt://`` to a host that is
-    not loopback unless ``allow_plaintext``.
-    """
-    # Before parsing: a password holding '/', '?' or '#' ends urlsplit's host part early, and
-    # its first half would come back as "the port" in the parse error, echoed to the log.
-    if "@" in url:
-        raise UsageError(
-            "broker URL: credentials do not belong in the URL; "
-            "use uplink.username and uplink.password_env or password_file"
-        )
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise UsageError(f"broker URL: {exc} (expected mqtts://host:port)") from None
-    if parts.username is not None or parts.password is not None:
-        raise UsageError(
-            "broker URL: credentials do not belong in the URL; "
-            "use uplink.username and uplink.password_env or password_file"
-        )
-    scheme = parts.scheme.lower()
-    shown = f"{scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
-    if scheme not in DEFAULT_PORTS:
-        raise UsageError(
-            f"broker URL {shown!r}: scheme must be mqtt:// or mqtts://, not {scheme or 'none'!r}"
-        )
-    if not parts.hostname:
-        raise UsageError(f"broker URL {url.strip()!r}: no host (expected {scheme}://host:port)")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise UsageError(f"broker URL {shown!r}: unexpected path or query after host:port")
-    if port == 0:
-        raise UsageError(f"broker URL {shown!r}: port must be 1..65535")
-    address = BrokerAddress(parts.hostname, port or DEFAULT_PORTS[scheme], scheme == "mqtts")
-    if not address.tls and not address.is_loopback and not allow_plaintext:
-        raise UsageError(
-            f"broker URL {address}: plain MQTT to a non-loopback host sends everything in "
-            "clear; use mqtts:// (or set uplink.tls.insecure_plaintext: true on a test bench)"
-        )
-    return address
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from drivers.bus import BusRead, BusRunner, DeviceCoordinator, DeviceSpec, PollPolicy
-from drivers.errors import DriverError
+from drivers.errors import DriverError, DriverTimeout
 from drivers.model import AvailabilityChange, PollResult, Quality, Reading
 from drivers.transport import make_transport
 from tests.helpers.modbus import served_units
@@ -329,3 +329,43 @@ def test_refused_block_reports_its_points_stale_with_last_value():
             assert runner.coordinators["nl"].state == "online"
 
     asyncio.run(scenario())
+
+
+class CountedTransport:
+    where = "tcp 127.0.0.1:1"
+    timeout_s = 1.0
+    kind = "tcp"
+    serial = False
+
+    def __init__(self) -> None:
+        self.fail = False
+
+    async def read(self, function, unit, address, count, *, timeout_s=None):
+        if self.fail:
+            raise DriverTimeout("no answer")
+        return [0] * count
+
+    async def write_registers(self, unit, address, values, *, timeout_s=None):
+        return None
+
+    async def broadcast_registers(self, address, values):
+        return None
+
+
+def test_progressing_counts_completed_requests_only():
+    """Each answered request is progress; a timeout is not; other attributes pass through."""
+    beats: list[int] = []
+    inner = CountedTransport()
+    t = BusRunner("b", inner, []).shared_transport(on_request=lambda: beats.append(1))
+
+    async def main():
+        await t.read(3, 1, 100, 2)
+        await t.write_registers(1, 110, [4])
+        await t.broadcast_registers(100, [1])
+        inner.fail = True
+        with pytest.raises(DriverTimeout):
+            await t.read(3, 1, 100, 2)
+
+    asyncio.run(main())
+    assert len(beats) == 3
+    assert t.where == "tcp 127.0.0.1:1"

@@ -18,7 +18,7 @@ from drivers.codec import (
     encode_value,
 )
 from drivers.model import Quality
-from drivers.profile import Point
+from drivers.profile import FaultRef, Point
 
 ORDERS = [("big", "big"), ("little", "big"), ("big", "little"), ("little", "little")]
 
@@ -110,8 +110,8 @@ class TestQuality:
         function="input",
         address=1,
         type="bitfield",
-        fault_bits=((0, "sensor_fault"), (1, "over_range")),
-        status_bits=((4, "battery_low"),),
+        fault_bits={0: "sensor_fault", 1: "over_range"},
+        status_bits={4: "battery_low"},
     )
 
     def level(self, **kw) -> Point:
@@ -121,8 +121,7 @@ class TestQuality:
             address=0,
             type="u16",
             valid_range=(0.0, 5000.0),
-            fault_point="status",
-            fault_on=("sensor_fault",),
+            fault=FaultRef("status", ("sensor_fault",)),
             **kw,
         )
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from drivers.codec import decode_registers, encode_value
 from drivers.model import Quality
 from drivers.planner import PlanError, ReadRequest, plan_profile, plan_reads
-from drivers.profile import REGISTER_WIDTH, Point, ProfileRegistry
+from drivers.profile import REGISTER_WIDTH, FaultRef, Point, ProfileRegistry
 
 
 def reg(name, address, type_="u16", function="holding", **kw) -> Point:
@@ -146,10 +146,8 @@ class TestShippedProfiles:
 class TestDecode:
     """Fault flags apply across requests; missing responses are skipped."""
 
-    status = reg("status", 50, "bitfield", fault_bits=((0, "sensor_fault"),))
-    level = reg(
-        "level", 0, valid_range=(0.0, 100.0), fault_point="status", fault_on=("sensor_fault",)
-    )
+    status = reg("status", 50, "bitfield", fault_bits={0: "sensor_fault"})
+    level = reg("level", 0, valid_range=(0.0, 100.0), fault=FaultRef("status", ("sensor_fault",)))
 
     def test_fault_bit_in_another_request(self):
         """The status register is read separately, and still marks the level as a fault."""

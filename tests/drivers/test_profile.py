@@ -135,7 +135,12 @@ class TestShippedProfiles:
 BAD_CASES = [
     ("type: u16\n    unit", "type: f33\n    unit", "11:11", "points[0].type: 'f33' is not one of"),
     ("kind: level", "kind: lamp", "4:7", "kind: 'lamp' is not one of"),
-    ("    role: level_mm", "    rolez: level_mm", "15:5", "unknown key 'rolez'"),
+    (
+        "    role: level_mm",
+        "    rolez: level_mm",
+        "15:5",
+        "rolez: unknown key (did you mean 'role'?)",
+    ),
     ("address: 1", "address: 0", "16:5", "overlaps 'level'"),
     ("range: [0, 5000]", "range: [5000, 0]", "13:12", "low 5000.0 is not below high 0.0"),
     ("fault: {point: status}", "fault: {point: nope}", "14:20", "fault.point: 'nope' is not a"),
@@ -143,12 +148,17 @@ BAD_CASES = [
     ("function: input\n    address: 0", "function: coil\n    address: 0", "11:11", "type bool"),
     ("address: 0\n", "address: 70000\n", "10:14", "70000 is not in 0..65535"),
     ("{0: echo_lost,", "{16: echo_lost,", "20:18", "16 is not in 0..15"),
-    ("name: test-model", "name: Test Model", "1:7", "does not match"),
+    ("name: test-model", "name: Test Model", "1:7", "'Test Model' is not allowed: use lower-case"),
     ("vendor: Acme\n", "", "1:1", "missing required key 'vendor'"),
     ("equals: 7}", "equals: 70000}", "6:76", "70000 is not in 0..65535"),
     ("    unit: mm\n", "    unit: mm\n    count: 2\n", "13:12", "count is only for string"),
     ("role: level_mm", "role: level_mm\n    writable: 1", "16:15", "expected true or false"),
-    ("role: level_mm", "role: level_mm\n    deadband: -2", "16:15", "must not be negative"),
+    (
+        "role: level_mm",
+        "role: level_mm\n    deadband: -2",
+        "16:15",
+        "-2 is less than the minimum 0",
+    ),
     (
         "    status_bits:",
         "    deadband: 1\n    status_bits:",
@@ -181,9 +191,9 @@ class TestLoaderErrors:
         ("text", "fragment"),
         [
             ("", "empty profile"),
-            ("name: [unclosed", "invalid YAML"),
+            ("name: [unclosed", "YAML syntax"),
             ("- a list", "expected a mapping"),
-            ("name: a\nname: b\n", "duplicate key 'name'"),
+            ("name: a\nname: b\n", r"name: duplicate key \(first at line 1\)"),
         ],
     )
     def test_not_a_profile(self, text, fragment):
@@ -211,7 +221,8 @@ class TestLoaderErrors:
     def test_a_number_must_be_finite(self, value):
         """A NaN or infinite scale would turn every reading into NaN or inf."""
         text = MINIMAL.replace("    unit: mm\n", f"    unit: mm\n    scale: {value}\n", 1)
-        with pytest.raises(ProfileError, match=r"^t\.yaml:13:12: points\[0\]\.scale: .*finite"):
+        where = r"^t\.yaml:13:12: points\[0\]\.scale: "
+        with pytest.raises(ProfileError, match=where + ".*(not a finite|too large for a) number"):
             parse_profile(text, "t.yaml")
 
     def test_point_in_unreadable_range(self):
@@ -219,6 +230,26 @@ class TestLoaderErrors:
         text = MINIMAL + "unreadable:\n  - {function: input, start: 1, end: 5}\n"
         with pytest.raises(ProfileError, match=r"lies in the unreadable range input 1\.\.5"):
             parse_profile(text, "t.yaml")
+
+    def test_every_problem_of_a_file_at_once(self):
+        """Two mistakes are two lines in file order, not one fix-and-retry round each."""
+        text = MINIMAL.replace("kind: level", "kind: lamp")
+        text = text.replace("type: u16\n    unit", "type: f33\n    unit")
+        with pytest.raises(ProfileError) as info:
+            parse_profile(text, "t.yaml")
+        lines = str(info.value).splitlines()
+        assert [line.split(": ")[0] for line in lines] == ["t.yaml:4:7", "t.yaml:11:11"]
+        assert len(info.value.problems) == 2
+
+    def test_a_points_word_order_is_the_profiles_unless_it_says(self):
+        """``word_order`` / ``byte_order`` at the top are every point's and register's default."""
+        text = MINIMAL.replace("kind: level\n", "kind: level\nword_order: little\n")
+        text = text.replace("    type: bitfield\n", "    type: bitfield\n    word_order: big\n")
+        profile = parse_profile(text)
+        assert profile.point("level").word_order == "little"
+        assert profile.point("status").word_order == "big"
+        assert profile.identification[0].point.word_order == "little"
+        assert parse_profile(MINIMAL).point("level").word_order == "big"
 
     def test_unreadable_file(self, tmp_path):
         """A missing file is a ProfileError naming the path."""
@@ -257,6 +288,16 @@ class TestRegistry:
         (tmp_path / "bad.yaml").write_text(MINIMAL.replace("kind: level", "kind: lamp"))
         with pytest.raises(ProfileError, match=r"bad\.yaml:4:7: kind"):
             ProfileRegistry(tmp_path)
+
+    def test_every_bad_file_is_reported(self, tmp_path):
+        """Two broken user profiles: both files' problems, one line each."""
+        (tmp_path / "a.yaml").write_text(MINIMAL.replace("kind: level", "kind: lamp"))
+        (tmp_path / "b.yaml").write_text(MINIMAL.replace("address: 0\n", "address: -1\n"))
+        with pytest.raises(ProfileError) as info:
+            ProfileRegistry(tmp_path)
+        lines = str(info.value).splitlines()
+        assert len(lines) == 2
+        assert "a.yaml:4:7: kind" in lines[0] and "b.yaml:10:14: points[0].address" in lines[1]
 
     def test_missing_user_dir(self, tmp_path):
         """A configured directory that is not there is reported."""

@@ -3,7 +3,7 @@ move when the seed site is tuned: the riverside network shape with loggers at fi
 
 from pathlib import Path
 
-from drivers.site import local_to_latlon
+from sitemodel import local_to_latlon
 
 ORIGIN = (31.23, 121.47)
 NODES = {"J1": (0, 0), "J2": (180, 0), "J3": (360, 0), "J4": (540, 0), "J5": (180, 160),

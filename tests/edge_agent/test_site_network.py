@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from drivers.site import load_site, parse_site
 from dsp.network import NetworkError
 from dsp.pipes import wave_speed
 from edge_agent.site_network import (
@@ -13,6 +12,7 @@ from edge_agent.site_network import (
     path_between_loggers,
     site_network,
 )
+from sitemodel import load_site, parse_site
 from tests.edge_agent.mini_site import site_yaml
 
 SEED_SITE = Path(__file__).resolve().parents[2] / "seeds" / "site.yaml"

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from drivers.site import load_site
 from edge_agent.commands.demo import gateway_yaml
+from sitemodel import load_site
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_SITE = ROOT / "seeds" / "site.yaml"

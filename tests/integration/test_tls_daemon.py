@@ -43,7 +43,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ENTRY, *argv], capture_output=True, text=True, env=_env({}), timeout=60)
 
 
-PLAINTEXT = "plain MQTT to a non-loopback host"
+PLAINTEXT = "(not loopback): use mqtts://"
 
 
 @pytest.mark.parametrize(

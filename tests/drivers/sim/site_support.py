@@ -9,7 +9,7 @@ import numpy as np
 from drivers.codec import decode_registers
 from drivers.profile import Point, ProfileRegistry
 from drivers.sim.devices import DeviceModel
-from drivers.site import Site, load_site
+from sitemodel import Site, load_site
 
 REPO = Path(__file__).resolve().parents[3]
 SEED_SITE = REPO / "seeds" / "site.yaml"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from drivers.codec import active_bits
 from drivers.errors import ProfileError
 from drivers.sim.clock import ManualClock
+from drivers.sim.scenarios import read_scenarios
 from drivers.sim.site_sim import SiteSimulator
 from tests.drivers.sim.site_support import PROFILES, decode_from_store, read_point, seed_site
 
@@ -63,7 +64,7 @@ def _during(trace, start, end):
 def test_storm_raises_the_sewer_level_and_it_recedes(played):
     """Dry level before the storm, well over a metre more near its peak, receding after."""
     site, trace = played
-    storm = site.scenarios.storms[0]
+    storm = read_scenarios(site).storms[0]
     cover = site.device("lv-02").sim.cover_depth_mm
     before = max(r["sewer"] for r in _during(trace, 0, storm.start_s))
     peak = max(r["sewer"] for r in trace)
@@ -81,7 +82,7 @@ def test_storm_raises_the_sewer_level_and_it_recedes(played):
 def test_rain_gauge_counts_whole_tips_of_the_storm(played):
     """Tips only grow; the total is the storm's integral to within one 0.2 mm tip."""
     site, trace = played
-    storm = site.scenarios.storms[0]
+    storm = read_scenarios(site).storms[0]
     tips = [r["tips"] for r in trace]
     assert tips == sorted(tips)
     expected_mm = storm.peak_mm_per_h * storm.duration_s / 2 / 3600  # integral of sin^2
@@ -96,7 +97,7 @@ def test_pump_station_cycles_and_the_storm_needs_a_second_pump(played):
     brings the assist pump and the well near the high-high float."""
     site, trace = played
     p = site.device("ps-01").sim
-    storm = site.scenarios.storms[0]
+    storm = read_scenarios(site).storms[0]
     dry = _during(trace, 0, storm.start_s)
     assert any(any(r["pumps"]) for r in trace)
     assert all(sum(r["pumps"]) <= 1 for r in dry)
@@ -112,7 +113,7 @@ def test_pump_station_cycles_and_the_storm_needs_a_second_pump(played):
 
 def test_gas_episode_raises_and_clears_the_alarm(played):
     site, trace = played
-    gas = site.scenarios.gas[0]
+    gas = read_scenarios(site).gas[0]
     before = _during(trace, 0, gas.start_s)
     during = _during(trace, gas.start_s, gas.start_s + gas.duration_s)
     after = _during(trace, gas.start_s + gas.duration_s + 60, HOUR_S + 1)
@@ -125,7 +126,7 @@ def test_gas_episode_raises_and_clears_the_alarm(played):
 
 def test_cover_opens_once_for_its_scenario(played):
     site, trace = played
-    c = site.scenarios.covers[0]
+    c = read_scenarios(site).covers[0]
     assert all(r["cover_open"] for r in _during(trace, c.start_s, c.start_s + c.duration_s))
     assert not any(r["cover_open"] for r in _during(trace, 0, c.start_s))
     assert trace[-1]["open_count"] == 1
@@ -133,7 +134,7 @@ def test_cover_opens_once_for_its_scenario(played):
 
 def test_dropout_takes_the_unit_off_and_back(played):
     site, trace = played
-    d = site.scenarios.dropouts[0]
+    d = read_scenarios(site).dropouts[0]
     assert all(
         d.device in r["offline"] for r in _during(trace, d.start_s, d.start_s + d.duration_s)
     )
@@ -221,7 +222,7 @@ def test_pressure_min_max_cover_the_time_since_the_last_read():
 def test_blockage_backs_the_sewer_up_in_dry_weather_and_drains_after():
     """The level below a blockage climbs at its rate with no rain, then drains back."""
     site = seed_site()
-    block = site.scenarios.blockages[0]
+    block = read_scenarios(site).blockages[0]
     clock = ManualClock()
     sim = SiteSimulator(site, clock=clock)
     try:
@@ -282,7 +283,7 @@ scenarios:
 def test_any_storm_keeps_levels_physical(pumps, start, duration, peak, step):
     """Whatever the storm and the step size: levels stay between the invert and the cover
     (or the overflow), tips never go back, and the rain total matches the storm's integral."""
-    from drivers.site import parse_site
+    from sitemodel import parse_site
 
     site = parse_site(
         STORMY_SITE.format(pumps=pumps, start=start, duration=duration, peak=peak),

@@ -19,10 +19,11 @@ from drivers.sim.noise_logger import (
     quantise,
     render_recording,
 )
+from drivers.sim.scenarios import read_scenarios
 from drivers.sim.site_sim import SiteSimulator
-from drivers.site import Scenarios, parse_site
 from dsp.leak import analyze_samples
 from dsp.synth import band_power
+from sitemodel import parse_site
 from tests.drivers.sim.site_support import gcc_phat_lag, read_point, seed_site
 
 FS = 4096.0
@@ -31,6 +32,11 @@ FS = 4096.0
 @pytest.fixture(scope="module")
 def site():
     return seed_site()
+
+
+@pytest.fixture(scope="module")
+def leaks(site):
+    return read_scenarios(site).leaks
 
 
 @pytest.mark.parametrize(
@@ -42,9 +48,9 @@ def site():
         ("nl-07", [("P-02", 75.0), ("P-04", 160.0), ("P-07", 40.0)]),
     ],
 )
-def test_leak_path_follows_the_pipes(site, logger, expected):
+def test_leak_path_follows_the_pipes(site, leaks, logger, expected):
     """Sound takes the shortest way along the network, segment by segment."""
-    leak = site.scenarios.leaks[0]
+    leak = leaks[0]
     d = site.device(logger)
     got = leak_path(site, leak.pipe, leak.offset_m, d.pipe, d.offset_m)
     assert [(p, pytest.approx(m)) for p, m in expected] == got
@@ -74,12 +80,12 @@ def _leak_only(site):
     return dataclasses.replace(site, devices=tuple(quiet))
 
 
-def test_two_loggers_hear_one_leak_with_the_path_delay(site):
+def test_two_loggers_hear_one_leak_with_the_path_delay(site, leaks):
     """Broadcast start (same t0): the GCC-PHAT lag is the path-delay difference, to a sample."""
-    leak = site.scenarios.leaks[0]
+    leak = leaks[0]
     a, b = site.device("nl-02"), site.device("nl-03")
-    ra = render_recording(site, a, t0=120.0, duration_s=8.0, fs=FS, seed=5)
-    rb = render_recording(site, b, t0=120.0, duration_s=8.0, fs=FS, seed=5)
+    ra = render_recording(site, a, leaks=leaks, t0=120.0, duration_s=8.0, fs=FS, seed=5)
+    rb = render_recording(site, b, leaks=leaks, t0=120.0, duration_s=8.0, fs=FS, seed=5)
     da = path_delay_s(site, leak_path(site, leak.pipe, leak.offset_m, a.pipe, a.offset_m))
     db = path_delay_s(site, leak_path(site, leak.pipe, leak.offset_m, b.pipe, b.offset_m))
     expected = (da - db) * FS  # about -103 samples: nl-02 is 30 m nearer
@@ -87,14 +93,14 @@ def test_two_loggers_hear_one_leak_with_the_path_delay(site):
     assert abs(gcc_phat_lag(ra, rb) - expected) <= 1.0
 
 
-def test_late_start_shifts_the_lag_by_the_late_time(site):
+def test_late_start_shifts_the_lag_by_the_late_time(site, leaks):
     """The leak is one signal in absolute time: a logger started 0.25 s late sees it 0.25 s
     'earlier' in its recording, as a real one would (why the gateway broadcasts the start)."""
     quiet = _leak_only(site)
     a, b = quiet.device("nl-02"), quiet.device("nl-03")
-    ra = render_recording(quiet, a, t0=50.0, duration_s=4.0, fs=FS, seed=9)
-    rb_on_time = render_recording(quiet, b, t0=50.0, duration_s=4.0, fs=FS, seed=9)
-    rb_late = render_recording(quiet, b, t0=50.25, duration_s=4.0, fs=FS, seed=9)
+    ra = render_recording(quiet, a, leaks=leaks, t0=50.0, duration_s=4.0, fs=FS, seed=9)
+    rb_on_time = render_recording(quiet, b, leaks=leaks, t0=50.0, duration_s=4.0, fs=FS, seed=9)
+    rb_late = render_recording(quiet, b, leaks=leaks, t0=50.25, duration_s=4.0, fs=FS, seed=9)
     lag = gcc_phat_lag(ra, rb_on_time)
     assert gcc_phat_lag(ra, rb_late) == pytest.approx(lag + 0.25 * FS, abs=1)
     # and the overlapping stretch is the same signal shifted by 1024 samples (to within
@@ -103,15 +109,14 @@ def test_late_start_shifts_the_lag_by_the_late_time(site):
     assert np.std(diff) < 1e-3 * np.std(rb_on_time)
 
 
-def test_leak_is_loud_near_it_and_faint_far_along_plastic(site):
+def test_leak_is_loud_near_it_and_faint_far_along_plastic(site, leaks):
     """In-band power gain from the leak: large at the nearest logger, under 1 dB far away on PE."""
-    no_leak = dataclasses.replace(site, scenarios=Scenarios())
 
     def gain_db(name):
         d = site.device(name)
         band = (200.0, 1500.0)
-        with_leak = render_recording(site, d, t0=10.0, duration_s=4.0, fs=FS, seed=2)
-        without = render_recording(no_leak, d, t0=10.0, duration_s=4.0, fs=FS, seed=2)
+        with_leak = render_recording(site, d, leaks=leaks, t0=10.0, duration_s=4.0, fs=FS, seed=2)
+        without = render_recording(site, d, leaks=(), t0=10.0, duration_s=4.0, fs=FS, seed=2)
         return 10 * np.log10(band_power(with_leak, FS, band) / band_power(without, FS, band))
 
     near, far = gain_db("nl-02"), gain_db("nl-07")
@@ -120,32 +125,26 @@ def test_leak_is_loud_near_it_and_faint_far_along_plastic(site):
     assert gain_db("nl-03") > far + 5
 
 
-def test_seed_leak_scores_positive_at_the_bracketing_loggers_only(site):
+def test_seed_leak_scores_positive_at_the_bracketing_loggers_only(site, leaks):
     """With dsp.leak's scoring against the site floor: a night recording at the two loggers
     bracketing the leak is a leak, at every other logger it is not, and without the leak no
     logger scores (the ambient's in-band level is the site's noise floor)."""
-    no_leak = dataclasses.replace(site, scenarios=Scenarios())
-    leak = site.scenarios.leaks[0]
+    leak = leaks[0]
     bracketing = {d.name for d in site.devices_of("noise_logger") if d.pipe == leak.pipe}
     for d in site.devices_of("noise_logger"):
         material = site.pipe(d.pipe).material
-        for world, expect_leak in ((site, d.name in bracketing), (no_leak, False)):
-            x = render_recording(world, d, t0=3600.0, duration_s=4.0, fs=FS, seed=7)
+        for running, expect_leak in ((leaks, d.name in bracketing), ((), False)):
+            x = render_recording(site, d, leaks=running, t0=3600.0, duration_s=4.0, fs=FS, seed=7)
             features, score = analyze_samples(x, FS, material=material)
-            assert abs(features.quiet_level_db - world.noise_floor_db) < 1.5 or world is site
+            assert abs(features.quiet_level_db - site.noise_floor_db) < 1.5 or running
             assert (score.verdict == "leak") == expect_leak, (d.name, score)
 
 
-def test_leak_starts_at_its_start_time(site):
-    late = dataclasses.replace(
-        site,
-        scenarios=Scenarios(leaks=(dataclasses.replace(site.scenarios.leaks[0], start_s=600.0),)),
-    )
-    d = late.device("nl-02")
-    before = render_recording(late, d, t0=100.0, duration_s=2.0, fs=FS, seed=1)
-    none = render_recording(
-        dataclasses.replace(late, scenarios=Scenarios()), d, t0=100.0, duration_s=2.0, fs=FS, seed=1
-    )
+def test_leak_starts_at_its_start_time(site, leaks):
+    late = (dataclasses.replace(leaks[0], start_s=600.0),)
+    d = site.device("nl-02")
+    before = render_recording(site, d, leaks=late, t0=100.0, duration_s=2.0, fs=FS, seed=1)
+    none = render_recording(site, d, leaks=(), t0=100.0, duration_s=2.0, fs=FS, seed=1)
     np.testing.assert_array_equal(before, none)
 
 

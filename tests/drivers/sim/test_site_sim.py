@@ -21,6 +21,7 @@ from pymodbus.framer import FramerType
 from drivers.codec import decode_registers
 from drivers.sim.clock import ManualClock
 from drivers.sim.noise_logger import STATUS_READY, STATUS_RECORDING, leak_path, path_delay_s
+from drivers.sim.scenarios import read_scenarios
 from drivers.sim.site_sim import SiteSimulator
 from tests.drivers.sim.site_support import PROFILES, REPO, SEED_SITE, gcc_phat_lag, seed_site
 from tests.helpers import modbus as _quiet_pymodbus  # noqa: F401  (silences pymodbus timeouts)
@@ -72,7 +73,7 @@ def test_tcp_site_reads_points_broadcast_recording_and_dropouts():
     dropped-out unit is silent and comes back."""
     site = seed_site()
     clock = ManualClock()
-    leak = site.scenarios.leaks[0]
+    leak = read_scenarios(site).leaks[0]
 
     async def scenario():
         sim = SiteSimulator(site, clock=clock, port_base=0, seed=4, tick_s=0.02)

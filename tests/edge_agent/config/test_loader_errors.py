@@ -2,7 +2,7 @@
 
 Each case is a whole small document so its line and column numbers are what a person sees.
 Profiles are checked against a fixed name list (the real registry is exercised in
-test_check_config.py).
+tests/edge_agent/commands/test_check_config.py).
 """
 
 import textwrap

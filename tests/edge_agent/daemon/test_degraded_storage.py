@@ -5,8 +5,8 @@ gap-free seqs and then the broker.
 
 The file system is a tmpfs mounted by the test (a few hundred KiB: filled with a plain file,
 freed by deleting it; remounted read-only and back). Mounting needs CAP_SYS_ADMIN: without it
-(not root, a locked-down CI container) these tests skip; tests/edge_agent/test_outbox.py covers
-the same paths with SQLite's ``max_page_count`` as the stand-in for a full disk.
+(not root, a locked-down CI container) these tests skip; tests/edge_agent/outbox/test_outbox.py
+covers the same paths with SQLite's ``max_page_count`` as the stand-in for a full disk.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ import pytest
 
 from drivers.model import Recording
 from drivers.sim.clock import ManualClock
-from drivers.site import load_site
 from dsp.synth import ambient, leak_at_loggers
 from edge_agent.daemon.leak import LeakPipeline
 from edge_agent.daemon.locate import SiteLocator
 from edge_agent.daemon.schedule import NightWindow, RecordingJob, RecordingScheduler
 from edge_agent.events import EventDraft
+from sitemodel import load_site
 
 SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
 FS = 4096.0

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from drivers.model import Recording
-from drivers.site import load_site
 from dsp.synth import ambient, leak_at_loggers
 from edge_agent.daemon.locate import SiteLocator
+from sitemodel import load_site
 
 SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
 FS = 4096.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from drivers.model import Quality
 from edge_agent.rules import DeviceInfo, DeviceRulesConfig, PointRulesConfig, RulesConfig
 from edge_agent.rules.config import TelemetryConfig
-from edge_agent.rules.telemetry import TelemetryFilter
+from edge_agent.rules.telemetry import TelemetryFilter, plain
 from tests.edge_agent.rules.helpers import PROFILES, reading
 
 
@@ -134,3 +136,12 @@ class TestProperties:
                 assert not sent_now
             if sent_now:
                 last_value, last_ts = value, ts
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1.5, 1.5), (math.nan, None), (math.inf, None), (True, True), ("ok", "ok"), (3, 3)],
+)
+def test_plain_telemetry_values(value, expected):
+    """JSON has no NaN or infinity: they go upstream as null."""
+    assert plain(value) == expected

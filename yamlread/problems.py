@@ -1,4 +1,4 @@
-"""Config problems: ``Problem`` (one line: ``file:line:col: path: message``), ``ConfigError``
+"""Problems of a file: ``Problem`` (one line: ``file:line:col: path: message``), ``ReadError``
 holding all of them, and the small formatting rules every message follows (values shown in
 quotes and cut short, did-you-mean suggestions, YAML paths like ``devices[2].unit_id``)."""
 
@@ -11,12 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.errors import UsageError
-
 __all__ = [
     "MAX_SHOWN_CHARS",
-    "ConfigError",
     "Problem",
+    "ReadError",
     "cut",
     "fmt_num",
     "join_path",
@@ -33,7 +31,7 @@ _PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a config file. ``line``/``col`` are 1-based (``None`` when the
+    """One thing wrong with a file. ``line``/``col`` are 1-based (``None`` when the
     problem is the file as a whole, e.g. unreadable); ``path`` is the YAML path
     (``devices[2].unit_id``, indexes from 0), ``""`` for the document itself."""
 
@@ -54,13 +52,19 @@ class Problem:
         return dataclasses.asdict(self)
 
 
-class ConfigError(UsageError):
-    """The config file is unusable; ``problems`` lists every problem, ``str()`` gives one
-    line per problem."""
+class ReadError(Exception):
+    """A file could not be read into its dataclasses: ``problems`` lists every problem and
+    ``str()`` gives one line per problem. Each format subclasses it (``ConfigError``,
+    ``SiteError``, ``ProfileError``); given a plain message instead of problems (a problem
+    that belongs to no file, e.g. an unknown profile name), ``problems`` is empty."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: list[Problem] = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        if isinstance(problems, str):
+            self.problems: list[Problem] = []
+            super().__init__(problems)
+        else:
+            self.problems = list(problems)
+            super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def join_path(path: str, key: str) -> str:

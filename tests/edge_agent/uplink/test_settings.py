@@ -37,15 +37,15 @@ def test_good_urls(url, expected):
 @pytest.mark.parametrize(
     ("url", "needle"),
     [
-        ("http://broker.example", "scheme must be mqtt:// or mqtts://"),
+        ("http://broker.example", "scheme must be mqtts:// (TLS) or mqtt://"),
         ("broker.example:1883", "scheme"),
         ("mqtts://", "no host"),
         ("mqtts://broker.example:99999", "port"),
         ("mqtts://broker.example:0", "port"),
         ("mqtts://broker.example:x", "port"),
-        ("mqtts://broker.example/topic", "unexpected path"),
-        ("mqtt://broker.example", "non-loopback"),
-        ("mqtt://10.1.2.3:1883", "non-loopback"),
+        ("mqtts://broker.example/topic", "no path or query"),
+        ("mqtt://broker.example", "(not loopback)"),
+        ("mqtt://10.1.2.3:1883", "(not loopback)"),
     ],
 )
 def test_bad_urls_are_one_line_usage_errors(url, needle):

@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.cli import main
 
-SEED_SITE = Path(__file__).resolve().parents[2] / "seeds" / "site.yaml"
+SEED_SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
 
 LINE_SITE = """\
 site: line

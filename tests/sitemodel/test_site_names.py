@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.site import SiteError, parse_site
 from edge_agent.errors import UsageError
 from edge_agent.uplink.topics import Topics
-from tests.drivers.test_site import MINI, PROFILES
+from sitemodel import SiteError, parse_site
+from tests.sitemodel.test_site import MINI, PROFILES
 
 UNSAFE = ["nl/1", "nl+1", "nl#1", "+", "#", "nl\x07", "nl\x00", "nl-1\n", "nl-1\r\n", "nl 1", ""]
 

@@ -1,7 +1,7 @@
 """One composed YAML scalar node -> its Python value, or a one-line reason it cannot be read.
 
-The three YAML readers (device profiles, site files, the gateway config) walk composed nodes
-so that every problem can name its line and column; each turns a scalar into a value here.
+The reader walks composed nodes so that every problem can name its line and column; it turns
+each scalar into a value here.
 PyYAML's constructors fail in assorted ways on explicitly tagged bad data (an unknown tag,
 ``!!int abc``, ``!!binary`` that is not base64, ``!!timestamp x``), and a reader must turn
 every one of them into its own located error, never a traceback.

@@ -1,11 +1,11 @@
-"""The type-directed converter: YAML nodes -> config dataclasses, one problem per mistake.
+"""The type-directed converter: YAML nodes -> frozen dataclasses, one problem per mistake.
 
 ``Converter`` walks composed YAML nodes (which keep their line and column) against the field
-types of a dataclass (see ``edge_agent.config.fields`` for the allowed types and ``meta()``),
-recording every problem instead of stopping at the first: wrong types, unknown keys (with a
-did-you-mean), missing and duplicate keys, bounds, patterns, and the sections' own
-``config_checks()``. A section with a bad field comes back as a ``_PartialRecord`` so that the
-cross checks (``crosscheck``) can still look at its good fields.
+types of a dataclass (see ``yamlread.fields`` for the allowed types and ``meta()``), recording
+every problem instead of stopping at the first: wrong types, unknown keys (with a
+did-you-mean), missing and duplicate keys, bounds, patterns, and the records' own
+``config_checks()``. A record with a bad field comes back as a ``PartialRecord`` so that
+checks across records can still look at its good fields.
 """
 
 from __future__ import annotations
@@ -14,127 +14,68 @@ import dataclasses
 import math
 import os
 import re
-import types
-import typing
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
-from drivers.yaml_scalar import scalar_value
-from edge_agent.config.problems import Problem, cut, fmt_num, join_path, show_value, suggest
+from yamlread.fields import Section, config_fields, reading_plan, tag_of, type_shape, yaml_key
+from yamlread.partial import INVALID, PartialRecord, PartialTuple, Unknown, is_bad
+from yamlread.problems import Problem, cut, fmt_num, join_path, show_value, suggest
+from yamlread.scalar import scalar_value
 
-__all__ = [
-    "INVALID",
-    "MAX_NODE_VISITS",
-    "Converter",
-    "TooBig",
-    "config_fields",
-    "is_bad",
-    "readable",
-    "tag_of",
-    "union_args",
-]
+__all__ = ["MAX_NODE_VISITS", "Checks", "Converter", "KeyPath", "TooBig"]
 
 # A config is a few hundred nodes; aliases can multiply a small file into millions of visits.
+# A larger file may visit one node per character of its text (a site of a whole district).
 MAX_NODE_VISITS = 200_000
 
 _TAG = "tag:yaml.org,2002:"
 _WORDS_RE = re.compile(r"[\w-]+(\|[\w-]+)+")  # a pattern that is a list of choices
+_SCALAR_WHAT = {str: "text", int: "an integer", float: "a number", bool: "true or false"}
+
+# What a record's ``config_checks()`` and a format's own check functions yield.
+Checks = Iterable[tuple[str, str]]
 
 
 class TooBig(Exception):
-    """The alias-expanded document exceeds ``MAX_NODE_VISITS``."""
+    """The alias-expanded document exceeds the converter's node budget."""
 
 
-class _Unknown(Exception):
-    """Internal: a section check touched a value that failed conversion."""
+_ABSENT = object()
 
 
-class _InvalidType:
-    """Marker for a value that failed conversion (its problem is already recorded). Using it
-    in a comparison, a test or a format raises ``_Unknown``, so a section's ``config_checks``
-    run on a partly invalid section skips the checks that depend on the bad value."""
-
-    def __repr__(self) -> str:
-        return "<invalid>"
-
-    def _unknown(self, *args: object) -> Any:
-        raise _Unknown
-
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _unknown  # type: ignore[assignment]
-    __bool__ = __format__ = __hash__ = __iter__ = __len__ = __getitem__ = _unknown  # type: ignore[assignment]
-    __contains__ = __float__ = __int__ = __index__ = __neg__ = __abs__ = _unknown  # type: ignore[assignment]
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _unknown  # type: ignore[assignment]
-    __truediv__ = __rtruediv__ = __mod__ = __pow__ = _unknown  # type: ignore[assignment]
-
-
-INVALID: Any = _InvalidType()
-
-
-# --------------------------------------------------------------------------------------------
-# Dataclass introspection shared with the schema and docs generators
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def config_fields(cls: type) -> list[tuple[dataclasses.Field[Any], Any]]:
-    """The YAML-visible fields of a config dataclass with their resolved types, in the order
-    docs and the schema show them (``name`` and ``type`` first)."""
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    out = [(f, hints[f.name]) for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
-    first = {"name": 0, "type": 1}
-    return sorted(out, key=lambda ft: first.get(ft[0].name, 2))
-
-
-def is_required(f: dataclasses.Field[Any]) -> bool:
-    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-
-
-def union_args(tp: Any) -> tuple[Any, ...] | None:
-    if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        return typing.get_args(tp)
-    return None
-
-
-def tag_of(cls: type) -> str | None:
-    """The ``type:`` value of one member of a tagged union of dataclasses."""
-    for f, tp in config_fields(cls):
-        if f.name == "type" and typing.get_origin(tp) is Literal:
-            return typing.get_args(tp)[0]
-    return None
-
-
-def _same_literal(choice: Any, value: Any) -> bool:
-    """YAML value equals a Literal choice without bool/int or text/number confusion."""
-    if isinstance(choice, bool) or isinstance(value, bool):
-        return isinstance(choice, bool) and isinstance(value, bool) and choice == value
-    if isinstance(choice, str) or isinstance(value, str):
-        return isinstance(choice, str) and isinstance(value, str) and choice == value
-    return isinstance(value, int | float) and value == choice
-
-
-def _literal_text(v: Any) -> str:
-    return str(v) if not isinstance(v, bool) else str(v).lower()
-
-
-# --------------------------------------------------------------------------------------------
-# The converter
+class KeyPath(str):
+    """A field path (``fault_bits.16``) whose problem is reported at the mapping key rather
+    than at its value: yield it from a check when the key itself is wrong."""
 
 
 class Converter:
-    """Walks YAML nodes against dataclass types, recording problems and marks."""
+    """Walks YAML nodes against dataclass types, recording problems and marks.
 
-    def __init__(self, file: str, base_dir: str) -> None:
+    ``marks`` maps every converted path to the (line, col) of its value, ``key_marks`` every
+    mapping entry's path to its key. ``numbers_as_text``: a text field also takes a number or
+    a date as written (ids such as ``0001`` in site files); otherwise it asks for quotes.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        base_dir: str = "",
+        *,
+        max_visits: int = MAX_NODE_VISITS,
+        numbers_as_text: bool = False,
+    ) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.max_visits = max_visits
+        self.numbers_as_text = numbers_as_text
         self.problems: list[Problem] = []
         self.marks: dict[str, tuple[int, int]] = {}
+        self.key_marks: dict[str, tuple[int, int]] = {}
         self.visits = 0
         self.merging: set[int] = set()  # mappings whose merge keys are being expanded
+        self.records: list[dict[str, Any]] = []  # values of the records being read (inherit)
 
     # -- problems ----------------------------------------------------------------------------
 
@@ -142,9 +83,11 @@ class Converter:
         line, col = (None, None) if node is None else self.pos(node)
         self.problems.append(Problem(self.file, line, col, path, message))
 
-    def problem_at(self, path: str, message: str, fallback: yaml.Node | None = None) -> None:
-        """A problem at a path converted earlier (cross checks)."""
-        mark = self.marks.get(path)
+    def problem_at(
+        self, path: str, message: str, fallback: yaml.Node | None = None, *, at_key: bool = False
+    ) -> None:
+        """A problem at a path converted earlier (checks across fields and records)."""
+        mark = (self.key_marks if at_key else self.marks).get(path) or self.marks.get(path)
         if mark is None and fallback is not None:
             mark = self.pos(fallback)
         line, col = mark if mark else (1, 1)
@@ -158,7 +101,7 @@ class Converter:
 
     def visit(self) -> None:
         self.visits += 1
-        if self.visits > MAX_NODE_VISITS:
+        if self.visits > self.max_visits:
             raise TooBig
 
     @staticmethod
@@ -193,11 +136,13 @@ class Converter:
         shown = show_value(node.value) if tag == "str" else cut(node.value)
         return f"{kind} {shown}"
 
-    def entries(self, node: yaml.MappingNode, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def entries(
+        self, node: yaml.MappingNode, path: str, key_type: type = str
+    ) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
         """Key -> (key node, value node), with merge keys (``<<: *defaults``) applied and
-        duplicate or non-text keys reported."""
-        explicit: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        duplicate keys or keys not of ``key_type`` (text or integer) reported."""
+        explicit: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+        merged: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
             self.visit()
             if key_node.tag == _TAG + "merge":
@@ -213,46 +158,60 @@ class Converter:
                         continue
                     self.merging.add(id(node))
                     try:
-                        for k, kv in self.entries(src, path).items():
+                        for k, kv in self.entries(src, path, key_type).items():
                             merged.setdefault(k, kv)
                     finally:
                         self.merging.discard(id(node))
                 continue
-            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _TAG + "str"):
-                self.problem(key_node, path, f"keys must be text, got {self.describe(key_node)}")
+            key = self.key(key_node, path, key_type)
+            if key is _ABSENT:
                 continue
-            key = key_node.value
             if key in explicit:
                 first = explicit[key][0].start_mark.line + 1
                 self.problem(
-                    key_node, join_path(path, key), f"duplicate key (first at line {first})"
+                    key_node, join_path(path, str(key)), f"duplicate key (first at line {first})"
                 )
                 continue
             explicit[key] = (key_node, value_node)
         return {**merged, **explicit}
+
+    def key(self, key_node: yaml.Node, path: str, key_type: type) -> Any:
+        """A mapping key as ``key_type``, or ``_ABSENT`` (its problem recorded)."""
+        if key_type is str:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _TAG + "str":
+                return key_node.value
+            self.problem(key_node, path, f"keys must be text, got {self.describe(key_node)}")
+            return _ABSENT
+        ok, value = (False, None)
+        if isinstance(key_node, yaml.ScalarNode):
+            ok, value = self.scalar(key_node)
+        if ok and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self.problem(key_node, path, f"keys must be integers, got {self.describe(key_node)}")
+        return _ABSENT
 
     # -- conversion --------------------------------------------------------------------------
 
     def convert(self, node: yaml.Node, tp: Any, path: str, fmeta: Mapping[str, Any]) -> Any:
         self.visit()
         self.marks.setdefault(path, self.pos(node))
-        args = union_args(tp)
-        if args is not None:
-            members = [a for a in args if a is not type(None)]
-            if self.is_null(node) and len(members) < len(args):
-                return None
-            if len(members) == 1:
-                return self.convert(node, members[0], path, fmeta)
-            return self.convert_tagged(node, members, path)
-        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        shape, args = type_shape(tp)
+        if shape == "optional":
+            return None if self.is_null(node) else self.convert(node, args[0], path, fmeta)
+        if shape == "records":
+            return self.convert_tagged(node, list(args), path)
+        if shape == "scalars":
+            return self.convert_scalar_union(node, list(args), path, fmeta)
+        if shape == "section":
+            return Section(node, path, self.file, self.base_dir)
+        if shape == "record":
             return self.convert_dataclass(node, tp, path)
-        origin = typing.get_origin(tp)
-        if origin is tuple:
-            return self.convert_list(node, typing.get_args(tp), path, fmeta)
-        if origin is dict:
-            return self.convert_dict(node, typing.get_args(tp)[1], path, fmeta)
-        if origin is Literal:
-            return self.convert_literal(node, typing.get_args(tp), path, fmeta)
+        if shape == "list":
+            return self.convert_list(node, args, path, fmeta)
+        if shape == "dict":
+            return self.convert_dict(node, args[0], args[1], path, fmeta)
+        if shape == "literal":
+            return self.convert_literal(node, args, path, fmeta)
         return self.convert_scalar(node, tp, path, fmeta)
 
     def expect(self, node: yaml.Node, path: str, what: str, fmeta: Mapping[str, Any]) -> Any:
@@ -264,11 +223,13 @@ class Converter:
         return INVALID
 
     def convert_scalar(self, node: yaml.Node, tp: Any, path: str, fmeta: Mapping[str, Any]) -> Any:
-        what = {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(tp)
-        if what is None:  # a programming error in a config dataclass, not a user mistake
-            raise TypeError(f"unsupported config field type {tp!r} at {path}")
+        what = _SCALAR_WHAT.get(tp)
+        if what is None:  # a programming error in a format's dataclass, not a user mistake
+            raise TypeError(f"unsupported field type {tp!r} at {path}")
         if not isinstance(node, yaml.ScalarNode):
             return self.expect(node, path, what, fmeta)
+        if tp is str and self.numbers_as_text and _is_number_or_date(node):
+            return self.check_text(node, node.value, path, fmeta)
         ok, value = self.scalar(node)
         if not ok:
             self.problem(node, path, f"cannot read this value: {value}")
@@ -294,6 +255,17 @@ class Converter:
                 return INVALID
         return self.check_bounds(node, value, path, fmeta)
 
+    def convert_scalar_union(
+        self, node: yaml.Node, members: list[Any], path: str, fmeta: Mapping[str, Any]
+    ) -> Any:
+        """``int | str`` and the like: the member the written value is."""
+        if isinstance(node, yaml.ScalarNode):
+            ok, value = self.scalar(node)
+            for tp in members:
+                if ok and _is_of(value, tp):
+                    return self.convert_scalar(node, tp, path, fmeta)
+        return self.expect(node, path, " or ".join(_SCALAR_WHAT[m] for m in members), fmeta)
+
     def check_text(self, node: yaml.Node, value: str, path: str, fmeta: Mapping[str, Any]) -> Any:
         pattern = fmeta.get("pattern")
         if pattern and not re.fullmatch(pattern, value):
@@ -312,7 +284,9 @@ class Converter:
             return os.path.normpath(os.path.join(self.base_dir, value))
         return value
 
-    def check_bounds(self, node: yaml.Node, value: float, path: str, fmeta: Mapping[str, Any]):
+    def check_bounds(
+        self, node: yaml.Node, value: float, path: str, fmeta: Mapping[str, Any]
+    ) -> Any:
         lo, hi = fmeta.get("min"), fmeta.get("max")
         shown = cut(node.value) if isinstance(node, yaml.ScalarNode) else fmt_num(value)
         if fmeta.get("exclusive_min") and lo is not None and not value > lo:
@@ -329,14 +303,16 @@ class Converter:
             return INVALID
         return value
 
-    def convert_literal(self, node: yaml.Node, choices: tuple[Any, ...], path: str, fmeta):
+    def convert_literal(
+        self, node: yaml.Node, choices: tuple[Any, ...], path: str, fmeta: Mapping[str, Any]
+    ) -> Any:
+        ok, value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else (False, None)
+        if ok and any(_same_literal(c, value) for c in choices):
+            return value
         listed = ", ".join(_literal_text(c) for c in choices)
         what = f"one of {listed}" if len(choices) > 1 else _literal_text(choices[0])
         if not isinstance(node, yaml.ScalarNode):
             return self.expect(node, path, what, fmeta)
-        ok, value = self.scalar(node)
-        if ok and any(_same_literal(c, value) for c in choices):
-            return value
         if ok and not isinstance(value, str | int | float):  # null, a date, binary
             return self.expect(node, path, what, fmeta)
         text = node.value if isinstance(node.value, str) else str(node.value)
@@ -351,7 +327,9 @@ class Converter:
         self.problem(node, path, f"{show_value(text)} is not one of {listed}{suggestion}")
         return INVALID
 
-    def convert_list(self, node: yaml.Node, args: tuple[Any, ...], path: str, fmeta) -> Any:
+    def convert_list(
+        self, node: yaml.Node, args: tuple[Any, ...], path: str, fmeta: Mapping[str, Any]
+    ) -> Any:
         variadic = len(args) == 2 and args[1] is Ellipsis
         what = "a list" if variadic else f"a list of {len(args)}"
         if not isinstance(node, yaml.SequenceNode):
@@ -364,19 +342,28 @@ class Converter:
             tp = args[0] if variadic else args[i]
             out.append(self.convert(item, tp, f"{path}[{i}]", fmeta))
         if any(is_bad(v) for v in out):
-            return _PartialTuple(out)
+            return PartialTuple(out)
         return tuple(out)
 
-    def convert_dict(self, node: yaml.Node, value_tp: Any, path: str, fmeta) -> Any:
+    def convert_dict(
+        self,
+        node: yaml.Node,
+        key_tp: type,
+        value_tp: Any,
+        path: str,
+        fmeta: Mapping[str, Any],
+    ) -> Any:
         if not isinstance(node, yaml.MappingNode):
             return self.expect(node, path, "a mapping", fmeta)
-        key_meta = {k: fmeta.get(k) for k in ("pattern", "pattern_help")}
-        value_meta = {k: v for k, v in fmeta.items() if k not in ("pattern", "pattern_help")}
-        out: dict[str, Any] = {}
+        # A pattern checks the names of a dict[str, X], the values of any other dict.
+        key_meta = {k: fmeta.get(k) for k in ("pattern", "pattern_help")} if key_tp is str else {}
+        value_meta = {k: v for k, v in fmeta.items() if k not in key_meta}
+        out: dict[Any, Any] = {}
         bad = False
-        for key, (key_node, value_node) in self.entries(node, path).items():
-            sub = join_path(path, key)
-            if key_meta["pattern"] and self.check_text(key_node, key, sub, key_meta) is INVALID:
+        for key, (key_node, value_node) in self.entries(node, path, key_tp).items():
+            sub = join_path(path, str(key))
+            self.key_marks.setdefault(sub, self.pos(key_node))
+            if key_meta.get("pattern") and self.check_text(key_node, key, sub, key_meta) is INVALID:
                 bad = True
                 continue
             out[key] = self.convert(value_node, value_tp, sub, value_meta)
@@ -401,10 +388,10 @@ class Converter:
         if not ok or not isinstance(value, str):
             return self.expect(type_node, type_path, f"one of {listed}", {})
         if value not in by_tag:
-            hint = suggest(value, by_tag)
+            hint = suggest(value, [str(t) for t in by_tag])
             self.problem(type_node, type_path, f"{show_value(value)} is not one of {listed}{hint}")
             return INVALID
-        others = {t: m for t, m in by_tag.items() if t != value}
+        others = {t: m for t, m in by_tag.items() if t != value and t is not None}
         return self.convert_dataclass(node, by_tag[value], path, others)
 
     def convert_dataclass(
@@ -414,7 +401,7 @@ class Converter:
             return self.expect(node, path, "a mapping", {})
         values = self.fields_of(node, cls, path, others)
         if any(is_bad(v) for v in values.values()):
-            partial = _PartialRecord(cls, values)
+            partial = PartialRecord(cls, values)
             self.run_checks(partial, node, path)
             return partial
         obj = cls(**values)
@@ -429,88 +416,127 @@ class Converter:
         others: Mapping[str, type] | None = None,
     ) -> dict[str, Any]:
         """Convert the keys of one mapping into ``cls``'s field values (``INVALID`` or a
-        ``_PartialTuple`` where something was wrong; missing optional keys are left out)."""
-        fields = config_fields(cls)
-        known = {f.name: (f, tp) for f, tp in fields}
+        ``PartialTuple`` where something was wrong; missing optional keys are left out).
+        Plain values are read before nested records, so that a record's ``inherit`` and
+        ``type_from`` fields see the values of the records around them."""
+        plan = reading_plan(cls)
         entries = self.entries(node, path)
-        values: dict[str, Any] = {}
-        for key, (key_node, value_node) in entries.items():
-            if key not in known:
+        for key, (key_node, _) in entries.items():
+            if key not in plan.keys:
                 self.problem(key_node, join_path(path, key), self.unknown_key(key, cls, others))
-                continue
-            f, tp = known[key]
-            values[key] = self.convert(value_node, tp, join_path(path, key), f.metadata)
-        for f, _ in fields:
-            if f.name not in entries and is_required(f):
-                self.problem(node, path, f"missing required key {f.name!r}")
+        values: dict[str, Any] = {}
+        self.records.append(values)
+        try:
+            for f, tp, key in plan.order:
+                type_from = f.metadata.get("type_from")
+                if type_from is not None:
+                    tp = self.chosen_type(type_from, values)
+                    if tp is None:  # the field it depends on is bad: already reported
+                        values[f.name] = INVALID
+                        continue
+                if key in entries:
+                    sub = join_path(path, key)
+                    values[f.name] = self.convert(entries[key][1], tp, sub, f.metadata)
+                elif type_from is not None:
+                    values[f.name] = tp()
+                elif f.metadata.get("inherit"):
+                    inherited = self.inherited(f.name)
+                    if inherited is not _ABSENT:
+                        values[f.name] = inherited
+        finally:
+            self.records.pop()
+        for f, key in plan.required:
+            if key not in entries and f.name not in values:
+                self.problem(node, path, f"missing required key {key!r}")
                 values[f.name] = INVALID
         return values
+
+    @staticmethod
+    def chosen_type(type_from: tuple[str, Mapping[Any, type]], values: dict[str, Any]) -> Any:
+        sibling, choices = type_from
+        value = values.get(sibling, INVALID)
+        return None if is_bad(value) else choices.get(value)
+
+    def inherited(self, name: str) -> Any:
+        """The value of field ``name`` in the nearest enclosing record that has it."""
+        for record in reversed(self.records[:-1]):
+            if name in record:
+                return record[name]
+        return _ABSENT
 
     @staticmethod
     def unknown_key(key: str, cls: type, others: Mapping[str, type] | None) -> str:
         """'unknown key (did you mean ...)', or, in a tagged union, which type has that key."""
         owners = [
-            t for t, m in (others or {}).items() if key in {f.name for f, _ in config_fields(m)}
+            t
+            for t, m in (others or {}).items()
+            if key in {yaml_key(f) for f, _ in config_fields(m)}
         ]
         if owners:
             listed = " or ".join(map(repr, owners))
             return f"not a key of type {tag_of(cls)!r} (only type {listed} has it)"
-        return "unknown key" + suggest(key, [f.name for f, _ in config_fields(cls)])
+        return "unknown key" + suggest(key, [yaml_key(f) for f, _ in config_fields(cls)])
+
+    # -- checks ------------------------------------------------------------------------------
 
     def run_checks(self, obj: Any, node: yaml.Node, path: str) -> None:
-        """A section's own ``config_checks()``. On a partly invalid section (a
-        ``_PartialRecord``) the checks that touch a bad value are skipped, the others run."""
-        partial = isinstance(obj, _PartialRecord)
-        checks = getattr(obj._cls if partial else type(obj), "config_checks", None)
-        if checks is None:
-            return
-        results = iter(checks(obj))
-        while True:
-            try:
-                field_name, message = next(results)
-            except StopIteration:
-                return
-            except (_Unknown, AttributeError, TypeError):
-                # Only a partial section can meet a bad value here; a whole one re-raises
-                # (a bug in a check must show, not hide).
-                if not partial:
-                    raise
-                return
-            sub = join_path(path, field_name) if field_name else path
-            self.problem_at(sub, message, fallback=node)
+        """A record's own ``config_checks()``."""
+        cls = obj._cls if isinstance(obj, PartialRecord) else type(obj)
+        checks = getattr(cls, "config_checks", None)
+        if checks is not None:
+            self.check(checks, obj, node, path)
+
+    def check(self, checks: Callable[[Any], Checks], obj: Any, node: yaml.Node, path: str) -> None:
+        """Record the problems ``checks(obj)`` yields, at paths under ``path``. On a partly
+        invalid record (a ``PartialRecord``) a check stops where it touches a bad value
+        (its problem is already reported); on a whole one a failing check is a bug and
+        raises."""
+        partial = isinstance(obj, PartialRecord)
+        cls = obj._cls if partial else type(obj)
+        try:
+            for field_name, message in checks(obj):
+                sub = _join(path, field_name, cls) if field_name else path
+                at_key = isinstance(field_name, KeyPath)
+                self.problem_at(sub, message, fallback=node, at_key=at_key)
+        except (Unknown, AttributeError, TypeError, KeyError):
+            if not partial:
+                raise
 
 
-class _PartialTuple(list):
-    """A list some of whose items are invalid: the cross checks still look at the good ones."""
+def _join(path: str, field_path: str, cls: type) -> str:
+    """``path`` + a check's field path (``points[1].fault.point``, ``[2]``), its first field
+    name spelt as the YAML key."""
+    head = re.match(r"[^.\[]*", field_path).group(0)  # type: ignore[union-attr]
+    for f in dataclasses.fields(cls):
+        if f.name == head and f.metadata.get("key"):
+            field_path = f.metadata["key"] + field_path[len(head) :]
+    if not path or field_path.startswith("["):
+        return path + field_path
+    return f"{path}.{field_path}"
 
 
-class _PartialRecord:
-    """A section with some invalid fields (already reported). The cross checks read its good
-    fields through attributes; a bad or missing required one reads as ``INVALID``."""
-
-    def __init__(self, cls: type, values: dict[str, Any]) -> None:
-        self._cls = cls
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__["_values"]
-        if name in values:
-            return values[name]
-        for f in dataclasses.fields(self.__dict__["_cls"]):
-            if f.name == name:
-                if f.default is not dataclasses.MISSING:
-                    return f.default
-                if f.default_factory is not dataclasses.MISSING:
-                    return f.default_factory()
-                return INVALID
-        raise AttributeError(name)
+def _is_number_or_date(node: yaml.ScalarNode) -> bool:
+    return node.tag in (_TAG + "int", _TAG + "float", _TAG + "timestamp")
 
 
-def is_bad(value: Any) -> bool:
-    """Invalid, or a list / section with something invalid inside."""
-    return value is INVALID or isinstance(value, _PartialTuple | _PartialRecord)
+def _is_of(value: Any, tp: Any) -> bool:
+    if tp is bool or isinstance(value, bool):
+        return tp is bool and isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int)
+    if tp is float:
+        return isinstance(value, int | float)
+    return isinstance(value, str)
 
 
-def readable(value: Any) -> bool:
-    """Something a cross check can read: not itself invalid (a section may be partial)."""
-    return value is not INVALID
+def _same_literal(choice: Any, value: Any) -> bool:
+    """YAML value equals a Literal choice without bool/int or text/number confusion."""
+    if isinstance(choice, bool) or isinstance(value, bool):
+        return isinstance(choice, bool) and isinstance(value, bool) and choice == value
+    if isinstance(choice, str) or isinstance(value, str):
+        return isinstance(choice, str) and isinstance(value, str) and choice == value
+    return isinstance(value, int | float) and value == choice
+
+
+def _literal_text(v: Any) -> str:
+    return str(v) if not isinstance(v, bool) else str(v).lower()

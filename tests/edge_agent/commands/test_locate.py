@@ -13,7 +13,7 @@ from edge_agent.cli import main
 from tests.edge_agent.mini_site import write_site
 
 FS = 4096
-SEED_SITE = Path(__file__).resolve().parents[2] / "seeds" / "site.yaml"
+SEED_SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
 
 
 def write_wav(path: Path, samples: np.ndarray, fs: int = FS, channels: int = 1) -> Path:

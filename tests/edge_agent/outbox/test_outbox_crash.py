@@ -15,7 +15,7 @@ from pathlib import Path
 from edge_agent.events import EventDraft
 from edge_agent.outbox import DB_NAME, Outbox, OutboxSettings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 WRITER = r"""
 import sys

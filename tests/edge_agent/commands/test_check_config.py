@@ -206,5 +206,20 @@ def test_the_site_file_is_checked_as_the_daemon_loads_it(tmp_path, capsys):
 
     assert main(["check-config", "--json", str(path)]) == 2
     (problem,) = json.loads(capsys.readouterr().out)["problems"]
-    assert (problem["file"], problem["message"]) == (str(site), "pipes[0].to: unknown node 'J9'")
+    where = (problem["file"], problem["path"], problem["message"])
+    assert where == (str(site), "pipes[0].to", "unknown node 'J9'")
     assert problem["line"] > 0
+
+
+def test_the_site_files_scenarios_are_checked_as_the_simulator_reads_them(tmp_path, capsys):
+    """The scenarios belong to the simulator, but a mistake in them is still the file's."""
+    site = tmp_path / "site.yaml"
+    text = (SEED.parent / "site.yaml").read_text()
+    site.write_text(text.replace("{device: gd-01, start_s: 900", "{device: gd-99, start_s: 900"))
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MINIMAL.read_text() + "site_file: site.yaml\n")
+    assert main(["check-config", str(path)]) == 2
+    assert re.fullmatch(
+        rf"{re.escape(str(site))}:116:\d+: scenarios\.gas\[0\]\.device: unknown device 'gd-99'\n",
+        capsys.readouterr().err,
+    )

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from edge_agent import payload
-from tests.edge_agent.test_uplink import ROOT, check_delivery, event_payloads, has_seqs
+from tests.edge_agent.uplink.test_client import ROOT, check_delivery, event_payloads, has_seqs
 from tests.helpers.mosquitto import Consumer, Mosquitto
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 GATEWAY = r"""
 import asyncio, sys
