@@ -79,6 +79,10 @@ class CoverRule:
         self.last_tilt: float | None = None
         self.latch = Latch(config.closed_after_s)
 
+    def is_open(self) -> bool:
+        """Whether ``cover.opened`` is raised (until ``cover.closed``)."""
+        return self.latch.active
+
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
         if reading.quality is not Quality.GOOD:
             return []
