@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENCODINGS",
+    "SCHEMAS",
     "TSQ_UNSYNCED",
     "Encoding",
-    "SCHEMAS",
     "PayloadError",
     "check_fields",
     "check_payload",

@@ -65,6 +65,7 @@ from sitemodel import Site
 
 if TYPE_CHECKING:
     from edge_agent.integrations.hub import Integrations
+    from edge_agent.integrations.sparkplug.session import SparkplugEdge
 
 __all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
 
@@ -132,6 +133,7 @@ class Daemon:
         self.writer: OutboxWriter | None = None
         self.uplink: Uplink | None = None
         self.integrations: Integrations | None = None  # with the uplink (docs/mqtt.md)
+        self.sparkplug: SparkplugEdge | None = None  # its own MQTT session, when on
         self.runtime: Runtime | None = None
         self.ready = False
         self.config_error: str | None = None
@@ -203,6 +205,8 @@ class Daemon:
             if self.uplink is not None:
                 self.progress.register("uplink", UPLINK_DEADLINE_S)
                 await self.uplink.start()
+            if self.sparkplug is not None:
+                await self.sparkplug.start()
             await self._start_runtime(config)
             await self._main_loop()
         finally:
@@ -238,7 +242,20 @@ class Daemon:
             runtime=lambda: self.runtime,
             started_at=self.started_at,
         )
+        self.sparkplug = self._sparkplug_for(config, settings)
         return Uplink(settings, outbox, self.integrations, executor=self._io)
+
+    def _sparkplug_for(
+        self, config: GatewayConfig, settings: UplinkSettings
+    ) -> SparkplugEdge | None:
+        from edge_agent.daemon.integration import sparkplug_edge
+
+        assert self.integrations is not None
+        self.integrations.sparkplug = None
+        return sparkplug_edge(
+            self.integrations, settings, config, state_dir=self.state_dir, io=self._io,
+            now=self.clock.time,
+        )  # fmt: skip
 
     def _on_event(self, event: Event) -> None:
         """Each record the outbox accepted: the integrations' tap, then the demo's printer."""
@@ -268,6 +285,21 @@ class Daemon:
             if self._ready_task is not None:
                 self._ready_task.cancel()
             self._ready_task = asyncio.ensure_future(self._ready_once_polled(runtime))
+
+    async def _reload_sparkplug(
+        self, old: GatewayConfig | None, new: GatewayConfig, settings: UplinkSettings
+    ) -> None:
+        """A reload that changes the broker or the Sparkplug block restarts the edge node."""
+        same_broker = self.sparkplug is not None and self.sparkplug.settings == settings
+        if same_broker and old is not None and old.uplink.sparkplug == new.uplink.sparkplug:
+            return
+        if self.sparkplug is None and not new.uplink.sparkplug.enabled:
+            return
+        if self.sparkplug is not None:
+            await self.sparkplug.stop()
+        self.sparkplug = self._sparkplug_for(new, settings)
+        if self.sparkplug is not None:
+            await self.sparkplug.start()
 
     def _plug_in(self, config: GatewayConfig, runtime: Runtime) -> None:
         """The integrations follow a new runtime: its settings, devices and held alarms."""
@@ -368,6 +400,7 @@ class Daemon:
             settings = UplinkSettings.from_config(new, mqtt_url=self.options.mqtt_url)
             if settings is not None:
                 self.uplink.reconfigure(settings)
+                await self._reload_sparkplug(old, new, settings)
         self.notifier.ready(self.status_line())
         log.info("config reloaded", devices=len(new.devices))
 
@@ -383,6 +416,8 @@ class Daemon:
                 log.error("bus runners did not stop in time", timeout_s=STOP_RUNTIME_TIMEOUT_S)
             if self.writer is not None:  # drafts accepted by the rules but not yet on disk
                 await self.writer.drain(STOP_EMIT_TIMEOUT_S)
+            if self.sparkplug is not None:
+                await self.sparkplug.stop()
             if self.uplink is not None:
                 await self.uplink.stop(drain_s=self.options.stop_drain_s)
         finally:

@@ -3,7 +3,7 @@ the uplink, the catalog and the held alarm slots of each runtime (start and ever
 the commands' target (record, rebirth, ping: nothing else) and the hub's small state file.
 
 Used only when a broker is configured; the modules it loads for Sparkplug (protobuf) only
-when Sparkplug is on.
+when Sparkplug is on (``sparkplug_edge``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent import __version__
 from edge_agent.config.model import GatewayConfig
@@ -24,10 +25,21 @@ from edge_agent.integrations.commands import CommandRefused
 from edge_agent.integrations.hub import STATE_FILE, Integrations, IntegrationSettings
 from edge_agent.integrations.state import Held, held_by
 from edge_agent.logs import get_logger
+from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import Topics
 from sitemodel import Site
 
-__all__ = ["RuntimeCommands", "build_integrations", "catalog_of", "held_of", "load_saved"]
+if TYPE_CHECKING:
+    from edge_agent.integrations.sparkplug.session import SparkplugEdge
+
+__all__ = [
+    "RuntimeCommands",
+    "build_integrations",
+    "catalog_of",
+    "held_of",
+    "load_saved",
+    "sparkplug_edge",
+]
 
 log = get_logger("edge_agent.daemon")
 AGENT = f"edge-agent {__version__}"
@@ -126,6 +138,35 @@ def _save(path: Path, data: dict[str, JsonValue]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("cannot save integration state", path=str(path), error=str(exc))
+
+
+def sparkplug_edge(
+    hub: Integrations,
+    settings: UplinkSettings,
+    config: GatewayConfig,
+    *,
+    state_dir: Path | None,
+    io: Executor,
+    now: Callable[[], float],
+) -> SparkplugEdge | None:
+    """The Sparkplug edge node of ``config`` attached to ``hub`` (not started), or None when
+    Sparkplug is off. Imports protobuf, only here."""
+    spb = config.uplink.sparkplug
+    if not spb.enabled:
+        return None
+    from edge_agent.integrations.sparkplug.node import SparkplugNode
+    from edge_agent.integrations.sparkplug.session import SparkplugEdge
+
+    node = SparkplugNode(
+        spb.group_id or config.gateway.site,
+        spb.edge_node_id or config.gateway.id,
+        site=config.gateway.site,
+        agent=AGENT,
+        now_ms=lambda: round(now() * 1000),
+    )
+    edge = SparkplugEdge(settings, spb, node, lambda: hub.state, state_dir=state_dir, io=io)
+    hub.sparkplug = edge
+    return edge
 
 
 def build_integrations(
