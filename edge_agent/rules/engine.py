@@ -179,10 +179,12 @@ class RulesEngine:
                 gauges = [d for d in self.devices if self._has_role(d, "rain_rate_mm_h")]
             if gauges:
                 rule = BlockageRule(name, tuple(gauges), self.rules.blockage)
-                kind = "sewer.blockage_suspected"
-                self._condition(
-                    name, Condition(kind, (kind,), (f"{kind}.cleared",)), lambda: rule.active
+                blockage = Condition(
+                    "sewer.blockage_suspected",
+                    ("sewer.blockage_suspected",),
+                    ("sewer.blockage_suspected.cleared",),
                 )
+                self._condition(name, blockage, lambda: rule.active)
                 self._route(name, level.name, rule.on_level)
                 for gauge in gauges:
                     rain = self.devices[gauge].profile.points_with_role("rain_rate_mm_h")[0]
