@@ -117,6 +117,14 @@ def _name(help: str) -> dict[str, Any]:
     return meta(help, pattern=NAME_PATTERN, pattern_help=NAME_HELP)
 
 
+def _topic(help: str) -> dict[str, Any]:
+    return meta(
+        help,
+        pattern=TOPIC_ROOT_PATTERN,
+        pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
+    )
+
+
 def _host(help: str, **kw: Any) -> dict[str, Any]:
     return meta(help, pattern=HOST_PATTERN, pattern_help="use a host name or an IP address", **kw)
 
@@ -373,18 +381,12 @@ class HomeAssistantConfig:
     enabled: bool = field(default=False, metadata=meta("publish discovery configs"))
     discovery_prefix: str = field(
         default=DEFAULT_HA_DISCOVERY_PREFIX,
-        metadata=meta(
-            "Home Assistant's discovery prefix",
-            pattern=TOPIC_ROOT_PATTERN,
-            pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
-        ),
+        metadata=_topic("Home Assistant's discovery prefix"),
     )
     status_topic: str = field(
         default=DEFAULT_HA_STATUS_TOPIC,
-        metadata=meta(
-            "where Home Assistant announces itself: `online` there republishes the configs",
-            pattern=TOPIC_ROOT_PATTERN,
-            pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
+        metadata=_topic(
+            "where Home Assistant announces itself: `online` there republishes the configs"
         ),
     )
 
@@ -480,11 +482,7 @@ class UplinkConfig:
     tls: TlsConfig = field(default_factory=TlsConfig, metadata=meta("TLS settings"))
     topic_root: str = field(
         default=DEFAULT_TOPIC_ROOT,
-        metadata=meta(
-            "topic prefix before {site}/{gateway}/",
-            pattern=TOPIC_ROOT_PATTERN,
-            pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
-        ),
+        metadata=_topic("topic prefix before {site}/{gateway}/"),
     )
     keepalive_s: int = field(
         default=DEFAULT_KEEPALIVE_S, metadata=meta("MQTT keepalive", min=5, max=3600, unit="s")

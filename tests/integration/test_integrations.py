@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge_agent import payload
-from tests.edge_agent.integrations.test_homeassistant import render
+from tests.edge_agent.integrations.test_homeassistant import assert_every_entity_resolves
 from tests.helpers import sparkplug_wire as wire
 from tests.helpers.mosquitto import Consumer, Mosquitto
 from tests.integration.sitegw import Daemon, Simulator, wait_until, write_config
@@ -106,16 +106,7 @@ def test_every_integration_against_a_real_broker_and_acl(tmp_path):
                 payload.validate(json.loads(body), SCHEMA_OF[kind])
         assert {t.rsplit("/", 1)[1] for t in got if t.startswith(f"{ROOT}/alarms/")} == names
         assert {t.rsplit("/", 1)[1] for t in got if t.startswith(f"{ROOT}/values/")} == names
-        for topic, c in configs.items():
-            value = render(c["value_template"], got[c["state_topic"]])
-            if topic.startswith("homeassistant/binary_sensor/"):
-                assert value in ("ON", "OFF"), topic
-            else:
-                assert value not in ("", "None"), topic
-                if "unit_of_measurement" in c:
-                    float(value)
-            for entry in c.get("availability", []):
-                assert render(entry["value_template"], got[entry["topic"]]) == "online"
+        assert_every_entity_resolves(configs, got)
         ha_devices = {c["device"]["identifiers"][0] for c in configs.values()}
         assert len(ha_devices) == len(names) + 1  # the field devices and the gateway
 

@@ -135,16 +135,9 @@ def render(template: str, body: bytes | None) -> str:
     return env.from_string(template).render(value_json=value_json, value=body).strip()
 
 
-def test_every_entity_resolves_to_a_value_from_the_retained_state():
-    catalog, _, configs = build()
-    state = CurrentState(TOPICS, catalog)
-    for fd in catalog.devices:
-        state.on_poll(PollResult("b", fd.name, T0))
-        values = {p.name: (True if p.type == "bool" else 1) for p in fd.points}
-        state.on_event(telemetry(1, fd.name, T0, **values))
-    state.on_event(event(9, "d-gas-detector-mg4", "gas.alarm1", T0, point="lel"))
-    retained = {"lifeline/v1/riverside/gw-01/state": b'{"v":1,"state":"online"}'}
-    retained.update({m.topic: m.payload for m in state.messages()})
+def assert_every_entity_resolves(configs: dict[str, dict], retained: dict[str, bytes]) -> list[str]:
+    """Every entity's value and attribute templates resolve from ``retained`` (topic ->
+    payload) alone, and every availability to online; returns the binary sensors that are on."""
     on = []
     for topic, c in configs.items():
         got = render(c["value_template"], retained[c["state_topic"]])
@@ -161,6 +154,20 @@ def test_every_entity_resolves_to_a_value_from_the_retained_state():
         if "json_attributes_template" in c:
             attrs = json.loads(render(c["json_attributes_template"], retained[c["state_topic"]]))
             assert isinstance(attrs, dict)
+    return on
+
+
+def test_every_entity_resolves_to_a_value_from_the_retained_state():
+    catalog, _, configs = build()
+    state = CurrentState(TOPICS, catalog)
+    for fd in catalog.devices:
+        state.on_poll(PollResult("b", fd.name, T0))
+        values = {p.name: (True if p.type == "bool" else 1) for p in fd.points}
+        state.on_event(telemetry(1, fd.name, T0, **values))
+    state.on_event(event(9, "d-gas-detector-mg4", "gas.alarm1", T0, point="lel"))
+    retained = {"lifeline/v1/riverside/gw-01/state": b'{"v":1,"state":"online"}'}
+    retained.update({m.topic: m.payload for m in state.messages()})
+    on = assert_every_entity_resolves(configs, retained)
     gas = "homeassistant/binary_sensor/riverside_gw-01/d-gas-detector-mg4_alarm_gas_lel/config"
     assert gas in on
     attrs = json.loads(
