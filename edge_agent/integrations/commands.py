@@ -211,7 +211,7 @@ def parse(verb: str, payload: bytes) -> Request:
             "malformed", "'ts' must be the send time in epoch milliseconds", command_id
         )
     device = body.get("device")
-    if device is not None and (not isinstance(device, str) or not DEVICE_PATTERN.match(device)):
+    if "device" in body and (not isinstance(device, str) or not DEVICE_PATTERN.match(device)):
         raise CommandRefused("malformed", "'device' must be a device name", command_id)
     return Request(verb, command_id, int(ts), device)  # type: ignore[arg-type]
 

@@ -99,6 +99,7 @@ def test_rebirth_and_ping():
         ("record", {"id": "c9", "ts": ms(), "device": "lv-01"}, "not_a_logger", "c9"),
         ("record", {"id": "c10", "ts": ms(), "device": "xx-99"}, "unknown_device", "c10"),
         ("record", {"id": "c11", "ts": ms(), "device": "a/b"}, "malformed", "c11"),
+        ("record", {"id": "c13", "ts": ms(), "device": None}, "malformed", "c13"),
         ("ping", b"{" + b" " * MAX_PAYLOAD + b"}", "malformed", "_malformed"),
         ("a/b", {"id": "c12", "ts": ms()}, "unknown_command", "c12"),
     ],
@@ -150,7 +151,7 @@ REQUESTS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=1500)
 @given(REQUESTS)
 def test_parse_and_the_shipped_schema_agree(body):
     """Whatever the payload, the gateway refuses it as malformed exactly when the request
