@@ -17,7 +17,7 @@ BUNDLE_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_i
 BUNDLE_GLIBC  ?= 2.28
 BUNDLE_OUT    ?= dist
 
-.PHONY: all venv demo test lint typecheck format test-deps bench bundle bundle-check clean
+.PHONY: all venv demo test lint typecheck format test-deps bench bundle bundle-check clean sparkplug-proto
 
 all: test
 
@@ -64,6 +64,15 @@ bundle: $(STAMP)
 
 bundle-check: $(STAMP)
 	scripts/build-bundle.sh --arch $(BUNDLE_ARCH) --python $(BUNDLE_PYTHON) --glibc $(BUNDLE_GLIBC) --resolve-only
+
+# Regenerate the Sparkplug B protobuf module from the official .proto kept in the tree (only
+# after replacing the .proto; the generated module is committed). grpcio-tools lives in a
+# throwaway venv: it is no dependency of edge-agent.
+SPB_DIR := edge_agent/integrations/sparkplug
+sparkplug-proto:
+	$(PYTHON) -m venv .cache/protogen
+	.cache/protogen/bin/python -m pip install --quiet grpcio-tools
+	cd $(SPB_DIR) && $(CURDIR)/.cache/protogen/bin/python -m grpc_tools.protoc -I. --python_out=. sparkplug_b.proto
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache build dist *.egg-info

@@ -7,15 +7,19 @@ whether the most significant register comes first (``big``) or last (``little``)
 BADC (byte little) and DCBA (both little). Strings keep register order; ``byte_order`` swaps
 the two characters within each register. Coils and discrete inputs are single bits (``bool``).
 
-Engineering value = raw * ``scale`` + ``offset``. An integer type with scale 1 and offset 0
-stays an ``int``; otherwise the value is a float, rounded for integer raw types to the decimals
-of scale and offset (raw 209 at scale 0.1 is 20.9, not 20.900000000000002).
+Engineering value = raw * ``scale`` + ``offset``, rounded to the point's resolution. An integer
+type with scale 1 and offset 0 stays an ``int``; otherwise the value is a float, rounded for
+integer raw types to the decimals of scale and offset (raw 209 at scale 0.1 is 20.9, not
+20.900000000000002); an ``f32`` is the shortest decimal that is the same f32 (1.6542879, not
+1.6542879343032837) with that many significant digits after scaling; and a point with a
+``resolution`` is rounded to it (a radar level in mm to 1 mm).
 
 Public API (stable; the planner, bus runner, probe and simulators use it)::
 
     decode_registers(point, regs) -> int | float | bool | str      # raises CodecError
     encode_value(point, value) -> list[int]                        # raises CodecError
     decode_point(point, regs, faults=None) -> (value, Quality)     # raises CodecError
+    round_to_step(value, step) -> float                            # a value at a resolution
     active_bits(point, value) -> frozenset[str]                    # set bit names of a bitfield
     all_orders(regs) -> dict[str, dict[str, value]]                # probe --raw
 """
@@ -41,6 +45,7 @@ __all__ = [
     "encode_value",
     "raw_from_registers",
     "raw_to_registers",
+    "round_to_step",
 ]
 
 Value = int | float | bool | str
@@ -143,13 +148,43 @@ def decode_registers(point: Point, regs: Sequence[int | bool]) -> Value:
         raise _bad_register(regs, f"{point.name}: ") from exc  # type: ignore[arg-type]
     if isinstance(raw, str) or point.type in BITFIELD_TYPES:
         return raw
+    digits = None
+    if point.type == "f32" and isinstance(raw, float) and math.isfinite(raw):
+        raw, digits = _shortest_f32(raw)
+    if point.resolution is not None:
+        return round_to_step(raw * point.scale + point.offset, point.resolution)
     if point.scale == 1.0 and point.offset == 0.0:
         return raw
     value = raw * point.scale + point.offset
     if point.type in _INT_TYPES:
         # An integer count times 0.1 is meant to be x.y, not x.y00000000000002.
         value = round(value, max(_decimals(point.scale), _decimals(point.offset)))
+    elif digits is not None and math.isfinite(value):
+        value = float(f"{value:.{digits}g}")  # the f32's digits, not the multiply's noise
     return value
+
+
+def round_to_step(value: float, step: float) -> float:
+    """``value`` rounded to a multiple of ``step``, printed with the step's decimals (1654.29
+    at step 1 is 1654.0, 20.93 at 0.1 is 20.9, never 20.900000000000002). NaN and infinities
+    pass through (quality judges them)."""
+    if not math.isfinite(value):
+        return value
+    return round(round(value / step) * step, _decimals(step))
+
+
+def _shortest_f32(raw: float) -> tuple[float, int]:
+    """The shortest decimal that is the same f32, and its significant digits: an f32 carries
+    6 to 9 of them, the rest of its float64 is noise (1.6542879, not 1.6542879343032837)."""
+    bits = _F32.pack(raw)
+    for digits in range(6, 10):
+        short = float(f"{raw:.{digits}g}")
+        if _F32.pack(short) == bits:
+            return short, digits
+    return raw, 17
+
+
+_F32 = struct.Struct(">f")
 
 
 @functools.lru_cache(maxsize=256)

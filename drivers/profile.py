@@ -72,6 +72,7 @@ REGISTER_WIDTH: dict[str, int] = {
 }  # fmt: skip
 BITFIELD_TYPES = frozenset({"bitfield", "bitfield32"})
 NUMERIC_TYPES = frozenset({"u16", "i16", "u32", "i32", "f32", "u64", "i64", "f64"})
+FLOAT_TYPES = frozenset({"f32", "f64"})
 SHIPPED_DIR = Path(__file__).parent / "profiles"
 MAX_ADDRESS = 65535
 MAX_STRING_REGISTERS = 125  # one read request
@@ -152,6 +153,25 @@ class Point:
     deadband: float | None = field(
         default=None, metadata=meta("telemetry: the smallest change worth sending", min=0)
     )
+    resolution: float | None = field(
+        default=None,
+        metadata=meta(
+            "the smallest step the value resolves: values are rounded to it (null: an integer "
+            "type's scale; 7 significant digits of an f32)",
+            min=0,
+            exclusive_min=True,
+        ),
+    )
+
+    @property
+    def step(self) -> float | None:
+        """The resolution values are rounded to: ``resolution``, else an integer type's
+        ``scale`` (None: a float without one, a bool, a bitfield or a string)."""
+        if self.resolution is not None:
+            return self.resolution
+        if self.type in NUMERIC_TYPES and self.type not in FLOAT_TYPES:
+            return abs(self.scale)
+        return None
 
     @property
     def register_count(self) -> int:
@@ -205,6 +225,7 @@ class Point:
                 "range": self.valid_range is not None,
                 "unit": self.unit != "",
                 "deadband": self.deadband is not None,
+                "resolution": self.resolution is not None,
             }
             for key in (k for k, given in changed.items() if given):
                 yield key, f"{key} applies to numeric points, not {kind}"
@@ -339,6 +360,10 @@ class PointOverride:
     deadband: float | None = field(
         default=None, metadata=meta("telemetry deadband in the point's unit", min=0)
     )
+    resolution: float | None = field(
+        default=None,
+        metadata=meta("round values to this step, in the point's unit", min=0, exclusive_min=True),
+    )
     enabled: bool | None = field(
         default=None, metadata=meta("poll this point (null: as the profile says)")
     )
@@ -423,7 +448,7 @@ class Profile:
             point = self.point(name)
             values = _override_values(override)
             updates: dict[str, Any] = {}
-            for key in ("scale", "offset", "unit", "enabled", "deadband"):
+            for key in ("scale", "offset", "unit", "enabled", "deadband", "resolution"):
                 if values.get(key) is not None:
                     updates[key] = values[key]
             rng = values.get("range", values.get("valid_range"))
@@ -436,8 +461,10 @@ class Profile:
                 raise ProfileError(f"override {name}.scale: must not be 0")
             if updates.get("deadband", 0) < 0:
                 raise ProfileError(f"override {name}.deadband: must not be negative")
+            if updates.get("resolution", 1) <= 0:
+                raise ProfileError(f"override {name}.resolution: must be above 0")
             if updates and point.type in ("string", "bool", *BITFIELD_TYPES):
-                numeric = {"scale", "offset", "valid_range"} & updates.keys()
+                numeric = {"scale", "offset", "valid_range", "resolution"} & updates.keys()
                 if numeric:
                     raise ProfileError(
                         f"override {name}: {', '.join(sorted(numeric))} do not apply to a "
@@ -509,7 +536,7 @@ def _override_values(override: Any) -> dict[str, Any]:
     return {key: getattr(override, key, None) for key in (*_OVERRIDE_KEYS, "valid_range")}
 
 
-_OVERRIDE_KEYS = ("scale", "offset", "range", "unit", "enabled", "deadband")
+_OVERRIDE_KEYS = ("scale", "offset", "range", "unit", "enabled", "deadband", "resolution")
 
 
 # --------------------------------------------------------------------------- loading

@@ -1,5 +1,6 @@
 """The event/telemetry payload of docs/mqtt.md: encode to compact JSON (default) or CBOR,
-decode, and validate against ``edge_agent/schemas/event.schema.json``.
+decode, and validate against ``edge_agent/schemas/event.schema.json``; and the JSON Schemas of
+every other payload of the contract (``SCHEMAS``, ``schema``, ``validate(payload, name)``).
 
 Payload, version 1 (keys in this order, JSON without spaces)::
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENCODINGS",
+    "SCHEMAS",
     "TSQ_UNSYNCED",
     "Encoding",
     "PayloadError",
@@ -51,6 +53,7 @@ __all__ = [
     "dumps_data",
     "encode",
     "event_schema",
+    "schema",
     "to_payload",
     "ts_ms",
     "validate",
@@ -65,22 +68,35 @@ class PayloadError(UsageError):
     """A payload that cannot be encoded, decoded or does not match the schema (one line)."""
 
 
+# Every JSON payload of the contract has a schema, shipped as package data (docs/mqtt.md).
+SCHEMAS = (
+    "event", "state", "device", "availability", "alarms", "values", "command", "command-result",
+)  # fmt: skip
+
+
 @cache
+def schema(name: str) -> dict[str, object]:
+    """The JSON Schema of payload ``name`` (one of ``SCHEMAS``). Raises PayloadError."""
+    if name not in SCHEMAS:
+        raise PayloadError(f"no schema {name!r} (schemas: {', '.join(SCHEMAS)})")
+    text = resources.files("edge_agent").joinpath(f"schemas/{name}.schema.json").read_text()
+    loaded: dict[str, object] = json.loads(text)
+    return loaded
+
+
 def event_schema() -> dict[str, object]:
     """The JSON Schema of event and telemetry payloads (shipped as package data)."""
-    text = resources.files("edge_agent").joinpath("schemas/event.schema.json").read_text()
-    schema: dict[str, object] = json.loads(text)
-    return schema
+    return schema("event")
 
 
 @cache
-def _validator() -> jsonschema.protocols.Validator:
+def _validator(name: str = "event") -> jsonschema.protocols.Validator:
     import jsonschema  # only where payloads from outside are checked: see the module doc
 
-    schema = event_schema()
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    checked = schema(name)
+    cls = jsonschema.validators.validator_for(checked)
+    cls.check_schema(checked)
+    return cls(checked)
 
 
 def ts_ms(ts: float, what: str) -> int:
@@ -165,14 +181,16 @@ def decode(raw: bytes, encoding: Encoding | None = None) -> dict[str, JsonValue]
     return obj
 
 
-def validate(payload: object) -> None:
-    """Check a payload dict against the schema. Raises PayloadError naming the field."""
+def validate(payload: object, name: str = "event") -> None:
+    """Check a payload dict against schema ``name`` (default: events and telemetry). Raises
+    PayloadError naming the field."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(payload))  # type: ignore[arg-type]  # any object: that is what it checks
+    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(payload))  # type: ignore[arg-type]  # any object: that is what it checks
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
-        raise PayloadError(f"payload {where}: {error.message}")
+        what = "payload" if name == "event" else f"{name} payload"
+        raise PayloadError(f"{what} {where}: {error.message}")
 
 
 # ``check_payload``: the shipped schema's own rules (no copy of its patterns or bounds), applied

@@ -24,14 +24,19 @@ leak schedule runs on its own clock where a night passes every 20 s, so within a
 see a leak suspected, confirmed and located, a storm raising a level alarm, a gas episode
 raising and clearing a gas alarm, and a device dropping off the bus and coming back.
 
-With --mqtt the events are also published (docs/mqtt.md); without it they stay in the outbox
-of the demo's state directory (a fresh temporary directory unless --state-dir is given).
+With --mqtt the events are also published (docs/mqtt.md) with every integration on: the
+retained state per device (availability, active alarms, latest values), Home Assistant MQTT
+discovery, a Sparkplug B edge node and commands on cmd/# (record, rebirth, ping). Without it
+they stay in the outbox of the demo's state directory (a fresh temporary directory unless
+--state-dir is given).
 
 examples:
   edge-agent demo
   edge-agent demo --duration 90
   edge-agent demo --mqtt mqtt://127.0.0.1:1883 --state-dir .cache/demo-state
   mosquitto_sub -t 'lifeline/v1/#' -v          # in another terminal, with --mqtt
+  mosquitto_sub -t 'lifeline/v1/+/+/alarms/#' -v   # what is raised now (retained)
+  mosquitto_pub -t lifeline/v1/riverside/demo-gw/cmd/ping -m "{\"id\":\"p1\",\"ts\":$(date +%s)000}"
 
 exit codes: 0 the demo ran for --duration, 1 runtime failure, 2 bad arguments
 """
@@ -44,6 +49,11 @@ POLL_INTERVAL_S = 1.0
 DEMO_LEAK_SECTION = (
     "{recording_interval_s: 3600, night_window: '22:00-06:00', duration_s: 4,"
     " confirm_nights: {k: 2, m: 3}}"
+)
+# `demo --mqtt`: every integration on, so an integrator sees all of it with one command.
+DEMO_INTEGRATIONS = (
+    ", retained_state: true, home_assistant: {enabled: true},"
+    " sparkplug: {enabled: true}, commands: {enabled: true}"
 )
 LEVEL_HIGH_FRACTION = 0.4  # of the depth to the manhole cover
 LEVEL_HIGH_HIGH_FRACTION = 0.7
@@ -119,9 +129,12 @@ def gateway_yaml(
     uplink_url: str | None = None,
     leak_section: str = DEMO_LEAK_SECTION,
     poll_interval_s: float = POLL_INTERVAL_S,
+    integrations: bool = False,
 ) -> str:
     """The demo gateway's config: every site device on the simulator's endpoints
-    (``endpoints``: bus name -> anything with ``host`` and ``port``)."""
+    (``endpoints``: bus name -> anything with ``host`` and ``port``). ``integrations``: turn
+    every integration of the uplink on (Home Assistant discovery, Sparkplug B, commands; the
+    retained state is on by default)."""
     lines = [
         "version: 1",
         f"gateway: {{site: {site.site}, id: demo-gw}}",
@@ -152,7 +165,7 @@ def gateway_yaml(
             f' location: {{lat: {d.lat}, lon: {d.lon}, description: "{desc}"}}{rules}}}'
         )
     lines += [
-        f"uplink: {{url: {uplink_url or 'null'}}}",
+        f"uplink: {{url: {uplink_url or 'null'}{DEMO_INTEGRATIONS if integrations else ''}}}",
         f"storage: {{state_dir: {state_dir.resolve()}}}",
         f"leak_detection: {leak_section}",
         f"logging: {logging_section}",
@@ -217,7 +230,16 @@ async def _demo(
     await sim.start()
     try:
         config_path = state_dir / "gateway.yaml"
-        config_path.write_text(gateway_yaml(site, sim.endpoints, state_dir, args.site))
+        config_path.write_text(
+            gateway_yaml(
+                site,
+                sim.endpoints,
+                state_dir,
+                args.site,
+                uplink_url=args.mqtt,
+                integrations=args.mqtt is not None,
+            )
+        )
         started = time.monotonic()
         printer = EventPrinter(out, world, started, args.json)
         options = DaemonOptions(

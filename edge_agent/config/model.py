@@ -22,11 +22,13 @@ __all__ = [
     "CONFIG_VERSION",
     "Backoff",
     "Bus",
+    "CommandsConfig",
     "ConfirmNights",
     "Device",
     "DeviceOverrides",
     "GatewayConfig",
     "GatewayIdentity",
+    "HomeAssistantConfig",
     "LeakDetectionConfig",
     "Location",
     "LoggingConfig",
@@ -35,6 +37,7 @@ __all__ = [
     "Rs485Settings",
     "RtuBus",
     "RtuOverTcpBus",
+    "SparkplugConfig",
     "StorageConfig",
     "TcpBus",
     "TlsConfig",
@@ -71,6 +74,10 @@ DEFAULT_TOPIC_ROOT = "lifeline/v1"
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_INFLIGHT = 32
 DEFAULT_ENCODING: Final = "json"
+DEFAULT_HA_DISCOVERY_PREFIX = "homeassistant"
+DEFAULT_HA_STATUS_TOPIC = "homeassistant/status"
+DEFAULT_COMMAND_MAX_AGE_S = 300.0
+MAX_COMMAND_MAX_AGE_S = 86400.0
 
 # Storage.
 DEFAULT_STATE_DIR = "/var/lib/edge-agent"
@@ -108,6 +115,14 @@ Checks = Iterator[tuple[str, str]]
 
 def _name(help: str) -> dict[str, Any]:
     return meta(help, pattern=NAME_PATTERN, pattern_help=NAME_HELP)
+
+
+def _topic(help: str) -> dict[str, Any]:
+    return meta(
+        help,
+        pattern=TOPIC_ROOT_PATTERN,
+        pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
+    )
 
 
 def _host(help: str, **kw: Any) -> dict[str, Any]:
@@ -359,6 +374,70 @@ class TlsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HomeAssistantConfig:
+    """Home Assistant MQTT discovery: one HA device per field device (linked to the gateway's),
+    a sensor per point, a binary sensor per alarm (docs/mqtt.md, Home Assistant)."""
+
+    enabled: bool = field(default=False, metadata=meta("publish discovery configs"))
+    discovery_prefix: str = field(
+        default=DEFAULT_HA_DISCOVERY_PREFIX,
+        metadata=_topic("Home Assistant's discovery prefix"),
+    )
+    status_topic: str = field(
+        default=DEFAULT_HA_STATUS_TOPIC,
+        metadata=_topic(
+            "where Home Assistant announces itself: `online` there republishes the configs"
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SparkplugConfig:
+    """Eclipse Sparkplug B 3.0 edge node on its own MQTT session (its Will is the NDEATH)."""
+
+    enabled: bool = field(default=False, metadata=meta("run a Sparkplug B edge node"))
+    group_id: str | None = field(
+        default=None, metadata=_name("Sparkplug group id (null: the site name)")
+    )
+    edge_node_id: str | None = field(
+        default=None, metadata=_name("Sparkplug edge node id (null: the gateway id)")
+    )
+    primary_host_id: str | None = field(
+        default=None,
+        metadata=_name(
+            "wait for this host application's spBv1.0/STATE/<id> online before the births "
+            "(null: do not wait)"
+        ),
+    )
+    client_id: str | None = field(
+        default=None,
+        metadata=meta(
+            "MQTT client id of the Sparkplug session (null: the uplink's client id + '-spb')",
+            pattern=NAME_PATTERN,
+            pattern_help="use letters, digits, '_', '.' or '-'",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandsConfig:
+    """Commands to the gateway on its own ``cmd/#`` topics: only ``record``, ``rebirth`` and
+    ``ping``; who may send them is the broker's ACL (docs/mqtt.md, Commands)."""
+
+    enabled: bool = field(default=False, metadata=meta("subscribe to cmd/# and answer"))
+    max_age_s: float = field(
+        default=DEFAULT_COMMAND_MAX_AGE_S,
+        metadata=meta(
+            "refuse a command whose ts is older than this (or as far in the future)",
+            min=0,
+            max=MAX_COMMAND_MAX_AGE_S,
+            exclusive_min=True,
+            unit="s",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UplinkConfig:
     """The MQTT broker connection. ``url: null`` runs without an uplink (outbox only)."""
 
@@ -403,11 +482,7 @@ class UplinkConfig:
     tls: TlsConfig = field(default_factory=TlsConfig, metadata=meta("TLS settings"))
     topic_root: str = field(
         default=DEFAULT_TOPIC_ROOT,
-        metadata=meta(
-            "topic prefix before {site}/{gateway}/",
-            pattern=TOPIC_ROOT_PATTERN,
-            pattern_help="topic levels of letters, digits, '_', '.', '-' separated by '/'",
-        ),
+        metadata=_topic("topic prefix before {site}/{gateway}/"),
     )
     keepalive_s: int = field(
         default=DEFAULT_KEEPALIVE_S, metadata=meta("MQTT keepalive", min=5, max=3600, unit="s")
@@ -418,10 +493,30 @@ class UplinkConfig:
     encoding: Literal["json", "cbor"] = field(
         default=DEFAULT_ENCODING, metadata=meta("event payload encoding")
     )
+    retained_state: bool = field(
+        default=True,
+        metadata=meta(
+            "retained current state per device: availability, active alarms, latest values"
+        ),
+    )
+    home_assistant: HomeAssistantConfig = field(
+        default_factory=HomeAssistantConfig, metadata=meta("Home Assistant MQTT discovery")
+    )
+    sparkplug: SparkplugConfig = field(
+        default_factory=SparkplugConfig, metadata=meta("Sparkplug B edge node")
+    )
+    commands: CommandsConfig = field(
+        default_factory=CommandsConfig, metadata=meta("commands on cmd/#")
+    )
 
     def config_checks(self) -> Checks:
         if self.password_env is not None and self.password_file is not None:
             yield "password_file", "give either password_env or password_file, not both"
+        if self.home_assistant.enabled and not self.retained_state:
+            yield (
+                "home_assistant.enabled",
+                "Home Assistant's entities read the retained state: set retained_state: true",
+            )
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.model import DeviceStatus
 from drivers.profile import ProfileRegistry
@@ -59,8 +60,12 @@ from edge_agent.errors import UsageError
 from edge_agent.events import Event, EventDraft
 from edge_agent.logs import flush_summaries, get_logger
 from edge_agent.outbox import Outbox, OutboxSettings, OutboxStatus
-from edge_agent.uplink import DeviceMeta, Uplink, UplinkSettings, UplinkStatus
+from edge_agent.uplink import Uplink, UplinkSettings, UplinkStatus
 from sitemodel import Site
+
+if TYPE_CHECKING:
+    from edge_agent.integrations.hub import Integrations
+    from edge_agent.integrations.sparkplug.session import SparkplugEdge
 
 __all__ = ["DEFAULT_STATUS_INTERVAL_S", "Daemon", "DaemonOptions", "WallClock"]
 
@@ -127,6 +132,8 @@ class Daemon:
         self.outbox: Outbox | None = None
         self.writer: OutboxWriter | None = None
         self.uplink: Uplink | None = None
+        self.integrations: Integrations | None = None  # with the uplink (docs/mqtt.md)
+        self.sparkplug: SparkplugEdge | None = None  # its own MQTT session, when on
         self.runtime: Runtime | None = None
         self.ready = False
         self.config_error: str | None = None
@@ -192,12 +199,14 @@ class Daemon:
                 self.outbox,
                 self._io,
                 kick=self.uplink.kick if self.uplink is not None else _nothing,
-                on_event=self.options.on_event,
+                on_event=self._on_event,
             )
             await self.writer.emit([_started_event(config, self.clock.time())])
             if self.uplink is not None:
                 self.progress.register("uplink", UPLINK_DEADLINE_S)
                 await self.uplink.start()
+            if self.sparkplug is not None:
+                await self.sparkplug.start()
             await self._start_runtime(config)
             await self._main_loop()
         finally:
@@ -223,14 +232,45 @@ class Daemon:
         settings = UplinkSettings.from_config(config, mqtt_url=self.options.mqtt_url)
         if settings is None:
             return None
-        return Uplink(settings, outbox, _device_metas(config, self.site), executor=self._io)
+        from edge_agent.daemon.integration import build_integrations
+
+        self.integrations = build_integrations(
+            config,
+            state_dir=self.state_dir,
+            io=self._io,
+            now=self.clock.time,
+            runtime=lambda: self.runtime,
+            started_at=self.started_at,
+        )
+        self.sparkplug = self._sparkplug_for(config, settings)
+        return Uplink(settings, outbox, self.integrations, executor=self._io)
+
+    def _sparkplug_for(
+        self, config: GatewayConfig, settings: UplinkSettings
+    ) -> SparkplugEdge | None:
+        from edge_agent.daemon.integration import sparkplug_edge
+
+        assert self.integrations is not None
+        self.integrations.sparkplug = None
+        return sparkplug_edge(
+            self.integrations, settings, config, state_dir=self.state_dir, io=self._io,
+            now=self.clock.time,
+        )  # fmt: skip
+
+    def _on_event(self, event: Event) -> None:
+        """Each record the outbox accepted: the integrations' tap, then the demo's printer."""
+        if self.integrations is not None:
+            self.integrations.on_event(event)
+        if self.options.on_event is not None:
+            self.options.on_event(event)
 
     async def _start_runtime(self, config: GatewayConfig) -> None:
         assert self.writer is not None and self.profiles is not None
         leak_clock = self.options.leak_clock or self.clock
+        observe = self.integrations.on_poll if self.integrations is not None else None
         deps = RuntimeDeps(
             self.clock, leak_clock, self._io, self._dsp, self.writer.emit, self.progress,
-            self.state_dir,
+            self.state_dir, observe,
         )  # fmt: skip
         runtime = Runtime(config, self.site, self.profiles, deps)
         if runtime.leak is not None:
@@ -239,10 +279,38 @@ class Daemon:
                 await self._warm_up_dsp()  # before the loops' deadlines start counting
         self.runtime = runtime
         await runtime.start(self._stop)
+        if self.integrations is not None:
+            self._plug_in(config, runtime)
         if not self.ready:
             if self._ready_task is not None:
                 self._ready_task.cancel()
             self._ready_task = asyncio.ensure_future(self._ready_once_polled(runtime))
+
+    async def _reload_sparkplug(
+        self, old: GatewayConfig | None, new: GatewayConfig, settings: UplinkSettings
+    ) -> None:
+        """A reload that changes the broker or the Sparkplug block restarts the edge node."""
+        same_broker = self.sparkplug is not None and self.sparkplug.settings == settings
+        if same_broker and old is not None and old.uplink.sparkplug == new.uplink.sparkplug:
+            return
+        if self.sparkplug is None and not new.uplink.sparkplug.enabled:
+            return
+        if self.sparkplug is not None:
+            await self.sparkplug.stop()
+        self.sparkplug = self._sparkplug_for(new, settings)
+        if self.sparkplug is not None:
+            await self.sparkplug.start()
+
+    def _plug_in(self, config: GatewayConfig, runtime: Runtime) -> None:
+        """The integrations follow a new runtime: its settings, devices and held alarms."""
+        from edge_agent.daemon.integration import catalog_of, held_of
+        from edge_agent.integrations.hub import IntegrationSettings
+
+        assert self.integrations is not None
+        self.integrations.reconfigure(IntegrationSettings.from_config(config.uplink))
+        self.integrations.set_catalog(catalog_of(config, runtime, self.site), held_of(runtime))
+        if self.uplink is not None:
+            self.uplink.refresh_subscriptions()
 
     async def _ready_once_polled(self, runtime: Runtime) -> None:
         await runtime.all_polled.wait()
@@ -331,7 +399,8 @@ class Daemon:
         if self.uplink is not None:
             settings = UplinkSettings.from_config(new, mqtt_url=self.options.mqtt_url)
             if settings is not None:
-                self.uplink.reconfigure(settings, _device_metas(new, site))
+                self.uplink.reconfigure(settings)
+                await self._reload_sparkplug(old, new, settings)
         self.notifier.ready(self.status_line())
         log.info("config reloaded", devices=len(new.devices))
 
@@ -347,6 +416,8 @@ class Daemon:
                 log.error("bus runners did not stop in time", timeout_s=STOP_RUNTIME_TIMEOUT_S)
             if self.writer is not None:  # drafts accepted by the rules but not yet on disk
                 await self.writer.drain(STOP_EMIT_TIMEOUT_S)
+            if self.sparkplug is not None:
+                await self.sparkplug.stop()
             if self.uplink is not None:
                 await self.uplink.stop(drain_s=self.options.stop_drain_s)
         finally:
@@ -475,9 +546,3 @@ def _started_event(config: GatewayConfig, ts: float) -> EventDraft:
         devices=len(config.devices),
         buses=len(config.buses),
     )
-
-
-def _device_metas(config: GatewayConfig, site: Site | None) -> list[DeviceMeta]:
-    """Retained ``devices/{device}`` metadata: config placement plus what the site knows."""
-    kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
-    return [DeviceMeta.from_config(d, kind=kinds.get(d.name)) for d in config.devices]

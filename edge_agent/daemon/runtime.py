@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class RuntimeDeps:
     emit: Emit
     progress: ProgressTracker
     state_dir: Path | None
+    observe: Callable[[PollResult], None] | None = None  # the integrations' tap (availability)
 
 
 class Runtime:
@@ -66,6 +68,7 @@ class Runtime:
         # Readings are stamped with the daemon's clock (sim time in the demo).
         setup = build_bus_setup(config, registry=registry, sink=self._on_poll, wall=deps.clock.time)
         self.runners: dict[str, BusRunner] = setup.runners
+        self.profiles: dict[str, Profile] = setup.profiles  # each device's, overrides applied
         kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
         infos = [
             DeviceInfo(d.name, setup.profiles[d.name], kind=kinds.get(d.name), rules=d.rules)
@@ -91,6 +94,8 @@ class Runtime:
     def _on_poll(self, result: PollResult) -> None:
         """The bus runners' one sink."""
         self.pipeline.on_poll(result)
+        if self.deps.observe is not None:
+            self.deps.observe(result)
         self.deps.progress.beat(f"bus:{result.bus}")
         if self._unpolled:
             self._unpolled.discard(result.device)

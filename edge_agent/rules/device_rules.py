@@ -62,7 +62,8 @@ def availability_event(device: str, change: AvailabilityChange, ts: float) -> Ev
     """``device.offline`` / ``device.online`` for a transition the bus decided (the count of
     failed polls lives in ``drivers.bus.DeviceCoordinator`` only)."""
     if change.online:
-        return EventDraft.of(device, "device.online", ts, offline_s=change.offline_s)
+        offline_s = None if change.offline_s is None else round(change.offline_s, 1)
+        return EventDraft.of(device, "device.online", ts, offline_s=offline_s)
     return EventDraft.of(
         device, "device.offline", ts, reason=change.reason, failures=change.failures
     )
@@ -77,6 +78,10 @@ class CoverRule:
         self.switch_open = False
         self.last_tilt: float | None = None
         self.latch = Latch(config.closed_after_s)
+
+    def is_open(self) -> bool:
+        """Whether ``cover.opened`` is raised (until ``cover.closed``)."""
+        return self.latch.active
 
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
         if reading.quality is not Quality.GOOD:

@@ -12,6 +12,8 @@ Usage::
     events = engine.on_poll(result)    # a bus PollResult -> list[EventDraft]: its
                                        # availability change, then its readings' rules
     events = engine.on_reading(reading)  # one reading's rules
+    engine.conditions("lv-01")         # its alarm slots (rules/conditions.py), from the wiring
+    engine.active("lv-01")             # the ids of those raised now
 
 Raises ``RulesConfigError`` (a ``UsageError``) at construction for settings that contradict
 the profiles: an unknown point or rain gauge, thresholds out of order, K above N.
@@ -28,6 +30,7 @@ from drivers.model import PollResult, Reading
 from drivers.profile import Point, Profile
 from edge_agent.errors import UsageError
 from edge_agent.events import EventDraft
+from edge_agent.rules.conditions import Condition
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
 from edge_agent.rules.device_rules import CoverRule, FaultRule, availability_event
 from edge_agent.rules.point_rules import (
@@ -42,6 +45,7 @@ from edge_agent.rules.site_rules import BlockageRule, OverflowRule
 __all__ = ["DeviceInfo", "RulesConfigError", "RulesEngine"]
 
 Handler = Callable[[Reading], list[EventDraft]]
+Raised = Callable[[], bool]  # is a condition raised now (read off its rule)
 _LEVEL_ORDER = ("low_low", "low", "high", "high_high")
 
 
@@ -90,6 +94,7 @@ class RulesEngine:
             raise RulesConfigError("device names must be unique")
         self._routes: dict[tuple[str, str], list[Handler]] = {}
         self._faults: dict[str, FaultRule] = {}
+        self._conditions: dict[str, dict[str, tuple[Condition, Raised]]] = {}
         for device in devices:
             self._check_device(device)
             if device.rules.enabled:
@@ -102,6 +107,9 @@ class RulesEngine:
 
     def _route(self, device: str, point: str, handler: Handler) -> None:
         self._routes.setdefault((device, point), []).append(handler)
+
+    def _condition(self, device: str, condition: Condition, raised: Raised) -> None:
+        self._conditions.setdefault(device, {})[condition.id] = (condition, raised)
 
     def _check_device(self, device: DeviceInfo) -> None:
         profile = device.profile
@@ -133,21 +141,30 @@ class RulesEngine:
         name = device.name
         faults = FaultRule(name, device.profile, self.rules.faults)
         self._faults[name] = faults
+        fault_condition = Condition("device.fault", ("device.fault",), ("device.fault.cleared",))
+        self._condition(name, fault_condition, lambda: faults.latch.active)
         cover = None
         if device.profile.points_with_role("cover_open") or device.profile.points_with_role(
             "cover_tilt_deg"
         ):
             cover = CoverRule(name, self.rules.cover)
+            self._condition(
+                name, Condition("cover", ("cover.opened",), ("cover.closed",)), cover.is_open
+            )
         for point in device.profile.points:
             if not point.enabled or not device.rules.point(point.name).enabled:
                 continue
             spec = threshold_spec(point, device.rules, self.rules)
             if spec is not None:
                 _check_spec(name, point, spec)
-                self._route(name, point.name, ThresholdRule(name, point, spec))
+                threshold = ThresholdRule(name, point, spec)
+                self._route(name, point.name, threshold)
+                self._condition(name, threshold.condition, threshold.raised)
             rate = rate_spec(point, device.rules, self.rules)
             if rate is not None:
-                self._route(name, point.name, RateRule(name, point, rate))
+                rate_rule = RateRule(name, point, rate)
+                self._route(name, point.name, rate_rule)
+                self._condition(name, rate_rule.condition, rate_rule.raised)
             self._route(name, point.name, partial(faults, point=point))
             if cover is not None and point.role in ("cover_open", "cover_tilt_deg"):
                 self._route(name, point.name, partial(cover, point=point))
@@ -162,6 +179,12 @@ class RulesEngine:
                 gauges = [d for d in self.devices if self._has_role(d, "rain_rate_mm_h")]
             if gauges:
                 rule = BlockageRule(name, tuple(gauges), self.rules.blockage)
+                blockage = Condition(
+                    "sewer.blockage_suspected",
+                    ("sewer.blockage_suspected",),
+                    ("sewer.blockage_suspected.cleared",),
+                )
+                self._condition(name, blockage, lambda: rule.active)
                 self._route(name, level.name, rule.on_level)
                 for gauge in gauges:
                     rain = self.devices[gauge].profile.points_with_role("rain_rate_mm_h")[0]
@@ -169,6 +192,11 @@ class RulesEngine:
         if device.device_kind == "pump_controller" and self.rules.overflow.enabled:
             pumps = tuple(p.name for p in device.profile.points_with_role("pump_running"))
             overflow = OverflowRule(name, pumps, self.rules.overflow)
+            self._condition(
+                name,
+                Condition("overflow.risk", ("overflow.risk",), ("overflow.risk.cleared",)),
+                lambda: overflow.latch.active,
+            )
             for point in device.profile.points:
                 if point.role in ("pump_running", "pump_fault", "float_high_high"):
                     self._route(name, point.name, partial(overflow.on_pump, role=point.role))
@@ -204,6 +232,16 @@ class RulesEngine:
         for reading in result.readings:
             events.extend(self.on_reading(reading))
         return events
+
+    def conditions(self, device: str) -> tuple[Condition, ...]:
+        """The alarm slots the rules wired for ``device`` (none for an unknown device)."""
+        return tuple(c for c, _ in self._conditions.get(device, {}).values())
+
+    def active(self, device: str) -> frozenset[str]:
+        """The ids of ``device``'s conditions raised now."""
+        return frozenset(
+            cid for cid, (_, raised) in self._conditions.get(device, {}).items() if raised()
+        )
 
     def active_faults(self, device: str) -> list[str]:
         """What ``device.fault`` currently reports for ``device`` (empty: none)."""

@@ -15,6 +15,7 @@ from drivers.model import Reading
 from drivers.profile import Point
 from edge_agent.events import EventDraft
 from edge_agent.rules.alarm import Alarm, RateAlarm, Transition, good_number
+from edge_agent.rules.conditions import Condition
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
 
 __all__ = [
@@ -212,6 +213,11 @@ class ThresholdRule:
             for level in spec.levels
         }
         self.state: str | None = None
+        raises = tuple(dict.fromkeys(k for n, k in self.kinds.items() if n is not None))
+        self.condition = Condition(spec.family, raises, (self.kinds[None],), point.name)
+
+    def raised(self) -> bool:
+        return self.state is not None
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
@@ -249,6 +255,10 @@ class RateRule:
         self.point = point
         self.spec = spec
         self.alarm = RateAlarm(spec.window_s, spec.per_min, spec.direction)
+        self.condition = Condition(spec.kind, (spec.kind,), (spec.cleared_kind,), point.name)
+
+    def raised(self) -> bool:
+        return self.alarm.active
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)

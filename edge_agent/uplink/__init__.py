@@ -3,13 +3,21 @@ the client that drains the outbox (``client``). docs/mqtt.md is the contract it 
 It may import the config (secrets, the broker URL rule), the outbox, events and their payload
 codec."""
 
-from edge_agent.uplink.client import DeviceMeta, Uplink, UplinkError, UplinkStatus, backoff_delay
+from edge_agent.uplink.client import (
+    Derived,
+    Publish,
+    Uplink,
+    UplinkError,
+    UplinkStatus,
+    backoff_delay,
+)
 from edge_agent.uplink.settings import BrokerAddress, TlsFiles, UplinkSettings, parse_broker_url
 from edge_agent.uplink.topics import Topics
 
 __all__ = [
     "BrokerAddress",
-    "DeviceMeta",
+    "Derived",
+    "Publish",
     "TlsFiles",
     "Topics",
     "Uplink",

@@ -9,12 +9,17 @@ How (aiomqtt's shape, the application owns the reconnect loop):
   in its own thread (``loop_start``). paho's queues are memory only, so a dropped connection
   throws the client away; the outbox is the only queue that matters.
 - Connect (blocking socket + TLS handshake in a worker thread), wait for CONNACK, publish the
-  retained birth ``online`` and every device's retained metadata, then stream the outbox:
+  retained birth ``online``, hand the connection to ``derived`` (the integrations: retained
+  device metadata and state, discovery configs, which it republishes whole on every connect
+  and updates while connected) and subscribe to what it asks for (commands, Home Assistant's
+  status; nothing by default), then stream the outbox:
   ``begin`` up to the free window (``inflight``), publish each row QoS 1, and ``end`` a batch
   with the ids whose PUBACK succeeded. A v5 PUBACK with a failure reason code "completes" in
   paho too: we check ``reason_code.is_failure`` and keep the row (retry after a backoff).
-- paho callbacks run on its thread; they only hand (mid, ok) to the asyncio loop through
-  ``call_soon_threadsafe``. All SQLite work runs in an executor, never on the loop.
+- paho callbacks run on its thread; they only hand (mid, ok) or a received message to the
+  asyncio loop through ``call_soon_threadsafe``. All SQLite work runs in an executor, never on
+  the loop. Derived state is not durable: it is the current state, republished after every
+  reconnect; events alone go through the outbox.
 - Lost connection: what was acknowledged is deleted, the outbox is rewound (everything else is
   sent again: at-least-once, consumers dedupe by ``id``), reconnect after a capped exponential
   backoff with jitter.
@@ -34,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
+from typing import Protocol, TypeVar, TypeVarTuple
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -50,15 +55,13 @@ from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import Topics
 
 __all__ = [
-    "DeviceMeta",
+    "Derived",
+    "Publish",
     "Uplink",
     "UplinkError",
     "UplinkStatus",
     "backoff_delay",
 ]
-
-if TYPE_CHECKING:
-    from edge_agent.config.model import Device
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -85,55 +88,29 @@ def backoff_delay(attempt: int, min_s: float, max_s: float, rng: random.Random) 
     return rng.uniform(cap / 2.0, cap)
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceMeta:
-    """Retained ``devices/{device}`` metadata: what a CIM / digital-twin platform needs to
-    place every event of the device."""
+# (topic, payload, qos, retain) -> queued on the live connection (False: not connected)
+Publish = Callable[[str, bytes, int, bool], bool]
 
-    name: str
-    profile: str
-    kind: str | None = None
-    bus: str | None = None
-    asset_id: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    location: str | None = None
-    pipe_segment: str | None = None
-    listening_radius_m: float | None = None
-    extra: dict[str, JsonValue] = field(default_factory=dict)
 
-    @classmethod
-    def from_config(
-        cls, device: Device, *, kind: str | None = None, listening_radius_m: float | None = None
-    ) -> DeviceMeta:
-        """From ``edge_agent.config.model.Device`` (plus what the site file knows)."""
-        loc = device.location
-        return cls(
-            name=device.name,
-            profile=device.profile,
-            kind=kind,
-            bus=device.bus,
-            asset_id=device.asset_id,
-            lat=loc.lat if loc else None,
-            lon=loc.lon if loc else None,
-            location=loc.description if loc else None,
-            pipe_segment=device.pipe_segment,
-            listening_radius_m=listening_radius_m,
-        )
+class Derived(Protocol):
+    """State derived from the gateway that rides on the uplink's connection (the integrations,
+    ``edge_agent.integrations.hub``): republished whole on each connect, not durable."""
 
-    def payload(self) -> dict[str, JsonValue]:
-        return {
-            "v": PAYLOAD_VERSION,
-            "dev": self.name,
-            "profile": self.profile,
-            "kind": self.kind,
-            "bus": self.bus,
-            "asset_id": self.asset_id,
-            "location": {"lat": self.lat, "lon": self.lon, "description": self.location},
-            "pipe_segment": self.pipe_segment,
-            "listening_radius_m": self.listening_radius_m,
-            **self.extra,
-        }
+    def subscriptions(self) -> Sequence[str]:
+        """Topic filters to subscribe to on this connection (none: subscribe to nothing)."""
+        ...
+
+    def connected(self, publish: Publish) -> None:
+        """A new connection is up (birth sent): republish everything, keep ``publish``."""
+        ...
+
+    def disconnected(self) -> None:
+        """The connection is gone: ``publish`` returns False from now on."""
+        ...
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """A message on a subscribed filter (on the loop)."""
+        ...
 
 
 def _json(obj: JsonValue) -> bytes:
@@ -186,6 +163,8 @@ class _Session:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.subscribed: set[str] = set()
 
     # paho thread -> loop -----------------------------------------------------------------
     def _post(self, fn: Callable[[*Ts], None], *args: *Ts) -> None:
@@ -235,6 +214,20 @@ class _Session:
                 return
             self._ack_posted = True
         self._post(self._deliver_acks)
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        self._post(self.uplink._on_message, self, message.topic, bytes(message.payload))
+
+    def subscribe(self, filters: Sequence[str]) -> None:
+        """Subscribe to ``filters`` not yet subscribed, drop those no longer wanted (QoS 1)."""
+        wanted = set(filters)
+        gone = sorted(self.subscribed - wanted)
+        new = sorted(wanted - self.subscribed)
+        if gone:
+            self.client.unsubscribe(gone)
+        if new:
+            self.client.subscribe([(f, 1) for f in new])
+        self.subscribed = wanted
 
     def _deliver_acks(self) -> None:
         with self._ack_lock:
@@ -314,22 +307,23 @@ class _Session:
 class Uplink:
     """Drains ``outbox`` to the broker of ``settings``. See the module docstring.
 
-    ``devices``: retained metadata published on every connect. ``executor``: where outbox
-    calls run (the daemon passes its single outbox thread); None = asyncio's default pool.
+    ``derived``: the integrations riding on the connection (retained metadata and state,
+    discovery, commands). ``executor``: where outbox calls run (the daemon passes its single
+    outbox thread); None = asyncio's default pool.
     """
 
     def __init__(
         self,
         settings: UplinkSettings,
         outbox: Outbox,
-        devices: Sequence[DeviceMeta] = (),
+        derived: Derived | None = None,
         *,
         executor: Executor | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.devices = tuple(devices)
+        self.derived = derived
         self.topics = Topics(settings.topic_root, settings.site, settings.gateway)
         self._tls_context = settings.tls.context() if settings.broker.tls else None
         self._executor = executor
@@ -403,9 +397,7 @@ class Uplink:
         if self._task is not None and not self._task.done():
             beat()
 
-    def reconfigure(
-        self, settings: UplinkSettings, devices: Sequence[DeviceMeta] | None = None
-    ) -> None:
+    def reconfigure(self, settings: UplinkSettings) -> None:
         """New settings (config reload): takes effect with a fresh connection."""
         if settings != self.settings:
             self._tls_context = settings.tls.context() if settings.broker.tls else None
@@ -413,8 +405,21 @@ class Uplink:
             self.topics = Topics(settings.topic_root, settings.site, settings.gateway)
             if self._session is not None:
                 self._session._lost("reconfigured")
-        if devices is not None:
-            self.devices = tuple(devices)
+
+    def refresh_subscriptions(self) -> None:
+        """``derived`` wants other filters (a reload turned commands on or off): apply them to
+        the live connection (the next one subscribes anyway)."""
+        session = self._session
+        if session is not None and self._state == "connected" and self.derived is not None:
+            session.subscribe(self.derived.subscriptions())
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Publish derived state on the live connection, not through the outbox; False when
+        not connected (the state is republished on the next connect)."""
+        session = self._session
+        if session is None or self._state != "connected" or session.closed:
+            return False
+        return session.publish(topic, payload, qos, retain) is not None
 
     # -- the loop -------------------------------------------------------------------------
     async def _io(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
@@ -535,7 +540,7 @@ class Uplink:
             self._inflight += 1
 
     def _announce(self, session: _Session) -> None:
-        """Retained birth and device metadata: before any event on this connection."""
+        """Retained birth and derived state: before any event on this connection."""
         birth: dict[str, JsonValue] = {
             "v": PAYLOAD_VERSION,
             "state": "online",
@@ -546,8 +551,13 @@ class Uplink:
             "encoding": self.settings.encoding,
         }
         session.publish(self.topics.state, _json(birth), qos=1, retain=True)
-        for dev in self.devices:
-            session.publish(self.topics.device(dev.name), _json(dev.payload()), qos=1, retain=True)
+        if self.derived is not None:
+            self.derived.connected(self.publish)
+            session.subscribe(self.derived.subscriptions())
+
+    def _on_message(self, session: _Session, topic: str, payload: bytes) -> None:
+        if session is self._session and self.derived is not None:
+            self.derived.on_message(topic, payload)
 
     def _on_ack(self, session: _Session, mid: int, ok: bool, reason: str) -> None:
         if self._stop_waiter is not None and mid == self._stop_mid:
@@ -587,6 +597,8 @@ class Uplink:
             await self._io(self.outbox.end, pending.batch, pending.accepted)
 
     async def _finish_session(self, session: _Session) -> None:
+        if self.derived is not None:
+            self.derived.disconnected()
         for pending, _event_id in list(self._by_mid.values()):
             pending.waiting = 0
         self._by_mid.clear()

@@ -1,9 +1,14 @@
 """The topic tree of the MQTT contract (docs/mqtt.md)::
 
-    {root}/{site}/{gateway}/state               retained, QoS 1: online / offline
-    {root}/{site}/{gateway}/devices/{device}    retained, QoS 1: device metadata
-    {root}/{site}/{gateway}/event/{device}      QoS 1: events
-    {root}/{site}/{gateway}/telemetry/{device}  QoS 1 (or 0): telemetry
+    {root}/{site}/{gateway}/state                   retained, QoS 1: online / offline
+    {root}/{site}/{gateway}/devices/{device}        retained, QoS 1: device metadata
+    {root}/{site}/{gateway}/event/{device}          QoS 1: events
+    {root}/{site}/{gateway}/telemetry/{device}      QoS 1 (or 0): telemetry
+    {root}/{site}/{gateway}/availability/{device}   retained, QoS 1: online / offline
+    {root}/{site}/{gateway}/alarms/{device}         retained, QoS 1: the active-alarm snapshot
+    {root}/{site}/{gateway}/values/{device}         retained, QoS 1: every point's latest value
+    {root}/{site}/{gateway}/cmd/{verb}              commands to the gateway (opt-in)
+    {root}/{site}/{gateway}/cmd-result/{id}         QoS 1: each command's answer
 
 Every level is ``[A-Za-z0-9_.-]+`` (the config enforces it; checked again here because a
 ``+``, ``#`` or ``/`` in a level would silently change what subscribers match).
@@ -56,6 +61,23 @@ class Topics:
 
     def telemetry(self, dev: str) -> str:
         return f"{self.base}/telemetry/{_level(dev, 'device')}"
+
+    def availability(self, dev: str) -> str:
+        return f"{self.base}/availability/{_level(dev, 'device')}"
+
+    def alarms(self, dev: str) -> str:
+        return f"{self.base}/alarms/{_level(dev, 'device')}"
+
+    def values(self, dev: str) -> str:
+        return f"{self.base}/values/{_level(dev, 'device')}"
+
+    @property
+    def commands(self) -> str:
+        """The filter the gateway subscribes to when commands are on."""
+        return f"{self.base}/cmd/#"
+
+    def command_result(self, command_id: str) -> str:
+        return f"{self.base}/cmd-result/{_level(command_id, 'command id')}"
 
     def for_event(self, ev: Event) -> str:
         """Where an accepted event or telemetry record is published."""

@@ -16,6 +16,7 @@ from drivers.codec import (
     decode_point,
     decode_registers,
     encode_value,
+    round_to_step,
 )
 from drivers.model import Quality
 from drivers.profile import FaultRef, Point
@@ -100,6 +101,48 @@ class TestScaling:
         assert decoded == value
         assert type(decoded) is type(value)
         assert encode_value(p, value) == regs
+
+
+class TestResolution:
+    """Values carry the digits the point resolves, not float noise (issue 12)."""
+
+    def f32(self, metres: float) -> list[int]:
+        hi, lo = struct.unpack(">HH", struct.pack(">f", metres))
+        return [hi, lo]
+
+    def test_f32_is_its_shortest_decimal(self):
+        """1.6542879 m as f32 is 1.6542879343032837 in float64, and x 1000 it is
+        1654.2879343032837: the f32 carries 1.6542879, so 1654.2879."""
+        assert repr(decode_registers(point("f32"), self.f32(1.6542879))) == "1.6542879"
+        scaled = decode_registers(point("f32", scale=1000.0), self.f32(1.6542879))
+        assert repr(scaled) == "1654.2879"
+
+    @pytest.mark.parametrize(
+        ("type_", "scale", "resolution", "regs", "value"),
+        [
+            ("f32", 1000.0, 1.0, None, 1654.0),
+            ("f32", 1.0, 0.1, None, 1.7),
+            ("u16", 1.0, 5.0, [1234], 1235.0),
+            ("u16", 0.01, 0.1, [2093], 20.9),
+        ],
+    )
+    def test_resolution_rounds_to_its_step(self, type_, scale, resolution, regs, value):
+        """A point's ``resolution`` rounds to its step and prints with its decimals."""
+        p = point(type_, scale=scale, resolution=resolution)
+        decoded = decode_registers(p, regs if regs is not None else self.f32(1.6542879))
+        assert decoded == value
+        assert repr(decoded) == repr(value)
+
+    @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+    def test_non_finite_passes_through(self, value):
+        assert repr(round_to_step(value, 0.1)) == repr(value)
+
+    def test_step_defaults(self):
+        """The step: the resolution, else an integer type's scale; none for a bare float."""
+        assert point("u16", scale=0.1).step == 0.1
+        assert point("f32").step is None
+        assert point("f32", resolution=0.5).step == 0.5
+        assert point("bool").step is None
 
 
 class TestQuality:
@@ -235,7 +278,12 @@ class TestRoundTrip:
         regs = encode_value(p, value)
         assert len(regs) == p.register_count
         assert all(0 <= r <= 0xFFFF for r in regs)
-        assert decode_registers(p, regs) == value
+        decoded = decode_registers(p, regs)
+        if p.type == "f32":  # the shortest decimal of the same f32 (TestResolution)
+            assert struct.pack(">f", decoded) == struct.pack(">f", value)
+            assert encode_value(p, decoded) == regs
+        else:
+            assert decoded == value
 
     @given(st.sampled_from(ORDERS), st.floats(width=32, allow_nan=False))
     def test_all_orders_finds_the_value(self, orders, value):

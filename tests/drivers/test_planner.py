@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import struct
 
 import pytest
 from hypothesis import given
@@ -329,7 +330,14 @@ class TestPlanRoundTrip:
                 regs[at : at + len(encoded)] = encoded
             responses[request] = regs
         decoded = {p.name: v for p, v, _ in plan.decode(responses)}
-        assert decoded == values
+        # An f32 comes back as the shortest decimal of the same f32 (drivers/codec.py).
+        f32 = {p.name for p in points if p.type == "f32"}
+        assert {n: struct.pack(">f", v) for n, v in decoded.items() if n in f32} == {
+            n: struct.pack(">f", v) for n, v in values.items() if n in f32
+        }
+        assert {n: v for n, v in decoded.items() if n not in f32} == {
+            n: v for n, v in values.items() if n not in f32
+        }
 
 
 class TestOnTheWire:

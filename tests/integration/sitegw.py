@@ -98,6 +98,7 @@ def write_config(
     *,
     uplink_url: str | None = None,
     drop_devices: tuple[str, ...] = (),
+    integrations: bool = False,
 ) -> Path:
     text = gateway_yaml(
         sim.site,
@@ -106,6 +107,7 @@ def write_config(
         sim.site_path,
         logging_section="{level: info, format: json}",
         uplink_url=uplink_url,
+        integrations=integrations,
     )
     if drop_devices:
         text = (

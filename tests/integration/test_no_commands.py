@@ -1,9 +1,12 @@
-"""There is no command topic: the gateway subscribes to nothing (docs/mqtt.md), so nothing an
-outsider publishes (oversized, malformed, unknown commands under ``cmd/``) reaches it.
+"""By default the gateway subscribes to nothing (docs/mqtt.md: commands, Home Assistant and
+Sparkplug B are opt-in), so nothing an outsider publishes (oversized, malformed, unknown
+commands under ``cmd/``) reaches it.
 
-Checked twice: in the source (no ``subscribe`` / message callback anywhere in the product) and
-on a real broker that logs every SUBSCRIBE: a consumer's subscription shows up (the control),
-the running daemon's client id never does, and commands published at it change nothing."""
+Checked twice: in the source (``subscribe`` / message callbacks only in the two MQTT sessions,
+which subscribe to what the integrations ask for, and that is nothing by default) and on a
+real broker that logs every SUBSCRIBE: a consumer's subscription shows up (the control), the
+running daemon's client id never does, and commands published at it change nothing. The
+opt-in commands are tested in tests/integration/test_integrations.py."""
 
 from __future__ import annotations
 
@@ -26,15 +29,42 @@ BASE = "lifeline/v1/riverside/gw-01"
 SUBSCRIBING = re.compile(r"\.subscribe\(|on_message\b|message_callback_add")
 
 
-def test_no_product_code_subscribes():
+# The uplink subscribes to its integrations' filters, the Sparkplug session to its NCMD; the
+# hub and the commands handle what the uplink hands them.
+SESSIONS = {
+    "edge_agent/uplink/client.py",
+    "edge_agent/integrations/sparkplug/session.py",
+    "edge_agent/integrations/hub.py",
+    "edge_agent/integrations/commands.py",
+}
+
+
+def test_only_the_mqtt_sessions_subscribe():
     offenders = [
         f"{path.relative_to(ROOT)}:{n}"
         for package in ("edge_agent", "drivers", "sitemodel", "yamlread", "dsp")
         for path in sorted((ROOT / package).rglob("*.py"))
+        if str(path.relative_to(ROOT)) not in SESSIONS
         for n, line in enumerate(path.read_text().splitlines(), 1)
         if SUBSCRIBING.search(line)
     ]
     assert offenders == []
+
+
+def test_integrations_off_ask_for_no_subscription():
+    from edge_agent.integrations.catalog import Catalog
+    from edge_agent.integrations.hub import Integrations, IntegrationSettings
+    from edge_agent.uplink.topics import Topics
+
+    hub = Integrations(
+        IntegrationSettings(),
+        Topics("lifeline/v1", "riverside", "gw-01"),
+        Catalog("riverside", "gw-01", "edge-agent"),
+        now=time.time,
+        wall=time.time,
+        target=object(),  # type: ignore[arg-type]
+    )
+    assert hub.subscriptions() == []
 
 
 def test_running_daemon_subscribes_to_nothing_and_ignores_commands(tmp_path):

@@ -15,8 +15,10 @@ from edge_agent import payload
 from edge_agent.clock import MIN_PLAUSIBLE_EPOCH_S, SyncClock
 from edge_agent.config.secrets import Secret
 from edge_agent.events import EventDraft, TelemetryDraft
+from edge_agent.integrations.catalog import Catalog, FieldDevice
+from edge_agent.integrations.hub import Integrations, IntegrationSettings
 from edge_agent.outbox import Outbox, OutboxSettings
-from edge_agent.uplink import DeviceMeta, TlsFiles, Uplink, UplinkSettings, parse_broker_url
+from edge_agent.uplink import TlsFiles, Topics, Uplink, UplinkSettings, parse_broker_url
 from tests.helpers.mosquitto import Consumer, Mosquitto, free_port, make_certs
 
 T0 = MIN_PLAUSIBLE_EPOCH_S + 86400.0
@@ -104,8 +106,22 @@ async def wait_until(predicate, timeout=60.0):
         await asyncio.sleep(0.05)
 
 
-async def drain_all(settings, box, consumer, seqs, devices=(), timeout=60.0):
-    up = Uplink(settings, box, devices)
+def metadata_hub(devices):
+    """The integrations hub with a catalog of ``devices`` (FieldDevice), as the daemon has."""
+    catalog = Catalog("riverside", "gw-01", "edge-agent test", tuple(devices))
+    hub = Integrations(
+        IntegrationSettings(),
+        Topics("lifeline/v1", "riverside", "gw-01"),
+        Catalog("riverside", "gw-01", "edge-agent test"),
+        now=lambda: T0,
+        wall=lambda: T0,
+    )
+    hub.set_catalog(catalog, lambda _dev: frozenset())
+    return hub
+
+
+async def drain_all(settings, box, consumer, seqs, derived=None, timeout=60.0):
+    up = Uplink(settings, box, derived)
     await up.start()
     try:
         await asyncio.to_thread(consumer.wait_for, has_seqs(consumer, seqs), timeout)
@@ -121,7 +137,9 @@ def test_plain_drain_birth_metadata_and_clean_offline(tmp_path):
     with Mosquitto(tmp_path) as broker, open_box(tmp_path) as box:
         accepted = box.add_many(drafts(0, 300))
         box.add(TelemetryDraft("lv-01", T0, {"level_mm": 812.0}))
-        meta = [DeviceMeta(d, "p", asset_id=f"A-{d}", lat=31.2, lon=121.4) for d in DEVICES]
+        meta = metadata_hub(
+            FieldDevice(d, "p", asset_id=f"A-{d}", lat=31.2, lon=121.4) for d in DEVICES
+        )
         with Consumer(broker, f"{ROOT}/#") as consumer:
             up = run(
                 drain_all(settings_for(broker), box, consumer, [e.seq for e in accepted], meta)

@@ -10,7 +10,6 @@ from edge_agent.errors import UsageError
 from edge_agent.events import Event, Severity
 from edge_agent.uplink import (
     BrokerAddress,
-    DeviceMeta,
     TlsFiles,
     Topics,
     UplinkSettings,
@@ -168,25 +167,6 @@ def test_backoff_is_capped_jittered_and_never_zero():
         delays = [backoff_delay(attempt, 1.0, 60.0, rng) for _ in range(50)]
         assert all(cap / 2 <= d <= cap for d in delays)
         assert len(set(delays)) > 1  # jitter: a fleet does not reconnect in lockstep
-
-
-def test_device_meta_payload_places_the_device():
-    meta = DeviceMeta(
-        "nl-01",
-        "noise-logger-nl200",
-        kind="noise_logger",
-        asset_id="CIM-WS-NL-0001",
-        lat=31.2301,
-        lon=121.4702,
-        pipe_segment="P-01",
-        listening_radius_m=150.0,
-    ).payload()
-    assert meta["location"] == {"lat": 31.2301, "lon": 121.4702, "description": None}
-    assert (meta["asset_id"], meta["pipe_segment"], meta["listening_radius_m"]) == (
-        "CIM-WS-NL-0001",
-        "P-01",
-        150.0,
-    )
 
 
 @pytest.mark.parametrize(
