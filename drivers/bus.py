@@ -222,9 +222,10 @@ class DeviceSpec:
 class DeviceCoordinator:
     """Schedule, availability and counters of one device. Pure logic: no I/O, no clock reads.
 
-    The one place availability is decided: ``state`` is ``"unknown"`` until the first poll
-    ends, then ``"online"`` or ``"offline"`` (derived from the consecutive failure count, never
-    stored twice); each poll outcome returns the ``AvailabilityChange`` it caused, if any.
+    The one place availability is decided: ``state`` is ``"unknown"`` until the device first
+    answers or fails ``offline_after`` polls in a row, then ``"online"`` or ``"offline"``
+    (derived from the consecutive failure count, never stored twice); each poll outcome
+    returns the ``AvailabilityChange`` it caused, if any.
     ``poll_ok`` / ``poll_failed`` record an outcome and schedule the next poll; the runner
     splits the first into ``answered`` (schedule, at once) and ``succeeded`` (after decoding).
     """
@@ -251,8 +252,17 @@ class DeviceCoordinator:
         return self.failures < self.spec.policy.offline_after
 
     @property
+    def has_answered(self) -> bool:
+        """The device has given a good poll at least once (since the start, or before the
+        reload that carried its availability over)."""
+        return self.last_ok_ts is not None
+
+    @property
     def state(self) -> str:
-        if not self.polled:
+        """``unknown`` until the device first answers or goes offline: one failed poll of a
+        device that never answered says nothing yet, and counting it online would tell
+        ``status`` and READY a device works that was never heard."""
+        if not self.polled or (self.online and not self.has_answered):
             return "unknown"
         return "online" if self.online else "offline"
 
@@ -306,10 +316,11 @@ class DeviceCoordinator:
 
     def status(self, bus: str) -> DeviceStatus:
         """Availability and counters for ``status`` (``last_error`` only while failing)."""
+        state = self.state
         return DeviceStatus(
             name=self.name,
             bus=bus,
-            online=None if not self.polled else self.online,
+            online=None if state == "unknown" else state == "online",
             last_reading_ts=self.last_ok_ts,
             polls_ok=self.polls_ok,
             polls_failed=self.polls_failed,

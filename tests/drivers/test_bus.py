@@ -100,6 +100,18 @@ class TestCoordinator:
         c.poll_failed("x", 110.0, ts=5010.0)  # offline from here
         assert c.poll_ok(120.0, ts=5090.0) == AvailabilityChange(True, offline_s=80.0)
 
+    def test_a_device_that_never_answered_is_not_online(self):
+        """One failed poll of a device never heard is no news: ``unknown`` (status: not
+        online, not offline) until it answers or fails ``offline_after`` polls in a row."""
+        c = _coordinator()
+        c.poll_failed("no answer", 100.0)
+        assert c.state == "unknown" and c.status("b").online is None
+        assert c.status("b").last_error == "no answer"
+        c.poll_ok(110.0)
+        assert c.state == "online" and c.status("b").online is True
+        c.poll_failed("no answer", 120.0)  # answered before: one failure is still online
+        assert c.state == "online"
+
     def test_jitter_spreads_first_polls(self):
         spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 10.0, PollPolicy(jitter_s=2.0))
         dues = {DeviceCoordinator(spec, 0.0, random.Random(seed)).next_due for seed in range(5)}
