@@ -5,12 +5,14 @@ outbox -> uplink, and noise loggers -> recordings -> leak pipeline -> the same o
 the one door into the outbox), the outbox and the uplink.
 
 Lifecycle
-- start: load the config (bad config: ``UsageError``, exit 2), open the outbox in the state
-  directory, emit ``gateway.started``, start the uplink (if a broker URL is configured), the
-  bus runners and the leak pipeline. ``READY=1`` goes to systemd once the DSP kernels are
-  loaded (compiled on the first start, before polling: compiling holds the GIL) and every
-  device has been polled once (answered or not: an absent device is the field's problem, not
-  ours); ``status.json`` says ready before systemd hears it.
+- start: load the config (bad config: ``UsageError``, exit 2), lock the state directory (one
+  daemon per state directory: another one holding it is exit 1, naming its pid; ``lock``),
+  open the outbox in it, emit ``gateway.started``, start the uplink (if a broker URL is
+  configured), the bus runners and the leak pipeline. ``READY=1`` goes to systemd once the
+  DSP kernels are loaded (compiled on the first start, before polling: compiling holds the
+  GIL) and every device has been polled once (answered or not: an absent device is the
+  field's problem, not ours); its ``STATUS=`` counts online only the devices that answered
+  and names why the others did not. ``status.json`` says ready before systemd hears it.
 - run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
   watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
 - SIGHUP: re-read the config; when it is valid, swap the runtime (buses, rules, leak pipeline)
@@ -46,6 +48,7 @@ from edge_agent.clock import Clock, SyncClock
 from edge_agent.config.model import GatewayConfig
 from edge_agent.daemon.leak import LoggerStatus
 from edge_agent.daemon.loading import check_reloadable, load_config, load_site_of, prepare_state_dir
+from edge_agent.daemon.lock import StateDirLock
 from edge_agent.daemon.pipeline import OutboxWriter
 from edge_agent.daemon.runtime import Runtime, RuntimeDeps
 from edge_agent.daemon.state import (
@@ -153,6 +156,7 @@ class Daemon:
         self._dsp_warm = False
         self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
         self._status_error: str | None = None  # the last status.json write error, logged once
+        self._lock: StateDirLock | None = None
 
     # -- control ---------------------------------------------------------------------------
 
@@ -185,9 +189,17 @@ class Daemon:
         config, self.profiles = self.options.config, self.options.profiles
         if config is None or self.profiles is None:
             config, self.profiles = load_config(self.options.config_path)
+        self.state_dir = prepare_state_dir(config, self.options.state_dir)
+        self._lock = StateDirLock.acquire(self.state_dir)  # before anything in it is opened
+        try:
+            return await self._run_locked(config)
+        finally:
+            self._lock.release()
+
+    async def _run_locked(self, config: GatewayConfig) -> int:
+        assert self.state_dir is not None
         self.site = load_site_of(config, self.options.site)
         self.config = config
-        self.state_dir = prepare_state_dir(config, self.options.state_dir)
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         self.outbox = await loop.run_in_executor(
