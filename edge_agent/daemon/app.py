@@ -157,6 +157,7 @@ class Daemon:
         self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
         self._status_error: str | None = None  # the last status.json write error, logged once
         self._lock: StateDirLock | None = None
+        self._refused: tuple[str | None, int] = (None, 0)  # (reason, refusals in a row)
 
     # -- control ---------------------------------------------------------------------------
 
@@ -400,13 +401,11 @@ class Daemon:
                 self._io, read_files
             )
         except UsageError as exc:
-            self.config_error = str(exc).replace("\n", "; ")
-            log.error("reload refused, keeping the running config", reason=self.config_error)
-            self.notifier.ready(self.status_line())
+            self._refuse_reload(str(exc))
             return
         await self._stop_runtime()
         self.config, self.profiles, self.site = new, profiles, site
-        self.config_error = None
+        self.config_error, self._refused = None, (None, 0)
         await self._start_runtime(new)
         if self.uplink is not None:
             settings = UplinkSettings.from_config(new, mqtt_url=self.options.mqtt_url)
@@ -415,6 +414,21 @@ class Daemon:
                 await self._reload_sparkplug(old, new, settings)
         self.notifier.ready(self.status_line())
         log.info("config reloaded", devices=len(new.devices))
+
+    def _refuse_reload(self, reason: str) -> None:
+        """Keep the running config; log why every time (each SIGHUP gets its answer, never
+        swallowed by the rate limit), counting a reason repeated in a row."""
+        reason = reason.replace("\n", "; ")
+        last, count = self._refused
+        count = count + 1 if reason == last else 1
+        self._refused = (reason, count)
+        self.config_error = reason
+        extra = {"refused_in_a_row": count} if count > 1 else {}
+        log.error(
+            "reload refused, keeping the running config", reason=reason, rate_limit=False,
+            **extra,
+        )  # fmt: skip
+        self.notifier.ready(self.status_line())
 
     async def _shutdown(self) -> None:
         self.notifier.stopping("stopping: flushing outbox, publishing offline")

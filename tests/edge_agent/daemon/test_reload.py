@@ -7,6 +7,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
+
 from edge_agent.daemon.app import Daemon, DaemonOptions
 
 SEED_SITE = Path(__file__).resolve().parents[3] / "seeds" / "site.yaml"
@@ -89,3 +91,72 @@ def test_start_and_reload_parse_each_profile_file_once(tmp_path, monkeypatch):
         return code
 
     assert asyncio.run(main()) == 0
+
+
+@pytest.fixture
+def json_log():
+    """The daemon's logging into a string (JSON lines), restored afterwards."""
+    import io
+    import logging
+
+    import structlog
+
+    from edge_agent.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    yield out
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def test_every_refused_reload_is_logged_with_its_reason(tmp_path, json_log):
+    """Real SIGHUPs: each refusal is one ERROR line with its reason, none swallowed by the
+    rate limit (the bug: a second bad SIGHUP within 5 min logged only "reloading config");
+    a reason repeated in a row says how many times."""
+    import json
+    import os
+    import signal
+
+    config = _gateway(tmp_path)
+    good = config.read_text()
+    daemon = Daemon(DaemonOptions(config_path=config, status_interval_s=0.05))
+
+    async def main() -> int:
+        task = asyncio.create_task(daemon.run())
+        await _until(lambda: daemon.ready, "ready")
+        for text in ("version: [\n", "version: [\n", good + "bogus: 1\n", good):
+            config.write_text(text)
+            answers = json_log.getvalue().count('"reload refused') + json_log.getvalue().count(
+                '"config reloaded"'
+            )
+            os.kill(os.getpid(), signal.SIGHUP)
+
+            def answered(before: int = answers) -> bool:
+                log = json_log.getvalue()
+                return log.count('"reload refused') + log.count('"config reloaded"') > before
+
+            await _until(answered, "the answer to a SIGHUP")
+        daemon.request_stop()
+        return await asyncio.wait_for(task, 30)
+
+    assert asyncio.run(main()) == 0
+    lines = [json.loads(x) for x in json_log.getvalue().splitlines()]
+    answers = [
+        (x["event"], x.get("reason", ""), x.get("refused_in_a_row"))
+        for x in lines
+        if x["event"] in ("reload refused, keeping the running config", "config reloaded")
+    ]
+    assert [(a[0].split(",")[0], a[2]) for a in answers] == [
+        ("reload refused", None),
+        ("reload refused", 2),
+        ("reload refused", None),
+        ("config reloaded", None),
+    ]
+    assert "YAML" in answers[0][1] and answers[0][1] == answers[1][1]
+    assert "bogus" in answers[2][1]
+    assert all(x["level"] == "error" for x in lines if x["event"].startswith("reload refused"))
+    assert "rate_limit" not in json_log.getvalue()
