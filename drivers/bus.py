@@ -328,6 +328,24 @@ class DeviceCoordinator:
             last_error=self.last_error if self.failures else None,
         )
 
+    def carry_availability(self, previous: DeviceCoordinator) -> None:
+        """A config reload changed how this device is polled (bus, unit, profile, timing):
+        it starts fresh (schedule, counters, failure streak), but from the availability last
+        decided for it, so its next change is the one a sink must report: a device that was
+        offline comes back with ``online`` on its first good poll and is never reported
+        offline a second time; one that was online goes offline only after ``offline_after``
+        failures of the new settings. (A device the reload left as it was keeps its whole
+        coordinator: ``BusRunner.adopt``.)"""
+        self.last_ok_ts = previous.last_ok_ts
+        state = previous.state
+        if state == "offline":
+            self.polled = True
+            self.failures = self.spec.policy.offline_after
+            self.offline_since = previous.offline_since
+            self.last_error = previous.last_error
+        elif state == "online":
+            self.polled = True
+
 
 class _PollFailed(Exception):
     """Internal: one poll failed; ``reason`` is the one line that reaches logs and the sink."""
@@ -538,6 +556,17 @@ class BusRunner:
 
     def status(self) -> list[DeviceStatus]:
         return [c.status(self.name) for c in self.coordinators.values()]
+
+    def adopt(self, coordinator: DeviceCoordinator) -> None:
+        """Before ``start``: poll with ``coordinator`` (a previous runner's, for a device a
+        config reload left as it was) in place of the one built here, so its schedule,
+        availability, counters and last values go on. Raises KeyError for a device this
+        runner does not poll, RuntimeError once running."""
+        if self._task is not None:
+            raise RuntimeError(f"bus {self.name}: adopt() after start()")
+        if coordinator.name not in self.coordinators:
+            raise KeyError(coordinator.name)
+        self.coordinators[coordinator.name] = coordinator
 
 
 def _nothing() -> None:
