@@ -442,7 +442,7 @@ class Daemon:
             if settings is not None:
                 self.uplink.reconfigure(settings)
                 await self._reload_sparkplug(old, new, settings)
-        self.last_reload = changes  # the hook: ``changes.removed`` left the config
+        self.last_reload = changes  # ``changes.removed``: the devices that left the config
         self.notifier.ready(self.status_line())
         log.info(
             "config reloaded",

@@ -13,8 +13,9 @@ coordinates are not part of that: changing a threshold does not make another sen
   which of its alarms are raised), so its next event is the one they expect: never a second
   ``device.offline`` (or ``level.high``) without the ``device.online`` (``level.normal``)
   between;
-- an added device starts fresh; a removed one is named in ``removed``, the hook for clearing
-  what the broker retains of it.
+- an added device starts fresh; a removed one is named in ``removed`` (``Daemon.last_reload``
+  and the ``config reloaded`` log line; the integrations clear what the broker retains of it
+  from the new catalog on their own).
 """
 
 from __future__ import annotations
