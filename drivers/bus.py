@@ -222,9 +222,10 @@ class DeviceSpec:
 class DeviceCoordinator:
     """Schedule, availability and counters of one device. Pure logic: no I/O, no clock reads.
 
-    The one place availability is decided: ``state`` is ``"unknown"`` until the first poll
-    ends, then ``"online"`` or ``"offline"`` (derived from the consecutive failure count, never
-    stored twice); each poll outcome returns the ``AvailabilityChange`` it caused, if any.
+    The one place availability is decided: ``state`` is ``"unknown"`` until the device first
+    answers or fails ``offline_after`` polls in a row, then ``"online"`` or ``"offline"``
+    (derived from the consecutive failure count, never stored twice); each poll outcome
+    returns the ``AvailabilityChange`` it caused, if any.
     ``poll_ok`` / ``poll_failed`` record an outcome and schedule the next poll; the runner
     splits the first into ``answered`` (schedule, at once) and ``succeeded`` (after decoding).
     """
@@ -251,8 +252,17 @@ class DeviceCoordinator:
         return self.failures < self.spec.policy.offline_after
 
     @property
+    def has_answered(self) -> bool:
+        """The device has given a good poll at least once (since the start, or before the
+        reload that carried its availability over)."""
+        return self.last_ok_ts is not None
+
+    @property
     def state(self) -> str:
-        if not self.polled:
+        """``unknown`` until the device first answers or goes offline: one failed poll of a
+        device that never answered says nothing yet, and counting it online would tell
+        ``status`` and READY a device works that was never heard."""
+        if not self.polled or (self.online and not self.has_answered):
             return "unknown"
         return "online" if self.online else "offline"
 
@@ -306,16 +316,35 @@ class DeviceCoordinator:
 
     def status(self, bus: str) -> DeviceStatus:
         """Availability and counters for ``status`` (``last_error`` only while failing)."""
+        state = self.state
         return DeviceStatus(
             name=self.name,
             bus=bus,
-            online=None if not self.polled else self.online,
+            online=None if state == "unknown" else state == "online",
             last_reading_ts=self.last_ok_ts,
             polls_ok=self.polls_ok,
             polls_failed=self.polls_failed,
             consecutive_failures=self.failures,
             last_error=self.last_error if self.failures else None,
         )
+
+    def carry_availability(self, previous: DeviceCoordinator) -> None:
+        """A config reload changed how this device is polled (bus, unit, profile, timing):
+        it starts fresh (schedule, counters, failure streak), but from the availability last
+        decided for it, so its next change is the one a sink must report: a device that was
+        offline comes back with ``online`` on its first good poll and is never reported
+        offline a second time; one that was online goes offline only after ``offline_after``
+        failures of the new settings. (A device the reload left as it was keeps its whole
+        coordinator: ``BusRunner.adopt``.)"""
+        self.last_ok_ts = previous.last_ok_ts
+        state = previous.state
+        if state == "offline":
+            self.polled = True
+            self.failures = self.spec.policy.offline_after
+            self.offline_since = previous.offline_since
+            self.last_error = previous.last_error
+        elif state == "online":
+            self.polled = True
 
 
 class _PollFailed(Exception):
@@ -527,6 +556,17 @@ class BusRunner:
 
     def status(self) -> list[DeviceStatus]:
         return [c.status(self.name) for c in self.coordinators.values()]
+
+    def adopt(self, coordinator: DeviceCoordinator) -> None:
+        """Before ``start``: poll with ``coordinator`` (a previous runner's, for a device a
+        config reload left as it was) in place of the one built here, so its schedule,
+        availability, counters and last values go on. Raises KeyError for a device this
+        runner does not poll, RuntimeError once running."""
+        if self._task is not None:
+            raise RuntimeError(f"bus {self.name}: adopt() after start()")
+        if coordinator.name not in self.coordinators:
+            raise KeyError(coordinator.name)
+        self.coordinators[coordinator.name] = coordinator
 
 
 def _nothing() -> None:

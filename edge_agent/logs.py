@@ -54,6 +54,8 @@ class RateLimitRepeats:
     The first occurrence passes; later ones within ``window_s`` are counted and dropped; the
     first one after the window passes with ``suppressed=N`` and opens a new window. Info and
     debug lines are never limited: they are state changes, already logged once per change.
+    Nor is a line logged with ``rate_limit=False`` (the field is removed): the answer to
+    something an operator did (a refused SIGHUP), which only they can repeat.
     """
 
     def __init__(
@@ -80,6 +82,8 @@ class RateLimitRepeats:
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
+        if event_dict.pop("rate_limit", True) is False:
+            return event_dict
         level = _LEVELS.get(method_name, logging.INFO)
         if method_name in ("exception", "critical"):
             level = logging.ERROR

@@ -35,8 +35,11 @@ polling goes on, alarms are held in memory (up to 1000 events; telemetry is drop
 counted), STATUS= and the log say "outbox degraded: <reason>", and everything held is written
 and forwarded once the disk takes writes again.
 
-exit codes: 0 clean stop, 1 runtime failure (state directory cannot be created, ...),
-2 bad config
+One daemon per state directory: a second `run` on a state directory another edge-agent
+holds exits 1 at once, naming that one's pid.
+
+exit codes: 0 clean stop, 1 runtime failure (state directory cannot be created or is in
+use by another edge-agent, ...), 2 bad config
 """
 
 

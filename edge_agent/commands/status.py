@@ -126,7 +126,10 @@ def render(snapshot: StatusSnapshot, *, running: bool, now: float) -> str:
             ("DEVICE", "BUS", "STATE", "LAST READING", "OK", "FAILED", "LAST ERROR")
         ]
         for d in snapshot.devices:
-            status = "online" if d.online else ("waiting" if d.online is None else "OFFLINE")
+            if d.online is None:  # not online yet: waiting for a first poll, or for an answer
+                status = "NO ANSWER" if d.last_error else "waiting"
+            else:
+                status = "online" if d.online else "OFFLINE"
             last = _age(now - d.last_reading_ts) + " ago" if d.last_reading_ts else "-"
             rows.append(
                 (

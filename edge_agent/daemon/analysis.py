@@ -5,12 +5,14 @@ Each logger is judged with its pipe's material preset (band and family threshold
 Trackers get the recording job's time from the schedule's clock (the wall clock in production;
 in the demo a clock whose nights last seconds) so nights are counted on the schedule's time.
 Transitions become ``leak.*`` events carrying the score, levels and positive-night count.
-``to_json``/``restore`` keep the trackers across restarts and reloads (the daemon stores them
-in ``<state_dir>/leak-trackers.json``): a restart must not forget last night's positive.
+``to_json``/``restore`` keep the trackers across restarts (the daemon stores them in
+``<state_dir>/leak-trackers.json``: a restart must not forget last night's positive) and
+reloads (from the running pipeline, for the loggers the reload left as they were).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -104,9 +106,10 @@ class TrackerAnalysis:
             "trackers": {name: tracker.to_dict() for name, tracker in self.trackers.items()},
         }
 
-    def restore(self, data: Any) -> list[str]:
-        """Restore trackers saved by ``to_json`` for loggers still configured; returns the
-        names restored. Raises ValueError for a malformed document."""
+    def restore(self, data: Any, only: Collection[str] | None = None) -> list[str]:
+        """Restore trackers saved by ``to_json`` for loggers still configured (and in
+        ``only``, when given); returns the names restored. Raises ValueError for a malformed
+        document."""
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             raise ValueError("not a leak tracker state file of this version")
         saved = data.get("trackers")
@@ -114,7 +117,7 @@ class TrackerAnalysis:
             raise ValueError("no trackers in the leak tracker state file")
         restored = []
         for name, tracker in list(self.trackers.items()):
-            if name in saved:
+            if name in saved and (only is None or name in only):
                 self.trackers[name] = LeakTracker.from_dict(saved[name], tracker.config)
                 restored.append(name)
         return restored

@@ -5,18 +5,23 @@ outbox -> uplink, and noise loggers -> recordings -> leak pipeline -> the same o
 the one door into the outbox), the outbox and the uplink.
 
 Lifecycle
-- start: load the config (bad config: ``UsageError``, exit 2), open the outbox in the state
-  directory, emit ``gateway.started``, start the uplink (if a broker URL is configured), the
-  bus runners and the leak pipeline. ``READY=1`` goes to systemd once the DSP kernels are
-  loaded (compiled on the first start, before polling: compiling holds the GIL) and every
-  device has been polled once (answered or not: an absent device is the field's problem, not
-  ours); ``status.json`` says ready before systemd hears it.
+- start: load the config (bad config: ``UsageError``, exit 2), lock the state directory (one
+  daemon per state directory: another one holding it is exit 1, naming its pid; ``lock``),
+  open the outbox in it, emit ``gateway.started``, start the uplink (if a broker URL is
+  configured), the bus runners and the leak pipeline. ``READY=1`` goes to systemd once the
+  DSP kernels are loaded (compiled on the first start, before polling: compiling holds the
+  GIL) and every device has been polled once (answered or not: an absent device is the
+  field's problem, not ours); its ``STATUS=`` counts online only the devices that answered
+  and names why the others did not. ``status.json`` says ready before systemd hears it.
 - run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
   watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
-- SIGHUP: re-read the config; when it is valid, swap the runtime (buses, rules, leak pipeline)
-  for a new one (the outbox, its writer and sequence numbers and the uplink connection stay);
-  when it is not, keep the old one running and log and show (``status``) why. Identity and
-  storage changes need a restart and are refused on reload, saying so.
+- SIGHUP: re-read the config; when it is valid, build the runtime (buses, rules, leak
+  pipeline) it describes next to the running one, then swap them: the new one continues
+  from what the old one knew of every device the reload left as it was (``reload``,
+  ``runtime``); the outbox, its writer and sequence numbers and the uplink connection stay.
+  When the files or the parts refuse it, keep the old one running, log why (every refusal,
+  one line each) and show it (``status``). Identity and storage changes need a restart and
+  are refused on reload, saying so.
 - SIGUSR1: record every noise logger now (on demand; outside the night window it is scored
   and shown, not counted as a night).
 - SIGTERM / SIGINT: stop polling, store what is on its way, let the uplink drain what it can
@@ -46,7 +51,9 @@ from edge_agent.clock import Clock, SyncClock
 from edge_agent.config.model import GatewayConfig
 from edge_agent.daemon.leak import LoggerStatus
 from edge_agent.daemon.loading import check_reloadable, load_config, load_site_of, prepare_state_dir
+from edge_agent.daemon.lock import StateDirLock
 from edge_agent.daemon.pipeline import OutboxWriter
+from edge_agent.daemon.reload import DeviceChanges
 from edge_agent.daemon.runtime import Runtime, RuntimeDeps
 from edge_agent.daemon.state import (
     StatusSnapshot,
@@ -153,6 +160,9 @@ class Daemon:
         self._dsp_warm = False
         self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
         self._status_error: str | None = None  # the last status.json write error, logged once
+        self._lock: StateDirLock | None = None
+        self._refused: tuple[str | None, int] = (None, 0)  # (reason, refusals in a row)
+        self.last_reload: DeviceChanges | None = None  # what the last applied reload changed
 
     # -- control ---------------------------------------------------------------------------
 
@@ -185,9 +195,17 @@ class Daemon:
         config, self.profiles = self.options.config, self.options.profiles
         if config is None or self.profiles is None:
             config, self.profiles = load_config(self.options.config_path)
+        self.state_dir = prepare_state_dir(config, self.options.state_dir)
+        self._lock = StateDirLock.acquire(self.state_dir)  # before anything in it is opened
+        try:
+            return await self._run_locked(config)
+        finally:
+            self._lock.release()
+
+    async def _run_locked(self, config: GatewayConfig) -> int:
+        assert self.state_dir is not None
         self.site = load_site_of(config, self.options.site)
         self.config = config
-        self.state_dir = prepare_state_dir(config, self.options.state_dir)
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         self.outbox = await loop.run_in_executor(
@@ -265,18 +283,32 @@ class Daemon:
             self.options.on_event(event)
 
     async def _start_runtime(self, config: GatewayConfig) -> None:
-        assert self.writer is not None and self.profiles is not None
+        assert self.profiles is not None
+        runtime = self._build_runtime(config, self.site, self.profiles, restore_trackers=True)
+        if runtime.leak is not None and not self._dsp_warm:
+            await self._warm_up_dsp()  # before the loops' deadlines start counting
+        await self._activate(config, runtime)
+
+    def _build_runtime(
+        self,
+        config: GatewayConfig,
+        site: Site | None,
+        profiles: ProfileRegistry,
+        *,
+        restore_trackers: bool,
+    ) -> Runtime:
+        """Build (start nothing: no port is opened). Raises UsageError for a config the
+        parts refuse (rules against the profiles, a profile that cannot be planned)."""
+        assert self.writer is not None
         leak_clock = self.options.leak_clock or self.clock
         observe = self.integrations.on_poll if self.integrations is not None else None
         deps = RuntimeDeps(
             self.clock, leak_clock, self._io, self._dsp, self.writer.emit, self.progress,
             self.state_dir, observe,
         )  # fmt: skip
-        runtime = Runtime(config, self.site, self.profiles, deps)
-        if runtime.leak is not None:
-            runtime.leak.carry_over(self._last_loggers)
-            if not self._dsp_warm:
-                await self._warm_up_dsp()  # before the loops' deadlines start counting
+        return Runtime(config, site, profiles, deps, restore_trackers=restore_trackers)
+
+    async def _activate(self, config: GatewayConfig, runtime: Runtime) -> None:
         self.runtime = runtime
         await runtime.start(self._stop)
         if self.integrations is not None:
@@ -329,13 +361,13 @@ class Daemon:
         self._dsp_warm = True
         log.info("dsp kernels ready", seconds=round(time.monotonic() - started, 2))
 
-    async def _stop_runtime(self) -> None:
+    async def _stop_runtime(self, *, keep_buses: frozenset[str] = frozenset()) -> None:
         runtime, self.runtime = self.runtime, None
         if runtime is None:
             return
         self._last_devices = tuple(runtime.device_status())
         self._last_loggers = tuple(runtime.logger_status())
-        await runtime.stop()
+        await runtime.stop(keep_buses=keep_buses)
 
     async def _main_loop(self) -> None:
         interval = self.options.status_interval_s
@@ -387,22 +419,53 @@ class Daemon:
             new, profiles, site = await asyncio.get_running_loop().run_in_executor(
                 self._io, read_files
             )
+            # Built next to the running one: the parts may still refuse the config.
+            runtime = self._build_runtime(new, site, profiles, restore_trackers=False)
         except UsageError as exc:
-            self.config_error = str(exc).replace("\n", "; ")
-            log.error("reload refused, keeping the running config", reason=self.config_error)
-            self.notifier.ready(self.status_line())
+            self._refuse_reload(str(exc))
             return
-        await self._stop_runtime()
+        old_runtime = self.runtime
+        changes = DeviceChanges.between(
+            old_runtime.identities if old_runtime is not None else {}, runtime.identities
+        )
+        keep = runtime.buses_to_keep(old_runtime, changes) if old_runtime else frozenset()
+        if runtime.leak is not None and not self._dsp_warm:
+            await self._warm_up_dsp()  # the first noise logger came with this reload
+        await self._stop_runtime(keep_buses=keep)
+        if old_runtime is not None:
+            runtime.take_over(old_runtime, changes, keep)
         self.config, self.profiles, self.site = new, profiles, site
-        self.config_error = None
-        await self._start_runtime(new)
+        self.config_error, self._refused = None, (None, 0)
+        await self._activate(new, runtime)
         if self.uplink is not None:
             settings = UplinkSettings.from_config(new, mqtt_url=self.options.mqtt_url)
             if settings is not None:
                 self.uplink.reconfigure(settings)
                 await self._reload_sparkplug(old, new, settings)
+        self.last_reload = changes  # ``changes.removed``: the devices that left the config
         self.notifier.ready(self.status_line())
-        log.info("config reloaded", devices=len(new.devices))
+        log.info(
+            "config reloaded",
+            devices=len(new.devices),
+            unchanged=len(changes.same),
+            buses_kept=sorted(keep),
+            **changes.summary(),
+        )
+
+    def _refuse_reload(self, reason: str) -> None:
+        """Keep the running config; log why every time (each SIGHUP gets its answer, never
+        swallowed by the rate limit), counting a reason repeated in a row."""
+        reason = reason.replace("\n", "; ")
+        last, count = self._refused
+        count = count + 1 if reason == last else 1
+        self._refused = (reason, count)
+        self.config_error = reason
+        extra = {"refused_in_a_row": count} if count > 1 else {}
+        log.error(
+            "reload refused, keeping the running config", reason=reason, rate_limit=False,
+            **extra,
+        )  # fmt: skip
+        self.notifier.ready(self.status_line())
 
     async def _shutdown(self) -> None:
         self.notifier.stopping("stopping: flushing outbox, publishing offline")

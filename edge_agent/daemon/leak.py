@@ -17,7 +17,7 @@ After every job that scored something, ``persist`` saves the trackers (see ``ana
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
@@ -70,6 +70,10 @@ class LeakAnalysis(Protocol):
     ) -> tuple[float, list[EventDraft]]: ...
 
     def state(self, device: str) -> str: ...
+
+    def to_json(self) -> object: ...  # every tracker's state, as JSON data
+
+    def restore(self, data: object, only: Collection[str] | None = None) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +138,22 @@ class LeakPipeline:
         self._wake = asyncio.Event()
         self.jobs_run = 0
 
-    def carry_over(self, previous: Iterable[LoggerStatus]) -> None:
-        """A reload keeps what ``status`` shows per logger (score, last recording)."""
-        for old in previous:
-            now = self.status.get(old.name)
-            if now is not None:
-                self.status[old.name] = replace(
-                    now, score=old.score, recorded_at=old.recorded_at, recordings=old.recordings
-                )
+    def carry_over(self, previous: LeakPipeline, same_loggers: Collection[str]) -> None:
+        """A config reload: continue from ``previous`` (the pipeline of the config before,
+        stopped) for ``same_loggers``, the loggers recorded and placed as before: their
+        trackers (nights, baseline, persistence count), what ``status`` shows of them, when a
+        pair of them was last located. Other loggers start fresh. The schedule goes on where
+        it stood, so a reload records nothing extra. Call before ``run``."""
+        keep = set(same_loggers) & set(self.status) & set(previous.status)
+        if keep:
+            self.analysis.restore(previous.analysis.to_json(), only=keep)
+        for name in keep:
+            old = previous.status[name]
+            self.status[name] = replace(old, state=self.analysis.state(name))
+        self._located_at = {
+            pair: at for pair, at in previous._located_at.items() if set(pair) <= keep
+        }
+        self.scheduler.continue_from(previous.scheduler)
 
     def request(self, device: str) -> None:
         """A recording of ``device`` as soon as possible (on demand). Raises KeyError."""

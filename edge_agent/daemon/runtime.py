@@ -5,6 +5,13 @@ leak pipeline over its noise loggers. The outbox, its writer and the uplink outl
 Built from the config, its site and profiles and explicit services (``RuntimeDeps``). A bus
 loop beats on every finished poll; ``all_polled`` is set once every device has been polled
 once (answered or not): the daemon is ready then.
+
+A reload builds the new runtime next to the running one (building touches no port and
+starts nothing, so a config the parts refuse is refused with the old one still running),
+then ``take_over`` hands it what the old one knew (``edge_agent.daemon.reload``): a bus whose
+settings and devices are all as before keeps its runner, polling on without a pause (its
+port is not reopened); otherwise each device polled as before keeps its coordinator; rules,
+telemetry filter and leak pipeline continue from the old ones.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +34,7 @@ from edge_agent.config.model import GatewayConfig
 from edge_agent.daemon.leak import LeakPipeline, LoggerStatus
 from edge_agent.daemon.pipeline import Emit, Pipeline
 from edge_agent.daemon.recorder import BusRecorder, LoggerPlace
+from edge_agent.daemon.reload import DeviceChanges, device_identities
 from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
 from edge_agent.daemon.systemd import ProgressTracker
 from edge_agent.logs import get_logger
@@ -59,16 +67,27 @@ class RuntimeDeps:
 
 class Runtime:
     """Bus runners, pipeline and leak pipeline of one config. ``await start(stop)`` ...
-    ``await stop()``. Raises UsageError at construction for a config the parts refuse."""
+    ``await stop()``; on a reload, ``take_over(previous, ...)`` between the two. Raises
+    UsageError at construction for a config the parts refuse. ``restore_trackers``: read the
+    leak trackers saved in the state directory (at start; a reload takes them from the
+    running pipeline instead)."""
 
     def __init__(
-        self, config: GatewayConfig, site: Site | None, registry: ProfileRegistry, deps: RuntimeDeps
-    ) -> None:  # fmt: skip
+        self,
+        config: GatewayConfig,
+        site: Site | None,
+        registry: ProfileRegistry,
+        deps: RuntimeDeps,
+        *,
+        restore_trackers: bool = True,
+    ) -> None:
         self.deps = deps
         # Readings are stamped with the daemon's clock (sim time in the demo).
         setup = build_bus_setup(config, registry=registry, sink=self._on_poll, wall=deps.clock.time)
+        # The leak pipeline's recorder holds this very dict: take_over swaps runners in it.
         self.runners: dict[str, BusRunner] = setup.runners
         self.profiles: dict[str, Profile] = setup.profiles  # each device's, overrides applied
+        self.identities = device_identities(config, setup.profiles, site)
         kinds = {d.name: d.kind for d in site.devices} if site is not None else {}
         infos = [
             DeviceInfo(d.name, setup.profiles[d.name], kind=kinds.get(d.name), rules=d.rules)
@@ -77,7 +96,9 @@ class Runtime:
         self.pipeline = Pipeline(
             RulesEngine(config.rules, infos), TelemetryFilter(config.rules, infos), deps.emit
         )
-        self.leak = _leak_pipeline(config, site, setup.profiles, self.runners, deps)
+        self.leak = _leak_pipeline(
+            config, site, setup.profiles, self.runners, deps, restore=restore_trackers
+        )
         intervals: dict[str, list[float]] = {}
         for d in config.devices:
             intervals.setdefault(d.bus, []).append(d.poll_interval_s)
@@ -90,6 +111,7 @@ class Runtime:
         if not self._unpolled:
             self.all_polled.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._kept: frozenset[str] = frozenset()  # runners taken over running (take_over)
 
     def _on_poll(self, result: PollResult) -> None:
         """The bus runners' one sink."""
@@ -106,26 +128,76 @@ class Runtime:
         progress = self.deps.progress
         for bus, deadline in self.deadlines.items():
             progress.register(f"bus:{bus}", deadline)
-        for runner in self.runners.values():
-            runner.start().add_done_callback(_report_crash)
+        for bus, runner in self.runners.items():
+            task = runner.start()
+            if bus not in self._kept:  # a kept runner's task has its callback already
+                task.add_done_callback(_report_crash)
         if self.leak is not None:
             progress.register("leak", LEAK_DEADLINE_S)
             task = asyncio.ensure_future(self.leak.run(stop))
             task.add_done_callback(_report_crash)
             self._tasks.append(task)
 
-    async def stop(self) -> None:
+    async def stop(self, *, keep_buses: Collection[str] = ()) -> None:
+        """Stop the leak pipeline and the bus runners, except those of ``keep_buses`` (a
+        reload hands them to the next runtime: they poll on)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for runner in self.runners.values():
-            await runner.stop()
-        for bus in self.runners:
-            self.deps.progress.unregister(f"bus:{bus}")
+        for bus, runner in self.runners.items():
+            if bus not in keep_buses:
+                await runner.stop()
+                self.deps.progress.unregister(f"bus:{bus}")
         self.deps.progress.unregister("leak")
+
+    def buses_to_keep(self, previous: Runtime, changes: DeviceChanges) -> frozenset[str]:
+        """The buses whose runner this runtime can take over running: the same devices on
+        it, every one of them the same (their identity includes the bus settings)."""
+        return frozenset(
+            bus
+            for bus, runner in self.runners.items()
+            if (old := previous.runners.get(bus)) is not None
+            and old.coordinators.keys() == runner.coordinators.keys()
+            and all(name in changes.same for name in runner.coordinators)
+        )
+
+    def take_over(
+        self, previous: Runtime, changes: DeviceChanges, keep_buses: Collection[str]
+    ) -> None:
+        """Before ``start``, after ``previous.stop(keep_buses=...)``: continue from what
+        ``previous`` knew (see the module docstring). Synchronous: no poll lands between."""
+        old_coordinators = {
+            name: c for old in previous.runners.values() for name, c in old.coordinators.items()
+        }
+        for bus, runner in list(self.runners.items()):
+            if bus in keep_buses:
+                runner.transport.close()  # never opened: the old runner's link polls on
+                kept = previous.runners[bus]
+                kept.sink = self._on_poll
+                self.runners[bus] = kept
+                continue
+            for name, coordinator in list(runner.coordinators.items()):
+                if (old := old_coordinators.get(name)) is None:
+                    continue
+                if name in changes.same:
+                    runner.adopt(old)
+                else:
+                    coordinator.carry_availability(old)
+        self.pipeline.rules.carry_over(previous.pipeline.rules, changes.same)
+        self.pipeline.telemetry.carry_over(previous.pipeline.telemetry, changes.same)
+        if self.leak is not None and previous.leak is not None:
+            self.leak.carry_over(previous.leak, changes.same)
+        self._kept = frozenset(keep_buses)
+        # A device the old runtime polled counts as polled (READY, when a reload comes
+        # before it, waits only for the others).
+        self._unpolled = {
+            n for r in self.runners.values() for n, c in r.coordinators.items() if not c.polled
+        }
+        if not self._unpolled:
+            self.all_polled.set()
 
     def device_status(self) -> list[DeviceStatus]:
         return [s for runner in self.runners.values() for s in runner.status()]
@@ -150,9 +222,12 @@ def _leak_pipeline(
     profiles: dict[str, Profile],
     runners: dict[str, BusRunner],
     deps: RuntimeDeps,
+    *,
+    restore: bool,
 ) -> LeakPipeline | None:
     """The leak pipeline over the config's noise loggers (profiles with a ``recording``
-    block), or None when there are none. Restores the trackers saved in the state directory."""
+    block), or None when there are none. ``restore``: restore the trackers saved in the state
+    directory."""
     loggers = [d for d in config.devices if profiles[d.name].recording is not None]
     if not loggers:
         return None
@@ -180,7 +255,7 @@ def _leak_pipeline(
         now=deps.leak_clock.time(),
     )
     state_file = deps.state_dir / TRACKER_STATE_FILE if deps.state_dir is not None else None
-    if state_file is not None and state_file.exists():
+    if restore and state_file is not None and state_file.exists():
         try:
             restored = analysis.restore(json.loads(state_file.read_text()))
             log.info("leak trackers restored", loggers=len(restored), path=str(state_file))

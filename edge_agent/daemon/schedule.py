@@ -164,6 +164,26 @@ class RecordingScheduler:
         self._retries.append(again)
         return again
 
+    def continue_from(self, previous: RecordingScheduler) -> None:
+        """A config reload: go on where ``previous`` (the schedule of the config before)
+        stands, so a reload records nothing extra: the last day-cadence job, the last night
+        slot (when the window and interval are the same: slots are aligned to them), and the
+        requests and retries still waiting, for the loggers still configured."""
+        self._last_day_at = previous._last_day_at
+        if (previous.window, previous.interval_s) == (self.window, self.interval_s):
+            self._last_slot = previous._last_slot
+        self._pending = self._still_configured(previous._pending)
+        self._retries = self._still_configured(previous._retries)
+
+    def _still_configured(self, jobs: Iterable[RecordingJob]) -> list[RecordingJob]:
+        out = []
+        for job in jobs:
+            devices = tuple(d for d in job.devices if d in self.loggers)
+            if devices:
+                sync = job.synchronised and len(devices) > 1
+                out.append(replace(job, devices=devices, synchronised=sync))
+        return out
+
     def _check(self, device: str) -> None:
         if device not in self.loggers:
             raise KeyError(f"{device!r} is not a noise logger of this gateway")

@@ -98,10 +98,13 @@ class StatusSnapshot:
 
 
 def offline_reason(devices: Sequence[DeviceStatus]) -> str | None:
-    """Why devices are offline, in a few words (``STATUS=``, ``status``); None if none is.
+    """Why devices are not online, in a few words (``STATUS=``, ``status``); None if every
+    one is online or still waiting for its first poll.
 
-    A bus whose every device fails with the same error (a port that cannot be opened, a
-    refused connection) is one cause, named by the bus; otherwise each offline device is.
+    A device is named when it is offline, or when it has never answered and its last poll
+    failed (not offline yet: ``offline_after`` polls have not failed, but it is not online
+    either). A bus whose every device fails with the same error (a port that cannot be
+    opened, a refused connection) is one cause, named by the bus; otherwise each device is.
     The first cause is spelled out, the others counted: ``bus rs485-1: cannot open rtu
     /dev/ttyUSB0: permission denied (...); 2 more``.
     """
@@ -110,7 +113,7 @@ def offline_reason(devices: Sequence[DeviceStatus]) -> str | None:
         on_bus.setdefault(d.bus, []).append(d)
     causes: list[str] = []
     for bus, members in on_bus.items():
-        offline = [d for d in members if d.online is False]
+        offline = [d for d in members if d.online is False or (d.online is None and d.last_error)]
         errors = {d.last_error for d in offline}
         if len(offline) == len(members) > 1 and len(errors) == 1 and None not in errors:
             causes.append(f"bus {bus}: {errors.pop()}")

@@ -23,6 +23,11 @@ is a GOOD number, else None (a faulty or stale value neither raises nor clears).
 Time is the samples' wall-clock ``ts``. When it goes backwards (NTP stepped the clock back)
 every delay and window restarts from the earlier sample, so a rule waits at most its own
 delay again, never the size of the step.
+
+A config reload builds new ones; ``carry_over(old, evidence=...)`` continues from the old
+one: its state (raised or not: what consumers were told) always, its evidence (a K-of-N
+window, an on-delay or clear delay under way, a rate window's samples) only when the device
+is the same one and, for a window classified against a threshold, the settings are too.
 """
 
 from __future__ import annotations
@@ -81,6 +86,18 @@ class Alarm:
         self._window: deque[int] = deque(maxlen=n)  # +1 beyond, -1 back inside, 0 in the band
         self._pending_since: float | None = None
 
+    def _settings(self) -> tuple[object, ...]:
+        return (self.threshold, self.direction, self.hysteresis, self.k, self.n, self.on_delay_s)
+
+    def carry_over(self, old: Alarm, *, evidence: bool = True) -> None:
+        """Continue from ``old`` (this alarm before a reload): raised or not always; the
+        K-of-N window and a pending on-delay only with ``evidence`` and the same settings
+        (a window classified against another threshold says nothing about this one)."""
+        self.active = old.active
+        if evidence and self._settings() == old._settings():
+            self._window = deque(old._window, maxlen=self.n)
+            self._pending_since = old._pending_since
+
     def _classify(self, value: float) -> int:
         if self.direction == "above":
             if value >= self.threshold:
@@ -122,6 +139,14 @@ class Latch:
         self.active = False
         self._false_since: float | None = None
 
+    def carry_over(self, old: Latch, *, evidence: bool = True) -> None:
+        """Continue from ``old`` (this latch before a reload): raised or not always; a clear
+        delay under way with ``evidence`` (how long the condition has been false is a fact
+        whatever the delay now is)."""
+        self.active = old.active
+        if evidence:
+            self._false_since = old._false_since
+
     def update(self, condition: bool, ts: float) -> Transition | None:
         if condition:
             self._false_since = None
@@ -153,6 +178,12 @@ class RateOfChange:
         self.window_s = window_s
         self.min_samples = min_samples
         self._samples: deque[tuple[float, float]] = deque()
+
+    def carry_over(self, old: RateOfChange, *, evidence: bool = True) -> None:
+        """Continue from ``old`` (before a reload): its samples with ``evidence`` (they are
+        readings; a new window length applies from the next sample on)."""
+        if evidence:
+            self._samples = deque(old._samples)
 
     def update(self, value: float, ts: float) -> float | None:
         if self._samples and ts <= self._samples[-1][0]:
@@ -193,6 +224,11 @@ class RateAlarm:
     @property
     def active(self) -> bool:
         return self.alarm.active
+
+    def carry_over(self, old: RateAlarm, *, evidence: bool = True) -> None:
+        """Continue from ``old`` (before a reload): see ``Alarm`` and ``RateOfChange``."""
+        self.rate.carry_over(old.rate, evidence=evidence)
+        self.alarm.carry_over(old.alarm, evidence=evidence)
 
     def update(self, value: float, ts: float) -> tuple[float | None, Transition | None]:
         """Feed one good sample: (the rate, ``None`` until the window has one; the transition

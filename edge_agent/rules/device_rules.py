@@ -38,6 +38,14 @@ class FaultRule:
     def active(self) -> list[str]:
         return sorted(label for label in self.sources.values() if label)
 
+    def carry_over(self, old: FaultRule, *, same_device: bool) -> None:
+        """Continue from this device's fault rule before a reload: raised or not always
+        (a fault still present is not announced again; a cleared one clears after
+        ``clear_after_s``); which faults are present only for the same device."""
+        self.latch.carry_over(old.latch, evidence=same_device)
+        if same_device:
+            self.sources = dict(old.sources)
+
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
         if reading.quality is Quality.STALE:
             return []  # no news: the device did not answer, availability handles that
@@ -82,6 +90,14 @@ class CoverRule:
     def is_open(self) -> bool:
         """Whether ``cover.opened`` is raised (until ``cover.closed``)."""
         return self.latch.active
+
+    def carry_over(self, old: CoverRule, *, same_device: bool) -> None:
+        """Continue from this cover's rule before a reload: opened or closed always; the
+        switch and tilt last read only for the same device."""
+        self.latch.carry_over(old.latch, evidence=same_device)
+        self.tilt.carry_over(old.tilt, evidence=same_device)
+        if same_device:
+            self.switch_open, self.last_tilt = old.switch_open, old.last_tilt
 
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
         if reading.quality is not Quality.GOOD:

@@ -17,14 +17,20 @@ Usage::
 
 Raises ``RulesConfigError`` (a ``UsageError``) at construction for settings that contradict
 the profiles: an unknown point or rain gauge, thresholds out of order, K above N.
+
+A config reload builds a new engine; ``carry_over(previous, same_devices)`` hands each of
+its rules the state of the same rule (same device, same point, same concern) in the old one:
+what consumers were told always, the evidence only for devices polled as before (each rule's
+``carry_over`` says what it keeps).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol, Self, TypeVar
 
 from drivers.model import PollResult, Reading
 from drivers.profile import Point, Profile
@@ -46,6 +52,15 @@ __all__ = ["DeviceInfo", "RulesConfigError", "RulesEngine"]
 
 Handler = Callable[[Reading], list[EventDraft]]
 Raised = Callable[[], bool]  # is a condition raised now (read off its rule)
+
+
+class CarriesOver(Protocol):
+    """A rule that continues from its predecessor across a config reload."""
+
+    def carry_over(self, old: Self, *, same_device: bool) -> None: ...
+
+
+R = TypeVar("R", bound=CarriesOver)
 _LEVEL_ORDER = ("low_low", "low", "high", "high_high")
 
 
@@ -95,6 +110,9 @@ class RulesEngine:
         self._routes: dict[tuple[str, str], list[Handler]] = {}
         self._faults: dict[str, FaultRule] = {}
         self._conditions: dict[str, dict[str, tuple[Condition, Raised]]] = {}
+        # (device, concern) -> the rule object, for carry_over: "threshold:<point>",
+        # "rate:<point>", "faults", "cover", "blockage", "overflow".
+        self._rules: dict[tuple[str, str], CarriesOver] = {}
         for device in devices:
             self._check_device(device)
             if device.rules.enabled:
@@ -110,6 +128,10 @@ class RulesEngine:
 
     def _condition(self, device: str, condition: Condition, raised: Raised) -> None:
         self._conditions.setdefault(device, {})[condition.id] = (condition, raised)
+
+    def _keep(self, device: str, concern: str, rule: R) -> R:
+        self._rules[device, concern] = rule
+        return rule
 
     def _check_device(self, device: DeviceInfo) -> None:
         profile = device.profile
@@ -139,7 +161,7 @@ class RulesEngine:
 
     def _wire_device(self, device: DeviceInfo) -> None:
         name = device.name
-        faults = FaultRule(name, device.profile, self.rules.faults)
+        faults = self._keep(name, "faults", FaultRule(name, device.profile, self.rules.faults))
         self._faults[name] = faults
         fault_condition = Condition("device.fault", ("device.fault",), ("device.fault.cleared",))
         self._condition(name, fault_condition, lambda: faults.latch.active)
@@ -147,7 +169,7 @@ class RulesEngine:
         if device.profile.points_with_role("cover_open") or device.profile.points_with_role(
             "cover_tilt_deg"
         ):
-            cover = CoverRule(name, self.rules.cover)
+            cover = self._keep(name, "cover", CoverRule(name, self.rules.cover))
             self._condition(
                 name, Condition("cover", ("cover.opened",), ("cover.closed",)), cover.is_open
             )
@@ -157,12 +179,14 @@ class RulesEngine:
             spec = threshold_spec(point, device.rules, self.rules)
             if spec is not None:
                 _check_spec(name, point, spec)
-                threshold = ThresholdRule(name, point, spec)
+                threshold = self._keep(
+                    name, f"threshold:{point.name}", ThresholdRule(name, point, spec)
+                )
                 self._route(name, point.name, threshold)
                 self._condition(name, threshold.condition, threshold.raised)
             rate = rate_spec(point, device.rules, self.rules)
             if rate is not None:
-                rate_rule = RateRule(name, point, rate)
+                rate_rule = self._keep(name, f"rate:{point.name}", RateRule(name, point, rate))
                 self._route(name, point.name, rate_rule)
                 self._condition(name, rate_rule.condition, rate_rule.raised)
             self._route(name, point.name, partial(faults, point=point))
@@ -178,7 +202,9 @@ class RulesEngine:
             else:
                 gauges = [d for d in self.devices if self._has_role(d, "rain_rate_mm_h")]
             if gauges:
-                rule = BlockageRule(name, tuple(gauges), self.rules.blockage)
+                rule = self._keep(
+                    name, "blockage", BlockageRule(name, tuple(gauges), self.rules.blockage)
+                )
                 blockage = Condition(
                     "sewer.blockage_suspected",
                     ("sewer.blockage_suspected",),
@@ -191,7 +217,7 @@ class RulesEngine:
                     self._route(gauge, rain.name, rule.on_rain)
         if device.device_kind == "pump_controller" and self.rules.overflow.enabled:
             pumps = tuple(p.name for p in device.profile.points_with_role("pump_running"))
-            overflow = OverflowRule(name, pumps, self.rules.overflow)
+            overflow = self._keep(name, "overflow", OverflowRule(name, pumps, self.rules.overflow))
             self._condition(
                 name,
                 Condition("overflow.risk", ("overflow.risk",), ("overflow.risk.cleared",)),
@@ -242,6 +268,16 @@ class RulesEngine:
         return frozenset(
             cid for cid, (_, raised) in self._conditions.get(device, {}).items() if raised()
         )
+
+    def carry_over(self, previous: RulesEngine, same_devices: Collection[str]) -> None:
+        """Continue from ``previous`` (the engine of the config before a reload): each rule
+        here takes over the same rule there (same device and concern, same type);
+        ``same_devices`` are the devices polled as before, whose evidence (windows, delays,
+        last values) still holds. Rules only one of the two has start fresh or are gone."""
+        for (device, concern), rule in self._rules.items():
+            old = previous._rules.get((device, concern))
+            if old is not None and type(old) is type(rule):
+                rule.carry_over(old, same_device=device in same_devices)
 
     def active_faults(self, device: str) -> list[str]:
         """What ``device.fault`` currently reports for ``device`` (empty: none)."""

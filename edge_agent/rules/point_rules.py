@@ -219,6 +219,18 @@ class ThresholdRule:
     def raised(self) -> bool:
         return self.state is not None
 
+    def carry_over(self, old: ThresholdRule, *, same_device: bool) -> None:
+        """Continue from this point's rule before a reload: the state consumers were told
+        (so a threshold still crossed is not announced again, and one the new settings no
+        longer cross is cleared), and each threshold's evidence where it still applies (see
+        ``Alarm.carry_over``). Nothing when the point is now judged by another family."""
+        if old.spec.family != self.spec.family:
+            return
+        self.state = old.state
+        for name, alarm in self.alarms.items():
+            if name in old.alarms:
+                alarm.carry_over(old.alarms[name], evidence=same_device)
+
     def __call__(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
         if value is None:
@@ -259,6 +271,11 @@ class RateRule:
 
     def raised(self) -> bool:
         return self.alarm.active
+
+    def carry_over(self, old: RateRule, *, same_device: bool) -> None:
+        """Continue from this point's rate rule before a reload (see ``RateAlarm``)."""
+        if old.spec.kind == self.spec.kind:
+            self.alarm.carry_over(old.alarm, evidence=same_device)
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)

@@ -32,6 +32,17 @@ class BlockageRule:
         self.last_rain: dict[str, float | None] = dict.fromkeys(gauges)
         self.active = False
 
+    def carry_over(self, old: BlockageRule, *, same_device: bool) -> None:
+        """Continue from this gauge's rule before a reload: suspected or not always; the
+        rise and the dry spell of each gauge it still asks only for the same device."""
+        self.active = old.active
+        self.rising.carry_over(old.rising, evidence=same_device)
+        if same_device:
+            for gauge in self.gauges:
+                if gauge in old.dry_since:
+                    self.dry_since[gauge] = old.dry_since[gauge]
+                    self.last_rain[gauge] = old.last_rain[gauge]
+
     def on_rain(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
         if value is None or reading.device not in self.dry_since:
@@ -84,6 +95,17 @@ class OverflowRule:
         self.rising = RateAlarm(config.window_s, config.rise_mm_per_min)
         self.level: float | None = None
         self.latch = Latch(config.clear_after_s)
+
+    def carry_over(self, old: OverflowRule, *, same_device: bool) -> None:
+        """Continue from this station's rule before a reload: at risk or not always; the
+        pumps, float, faults and wet-well rise last seen only for the same device."""
+        self.latch.carry_over(old.latch, evidence=same_device)
+        self.rising.carry_over(old.rising, evidence=same_device)
+        if same_device:
+            for pump in self.running:
+                self.running[pump] = old.running.get(pump)
+            self.faults = dict(old.faults)
+            self.float_high_high, self.level = old.float_high_high, old.level
 
     def reasons(self) -> list[str]:
         out = [f"{name} faulted" for name, on in sorted(self.faults.items()) if on]

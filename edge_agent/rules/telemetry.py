@@ -16,7 +16,7 @@ sending (one outbox row and one MQTT message per poll, not one per reading).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from drivers.model import PollResult, Reading
@@ -73,6 +73,15 @@ class TelemetryFilter:
                 self._policies[device.name, point.name] = _policy(point, overrides, self._config)
         self._default = _policy(None, PointRulesConfig(), self._config)
         self._last: dict[tuple[str, str], _LastSent] = {}
+
+    def carry_over(self, previous: TelemetryFilter, same_devices: Collection[str]) -> None:
+        """Continue from ``previous`` (before a config reload): the last value sent of every
+        point of ``same_devices`` (devices polled as before), so an unchanged value is not
+        sent again; a new deadband or heartbeat applies from the next reading on. Devices
+        polled differently start fresh: their next poll is sent whole."""
+        for key, last in previous._last.items():
+            if key[0] in same_devices and key in self._policies:
+                self._last[key] = last
 
     def should_send(self, reading: Reading) -> bool:
         """Whether to send ``reading``; when True it becomes the point's last sent value."""

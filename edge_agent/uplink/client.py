@@ -22,7 +22,8 @@ How (aiomqtt's shape, the application owns the reconnect loop):
   reconnect; events alone go through the outbox.
 - Lost connection: what was acknowledged is deleted, the outbox is rewound (everything else is
   sent again: at-least-once, consumers dedupe by ``id``), reconnect after a capped exponential
-  backoff with jitter.
+  backoff with jitter. Why it was lost is said in words (``disconnects``): a session taken
+  over by another client with our client id above all.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from edge_agent.component_status import UplinkStatus
 from edge_agent.errors import RuntimeFailure
 from edge_agent.events import PAYLOAD_VERSION, JsonValue
 from edge_agent.outbox import Batch, Outbox
+from edge_agent.uplink.disconnects import Disconnect, QuickCloses, SocketErrors
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import Topics
 
@@ -136,6 +138,7 @@ class _Session:
         self.connack: asyncio.Future[None] = self.loop.create_future()
         self.closed = False
         self.disconnect_reason: str | None = None
+        self.connected_at: float | None = None  # monotonic, at the CONNACK
         self.acks: deque[tuple[int, bool, str]] = deque()  # appended by paho's thread
         self._ack_lock = threading.Lock()
         self._ack_posted = False
@@ -165,6 +168,8 @@ class _Session:
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
         self.subscribed: set[str] = set()
+        self._socket_errors = SocketErrors()
+        self.client.enable_logger(self._socket_errors.logger)
 
     # paho thread -> loop -----------------------------------------------------------------
     def _post(self, fn: Callable[[*Ts], None], *args: *Ts) -> None:
@@ -182,6 +187,7 @@ class _Session:
 
     def _ok_connack(self) -> None:
         if not self.connack.done():
+            self.connected_at = time.monotonic()
             self.connack.set_result(None)
 
     def _fail_connack(self, message: str) -> None:
@@ -189,9 +195,30 @@ class _Session:
             self.connack.set_exception(UplinkError(message))
 
     def _on_disconnect(
-        self, _c: object, _u: object, _f: object, reason_code: ReasonCode, _p: object
+        self,
+        _c: object,
+        _u: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _p: object,
     ) -> None:
-        self._post(self._lost, f"connection lost: {reason_code}")
+        since = self.connected_at
+        ended = Disconnect(
+            reason_code.value,
+            str(reason_code),
+            flags.is_disconnect_packet_from_server,
+            self._socket_errors.last,
+            None if since is None else time.monotonic() - since,
+        )
+        self._post(self._disconnected, ended)
+
+    def _disconnected(self, ended: Disconnect) -> None:
+        if self.closed:
+            return  # we closed it
+        again = self.uplink._quick_closes.note(ended) > 1
+        settings = self.uplink.settings
+        mqtt5 = settings.protocol == "5"
+        self._lost(ended.describe(settings.effective_client_id, mqtt5=mqtt5, again=again))
 
     def _lost(self, message: str) -> None:
         if self.closed:
@@ -344,6 +371,7 @@ class Uplink:
         self._stop_mid: int | None = None
         self._stop_waiter: tuple[_Session, asyncio.Future[None]] | None = None
         self._failures_pending = False
+        self._quick_closes = QuickCloses()  # reasonless closes right after connecting
         self._outstanding: deque[_Pending] = deque()
         self._ready: deque[tuple[_Pending, tuple[str, str, bytes, int]]] = deque()
 

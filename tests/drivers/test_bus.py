@@ -100,6 +100,39 @@ class TestCoordinator:
         c.poll_failed("x", 110.0, ts=5010.0)  # offline from here
         assert c.poll_ok(120.0, ts=5090.0) == AvailabilityChange(True, offline_s=80.0)
 
+    def test_a_device_that_never_answered_is_not_online(self):
+        """One failed poll of a device never heard is no news: ``unknown`` (status: not
+        online, not offline) until it answers or fails ``offline_after`` polls in a row."""
+        c = _coordinator()
+        c.poll_failed("no answer", 100.0)
+        assert c.state == "unknown" and c.status("b").online is None
+        assert c.status("b").last_error == "no answer"
+        c.poll_ok(110.0)
+        assert c.state == "online" and c.status("b").online is True
+        c.poll_failed("no answer", 120.0)  # answered before: one failure is still online
+        assert c.state == "online"
+
+    def test_a_changed_device_starts_from_the_availability_last_decided(self):
+        """A reload that changed how a device is polled: counters and streak start fresh,
+        but an offline device is not reported offline again and comes back once."""
+        old = _coordinator()
+        old.poll_failed("x", 100.0, ts=5000.0)
+        old.poll_failed("x", 110.0, ts=5010.0)
+        assert old.state == "offline"
+        new = _coordinator()
+        new.carry_availability(old)
+        assert new.state == "offline" and new.polls_failed == 0
+        assert new.poll_failed("x", 200.0) is None  # no second offline
+        assert new.poll_ok(210.0, ts=5100.0) == AvailabilityChange(True, offline_s=90.0)
+        online = _coordinator()
+        online.carry_availability(new)
+        assert online.state == "online"
+        assert online.poll_failed("x", 300.0) is None
+        assert online.poll_failed("x", 310.0) == AvailabilityChange(False, reason="x", failures=2)
+        fresh = _coordinator()
+        fresh.carry_availability(_coordinator())  # never polled: nothing to carry
+        assert fresh.state == "unknown" and not fresh.polled
+
     def test_jitter_spreads_first_polls(self):
         spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 10.0, PollPolicy(jitter_s=2.0))
         dues = {DeviceCoordinator(spec, 0.0, random.Random(seed)).next_due for seed in range(5)}
@@ -369,3 +402,37 @@ def test_progressing_counts_completed_requests_only():
     asyncio.run(main())
     assert len(beats) == 3
     assert t.where == "tcp 127.0.0.1:1"
+
+
+def test_an_adopted_coordinator_goes_on_where_it_was():
+    """A runner built for a reload polls with the previous runner's coordinator of a device
+    left as it was: its schedule, counters and availability go on. Only before start."""
+
+    async def scenario():
+        async with served_units(UNITS) as server:
+
+            def runner() -> BusRunner:
+                transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=1)
+                spec = DeviceSpec("fast", 1, RegisterPlan((0, 1)), 0.05, POLICY)
+                return BusRunner("b", transport, [spec])
+
+            first = runner()
+            first.start()
+            while first.coordinators["fast"].polls_ok < 3:
+                await asyncio.sleep(0.02)
+            await first.stop()
+            kept = first.coordinators["fast"]
+            polls = kept.polls_ok
+            second = runner()
+            second.adopt(kept)
+            second.start()
+            while kept.polls_ok < polls + 2:
+                await asyncio.sleep(0.02)
+            assert second.coordinators["fast"] is kept
+            with pytest.raises(RuntimeError):
+                second.adopt(kept)
+            await second.stop()
+            with pytest.raises(KeyError):
+                runner().adopt(DeviceCoordinator(DeviceSpec("other", 2, RegisterPlan(), 1.0), 0.0))
+
+    asyncio.run(scenario())

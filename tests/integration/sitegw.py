@@ -39,24 +39,29 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Simulator:
-    """The seed site's simulators in a subprocess on free ports."""
+    """The seed site's simulators in a subprocess on free ports. ``control=True`` opens its
+    live control (``control("offline lv-03")`` answers the simulator's one line)."""
 
-    def __init__(self, tmp: Path, *, speed: float = 60.0, site: Path = SEED_SITE) -> None:
+    def __init__(
+        self, tmp: Path, *, speed: float = 60.0, site: Path = SEED_SITE, control: bool = False
+    ) -> None:
         self.site_path = site
         self.site = load_site(site)
         self.log = open(tmp / "simulate.log", "w")  # noqa: SIM115 - closed in stop()
+        args = [
+            *ENTRY,
+            "simulate",
+            "--site",
+            str(site),
+            "--speed",
+            str(speed),
+            "--port-base",
+            "0",
+            "--json",
+        ]
         self.proc = subprocess.Popen(
-            [
-                *ENTRY,
-                "simulate",
-                "--site",
-                str(site),
-                "--speed",
-                str(speed),
-                "--port-base",
-                "0",
-                "--json",
-            ],
+            [*args, "--control"] if control else args,
+            stdin=subprocess.PIPE if control else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -68,6 +73,13 @@ class Simulator:
             name: SimpleNamespace(host=ep["host"], port=ep["port"])
             for name, ep in doc["endpoints"].items()
         }
+
+    def control(self, command: str) -> str:
+        """Send one live-control command; its answer (``ok: ...`` / ``error: ...``)."""
+        assert self.proc.stdin is not None, "started without control=True"
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return _readline(self.proc, 30.0).strip()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

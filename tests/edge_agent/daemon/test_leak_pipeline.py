@@ -207,3 +207,53 @@ def test_trackers_are_persisted_after_each_job_that_scored_and_only_then(setup):
     asyncio.run(_drive(pipeline, clock, 3))
     assert pipeline.jobs_run > failed_jobs
     assert saved_after == list(range(failed_jobs + 1, pipeline.jobs_run + 1))
+
+
+def test_a_reload_continues_trackers_status_and_schedule_of_unchanged_loggers(monkeypatch):
+    """The pipeline a reload builds takes over from the running one, through
+    ``carry_over``: the trackers of the loggers left as they were (a positive night is not
+    forgotten), their status, and the schedule (the slot already recorded is not recorded
+    again); a changed logger starts fresh."""
+    from edge_agent.config.model import LeakDetectionConfig
+    from edge_agent.daemon.analysis import TrackerAnalysis
+
+    monkeypatch.setattr("edge_agent.daemon.analysis.local_utc_offset_s", lambda ts: 0.0)
+    clock = ManualClock(epoch_start=1_767_225_600.0 + 2.5 * 3600)  # 02:30 UTC: in the window
+    placements = {name: ("ductile_iron", "P-02") for name in LOGGERS}
+
+    async def emit(drafts):
+        pass
+
+    def pipeline() -> LeakPipeline:
+        return LeakPipeline(
+            scheduler=RecordingScheduler(
+                LOGGERS, window=NightWindow(120, 240), interval_s=3600, utc_offset_s=lambda t: 0.0
+            ),
+            recorder=SynthRecorder(clock),
+            analysis=TrackerAnalysis(LeakDetectionConfig(), placements, now=clock.time()),
+            locator=None,
+            pairs=[],
+            emit=emit,
+            clock=clock,
+            executor=None,
+        )
+
+    running = pipeline()
+
+    async def night_slot(p: LeakPipeline) -> int:
+        jobs = p.scheduler.due(clock.time())
+        for job in jobs:
+            await p.run_job(job)
+        return len(jobs)
+
+    assert asyncio.run(night_slot(running)) == 1
+    heard = {n: running.analysis.state(n) for n in LOGGERS}
+    assert heard["nl-02"] != "normal" and heard["nl-03"] != "normal"
+    reloaded = pipeline()
+    reloaded.carry_over(running, {"nl-01", "nl-02"})  # nl-03 moved: fresh
+    assert reloaded.analysis.state("nl-02") == heard["nl-02"]
+    assert reloaded.analysis.state("nl-03") == "normal"
+    assert reloaded.status["nl-02"].recordings == 1 and reloaded.status["nl-03"].recordings == 0
+    assert reloaded.status["nl-02"].state == heard["nl-02"]
+    assert asyncio.run(night_slot(reloaded)) == 0  # this slot is recorded already
+    assert asyncio.run(night_slot(pipeline())) == 1  # (a fresh schedule would record again)

@@ -145,6 +145,16 @@ class TestRateLimitRepeats:
         for _ in range(5):
             self._call(limiter, "info", event="e", device="a")
 
+    def test_an_answer_to_an_operator_is_never_limited(self):
+        """``rate_limit=False`` (a refused SIGHUP) passes every time, the field removed."""
+        limiter = RateLimitRepeats(10, clock=FakeClock())
+        for _ in range(3):
+            line = self._call(limiter, "error", event="refused", rate_limit=False)
+            assert "rate_limit" not in line
+        self._call(limiter, "error", event="refused")
+        with pytest.raises(structlog.DropEvent):
+            self._call(limiter, "error", event="refused")
+
     def test_due_summaries_only_for_closed_windows_with_drops(self):
         clock = FakeClock()
         limiter = RateLimitRepeats(10, clock=clock)

@@ -212,3 +212,94 @@ def test_failing_links_back_off_and_status_log_and_status_say_why(tmp_path):
     assert offline == errors  # once each, with the reason status shows
     assert [x for x in lines if x.get("level") in ("error", "critical")] == []
     assert all(x.get("bus") for x in lines if str(x.get("logger", "")).startswith("pymodbus"))
+
+
+class _ServedInThread:
+    """A simulated RTU unit on the server end of a pty pair, on its own loop in a thread,
+    while the test waits on the daemon subprocess."""
+
+    def __init__(self, serial_port: str, unit: int, store) -> None:
+        import asyncio
+        import threading
+
+        from drivers.sim.server import SimServer
+        from tests.helpers.modbus import RTU_TEST_BAUD
+
+        self._stop = threading.Event()
+        started = threading.Event()
+
+        async def serve() -> None:
+            server = SimServer("rtu", serial_port=serial_port, baudrate=RTU_TEST_BAUD)
+            server.add_unit(unit, store)
+            await server.start()
+            started.set()
+            try:
+                while not self._stop.is_set():
+                    await asyncio.sleep(0.05)
+            finally:
+                await server.stop()
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+        self._thread.start()
+        assert started.wait(10), "the Modbus server did not start"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_a_serial_port_that_vanishes_while_running_backs_off_and_comes_back(tmp_path):
+    """A USB-RS485 adapter pulled out under a running daemon: its device goes offline once
+    with the port's reason in the log, in ``status`` and in STATUS=, the bus retries at its
+    backoff rate, and plugged back in the device recovers by itself."""
+    from tests.edge_agent.rules.helpers import PROFILES
+    from tests.helpers.modbus import RTU_TEST_BAUD, profile_store
+
+    store = profile_store(PROFILES.get("level-radar-lr10"), {"level": 500.0})
+    with pty_pair(tmp_path / "ptys") as ptys:
+        server = _ServedInThread(ptys.server_path, 1, store)
+        config = tmp_path / "gateway.yaml"
+        config.write_text(
+            "version: 1\ngateway: {site: test, id: gw-1}\nbuses:\n"
+            f"  - {{name: rs485, type: rtu, port: {ptys.client_path}, baudrate: {RTU_TEST_BAUD},"
+            " timeout_s: 0.2, retries: 0, offline_after: 2, backoff: {initial_s: 2.0,"
+            " max_s: 2.0}}\n"
+            "devices:\n"
+            "  - {name: lv-01, bus: rs485, unit_id: 1, profile: level-radar-lr10,"
+            " poll_interval_s: 0.2}\n"
+            "logging: {level: info, format: json}\n"
+        )
+        state = tmp_path / "state"
+        notify = NotifySocket(tmp_path)
+        daemon = Daemon(tmp_path, config, state, notify=notify)
+        gone = f"cannot open rtu {ptys.client_path}: no such port"
+        try:
+            msgs = notify.wait_for(lambda m: any("READY=1" in x for x in m), 60)
+            assert "STATUS=1/1 devices online" in next(x for x in msgs if "READY=1" in x)
+            server.stop()
+            ptys.vanish()
+            why = f"STATUS=0/1 devices online (lv-01: {gone}"
+            notify.wait_for(lambda m: any(why in x for x in m), 30)
+
+            def status_names_it():
+                snap = _status(state)[1]
+                return snap and gone in (snap["devices"][0]["last_error"] or "") and snap
+
+            first = wait_until(status_names_it, 30, "status naming the vanished port")
+            time.sleep(5.0)
+            _, later = _status(state)
+            # 5 s at a 2 s backoff: at most 4 more attempts (25 at the 0.2 s poll interval).
+            failed = later["devices"][0]["polls_failed"] - first["devices"][0]["polls_failed"]
+            assert 1 <= failed <= 4, failed
+            ptys.restore()
+            server = _ServedInThread(ptys.server_path, 1, store)
+            wait_until(lambda: _status(state)[1]["devices"][0]["online"], 30, "back online")
+        finally:
+            daemon.stop()
+            server.stop()
+            notify.close()
+    lines = daemon.log_lines()
+    offline = [x for x in lines if x.get("event") == "device offline"]
+    assert len(offline) == 1 and gone in offline[0]["reason"]
+    assert [x["device"] for x in lines if x.get("event") == "device recovered"] == ["lv-01"]
+    assert [x for x in lines if x.get("level") in ("error", "critical")] == []

@@ -133,11 +133,28 @@ def _device(name: str, bus: str, online: bool | None, error: str | None = None):
             "a: x; 1 more",
             id="same-bus-different-causes",
         ),
+        pytest.param(
+            [_device("a", "b1", True), _device("b", "b1", None, "no answer from unit 2")],
+            "b: no answer from unit 2",
+            id="never-answered-not-offline-yet",
+        ),
     ],
 )
 def test_offline_reason(devices, expected):
     """STATUS= and status say why devices are offline: one cause per bus that fails as one."""
     assert offline_reason(devices) == expected
+
+
+def test_render_a_device_never_heard_is_no_answer_not_online():
+    from dataclasses import replace
+
+    snap = _snapshot()
+    silent = DeviceStatus("lv-03", "pumpstation", None, None, 0, 1, 1, "no answer from unit 3")
+    waiting = DeviceStatus("lv-04", "pumpstation", None)
+    text = render(replace(snap, devices=(*snap.devices, silent, waiting)), running=True, now=0)
+    assert "devices: 1/4 online (lv-02: timeout; 1 more)" in text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  lv-")}
+    assert "NO ANSWER" in rows["lv-03"] and "waiting" in rows["lv-04"]
 
 
 def test_render_not_running():

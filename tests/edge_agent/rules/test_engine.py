@@ -411,6 +411,28 @@ def family(kind):
     return kind, "raise"
 
 
+History = dict[tuple[str, str, str | None], list[tuple[str, str]]]
+
+
+def record(history: History, events) -> None:
+    """Each event under its (device, family, point), as (kind, raise or clear)."""
+    for e in events:
+        fam, what = family(e.kind)
+        history.setdefault((e.dev, fam, e.data.get("point")), []).append((e.kind, what))
+
+
+def assert_no_storm(history: History) -> None:
+    for key, seq in history.items():
+        # a family's events never repeat the same kind back to back ...
+        assert all(a[0] != b[0] for a, b in itertools.pairwise(seq)), (key, seq)
+        # ... its first event is a raise, and two clears never follow each other
+        assert seq[0][1] == "raise", (key, seq)
+        assert all(not (a[1] == b[1] == "clear") for a, b in itertools.pairwise(seq)), (key, seq)
+        # single-level alarms strictly alternate raise / clear
+        if key[1] not in ("gas", "level", "pressure"):
+            assert all(a[1] != b[1] for a, b in itertools.pairwise(seq)), (key, seq)
+
+
 class TestNoStorms:
     """Property: random readings never raise one alarm twice without a clear between."""
 
@@ -418,7 +440,7 @@ class TestNoStorms:
     def test_alternation(self, steps):
         engine = site()
         poll = Polls(engine)
-        history: dict[tuple[str, str, str | None], list[tuple[str, str]]] = {}
+        history: History = {}
         for ts, step in enumerate(steps):
             if step[0] == "poll":
                 _, dev, ok = step
@@ -426,19 +448,5 @@ class TestNoStorms:
             else:
                 dev, point, value, quality = step
                 events = engine.on_reading(reading(dev, point, value, float(ts) * 30, quality))
-            for e in events:
-                fam, what = family(e.kind)
-                key = (e.dev, fam, e.data.get("point"))
-                history.setdefault(key, []).append((e.kind, what))
-        for key, seq in history.items():
-            # a family's events never repeat the same kind back to back ...
-            assert all(a[0] != b[0] for a, b in itertools.pairwise(seq)), (key, seq)
-            # ... its first event is a raise, and two clears never follow each other
-            assert seq[0][1] == "raise", (key, seq)
-            assert all(not (a[1] == b[1] == "clear") for a, b in itertools.pairwise(seq)), (
-                key,
-                seq,
-            )
-            # single-level alarms strictly alternate raise / clear
-            if key[1] not in ("gas", "level", "pressure"):
-                assert all(a[1] != b[1] for a, b in itertools.pairwise(seq)), (key, seq)
+            record(history, events)
+        assert_no_storm(history)
