@@ -11,14 +11,28 @@ from A. Weightings:
 - ``"phat"``: G / |G| keeps only the phase: a sharp peak whatever the leak's spectrum colour;
 - ``"scot"``: G / sqrt(S_aa * S_bb) with auto-spectra smoothed across frequency: whitens each
   channel, keeps the coherence (better than PHAT when one channel has strong tones);
-- ``"none"``: the plain (band-limited) cross-correlation.
+- ``"none"``: the plain (band-limited) cross-correlation;
+- ``"ht"`` (Hannan-Thomson / maximum likelihood, Knapp & Carter 1976): G / |G| times
+  MSC / (1 - MSC), the magnitude-squared coherence of a Welch cross-spectrum
+  (``dsp.coherence``). Frequencies where both loggers hear the same source weigh most, where
+  they hear unrelated noise (traffic on one street, flow at one fitting) about nothing; the
+  band shrinks to where the coherence is significant inside the given (material) band, and
+  steady tones get no weight.
 
 Only lags within +-D/c can hold a leak between the loggers, so the FFT length is
 next_fast_len(N + max_lag), not 2N - 1: long enough that the circular correlation equals the
 linear one over that window (no wrap-around), about half the work of a full correlation. The
 peak is refined below one sample by Newton steps on the exact band-limited correlation, which is
-a finite sum of complex exponentials we already hold (no interpolation model). Confidence is
-from the peak against the largest sidelobe outside the main lobe.
+a finite sum of complex exponentials we already hold (no interpolation model).
+
+Confidence is a probability-like figure that the peak is the source's and not noise's:
+the correlation away from the main lobe is noise of robust standard deviation sigma (median
+absolute deviation); a peak ``z`` sigmas up among ``N`` independent lags in the search window
+(``N`` = 2 x max_lag x the weighting's equivalent bandwidth) would come from noise alone with
+probability ``p = 1 - Phi(z)**N``. ``significance = -log10(p)``; confidence =
+``logistic((significance - 2) / 0.5)`` (0.5 at p = 1 %), times ``logistic((z - z2 - 2) /
+0.7)`` for a second peak ``z2`` in the window nearly as tall (an ambiguous lag), and at most
+``EDGE_CONFIDENCE`` when the peak sits on the window's edge (a source at or beyond a logger).
 
 Position helpers: ``locate_on_path`` for one wave speed, ``locate_on_legs`` for a path of
 segments of different materials (travel time per segment).
@@ -27,13 +41,20 @@ segments of different materials (travel time per segment).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from dsp._numba import jit
+from dsp.coherence import (
+    CoherentBand,
+    choose_band,
+    coherence_nperseg,
+    plausible_band,
+    welch_cross_spectra,
+)
 from dsp.spectra import kernel_input
 
 __all__ = [
@@ -42,11 +63,12 @@ __all__ = [
     "gcc_tdoa",
     "locate_on_legs",
     "locate_on_path",
+    "locate_tdoa",
     "next_fast_len",
 ]
 
-Weighting = Literal["phat", "scot", "none"]
-WEIGHTINGS: tuple[str, ...] = ("phat", "scot", "none")
+Weighting = Literal["phat", "scot", "none", "ht"]
+WEIGHTINGS: tuple[str, ...] = ("phat", "scot", "none", "ht")
 
 # Raised-cosine taper at each band edge, as a fraction of the bandwidth: a brick-wall band
 # gives sinc sidelobes that compete with the peak at low SNR.
@@ -61,18 +83,29 @@ MIN_SIDELOBE_LAGS = 32
 NEWTON_STEPS = 4
 # How far beyond +-D/c to look for a stronger peak (a source outside the loggers).
 OUTSIDE_SEARCH_FACTOR = 1.5
+# Confidence: 0.5 where noise alone would give such a peak 1 % of the time (significance 2).
+SIGNIFICANCE_AT_HALF = 2.0
+SIGNIFICANCE_WIDTH = 0.5
+# A second peak within this many sigmas of the first makes the lag ambiguous.
+AMBIGUITY_Z = 2.0
+AMBIGUITY_WIDTH = 0.7
+EDGE_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class TdoaResult:
     """What a correlation found.
 
-    ``tdoa_s`` = t_A - t_B. ``confidence`` in [0, 1] is 1 - 1/peak_to_sidelobe (0 when the
-    peak is no taller than the best competitor). ``peak`` is the correlation at the peak,
+    ``tdoa_s`` = t_A - t_B. ``confidence`` in [0, 1] (module docstring): >= 0.5 means the
+    peak is the source's with noise alone giving such a peak under 1 % of the time;
+    ``significance`` is that -log10(p). ``peak_to_sidelobe`` is the peak over the largest
+    |correlation| outside the main lobe. ``peak`` is the correlation at the peak,
     normalised so that identical inputs give 1. ``at_window_edge`` means the peak sits on the
     +-max_lag limit; ``outside_peak`` that the correlation just beyond +-max_lag (up to 1.5x)
     is taller than the best peak inside: the source is probably not between the loggers.
     ``lags_s`` / ``correlation`` hold the weighted correlation over the searched window.
+    ``band_hz`` is the band correlated (for ``"ht"`` the coherent span chosen inside the given
+    band); ``mean_coherence`` the mean MSC over it (``"ht"`` only).
     """
 
     tdoa_s: float
@@ -88,6 +121,8 @@ class TdoaResult:
     outside_peak: bool
     lags_s: np.ndarray
     correlation: np.ndarray
+    significance: float = 0.0
+    mean_coherence: float | None = None
 
 
 def next_fast_len(n: int) -> int:
@@ -117,7 +152,7 @@ def _as_signal(x: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-_MODES = {"none": 0, "phat": 1, "scot": 2}
+_MODES = {"none": 0, "phat": 1, "scot": 2, "ht": 3}
 
 
 @jit
@@ -150,7 +185,9 @@ def _moving_average(x, bins):  # pragma: no cover - compiled
 
 
 @jit
-def _gcc_kernel(a, b, nfft, fs, lo, hi, taper, mode, smooth_bins, computed):  # pragma: no cover
+def _gcc_kernel(
+    a, b, nfft, fs, lo, hi, taper, mode, smooth_bins, computed, given
+):  # pragma: no cover
     """Weighted, band-limited cross-spectrum and its correlation over lags +-computed.
 
     One pass over the band's bins only (everything outside stays zero). With a band the mean
@@ -182,11 +219,13 @@ def _gcc_kernel(a, b, nfft, fs, lo, hi, taper, mode, smooth_bins, computed):  # 
     total = 0.0
     for k in range(k_lo, k_hi + 1):
         w = _band_weight(k * df, lo, hi, taper)
+        if mode == 3:  # given weights (HT: MSC / (1 - MSC)) on the phase
+            w *= given[k]
         if w == 0.0:
             continue
         total += 2.0 * w
         g = fa[k] * np.conj(fb[k])
-        if mode == 1:  # PHAT: keep the phase only
+        if mode == 1 or mode == 3:  # PHAT (and HT): keep the phase only, then weight
             spec[k] = g * (w / max(abs(g), tiny))
         elif mode == 2:
             spec[k] = g * (w / max(np.sqrt(saa[k] * sbb[k]), tiny))
@@ -261,31 +300,83 @@ def gcc_tdoa(
     max_lag_s: float,
     band_hz: tuple[float, float] | None = None,
     weighting: Weighting = "phat",
+    search_hz: tuple[float, float] | None = None,
 ) -> TdoaResult:
     """Time difference of arrival t_A - t_B between two simultaneous recordings.
 
     ``max_lag_s`` is the search limit, D / c for loggers D metres apart (or the path's total
     travel time for mixed materials; a limit beyond the recording's length searches every lag
     the recording holds); ``band_hz`` the leak band of the pipe material
-    (``Material.band_hz``), None for all frequencies. Raises ``ValueError`` for unequal or
-    too-short recordings, non-finite samples, a band outside (0, fs/2) or an unknown weighting.
+    (``Material.band_hz``), None for all frequencies. With ``"ht"`` the coherent span is
+    looked for in ``search_hz`` (default ``dsp.coherence.plausible_band(band_hz, fs)``: the
+    material's band widened by an octave either side); when nothing there is significantly
+    coherent, the result is PHAT over ``band_hz`` (and says so in ``weighting``). Raises
+    ``ValueError`` for unequal or too-short recordings, non-finite samples, a band outside
+    (0, fs/2) or an unknown weighting.
     """
+    a, b, band_hz = _checked(a, b, fs, max_lag_s, band_hz)
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r} (known: {', '.join(WEIGHTINGS)})")
+    if weighting != "ht":
+        return _correlate(a, b, fs, max_lag_s, band_hz, weighting, None, None)
+    if search_hz is None:
+        search_hz = plausible_band(band_hz, fs)
+    coherent = _coherent_band(a, b, fs, max_lag_s, search_hz)
+    return _ht_or_phat(a, b, fs, max_lag_s, band_hz, coherent)
+
+
+def _checked(
+    a: np.ndarray, b: np.ndarray, fs: float, max_lag_s: float, band_hz: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
     a = _as_signal(a, "recording A")
     b = _as_signal(b, "recording B")
-    n = a.size
-    if b.size != n:
-        raise ValueError(f"recordings differ in length: {n} vs {b.size} samples")
+    if b.size != a.size:
+        raise ValueError(f"recordings differ in length: {a.size} vs {b.size} samples")
     if not (fs > 0 and math.isfinite(fs)):
         raise ValueError(f"sample rate must be positive, got {fs}")
     if not (max_lag_s > 0 and math.isfinite(max_lag_s)):
         raise ValueError(f"max_lag_s must be positive, got {max_lag_s}")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {weighting!r} (known: {', '.join(WEIGHTINGS)})")
     if band_hz is not None:
         lo, hi = (float(band_hz[0]), float(band_hz[1]))
         if not (0 <= lo < hi <= fs / 2):
             raise ValueError(f"band {lo:g}-{hi:g} Hz must lie within 0-{fs / 2:g} Hz")
         band_hz = (lo, hi)
+    return a, b, band_hz
+
+
+def _ht_or_phat(
+    a: np.ndarray,
+    b: np.ndarray,
+    fs: float,
+    max_lag_s: float,
+    band_hz: tuple[float, float] | None,
+    coherent: CoherentBand,
+) -> TdoaResult:
+    """HT over the coherent span; PHAT over ``band_hz`` (lines left out) when none was found:
+    the weights would be noise (the result says so in ``weighting``)."""
+    if coherent.band_hz is None:
+        return _correlate(
+            a, b, fs, max_lag_s, band_hz, "phat", coherent.line_free, coherent.mean_coherence
+        )
+    return _correlate(
+        a, b, fs, max_lag_s, coherent.band_hz, "ht", coherent.ht_weight, coherent.mean_coherence
+    )
+
+
+def _correlate(
+    a: np.ndarray,
+    b: np.ndarray,
+    fs: float,
+    max_lag_s: float,
+    band_hz: tuple[float, float] | None,
+    weighting: str,
+    weights: Callable[[int, float], np.ndarray] | None,
+    mean_coherence: float | None,
+) -> TdoaResult:
+    """One weighted correlation, its refined peak and confidence. ``weights(nfft, fs)`` gives
+    per-bin weights on the phase (mode 3) for ``"ht"``, and for ``"phat"`` with lines left
+    out; None = the weighting's own."""
+    n = a.size
     max_lag = min(math.ceil(max_lag_s * fs), n - 1)
     bandwidth = (band_hz[1] - band_hz[0]) if band_hz else fs / 2
     lobe = max(1, math.ceil(MAIN_LOBE_WIDTHS * fs / bandwidth))
@@ -293,6 +384,8 @@ def gcc_tdoa(
     # peak just outside +-D/c says the source is not between the loggers.
     computed = min(n - 1, max(math.ceil(OUTSIDE_SEARCH_FACTOR * max_lag), lobe + MIN_SIDELOBE_LAGS))
     nfft = next_fast_len(n + computed)
+    mode = _MODES[weighting] if weights is None else _MODES["ht"]
+    given = weights(nfft, fs) if weights is not None else np.zeros(1)
 
     lo, hi = band_hz if band_hz is not None else (-1.0, -1.0)
     corr, wspec = _gcc_kernel(
@@ -303,9 +396,10 @@ def gcc_tdoa(
         lo,
         hi,
         BAND_TAPER_FRACTION * (hi - lo),
-        _MODES[weighting],
+        mode,
         max(1, round(SCOT_SMOOTHING_HZ * nfft / fs)),
         computed,
+        given,
     )
 
     centre = computed
@@ -331,7 +425,12 @@ def gcc_tdoa(
         psr = math.inf
     else:
         psr = peak / sidelobe
-    confidence = 0.0 if psr <= 1.0 else 1.0 - 1.0 / psr
+    at_edge = abs(k0) >= max_lag
+    confidence, significance = _confidence(
+        corr, lags, k0, lobe, max_lag, _equivalent_bandwidth(wspec, fs / nfft), fs
+    )
+    if at_edge:
+        confidence = min(confidence, EDGE_CONFIDENCE)
     return TdoaResult(
         tdoa_s=lag / fs,
         confidence=confidence,
@@ -342,11 +441,104 @@ def gcc_tdoa(
         max_lag_s=float(max_lag_s),
         weighting=weighting,
         band_hz=band_hz,
-        at_window_edge=abs(k0) >= max_lag,
+        at_window_edge=at_edge,
         outside_peak=bool(np.max(corr[np.abs(lags) > max_lag], initial=-math.inf) > peak),
         lags_s=np.arange(-max_lag, max_lag + 1) / fs,
         correlation=window.copy(),
+        significance=significance,
+        mean_coherence=mean_coherence,
     )
+
+
+def locate_tdoa(
+    a: np.ndarray,
+    b: np.ndarray,
+    fs: float,
+    *,
+    max_lag_s: float,
+    band_hz: tuple[float, float] | None = None,
+    search_hz: tuple[float, float] | None = None,
+) -> TdoaResult:
+    """The coherence-guided delay the locators use: ``"ht"`` over the coherent span (see
+    ``gcc_tdoa``), PHAT over ``band_hz`` and PHAT over the full band, all with the lines of
+    pumps and hum left out (``dsp.coherence.tonal_bins``: a tone correlates at every period),
+    on the same recordings; the one whose peak is least likely noise (highest
+    ``significance``) wins.
+
+    Coherence weighting helps where the loggers share the leak's band and hear their own
+    noise elsewhere; where it does not help (a weak leak whose coherence is nowhere
+    significant bin by bin, the coherent span taken by something else) a plain PHAT peak is
+    the clearer one, and is taken: never worse than plain full-band GCC-PHAT when that one is
+    sure. Raises like ``gcc_tdoa``.
+    """
+    a, b, band_hz = _checked(a, b, fs, max_lag_s, band_hz)
+    coherent = _coherent_band(
+        a, b, fs, max_lag_s, search_hz if search_hz is not None else plausible_band(band_hz, fs)
+    )
+    candidates = [_ht_or_phat(a, b, fs, max_lag_s, band_hz, coherent)]
+    if band_hz is not None and candidates[0].weighting == "ht":
+        candidates.append(
+            _correlate(
+                a, b, fs, max_lag_s, band_hz, "phat", coherent.line_free, coherent.mean_coherence
+            )
+        )
+    candidates.append(
+        _correlate(a, b, fs, max_lag_s, None, "phat", coherent.line_free, coherent.mean_coherence)
+    )
+    return max(candidates, key=lambda r: r.significance)
+
+
+def _coherent_band(
+    a: np.ndarray, b: np.ndarray, fs: float, max_lag_s: float, search_hz: tuple[float, float]
+) -> CoherentBand:
+    """The coherence-chosen band inside ``search_hz`` (never below the first Welch bin)."""
+    nperseg = coherence_nperseg(a.size, fs, max_lag_s)
+    freqs, saa, sbb, sab, nseg = welch_cross_spectra(a, b, fs, min(nperseg, a.size))
+    prior = (max(search_hz[0], float(freqs[1])), search_hz[1])
+    return choose_band(freqs, saa, sbb, sab, nseg, prior)
+
+
+def _equivalent_bandwidth(wspec: np.ndarray, df: float) -> float:
+    """(sum |W|)^2 / sum |W|^2 * df: the bandwidth of a flat weighting with the same
+    statistics (sets how many independent lags a window holds)."""
+    mag = np.abs(wspec)
+    power = float(np.sum(mag * mag))
+    return float(np.sum(mag)) ** 2 / power * df if power > 0 else df
+
+
+def _confidence(
+    corr: np.ndarray,
+    lags: np.ndarray,
+    k0: int,
+    lobe: int,
+    max_lag: int,
+    bandwidth_hz: float,
+    fs: float,
+) -> tuple[float, float]:
+    """``(confidence, significance)`` of the peak at lag ``k0`` (module docstring)."""
+    off = np.abs(lags - k0) > lobe
+    if np.sum(off) < MIN_SIDELOBE_LAGS // 2:
+        return 0.0, 0.0
+    rest = corr[off]
+    median = float(np.median(rest))
+    sigma = 1.4826 * float(np.median(np.abs(rest - median)))
+    if not sigma > 0:
+        return 0.0, 0.0
+    z = (float(corr[lags == k0][0]) - median) / sigma
+    n_lags = max(1.0, 2.0 * max_lag / fs * bandwidth_hz)
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))  # P(one noise lag > z)
+    p = -math.expm1(n_lags * math.log1p(-min(tail, 1.0 - 1e-16))) if tail > 0 else 0.0
+    significance = -math.log10(p) if p > 0 else 300.0
+    conf = _logistic((significance - SIGNIFICANCE_AT_HALF) / SIGNIFICANCE_WIDTH)
+    in_window = off & (np.abs(lags) <= max_lag)
+    if np.any(in_window):
+        z2 = (float(np.max(corr[in_window])) - median) / sigma
+        conf *= _logistic((z - z2 - AMBIGUITY_Z) / AMBIGUITY_WIDTH)
+    return conf, significance
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
 
 def locate_on_path(tdoa_s: float, spacing_m: float, wave_speed_m_s: float) -> float:

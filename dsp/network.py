@@ -431,6 +431,34 @@ class PipeNetwork:
             loss = np.minimum(loss, alpha * np.abs(x - own))
         return loss
 
+    # --- travel times from a point to everywhere -------------------------------------------
+
+    def time_field(self, origin: PipePosition) -> dict[str, tuple[float, float, float | None]]:
+        """Per segment: least travel time (s) of leak noise from ``origin`` to its start node,
+        to its end node, and the origin's offset if it lies on this segment (else None).
+        ``time_at`` uses this. Raises ``NetworkError`` for a position off the network."""
+        cost, _ = self._dijkstra(origin, "time")
+        return {
+            seg.id: (
+                cost.get(seg.start, math.inf),
+                cost.get(seg.end, math.inf),
+                origin.offset_m if seg.id == origin.segment else None,
+            )
+            for seg in self.segments.values()
+        }
+
+    def time_at(
+        self, field: Mapping[str, tuple[float, float, float | None]], segment: str, x: np.ndarray
+    ) -> np.ndarray:
+        """Travel time (s) from the field's origin to offsets ``x`` on ``segment``."""
+        seg = self.segments[segment]
+        speed = self._speed[segment]
+        from_start, from_end, own = field[segment]
+        t = np.minimum(from_start + x / speed, from_end + (seg.length_m - x) / speed)
+        if own is not None:
+            t = np.minimum(t, np.abs(x - own) / speed)
+        return t
+
     # --- reach and coverage ----------------------------------------------------------------
 
     def reach(self, listener: Listener, model: ReachModel | None = None) -> ListenerReach:
