@@ -66,7 +66,34 @@ def test_two_positive_recordings_give_warning_then_suspected_events():
     event = second[0]
     assert event.dev == "nl-02" and event.data["pipe_segment"] == "P-02"
     assert event.data["material"] == "ductile_iron" and event.data["positive_nights"] == 1
+    assert event.data["mode"] == "absolute" and event.data["floor_db"] == 0.0
+    assert event.data["prominence_db"] > 3.0 and event.data["group"] is None
     assert a.state("nl-02") == "suspected"
+
+
+def _quiet(device: str, seed: int) -> Recording:
+    return Recording(device, FS, ambient(FS, 4.0, seed=seed, level_db=0.0), NIGHT1)
+
+
+def test_loggers_of_one_job_are_compared_and_the_group_is_in_the_events():
+    """Four iron loggers recorded together; the leaky one stands out from the three quiet
+    ones: its events carry the comparison (excess over the peers' median, flagged)."""
+    names = ["nl-01", "nl-02", "nl-03", "nl-04"]
+    a = TrackerAnalysis(
+        LeakDetectionConfig(),
+        {n: ("ductile_iron", "P-02") for n in names} | {"nl-07": ("pe", "P-07")},
+        noise_floor_db=None,
+        now=NIGHT1,
+    )
+    recs = {n: _quiet(n, 30 + i) for i, n in enumerate(names)} | {"nl-07": _quiet("nl-07", 9)}
+    recs["nl-02"] = _leaky("nl-02", 1)
+    feats = {n: a.features(r) for n, r in recs.items()}
+    groups = a.compare(feats)
+    assert set(groups) == set(names)  # the PE logger listens in another band: not compared
+    assert groups["nl-02"].flagged and groups["nl-02"].peers == 3
+    _, drafts = a.track("nl-02", feats["nl-02"], _job(NIGHT1), groups["nl-02"])
+    assert drafts[0].data["group"]["flagged"] is True
+    assert drafts[0].data["mode"] == "relative" and drafts[0].data["floor_db"] is None
 
 
 def test_state_survives_a_restart():
