@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp._numba import jit
-from dsp.spectra import kernel_input
+from dsp.spectra import all_finite, kernel_input
 
 __all__ = [
     "CoherentBand",
@@ -120,7 +120,7 @@ def welch_cross_spectra(
         raise ValueError(f"sample rate must be positive, got {fs!r}")
     if nperseg < 4 or a.size < nperseg:
         raise ValueError(f"{a.size} samples do not hold one segment of {nperseg}")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    if not (all_finite(a) and all_finite(b)):
         raise ValueError("samples contain NaN or infinity")
     saa, sbb, sab = _cross_kernel(a, b, float(fs), int(nperseg))
     step = nperseg - nperseg // 2

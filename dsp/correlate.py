@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -55,7 +56,7 @@ from dsp.coherence import (
     plausible_band,
     welch_cross_spectra,
 )
-from dsp.spectra import kernel_input
+from dsp.spectra import all_finite, kernel_input
 
 __all__ = [
     "WEIGHTINGS",
@@ -103,7 +104,9 @@ class TdoaResult:
     normalised so that identical inputs give 1. ``at_window_edge`` means the peak sits on the
     +-max_lag limit; ``outside_peak`` that the correlation just beyond +-max_lag (up to 1.5x)
     is taller than the best peak inside: the source is probably not between the loggers.
-    ``lags_s`` / ``correlation`` hold the weighted correlation over the searched window.
+    ``lags_s`` / ``correlation`` hold the weighted correlation over the searched window,
+    sampled every sample, or every few samples when the band lies well below Nyquist (the
+    band-limited correlation needs no more; the peak is refined on the exact spectrum).
     ``band_hz`` is the band correlated (for ``"ht"`` the coherent span chosen inside the given
     band); ``mean_coherence`` the mean MSC over it (``"ht"`` only).
     """
@@ -125,6 +128,7 @@ class TdoaResult:
     mean_coherence: float | None = None
 
 
+@lru_cache(maxsize=256)
 def next_fast_len(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (what pocketfft transforms fastest)."""
     if n <= 1:
@@ -147,7 +151,7 @@ def _as_signal(x: np.ndarray, name: str) -> np.ndarray:
     arr = kernel_input(x)
     if arr.ndim != 1 or arr.size < 2:
         raise ValueError(f"{name} must be a 1-D array of at least 2 samples, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite samples")
     return arr
 
@@ -217,6 +221,7 @@ def _gcc_kernel(
         saa = np.empty(0)
         sbb = np.empty(0)
     total = 0.0
+    total2 = 0.0
     for k in range(k_lo, k_hi + 1):
         w = _band_weight(k * df, lo, hi, taper)
         if mode == 3:  # given weights (HT: MSC / (1 - MSC)) on the phase
@@ -224,6 +229,7 @@ def _gcc_kernel(
         if w == 0.0:
             continue
         total += 2.0 * w
+        total2 += 4.0 * w * w
         g = fa[k] * np.conj(fb[k])
         if mode == 1 or mode == 3:  # PHAT (and HT): keep the phase only, then weight
             spec[k] = g * (w / max(abs(g), tiny))
@@ -242,29 +248,45 @@ def _gcc_kernel(
         scale = nfft / max(total, tiny)
     for k in range(k_lo, k_hi + 1):
         spec[k] *= scale
-    circ = np.fft.irfft(spec, nfft)
-    corr = np.empty(2 * computed + 1)
-    corr[:computed] = circ[nfft - computed :]
-    corr[computed:] = circ[: computed + 1]
-    return corr, spec
+    # A band well below Nyquist makes a correlation that needs fewer samples: evaluate it
+    # every `step` lags with an inverse transform `step` times shorter (power-of-two steps
+    # while the band's top bin stays below the shorter transform's Nyquist). The peak is
+    # refined on the exact spectrum afterwards, so nothing is lost.
+    step = 1
+    if lo >= 0:
+        while nfft % (2 * step) == 0 and 2 * k_hi * (2 * step) < nfft:
+            step *= 2
+    nfft_d = nfft // step
+    circ = np.fft.irfft(spec[: nfft_d // 2 + 1], nfft_d) / step
+    half = computed // step
+    corr = np.empty(2 * half + 1)
+    corr[:half] = circ[nfft_d - half :]
+    corr[half:] = circ[: half + 1]
+    # the equivalent bandwidth of the band and given weights, (sum w)^2 / sum w^2 bins: how
+    # many independent lags a window holds (the data's own |G| is left out, as for PHAT)
+    return corr, spec, total * total / max(total2, tiny) * df, step
 
 
 @jit
-def _refine_peak(spec, nfft, k0, coarse, steps):  # pragma: no cover - compiled
+def _refine_peak(spec, nfft, k0, coarse, steps, bound):  # pragma: no cover - compiled
     """Newton steps on R(tau) = sum_k c_k Re(G_k exp(2j pi k tau / nfft)) from ``coarse``.
 
     R is the exact band-limited correlation (the irfft we sampled), so its maximum between
     samples is found without an interpolation model. Falls back to ``coarse`` if Newton
-    leaves the +-1 sample neighbourhood of the integer peak ``k0`` or R is not concave there.
+    leaves the +-``bound`` sample neighbourhood of the sampled peak ``k0`` (the correlation's
+    sampling step) or R is not concave there. Stops once a step is below 1e-4 sample.
     """
     nbins = spec.size
     first = -1
     last = -1
     for k in range(nbins):
         if spec[k] != 0:
-            if first < 0:
-                first = k
+            first = k
+            break
+    for k in range(nbins - 1, -1, -1):
+        if spec[k] != 0:
             last = k
+            break
     if first < 0:
         return coarse
     tau = coarse
@@ -285,9 +307,9 @@ def _refine_peak(spec, nfft, k0, coarse, steps):  # pragma: no cover - compiled
             return coarse
         step = d1 / d2
         tau -= step
-        if abs(tau - k0) > 1.0:
+        if abs(tau - k0) > bound:
             return coarse
-        if abs(step) < 1e-7:
+        if abs(step) < 1e-4:
             break
     return tau
 
@@ -388,7 +410,7 @@ def _correlate(
     given = weights(nfft, fs) if weights is not None else np.zeros(1)
 
     lo, hi = band_hz if band_hz is not None else (-1.0, -1.0)
-    corr, wspec = _gcc_kernel(
+    corr, wspec, bandwidth_hz, step = _gcc_kernel(
         a,
         b,
         nfft,
@@ -402,21 +424,23 @@ def _correlate(
         given,
     )
 
-    centre = computed
-    window = corr[centre - max_lag : centre + max_lag + 1]
+    # corr holds lags -half*step .. +half*step every `step` samples
+    half = (corr.size - 1) // 2
+    lags = np.arange(-half, half + 1) * step
+    reach = min(math.ceil(max_lag / step), half)  # coarse lags covering +-max_lag
+    window = corr[half - reach : half + reach + 1]
     i = int(np.argmax(window))
-    k0 = i - max_lag
+    k0 = (i - reach) * step
     coarse = float(k0)
     if 0 < i < window.size - 1:
         y0, y1, y2 = window[i - 1], window[i], window[i + 1]
         denom = y0 - 2.0 * y1 + y2
         if denom < 0:
-            coarse = k0 + 0.5 * (y0 - y2) / denom
-    lag = _refine_peak(wspec, nfft, k0, coarse, NEWTON_STEPS)
+            coarse = k0 + 0.5 * (y0 - y2) / denom * step
+    lag = _refine_peak(wspec, nfft, k0, coarse, NEWTON_STEPS, float(step))
     lag = min(max(lag, -max_lag_s * fs), max_lag_s * fs)
     peak = float(window[i])
 
-    lags = np.arange(-computed, computed + 1)
     outside = np.abs(lags - k0) > lobe
     sidelobe = float(np.max(np.abs(corr[outside]))) if np.any(outside) else 0.0
     if peak <= 0:
@@ -425,10 +449,8 @@ def _correlate(
         psr = math.inf
     else:
         psr = peak / sidelobe
-    at_edge = abs(k0) >= max_lag
-    confidence, significance = _confidence(
-        corr, lags, k0, lobe, max_lag, _equivalent_bandwidth(wspec, fs / nfft), fs
-    )
+    at_edge = abs(i - reach) >= reach
+    confidence, significance = _confidence(corr, lags, k0, lobe, max_lag, bandwidth_hz, fs)
     if at_edge:
         confidence = min(confidence, EDGE_CONFIDENCE)
     return TdoaResult(
@@ -443,7 +465,7 @@ def _correlate(
         band_hz=band_hz,
         at_window_edge=at_edge,
         outside_peak=bool(np.max(corr[np.abs(lags) > max_lag], initial=-math.inf) > peak),
-        lags_s=np.arange(-max_lag, max_lag + 1) / fs,
+        lags_s=lags[half - reach : half + reach + 1] / fs,
         correlation=window.copy(),
         significance=significance,
         mean_coherence=mean_coherence,
@@ -496,14 +518,6 @@ def _coherent_band(
     freqs, saa, sbb, sab, nseg = welch_cross_spectra(a, b, fs, min(nperseg, a.size))
     prior = (max(search_hz[0], float(freqs[1])), search_hz[1])
     return choose_band(freqs, saa, sbb, sab, nseg, prior)
-
-
-def _equivalent_bandwidth(wspec: np.ndarray, df: float) -> float:
-    """(sum |W|)^2 / sum |W|^2 * df: the bandwidth of a flat weighting with the same
-    statistics (sets how many independent lags a window holds)."""
-    mag = np.abs(wspec)
-    power = float(np.sum(mag * mag))
-    return float(np.sum(mag)) ** 2 / power * df if power > 0 else df
 
 
 def _confidence(

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -106,6 +107,15 @@ def octave_bands(fs: float) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=16)
+def _octave_edges(fs: float) -> tuple[tuple[tuple[float, float], ...], np.ndarray, np.ndarray]:
+    """``octave_bands(fs)`` and their lower and upper edges as arrays (per rate, once)."""
+    octaves = octave_bands(fs)
+    lo = np.array([b[0] for b in octaves], dtype=np.float64)
+    hi = np.array([b[1] for b in octaves], dtype=np.float64)
+    return octaves, lo, hi  # shared between calls: the kernel only reads them
+
+
 @jit
 def _percentile_sorted(s: np.ndarray, q: float) -> float:
     # numpy's default ("linear") percentile of an already sorted array
@@ -148,15 +158,18 @@ def _tonal_bins(
     core = np.zeros(nfreq, dtype=np.bool_)
     if nv < _MIN_FRAMES_FOR_CV:
         return core, core.copy()
+    # frame by frame, bins inner: the frames array is read row-wise (cache-friendly)
+    acc = np.zeros(nfreq)
+    acc2 = np.zeros(nfreq)
+    for i in range(nv):
+        row = frames[order[i]]
+        for k in range(nfreq):
+            v = row[k]
+            acc[k] += v
+            acc2[k] += v * v
     for k in range(nfreq):
-        acc = 0.0
-        acc2 = 0.0
-        for i in range(nv):
-            v = frames[order[i], k]
-            acc += v
-            acc2 += v * v
-        m = acc / nv
-        var = max(acc2 / nv - m * m, 0.0)
+        m = acc[k] / nv
+        var = max(acc2[k] / nv - m * m, 0.0)
         core[k] = m > 0.0 and math.sqrt(var) < tonal_cv * m
     tonal = core.copy()
     for k in range(nfreq):
@@ -168,8 +181,8 @@ def _tonal_bins(
 
 @jit
 def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
-    """Bins more than ``factor`` x the median of the ``half`` bins either side (the bin
-    itself left out), and one bin either side of each."""
+    """Bins more than ``factor`` x the median of the ``half`` bins either side (DC and the
+    bin itself left out, four at least), and one bin either side of each."""
     n = spectrum.size
     core = np.zeros(n, dtype=np.bool_)
     window = np.empty(2 * half)
@@ -177,10 +190,18 @@ def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
         m = 0
         for j in range(max(1, k - half), min(n, k + half + 1)):
             if j != k:
-                window[m] = spectrum[j]
+                # insertion sort as the window fills: 16 values, no allocation per bin
+                v = spectrum[j]
+                i = m
+                while i > 0 and window[i - 1] > v:
+                    window[i] = window[i - 1]
+                    i -= 1
+                window[i] = v
                 m += 1
-        if m >= 4 and spectrum[k] > factor * np.median(window[:m]):
-            core[k] = True
+        if m < 4:
+            continue
+        median = window[m // 2] if m % 2 else 0.5 * (window[m // 2 - 1] + window[m // 2])
+        core[k] = spectrum[k] > factor * median
     out = core.copy()
     for k in range(n):
         if core[k]:
@@ -272,10 +293,11 @@ def _reduce_kernel(
     bands = np.empty(edges_lo.size)
     for b in range(edges_lo.size):
         acc = 0.0
-        for k in range(nfreq):
-            f = k * df
-            if edges_lo[b] <= f < edges_hi[b]:
+        k = max(0, math.floor(edges_lo[b] / df) - 1)  # the bins of [lo, hi) only
+        while k < nfreq and k * df < edges_hi[b]:
+            if k * df >= edges_lo[b]:
                 acc += psd[k]
+            k += 1
         bands[b] = 10.0 * math.log10(max(acc * df, _TINY))
     level = 10.0 * math.log10(max(lin_sum * df, _TINY))
     quiet_db = 10.0 * math.log10(max(free_power, _TINY))
@@ -326,9 +348,7 @@ def compute_features(
     khi = min(math.floor(hi / df + 1e-9), n // 2)
     if khi < klo:
         raise ValueError(f"band {band_hz!r} holds no frequency bin at {df:.3g} Hz resolution")
-    octaves = octave_bands(fs)
-    edges_lo = np.array([b[0] for b in octaves], dtype=np.float64)
-    edges_hi = np.array([b[1] for b in octaves], dtype=np.float64)
+    octaves, edges_lo, edges_hi = _octave_edges(float(fs))
     frames = _frame_psd_kernel(x, float(fs), n)
     stats, filled, bands = _reduce_kernel(
         frames,
@@ -341,7 +361,7 @@ def compute_features(
         edges_lo,
         edges_hi,
     )
-    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess = (float(v) for v in stats)
+    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess = stats.tolist()
     # called from here, not from inside the kernel: numba's cache does not notice a change in
     # a kernel of another file, so kernels never call across modules
     prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
@@ -362,7 +382,7 @@ def compute_features(
         tonality_db=tonality,
         tone_hz=tone,
         band_levels=tuple(
-            (octaves[i][0], octaves[i][1], float(bands[i])) for i in range(len(octaves))
+            (lo_hz, hi_hz, db) for (lo_hz, hi_hz), db in zip(octaves, bands.tolist(), strict=True)
         ),
         prominence_db=prominence,
         slope_db_per_octave=slope,

@@ -84,12 +84,15 @@ def shape_reference(
 
 
 def _lines(spectrum: np.ndarray, factor: float = 4.0, half: int = 8) -> np.ndarray:
-    n = spectrum.size
-    core = np.zeros(n, bool)
-    for k in range(1, n):
-        idx = [j for j in range(max(1, k - half), min(n, k + half + 1)) if j != k]
-        if len(idx) >= 4 and spectrum[k] > factor * np.median(spectrum[idx]):
-            core[k] = True
+    """Bins over ``factor`` x the median of their ``half`` neighbours either side (DC and the
+    bin itself left out, four neighbours at least), and one bin either side of each."""
+    padded = np.pad(spectrum.astype(float), half, constant_values=np.nan)
+    padded[half] = np.nan  # DC is nobody's neighbour
+    neighbours = np.delete(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), half, 1)
+    enough = np.sum(~np.isnan(neighbours), axis=1) >= 4
+    with np.errstate(invalid="ignore"):
+        core = enough & (spectrum > factor * np.nanmedian(neighbours, axis=1))
+    core[0] = False
     out = core.copy()
     out[1:] |= core[:-1]
     out[:-1] |= core[1:]
