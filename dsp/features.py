@@ -180,24 +180,44 @@ def _tonal_bins(
 
 
 @jit
+def _sorted_remove(window: np.ndarray, m: int, v: float) -> int:
+    i = np.searchsorted(window[:m], v)
+    for j in range(i, m - 1):
+        window[j] = window[j + 1]
+    return m - 1
+
+
+@jit
+def _sorted_insert(window: np.ndarray, m: int, v: float) -> int:
+    i = m
+    while i > 0 and window[i - 1] > v:
+        window[i] = window[i - 1]
+        i -= 1
+    window[i] = v
+    return m + 1
+
+
+@jit
 def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
     """Bins more than ``factor`` x the median of the ``half`` bins either side (DC and the
-    bin itself left out, four at least), and one bin either side of each."""
+    bin itself left out, four at least), and one bin either side of each. The neighbours are
+    kept sorted as the window slides (one bin in, one out per step each side)."""
     n = spectrum.size
     core = np.zeros(n, dtype=np.bool_)
-    window = np.empty(2 * half)
+    window = np.empty(2 * half + 2)
+    m = 0
+    for j in range(2, min(n, 2 + half)):  # the neighbours of bin 1
+        m = _sorted_insert(window, m, spectrum[j])
     for k in range(1, n):
-        m = 0
-        for j in range(max(1, k - half), min(n, k + half + 1)):
-            if j != k:
-                # insertion sort as the window fills: 16 values, no allocation per bin
-                v = spectrum[j]
-                i = m
-                while i > 0 and window[i - 1] > v:
-                    window[i] = window[i - 1]
-                    i -= 1
-                window[i] = v
-                m += 1
+        if k > 1:
+            # from the neighbours of k-1 to those of k: k-1 in, k out, one more on the
+            # right, one fewer on the left
+            m = _sorted_insert(window, m, spectrum[k - 1])
+            m = _sorted_remove(window, m, spectrum[k])
+            if k + half < n:
+                m = _sorted_insert(window, m, spectrum[k + half])
+            if k - half - 1 >= 1:
+                m = _sorted_remove(window, m, spectrum[k - half - 1])
         if m < 4:
             continue
         median = window[m // 2] if m % 2 else 0.5 * (window[m // 2 - 1] + window[m // 2])
