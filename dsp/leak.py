@@ -170,7 +170,7 @@ class LeakScore:
 
 
 def _logistic(z: float) -> float:
-    if z < -700:
+    if not z > -700:  # also NaN: levels that overflowed are no evidence of a leak
         return 0.0
     return 1.0 / (1.0 + math.exp(-z))
 
@@ -232,6 +232,8 @@ def score_recording(
     score = 0.0 if silent else _logistic(total)
     if silent:
         reasons.append("the recording is digital silence in the band (sensor or cable fault?)")
+    elif not math.isfinite(total):
+        reasons.append("the recording's levels are not finite numbers (overflowing samples?)")
     if features.spread_db > INTERMITTENT_SPREAD_DB:
         reasons.append(
             f"intermittent noise (L10-L90 spread {features.spread_db:.1f} dB) left out: "

@@ -95,12 +95,16 @@ def _frame_psd_kernel(x: np.ndarray, fs: float, nperseg: int) -> np.ndarray:
     out = np.empty((nseg, nfreq))
     # one-sided: double every bin but DC and (for even lengths) Nyquist, as scipy does
     last_doubled = nfreq - 1 if nperseg % 2 == 0 else nfreq
+    twice = 2.0 * scale
     for s in range(nseg):
+        row = spec[s]
+        dst = out[s]
         for k in range(nfreq):
-            v = (spec[s, k].real ** 2 + spec[s, k].imag ** 2) * scale
-            if 0 < k < last_doubled:
-                v *= 2.0
-            out[s, k] = v
+            z = row[k]
+            dst[k] = (z.real * z.real + z.imag * z.imag) * twice
+        dst[0] *= 0.5
+        if last_doubled < nfreq:
+            dst[nfreq - 1] *= 0.5
     return out
 
 

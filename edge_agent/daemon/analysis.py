@@ -154,8 +154,9 @@ def warm_up() -> None:
     it before READY rather than on the first recording, when the loop must keep polling."""
     import numpy as np
 
-    from dsp.correlate import gcc_tdoa
+    from dsp.correlate import locate_tdoa
 
     x = np.random.default_rng(0).standard_normal(8192)
     compute_features(x, 4096.0, band_hz=(200.0, 1500.0))
-    gcc_tdoa(x, x, 4096.0, max_lag_s=0.1, band_hz=(200.0, 1500.0))
+    # what the locators run: coherence, transient limiter, HT and PHAT correlations, peak stats
+    locate_tdoa(x, np.roll(x, 7), 4096.0, max_lag_s=0.1, band_hz=(200.0, 1500.0))

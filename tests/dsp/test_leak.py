@@ -104,3 +104,10 @@ def test_presets_follow_the_material(material, band, family):
 def test_unknown_material_names_the_known_ones():
     with pytest.raises(ValueError, match="known: asbestos_cement"):
         model_for("wood")
+
+
+def test_levels_that_are_not_finite_score_zero_with_a_reason():
+    """Overflowing samples make NaN levels: no evidence, a finite score (was NaN in JSON)."""
+    s = score_recording(feat(math.nan, prominence_db=math.nan, unsteadiness_db=math.nan))
+    assert s.score == 0.0 and s.relative_score == 0.0 and s.verdict == "no_leak"
+    assert any("not finite" in r for r in s.reasons)
