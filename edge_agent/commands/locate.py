@@ -286,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
     fs, recordings = _read_all(paths)
     combos = list(itertools.combinations(range(len(paths)), 2))
     if site is None:
+        assert c is not None and positions is not None  # set above: no site, one line
         band = _fit_band(material_band, fs)
         names = [Path(p).name for p in paths]
         pairs = {
@@ -396,6 +397,7 @@ def _run_multi(
     if site is not None:
         cands = logger_candidates(site, names)
     else:
+        assert positions is not None and wave_speed_m_s is not None  # no site: one line
         cands = line_candidates(dict(zip(names, positions, strict=True)), wave_speed_m_s)
     try:
         where = locate_delays(cands, delays)
@@ -428,6 +430,7 @@ def _run_multi(
         }
     else:
         result["distance_from_first_m"] = round(where.position.offset_m, 3)
+        assert wave_speed_m_s is not None  # no site: one line
         result["wave_speed_m_s"] = round(wave_speed_m_s, 2)
         result["at_end_of_line"] = where.at_edge
     if args.json:
