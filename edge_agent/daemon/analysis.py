@@ -16,7 +16,7 @@ reloads (from the running pipeline, for the loggers the reload left as they were
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +25,7 @@ from dsp.features import Features, compute_features
 from dsp.group import GroupComparison, compare_group
 from dsp.leak import model_for, with_floor
 from dsp.tracker import LeakTracker, TrackerConfig
+from edge_agent.daemon.leak import JobScores
 from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
 from edge_agent.events import EventDraft
 
@@ -81,7 +82,19 @@ class TrackerAnalysis:
             recording.samples, recording.fs, band_hz=model.band_hz, nperseg=model.nperseg
         )
 
-    def compare(self, features: dict[str, Features]) -> dict[str, GroupComparison]:
+    def score_job(self, recordings: Mapping[str, Recording]) -> JobScores:
+        """Every recording's features, then each logger against the others (``compare``).
+        Pure: safe in any thread (and picklable in, picklable out)."""
+        features: dict[str, Features] = {}
+        refused: dict[str, str] = {}
+        for name, recording in recordings.items():
+            try:
+                features[name] = self.features(recording)
+            except ValueError as exc:  # a recording dsp refuses (too short, not finite)
+                refused[name] = str(exc)
+        return JobScores(features, self.compare(features), refused)
+
+    def compare(self, features: Mapping[str, Features]) -> dict[str, GroupComparison]:
         """Each logger against the others recorded with it that listen in the same band."""
         by_band: dict[tuple[float, float], dict[str, float]] = {}
         for name, feats in features.items():

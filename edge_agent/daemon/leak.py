@@ -8,8 +8,9 @@ turns two simultaneous recordings into a position on the pipe path (``dsp.correl
 ``edge_agent.site_network``). Scoring and correlating are numba kernels released from the GIL:
 they run in the daemon's worker pool, never on the event loop.
 
-The loggers of one job are scored together: each is compared with the others (``compare``:
-the group comparison of ``dsp.group``) before its tracker sees it. When both loggers of a
+The loggers of one job are scored together, in one executor call (``score_job`` -> a frozen
+``JobScores``): each is compared with the others (the group comparison of ``dsp.group``)
+before its tracker sees it. When both loggers of a
 neighbouring pair suspect a leak, the pipeline asks the scheduler for a synchronised pair
 recording and correlates it; when three or more suspecting loggers recorded in one
 synchronised job (a night's broadcast start), all their pairs' delays are solved together on
@@ -21,7 +22,7 @@ After every job that scored something, ``persist`` saves the trackers (see ``ana
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # a type only: the resident daemon loads the kernels where th
 
 __all__ = [
     "DEFAULT_RELOCATE_AFTER_S",
+    "JobScores",
     "LeakAnalysis",
     "LeakPipeline",
     "Location",
@@ -65,13 +67,24 @@ class Recorder(Protocol):
     ) -> dict[str, Recording | str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class JobScores:
+    """What one job's recordings give (``LeakAnalysis.score_job``): small frozen values, no
+    samples, so the job can be scored in a worker thread now and a worker process later.
+    ``features`` per logger scored; ``groups`` each of them against the others of the job
+    (``dsp.group``); ``refused`` the loggers whose recording dsp refused, with why."""
+
+    features: Mapping[str, Features]
+    groups: Mapping[str, GroupComparison]
+    refused: Mapping[str, str]
+
+
 class LeakAnalysis(Protocol):
-    """Computes a recording's features (thread-safe and pure: run by the pipeline's
-    executor, of any kind) and keeps one tracker per logger (called on the event loop only)."""
+    """Scores a job's recordings (``score_job``: pure and safe in any thread, run by the
+    pipeline's executor, of any kind) and keeps one tracker per logger (the rest: called on
+    the event loop only)."""
 
-    def features(self, recording: Recording) -> Features: ...
-
-    def compare(self, features: dict[str, Features]) -> dict[str, GroupComparison]: ...
+    def score_job(self, recordings: Mapping[str, Recording]) -> JobScores: ...
 
     def track(
         self,
@@ -215,26 +228,21 @@ class LeakPipeline:
         loop = asyncio.get_running_loop()
         recordings: dict[str, Recording] = {}
         drafts: list[EventDraft] = []
-        scored: dict[str, Features] = {}
         for device in job.devices:
-            status = self.status[device]
             got = results.get(device, "no recording returned")
             if isinstance(got, str):
-                self.status[device] = replace(status, last_error=got)
+                self.status[device] = replace(self.status[device], last_error=got)
                 log.warning("recording failed", device=device, error=got)
                 continue
             recordings[device] = got
-            try:
-                scored[device] = await loop.run_in_executor(
-                    self._executor, self.analysis.features, got
-                )
-            except ValueError as exc:  # a recording dsp refuses (too short, not finite)
-                self.status[device] = replace(status, last_error=f"cannot score: {exc}")
-                log.warning("recording not scored", device=device, error=str(exc))
-        groups = self.analysis.compare(scored)  # the job's loggers judged against each other
-        for device, feats in scored.items():
+        # One call for the whole job: every logger's features, then each against the others.
+        scores = await loop.run_in_executor(self._executor, self.analysis.score_job, recordings)
+        for device, error in scores.refused.items():  # too short, not finite
+            self.status[device] = replace(self.status[device], last_error=f"cannot score: {error}")
+            log.warning("recording not scored", device=device, error=error)
+        for device, feats in scores.features.items():
             status = self.status[device]
-            score, new_drafts = self.analysis.track(device, feats, job, groups.get(device))
+            score, new_drafts = self.analysis.track(device, feats, job, scores.groups.get(device))
             drafts.extend(new_drafts)
             self.status[device] = LoggerStatus(
                 device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import pickle
 import time
 
 import pytest
@@ -87,13 +88,24 @@ def test_loggers_of_one_job_are_compared_and_the_group_is_in_the_events():
     )
     recs = {n: _quiet(n, 30 + i) for i, n in enumerate(names)} | {"nl-07": _quiet("nl-07", 9)}
     recs["nl-02"] = _leaky("nl-02", 1)
-    feats = {n: a.features(r) for n, r in recs.items()}
-    groups = a.compare(feats)
+    scores = a.score_job(recs)  # what the pipeline runs off the loop, one call per job
+    assert not scores.refused
+    # small frozen values that cross a process boundary (a worker process, later)
+    assert pickle.loads(pickle.dumps(scores)).groups == scores.groups
+    feats, groups = scores.features, scores.groups
     assert set(groups) == set(names)  # the PE logger listens in another band: not compared
     assert groups["nl-02"].flagged and groups["nl-02"].peers == 3
     _, drafts = a.track("nl-02", feats["nl-02"], _job(NIGHT1), groups["nl-02"])
     assert drafts[0].data["group"]["flagged"] is True
     assert drafts[0].data["mode"] == "relative" and drafts[0].data["floor_db"] is None
+
+
+def test_a_recording_dsp_refuses_is_named_and_the_others_still_scored():
+    a = _analysis()
+    short = Recording("nl-07", FS, _leaky("nl-07", 3).samples[:16], NIGHT1)
+    scores = a.score_job({"nl-02": _leaky("nl-02", 1), "nl-07": short})
+    assert set(scores.features) == {"nl-02"} and set(scores.refused) == {"nl-07"}
+    assert scores.refused["nl-07"]  # dsp's reason, for the logger's status
 
 
 def test_state_survives_a_restart():

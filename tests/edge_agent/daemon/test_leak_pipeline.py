@@ -13,7 +13,7 @@ import pytest
 from drivers.model import Recording
 from drivers.sim.clock import ManualClock
 from dsp.synth import ambient, leak_at_loggers
-from edge_agent.daemon.leak import LeakPipeline
+from edge_agent.daemon.leak import JobScores, LeakPipeline
 from edge_agent.daemon.locate import SiteLocator
 from edge_agent.daemon.schedule import NightWindow, RecordingJob, RecordingScheduler
 from edge_agent.events import EventDraft
@@ -69,14 +69,12 @@ class RmsAnalysis:
         self.states: dict[str, str] = {}
         self.positives: dict[str, set[str]] = {}
 
-    def features(self, recording):
-        return float(np.sqrt(np.mean(recording.samples**2)) > 1.0)
-
     def state(self, device):
         return self.states.get(device, "normal")
 
-    def compare(self, features):
-        return {}
+    def score_job(self, recordings):
+        features = {n: float(np.sqrt(np.mean(r.samples**2)) > 1.0) for n, r in recordings.items()}
+        return JobScores(features, groups={}, refused={})
 
     def track(self, device, scored, job: RecordingJob, group=None):
         if not scored or job.night is None:
