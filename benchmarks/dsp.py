@@ -2,11 +2,14 @@
 
 1. Features of an 8 s, 4096 Hz recording: ``dsp.features.compute_features`` (numba, one pass)
    vs ``scipy.signal.welch`` + ``scipy.signal.spectrogram`` + numpy doing the same work (frame
-   levels, percentiles, quiet frames, tone detection in two rounds, interpolated fill,
-   flatness, peak, octave bands), results checked equal before timing.
+   levels, percentiles, quiet frames, tone and line detection in two rounds, interpolated
+   fill, flatness, peak, octave bands, the gain-free prominence over a Qhull lower hull and
+   the unsteadiness), results checked equal before timing.
 2. A 10 s, 8 kHz correlation of two loggers hearing one leak: ``dsp.correlate.gcc_tdoa`` (PHAT,
    leak band, +-D/c window, sub-sample peak) vs ``scipy.signal.correlate(a, b, method="fft")``
-   + argmax over the same lag window.
+   + argmax over the same lag window; and what the locators run, ``locate_tdoa`` (Welch
+   coherence, HT over the coherent span, band and full-band PHAT, the most significant kept),
+   against the same baseline.
 3. Import + first call in a fresh interpreter with a warm numba cache (what a daemon restart or
    an ``edge-agent analyze`` run pays; most of the first call is numba's own start-up).
 
@@ -34,7 +37,7 @@ import scipy.stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dsp import synth
-from dsp.correlate import gcc_tdoa
+from dsp.correlate import gcc_tdoa, locate_tdoa
 from dsp.features import compute_features
 from dsp.pipes import wave_speed
 from dsp.spectra import welch_psd
@@ -83,7 +86,16 @@ def bench_features() -> dict[str, float]:
     x = synth.recording(fs, 8.0, scene=scene, seed=1)
     ours = compute_features(x, fs, band_hz=BAND)
     ref = scipy_features(x, fs, ours.nperseg, BAND)
-    for name in ("level_db", "l10_db", "l90_db", "quiet_level_db", "tonality_db", "flatness"):
+    for name in (
+        "level_db",
+        "l10_db",
+        "l90_db",
+        "quiet_level_db",
+        "tonality_db",
+        "flatness",
+        "prominence_db",
+        "unsteadiness_db",
+    ):
         assert abs(getattr(ours, name) - ref[name]) <= 1e-6 * abs(ref[name]) + 1e-9, name
     t_ours, t_ref = _time_pair(
         lambda: compute_features(x, fs, band_hz=BAND),
@@ -123,14 +135,21 @@ def bench_correlate() -> dict[str, float]:
         window = full[zero - max_lag : zero + max_lag + 1]
         return (int(np.argmax(window)) - max_lag) / fs
 
+    def guided() -> float:
+        return locate_tdoa(a, b, fs, max_lag_s=max_lag_s, band_hz=BAND).tdoa_s
+
     truth = (d_a - d_b) / c
     t_ours, t_ref = _time_pair(ours, ref)
+    t_guided, t_ref2 = _time_pair(guided, ref)
     return {
         "correlate_ms": t_ours * 1e3,
         "correlate_scipy_ms": t_ref * 1e3,
         "correlate_speedup_vs_scipy": t_ref / t_ours,
         "correlate_error_samples": abs(ours() - truth) * fs,
         "correlate_scipy_error_samples": abs(ref() - truth) * fs,
+        "locate_tdoa_ms": t_guided * 1e3,
+        "locate_tdoa_speed_vs_scipy": t_ref2 / t_guided,
+        "locate_tdoa_error_samples": abs(guided() - truth) * fs,
     }
 
 
@@ -139,7 +158,7 @@ import time
 t0 = time.perf_counter()
 import numpy as np
 from dsp.leak import analyze_samples
-from dsp.correlate import gcc_tdoa
+from dsp.correlate import gcc_tdoa, locate_tdoa
 t1 = time.perf_counter()
 x = np.random.default_rng(1).standard_normal(32768)
 analyze_samples(x, 4096.0, material="ductile_iron")
@@ -200,6 +219,11 @@ def main() -> int:
         f"speedup {result['correlate_speedup_vs_scipy']:.1f}x   error "
         f"{result['correlate_error_samples']:.3f} vs {result['correlate_scipy_error_samples']:.3f}"
         " samples"
+    )
+    print(
+        f"  coherence-guided locate_tdoa {result['locate_tdoa_ms']:.2f} ms   "
+        f"{result['locate_tdoa_speed_vs_scipy']:.2f}x scipy   error "
+        f"{result['locate_tdoa_error_samples']:.3f} samples"
     )
     print("fresh interpreter, warm numba cache:")
     print(

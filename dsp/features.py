@@ -16,9 +16,11 @@ segments (``nperseg`` samples, 50 % overlap).
   bins replaced by linear interpolation between the free bins either side. Intermittent noise
   does not reach it (it is judged on the quiet frames), a pump's hum does not reach it (tones
   are left out); a leak, continuous and broadband, does. This is what the leak score is built on.
-- tonal bins: bins whose periodogram hardly varies across the quiet frames (coefficient of
-  variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone far less; judged on the
-  quietest 8 frames when fewer are quiet) and 3 bins either side (a tone's Hann sidelobes).
+- tonal bins, over the whole spectrum: bins whose periodogram hardly varies across the quiet
+  frames (coefficient of variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone
+  far less; judged on the quietest 8 frames when fewer are quiet) and one bin either side; and
+  lines standing 6 dB over the median of their 8 neighbours either side in the quiet mean
+  spectrum (a pump whose speed wanders smears its harmonics: unsteady per bin, still a line).
   Quiet frames and tones are found in two rounds, since each hides the other: a loud hum
   flattens the frame levels that should reveal traffic, and traffic in the quiet frames hides
   the hum's steadiness. ``tonality_db``: in-band power of the quiet spectrum over its
@@ -27,16 +29,24 @@ segments (``nperseg`` samples, 50 % overlap).
   over arithmetic mean of the Welch PSD (1 = white, near 0 = tonal).
 - ``band_levels``: octave-band levels of the Welch PSD (``(lo_hz, hi_hz, dB)``), bands centred
   on 31.5 Hz * 2**k wholly below Nyquist.
+
+Gain-free (none moves when the samples are multiplied by any gain):
+- ``prominence_db`` / ``slope_db_per_octave``: the band's quiet, tone-free spectrum over its
+  own smooth background, and its slope (``dsp.shape``);
+- ``unsteadiness_db``: the tone-free in-band L50 - L90 beyond what steady Gaussian noise over
+  the same bins shows; ``quiet_share``: quiet frames over all frames.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from dsp._numba import jit
+from dsp.shape import HANN_ENBW_BINS, shape_kernel
 from dsp.spectra import _check, _frame_psd_kernel, default_nperseg
 
 __all__ = [
@@ -51,7 +61,14 @@ DEFAULT_QUIET_MARGIN_DB = 2.0  # frames within this of L90 count as quiet
 DEFAULT_TONAL_CV = 0.5  # coefficient of variation below which a bin is a steady tone
 _TINY = 1e-300  # floor inside log10 so digital silence gives a finite (very low) level
 _MIN_FRAMES_FOR_CV = 8  # fewer frames cannot tell a steady tone from noise
-_TONE_GUARD_BINS = 3  # bins each side of a steady bin left out too (Hann sidelobes of a tone)
+# Bins each side of a steady bin left out too: a tone's Hann main lobe is +-2 bins, and the
+# bins where it still dominates are steady themselves; a wider guard swallows the noise between
+# the close harmonics of a slow pump (every 6 bins at 25 Hz).
+_TONE_GUARD_BINS = 1
+_LINE_FACTOR = 4.0  # a bin 6 dB over its neighbourhood's median is a line, not noise
+_LINE_NEIGHBOURS = 8
+_GAUSS_L50_L90 = 1.2816  # L50 - L90 of a Gaussian, in standard deviations
+_DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,10 @@ class Features:
     tonality_db: float
     tone_hz: float
     band_levels: tuple[tuple[float, float, float], ...]
+    prominence_db: float = 0.0
+    slope_db_per_octave: float = 0.0
+    unsteadiness_db: float = 0.0
+    quiet_share: float = 1.0
 
 
 def octave_bands(fs: float) -> tuple[tuple[float, float], ...]:
@@ -84,6 +105,15 @@ def octave_bands(fs: float) -> tuple[tuple[float, float], ...]:
         out.append((centre / math.sqrt(2.0), centre * math.sqrt(2.0)))
         centre *= 2.0
     return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def _octave_edges(fs: float) -> tuple[tuple[tuple[float, float], ...], np.ndarray, np.ndarray]:
+    """``octave_bands(fs)`` and their lower and upper edges as arrays (per rate, once)."""
+    octaves = octave_bands(fs)
+    lo = np.array([b[0] for b in octaves], dtype=np.float64)
+    hi = np.array([b[1] for b in octaves], dtype=np.float64)
+    return octaves, lo, hi  # shared between calls: the kernel only reads them
 
 
 @jit
@@ -118,31 +148,93 @@ def _quiet_mask(lev: np.ndarray, margin_db: float) -> np.ndarray:
 
 @jit
 def _tonal_bins(
-    frames: np.ndarray, klo: int, nb: int, lev: np.ndarray, nq: int, tonal_cv: float, guard: int
+    frames: np.ndarray, lev: np.ndarray, nq: int, tonal_cv: float, guard: int
 ) -> tuple[np.ndarray, np.ndarray]:
     # Steadiness is judged on the quiet frames, or on the quietest _MIN_FRAMES_FOR_CV frames
     # when fewer are quiet (the CV of noise over a handful of frames is itself too noisy).
+    nfreq = frames.shape[1]
     order = np.argsort(lev, kind="mergesort")
     nv = min(max(nq, _MIN_FRAMES_FOR_CV), lev.size)
-    core = np.zeros(nb, dtype=np.bool_)
+    core = np.zeros(nfreq, dtype=np.bool_)
     if nv < _MIN_FRAMES_FOR_CV:
         return core, core.copy()
-    for j in range(nb):
-        acc = 0.0
-        acc2 = 0.0
-        for i in range(nv):
-            v = frames[order[i], klo + j]
-            acc += v
-            acc2 += v * v
-        m = acc / nv
-        var = max(acc2 / nv - m * m, 0.0)
-        core[j] = m > 0.0 and math.sqrt(var) < tonal_cv * m
+    # frame by frame, bins inner: the frames array is read row-wise (cache-friendly)
+    acc = np.zeros(nfreq)
+    acc2 = np.zeros(nfreq)
+    for i in range(nv):
+        row = frames[order[i]]
+        for k in range(nfreq):
+            v = row[k]
+            acc[k] += v
+            acc2[k] += v * v
+    for k in range(nfreq):
+        m = acc[k] / nv
+        var = max(acc2[k] / nv - m * m, 0.0)
+        core[k] = m > 0.0 and math.sqrt(var) < tonal_cv * m
     tonal = core.copy()
-    for j in range(nb):
-        if core[j]:
-            for g in range(max(0, j - guard), min(nb, j + guard + 1)):
+    for k in range(nfreq):
+        if core[k]:
+            for g in range(max(0, k - guard), min(nfreq, k + guard + 1)):
                 tonal[g] = True
     return core, tonal
+
+
+@jit
+def _sorted_remove(window: np.ndarray, m: int, v: float) -> int:
+    i = np.searchsorted(window[:m], v)
+    for j in range(i, m - 1):
+        window[j] = window[j + 1]
+    return m - 1
+
+
+@jit
+def _sorted_insert(window: np.ndarray, m: int, v: float) -> int:
+    i = m
+    while i > 0 and window[i - 1] > v:
+        window[i] = window[i - 1]
+        i -= 1
+    window[i] = v
+    return m + 1
+
+
+@jit
+def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
+    """Bins more than ``factor`` x the median of the ``half`` bins either side (DC and the
+    bin itself left out, four at least), and one bin either side of each. The neighbours are
+    kept sorted as the window slides (one bin in, one out per step each side)."""
+    n = spectrum.size
+    core = np.zeros(n, dtype=np.bool_)
+    window = np.empty(2 * half + 2)
+    m = 0
+    for j in range(2, min(n, 2 + half)):  # the neighbours of bin 1
+        m = _sorted_insert(window, m, spectrum[j])
+    for k in range(1, n):
+        if k > 1:
+            # from the neighbours of k-1 to those of k: k-1 in, k out, one more on the
+            # right, one fewer on the left
+            m = _sorted_insert(window, m, spectrum[k - 1])
+            m = _sorted_remove(window, m, spectrum[k])
+            if k + half < n:
+                m = _sorted_insert(window, m, spectrum[k + half])
+            if k - half - 1 >= 1:
+                m = _sorted_remove(window, m, spectrum[k - half - 1])
+        if m < 4:
+            continue
+        median = window[m // 2] if m % 2 else 0.5 * (window[m // 2 - 1] + window[m // 2])
+        core[k] = spectrum[k] > factor * median
+    out = core.copy()
+    for k in range(n):
+        if core[k]:
+            out[max(0, k - 1)] = True
+            out[min(n - 1, k + 1)] = True
+    return out
+
+
+@jit
+def _percentile_spread(lev: np.ndarray) -> tuple[float, float]:
+    """(L10, L90) of frame levels: the 90th and 10th percentiles."""
+    srt = np.sort(lev)
+    return _percentile_sorted(srt, 90.0), _percentile_sorted(srt, 10.0)
 
 
 @jit
@@ -157,6 +249,7 @@ def _reduce_kernel(
     edges_lo: np.ndarray,
     edges_hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # stats, the quiet tone-free spectrum (all bins) and the octave-band levels
     nseg, nfreq = frames.shape
     nb = khi - klo + 1
     psd = np.zeros(nfreq)
@@ -165,41 +258,48 @@ def _reduce_kernel(
             psd[k] += frames[s, k]
     psd /= nseg
     lev_full = _band_levels(frames, klo, np.zeros(nb, dtype=np.bool_), df)
-    srt = np.sort(lev_full)
-    l90 = _percentile_sorted(srt, 10.0)
-    l10 = _percentile_sorted(srt, 90.0)
+    l10, l90 = _percentile_spread(lev_full)
     # Quiet frames and tones depend on each other: a loud hum hides traffic in the frame levels,
     # traffic in the quiet frames hides the hum's steadiness. Two rounds: quiet frames by level,
-    # tones from them, quiet frames again by tone-free level, tones again.
+    # tones from them, quiet frames again by tone-free level, tones again. Tones are found over
+    # the whole spectrum: the shape features look beyond the band.
     lev = lev_full
     quiet = _quiet_mask(lev, quiet_margin_db)
-    core = np.zeros(nb, dtype=np.bool_)
+    core = np.zeros(nfreq, dtype=np.bool_)
     tonal = core.copy()
     for _ in range(2):
-        core, tonal = _tonal_bins(frames, klo, nb, lev, int(np.sum(quiet)), tonal_cv, tone_guard)
-        if np.sum(tonal) < nb:
-            lev = _band_levels(frames, klo, tonal, df)
+        core, tonal = _tonal_bins(frames, lev, int(np.sum(quiet)), tonal_cv, tone_guard)
+        if np.sum(tonal[klo : khi + 1]) < nb:
+            lev = _band_levels(frames, klo, tonal[klo : khi + 1], df)
         quiet = _quiet_mask(lev, quiet_margin_db)
     nq = int(np.sum(quiet))
-    qmean = np.zeros(nb)
+    qmean = np.zeros(nfreq)
     for s in range(nseg):
         if quiet[s]:
-            for j in range(nb):
-                qmean[j] += frames[s, klo + j]
+            for k in range(nfreq):
+                qmean[k] += frames[s, k]
     qmean /= nq
+    # Lines the steadiness test missed: a pump whose speed wanders moves its harmonics across
+    # bins (unsteady in each), yet they still stand far above their neighbours.
+    tonal |= _peak_bins(qmean, _LINE_FACTOR, _LINE_NEIGHBOURS)
     # tone-free quiet spectrum: tonal bins filled in linearly from the free bins either side
-    idx = np.arange(nb).astype(np.float64)
+    idx = np.arange(nfreq).astype(np.float64)
     free = np.nonzero(~tonal)[0]
-    all_power = np.sum(qmean) * df
-    if free.size > 0:
-        filled = np.interp(idx, idx[free], qmean[free])
-        free_power = np.sum(filled) * df
-    else:
-        free_power = 0.0
+    filled = np.interp(idx, idx[free], qmean[free]) if free.size > 0 else np.zeros(nfreq)
+    all_power = np.sum(qmean[klo : khi + 1]) * df
+    free_in_band = int(nb - np.sum(tonal[klo : khi + 1]))
+    free_power = np.sum(filled[klo : khi + 1]) * df if free_in_band > 0 else 0.0
     tone_bin = -1
-    for j in range(nb):
-        if core[j] and (tone_bin < 0 or qmean[j] > qmean[tone_bin - klo]):
-            tone_bin = klo + j
+    for k in range(klo, khi + 1):
+        if core[k] and (tone_bin < 0 or qmean[k] > qmean[tone_bin]):
+            tone_bin = k
+    # unsteadiness: the tone-free L50 - L90 beyond what steady Gaussian noise over the same
+    # free bins shows (1.2816 sigma; sigma of a mean over m/ENBW independent bins). The lower
+    # half only: a passing car or a tap fills the loud frames and leaves it alone; noise that
+    # fluctuates all the time (flow) widens it, and a continuous leak underneath narrows it.
+    srt = np.sort(lev)
+    lower_spread = _percentile_sorted(srt, 50.0) - _percentile_sorted(srt, 10.0)
+    expected = _GAUSS_L50_L90 * _DB_PER_NEPER * math.sqrt(HANN_ENBW_BINS / max(free_in_band, 1))
     # Welch-PSD summaries over the band
     peak_k = klo
     log_sum = 0.0
@@ -213,20 +313,32 @@ def _reduce_kernel(
     bands = np.empty(edges_lo.size)
     for b in range(edges_lo.size):
         acc = 0.0
-        for k in range(nfreq):
-            f = k * df
-            if edges_lo[b] <= f < edges_hi[b]:
+        k = max(0, math.floor(edges_lo[b] / df) - 1)  # the bins of [lo, hi) only
+        while k < nfreq and k * df < edges_hi[b]:
+            if k * df >= edges_lo[b]:
                 acc += psd[k]
+            k += 1
         bands[b] = 10.0 * math.log10(max(acc * df, _TINY))
     level = 10.0 * math.log10(max(lin_sum * df, _TINY))
     quiet_db = 10.0 * math.log10(max(free_power, _TINY))
     tonality = 10.0 * math.log10(max(all_power, _TINY) / max(free_power, _TINY))
-    if free.size == 0:
+    if free_in_band == 0:
         tonality = math.inf
     stats = np.array(
-        [level, l10, l90, quiet_db, float(nq), peak_k * df, flat, tonality, max(tone_bin, 0) * df]
+        [
+            level,
+            l10,
+            l90,
+            quiet_db,
+            float(nq),
+            peak_k * df,
+            flat,
+            tonality,
+            max(tone_bin, 0) * df,
+            lower_spread - expected,
+        ]
     )
-    return stats, psd, bands
+    return stats, filled, bands
 
 
 def compute_features(
@@ -256,11 +368,9 @@ def compute_features(
     khi = min(math.floor(hi / df + 1e-9), n // 2)
     if khi < klo:
         raise ValueError(f"band {band_hz!r} holds no frequency bin at {df:.3g} Hz resolution")
-    octaves = octave_bands(fs)
-    edges_lo = np.array([b[0] for b in octaves], dtype=np.float64)
-    edges_hi = np.array([b[1] for b in octaves], dtype=np.float64)
+    octaves, edges_lo, edges_hi = _octave_edges(float(fs))
     frames = _frame_psd_kernel(x, float(fs), n)
-    stats, _psd, bands = _reduce_kernel(
+    stats, filled, bands = _reduce_kernel(
         frames,
         df,
         klo,
@@ -271,7 +381,10 @@ def compute_features(
         edges_lo,
         edges_hi,
     )
-    level, l10, l90, quiet, nq, peak, flat, tonality, tone = (float(v) for v in stats)
+    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess = stats.tolist()
+    # called from here, not from inside the kernel: numba's cache does not notice a change in
+    # a kernel of another file, so kernels never call across modules
+    prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
     return Features(
         fs=float(fs),
         n_samples=int(x.size),
@@ -289,6 +402,10 @@ def compute_features(
         tonality_db=tonality,
         tone_hz=tone,
         band_levels=tuple(
-            (octaves[i][0], octaves[i][1], float(bands[i])) for i in range(len(octaves))
+            (lo_hz, hi_hz, db) for (lo_hz, hi_hz), db in zip(octaves, bands.tolist(), strict=True)
         ),
+        prominence_db=prominence,
+        slope_db_per_octave=slope,
+        unsteadiness_db=excess,
+        quiet_share=nq / frames.shape[0],
     )

@@ -1,20 +1,36 @@
 """Per-recording leak decision: ``leak_score`` in 0..1 and a verdict, with presets per material.
 
-What the score measures (the field facts it rests on): leak noise is continuous and broadband in
-the material's band (metal ~200-1500 Hz, plastic mostly below 300 Hz); traffic and draw-off are
-intermittent, pumps are tonal. So the score is built on ``Features.quiet_level_db``: the in-band
-level of the quiet frames (within 2 dB of L90) with steady tones left out. Intermittent noise
-and hum do not reach that level; a leak does. The score is a logistic function of how far that
-level stands above the floor, the ambient in-band level expected at the logger:
+The score adds up evidence as log-odds (logits) and maps the sum through a logistic:
 
-    score = 1 / (1 + exp(-(quiet_level_db - floor_db - excess_db) / width_db))
+    score = 1 / (1 + exp(-(shape + steadiness + level + group)))
 
-so ``score = 0.5`` exactly ``excess_db`` above the floor. The floor is a site property (the
-site file's ``noise_floor_db``, in the same units as the samples); ``dsp.tracker.LeakTracker``
-replaces it by each logger's learned quiet-night baseline once it has one. Spread and tonality
-are reported as reasons, not scored: they explain why a loud recording was not a leak.
+- **shape** (always; gain-free): ``Features.prominence_db``, how far the quiet, tone-free
+  spectrum in the material's band stands above the smooth background around it
+  (``dsp.shape``): ``(prominence_db - prominence_db_0) / prominence_width_db``. About 0 dB for
+  any smooth ambient whatever its tilt; 10*log10(1 + SNR) for a leak at in-band SNR ``SNR``.
+- **steadiness** (always; gain-free): leak noise is continuous, so its frame levels hardly
+  spread; ``Features.unsteadiness_db`` is the tone-free in-band L50-L90 beyond what steady
+  noise of that bandwidth shows (the lower half: intermittent noise fills the loud frames and
+  is judged apart). ``-(unsteadiness_db - STEADY_SPREAD_DB) / STEADY_WIDTH_DB``,
+  between ``-STEADY_MAX_AGAINST`` and ``+STEADY_MAX_FOR``: a wide spread speaks against a leak
+  (flow noise, traffic in every frame), a narrow one a little for it.
+- **level** (only where units are known: a floor is given, or the tracker's learnt baseline):
+  ``(quiet_level_db - floor_db - excess_db) / width_db``, clipped to ``-LEVEL_MAX_AGAINST ..
+  +LEVEL_MAX_FOR``. Extra evidence, never required, and bounded: a logger whose calibration is
+  20 dB off still alarms on a leak its spectrum shows, and a loud-but-normal site without the
+  leak's shape does not alarm on level alone.
+- **group** (only with peers recorded together, ``dsp.group``): the recording's steady in-band
+  level over its peers' median, ``(group_excess_db - GROUP_EXCESS_DB) / GROUP_WIDTH_DB``
+  clipped to ``0 .. GROUP_MAX_FOR``: standing well above the others counts for a leak, being
+  like them counts for nothing (they may all hear it).
 
-Nothing here depends on how ``dsp.synth`` makes its signals beyond those field facts.
+Without a floor the score is *relative* (``mode="relative"``): multiplying the samples by any
+gain leaves it unchanged. With one it is *absolute* (``mode="absolute"``). ``relative_score``
+is the gain-free part alone (shape + steadiness), which the tracker uses to decide whether a
+night may be learnt into its baseline.
+
+Nothing here depends on how ``dsp.synth`` makes its signals beyond the field facts above; the
+benchmark corpus (``benchmarks/corpus.py``) is built without it.
 """
 
 from __future__ import annotations
@@ -31,50 +47,76 @@ from dsp.pipes import Material, get_material
 __all__ = [
     "DEFAULT_EXCESS_DB",
     "DEFAULT_FLOOR_DB",
+    "DEFAULT_PROMINENCE_DB",
+    "DEFAULT_PROMINENCE_WIDTH_DB",
     "DEFAULT_THRESHOLD",
     "DEFAULT_WIDTH_DB",
     "FAMILY_THRESHOLDS",
     "LeakModel",
     "LeakScore",
     "LeakThresholds",
+    "Mode",
     "Verdict",
     "analyze_samples",
     "model_for",
     "score_recording",
+    "shape_logit",
+    "steadiness_logit",
     "with_floor",
 ]
 
-DEFAULT_FLOOR_DB = 0.0  # ambient in-band level at the logger, dB re 1 unit (site noise_floor_db)
-DEFAULT_EXCESS_DB = 3.0  # quiet level this far over the floor scores 0.5 (a leak at 0 dB SNR)
-DEFAULT_WIDTH_DB = 0.75  # score 0.12 .. 0.88 over excess -1.5 .. +1.5 dB
+DEFAULT_FLOOR_DB = 0.0  # the site file's noise_floor_db when nothing else is known
+DEFAULT_EXCESS_DB = 3.0  # quiet level this far over the floor is neutral level evidence
+DEFAULT_WIDTH_DB = 0.75  # one logit of level evidence per this many dB
+DEFAULT_PROMINENCE_DB = 2.0  # prominence at which the shape evidence is neutral
+DEFAULT_PROMINENCE_WIDTH_DB = 0.5  # one logit of shape evidence per this many dB
 DEFAULT_THRESHOLD = 0.5
+STEADY_SPREAD_DB = 1.0  # unsteadiness at which steadiness is neutral
+STEADY_WIDTH_DB = 3.0  # one logit against per this much more
+STEADY_MAX_FOR = 0.5
+STEADY_MAX_AGAINST = 2.0
+LEVEL_MAX_FOR = 3.0
+LEVEL_MAX_AGAINST = 2.0
+GROUP_EXCESS_DB = 6.0  # over the peers' median: where group evidence starts to count
+GROUP_WIDTH_DB = 1.5
+GROUP_MAX_FOR = 3.0
 INTERMITTENT_SPREAD_DB = 6.0  # L10 - L90 above this: intermittent noise present (a reason)
 TONAL_DB = 3.0  # tonality above this: a steady tone carries the level (a reason)
 SILENCE_DB = -250.0  # below any real sensor: the band holds only zeros
 
 Verdict = Literal["leak", "no_leak"]
+Mode = Literal["relative", "absolute"]
 
 
 @dataclass(frozen=True, slots=True)
 class LeakThresholds:
-    """How a quiet level becomes a score and a verdict (see the module docstring)."""
+    """How evidence becomes a score and a verdict (see the module docstring).
 
-    floor_db: float = DEFAULT_FLOOR_DB
+    ``floor_db=None`` means the units are unknown: the score is gain-free (relative).
+    """
+
+    floor_db: float | None = None
     excess_db: float = DEFAULT_EXCESS_DB
     width_db: float = DEFAULT_WIDTH_DB
     threshold: float = DEFAULT_THRESHOLD
+    prominence_db: float = DEFAULT_PROMINENCE_DB
+    prominence_width_db: float = DEFAULT_PROMINENCE_WIDTH_DB
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.floor_db) or not math.isfinite(self.excess_db):
-            raise ValueError("floor_db and excess_db must be finite")
-        if not (self.width_db > 0 and math.isfinite(self.width_db)):
-            raise ValueError(f"width_db must be > 0, got {self.width_db}")
+        if self.floor_db is not None and not math.isfinite(self.floor_db):
+            raise ValueError("floor_db must be finite (or None: units unknown)")
+        if not math.isfinite(self.excess_db) or not math.isfinite(self.prominence_db):
+            raise ValueError("excess_db and prominence_db must be finite")
+        for name in ("width_db", "prominence_width_db"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be > 0, got {value}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
 
 
-# Plastic carries leak noise worse, so what reaches a logger is weaker; the same excess over
-# the floor is asked of every family by default, the presets exist so a utility can tune one.
+# Plastic carries leak noise worse, so what reaches a logger is weaker; the same evidence is
+# asked of every family by default, the presets exist so a utility can tune one.
 FAMILY_THRESHOLDS: dict[str, LeakThresholds] = {
     "metal": LeakThresholds(),
     "cement": LeakThresholds(),
@@ -107,13 +149,45 @@ def model_for(material: str | Material, thresholds: LeakThresholds | None = None
 
 @dataclass(frozen=True, slots=True)
 class LeakScore:
-    """``score`` in 0..1, ``verdict``, the quiet level's excess over the floor, and reasons."""
+    """``score`` in 0..1 and ``verdict``; the evidence (logits) it was added up from.
+
+    ``level_logit`` / ``excess_db`` / ``floor_db`` are None in relative mode, ``group_logit``
+    and ``group_excess_db`` None without peers. ``relative_score`` is the gain-free part alone.
+    """
 
     score: float
     verdict: Verdict
-    excess_db: float
-    floor_db: float
+    mode: Mode
+    relative_score: float
+    shape_logit: float
+    steadiness_logit: float
+    level_logit: float | None
+    group_logit: float | None
+    excess_db: float | None
+    floor_db: float | None
+    group_excess_db: float | None
     reasons: tuple[str, ...]
+
+
+def _logistic(z: float) -> float:
+    if not z > -700:  # also NaN: levels that overflowed are no evidence of a leak
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(max(x, lo), hi)
+
+
+def shape_logit(features: Features, thresholds: LeakThresholds) -> float:
+    """Gain-free evidence from the spectrum's shape (see the module docstring)."""
+    return (features.prominence_db - thresholds.prominence_db) / thresholds.prominence_width_db
+
+
+def steadiness_logit(features: Features) -> float:
+    """Gain-free evidence from how steady the band is (see the module docstring)."""
+    z = -(features.unsteadiness_db - STEADY_SPREAD_DB) / STEADY_WIDTH_DB
+    return _clip(z, -STEADY_MAX_AGAINST, STEADY_MAX_FOR)
 
 
 def score_recording(
@@ -121,21 +195,45 @@ def score_recording(
     thresholds: LeakThresholds | None = None,
     *,
     floor_db: float | None = None,
+    group_excess_db: float | None = None,
 ) -> LeakScore:
-    """Score one recording's features; ``floor_db`` overrides ``thresholds.floor_db`` (the
-    tracker passes a logger's learned baseline)."""
+    """Score one recording's features (see the module docstring).
+
+    ``floor_db`` overrides ``thresholds.floor_db`` (the tracker passes a logger's learnt
+    baseline); with neither, the score is relative. ``group_excess_db`` is the recording's
+    steady level over its peers' median (``dsp.group``), None without peers.
+    """
     t = thresholds if thresholds is not None else LeakThresholds()
     floor = t.floor_db if floor_db is None else float(floor_db)
-    excess = features.quiet_level_db - floor
-    z = (excess - t.excess_db) / t.width_db
-    score = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
-    verdict: Verdict = "leak" if score >= t.threshold else "no_leak"
+    silent = features.level_db < SILENCE_DB
+    shape = shape_logit(features, t)
+    steady = steadiness_logit(features)
+    relative = shape + steady
     reasons = [
-        f"quiet tone-free level {features.quiet_level_db:.1f} dB is {excess:+.1f} dB "
-        f"over the floor {floor:.1f} dB (leak-like from {t.excess_db:+.1f} dB)"
+        f"in-band quiet spectrum {features.prominence_db:+.1f} dB over its own background "
+        f"(leak-like from {t.prominence_db:+.1f} dB)",
     ]
-    if features.level_db < SILENCE_DB:
+    level = excess = None
+    if floor is not None:
+        excess = features.quiet_level_db - floor
+        level = _clip((excess - t.excess_db) / t.width_db, -LEVEL_MAX_AGAINST, LEVEL_MAX_FOR)
+        reasons.append(
+            f"quiet tone-free level {features.quiet_level_db:.1f} dB is {excess:+.1f} dB over "
+            f"the floor {floor:.1f} dB (leak-like from {t.excess_db:+.1f} dB)"
+        )
+    group = None
+    if group_excess_db is not None:
+        group = _clip((group_excess_db - GROUP_EXCESS_DB) / GROUP_WIDTH_DB, 0.0, GROUP_MAX_FOR)
+        reasons.append(
+            f"steady in-band level {group_excess_db:+.1f} dB over its peers' median "
+            f"(stands out from {GROUP_EXCESS_DB:+.1f} dB)"
+        )
+    total = relative + (level or 0.0) + (group or 0.0)
+    score = 0.0 if silent else _logistic(total)
+    if silent:
         reasons.append("the recording is digital silence in the band (sensor or cable fault?)")
+    elif not math.isfinite(total):
+        reasons.append("the recording's levels are not finite numbers (overflowing samples?)")
     if features.spread_db > INTERMITTENT_SPREAD_DB:
         reasons.append(
             f"intermittent noise (L10-L90 spread {features.spread_db:.1f} dB) left out: "
@@ -146,8 +244,20 @@ def score_recording(
             f"steady tone at {features.tone_hz:.0f} Hz ({features.tonality_db:.1f} dB of the "
             "band) left out: a pump or motor, not a leak"
         )
+    verdict: Verdict = "leak" if score >= t.threshold else "no_leak"
     return LeakScore(
-        score=score, verdict=verdict, excess_db=excess, floor_db=floor, reasons=tuple(reasons)
+        score=score,
+        verdict=verdict,
+        mode="relative" if floor is None else "absolute",
+        relative_score=0.0 if silent else _logistic(relative),
+        shape_logit=shape,
+        steadiness_logit=steady,
+        level_logit=level,
+        group_logit=group,
+        excess_db=excess,
+        floor_db=floor,
+        group_excess_db=group_excess_db,
+        reasons=tuple(reasons),
     )
 
 
@@ -166,6 +276,6 @@ def analyze_samples(
     return feats, score_recording(feats, model.thresholds)
 
 
-def with_floor(thresholds: LeakThresholds, floor_db: float) -> LeakThresholds:
-    """``thresholds`` with another floor (e.g. a site's ``noise_floor_db``)."""
-    return replace(thresholds, floor_db=float(floor_db))
+def with_floor(thresholds: LeakThresholds, floor_db: float | None) -> LeakThresholds:
+    """``thresholds`` with another floor (e.g. a site's ``noise_floor_db``; None: unknown)."""
+    return replace(thresholds, floor_db=None if floor_db is None else float(floor_db))

@@ -423,13 +423,46 @@ class PipeNetwork:
         self, field: Mapping[str, tuple[float, float, float | None]], segment: str, x: np.ndarray
     ) -> np.ndarray:
         """Loss (dB) from the field's origin to offsets ``x`` on ``segment``."""
-        seg = self.segments[segment]
-        alpha = self._alpha[segment]
+        return self._cost_at(field, segment, x, self._alpha[segment])
+
+    def _cost_at(
+        self,
+        field: Mapping[str, tuple[float, float, float | None]],
+        segment: str,
+        x: np.ndarray,
+        per_m: float,
+    ) -> np.ndarray:
+        """Least cost from a field's origin to offsets ``x`` on ``segment``, ``per_m`` the
+        cost of a metre of it: through either end node, or straight along it from the origin
+        when the origin lies on it."""
         from_start, from_end, own = field[segment]
-        loss = np.minimum(from_start + alpha * x, from_end + alpha * (seg.length_m - x))
+        length = self.segments[segment].length_m
+        cost = np.minimum(from_start + per_m * x, from_end + per_m * (length - x))
         if own is not None:
-            loss = np.minimum(loss, alpha * np.abs(x - own))
-        return loss
+            cost = np.minimum(cost, per_m * np.abs(x - own))
+        return cost
+
+    # --- travel times from a point to everywhere -------------------------------------------
+
+    def time_field(self, origin: PipePosition) -> dict[str, tuple[float, float, float | None]]:
+        """Per segment: least travel time (s) of leak noise from ``origin`` to its start node,
+        to its end node, and the origin's offset if it lies on this segment (else None).
+        ``time_at`` uses this. Raises ``NetworkError`` for a position off the network."""
+        cost, _ = self._dijkstra(origin, "time")
+        return {
+            seg.id: (
+                cost.get(seg.start, math.inf),
+                cost.get(seg.end, math.inf),
+                origin.offset_m if seg.id == origin.segment else None,
+            )
+            for seg in self.segments.values()
+        }
+
+    def time_at(
+        self, field: Mapping[str, tuple[float, float, float | None]], segment: str, x: np.ndarray
+    ) -> np.ndarray:
+        """Travel time (s) from the field's origin to offsets ``x`` on ``segment``."""
+        return self._cost_at(field, segment, x, 1.0 / self._speed[segment])
 
     # --- reach and coverage ----------------------------------------------------------------
 

@@ -19,7 +19,15 @@ import numpy as np
 
 from dsp._numba import jit
 
-__all__ = ["default_nperseg", "frame_psd", "hann", "kernel_input", "n_segments", "welch_psd"]
+__all__ = [
+    "all_finite",
+    "default_nperseg",
+    "frame_psd",
+    "hann",
+    "kernel_input",
+    "n_segments",
+    "welch_psd",
+]
 
 
 def default_nperseg(fs: float) -> int:
@@ -46,6 +54,12 @@ def kernel_input(x: np.ndarray) -> np.ndarray:
     return np.require(x, np.float64, ("C", "W"))
 
 
+def all_finite(x: np.ndarray) -> bool:
+    """True when no sample is NaN or infinite: min and max propagate both, in two passes
+    without the boolean temporary of ``np.isfinite(x).all()``."""
+    return x.size == 0 or bool(np.isfinite(x.min()) and np.isfinite(x.max()))
+
+
 def _check(x: np.ndarray, fs: float, nperseg: int) -> np.ndarray:
     x = kernel_input(x)
     if x.ndim != 1:
@@ -56,7 +70,7 @@ def _check(x: np.ndarray, fs: float, nperseg: int) -> np.ndarray:
         raise ValueError(f"segment length must be >= 4 samples, got {nperseg}")
     if x.size < nperseg:
         raise ValueError(f"{x.size} samples is shorter than one segment of {nperseg}")
-    if not np.all(np.isfinite(x)):
+    if not all_finite(x):
         raise ValueError("samples contain NaN or infinity")
     return x
 
@@ -81,12 +95,16 @@ def _frame_psd_kernel(x: np.ndarray, fs: float, nperseg: int) -> np.ndarray:
     out = np.empty((nseg, nfreq))
     # one-sided: double every bin but DC and (for even lengths) Nyquist, as scipy does
     last_doubled = nfreq - 1 if nperseg % 2 == 0 else nfreq
+    twice = 2.0 * scale
     for s in range(nseg):
+        row = spec[s]
+        dst = out[s]
         for k in range(nfreq):
-            v = (spec[s, k].real ** 2 + spec[s, k].imag ** 2) * scale
-            if 0 < k < last_doubled:
-                v *= 2.0
-            out[s, k] = v
+            z = row[k]
+            dst[k] = (z.real * z.real + z.imag * z.imag) * twice
+        dst[0] *= 0.5
+        if last_doubled < nfreq:
+            dst[nfreq - 1] *= 0.5
     return out
 
 

@@ -20,13 +20,22 @@ WARNING | SUSPECTED | CONFIRMED
 A night without recordings (logger offline) neither confirms nor clears. A night scoring between
 ``clear_score`` and the threshold restarts the clear count.
 
-Baseline: each finished night contributes its quietest recording's ``quiet_level_db``. The
-first ``learn_nights`` nights are learnt whatever they scored (a loud-but-normal site is learnt
-as normal); after that only nights that were not positive while the state was NORMAL (a leak is
-never learnt). Once learnt, the median of the last ``baseline_nights`` values replaces the
-configured floor, so a loud-but-normal site stops alarming and clears, and a new leak on a quiet
-site stands out against its own quiet nights. ``to_dict``/``from_dict`` persist the state as
-plain JSON-able data so a restart loses neither the baseline nor the persistence count.
+Scores (``dsp.leak.score_recording``) add gain-free evidence (the spectrum's shape and
+steadiness) to level evidence against a floor: the configured one (the site's noise floor)
+until the baseline is learnt, then the baseline. A mis-calibrated logger therefore still
+alarms on a leak its spectrum shows, and a loud-but-normal site does not alarm on level alone.
+
+Baseline: each finished night may contribute its quietest recording's ``quiet_level_db``.
+Learnt are nights whose recordings the gain-free evidence alone did not call a leak, while
+the state was neither SUSPECTED nor CONFIRMED; after the first ``learn_nights`` nights, only
+nights that were not positive at all while the state was NORMAL. So a loud-but-normal site is
+learnt as normal, and **a leak is never learnt**: not one that starts later, and not one
+already running when the logger is installed, as long as its spectrum shows it. (The old rule,
+"learn the first nights whatever they score", learnt a running leak into the floor and then
+cleared it: a leak must clear because its noise fell back, never because the gateway got used
+to it.) Once learnt, the median of the last ``baseline_nights`` values replaces the
+configured floor. ``to_dict``/``from_dict`` persist the state as plain JSON-able data so a
+restart loses neither the baseline nor the persistence count.
 """
 
 from __future__ import annotations
@@ -50,7 +59,8 @@ __all__ = [
 ]
 
 _DAY_S = 86400.0
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+_OLD_STATE_VERSIONS = (1,)  # nights saved without the gain-free flag: read as positive
 
 
 class LeakState(StrEnum):
@@ -100,8 +110,11 @@ class LeakTransition:
     state: LeakState
     score: float
     quiet_level_db: float
-    floor_db: float
+    floor_db: float | None  # None: no floor known yet (gain-free score only)
     positive_nights: int  # in the last confirm_m nights
+    prominence_db: float = 0.0
+    mode: str = "absolute"
+    group_excess_db: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +133,11 @@ class _Night:
     min_quiet_db: float = math.inf
     last_score: float = 0.0
     last_quiet_db: float = math.nan
+    # the gain-free evidence alone called a recording of this night a leak: never learnt
+    leak_shaped: bool = False
+    last_prominence_db: float = 0.0
+    last_mode: str = "absolute"
+    last_group_excess_db: float | None = None
 
 
 class LeakTracker:
@@ -151,7 +169,8 @@ class LeakTracker:
         return float(statistics.median(self._baseline))
 
     @property
-    def floor_db(self) -> float:
+    def floor_db(self) -> float | None:
+        """The learnt baseline, else the configured floor (None: units unknown)."""
         base = self.baseline_db
         return self.config.thresholds.floor_db if base is None else base
 
@@ -171,6 +190,9 @@ class LeakTracker:
             quiet_level_db=rec.last_quiet_db,
             floor_db=self.floor_db,
             positive_nights=self._positive_nights(night),
+            prominence_db=rec.last_prominence_db,
+            mode=rec.last_mode,
+            group_excess_db=rec.last_group_excess_db,
         )
 
     def _finish_night(self, ts: float) -> list[LeakTransition]:
@@ -180,10 +202,7 @@ class LeakTracker:
             return []
         rec = self._nights[night]
         out: list[LeakTransition] = []
-        learning = self._finished < self.config.learn_nights
-        if math.isfinite(rec.min_quiet_db) and (
-            learning or (not rec.positive and self.state is LeakState.NORMAL)
-        ):
+        if math.isfinite(rec.min_quiet_db) and self._learnable(rec):
             self._baseline.append(rec.min_quiet_db)
         self._finished += 1
         if self.state is not LeakState.NORMAL:
@@ -199,6 +218,14 @@ class LeakTracker:
             del self._nights[old]
         return out
 
+    def _learnable(self, rec: _Night) -> bool:
+        """May this finished night's quiet level join the baseline? (module docstring)"""
+        if rec.leak_shaped or self.state in (LeakState.SUSPECTED, LeakState.CONFIRMED):
+            return False
+        if self._finished < self.config.learn_nights:
+            return True
+        return not rec.positive and self.state is LeakState.NORMAL
+
     def tick(self, ts: float) -> list[LeakTransition]:
         """Finish the current night if ``ts`` is past its window (call after the window)."""
         if self._current is None:
@@ -208,12 +235,19 @@ class LeakTracker:
             return self._finish_night(ts)
         return []
 
-    def observe(self, ts: float, features: Features) -> TrackerUpdate:
-        """Score a recording made at ``ts`` and advance the state; see the module docstring."""
+    def observe(
+        self, ts: float, features: Features, *, group_excess_db: float | None = None
+    ) -> TrackerUpdate:
+        """Score a recording made at ``ts`` and advance the state; see the module docstring.
+        ``group_excess_db``: its steady level over its peers' that night (``dsp.group``)."""
         night, inside = self._night_of(ts)
         out = self.tick(ts)
-        floor = self.floor_db
-        score = score_recording(features, self.config.thresholds, floor_db=floor)
+        score = score_recording(
+            features,
+            self.config.thresholds,
+            floor_db=self.floor_db,
+            group_excess_db=group_excess_db,
+        )
         if not inside or (self._current is not None and night < self._current):
             # outside the window, or older than the night in progress (a late upload): scored,
             # not counted, so time never runs backwards in the state
@@ -226,6 +260,10 @@ class LeakTracker:
         rec.min_quiet_db = min(rec.min_quiet_db, features.quiet_level_db)
         rec.last_score = score.score
         rec.last_quiet_db = features.quiet_level_db
+        rec.leak_shaped |= score.relative_score >= self.config.thresholds.threshold
+        rec.last_prominence_db = features.prominence_db
+        rec.last_mode = score.mode
+        rec.last_group_excess_db = group_excess_db
         if positive:
             self._clear_streak = 0
             if self.state is LeakState.NORMAL:
@@ -250,7 +288,14 @@ class LeakTracker:
             "clear_streak": self._clear_streak,
             "baseline": list(self._baseline),
             "nights": {
-                str(n): [r.positive, r.max_score, r.min_quiet_db, r.last_score, r.last_quiet_db]
+                str(n): [
+                    r.positive,
+                    r.max_score,
+                    r.min_quiet_db,
+                    r.last_score,
+                    r.last_quiet_db,
+                    r.leak_shaped,
+                ]
                 for n, r in self._nights.items()
             },
         }
@@ -260,16 +305,20 @@ class LeakTracker:
         """Restore a tracker saved by ``to_dict``; raises ``ValueError`` on malformed data."""
         tracker = cls(config)
         try:
-            if data["version"] != _STATE_VERSION:
-                raise ValueError(f"unsupported tracker state version {data['version']!r}")
+            version = data["version"]
+            if version != _STATE_VERSION and version not in _OLD_STATE_VERSIONS:
+                raise ValueError(f"unsupported tracker state version {version!r}")
             tracker.state = LeakState(data["state"])
             tracker._current = None if data["current"] is None else int(data["current"])
             tracker._finished = int(data["finished"])
             tracker._clear_streak = int(data["clear_streak"])
             tracker._baseline.extend(float(v) for v in data["baseline"])
-            for key, (pos, mx, mn, last, lastq) in data["nights"].items():
+            for key, values in data["nights"].items():
+                pos, mx, mn, last, lastq = values[:5]
+                # version 1 did not record the gain-free flag: a positive night stays unlearnt
+                shaped = bool(values[5]) if version == _STATE_VERSION else bool(pos)
                 tracker._nights[int(key)] = _Night(
-                    bool(pos), float(mx), float(mn), float(last), float(lastq)
+                    bool(pos), float(mx), float(mn), float(last), float(lastq), shaped
                 )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad leak tracker state: {exc}") from exc

@@ -7,12 +7,15 @@ the daemon's leak location both go through here:
     network, listeners = site_network(site)
     for a, b in logger_pairs(site):
         path = path_between_loggers(site, a, b)   # legs with material and wave speed
+    cands = logger_candidates(site, ["nl-02", "nl-03", "nl-05"])  # three or more loggers
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
+from dsp.multilocate import Candidates, network_candidates
 from dsp.network import (
     Listener,
     NetworkError,
@@ -27,6 +30,7 @@ from sitemodel import NoiseLoggerParams, Site
 
 __all__ = [
     "listener_for",
+    "logger_candidates",
     "logger_pairs",
     "path_between_loggers",
     "site_network",
@@ -101,3 +105,12 @@ def path_between_loggers(site: Site, a: str, b: str) -> PipePath:
     """
     network, _ = site_network(site)
     return network.path_between(listener_for(site, a).position, listener_for(site, b).position)
+
+
+def logger_candidates(site: Site, names: Sequence[str], step_m: float = 0.25) -> Candidates:
+    """Candidate leak points every ``step_m`` along every pipe of the site with the travel
+    time to each of the loggers ``names`` (``dsp.multilocate``). Raises like
+    ``path_between_loggers``."""
+    network, _ = site_network(site)
+    positions = {name: listener_for(site, name).position for name in names}
+    return network_candidates(network, positions, step_m)

@@ -1,9 +1,13 @@
 """``edge-agent analyze FILE.wav ...``: leak analysis of noise recordings, one line per file.
 
-Thin: reading is ``edge_agent.wavfile``, features and the score are ``dsp.leak``. Every file is
-analysed in one process (numba compiles, or loads its cache, once); a bad file gets one line
-(an error object with ``--json``), the rest of the batch is still analysed, and the exit code is
-2 when any file was bad.
+Thin: reading is ``edge_agent.wavfile``, features and the score are ``dsp.leak``, the group
+comparison ``dsp.group``. Every file is analysed in one process (numba compiles, or loads its
+cache, once); a bad file gets one line (an error object with ``--json``), the rest of the batch
+is still analysed, and the exit code is 2 when any file was bad.
+
+Mode: with neither ``--scale`` nor ``--floor-db`` the samples' units are unknown and the score
+is relative (gain-free: the same for the file at any gain); with either, the absolute level
+against the floor is added as evidence. The first line printed (text mode) says which.
 """
 
 from __future__ import annotations
@@ -20,24 +24,35 @@ from edge_agent.errors import EXIT_OK, EXIT_USAGE, UsageError
 DESCRIPTION = """\
 Leak analysis of noise-logger recordings (mono WAV, PCM 8/16/24/32-bit or float, any rate).
 
-For each file: leak_score 0..1 and a verdict (leak / no_leak), judged on the quiet, tone-free
-level in the material's leak band (metal 200-1500 Hz, plastic 20-300 Hz, cement 100-800 Hz):
-leak noise is continuous and broadband, traffic and draw-off are intermittent (left out with
-the loud frames), pumps are tonal (left out with the steady bins). The level is compared with
-the floor, the ambient in-band level expected at the logger (--floor-db, default 0 dB re 1
-unit): give --scale so that samples are in the logger's units, or set --floor-db.
+For each file: leak_score 0..1 and a verdict (leak / no_leak). Leak noise is continuous and
+broadband in the material's leak band (metal 200-1500 Hz, plastic 20-300 Hz, cement
+100-800 Hz); traffic and draw-off are intermittent (left out with the loud frames), pumps and
+hum are tonal (left out with the steady lines). The score needs no calibration:
+  - prominence: the band's quiet, tone-free spectrum over the smooth background around it
+    (a hump that any gain leaves as it is: about 3 dB for a leak at 0 dB in-band SNR);
+  - steadiness: how little the quiet half of the frame levels spreads.
+With --scale (units per count) or --floor-db (the ambient in-band level at the logger, dB re
+1 unit) the absolute level against the floor is added as bounded extra evidence (mode
+"absolute"); without them the mode is "relative" and the file scores the same at any gain.
+
+--group compares the files with each other (one night of one site's loggers, or files from
+one instrument at one gain): a file whose steady in-band level stands 6 dB or more over the
+median of the others is flagged, and that counts for a leak. It needs three or more files.
 
 examples:
   edge-agent analyze nl-01.wav
-      nl-01.wav: leak  score 0.97  quiet 6.4 dB (+6.4 over floor 0.0)  level 6.9 dB ...
+      mode relative (gain-free; give --scale or --floor-db to add the absolute level)
+      nl-01.wav: leak     score 0.97  prominence +6.4 dB  unsteadiness +0.2 dB ...
   edge-agent analyze --material pe --scale 0.001 --json night/*.wav
-      {"file": "night/nl-01.wav", "leak_score": 0.02, "verdict": "no_leak", ...}
-  edge-agent analyze --floor-db -42 --threshold 0.6 rec.wav
+      {"file": "night/nl-01.wav", "leak_score": 0.02, "verdict": "no_leak", "mode": ...}
+  edge-agent analyze --group --material cast_iron night/nl-0*.wav
 
---json prints one object per file per line: file, leak_score, verdict, level_db, quiet_level_db,
-l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db, tone_hz, band_hz, band_levels
-(octave centre Hz -> dB), fs, duration_s, material, reasons; a bad file gives
-{"file": ..., "error": ...}.
+--json prints one object per file per line: file, leak_score, verdict, mode, relative_score,
+prominence_db, unsteadiness_db, quiet_share, slope_db_per_octave, level_db, quiet_level_db,
+floor_db (null when relative), l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db,
+tone_hz, band_hz, band_levels (octave centre Hz -> dB), fs, duration_s, material, group
+(with --group: excess_db, peer_median_db, peers, flagged; else null), reasons; a bad file
+gives {"file": ..., "error": ...}.
 Exit codes: 0 all files analysed, 2 a bad argument or at least one bad file.
 """
 
@@ -77,6 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=float, metavar="T", help="score for a leak verdict (default 0.5)"
     )
+    parser.add_argument(
+        "--group",
+        action="store_true",
+        help="also compare the files with each other (same instrument and gain; 3 or more)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
 
 
@@ -95,6 +115,11 @@ def _thresholds(args: argparse.Namespace) -> Any:
         changes["threshold"] = args.threshold
     if args.scale is not None and not (args.scale > 0 and math.isfinite(args.scale)):
         raise UsageError(f"--scale must be a positive number, got {args.scale}")
+    if args.scale is not None and args.floor_db is None:
+        # units known: judge the level against the default floor (the site default, 0 dB)
+        from dsp.leak import DEFAULT_FLOOR_DB
+
+        changes["floor_db"] = DEFAULT_FLOOR_DB
     return replace(base, **changes)
 
 
@@ -107,9 +132,15 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "file": path,
         "leak_score": round(score.score, 4),
         "verdict": score.verdict,
+        "mode": score.mode,
+        "relative_score": round(score.relative_score, 4),
+        "prominence_db": _round(feats.prominence_db),
+        "unsteadiness_db": _round(feats.unsteadiness_db),
+        "quiet_share": round(feats.quiet_share, 3),
+        "slope_db_per_octave": _round(feats.slope_db_per_octave),
         "level_db": _round(feats.level_db),
         "quiet_level_db": _round(feats.quiet_level_db),
-        "floor_db": _round(score.floor_db),
+        "floor_db": None if score.floor_db is None else _round(score.floor_db),
         "l10_db": _round(feats.l10_db),
         "l90_db": _round(feats.l90_db),
         "spread_db": _round(feats.spread_db),
@@ -124,48 +155,93 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "fs": rec.fs,
         "duration_s": round(rec.duration_s, 3),
         "material": material,
+        "group": None,
         "reasons": list(score.reasons),
     }
 
 
 def _text(r: dict[str, Any]) -> str:
-    over = r["quiet_level_db"] - r["floor_db"] if r["quiet_level_db"] is not None else math.nan
+    level = f"quiet {r['quiet_level_db']} dB"
+    if r["floor_db"] is not None and r["quiet_level_db"] is not None:
+        level += f" ({r['quiet_level_db'] - r['floor_db']:+.1f} over floor {r['floor_db']})"
+    group = ""
+    if r["group"] is not None:
+        flag = ", flagged" if r["group"]["flagged"] else ""
+        group = f"  group {r['group']['excess_db']:+.1f} dB over {r['group']['peers']} peers{flag}"
     return (
         f"{r['file']}: {r['verdict']:<7} score {r['leak_score']:.2f}  "
-        f"quiet {r['quiet_level_db']} dB ({over:+.1f} over floor {r['floor_db']})  "
-        f"level {r['level_db']} dB  spread {r['spread_db']} dB  peak {r['peak_hz']} Hz  "
-        f"tonality {r['tonality_db']} dB  [{r['material']} "
+        f"prominence {r['prominence_db']:+.1f} dB  unsteadiness {r['unsteadiness_db']:+.1f} dB  "
+        f"{level}  spread {r['spread_db']} dB  peak {r['peak_hz']} Hz  "
+        f"tonality {r['tonality_db']} dB{group}  [{r['material']} "
         f"{r['band_hz'][0]:g}-{r['band_hz'][1]:g} Hz, {r['fs']:g} Hz, {r['duration_s']} s]"
     )
 
 
-def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> dict[str, Any]:
-    """The result object for one file; ``UsageError`` naming the file when it is unusable."""
-    from dsp.leak import analyze_samples
+def _mode_line(thresholds: Any) -> str:
+    if thresholds.floor_db is None:
+        return "mode relative (gain-free; give --scale or --floor-db to add the absolute level)"
+    floor = thresholds.floor_db
+    return f"mode absolute (gain-free evidence plus the level against the floor {floor:g} dB)"
+
+
+def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[Any, Any]:
+    """(recording, features) of one file; ``UsageError`` naming the file when unusable."""
+    from dsp.features import compute_features
+    from dsp.leak import model_for
     from edge_agent.wavfile import read_wav
 
     rec = read_wav(path, units_per_count=args.scale)
+    model = model_for(args.material, thresholds)
     try:
-        feats, score = analyze_samples(
-            rec.samples, rec.fs, material=args.material, thresholds=thresholds
-        )
+        feats = compute_features(rec.samples, rec.fs, band_hz=model.band_hz)
     except ValueError as exc:  # documented input errors: too short, band above Nyquist
         raise UsageError(f"{path}: {exc}") from exc
-    return _result(path, rec, args.material, feats, score)
+    return rec, feats
+
+
+def _report_error(path: str, exc: UsageError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+    else:
+        print(f"edge-agent analyze: {exc}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dsp.group import compare_group
+    from dsp.leak import score_recording
+
     thresholds = _thresholds(args)
+    if not args.json:
+        print(_mode_line(thresholds), flush=True)
     bad = 0
+    analysed: list[tuple[str, Any, Any]] = []
     for path in args.files:
         try:
-            result = _analyze_one(path, args, thresholds)
+            rec, feats = _analyze_one(path, args, thresholds)
         except UsageError as exc:
             bad += 1
-            if args.json:
-                print(json.dumps({"file": path, "error": str(exc)}), flush=True)
-            else:
-                print(f"edge-agent analyze: {exc}", file=sys.stderr, flush=True)
+            _report_error(path, exc, args.json)
             continue
+        if args.group:  # every file first: each is judged against all the others
+            analysed.append((path, rec, feats))
+            continue
+        result = _result(path, rec, args.material, feats, score_recording(feats, thresholds))
         print(json.dumps(result) if args.json else _text(result), flush=True)
+    if args.group:
+        groups = compare_group({path: feats.quiet_level_db for path, _, feats in analysed})
+        if not groups:
+            print(
+                f"edge-agent analyze: --group needs 3 or more analysed files, got {len(analysed)}"
+                ": compared with none",
+                file=sys.stderr,
+                flush=True,
+            )
+        for path, rec, feats in analysed:
+            member = groups.get(path)
+            score = score_recording(
+                feats, thresholds, group_excess_db=None if member is None else member.excess_db
+            )
+            result = _result(path, rec, args.material, feats, score)
+            result["group"] = None if member is None else member.to_dict()
+            print(json.dumps(result) if args.json else _text(result), flush=True)
     return EXIT_USAGE if bad else EXIT_OK

@@ -1,7 +1,11 @@
 """Leak analysis per logger for the daemon: features in a worker, one ``LeakTracker`` each.
 
 Each logger is judged with its pipe's material preset (band and family thresholds from
-``dsp.leak``), the config's threshold and per-material overrides, and the site's noise floor.
+``dsp.leak``), the config's threshold and per-material overrides, and the site's noise floor
+(the level evidence's floor until a logger's baseline is learnt; without a site file the
+score is gain-free until then). Loggers recorded together are also compared with each other
+(``dsp.group``, per material band): a logger whose steady level stands well over its peers'
+counts that as evidence, and its leak events carry the comparison in ``group``.
 Trackers get the recording job's time from the schedule's clock (the wall clock in production;
 in the demo a clock whose nights last seconds) so nights are counted on the schedule's time.
 Transitions become ``leak.*`` events carrying the score, levels and positive-night count.
@@ -12,14 +16,16 @@ reloads (from the running pipeline, for the loggers the reload left as they were
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
 from drivers.model import Recording
 from dsp.features import Features, compute_features
+from dsp.group import GroupComparison, compare_group
 from dsp.leak import model_for, with_floor
 from dsp.tracker import LeakTracker, TrackerConfig
+from edge_agent.daemon.leak import JobScores
 from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
 from edge_agent.events import EventDraft
 
@@ -37,11 +43,12 @@ class TrackerAnalysis:
         leak_config: Any,
         loggers: dict[str, tuple[str, str | None]],
         *,
-        noise_floor_db: float = 0.0,
+        noise_floor_db: float | None = None,
         now: float,
     ) -> None:
-        """``loggers``: name -> (material, pipe segment or None). ``now`` fixes the UTC
-        offset the trackers count local nights with."""
+        """``loggers``: name -> (material, pipe segment or None). ``noise_floor_db``: the
+        site's (None without a site: gain-free until a baseline is learnt). ``now`` fixes the
+        UTC offset the trackers count local nights with."""
         start_min, end_min = leak_config.night_window_minutes()
         self.models = {}
         self.pipes: dict[str, str | None] = {}
@@ -75,10 +82,38 @@ class TrackerAnalysis:
             recording.samples, recording.fs, band_hz=model.band_hz, nperseg=model.nperseg
         )
 
+    def score_job(self, recordings: Mapping[str, Recording]) -> JobScores:
+        """Every recording's features, then each logger against the others (``compare``).
+        Pure: safe in any thread (and picklable in, picklable out)."""
+        features: dict[str, Features] = {}
+        refused: dict[str, str] = {}
+        for name, recording in recordings.items():
+            try:
+                features[name] = self.features(recording)
+            except ValueError as exc:  # a recording dsp refuses (too short, not finite)
+                refused[name] = str(exc)
+        return JobScores(features, self.compare(features), refused)
+
+    def compare(self, features: Mapping[str, Features]) -> dict[str, GroupComparison]:
+        """Each logger against the others recorded with it that listen in the same band."""
+        by_band: dict[tuple[float, float], dict[str, float]] = {}
+        for name, feats in features.items():
+            by_band.setdefault(feats.band_hz, {})[name] = feats.quiet_level_db
+        out: dict[str, GroupComparison] = {}
+        for levels in by_band.values():
+            out.update(compare_group(levels))
+        return out
+
     def track(
-        self, device: str, features: Features, job: RecordingJob
+        self,
+        device: str,
+        features: Features,
+        job: RecordingJob,
+        group: GroupComparison | None = None,
     ) -> tuple[float, list[EventDraft]]:
-        update = self.trackers[device].observe(job.due_at, features)
+        update = self.trackers[device].observe(
+            job.due_at, features, group_excess_db=None if group is None else group.excess_db
+        )
         drafts = [
             EventDraft.of(
                 device,
@@ -87,10 +122,13 @@ class TrackerAnalysis:
                 state=t.state.value,
                 score=round(t.score, 3),
                 quiet_level_db=round(t.quiet_level_db, 1),
-                floor_db=round(t.floor_db, 1),
+                floor_db=None if t.floor_db is None else round(t.floor_db, 1),
                 positive_nights=t.positive_nights,
                 pipe_segment=self.pipes.get(device),
                 material=self.models[device].material,
+                mode=t.mode,
+                prominence_db=round(t.prominence_db, 1),
+                group=None if group is None else group.to_dict(),
             )
             for t in update.transitions
         ]
@@ -129,8 +167,9 @@ def warm_up() -> None:
     it before READY rather than on the first recording, when the loop must keep polling."""
     import numpy as np
 
-    from dsp.correlate import gcc_tdoa
+    from dsp.correlate import locate_tdoa
 
     x = np.random.default_rng(0).standard_normal(8192)
     compute_features(x, 4096.0, band_hz=(200.0, 1500.0))
-    gcc_tdoa(x, x, 4096.0, max_lag_s=0.1, band_hz=(200.0, 1500.0))
+    # what the locators run: coherence, transient limiter, HT and PHAT correlations, peak stats
+    locate_tdoa(x, np.roll(x, 7), 4096.0, max_lag_s=0.1, band_hz=(200.0, 1500.0))

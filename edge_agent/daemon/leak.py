@@ -8,8 +8,13 @@ turns two simultaneous recordings into a position on the pipe path (``dsp.correl
 ``edge_agent.site_network``). Scoring and correlating are numba kernels released from the GIL:
 they run in the daemon's worker pool, never on the event loop.
 
-When both loggers of a neighbouring pair suspect a leak, the pipeline asks the scheduler for a
-synchronised pair recording and correlates it; a pair located once is not re-located for
+The loggers of one job are scored together, in one executor call (``score_job`` -> a frozen
+``JobScores``): each is compared with the others (the group comparison of ``dsp.group``)
+before its tracker sees it. When both loggers of a
+neighbouring pair suspect a leak, the pipeline asks the scheduler for a synchronised pair
+recording and correlates it; when three or more suspecting loggers recorded in one
+synchronised job (a night's broadcast start), all their pairs' delays are solved together on
+the pipe graph (``Locator.locate_many``). A pair or group located once is not re-located for
 ``relocate_after_s`` (the leak does not move; the recordings cost bus time and battery).
 After every job that scored something, ``persist`` saves the trackers (see ``analysis``).
 """
@@ -17,7 +22,7 @@ After every job that scored something, ``persist`` saves the trackers (see ``ana
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
@@ -31,9 +36,11 @@ from edge_agent.logs import get_logger
 
 if TYPE_CHECKING:  # a type only: the resident daemon loads the kernels where they run
     from dsp.features import Features
+    from dsp.group import GroupComparison
 
 __all__ = [
     "DEFAULT_RELOCATE_AFTER_S",
+    "JobScores",
     "LeakAnalysis",
     "LeakPipeline",
     "Location",
@@ -44,6 +51,7 @@ __all__ = [
 
 DEFAULT_RELOCATE_AFTER_S = 86400.0
 SUSPECTING_STATES = frozenset({"suspected", "confirmed"})
+MIN_LOGGERS_TO_SOLVE = 3  # fewer: the pair correlator does it
 # A job that finds nothing to do waits at most this long (leak-clock seconds are converted by
 # the clock's own sleep) before looking at the schedule again.
 MAX_IDLE_S = 60.0
@@ -59,14 +67,31 @@ class Recorder(Protocol):
     ) -> dict[str, Recording | str]: ...
 
 
-class LeakAnalysis(Protocol):
-    """Computes a recording's features (thread-safe and pure: run by the pipeline's
-    executor, of any kind) and keeps one tracker per logger (called on the event loop only)."""
+@dataclass(frozen=True, slots=True)
+class JobScores:
+    """What one job's recordings give (``LeakAnalysis.score_job``): small frozen values, no
+    samples, so the job can be scored in a worker thread now and a worker process later.
+    ``features`` per logger scored; ``groups`` each of them against the others of the job
+    (``dsp.group``); ``refused`` the loggers whose recording dsp refused, with why."""
 
-    def features(self, recording: Recording) -> Features: ...
+    features: Mapping[str, Features]
+    groups: Mapping[str, GroupComparison]
+    refused: Mapping[str, str]
+
+
+class LeakAnalysis(Protocol):
+    """Scores a job's recordings (``score_job``: pure and safe in any thread, run by the
+    pipeline's executor, of any kind) and keeps one tracker per logger (the rest: called on
+    the event loop only)."""
+
+    def score_job(self, recordings: Mapping[str, Recording]) -> JobScores: ...
 
     def track(
-        self, device: str, features: Features, job: RecordingJob
+        self,
+        device: str,
+        features: Features,
+        job: RecordingJob,
+        group: GroupComparison | None = None,
     ) -> tuple[float, list[EventDraft]]: ...
 
     def state(self, device: str) -> str: ...
@@ -93,12 +118,15 @@ class Location:
 
 
 class Locator(Protocol):
-    """Correlates two simultaneous recordings (thread-safe, called from workers).
+    """Correlates simultaneous recordings (thread-safe, called from workers).
 
-    Returns None when the source is not between the loggers or the correlation is too weak.
+    ``locate``: two loggers; ``locate_many``: three or more, all pairs solved together. Both
+    return None when the source is not between the loggers or the correlation is too weak.
     """
 
     def locate(self, a: Recording, b: Recording) -> Location | None: ...
+
+    def locate_many(self, recordings: Sequence[Recording]) -> Location | None: ...
 
 
 class LeakPipeline:
@@ -201,26 +229,26 @@ class LeakPipeline:
         recordings: dict[str, Recording] = {}
         drafts: list[EventDraft] = []
         for device in job.devices:
-            status = self.status[device]
             got = results.get(device, "no recording returned")
             if isinstance(got, str):
-                self.status[device] = replace(status, last_error=got)
+                self.status[device] = replace(self.status[device], last_error=got)
                 log.warning("recording failed", device=device, error=got)
                 continue
             recordings[device] = got
-            try:
-                feats = await loop.run_in_executor(self._executor, self.analysis.features, got)
-            except ValueError as exc:  # a recording dsp refuses (too short, not finite)
-                self.status[device] = replace(status, last_error=f"cannot score: {exc}")
-                log.warning("recording not scored", device=device, error=str(exc))
-                continue
-            score, new_drafts = self.analysis.track(device, feats, job)
+        # One call for the whole job: every logger's features, then each against the others.
+        scores = await loop.run_in_executor(self._executor, self.analysis.score_job, recordings)
+        for device, error in scores.refused.items():  # too short, not finite
+            self.status[device] = replace(self.status[device], last_error=f"cannot score: {error}")
+            log.warning("recording not scored", device=device, error=error)
+        for device, feats in scores.features.items():
+            status = self.status[device]
+            score, new_drafts = self.analysis.track(device, feats, job, scores.groups.get(device))
             drafts.extend(new_drafts)
             self.status[device] = LoggerStatus(
                 device,
                 score=score,
                 state=self.analysis.state(device),
-                recorded_at=got.started_at,
+                recorded_at=recordings[device].started_at,
                 recordings=status.recordings + 1,
             )
         failed = [d for d in job.devices if d not in recordings]
@@ -235,6 +263,8 @@ class LeakPipeline:
                 )
         if job.reason == "pair" and len(job.devices) == 2:
             drafts.extend(await self._locate(job, recordings))
+        elif job.synchronised:
+            drafts.extend(await self._locate_many(recordings))
         if drafts:
             await self._emit(drafts)
         if recordings and self._persist is not None:
@@ -257,6 +287,41 @@ class LeakPipeline:
             self._located_at[pair] = now
             self.scheduler.request_pair(pair[0], pair[1], now)
             self._wake.set()
+
+    async def _locate_many(self, recordings: dict[str, Recording]) -> list[EventDraft]:
+        """Three or more suspecting loggers in one synchronised job: one solution for all."""
+        suspects = tuple(sorted(d for d in recordings if self.status[d].state in SUSPECTING_STATES))
+        if self.locator is None or len(suspects) < MIN_LOGGERS_TO_SOLVE:
+            return []
+        now = self._clock.time()
+        last = self._located_at.get(suspects)
+        if last is not None and now - last < self.relocate_after_s:
+            return []
+        self._located_at[suspects] = now
+        loop = asyncio.get_running_loop()
+        try:
+            where = await loop.run_in_executor(
+                self._executor, self.locator.locate_many, [recordings[d] for d in suspects]
+            )
+        except ValueError as exc:
+            log.warning("multi-logger location failed", loggers=",".join(suspects), error=str(exc))
+            return []
+        if where is None:
+            log.info("loggers correlated, no common source located", loggers=",".join(suspects))
+            return []
+        ts = max(recordings[d].started_at for d in suspects)
+        data = {
+            "pipe": where.pipe,
+            "offset_m": round(where.offset_m, 1),
+            "from_logger": where.a,
+            "distance_m": round(where.distance_m, 1),
+            "pair": None,
+            "spacing_m": None,
+            "tdoa_ms": None,
+            "confidence": round(where.confidence, 3),
+            **where.data,
+        }
+        return [EventDraft.of(where.a, "leak.located", ts, **data)]
 
     async def _locate(
         self, job: RecordingJob, recordings: dict[str, Recording]

@@ -251,7 +251,7 @@ def _leak_pipeline(
     analysis = TrackerAnalysis(
         leak_cfg,
         placement,
-        noise_floor_db=site.noise_floor_db if site is not None else 0.0,
+        noise_floor_db=site.noise_floor_db if site is not None else None,
         now=deps.leak_clock.time(),
     )
     state_file = deps.state_dir / TRACKER_STATE_FILE if deps.state_dir is not None else None

@@ -6,9 +6,12 @@ pumps, pump-only and draw-off-only recordings), and a smaller one built here fro
 and plain numpy (Butterworth-band leaks, gated noise, sine hums), so the detector is shown not
 to depend on how ``dsp.synth`` happens to make its signals.
 
-Each site's ambient in-band level sits within +-2 dB of the 0 dB floor the default thresholds
-assume (the site file's ``noise_floor_db``); the detector is never told which recording is
-which or what is in it.
+Each site's ambient in-band level sits within +-2 dB of a 0 dB floor (the site file's
+``noise_floor_db``). Both modes are checked: *absolute* (the floor given: level evidence added
+to the gain-free evidence, as the daemon scores) and *relative* (no floor: the gain-free score
+alone, as ``edge-agent analyze`` scores a WAV of unknown gain). The detector is never told
+which recording is which or what is in it. The benchmark on a corpus built apart from all this
+is ``benchmarks/detection.py`` (docs/leak-detection.md).
 """
 
 import math
@@ -18,7 +21,7 @@ import pytest
 import scipy.signal
 
 from dsp import synth
-from dsp.leak import DEFAULT_THRESHOLD, analyze_samples
+from dsp.leak import DEFAULT_THRESHOLD, LeakThresholds, analyze_samples
 from dsp.pipes import MATERIALS
 
 DURATION_S = 4.0
@@ -80,10 +83,14 @@ def synth_case(i):
     return synth.mix(*parts), fs, material, is_leak, kind
 
 
-def _score_corpus(cases):
+MODES = {"absolute": LeakThresholds(floor_db=0.0), "relative": LeakThresholds()}
+
+
+def _score_corpus(cases, mode="absolute"):
     rows = []
     for x, fs, material, is_leak, kind in cases:
-        _, score = analyze_samples(x, fs, material=material)
+        _, score = analyze_samples(x, fs, material=material, thresholds=MODES[mode])
+        assert score.mode == mode
         rows.append((is_leak, kind, material, score.score))
     return rows
 
@@ -104,15 +111,17 @@ def _check(rows, min_auc=0.97, max_false_alarms=0.02):
     return auc, false_alarms, detected
 
 
-def test_synth_corpus_auc_and_false_alarms():
-    """240 recordings, 6 materials, 2 rates; every interferer alone and with leaks."""
-    rows = _score_corpus(synth_case(i) for i in range(240))
+@pytest.mark.parametrize(("mode", "min_detected"), [("absolute", 0.85), ("relative", 0.75)])
+def test_synth_corpus_auc_and_false_alarms(mode, min_detected):
+    """240 recordings, 6 materials, 2 rates; every interferer alone and with leaks. Without
+    the floor fewer of the faint leaks are called (4 s recordings: few frames)."""
+    rows = _score_corpus((synth_case(i) for i in range(240)), mode)
     assert {r[2] for r in rows} == set(MATERIALS)
     kinds = {(r[0], r[1]) for r in rows}
     assert (False, "pump") in kinds and (False, "draw_off") in kinds
     assert (False, "traffic") in kinds and (True, "pump+traffic") in kinds
     _, _, detected = _check(rows)
-    assert detected >= 0.85  # most audible leaks are called at the default threshold
+    assert detected >= min_detected  # most audible leaks are called at the default threshold
 
 
 def _butter_noise(rng, n, fs, band, order=2):
@@ -156,10 +165,13 @@ def independent_case(i):
     return sum(parts), fs, material, is_leak, str(kind)
 
 
-def test_independent_corpus_auc_and_false_alarms():
-    """The same bar on 72 recordings that dsp.synth did not make."""
-    rows = _score_corpus(independent_case(i) for i in range(72))
-    _check(rows)
+@pytest.mark.parametrize(("mode", "max_false_alarms"), [("absolute", 0.02), ("relative", 0.05)])
+def test_independent_corpus_auc_and_false_alarms(mode, max_false_alarms):
+    """The same bar on 72 recordings that dsp.synth did not make. Relative: one of the 36
+    no-leak recordings (brown noise whose AR pole makes a knee at 13 Hz, under a PVC band)
+    is called a leak by its shape alone, hence 5 %."""
+    rows = _score_corpus((independent_case(i) for i in range(72)), mode)
+    _check(rows, max_false_alarms=max_false_alarms)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,18 @@ def test_features_equal_scipy_reference(fs, seconds, band, scene):
     x = synth.recording(fs, seconds, scene=scene, seed=11) * 3.7
     feat = compute_features(x, fs, band_hz=band)
     ref = scipy_features(x, fs, feat.nperseg, band)
-    for name in ("level_db", "l10_db", "l90_db", "spread_db", "quiet_level_db", "tonality_db"):
+    for name in (
+        "level_db",
+        "l10_db",
+        "l90_db",
+        "spread_db",
+        "quiet_level_db",
+        "tonality_db",
+        "prominence_db",
+        "slope_db_per_octave",
+        "unsteadiness_db",
+        "quiet_share",
+    ):
         assert getattr(feat, name) == pytest.approx(ref[name], rel=1e-6, abs=1e-9), name
     assert feat.peak_hz == pytest.approx(ref["peak_hz"], rel=1e-12)
     assert feat.flatness == pytest.approx(ref["flatness"], rel=1e-6)
@@ -148,5 +159,14 @@ def test_levels_follow_gain_and_ignore_dc(gain_db, offset, seed):
     b = compute_features(x * 10 ** (gain_db / 20) + offset * 10 ** (gain_db / 20), fs, band_hz=band)
     for name in ("level_db", "l10_db", "l90_db", "quiet_level_db"):
         assert getattr(b, name) - getattr(a, name) == pytest.approx(gain_db, abs=1e-6)
-    for name in ("spread_db", "tonality_db", "flatness", "peak_hz"):
+    for name in (
+        "spread_db",
+        "tonality_db",
+        "flatness",
+        "peak_hz",
+        "prominence_db",
+        "slope_db_per_octave",
+        "unsteadiness_db",
+        "quiet_share",
+    ):
         assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-9)

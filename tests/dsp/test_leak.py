@@ -1,9 +1,23 @@
-"""dsp.leak: the per-recording score, verdict, reasons and material presets."""
+"""dsp.leak: the per-recording score as a sum of evidence, its modes, verdict, reasons and the
+material presets."""
+
+import math
 
 import pytest
 
-from dsp.leak import LeakThresholds, model_for, score_recording
+from dsp.leak import (
+    GROUP_MAX_FOR,
+    LEVEL_MAX_AGAINST,
+    LEVEL_MAX_FOR,
+    LeakThresholds,
+    model_for,
+    score_recording,
+)
 from tests.dsp.test_tracker import feat
+
+
+def logistic(z):
+    return 1 / (1 + math.exp(-z))
 
 
 def test_thresholds_validate():
@@ -11,25 +25,64 @@ def test_thresholds_validate():
         LeakThresholds(threshold=1.5)
     with pytest.raises(ValueError, match="width_db"):
         LeakThresholds(width_db=0.0)
+    with pytest.raises(ValueError, match="prominence_width_db"):
+        LeakThresholds(prominence_width_db=-1.0)
+    with pytest.raises(ValueError, match="floor_db"):
+        LeakThresholds(floor_db=math.inf)
+    assert LeakThresholds().floor_db is None  # units unknown unless told
+
+
+def test_without_a_floor_the_score_is_relative_and_the_sum_of_its_evidence():
+    s = score_recording(feat(5.0, prominence_db=4.0, unsteadiness_db=2.5))
+    assert s.mode == "relative" and s.floor_db is None and s.level_logit is None
+    assert s.shape_logit == pytest.approx((4.0 - 2.0) / 0.5)
+    assert s.steadiness_logit == pytest.approx(-(2.5 - 1.0) / 3.0)
+    assert s.score == pytest.approx(logistic(s.shape_logit + s.steadiness_logit))
+    assert s.relative_score == s.score
 
 
 @pytest.mark.parametrize(
-    ("quiet_db", "floor_db", "verdict", "needle"),
+    ("prominence", "quiet", "floor", "verdict", "mode", "needle"),
     [
-        (10.0, 0.0, "leak", "+10.0 dB over the floor"),
-        (1.0, 0.0, "no_leak", "+1.0 dB over the floor"),
-        (-30.0, -40.0, "leak", "+10.0 dB over the floor -40.0"),
-        (-3000.0, 0.0, "no_leak", "digital silence"),
+        (6.0, 0.0, None, "leak", "relative", "+6.0 dB over its own background"),
+        (0.0, 0.0, None, "no_leak", "relative", "+0.0 dB over its own background"),
+        (6.0, 10.0, 0.0, "leak", "absolute", "+10.0 dB over the floor 0.0"),
+        (0.3, 1.0, 0.0, "no_leak", "absolute", "+1.0 dB over the floor"),
+        (0.0, -3000.0, 0.0, "no_leak", "absolute", "digital silence"),
     ],
 )
-def test_score_recording_table(quiet_db, floor_db, verdict, needle):
-    """score = 0.5 exactly excess_db over the floor; reasons say why."""
-    f = feat(quiet_db)
-    score = score_recording(f, LeakThresholds(floor_db=floor_db))
-    assert score.verdict == verdict
-    assert any(needle in r for r in score.reasons), score.reasons
-    at_half = score_recording(feat(floor_db + 3.0), LeakThresholds(floor_db=floor_db))
-    assert at_half.score == pytest.approx(0.5)
+def test_score_table(prominence, quiet, floor, verdict, mode, needle):
+    s = score_recording(feat(quiet, prominence_db=prominence), LeakThresholds(floor_db=floor))
+    assert (s.verdict, s.mode) == (verdict, mode)
+    assert any(needle in r for r in s.reasons), s.reasons
+
+
+def test_level_evidence_is_bounded_both_ways():
+    """A loud-but-normal site (no hump) does not alarm on level alone; a logger whose
+    calibration is 30 dB off (floor far above its readings) still alarms on a clear hump."""
+    loud = score_recording(feat(40.0, prominence_db=0.0), LeakThresholds(floor_db=0.0))
+    assert loud.level_logit == LEVEL_MAX_FOR and loud.verdict == "no_leak"
+    miscalibrated = score_recording(feat(-30.0, prominence_db=5.0), LeakThresholds(floor_db=0.0))
+    assert miscalibrated.level_logit == -LEVEL_MAX_AGAINST and miscalibrated.verdict == "leak"
+    # in between the level tips a borderline shape
+    borderline = feat(8.0, prominence_db=1.5)
+    assert score_recording(borderline).verdict == "no_leak"
+    assert score_recording(borderline, LeakThresholds(floor_db=0.0)).verdict == "leak"
+
+
+def test_group_evidence_only_counts_for_a_leak():
+    f = feat(5.0, prominence_db=1.0)
+    alone = score_recording(f)
+    like_peers = score_recording(f, group_excess_db=-4.0)
+    standing_out = score_recording(f, group_excess_db=20.0)
+    assert like_peers.group_logit == 0.0 and like_peers.score == pytest.approx(alone.score)
+    assert standing_out.group_logit == GROUP_MAX_FOR and standing_out.verdict == "leak"
+    assert alone.verdict == "no_leak" and alone.group_logit is None
+
+
+def test_floor_argument_overrides_thresholds():
+    s = score_recording(feat(10.0), LeakThresholds(floor_db=0.0), floor_db=9.0)
+    assert s.floor_db == 9.0 and s.excess_db == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +104,10 @@ def test_presets_follow_the_material(material, band, family):
 def test_unknown_material_names_the_known_ones():
     with pytest.raises(ValueError, match="known: asbestos_cement"):
         model_for("wood")
+
+
+def test_levels_that_are_not_finite_score_zero_with_a_reason():
+    """Overflowing samples make NaN levels: no evidence, a finite score (was NaN in JSON)."""
+    s = score_recording(feat(math.nan, prominence_db=math.nan, unsteadiness_db=math.nan))
+    assert s.score == 0.0 and s.relative_score == 0.0 and s.verdict == "no_leak"
+    assert any("not finite" in r for r in s.reasons)

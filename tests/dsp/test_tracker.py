@@ -6,16 +6,18 @@ import json
 import pytest
 
 from dsp.features import Features
+from dsp.leak import LeakThresholds
 from dsp.tracker import LeakState, LeakTracker, TrackerConfig
 
 HOUR = 3600.0
 DAY = 86400.0
-LEAK = 10.0  # quiet level dB: far over the 0 dB floor (score ~1)
-QUIET = 0.0  # at the floor (score ~0)
-GREY = 2.8  # between clear_score and threshold: neither positive nor clear
+# (quiet level dB, prominence dB) of a recording
+LEAK = (10.0, 6.0)  # a clear hump: score ~1 in any mode
+QUIET = (0.0, 0.0)  # smooth spectrum: score ~0
+GREY = (0.0, 1.6)  # relative score ~0.38: between clear_score and threshold
 
 
-def feat(quiet_db: float) -> Features:
+def feat(quiet_db: float, prominence_db: float = 0.0, unsteadiness_db: float = 0.0) -> Features:
     return Features(
         fs=4096.0,
         n_samples=32768,
@@ -33,16 +35,19 @@ def feat(quiet_db: float) -> Features:
         tonality_db=0.0,
         tone_hz=0.0,
         band_levels=(),
+        prominence_db=prominence_db,
+        unsteadiness_db=unsteadiness_db,
     )
 
 
 def run_nights(tracker, nights, start_day=0):
-    """Each night is a list of quiet levels, recorded at 02:10, 02:40, 03:10, ... UTC."""
+    """Each night is a list of (quiet level, prominence) recorded at 02:10, 02:40, ... UTC."""
     kinds = []
-    for i, levels in enumerate(nights):
-        for j, level in enumerate(levels):
+    for i, recordings in enumerate(nights):
+        for j, (level, prominence) in enumerate(recordings):
             ts = (start_day + i) * DAY + 2 * HOUR + 600 + j * 1800
-            kinds.append([t.kind for t in tracker.observe(ts, feat(level)).transitions])
+            update = tracker.observe(ts, feat(level, prominence))
+            kinds.append([t.kind for t in update.transitions])
     return kinds
 
 
@@ -132,7 +137,7 @@ def test_clear_is_reported_when_the_night_is_over():
 def test_only_the_night_window_counts(window, offset_h, utc_hour, counted):
     cfg = TrackerConfig(night_window=window, utc_offset_s=offset_h * HOUR)
     tracker = LeakTracker(cfg)
-    update = tracker.observe(10 * DAY + utc_hour * HOUR, feat(LEAK))
+    update = tracker.observe(10 * DAY + utc_hour * HOUR, feat(*LEAK))
     assert update.counted is counted
     assert update.score.verdict == "leak"
     assert [t.kind for t in update.transitions] == (["leak.warning"] if counted else [])
@@ -141,38 +146,61 @@ def test_only_the_night_window_counts(window, offset_h, utc_hour, counted):
 def test_window_across_midnight_is_one_night():
     """23:30 and 02:30 the next day are the same night: two positives suspect, not confirm."""
     tracker = LeakTracker(TrackerConfig(night_window=(23.0, 3.0)))
-    a = tracker.observe(10 * DAY + 23.5 * HOUR, feat(LEAK))
-    b = tracker.observe(11 * DAY + 2.5 * HOUR, feat(LEAK))
+    a = tracker.observe(10 * DAY + 23.5 * HOUR, feat(*LEAK))
+    b = tracker.observe(11 * DAY + 2.5 * HOUR, feat(*LEAK))
     assert [t.kind for t in a.transitions + b.transitions] == ["leak.warning", "leak.suspected"]
     assert b.transitions[0].positive_nights == 1
 
 
-def test_loud_but_normal_site_is_learnt_and_clears():
-    """A site 8 dB over the floor alarms while learning, then clears and stays quiet."""
-    tracker = LeakTracker(TrackerConfig(learn_nights=5, baseline_nights=14))
-    kinds = flat(run_nights(tracker, [[8.0, 8.2]] * 12))
-    assert kinds[:3] == ["leak.warning", "leak.suspected", "leak.confirmed"]
-    assert kinds[3:] == ["leak.cleared"]
+SITE = LeakThresholds(floor_db=0.0)  # the site file's noise floor: units known
+
+
+def test_loud_but_normal_site_does_not_alarm_and_is_learnt():
+    """8 dB over the floor but a smooth spectrum: level alone (bounded) does not make a leak;
+    the site's own level becomes its baseline."""
+    tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=5, baseline_nights=14))
+    assert flat(run_nights(tracker, [[(8.0, 0.0), (8.2, 0.0)]] * 12)) == []
     assert tracker.baseline_db == pytest.approx(8.0)
     assert tracker.state is LeakState.NORMAL
 
 
 def test_new_leak_on_a_quiet_site_stands_out():
-    """A site 10 dB under the floor: a leak that reaches only -4 dB (under the configured
-    floor's alarm level) is found against the learnt baseline."""
-    tracker = LeakTracker(TrackerConfig(learn_nights=5))
-    assert flat(run_nights(tracker, [[-10.0, -10.2]] * 6)) == []
+    """A site 10 dB under the floor: a faint leak (a small hump, -4 dB) that neither its
+    shape nor the configured floor would call is found against the learnt baseline."""
+    tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=5))
+    assert flat(run_nights(tracker, [[(-10.0, 0.0), (-10.2, 0.0)]] * 6)) == []
     assert tracker.baseline_db == pytest.approx(-10.2)  # each night's quietest recording
-    kinds = flat(run_nights(tracker, [[-4.0, -4.0]] * 2, start_day=6))
+    kinds = flat(run_nights(tracker, [[(-4.0, 1.5), (-4.0, 1.5)]] * 2, start_day=6))
     assert kinds == ["leak.warning", "leak.suspected", "leak.confirmed"]
 
 
 def test_a_leak_is_not_learnt_into_the_baseline():
-    tracker = LeakTracker(TrackerConfig(learn_nights=3))
-    run_nights(tracker, [[0.0]] * 3)
+    tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=3))
+    run_nights(tracker, [[QUIET]] * 3)
     run_nights(tracker, [[LEAK, LEAK]] * 10, start_day=3)
     assert tracker.baseline_db == pytest.approx(0.0)
     assert tracker.state is LeakState.CONFIRMED
+
+
+def test_a_leak_running_since_installation_is_never_learnt_nor_cleared():
+    """The demo's case (issue 10): the leak runs from the first night. Learning nights do not
+    learn it, so the floor never climbs to it and it never clears while it runs; it clears
+    two nights after the repair, and learning goes on from there."""
+    tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=5))
+    kinds = flat(run_nights(tracker, [[(9.0, 5.0), (8.9, 5.0)]] * 12))
+    assert kinds == ["leak.warning", "leak.suspected", "leak.confirmed"]
+    assert tracker.baseline_db is None and tracker.state is LeakState.CONFIRMED
+    repaired = flat(run_nights(tracker, [[QUIET, QUIET]] * 3, start_day=12))
+    assert repaired == ["leak.cleared"]
+    run_nights(tracker, [[QUIET]] * 3, start_day=15)
+    assert tracker.baseline_db == pytest.approx(0.0)
+
+
+def test_a_calibration_error_does_not_silence_the_tracker():
+    """A logger reading 30 dB low against the site floor still alarms on a leak's hump."""
+    tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=30, baseline_nights=30))
+    kinds = flat(run_nights(tracker, [[(-30.0, 5.0), (-30.0, 5.0)]]))
+    assert kinds == ["leak.warning", "leak.suspected"]
 
 
 def test_state_survives_a_restart_through_json():
@@ -188,7 +216,7 @@ def test_state_survives_a_restart_through_json():
     ("data", "message"),
     [
         ({"version": 9}, "version"),
-        ({"version": 1}, "bad leak tracker state"),
+        ({"version": 2}, "bad leak tracker state"),
         ({**LeakTracker().to_dict(), "state": "panic"}, "bad leak tracker state"),
     ],
 )
@@ -210,3 +238,19 @@ def test_bad_state_raises(data, message):
 def test_bad_config_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrackerConfig(**kwargs)
+
+
+def test_version_1_state_is_read_and_its_positive_nights_stay_unlearnt():
+    old = {
+        "version": 1,
+        "state": "warning",
+        "current": 3,
+        "finished": 3,
+        "clear_streak": 0,
+        "baseline": [0.0, 0.1, 0.2],
+        "nights": {"3": [True, 0.9, 9.0, 0.9, 9.0]},
+    }
+    tracker = LeakTracker.from_dict(old, TrackerConfig(thresholds=SITE, learn_nights=5))
+    assert tracker.state is LeakState.WARNING
+    tracker.tick(3 * DAY + 5 * HOUR)
+    assert tracker.to_dict()["baseline"] == [0.0, 0.1, 0.2]

@@ -5,13 +5,98 @@ measures the same work the tests prove equal). scipy is test/bench-only.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.signal
+import scipy.spatial
 import scipy.stats
 
 from dsp.features import octave_bands
 
-__all__ = ["scipy_features"]
+__all__ = ["scipy_features", "shape_reference"]
+
+
+def _lower_hull(u: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The lower convex hull of (u, y) evaluated at u, with scipy's ConvexHull (Qhull)."""
+    if u.size == 2:
+        return y.copy()
+    hull = scipy.spatial.ConvexHull(np.column_stack([u, y]), qhull_options="QJ Pp")
+    verts = np.unique(hull.vertices)
+    # the lower hull: the vertices on or below the chord between the two ends
+    ends = [int(np.argmin(u)), int(np.argmax(u))]
+    verts = np.union1d(verts, ends)
+    vu, vy = u[verts], y[verts]
+    order = np.argsort(vu)
+    vu, vy = vu[order], vy[order]
+    keep = [0]
+    for i in range(1, vu.size):
+        while len(keep) >= 2:
+            a, b = keep[-2], keep[-1]
+            if (vu[b] - vu[a]) * (vy[i] - vy[a]) - (vy[b] - vy[a]) * (vu[i] - vu[a]) <= 0:
+                keep.pop()
+            else:
+                break
+        keep.append(i)
+    return np.interp(u, vu[keep], vy[keep])
+
+
+def shape_reference(
+    spectrum: np.ndarray, df: float, band: tuple[float, float], fs: float, n_averages: int
+) -> tuple[float, float]:
+    """``dsp.shape.shape_kernel`` in plain numpy/scipy: (prominence_db, slope_db_per_octave)."""
+    f = np.arange(spectrum.size) * df
+    f_lo = max(3 * df, band[0] / 2.0)
+    f_hi = min(0.75 * fs / 2.0, band[1] * 2.0)
+    if f_hi <= f_lo:
+        return 0.0, 0.0
+    n_bands = max(1, int(np.floor(3 * np.log2(f_hi / f_lo))))
+    edges = f_lo * (f_hi / f_lo) ** (np.arange(n_bands + 1) / n_bands)
+    u, level, raised, count = [], [], [], []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (f >= lo) & (f < hi)
+        m = int(sel.sum())
+        if m == 0:
+            continue
+        typical = np.median(spectrum[sel]) if m >= 3 else np.mean(spectrum[sel])
+        sigma = 10 / np.log(10) * np.sqrt(2.0 / (2.0 * m * max(n_averages, 1) / 1.5))
+        u.append(0.5 * np.log2(lo * hi))
+        level.append(10 * np.log10(max(typical, 1e-300)))
+        raised.append(level[-1] + 2.0 * sigma)
+        count.append(m)
+    u, level, raised, count = (np.array(v, dtype=float) for v in (u, level, raised, count))
+    start = 0
+    if band[0] < 60.0 and u.size:
+        low = np.nonzero(u <= np.log2(band[0]) + 1.0)[0]
+        if low.size:
+            start = int(low[np.argmax(level[low])])
+    u, level, raised, count = u[start:], level[start:], raised[start:], count[start:]
+    if u.size < 2:
+        return 0.0, 0.0
+    hull = _lower_hull(u, raised)
+    inside = (u >= np.log2(band[0])) & (u <= np.log2(band[1]))
+    if not inside.any():
+        return 0.0, 0.0
+    top = np.sum(count[inside] * 10 ** (level[inside] / 10))
+    bottom = np.sum(count[inside] * 10 ** (hull[inside] / 10))
+    slope = np.polyfit(u[inside], level[inside], 1)[0] if inside.sum() >= 2 else 0.0
+    return float(10 * np.log10(top / bottom)), float(slope)
+
+
+def _lines(spectrum: np.ndarray, factor: float = 4.0, half: int = 8) -> np.ndarray:
+    """Bins over ``factor`` x the median of their ``half`` neighbours either side (DC and the
+    bin itself left out, four neighbours at least), and one bin either side of each."""
+    padded = np.pad(spectrum.astype(float), half, constant_values=np.nan)
+    padded[half] = np.nan  # DC is nobody's neighbour
+    neighbours = np.delete(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), half, 1)
+    enough = np.sum(~np.isnan(neighbours), axis=1) >= 4
+    with np.errstate(invalid="ignore"):
+        core = enough & (spectrum > factor * np.nanmedian(neighbours, axis=1))
+    core[0] = False
+    out = core.copy()
+    out[1:] |= core[:-1]
+    out[:-1] |= core[1:]
+    return out
 
 
 def scipy_features(
@@ -39,19 +124,28 @@ def scipy_features(
     l90, l10 = np.percentile(lev_full, 10), np.percentile(lev_full, 90)
     lev = lev_full
     quiet = lev <= np.percentile(lev, 10) + margin
+    tonal = np.zeros(f.size, bool)
     for _ in range(2):
         order = np.argsort(lev, kind="stable")
-        basis = in_band[order[: min(max(quiet.sum(), 8), len(lev))]]
-        core = basis.std(axis=0) < cv * basis.mean(axis=0)
+        nv = min(max(quiet.sum(), 8), len(lev))
+        core = np.zeros(f.size, bool)
+        if nv >= 8:
+            basis = frames[order[:nv]]
+            core = basis.std(axis=0) < cv * basis.mean(axis=0)
         tonal = core.copy()
-        for j in np.nonzero(core)[0]:
-            tonal[max(0, j - 3) : j + 4] = True
-        if (~tonal).any():
-            lev = levels(tonal)
+        tonal[1:] |= core[:-1]
+        tonal[:-1] |= core[1:]
+        if (~tonal[sel]).any():
+            lev = levels(tonal[sel])
         quiet = lev <= np.percentile(lev, 10) + margin
-    qmean = in_band[quiet].mean(axis=0)
-    idx = np.arange(nb)
-    free = np.interp(idx, idx[~tonal], qmean[~tonal]).sum() * df
+    qmean = frames[quiet].mean(axis=0)
+    tonal |= _lines(qmean)
+    idx = np.arange(f.size)
+    filled = np.interp(idx, idx[~tonal], qmean[~tonal])
+    free_in_band = int((~tonal[sel]).sum())
+    free = filled[sel].sum() * df
+    expected = 1.2816 * 10 / np.log(10) * np.sqrt(1.5 / max(free_in_band, 1))
+    prominence, slope = shape_reference(filled, df, band, fs, int(quiet.sum()))
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
     return {
         "level_db": 10 * np.log10(psd[sel].sum() * df),
@@ -61,6 +155,10 @@ def scipy_features(
         "quiet_level_db": 10 * np.log10(free),
         "peak_hz": f[sel][np.argmax(psd[sel])],
         "flatness": scipy.stats.gmean(psd[sel]) / psd[sel].mean(),
-        "tonality_db": 10 * np.log10(qmean.sum() * df / free),
+        "tonality_db": 10 * np.log10(qmean[sel].sum() * df / free),
         "bands": bands,
+        "prominence_db": prominence,
+        "slope_db_per_octave": slope,
+        "unsteadiness_db": np.percentile(lev, 50) - np.percentile(lev, 10) - expected,
+        "quiet_share": quiet.mean(),
     }

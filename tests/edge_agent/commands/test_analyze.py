@@ -96,9 +96,10 @@ def test_text_mode_bad_file_is_one_stderr_line(batch, capsys):
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.out.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith(good["leak"] + ": leak")
-    assert lines[1].startswith(good["quiet"] + ": no_leak")
+    assert len(lines) == 3
+    assert lines[0].startswith("mode absolute")
+    assert lines[1].startswith(good["leak"] + ": leak")
+    assert lines[2].startswith(good["quiet"] + ": no_leak")
     assert captured.err.splitlines() == [
         f"edge-agent analyze: {bad['stereo']}: stereo recording, expected mono (one channel)"
     ]
@@ -172,3 +173,50 @@ def test_help_teaches(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--json" in out and "--scale" in out and "pvc" in out
+
+
+def test_without_scale_or_floor_the_mode_is_relative_and_gain_free(tmp_path, capsys):
+    """The same recording at two gains 40 dB apart scores the same without --scale; the mode
+    is printed first."""
+    x = synth.recording(4096.0, 4.0, scene=synth.Scene(leak_distance_m=40, leak_snr_db=6), seed=9)
+    write_wav(tmp_path / "loud.wav", x / np.max(np.abs(x)) * 0.9, 4096, bits=32, encoding="float")
+    write_wav(tmp_path / "soft.wav", x / np.max(np.abs(x)) * 0.009, 4096, bits=32, encoding="float")
+    code = main(["analyze", str(tmp_path / "loud.wav"), str(tmp_path / "soft.wav")])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and lines[0].startswith("mode relative")
+    code = main(["analyze", "--json", str(tmp_path / "loud.wav"), str(tmp_path / "soft.wav")])
+    loud, soft = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert loud["mode"] == soft["mode"] == "relative"
+    assert loud["floor_db"] is None and loud["verdict"] == "leak"
+    assert soft["leak_score"] == pytest.approx(loud["leak_score"], abs=1e-3)
+    assert soft["quiet_level_db"] == pytest.approx(loud["quiet_level_db"] - 40.0, abs=0.05)
+
+
+def test_group_flags_the_file_that_stands_out(tmp_path, capsys):
+    """Five loggers of one night at one gain; the one near a faint leak (a small hump its
+    own shape does not call) stands 10 dB over the others: flagged and called."""
+    files = []
+    for i in range(5):
+        scene = synth.Scene(ambient_db=-30.0)
+        x = synth.recording(4096.0, 4.0, scene=scene, seed=20 + i)
+        if i == 2:
+            leak = synth.leak_source(4096.0, 4.0, material="ductile_iron", seed=3)
+            x = x + leak * np.std(x) * 3.0
+        path = tmp_path / f"nl-0{i}.wav"
+        write_wav(path, x, 4096, bits=32, encoding="float")
+        files.append(str(path))
+    code = main(["analyze", "--group", "--json", *files])
+    objs = {o["file"]: o for o in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert code == 0
+    assert objs[files[2]]["group"]["flagged"] is True
+    assert objs[files[2]]["group"]["excess_db"] > 6.0 and objs[files[2]]["verdict"] == "leak"
+    assert not any(objs[f]["group"]["flagged"] for f in files if f != files[2])
+    assert all(objs[f]["group"]["peers"] == 4 for f in files)
+
+
+def test_group_of_two_compares_nothing(batch, capsys):
+    good, _ = batch
+    code = main(["analyze", "--group", "--json", good["leak"], good["quiet"]])
+    captured = capsys.readouterr()
+    assert code == 0 and "--group needs 3 or more" in captured.err
+    assert all(json.loads(line)["group"] is None for line in captured.out.splitlines())

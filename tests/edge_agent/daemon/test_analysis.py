@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import pickle
 import time
 
 import pytest
@@ -66,7 +67,45 @@ def test_two_positive_recordings_give_warning_then_suspected_events():
     event = second[0]
     assert event.dev == "nl-02" and event.data["pipe_segment"] == "P-02"
     assert event.data["material"] == "ductile_iron" and event.data["positive_nights"] == 1
+    assert event.data["mode"] == "absolute" and event.data["floor_db"] == 0.0
+    assert event.data["prominence_db"] > 3.0 and event.data["group"] is None
     assert a.state("nl-02") == "suspected"
+
+
+def _quiet(device: str, seed: int) -> Recording:
+    return Recording(device, FS, ambient(FS, 4.0, seed=seed, level_db=0.0), NIGHT1)
+
+
+def test_loggers_of_one_job_are_compared_and_the_group_is_in_the_events():
+    """Four iron loggers recorded together; the leaky one stands out from the three quiet
+    ones: its events carry the comparison (excess over the peers' median, flagged)."""
+    names = ["nl-01", "nl-02", "nl-03", "nl-04"]
+    a = TrackerAnalysis(
+        LeakDetectionConfig(),
+        {n: ("ductile_iron", "P-02") for n in names} | {"nl-07": ("pe", "P-07")},
+        noise_floor_db=None,
+        now=NIGHT1,
+    )
+    recs = {n: _quiet(n, 30 + i) for i, n in enumerate(names)} | {"nl-07": _quiet("nl-07", 9)}
+    recs["nl-02"] = _leaky("nl-02", 1)
+    scores = a.score_job(recs)  # what the pipeline runs off the loop, one call per job
+    assert not scores.refused
+    # small frozen values that cross a process boundary (a worker process, later)
+    assert pickle.loads(pickle.dumps(scores)).groups == scores.groups
+    feats, groups = scores.features, scores.groups
+    assert set(groups) == set(names)  # the PE logger listens in another band: not compared
+    assert groups["nl-02"].flagged and groups["nl-02"].peers == 3
+    _, drafts = a.track("nl-02", feats["nl-02"], _job(NIGHT1), groups["nl-02"])
+    assert drafts[0].data["group"]["flagged"] is True
+    assert drafts[0].data["mode"] == "relative" and drafts[0].data["floor_db"] is None
+
+
+def test_a_recording_dsp_refuses_is_named_and_the_others_still_scored():
+    a = _analysis()
+    short = Recording("nl-07", FS, _leaky("nl-07", 3).samples[:16], NIGHT1)
+    scores = a.score_job({"nl-02": _leaky("nl-02", 1), "nl-07": short})
+    assert set(scores.features) == {"nl-02"} and set(scores.refused) == {"nl-07"}
+    assert scores.refused["nl-07"]  # dsp's reason, for the logger's status
 
 
 def test_state_survives_a_restart():

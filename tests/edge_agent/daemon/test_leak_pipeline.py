@@ -13,7 +13,7 @@ import pytest
 from drivers.model import Recording
 from drivers.sim.clock import ManualClock
 from dsp.synth import ambient, leak_at_loggers
-from edge_agent.daemon.leak import LeakPipeline
+from edge_agent.daemon.leak import JobScores, LeakPipeline
 from edge_agent.daemon.locate import SiteLocator
 from edge_agent.daemon.schedule import NightWindow, RecordingJob, RecordingScheduler
 from edge_agent.events import EventDraft
@@ -26,27 +26,31 @@ LEAK_OFFSET = 75.0  # on P-02; nl-02 at 12 m, nl-03 at 168 m
 
 
 class SynthRecorder:
-    """Stands in for the bus: nl-02/nl-03 hear the leak, nl-01 hears ambient; 'broken' fails."""
+    """Stands in for the bus: nl-02/nl-03 hear the leak, nl-01 hears ambient (or, with
+    ``hear_all``, a loud leak reaching nl-01 230 m away too); 'broken' fails."""
 
-    def __init__(self, clock, broken=()):
+    def __init__(self, clock, broken=(), hear_all=False):
         self.clock = clock
         self.broken = set(broken)
+        self.hear_all = hear_all
         self.calls: list[tuple[tuple[str, ...], bool]] = []
 
     async def record(self, devices, *, synchronised):
         self.calls.append((devices, synchronised))
         seed = len(self.calls)
-        a, b = leak_at_loggers(
+        a, b, c = leak_at_loggers(
             FS,
             4.0,
             material="ductile_iron",
             seed=seed,
-            distances_m=(LEAK_OFFSET - 12, 168 - LEAK_OFFSET),
+            distances_m=(LEAK_OFFSET - 12, 168 - LEAK_OFFSET, 155 + LEAK_OFFSET),
             diameter_mm=300,
             wall_mm=7.2,
-            level_db=20.0,
+            level_db=40.0 if self.hear_all else 20.0,
         )
         heard = {"nl-02": a, "nl-03": b}
+        if self.hear_all:
+            heard["nl-01"] = c * 30.0
         out = {}
         t0 = self.clock.time()
         for i, dev in enumerate(devices):
@@ -65,13 +69,14 @@ class RmsAnalysis:
         self.states: dict[str, str] = {}
         self.positives: dict[str, set[str]] = {}
 
-    def features(self, recording):
-        return float(np.sqrt(np.mean(recording.samples**2)) > 1.0)
-
     def state(self, device):
         return self.states.get(device, "normal")
 
-    def track(self, device, scored, job: RecordingJob):
+    def score_job(self, recordings):
+        features = {n: float(np.sqrt(np.mean(r.samples**2)) > 1.0) for n, r in recordings.items()}
+        return JobScores(features, groups={}, refused={})
+
+    def track(self, device, scored, job: RecordingJob, group=None):
         if not scored or job.night is None:
             return scored, []
         nights = self.positives.setdefault(device, set())
@@ -257,3 +262,20 @@ def test_a_reload_continues_trackers_status_and_schedule_of_unchanged_loggers(mo
     assert reloaded.status["nl-02"].state == heard["nl-02"]
     assert asyncio.run(night_slot(reloaded)) == 0  # this slot is recorded already
     assert asyncio.run(night_slot(pipeline())) == 1  # (a fresh schedule would record again)
+
+
+def test_three_suspecting_loggers_are_located_together(setup):
+    """All three loggers hear the leak and suspect it: a synchronised night job is solved for
+    all pairs at once on the pipe graph (one leak.located, method multi)."""
+    pipeline, clock, recorder, emitted = setup
+    recorder.hear_all = True
+    pipeline.pairs = ()  # no pair jobs: only the night's synchronised recordings
+    pipeline.relocate_after_s = 10 * 86400
+    asyncio.run(_drive(pipeline, clock, 30))
+    located = [d for d in emitted if d.kind == "leak.located"]
+    assert len(located) == 1, [d.kind for d in emitted]
+    data = located[0].data
+    assert data["method"] == "multi" and data["loggers"] == ["nl-01", "nl-02", "nl-03"]
+    assert data["pipe"] == "P-02" and data["offset_m"] == pytest.approx(LEAK_OFFSET, abs=2.0)
+    assert data["consistent"] is True and data["residual_ms"] < 0.5
+    assert located[0].dev == "nl-02"  # the logger nearest the leak

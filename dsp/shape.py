@@ -1,0 +1,162 @@
+"""Spectral shape that no gain can move: how far the leak band stands above its own background.
+
+A recording's gain is often unknown (a WAV from a listening stick, a hydrophone, a logger
+download through other software), so a level in dB means nothing on its own. Its *shape* does:
+multiplying the samples by any gain shifts the whole log-spectrum by one constant and leaves
+every difference within it unchanged.
+
+The background a leak sits on is smooth and, in a log-log plot, convex: ambient and flow noise
+fall with frequency (PSD ~ 1/f**k, any tilt), a sensor's white floor flattens them out at the
+top, and a sum of power laws has a convex log-log spectrum. Leak noise is a broad hump in the
+material's band (metal ~200-1500 Hz, plastic below ~300 Hz): on top of that background it
+bends the spectrum the other way. So:
+
+1. the quiet, tone-free spectrum (``dsp.features``: the quiet frames' mean, steady tones
+   bridged over) is averaged in fractional-octave bands (``PER_OCTAVE`` a octave) over the leak
+   band and ``CONTEXT_OCTAVES`` either side of it, from the third bin up to
+   ``TOP_OF_NYQUIST`` of Nyquist (anti-alias filters roll the top off);
+   Where the band reaches below ``LOW_BAND_HZ`` (plastic), the analysis starts at the
+   spectrum's maximum within the band's lowest octave: below it the sensor's high-pass rolls
+   the spectrum off, and that roll-off with the ambient's knee above it is a hump of its own;
+2. each band level is raised by ``NOISE_ALLOWANCE`` standard deviations of its own estimate
+   (few bins x few quiet frames = a noisy level; a noisy dip must not drag the background
+   down), and the lower convex hull of those points is the background;
+3. ``prominence_db`` = in-band power of the quiet spectrum over in-band power of the
+   background. About 0 dB (or below) for any smooth background whatever its tilt, about
+   10*log10(1 + SNR) for a leak at in-band SNR ``SNR`` over it: 3 dB at 0 dB SNR.
+
+Short recordings give few frames, so wide allowances and a prominence near 0: the evidence
+fades, it does not explode. ``slope_db_per_octave`` is the least-squares slope of the band
+levels inside the band (reported, not scored).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dsp._numba import jit
+
+__all__ = [
+    "CONTEXT_OCTAVES",
+    "NOISE_ALLOWANCE",
+    "PER_OCTAVE",
+    "TOP_OF_NYQUIST",
+    "shape_kernel",
+]
+
+PER_OCTAVE = 3  # third-octave bands: fine enough to see a hump, coarse enough to average
+CONTEXT_OCTAVES = 1.0  # background judged this far either side of the leak band
+# A band reaching down below this (plastic: 20 Hz) starts where the sensor's high-pass and the
+# ambient's low-frequency knee make a hump of their own: there the analysis starts at the
+# spectrum's low-frequency maximum (within the band's lowest octave), not below it.
+LOW_BAND_HZ = 60.0
+TOP_OF_NYQUIST = 0.75  # above this fraction of Nyquist anti-alias filters roll off
+NOISE_ALLOWANCE = 2.0  # band levels raised by this many standard deviations before the hull
+LOWEST_BIN = 3  # below the third bin the detrended, windowed spectrum is not noise
+MEDIAN_FROM_BINS = 3  # bands of this many bins or more are summarised by their median bin
+# A periodic Hann window's equivalent noise bandwidth in bins: adjacent bins are correlated.
+HANN_ENBW_BINS = 1.5
+_DB_PER_NEPER = 10.0 / math.log(10.0)
+_TINY = 1e-300
+
+
+@jit
+def _lower_hull(u: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Values at ``u`` (ascending) of the lower convex hull of the points (u, y)."""
+    n = u.size
+    hx = np.empty(n)
+    hy = np.empty(n)
+    m = 0
+    for i in range(n):
+        while m >= 2:
+            cross = (hx[m - 1] - hx[m - 2]) * (y[i] - hy[m - 2]) - (hy[m - 1] - hy[m - 2]) * (
+                u[i] - hx[m - 2]
+            )
+            if cross <= 0.0:
+                m -= 1
+            else:
+                break
+        hx[m] = u[i]
+        hy[m] = y[i]
+        m += 1
+    return np.interp(u, hx[:m], hy[:m])
+
+
+@jit
+def shape_kernel(
+    spectrum: np.ndarray, df: float, band_lo: float, band_hi: float, fs: float, n_averages: int
+) -> tuple[float, float]:
+    """``(prominence_db, slope_db_per_octave)`` of a one-sided ``spectrum`` (bins ``k * df``)
+    over the band, each bin an average of ``n_averages`` frames (see the module docstring).
+    Both are 0.0 when the range holds fewer than two bands or none inside the leak band."""
+    nfreq = spectrum.size
+    f_lo = max(LOWEST_BIN * df, band_lo / 2.0**CONTEXT_OCTAVES)
+    f_hi = min(TOP_OF_NYQUIST * fs / 2.0, band_hi * 2.0**CONTEXT_OCTAVES)
+    if f_hi <= f_lo:
+        return 0.0, 0.0
+    n_bands = max(1, math.floor(PER_OCTAVE * math.log2(f_hi / f_lo)))
+    centre = np.empty(n_bands)
+    level = np.empty(n_bands)
+    raised = np.empty(n_bands)
+    count = np.empty(n_bands)
+    used = 0
+    k = math.ceil(f_lo / df - 1e-9)
+    values = np.empty(nfreq)
+    for b in range(n_bands):
+        lo = f_lo * (f_hi / f_lo) ** (b / n_bands)
+        hi = f_lo * (f_hi / f_lo) ** ((b + 1) / n_bands)
+        m = 0
+        while k < nfreq and k * df < hi:
+            if k * df >= lo:
+                values[m] = spectrum[k]
+                m += 1
+            k += 1
+        if m == 0:
+            continue
+        dof = 2.0 * m * max(n_averages, 1) / HANN_ENBW_BINS
+        centre[used] = 0.5 * math.log2(lo * hi)
+        # the median bin, not the mean: lines the tone search missed (a pump whose speed
+        # wanders smears its harmonics over several bins) must not lift a band
+        typical = np.median(values[:m]) if m >= MEDIAN_FROM_BINS else np.mean(values[:m])
+        level[used] = _DB_PER_NEPER * math.log(max(typical, _TINY))
+        raised[used] = level[used] + NOISE_ALLOWANCE * _DB_PER_NEPER * math.sqrt(2.0 / dof)
+        count[used] = m
+        used += 1
+    start = 0
+    u_lo = math.log2(max(band_lo, _TINY))
+    u_hi = math.log2(band_hi)
+    if band_lo < LOW_BAND_HZ:
+        for i in range(used):
+            if centre[i] <= u_lo + 1.0 and level[i] > level[start]:
+                start = i
+    if used - start < 2:
+        return 0.0, 0.0
+    u = centre[start:used]
+    level = level[start:used]
+    count = count[start:used]
+    used = used - start
+    hull = _lower_hull(u, raised[start : start + used])
+    top = 0.0
+    bottom = 0.0
+    su = 0.0
+    sy = 0.0
+    suu = 0.0
+    suy = 0.0
+    n_in = 0
+    for i in range(used):
+        if u_lo <= u[i] <= u_hi:
+            top += count[i] * 10.0 ** (level[i] / 10.0)
+            bottom += count[i] * 10.0 ** (hull[i] / 10.0)
+            su += u[i]
+            sy += level[i]
+            suu += u[i] * u[i]
+            suy += u[i] * level[i]
+            n_in += 1
+    if n_in == 0 or bottom <= 0.0:
+        return 0.0, 0.0
+    prominence = 10.0 * math.log10(max(top, _TINY) / bottom)
+    denom = n_in * suu - su * su
+    slope = (n_in * suy - su * sy) / denom if n_in >= 2 and denom > 0.0 else 0.0
+    return prominence, slope
