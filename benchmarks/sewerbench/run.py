@@ -5,8 +5,10 @@
 outcomes a gateway would get (gauge noise, drift, stray echoes, stuck values, lost echoes,
 blind spots under the antenna, dropouts, vehicles over road sensors, tipping buckets and
 clogged funnels), and feeds them in time order to the ``RulesEngine`` the daemon uses, built
-with the site's ``SewerNetwork`` and an injected clock. What comes back (``SiteRun``) is every
-event the rules raised and the truth to judge them by (levels per minute, incidents).
+with the site's ``SewerNetwork``, as ``PollResult``s whose availability changes come from the
+bus's own ``DeviceCoordinator`` (time is the polls' ``ts``: no clock is read). What comes back
+(``SiteRun``) is every event the rules raised and the truth to judge them by (levels per
+minute, incidents).
 
 As in the daemon, every polled value reaches the rules, with one saving: a pump's running
 and fault signals are passed when they change and every ten minutes, not at every poll
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.model import Quality, Reading
+from drivers.bus import DeviceCoordinator, DeviceSpec, PollPolicy
+from drivers.model import PollResult, Quality, Reading
 from drivers.profile import ProfileRegistry
 from edge_agent.rules import DeviceInfo, DeviceRulesConfig, RulesConfig, RulesEngine
 from edge_agent.rules.network import SewerNetwork
@@ -131,7 +134,22 @@ def _engine(site: BenchSite, network) -> RulesEngine:
     devices.append(DeviceInfo(site.station.controller, registry.get(PROFILES["pump_controller"])))
     devices += [DeviceInfo(r.name, registry.get(PROFILES["rain"])) for r in site.rain_gauges]
     devices += [DeviceInfo(p.name, registry.get(PROFILES["level"])) for p in site.ponding]
-    return RulesEngine(RulesConfig(), devices, clock=lambda: 0.0, network=network)
+    return RulesEngine(RulesConfig(), devices, network=network)
+
+
+class _NoRequests:
+    """A poll plan with nothing to read: the benchmark makes the readings itself and asks
+    the coordinator only for availability."""
+
+    requests: tuple = ()
+
+    def decode(self, device: str, results: object, ts: float) -> list[Reading]:
+        return []
+
+
+def _coordinator(name: str, poll_s: float) -> DeviceCoordinator:
+    spec = DeviceSpec(name, 1, _NoRequests(), poll_s, PollPolicy(jitter_s=0.0))
+    return DeviceCoordinator(spec, 0.0)
 
 
 class _Gauge:
@@ -202,6 +220,10 @@ def run_site(site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9) -> 
     # the same year without its blockages: what each blockage changed at the gauges
     unblocked = _model(site, dataclasses.replace(scenario, blockages=()))
     engine = _engine(site, network)
+    polls = {g.name: g.poll_s for g in site.gauges} | {p.name: p.poll_s for p in site.ponding}
+    polls |= {r.name: r.poll_s for r in site.rain_gauges}
+    polls |= {site.station.gauge: site.station.poll_s, site.station.controller: site.station.poll_s}
+    coordinators = {name: _coordinator(name, poll_s) for name, poll_s in polls.items()}
     sensors = [
         _Gauge(g.name, g.poll_s, g.noise_mm, g.mount_mm, scenario, rng, epoch) for g in site.gauges
     ]
@@ -290,10 +312,14 @@ def run_site(site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9) -> 
         out.sort(key=lambda item: item[0])
         events = run.events
         for ts, failed, device, reading in out:
+            coordinator = coordinators[device]
             if failed:
-                drafts = engine.on_poll_failed(device, "timeout", ts)
+                change = coordinator.failed("timeout", ts)
+                result = PollResult("sim", device, ts, error="timeout", change=change)
             else:
-                drafts = engine.on_poll_ok(device, ts) + engine.on_reading(reading)
+                change = coordinator.succeeded(ts)
+                result = PollResult("sim", device, ts, readings=(reading,), change=change)
+            drafts = engine.on_poll(result)
             for e in drafts:
                 events.append((e.ts - epoch, e.dev, e.kind, int(e.sev), e.data))
         run.readings += len(out)
