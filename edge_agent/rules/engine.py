@@ -45,7 +45,7 @@ from edge_agent.events import EventDraft
 from edge_agent.rules.conditions import Condition
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig, RulesConfigError
 from edge_agent.rules.device_rules import CoverRule, FaultRule, availability_event
-from edge_agent.rules.network import SewerNetwork
+from edge_agent.rules.network import SewerNetwork, gas_limits
 from edge_agent.rules.network_wiring import (
     MANHOLE_OVERFLOW,
     REACH_BLOCKAGE,
@@ -213,7 +213,7 @@ class RulesEngine:
                 name, Condition("cover", ("cover.opened",), ("cover.closed",)), cover.is_open
             )
         gas_site = self.wiring.gas_site_of(name)
-        limits = gas_site.limits if gas_site is not None else None
+        limits = gas_limits(gas_site) if gas_site is not None else None
         no_rise = name in self.wiring.no_rise_rules()
         for point in device.profile.points:
             if not point.enabled or not device.rules.point(point.name).enabled:

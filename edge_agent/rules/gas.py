@@ -23,7 +23,7 @@ from drivers.model import Reading
 from edge_agent.events import EventDraft
 from edge_agent.rules.alarm import Latch, RateAlarm, Transition, good_number
 from edge_agent.rules.config import GasLeakConfig, PressureConfig
-from edge_agent.rules.network import GasSite
+from edge_agent.rules.network import GasSite, gas_limits
 
 __all__ = ["GasLeakRule"]
 
@@ -42,7 +42,7 @@ class GasLeakRule:
     def __init__(self, site: GasSite, config: GasLeakConfig, pressure: PressureConfig):
         self.site = site
         self.config = config
-        self.present_lel = site.limits.present_lel
+        self.present_lel = gas_limits(site).present_lel
         self.lel: dict[str, float] = {}
         self.present_at: float | None = None
         self.drops: dict[str, RateAlarm] = {}

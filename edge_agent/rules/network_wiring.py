@@ -127,9 +127,10 @@ class NetworkWiring:
 
     # -- what the engine asks before wiring its own rules ------------------------------------
     def judged_by_cycles(self) -> frozenset[str]:
-        """Devices whose level is a wet well's: no rise alarm, no single-gauge blockage."""
+        """Devices whose level is a wet well's (its gauge, and the controller's own level
+        point): no rise alarm, no single-gauge blockage."""
         out = set(self.network.wet_well_gauges())
-        out |= {w.station for w in self.network.wet_wells if w.gauge is None}
+        out |= {w.station for w in self.network.wet_wells}
         return frozenset(out)
 
     def no_rise_rules(self) -> frozenset[str]:
