@@ -7,7 +7,8 @@ re-exports them; a test or a benchmark builds them directly).
   that say whether it is dry there. A blockage between them raises the upstream level and
   starves the downstream one.
 - ``Manhole``: a level gauge's manhole: the depth from the invert to the rim (where it
-  overflows) and to the crown of the outgoing pipe (where it surcharges).
+  overflows) and to the crown of the outgoing pipe (where it surcharges), and the rain its
+  sewer was built to carry.
 - ``WetWell``: a pump station's wet well: the controller, the gauge that reads it (or the
   controller's own level point), its overflow and assist levels and, when known, its plan
   area, one pump's rated flow, how many pumps it runs at most and what its catchment sends
@@ -85,7 +86,8 @@ class SewerReach:
 class Manhole:
     """A level gauge's manhole: ``rim_mm`` from the invert to the cover (it overflows there),
     ``crown_mm`` from the invert to the top of the outgoing pipe (above it the pipe runs
-    full: surcharged), ``None`` when unknown."""
+    full: surcharged), ``storm_mm_h`` the rain intensity its sewer was designed for (heavier
+    rain surcharges it); ``None`` when unknown."""
 
     gauge: str = field(metadata=meta("the level gauge in it"))
     rim_mm: float = field(metadata=meta("invert to cover", min=100, max=50_000, unit="mm"))
@@ -93,6 +95,13 @@ class Manhole:
         default=None,
         metadata=meta("invert to the outgoing pipe's top", min=1, max=50_000, unit="mm"),
     )
+    storm_mm_h: float | None = field(
+        default=None,
+        metadata=meta(
+            "the rain its sewer was built to carry (design storm)", min=1, max=500, unit="mm/h"
+        ),
+    )
+    rain_gauges: tuple[str, ...] = field(default=(), metadata=_RAIN)
 
     def config_checks(self) -> Iterator[tuple[str, str]]:
         if self.crown_mm is not None and self.crown_mm >= self.rim_mm:
@@ -238,7 +247,9 @@ class SewerNetwork:
                 for r in self.reaches
                 if have(r.upstream, r.downstream) and (r.downstream or have(r.station))
             ),
-            manholes=tuple(m for m in self.manholes if have(m.gauge)),
+            manholes=tuple(
+                replace(m, rain_gauges=kept(m.rain_gauges)) for m in self.manholes if have(m.gauge)
+            ),
             wet_wells=tuple(
                 replace(w, rain_gauges=kept(w.rain_gauges))
                 for w in self.wet_wells
@@ -300,6 +311,7 @@ def network_references(site: Any) -> Iterator[tuple[str, str]]:
             yield from rain(where, r.rain_gauges)
         for i, m in whole(sewer.manholes):
             yield from ref(f"sewer.manholes[{i}].gauge", m.gauge, _LEVEL, sewer=True)
+            yield from rain(f"sewer.manholes[{i}]", m.rain_gauges)
         for i, w in whole(sewer.wet_wells):
             yield from ref(f"sewer.wet_wells[{i}].station", w.station, _STATION)
             yield from ref(f"sewer.wet_wells[{i}].gauge", w.gauge, _LEVEL)

@@ -48,6 +48,7 @@ RECORD_S = 10.0
 G = 9.81
 MANNING_N = 0.013
 CD = 0.6  # discharge coefficient of the opening a blockage leaves
+CLEARING_S = 1800.0  # a crew jets a blockage away over half an hour
 SLOT = 0.02  # surface width of a full pipe, as a share of its diameter (Preissmann slot)
 STREET_M2 = 300.0  # area water spreads over above a manhole's rim
 RUNOFF_C = 0.8
@@ -143,10 +144,14 @@ def _circle(y, d):
 
 @numba.njit(cache=True)
 def _blocked(link, t, blk_link, blk_t0, blk_ramp, blk_frac, blk_t1):
+    """The share of ``link`` blocked at ``t``: growing over its ramp, then cleared by a crew
+    jetting it over ``CLEARING_S`` (not all at once: the backed-up water comes down gently)."""
     frac = 0.0
     for j in range(blk_link.size):
-        if blk_link[j] == link and blk_t0[j] <= t < blk_t1[j]:
+        if blk_link[j] == link and blk_t0[j] <= t < blk_t1[j] + CLEARING_S:
             grow = 1.0 if blk_ramp[j] <= 0 else min((t - blk_t0[j]) / blk_ramp[j], 1.0)
+            if t >= blk_t1[j]:
+                grow *= 1.0 - (t - blk_t1[j]) / CLEARING_S
             frac = max(frac, blk_frac[j] * grow)
     return frac
 

@@ -167,6 +167,25 @@ class BenchSite:
     def gauge_at(self, node: int) -> Gauge | None:
         return next((g for g in self.gauges if g.node == node), None)
 
+    def carried_paved_ha(self, link: int) -> float:
+        """Paved area whose run-off passes through a pipe."""
+        return sum(
+            node.impervious_ha
+            for i, node in enumerate(self.nodes)
+            if link in self.downstream_path(i)
+        )
+
+    def design_storm_mm_h(self, link: int) -> float | None:
+        """The rain a pipe was built to carry: its full capacity less three times the dry
+        flow, over the paved area it drains (what a designer's CIM record holds)."""
+        pipe = self.links[link]
+        slope = (pipe.invert_up_m - pipe.invert_down_m) / pipe.length_m
+        spare = pipe_capacity_l_s(pipe.diameter_m, slope) - 3.0 * self.carried_dwf_l_s(link)
+        paved = self.carried_paved_ha(link)
+        if paved <= 0 or spare <= 0:
+            return None
+        return round(min(max(spare / (paved * STORM_L_S_PER_HA_MM_H), 1.0), 500.0), 1)
+
     def carried_dwf_l_s(self, link: int) -> float:
         """Mean dry-weather flow through a pipe: every manhole upstream of it, and its own."""
         return sum(
@@ -205,6 +224,7 @@ def rules_network(site: BenchSite) -> tuple[SewerNetwork, dict[str, tuple[int, .
                 g.name,
                 round(site.nodes[g.node].depth_m * 1000),
                 round(site.links[g.node].diameter_m * 1000),
+                storm_mm_h=site.design_storm_mm_h(g.node),
             )
             for g in site.gauges
         ),

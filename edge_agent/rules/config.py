@@ -101,7 +101,9 @@ DEFAULT_REACH_RECENT_S = 300.0
 DEFAULT_REACH_GAP_S = 300.0
 DEFAULT_REACH_BASELINE_S = 3600.0
 DEFAULT_REACH_SHIFT_PCT = 15.0  # a dry day's swing moves both ends by under 10 % in 40 min
-DEFAULT_REACH_FLOOR_MM = 50.0
+# ln(depth + 10 mm) changes about half as much as ln(flow) in a part-full pipe's dry-weather
+# range (depth goes as flow to the power 0.6): the same currency as a station's inflow.
+DEFAULT_REACH_FLOOR_MM = 10.0
 DEFAULT_REACH_STEADY_PCT = 5.0
 DEFAULT_REACH_MIN_T = 4.0  # the divergence must stand this many standard errors above zero
 DEFAULT_REACH_CONFIRM_S = 240.0

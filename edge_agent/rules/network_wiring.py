@@ -190,34 +190,31 @@ class NetworkWiring:
             gauge = well.gauge or well.station
             engine.route(gauge, self._level(gauge), rule.on_level)
 
-    def station_in_trouble(self, station: str | None) -> Callable[[], bool]:
-        if station is None:
-            return lambda: False
-        overflow = self.overflow_rules.get(station)
-        wet_well = self.wet_well_rules.get(station)
-        return lambda: (
-            (overflow is not None and overflow.latch.active)
-            or (wet_well is not None and wet_well.active)
-        )
+    def station_backed_up(self, station: str | None) -> Callable[[], float | None]:
+        """When the station's wet well last stood high enough to back the sewer up."""
+        overflow = self.overflow_rules.get(station) if station is not None else None
+        if overflow is None:
+            return lambda: None
+        return overflow.backed_up_at
 
     def _wire_reaches(self) -> None:
         engine, cfg = self.engine, self.rules.blockage
         if not cfg.enabled:
             return
         ends: list[str | None] = [r.downstream for r in self.network.reaches if r.downstream]
+        # a reach backed up from below, or draining since, gives no evidence for a while:
+        # by its station's wet well standing high, or by the reach below being blocked
         for reach in self.network.reaches:
             rain = self._rain(reach.rain_gauges)
             if rain is None:
                 continue  # no rain gauge: dry weather cannot be told, the rule is off
             shared = ends.count(reach.downstream) > 1
-            trouble = self.station_in_trouble(reach.station)
             rule = ReachBlockageRule(
                 reach,
                 rain,
                 cfg,
-                trouble,
                 downstream_shared=shared,
-                blocked_below=self._blocked_below(reach),
+                backed_up_below=self._backed_up_below(reach),
             )
             self.reach_rules[reach.id] = rule
             self._hold(
@@ -233,9 +230,11 @@ class NetworkWiring:
             elif reach.station in self.wet_well_rules:  # its station's inflow is its bottom end
                 self.wet_well_rules[reach.station].inflow_listeners.append(rule.on_inflow)
 
-    def _blocked_below(self, reach: SewerReach) -> Callable[[], float | None]:
-        """When a reach the downstream gauge tops was last seen blocked."""
+    def _backed_up_below(self, reach: SewerReach) -> Callable[[], float | None]:
+        """When the sewer below the reach last backed it up: its station's wet well standing
+        high, or a reach its downstream gauge tops blocked."""
         below = [r.id for r in self.network.reaches if r.upstream == reach.downstream]
+        station = self.station_backed_up(reach.station)
 
         def latest() -> float | None:
             times = [
@@ -243,6 +242,8 @@ class NetworkWiring:
                 for rid in below
                 if (rule := self.reach_rules.get(rid)) is not None and rule.last_active is not None
             ]
+            if (at := station()) is not None:
+                times.append(at)
             return max(times, default=None)
 
         return latest
@@ -251,7 +252,8 @@ class NetworkWiring:
         if not self.rules.overflow.enabled:
             return
         for manhole in self.network.manholes:
-            rule = ManholeOverflowRule(manhole, self.rules.overflow)
+            rain = self._rain(manhole.rain_gauges) if manhole.storm_mm_h is not None else None
+            rule = ManholeOverflowRule(manhole, self.rules.overflow, rain)
             self._hold(
                 manhole.gauge,
                 "manhole",

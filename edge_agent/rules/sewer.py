@@ -12,8 +12,9 @@
   moves them apart. The divergence must reach ``reach_shift_pct``, stand ``reach_min_t``
   standard errors above the gauges' own scatter, come from an upstream end still rising or
   a downstream end clearly starved (a step at the top that has stopped is a flow wave on its
-  way down), and last ``reach_confirm_s``; while the station below cannot keep up, a rise
-  upstream is its backwater, not a blockage. ``sewer.blockage_suspected`` names the reach;
+  way down), and last ``reach_confirm_s``; while the station's wet well below stands high
+  (over its assist level, or the high-high float), a rise upstream is its backwater, not a
+  blockage. ``sewer.blockage_suspected`` names the reach;
   it clears once both ends are back near where they stood (``reach_clear_after_s``).
 - ``ManholeOverflowRule``: a gauge with a known rim: ``overflow.risk`` when the level will
   reach the rim within ``eta_s`` at its recent rate (above ``eta_from_fraction`` of the
@@ -261,14 +262,12 @@ class ReachBlockageRule:
     ``on_upstream`` / ``on_downstream`` take the end gauges' level readings, ``rain.on_rain``
     the rain gauges'. A reach that ends at its station has no downstream gauge: its
     downstream end is the station's inflow, ``on_inflow(ts, mm_per_min)`` from the wet well's
-    fill rate between pump runs (``WetWellRule``). ``station_in_trouble`` (from the engine)
-    says whether that station is not keeping up (its overflow risk or a wet-well fault).
-    ``downstream_shared``: another reach ends at the same downstream gauge, so a fall there
-    cannot say which of them is blocked: the upstream end must rise by itself.
-    ``blocked_below``: when the reach below (the one the downstream gauge tops) last had a
-    blockage raised (now, while it is): its backwater raises both ends of this reach, and
-    draining away after it clears it makes them fall; for the baseline's length after, this
-    reach gives no evidence.
+    fill rate between pump runs (``WetWellRule``). ``downstream_shared``: another reach ends
+    at the same downstream gauge, so only a fall there that cuts most of its flow says
+    anything. ``backed_up_below``: when the sewer below last backed this reach up (its
+    station's wet well over the assist level, or the reach below blocked): the backwater
+    raises both ends, and draining away it makes them fall; for the baseline's length after,
+    this reach gives no evidence.
     """
 
     def __init__(
@@ -276,16 +275,14 @@ class ReachBlockageRule:
         reach: SewerReach,
         rain: DryWeather,
         config: BlockageConfig,
-        station_in_trouble: Callable[[], bool] = lambda: False,
         downstream_shared: bool = False,
-        blocked_below: Callable[[], float | None] = lambda: None,
+        backed_up_below: Callable[[], float | None] = lambda: None,
     ):
         self.reach = reach
         self.rain = rain
         self.config = config
-        self.station_in_trouble = station_in_trouble
         self.downstream_shared = downstream_shared
-        self.blocked_below = blocked_below
+        self.backed_up_below = backed_up_below
         self.last_active: float | None = None
         windows = (config.reach_recent_s, config.reach_gap_s, config.reach_baseline_s)
         self.up = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
@@ -351,7 +348,7 @@ class ReachBlockageRule:
         up, down = self.up, self.down
         if not (up.fresh(ts) and up.ready()):
             return None, {}
-        below = self.blocked_below()
+        below = self.backed_up_below()
         if below is not None and 0 <= ts - below <= self.config.reach_baseline_s:
             return None, {}  # backed up from below, or draining since: no evidence here
         known = down.fresh(ts) and down.ready()
@@ -366,12 +363,10 @@ class ReachBlockageRule:
         if divergence < self.apart or divergence < self.config.reach_min_t * error:
             return None, figures
         half = self.apart / 2
-        if (
-            known
-            and not self.downstream_shared
-            and down.shift(LOW) <= -half
-            and up.shift(LOW) >= -self.steady
-        ):
+        # where two reaches end at one gauge, only a fall that cuts most of its flow (a blockage
+        # on the trunk they share, which both name) says anything
+        starved_by = 2 * self.apart if self.downstream_shared else half
+        if known and down.shift(LOW) <= -starved_by and up.shift(LOW) >= -self.steady:
             return "starved", figures
         if (
             up.shift(HIGH) >= half
@@ -386,7 +381,7 @@ class ReachBlockageRule:
             self.last_active = ts
             return self._maybe_clear(ts)
         evidence, figures = self.diverging(ts)
-        if evidence and not (self.rain.dry(ts) and not self.station_in_trouble()):
+        if evidence and not self.rain.dry(ts):
             evidence = None
         history = self._history
         if history and ts < history[-1][0]:
@@ -468,11 +463,15 @@ def _near(end: _End, base: float | None, within: float) -> bool:
 
 
 class ManholeOverflowRule:
-    """``overflow.risk`` at one manhole gauge from its level, its rate and its rim."""
+    """``overflow.risk`` at one manhole gauge from its level, its rate and its rim; with the
+    sewer's design storm and ``rain`` known, also rain heavier than the sewer was built for
+    while its pipe is already half full (the surcharge to the rim then takes minutes, the
+    rain's warning comes before it)."""
 
-    def __init__(self, manhole: Manhole, config: OverflowConfig):
+    def __init__(self, manhole: Manhole, config: OverflowConfig, rain: DryWeather | None = None):
         self.manhole = manhole
         self.config = config
+        self.rain = rain
         self.trend = Trend(config.window_s)
         self.latch = Latch(config.manhole_clear_after_s)
         self.eta_min: float | None = None
@@ -483,6 +482,8 @@ class ManholeOverflowRule:
         self.latch.carry_over(old.latch, evidence=same_device)
         if same_device and old.config.window_s == self.config.window_s:
             self.trend = old.trend
+        if same_device and self.rain is not None and old.rain is not None:
+            self.rain.carry_over(old.rain)
 
     def reasons(self) -> list[str]:
         cfg, rim = self.config, self.manhole.rim_mm
@@ -497,6 +498,11 @@ class ManholeOverflowRule:
                 out.append(f"rising to the rim in {self.eta_min:.0f} min")
         if level >= cfg.near_rim_fraction * rim:
             out.append(f"within {rim - level:.0f} mm of the rim")
+        storm, crown = self.manhole.storm_mm_h, self.manhole.crown_mm
+        if storm is not None and crown is not None and self.rain is not None:
+            rain = max((r for r in self.rain.rain_mm_h() if r is not None), default=0.0)
+            if rain > storm and level >= crown / 2 and rate is not None and rate > 0:
+                out.append(f"rain of {rain:.0f} mm/h beyond the sewer's {storm:.0f}")
         return out
 
     def on_level(self, reading: Reading) -> list[EventDraft]:

@@ -107,6 +107,7 @@ class OverflowRule:
         self.level: float | None = None
         self._recent: deque[float] = deque(maxlen=3)
         self._last_start: float | None = None
+        self._backed_up_at: float | None = None
         self.latch = Latch(config.clear_after_s)
 
     def carry_over(self, old: OverflowRule, *, same_device: bool) -> None:
@@ -140,6 +141,24 @@ class OverflowRule:
             self.eta_min = storm if self.eta_min is None else min(self.eta_min, storm)
             out.append(f"rain beyond the pumps: overflow in {storm:.0f} min")
         return out
+
+    def backs_up(self) -> bool:
+        """Is the well high enough to back the sewer above it up (the high-high float, or
+        above its assist level: where the sewer's inlet sits in a usual design)? A tripped
+        pump with a standby taking over is not."""
+        if self.float_high_high:
+            return True
+        well, level = self.well, self.level
+        return (
+            well is not None
+            and well.assist_mm is not None
+            and level is not None
+            and (level >= well.assist_mm)
+        )
+
+    def backed_up_at(self) -> float | None:
+        """When the well last stood that high (its backwater drains for a while after)."""
+        return self._backed_up_at
 
     def _rising_eta_min(self, ts: float) -> float | None:
         """Minutes until the well spills at its recent rate, once above its assist level
@@ -204,6 +223,8 @@ class OverflowRule:
         return self._evaluate(reading.ts)
 
     def _evaluate(self, ts: float) -> list[EventDraft]:
+        if self.backs_up():
+            self._backed_up_at = ts
         reasons = self.reasons(ts)
         transition = self.latch.update(bool(reasons), ts)
         if transition is None:

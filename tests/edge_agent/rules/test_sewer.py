@@ -54,7 +54,7 @@ def run_reach(
         reach,
         DryWeather(("rg-01",), cfg.dry_rain_mm_h, cfg.dry_for_s),
         cfg,
-        station_in_trouble=lambda: trouble(clock["m"]),
+        backed_up_below=lambda: 60.0 * clock["m"] if trouble(clock["m"]) else None,
         downstream_shared=shared,
     )
     out = []
@@ -192,18 +192,25 @@ class TestReachBlockage:
         events = run_reach(diurnal, lambda m: diurnal(m, 80, 30), DAY_MIN + ONSET, noise=8.0)
         assert kinds_at(events) == []
 
-    def test_station_not_keeping_up_backs_the_reach_up(self):
+    def test_the_sewer_below_backing_the_reach_up(self):
+        """The station's wet well over its assist level (or the reach below blocked)."""
         events = run_reach(
             lambda m: 60 + ramp(m, 6), lambda m: 80.0, ONSET + 60, trouble=lambda m: m >= ONSET
         )
         assert kinds_at(events) == []
 
     def test_a_shared_downstream_gauge_cannot_tell_which_branch(self):
-        """Two reaches end at lv-down: it falls, this branch's top holds: not this one."""
-        events = run_reach(
-            lambda m: 60.0, lambda m: 80 - ramp(m, 4, top=45), ONSET + 60, shared=True
+        """Two reaches end at lv-down: it loses a branch's share, this branch's top holds:
+        not enough to name this one; losing most of its flow (the trunk both share) is."""
+        branch = run_reach(
+            lambda m: 60.0, lambda m: 80 - ramp(m, 3, top=18), ONSET + 60, shared=True
         )
-        assert kinds_at(events) == []
+        assert kinds_at(branch) == []
+        trunk = run_reach(
+            lambda m: 60.0, lambda m: 80 - ramp(m, 6, top=60), ONSET + 60, shared=True
+        )
+        (minute, event), *_ = trunk
+        assert event.data["evidence"] == "starved" and minute <= ONSET + 15
 
     def test_a_long_reach_waits_for_a_flow_wave_unless_the_bottom_starves(self):
         """600 m at 0.5 m/s: a rise at the top with the bottom steady waits 20 minutes (a flow
@@ -253,12 +260,27 @@ class TestReachBlockage:
 
 
 class TestManholeOverflow:
-    def run(self, level, minutes, rim=3000.0):
-        rule = ManholeOverflowRule(Manhole("lv-up", rim, crown_mm=600.0), OverflowConfig())
+    def run(self, level, minutes, rim=3000.0, rain=None):
+        manhole = Manhole("lv-up", rim, crown_mm=600.0, storm_mm_h=40.0)
+        gauges = DryWeather(("rg-01",), 0.5, 3600.0)
+        rule = ManholeOverflowRule(manhole, OverflowConfig(), gauges if rain else None)
         out = []
         for m in range(minutes):
+            if rain:
+                gauges.on_rain(reading("rg-01", "rain_rate", rain(m), 60.0 * m))
             out += [(m, e) for e in rule.on_level(reading("lv-up", "level", level(m), 60.0 * m))]
         return out
+
+    def test_rain_beyond_the_design_storm_warns_while_the_pipe_fills(self):
+        """55 mm/h on a sewer built for 40: at half the pipe (300 mm) and rising, a warning,
+        long before the level's own rate would give one."""
+        events = self.run(lambda m: 100 + 20 * m, 40, rain=lambda m: 55.0)
+        minute, event = events[0]
+        assert event.kind == "overflow.risk" and minute <= 12
+        assert event.data["reasons"] == ["rain of 55 mm/h beyond the sewer's 40"]
+
+    def test_rain_within_the_design_storm_is_no_reason(self):
+        assert self.run(lambda m: 100 + 20 * min(m, 30), 40, rain=lambda m: 35.0) == []
 
     def test_warned_before_the_rim_with_the_time_left(self):
         """Surcharged and climbing 40 mm/min from 1000 mm: the rim is 50 min off at the start."""
