@@ -239,31 +239,15 @@ class WetWellRule:
         if transition is None:
             return []
         well = self.well
+        data: dict[str, Any] = {
+            "station": well.station,
+            "gauge": well.gauge,
+            "faults": sorted(self.problems),
+            "level_mm": None if self.level is None else round(self.level, 1),
+        }
         if transition is Transition.CLEAR:
-            return [
-                EventDraft.of(
-                    well.station,
-                    "wet_well.fault.cleared",
-                    ts,
-                    station=well.station,
-                    gauge=well.gauge,
-                    faults=[],
-                    level_mm=None if self.level is None else round(self.level, 1),
-                )
-            ]
-        details: dict[str, Any] = {}
+            return [EventDraft.of(well.station, "wet_well.fault.cleared", ts, **data)]
+        data["running"] = sorted(p for p, on in self.running.items() if on)
         for problem in self.problems.values():
-            details.update({k: v for k, v in problem.items() if k != "since"})
-        return [
-            EventDraft.of(
-                well.station,
-                "wet_well.fault",
-                ts,
-                station=well.station,
-                gauge=well.gauge,
-                faults=sorted(self.problems),
-                level_mm=None if self.level is None else round(self.level, 1),
-                running=sorted(p for p, on in self.running.items() if on),
-                **details,
-            )
-        ]
+            data.update({k: v for k, v in problem.items() if k != "since"})
+        return [EventDraft.of(well.station, "wet_well.fault", ts, **data)]
