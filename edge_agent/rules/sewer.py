@@ -14,8 +14,9 @@
   a downstream end clearly starved (a step at the top that has stopped is a flow wave on its
   way down), and last ``reach_confirm_s``; while the station's wet well below stands high
   (over its assist level, or the high-high float), a rise upstream is its backwater, not a
-  blockage. ``sewer.blockage_suspected`` names the reach;
-  it clears once both ends are back near where they stood (``reach_clear_after_s``).
+  blockage, nor for half an hour and a baseline after it drains. ``sewer.blockage_suspected``
+  names the reach; it clears once both ends are back near where they stood
+  (``reach_clear_after_s``), or once they have pulled apart no further for three hours.
 - ``ManholeOverflowRule``: a gauge with a known rim: ``overflow.risk`` when the level will
   reach the rim within ``eta_s`` at its recent rate (above ``eta_from_fraction`` of the
   depth), or stands at ``near_rim_fraction`` of it; ``data.eta_min`` says how soon.
@@ -50,6 +51,11 @@ MIN_SHIFT_ERROR = 0.005
 CLIMB_PARTS = 8
 # The baseline's quartiles: "under its usual lows", "over its usual highs".
 LOW, HIGH = 0.25, 0.75
+# A raised blockage whose ends have not pulled apart any further for this long clears: the
+# situation has settled (if it is still blocked, the crew has been sent long ago).
+SETTLED_S = 3 * 3600.0
+# After the sewer below stops backing a reach up, its backwater takes this long to drain.
+BACKWATER_DRAIN_S = 1800.0
 # A reach of unknown length is taken to be this long (a flow wave's time down it).
 DEFAULT_REACH_LENGTH_M = 300.0
 # A station's inflow (its wet well's fill rate, mm/min) is measured between pump runs only.
@@ -299,6 +305,11 @@ class ReachBlockageRule:
             self.down = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
         self.apart = math.log1p(config.reach_shift_pct / 100.0)
         self.steady = math.log1p(config.reach_steady_pct / 100.0)
+        # a backwater takes a while to drain after the sewer below comes down, and the baseline
+        # must have forgotten it before the ends are compared again
+        self._quiet_after_backwater_s = (
+            BACKWATER_DRAIN_S + config.reach_recent_s + config.reach_gap_s + config.reach_baseline_s
+        )
         length = reach.length_m if reach.length_m is not None else DEFAULT_REACH_LENGTH_M
         self.wave_s = length / config.reach_wave_m_per_s
         self.active = False
@@ -307,6 +318,7 @@ class ReachBlockageRule:
         self._longest = max(config.reach_confirm_s, self.wave_s)
         self._bases: tuple[float | None, float | None] = (None, None)
         self._back_since: float | None = None
+        self._moving_since: float | None = None  # last time the ends still pulled apart
 
     def carry_over(self, old: ReachBlockageRule, *, same_device: bool) -> None:
         """Continue from this reach's rule before a reload: suspected or not (and the
@@ -349,7 +361,7 @@ class ReachBlockageRule:
         if not (up.fresh(ts) and up.ready()):
             return None, {}
         below = self.backed_up_below()
-        if below is not None and 0 <= ts - below <= self.config.reach_baseline_s:
+        if below is not None and 0 <= ts - below <= self._quiet_after_backwater_s:
             return None, {}  # backed up from below, or draining since: no evidence here
         known = down.fresh(ts) and down.ready()
         up_shift = up.shift()
@@ -408,18 +420,26 @@ class ReachBlockageRule:
         return [self._event("sewer.blockage_suspected", ts, figures | {"evidence": evidence})]
 
     def _maybe_clear(self, ts: float) -> list[EventDraft]:
+        """Clear once both ends are back near where they stood, or once nothing has moved
+        apart for ``SETTLED_S`` (the situation settled: a crew has been sent; a new
+        divergence raises it again)."""
         up_base, down_base = self._bases
         back = _near(self.up, up_base, self.apart / 2)
         if self.down.fresh(ts):
             back = back and _near(self.down, down_base, self.apart / 2)
-        if not back:
+        diverging, _ = self.diverging(ts)
+        if diverging or self._moving_since is None or ts < self._moving_since:
+            self._moving_since = ts
+        settled = ts - self._moving_since >= SETTLED_S
+        if not back and not settled:
             self._back_since = None
             return []
         if self._back_since is None or ts < self._back_since:
             self._back_since = ts
-        if ts - self._back_since < self.config.reach_clear_after_s:
+        if ts - self._back_since < self.config.reach_clear_after_s and not settled:
             return []
         self.active = False
+        self._moving_since = None
         return [self._event("sewer.blockage_suspected.cleared", ts, {})]
 
     def _event(self, kind: str, ts: float, figures: dict) -> EventDraft:

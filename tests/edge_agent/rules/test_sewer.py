@@ -49,18 +49,19 @@ def run_reach(
     rng = np.random.default_rng(seed)
     reach = reach or SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=120.0)
     cfg = config or BlockageConfig()
-    clock = {"m": 0}
+    last_trouble: dict[str, float | None] = {"ts": None}  # as the wiring keeps it
     rule = ReachBlockageRule(
         reach,
         DryWeather(("rg-01",), cfg.dry_rain_mm_h, cfg.dry_for_s),
         cfg,
-        backed_up_below=lambda: 60.0 * clock["m"] if trouble(clock["m"]) else None,
+        backed_up_below=lambda: last_trouble["ts"],
         downstream_shared=shared,
     )
     out = []
     for m in range(minutes):
-        clock["m"] = m
         ts = 60.0 * m
+        if trouble(m):
+            last_trouble["ts"] = ts
         rule.rain.on_rain(reading("rg-01", "rain_rate", rain(m), ts))
         value = max(up(m) + rng.normal(0, noise), 0.0)
         out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
@@ -198,6 +199,43 @@ class TestReachBlockage:
             lambda m: 60 + ramp(m, 6), lambda m: 80.0, ONSET + 60, trouble=lambda m: m >= ONSET
         )
         assert kinds_at(events) == []
+
+    def test_quiet_while_a_backwater_from_below_drains(self):
+        """The wet well below stood high for three hours, backing both ends up (the bottom
+        more); it came down at END: the bottom drains in minutes, the top holds for hours
+        (a flat pipe), the ends pull apart as a blockage's would. Quiet until the backwater
+        has drained and the baseline hour has forgotten it (a baseline hour alone was not
+        enough: raised 48 minutes after)."""
+        end = ONSET + 180
+
+        def up(m):
+            if m < end:
+                return 60 + ramp(m, 3, top=240)
+            return 60 + max(240 - 0.3 * (m - end), 0)
+
+        def down(m):
+            if m < end:
+                return 80 + ramp(m, 8, top=700)
+            return 80 + max(700 - 20 * (m - end), 0)
+
+        trouble = lambda m: ONSET <= m < end  # noqa: E731
+        events = run_reach(up, down, end + 300, trouble=trouble)
+        assert kinds_at(events) == []
+
+    def test_a_blockage_left_standing_clears_once_settled(self):
+        """Nobody cleared it: once the ends have pulled apart no further for three hours the
+        event clears (a crew has long been sent), and not before."""
+        events = kinds_at(
+            run_reach(
+                lambda m: 60 + ramp(m, 6, top=360), lambda m: 80 - ramp(m, 3, top=35), ONSET + 600
+            )
+        )
+        assert [k for _, k in events] == [
+            "sewer.blockage_suspected",
+            "sewer.blockage_suspected.cleared",
+        ]
+        assert events[0][0] <= ONSET + 15
+        assert ONSET + 60 + 180 <= events[1][0] <= ONSET + 60 + 300
 
     def test_a_shared_downstream_gauge_cannot_tell_which_branch(self):
         """Two reaches end at lv-down: it loses a branch's share, this branch's top holds:
