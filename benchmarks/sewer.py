@@ -14,9 +14,11 @@ Prints, per site and in total: ``blockage_delay_p50_min`` / ``_p90_min`` (dry we
 to the event; a miss counts as infinite), ``blockage_missed``, ``overflow_lead_p10_min``
 (warning before the rim; none = 0), ``false_alarms_per_month`` per event kind (with the true
 ones beside them) and over all alarm kinds (sev >= 2), the wet well's false alarms, and the
-floors of issue 11 with a verdict.
+floors of issue 11 with a verdict. Beside them, the named baseline: the same readings through
+the same rules without the site's network (one gauge at a time, as before issue 11).
 
     .venv/bin/python benchmarks/sewer.py [--json] [--days 365] [--sites 3] [--seed 11] [--jobs 2]
+                                          [--no-baseline]
 """
 
 from __future__ import annotations
@@ -45,15 +47,16 @@ FLOOR_OVERFLOW_LEAD_P10_MIN = 15.0
 FLOOR_FALSE_ALARMS_PER_MONTH = 1.0
 
 
-def _one(job: tuple[int, int, int]) -> tuple[SiteScore, float]:
-    index, days, seed = job
+def _one(job: tuple[int, int, int, bool]) -> tuple[SiteScore, SiteScore | None, float]:
+    index, days, seed, baseline = job
     started = time.perf_counter()
     if index == 0:
         site = reference_site()
     else:
         site = generate_site(np.random.default_rng([seed, index]), f"generated-{index}")
-    score = score_site(run_site(site, days, seed=seed * 1000 + index))
-    return score, time.perf_counter() - started
+    run = run_site(site, days, seed=seed * 1000 + index, baseline=baseline)
+    base = score_site(run, baseline=True) if baseline else None
+    return score_site(run), base, time.perf_counter() - started
 
 
 def _minutes(value: float | None) -> float | None:
@@ -134,7 +137,9 @@ def floors(per_site: dict[str, dict], total: dict) -> dict[str, dict]:
     }
 
 
-def _print(per_site: dict[str, dict], total: dict, verdict: dict, seconds: float) -> None:
+def _print(
+    per_site: dict[str, dict], total: dict, verdict: dict, seconds: float, baseline: dict | None
+) -> None:
     rows = [
         "months",
         "blockages_dry",
@@ -156,6 +161,9 @@ def _print(per_site: dict[str, dict], total: dict, verdict: dict, seconds: float
     ]
     names = [*per_site, "total"]
     columns = [*per_site.values(), total]
+    if baseline is not None:  # the same readings, the rules without the site's network
+        names.append("no network")
+        columns.append(baseline)
     print(f"{'':34}" + "".join(f"{n:>14}" for n in names))
     for row in rows:
         cells = "".join(f"{'-' if c[row] is None else c[row]!s:>14}" for c in columns)
@@ -166,6 +174,13 @@ def _print(per_site: dict[str, dict], total: dict, verdict: dict, seconds: float
             f"  {kind:28}{e['raised']:>6}{e['true']:>6}{e['false']:>6}{e['near_miss']:>6}"
             f"   {e['true_per_month']:>6} {e['false_per_month']:>6}"
         )
+    if baseline is not None:
+        print("the same readings, the rules without the site's network (one gauge at a time):")
+        for kind, e in baseline["kinds"].items():
+            print(
+                f"  {kind:28}{e['raised']:>6}{e['true']:>6}{e['false']:>6}{e['near_miss']:>6}"
+                f"   {e['true_per_month']:>6} {e['false_per_month']:>6}"
+            )
     print(
         f"device events (follow injected faults, dropouts, blind spots): {total['device_events']}"
     )
@@ -181,20 +196,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=3, help="generated sites (default 3)")
     parser.add_argument("--seed", type=int, default=11, help="seed of everything (default 11)")
     parser.add_argument("--jobs", type=int, default=2, help="sites run in parallel (default 2)")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the baseline (the same readings through the rules without the network)",
+    )
     args = parser.parse_args(argv)
     if args.days < 2 or args.sites < 0 or args.jobs < 1:
         parser.error("--days must be at least 2, --sites at least 0, --jobs at least 1")
     started = time.perf_counter()
-    jobs = [(i, args.days, args.seed) for i in range(args.sites + 1)]
+    jobs = [(i, args.days, args.seed, not args.no_baseline) for i in range(args.sites + 1)]
     if args.jobs == 1:
         results = [_one(job) for job in jobs]
     else:
         with ProcessPoolExecutor(args.jobs) as pool:
             results = list(pool.map(_one, jobs))
-    scores = [score for score, _ in results]
+    scores = [score for score, _, _ in results]
     per_site = {s.name: summarise([s]) for s in scores}
     total = summarise(scores)
     verdict = floors(per_site, total)
+    bases = [base for _, base, _ in results if base is not None]
+    baseline = summarise(bases) if bases else None
     seconds = time.perf_counter() - started
     if args.json:
         per_site_out = {
@@ -209,14 +231,15 @@ def main(argv: list[str] | None = None) -> int:
                     "sites": per_site_out,
                     "total": total,
                     "floors": verdict,
+                    "baseline_without_network": baseline,
                     "seconds": round(seconds, 1),
-                    "site_seconds": [round(s, 1) for _, s in results],
+                    "site_seconds": [round(s, 1) for _, _, s in results],
                 },
                 indent=1,
             )
         )
     else:
-        _print(per_site, total, verdict, seconds)
+        _print(per_site, total, verdict, seconds, baseline)
     return 0
 
 

@@ -57,6 +57,8 @@ class SiteRun:
     links_of: dict[str, tuple[int, ...]]
     network: SewerNetwork = field(default_factory=SewerNetwork)
     events: list[tuple[float, str, str, int, dict]] = field(default_factory=list)
+    # the same readings through the rules without the site's network (one gauge at a time)
+    baseline_events: list[tuple[float, str, str, int, dict]] = field(default_factory=list)
     depth_min: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [min, nodes] m
     depth_cf_min: np.ndarray = field(default_factory=lambda: np.zeros(0))  # without blockages
     ww_min: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [min] m
@@ -202,8 +204,12 @@ class _Gauge:
         )
 
 
-def run_site(site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9) -> SiteRun:
-    """Simulate ``days`` of ``site`` and feed its rules (see the module docstring)."""
+def run_site(
+    site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9, baseline: bool = True
+) -> SiteRun:
+    """Simulate ``days`` of ``site`` and feed its rules (see the module docstring); with
+    ``baseline`` the same poll results also go to an engine without the site's network (the
+    rules one gauge at a time, as before issue 11), side by side."""
     rng = np.random.default_rng(seed)
     network, links_of = rules_network(site)
     scenario = draw_scenario(rng, site, links_of, days)
@@ -220,6 +226,9 @@ def run_site(site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9) -> 
     # the same year without its blockages: what each blockage changed at the gauges
     unblocked = _model(site, dataclasses.replace(scenario, blockages=()))
     engine = _engine(site, network)
+    engines = [(engine, run.events)]
+    if baseline:
+        engines.append((_engine(site, None), run.baseline_events))
     polls = {g.name: g.poll_s for g in site.gauges} | {p.name: p.poll_s for p in site.ponding}
     polls |= {r.name: r.poll_s for r in site.rain_gauges}
     polls |= {site.station.gauge: site.station.poll_s, site.station.controller: site.station.poll_s}
@@ -310,7 +319,6 @@ def run_site(site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9) -> 
                     (ts, 0, rg.name, Reading(rg.name, "rain_rate", rate, "mm/h", Quality.GOOD, ts))
                 )
         out.sort(key=lambda item: item[0])
-        events = run.events
         for ts, failed, device, reading in out:
             coordinator = coordinators[device]
             if failed:
@@ -319,9 +327,9 @@ def run_site(site: BenchSite, days: int, seed: int, epoch: float = 1.7672e9) -> 
             else:
                 change = coordinator.succeeded(ts)
                 result = PollResult("sim", device, ts, readings=(reading,), change=change)
-            drafts = engine.on_poll(result)
-            for e in drafts:
-                events.append((e.ts - epoch, e.dev, e.kind, int(e.sev), e.data))
+            for rules, events in engines:
+                for e in rules.on_poll(result):
+                    events.append((e.ts - epoch, e.dev, e.kind, int(e.sev), e.data))
         run.readings += len(out)
     return run
 

@@ -173,8 +173,10 @@ def _overflow_episodes(series: np.ndarray, rim: float) -> list[int]:
     return starts
 
 
-def score_site(run: SiteRun) -> SiteScore:
-    site, events = run.site, run.events
+def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
+    """Judge the rules' events (``baseline``: those of the engine without the network)."""
+    site = run.site
+    events = run.baseline_events if baseline else run.events
     scored = [e for e in events if e[0] >= WARMUP_S]
     months = (run.days - WARMUP_S / 86400) / 30.44
     kinds: dict[str, KindScore] = defaultdict(KindScore)
