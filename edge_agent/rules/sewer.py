@@ -28,6 +28,7 @@ so one stray echo (foam, a ladder, a person in the manhole) moves nothing.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -268,12 +269,13 @@ class ReachBlockageRule:
     ``on_upstream`` / ``on_downstream`` take the end gauges' level readings, ``rain.on_rain``
     the rain gauges'. A reach that ends at its station has no downstream gauge: its
     downstream end is the station's inflow, ``on_inflow(ts, mm_per_min)`` from the wet well's
-    fill rate between pump runs (``WetWellRule``). ``downstream_shared``: another reach ends
-    at the same downstream gauge, so only a fall there that cuts most of its flow says
-    anything. ``backed_up_below``: when the sewer below last backed this reach up (its
-    station's wet well over the assist level, or the reach below blocked): the backwater
-    raises both ends, and draining away it makes them fall; for the baseline's length after,
-    this reach gives no evidence.
+    fill rate between pump runs (``WetWellRule``): only ever a veto (a rise at the top that
+    came in at the bottom too is a flow wave), never "starved" by itself.
+    ``downstream_shared``: another reach ends at the same downstream gauge, so only a fall
+    there that cuts most of its flow says anything. ``backed_up_below``: when the sewer below
+    last backed this reach up (its station's wet well over the assist level, or the reach
+    below blocked): the backwater raises both ends, and draining away it makes them fall;
+    until it has drained and left the baseline, this reach gives no evidence.
     """
 
     def __init__(
@@ -378,7 +380,11 @@ class ReachBlockageRule:
         # where two reaches end at one gauge, only a fall that cuts most of its flow (a blockage
         # on the trunk they share, which both name) says anything
         starved_by = 2 * self.apart if self.downstream_shared else half
-        if known and down.shift(LOW) <= -starved_by and up.shift(LOW) >= -self.steady:
+        # a station's inflow is a fill segment's average, taken between pump runs: it lags
+        # and aliases a satellite's pulses, so it can veto a rise at the top (the flow came
+        # in at the bottom too) but not tell of a starved bottom by itself
+        level_below = known and not self.inflow
+        if level_below and down.shift(LOW) <= -starved_by and up.shift(LOW) >= -self.steady:
             return "starved", figures
         if (
             up.shift(HIGH) >= half
@@ -399,7 +405,9 @@ class ReachBlockageRule:
         if history and ts < history[-1][0]:
             history.clear()  # the clock stepped back
         history.append((ts, evidence is not None))
-        while history[0][0] < ts - self._longest:
+        # keep the last evaluation at or before the longest confirmation's start: the state
+        # the confirmation starts from
+        while len(history) > 1 and history[1][0] <= ts - self._longest:
             history.popleft()
         if evidence is None:
             return []
@@ -408,9 +416,11 @@ class ReachBlockageRule:
         needed = self.config.reach_confirm_s
         if evidence == "backing up":
             needed = max(needed, self.wave_s)
-        if history[0][0] > ts - needed:
+        start = ts - needed
+        if history[0][0] > start:
             return []  # not watched that long yet
-        held = [ok for t, ok in history if t >= ts - needed]
+        first = max(i for i, (t, _) in enumerate(history) if t <= start)
+        held = [ok for _, ok in itertools.islice(history, first, None)]
         if not held[0] or sum(held) < CONFIRM_SHARE * len(held):
             return []
         self.active = True

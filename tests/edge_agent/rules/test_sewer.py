@@ -262,12 +262,67 @@ class TestReachBlockage:
         assert fed[0][1].data["evidence"] == "backing up"
         assert starved[0][0] <= ONSET + 15 and starved[0][1].data["evidence"] == "starved"
 
+    @pytest.mark.parametrize("length_m", [250.0, 333.0, 470.0])
+    def test_a_flow_wave_time_off_the_poll_grid(self, length_m):
+        """A wave's travel that is no whole number of polls: confirmed all the same (the
+        confirmation starts from the last evaluation at or before its start)."""
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=length_m)
+        events = run_reach(lambda m: 60 + ramp(m, 5), lambda m: 80.0, ONSET + 40, reach=reach)
+        (minute, event), *_ = events
+        assert event.data["evidence"] == "backing up"
+        assert length_m / 0.5 / 60 <= minute - ONSET <= length_m / 0.5 / 60 + 8
+
     def test_reach_ending_at_a_station_uses_the_upstream_end_alone(self):
         reach = SewerReach("R2", "lv-up", None, station="ps-01", length_m=120.0)
         events = run_reach(lambda m: 60 + ramp(m, 5), None, ONSET + 30, reach=reach)
         (minute, event), *_ = events
         assert event.kind == "sewer.blockage_suspected" and ONSET < minute <= ONSET + 15
         assert event.data["downstream"] is None and event.data["reach"] == "R2"
+
+    @staticmethod
+    def station_reach(up, inflow, minutes, seed=3):
+        """A reach ending at its station: the top's level each minute, the wet well's fill
+        rate (mm/min, the fill segment's average so far) while it fills: 20 min filling,
+        20 min pumping."""
+        rng = np.random.default_rng(seed)
+        reach = SewerReach("R2", "lv-up", None, station="ps-01", length_m=250.0)
+        cfg = BlockageConfig()
+        rule = ReachBlockageRule(reach, DryWeather(("rg-01",), 0.5, 3600.0), cfg)
+        out, segment = [], []
+        for m in range(minutes):
+            ts = 60.0 * m
+            rule.rain.on_rain(reading("rg-01", "rain_rate", 0.0, ts))
+            value = max(up(m) + rng.normal(0, 3.0), 0.0)
+            out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
+            if m % 40 < 20:
+                segment.append(inflow(m) + rng.normal(0, 1.0))
+                if len(segment) >= 3:
+                    out += [(m, e) for e in rule.on_inflow(ts + 1, float(np.mean(segment)))]
+            else:
+                segment = []
+        return out
+
+    @pytest.mark.parametrize("lag", [0, 10, 18])
+    def test_a_station_inflow_alone_never_says_starved(self, lag):
+        """A satellite station's pulses, 31 min apart, reach the top and the wet well: the
+        fill segments' averages catch them out of step with the top (with the inflow as
+        "starved" evidence: raised 28 to 35 times in two days), which is no blockage."""
+
+        def pulse(m):
+            return 1.0 if (m % 31) < 10 else 0.0
+
+        events = self.station_reach(
+            lambda m: 80 + 20 * pulse(m), lambda m: 30 + 25 * pulse(m - lag), 2 * DAY_MIN
+        )
+        assert kinds_at(events) == []
+
+    def test_a_station_reach_backing_up_with_the_inflow_falling(self):
+        events = self.station_reach(
+            lambda m: 80 + ramp(m, 5), lambda m: 30 - ramp(m, 1.5, top=25), ONSET + 60
+        )
+        (minute, event), *_ = events
+        assert event.data["evidence"] == "backing up" and event.data["reach"] == "R2"
+        assert ONSET < minute <= ONSET + 15
 
     def test_downstream_gauge_silent_falls_back_to_upstream(self):
         events = run_reach(
