@@ -257,3 +257,55 @@ def test_network_rules_alternate_raise_and_clear(steps):
     for key, seq in history.items():
         assert seq[0] in RAISE_CLEAR, (key, seq)
         assert all(a != b for a, b in itertools.pairwise(seq)), (key, seq)
+
+
+class TestReload:
+    """A config reload builds a new engine that carries over from the old one: a raised
+    network alarm stays raised (its slot too) and is neither raised again nor left uncleared."""
+
+    @staticmethod
+    def blocked(m):
+        rise = max(0, m - 90)
+        return {
+            ("rg-01", "rain_rate"): 0.0,
+            ("lv-03", "level"): 300.0 + 6 * min(rise, 40),
+            ("lv-02", "level"): 250.0 - min(2 * rise, 80),
+            ("lv-01", "level"): 900.0,
+        }
+
+    def test_slots_list_the_network_alarms(self):
+        eng = engine()
+        assert "sewer.blockage_suspected" in {c.id for c in eng.conditions("lv-03")}
+        assert "wet_well.fault" in {c.id for c in eng.conditions("ps-01")}
+        assert "overflow.risk" in {c.id for c in eng.conditions("lv-02")}
+        assert "flood.ponding" in {c.id for c in eng.conditions("rp-01")}
+        assert "gas.leak_suspected" in {c.id for c in eng.conditions("gd-01")}
+
+    @pytest.mark.parametrize("same", [True, False])
+    def test_a_raised_blockage_is_not_raised_again(self, same):
+        old = engine()
+        before = [e.kind for _, e in feed(old, 140, self.blocked) if e.dev == "lv-03"]
+        assert before.count("sewer.blockage_suspected") == 1
+        assert "sewer.blockage_suspected" in old.active("lv-03")
+        new = engine()
+        new.carry_over(old, same_devices=set(PROFILE_OF) if same else set())
+        assert "sewer.blockage_suspected" in new.active("lv-03")
+        after = [e.kind for _, e in feed(new, 120, self.blocked, start=140) if e.dev == "lv-03"]
+        assert "sewer.blockage_suspected" not in after
+
+    def test_a_flood_across_a_reload(self):
+        def water(m):
+            return {("rg-01", "rain_rate"): 30.0, ("rp-01", "level"): min(8.0 * m, 300.0)}
+
+        old = engine()
+        assert [e.kind for _, e in feed(old, 60, water)] == ["flood.ponding"]
+        new = engine()
+        new.carry_over(old, same_devices=set(PROFILE_OF))
+        assert "flood.ponding" in new.active("rp-01")
+        assert feed(new, 30, water, start=60) == []
+
+        def drained(m):
+            return {("rg-01", "rain_rate"): 0.0, ("rp-01", "level"): 0.0}
+
+        out = [e.kind for _, e in feed(new, 120, drained, start=90)]
+        assert out == ["flood.ponding.cleared"]  # the new engine clears what the old raised
