@@ -47,16 +47,19 @@ def _any_raised(raised: tuple[Callable[[], bool], ...]) -> bool:
     return any(f() for f in raised)
 
 
-def _slot(family: str) -> Condition:
-    return Condition(family, (family,), (f"{family}.cleared",))
-
-
-# The alarm slot each network rule holds on the device its events name.
-REACH_BLOCKAGE = _slot("sewer.blockage_suspected")
-WET_WELL_FAULT = _slot("wet_well.fault")
-MANHOLE_OVERFLOW = _slot("overflow.risk")  # (and a pump station's)
-PONDING = _slot("flood.ponding")
-GAS_LEAK = _slot("gas.leak_suspected")
+# The alarm slot each network rule holds on the device its events name (kinds spelled out:
+# tests/edge_agent/test_event_kinds.py finds every kind in the source).
+REACH_BLOCKAGE = Condition(
+    "sewer.blockage_suspected",
+    ("sewer.blockage_suspected",),
+    ("sewer.blockage_suspected.cleared",),
+)
+WET_WELL_FAULT = Condition("wet_well.fault", ("wet_well.fault",), ("wet_well.fault.cleared",))
+MANHOLE_OVERFLOW = Condition(  # (and a pump station's)
+    "overflow.risk", ("overflow.risk",), ("overflow.risk.cleared",)
+)
+PONDING = Condition("flood.ponding", ("flood.ponding",), ("flood.ponding.cleared",))
+GAS_LEAK = Condition("gas.leak_suspected", ("gas.leak_suspected",), ("gas.leak_suspected.cleared",))
 
 
 def check_network(engine: RulesEngine, network: SewerNetwork) -> None:
