@@ -48,6 +48,7 @@ DEFAULT_DURATION_S = 90.0
 WORLD_SPEED = 60.0  # sim seconds per wall second for the devices and scenarios
 NIGHT_EVERY_S = 20.0  # wall seconds per leak-schedule day
 POLL_INTERVAL_S = 1.0
+PRESSURE_POLL_INTERVAL_S = 0.25  # 15 sim s
 # A wide quiet window: several recordings fit in each compressed night.
 DEMO_LEAK_SECTION = (
     "{recording_interval_s: 3600, night_window: '22:00-06:00', duration_s: 4,"
@@ -160,6 +161,11 @@ def gateway_yaml(
     not_manholes = site.network.wet_well_gauges() | site.network.ponding_devices()
     for d in site.devices:
         interval = 60.0 if d.kind == "noise_logger" else poll_interval_s
+        if d.kind == "pressure":
+            # A gas line's pressure is polled every few seconds in the field; at world x60 a
+            # once-a-sim-minute poll leaves the drop window (2 min) two samples short of a
+            # rate whenever the machine is busy, and the gas leak story unshown.
+            interval = min(interval, PRESSURE_POLL_INTERVAL_S)
         place = f", pipe_segment: {d.pipe}" if d.pipe else ""
         desc = d.description.replace('"', "'")
         rules = ""
