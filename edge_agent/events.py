@@ -47,7 +47,7 @@ class Severity(IntEnum):
     NOTICE = 1  # worth a look (level.rising, leak.warning, leak.suspected)
     WARNING = 2  # act soon (level.high, gas.alarm1, device.offline)
     MAJOR = 3  # act now (leak.confirmed, level.high_high, sewer.blockage_suspected)
-    CRITICAL = 4  # life or property at risk (gas.alarm2, overflow.risk)
+    CRITICAL = 4  # life or property at risk (gas.alarm2, gas.leak_suspected, overflow.risk)
 
     @property
     def is_alarm(self) -> bool:
@@ -79,9 +79,15 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "sewer.blockage_suspected.cleared": Severity.INFO,
     "overflow.risk": Severity.CRITICAL,
     "overflow.risk.cleared": Severity.INFO,
+    "wet_well.fault": Severity.MAJOR,
+    "wet_well.fault.cleared": Severity.INFO,
+    "flood.ponding": Severity.MAJOR,
+    "flood.ponding.cleared": Severity.INFO,
     "gas.alarm1": Severity.WARNING,
     "gas.alarm2": Severity.CRITICAL,
     "gas.normal": Severity.INFO,
+    "gas.leak_suspected": Severity.CRITICAL,
+    "gas.leak_suspected.cleared": Severity.INFO,
     "pressure.low": Severity.WARNING,
     "pressure.high": Severity.WARNING,
     "pressure.drop": Severity.MAJOR,

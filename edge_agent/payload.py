@@ -195,10 +195,11 @@ def validate(payload: object, name: str = "event") -> None:
 
 # ``check_payload``: the shipped schema's own rules (no copy of its patterns or bounds), applied
 # by hand. Only the keywords below are understood: a schema using any other makes every check
-# fail loudly instead of being half applied. The parity test with jsonschema covers their meaning.
+# fail loudly instead of being half applied (`$defs` only documents: nothing refers to it).
+# The parity test with jsonschema covers their meaning.
 _TOP_KEYWORDS = frozenset(
     ("$schema", "$id", "title", "description", "type", "required", "additionalProperties",
-     "properties")
+     "properties", "$defs")
 )  # fmt: skip
 _FIELD_KEYWORDS = frozenset(
     ("description", "type", "const", "enum", "pattern", "minimum", "maximum")

@@ -9,6 +9,17 @@ and ``yamlread``, never ``drivers`` or ``edge_agent``: both use it.
 from sitemodel.checks import PLACEMENT_TOLERANCE_M
 from sitemodel.geo import latlon_to_local, local_to_latlon
 from sitemodel.load import load_site, parse_site
+from sitemodel.network import (
+    GAS_SITE_KIND_NAMES,
+    GasSite,
+    GasSiteKind,
+    Manhole,
+    PondingSpot,
+    SewerNetwork,
+    SewerReach,
+    SewerSection,
+    WetWell,
+)
 from sitemodel.params import (
     PARAMS_BY_KIND,
     CoverParams,
@@ -37,6 +48,7 @@ from sitemodel.site import (
 
 __all__ = [
     "DEVICE_KINDS",
+    "GAS_SITE_KIND_NAMES",
     "NAME_HELP",
     "NAME_PATTERN",
     "PARAMS_BY_KIND",
@@ -45,19 +57,27 @@ __all__ = [
     "DeviceKind",
     "DeviceParams",
     "GasParams",
+    "GasSite",
+    "GasSiteKind",
     "LevelParams",
+    "Manhole",
     "Node",
     "NoiseLoggerParams",
     "Origin",
     "Pipe",
+    "PondingSpot",
     "PressureParams",
     "ProfileCatalog",
     "PumpControllerParams",
     "RainParams",
+    "SewerNetwork",
+    "SewerReach",
+    "SewerSection",
     "SimBus",
     "Site",
     "SiteDevice",
     "SiteError",
+    "WetWell",
     "latlon_to_local",
     "load_site",
     "local_to_latlon",

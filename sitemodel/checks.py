@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sitemodel.geo import latlon_to_local
+from sitemodel.network import network_references
 from sitemodel.site import Node, Pipe, pipe_length, spot_on
 from yamlread import Checks, is_bad, whole
 from yamlread.problems import fmt_num
@@ -33,7 +34,13 @@ _UNIQUE = (("nodes", "id"), ("pipes", "id"), ("devices", "name"), ("sim_buses", 
 
 def site_checks(profiles: ProfileCatalog | None) -> tuple[Callable[[Any], Checks], ...]:
     """The checks ``load_site`` runs; with ``profiles``, device profiles are checked too."""
-    return (unique_ids, pipe_ends, device_references, partial(device_profiles, profiles))
+    return (
+        unique_ids,
+        pipe_ends,
+        device_references,
+        partial(device_profiles, profiles),
+        network_references,
+    )
 
 
 def _by(items: Any, attr: str) -> dict[Any, Any] | None:

@@ -2,8 +2,10 @@
 
 A site is a pipe network (nodes with local x/y metres east/north of an origin, pipes with
 material and size), the devices placed on it (every one with an asset id and coordinates) and
-the loopback buses the simulator serves them on. Its ``scenarios:`` section is the
-simulator's (``drivers.sim.scenarios`` reads it with the same reader).
+the loopback buses the simulator serves them on; its ``sewer:`` and ``gas_sites:`` sections
+say where devices sit on the drainage and gas networks (``sitemodel.network``, what the
+network rules read). Its ``scenarios:`` section is the simulator's (``drivers.sim.scenarios``
+reads it with the same reader).
 
 The dataclasses below are the file format, read by ``yamlread`` (field types and ``meta()``);
 rules across records are ``sitemodel.checks``. ``sitemodel.load.load_site(path) -> Site`` reads
@@ -23,6 +25,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from dsp.pipes import MATERIALS, wave_speed
 from sitemodel.geo import local_to_latlon
+from sitemodel.network import GasSite, SewerNetwork, SewerSection
 from sitemodel.params import PARAMS_BY_KIND, DeviceParams, NoiseLoggerParams
 from yamlread import INTERNAL, ReadError, Section, meta
 
@@ -196,7 +199,21 @@ class Site:
     scenarios: Section | None = field(
         default=None, metadata=meta("what the simulator plays (drivers.sim.scenarios)")
     )
+    sewer: SewerSection | None = field(
+        default=None, metadata=meta("the drainage network the rules reason on (sitemodel.network)")
+    )
+    gas_sites: tuple[GasSite, ...] = field(
+        default=(), metadata=meta("gas sites: their kind and the devices watching them")
+    )
     source: str = field(default="<site>", metadata=INTERNAL)
+
+    @property
+    def network(self) -> SewerNetwork:
+        """Where the devices sit on the drainage and gas networks (what the rules read)."""
+        sewer = self.sewer or SewerSection()
+        return SewerNetwork(
+            sewer.reaches, sewer.manholes, sewer.wet_wells, sewer.ponding, self.gas_sites
+        )
 
     def node(self, node_id: str) -> Node:
         return _find(self.nodes, "id", node_id)

@@ -58,6 +58,7 @@ __all__ = [
 PUMP_SUBSTEP_S = 5.0  # the wet well moves mm per second: finer steps keep the hysteresis honest
 PUMP_CURRENT_A = 14.0
 HIGH_HIGH_MARGIN_MM = 300.0  # the backup float sits this far below the overflow level
+GAS_LINE_DRAIN_S = 180.0  # a leaking gas line loses its scenario's drop_bar over this
 _SETTERS = {
     "coil": UnitStore.set_coils,
     "discrete": UnitStore.set_discrete,
@@ -134,6 +135,23 @@ class World:
             if b.device == device and b.start_s <= t < b.start_s + b.duration_s:
                 total += b.rise_mm_per_min * (t - b.start_s) / 60.0
         return total
+
+    def starved(self, device: str, t: float) -> float:
+        """Share of its dry-weather flow a blockage above ``device`` keeps from it (0..1):
+        the water drains away below the blockage within a few minutes."""
+        share = 0.0
+        for b in self.scenarios.blockages:
+            if b.downstream == device and b.start_s <= t < b.start_s + b.duration_s:
+                share = max(share, b.fall_pct / 100.0 * (1 - math.exp(-(t - b.start_s) / 120.0)))
+        return share
+
+    def pressure_drop_bar(self, device: str, t: float) -> float:
+        """How much pressure a gas leak takes from the line ``device`` measures."""
+        drop = 0.0
+        for g in self.scenarios.gas:
+            if g.pressure == device and g.start_s <= t < g.start_s + g.duration_s:
+                drop += g.drop_bar * min((t - g.start_s) / GAS_LINE_DRAIN_S, 1.0)
+        return drop
 
     def fault_bits(self, device: str, t: float) -> int:
         bits = 0
@@ -325,7 +343,8 @@ class LevelModel(DeviceModel):
         # backed-up water drains through the catchment's lag
         backed = self.world.blockage_mm(self.device.name, t)
         self.backed_mm = backed if backed > 0 else _lag(self.backed_mm, 0.0, dt, p.lag_s)
-        target = self._dry(t) + p.storm_gain_mm_per_mm_h * self.rain_lag + self.backed_mm
+        dry = self._dry(t) * (1.0 - self.world.starved(self.device.name, t))
+        target = dry + p.storm_gain_mm_per_mm_h * self.rain_lag + self.backed_mm
         self.level_mm = min(target, p.cover_depth_mm)  # above the cover it spills, not rises
 
     def values(self) -> dict[str, Value]:
@@ -416,7 +435,10 @@ class PressureModel(DeviceModel):
         p: PressureParams = self.device.sim  # type: ignore[assignment]
         h = self.world.hour_of_day(t)
         demand = math.exp(-(((h - 7.5) / 1.5) ** 2)) + 0.8 * math.exp(-(((h - 19.0) / 2.0) ** 2))
-        return max(0.0, p.mean_bar + p.diurnal_bar * (0.5 - demand) + _noise(self.rng, 0.004))
+        drop = self.world.pressure_drop_bar(self.device.name, t)
+        return max(
+            0.0, p.mean_bar + p.diurnal_bar * (0.5 - demand) - drop + _noise(self.rng, 0.004)
+        )
 
     def on_read(self, function: int, address: int, count: int) -> None:
         # the answer carries the registers as they are now; the capture restarts after it

@@ -64,10 +64,19 @@ class StormScenario:
 
 @dataclass(frozen=True, slots=True)
 class GasScenario:
+    """Gas at a detector; with ``pressure`` (a pressure device) the line it leaks from loses
+    ``drop_bar`` within three minutes of the start and gets it back at the end."""
+
     device: str = field(metadata=meta("a gas detector"))
     start_s: float = field(metadata=_START)
     duration_s: float = field(default=600.0, metadata=_lasts(1))
     peak_lel: float = field(default=35.0, metadata=meta("peak %LEL", min=0, max=100))
+    pressure: str | None = field(
+        default=None, metadata=meta("the pressure device on the line it leaks from")
+    )
+    drop_bar: float = field(
+        default=0.0, metadata=meta("pressure the line loses", min=0, max=100, unit="bar")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +104,21 @@ class CoverScenario:
 
 @dataclass(frozen=True, slots=True)
 class BlockageScenario:
-    """Debris blocks the sewer below a level gauge: its level climbs in dry weather."""
+    """Debris blocks the sewer below a level gauge: its level climbs in dry weather; the gauge
+    below the blockage (``downstream``) is starved: its dry-weather level falls by
+    ``fall_pct`` within minutes."""
 
     device: str = field(metadata=meta("a sewer level gauge"))
     start_s: float = field(metadata=_START)
     duration_s: float = field(metadata=_lasts(1))
     rise_mm_per_min: float = field(
         default=5.0, metadata=meta("dry-weather rise", min=0.1, max=1000)
+    )
+    downstream: str | None = field(
+        default=None, metadata=meta("the sewer level gauge below the blockage")
+    )
+    fall_pct: float = field(
+        default=40.0, metadata=meta("share of its dry level it loses", min=0, max=100, unit="%")
     )
 
 
@@ -155,11 +172,26 @@ def _references(site: Site, scenarios: Scenarios) -> Iterator[tuple[str, str]]:
             yield f"leaks[{i}].offset_m", f"{fmt_num(leak.offset_m)} is not in 0..{fmt_num(length)}"
     for section, kinds in _DEVICE_KINDS.items():
         for i, scenario in whole(getattr(scenarios, section)):
-            name, where = scenario.device, f"{section}[{i}].device"
-            device = devices.get(name)
-            if device is None:
-                yield where, f"unknown device {name!r}"
-            elif kinds is not None and device.kind not in kinds:
-                yield where, f"{name!r} is a {device.kind} device, expected {' or '.join(kinds)}"
-            elif section == "blockages" and getattr(device.sim, "station", None) is not None:
-                yield where, f"{name!r} reads a wet well, not a sewer: no blockage there"
+            yield from _device(devices, f"{section}[{i}].device", scenario.device, kinds)
+    for i, gas in whole(scenarios.gas):
+        if gas.pressure is not None:
+            yield from _device(devices, f"gas[{i}].pressure", gas.pressure, ("pressure",))
+    for i, block in whole(scenarios.blockages):
+        if block.downstream is not None:
+            where = f"blockages[{i}].downstream"
+            if block.downstream == block.device:
+                yield where, "the same gauge as device"
+            else:
+                yield from _device(devices, where, block.downstream, ("level",))
+
+
+def _device(
+    devices: dict[str, Any], where: str, name: str, kinds: tuple[str, ...] | None
+) -> Iterator[tuple[str, str]]:
+    device = devices.get(name)
+    if device is None:
+        yield where, f"unknown device {name!r}"
+    elif kinds is not None and device.kind not in kinds:
+        yield where, f"{name!r} is a {device.kind} device, expected {' or '.join(kinds)}"
+    elif "blockages" in where and getattr(device.sim, "station", None) is not None:
+        yield where, f"{name!r} reads a wet well, not a sewer: no blockage there"

@@ -93,8 +93,13 @@ class Runtime:
             DeviceInfo(d.name, setup.profiles[d.name], kind=kinds.get(d.name), rules=d.rules)
             for d in config.devices
         ]
+        # the site's sewer and gas networks, as far as this gateway polls them
+        polled = {d.name for d in config.devices}
+        network = site.network.only(polled) if site is not None else None
         self.pipeline = Pipeline(
-            RulesEngine(config.rules, infos), TelemetryFilter(config.rules, infos), deps.emit
+            RulesEngine(config.rules, infos, network=network),
+            TelemetryFilter(config.rules, infos),
+            deps.emit,
         )
         self.leak = _leak_pipeline(
             config, site, setup.profiles, self.runners, deps, restore=restore_trackers

@@ -37,6 +37,7 @@ from enum import Enum
 from typing import Literal
 
 from drivers.model import Quality, Reading
+from edge_agent.rules.trend import LineFit
 
 __all__ = ["Alarm", "Latch", "RateAlarm", "RateOfChange", "Transition", "good_number"]
 
@@ -169,47 +170,33 @@ class RateOfChange:
     """Slope of a value over the last ``window_s`` seconds, in units per minute.
 
     ``update`` returns ``None`` until the window holds at least ``min_samples`` samples that
-    span at least half the window: a rate from two close samples is noise.
+    span at least half the window: a rate from two close samples is noise. A repeated
+    timestamp carries no rate information (ignored); an earlier one means the wall clock
+    stepped back (NTP): the old samples are on another time base, so a new window starts
+    rather than the rule staying blind until the clock catches up with them (an hour, a day).
+    The sums are kept by ``edge_agent.rules.trend.LineFit`` (constant time per sample).
     """
 
     def __init__(self, window_s: float, *, min_samples: int = 3):
-        if window_s <= 0:
-            raise ValueError("window_s must be positive")
+        self._fit = LineFit(window_s, min_samples=min_samples)
         self.window_s = window_s
         self.min_samples = min_samples
-        self._samples: deque[tuple[float, float]] = deque()
 
     def carry_over(self, old: RateOfChange, *, evidence: bool = True) -> None:
         """Continue from ``old`` (before a reload): its samples with ``evidence`` (they are
         readings; a new window length applies from the next sample on)."""
         if evidence:
-            self._samples = deque(old._samples)
+            self._fit.carry_over(old._fit)
 
     def update(self, value: float, ts: float) -> float | None:
-        if self._samples and ts <= self._samples[-1][0]:
-            if ts == self._samples[-1][0]:
-                return None  # a repeated timestamp carries no rate information
-            # Earlier than the last sample: the wall clock stepped back (NTP). The old samples
-            # are on another time base; start a new window rather than stay blind until the
-            # clock catches up with them (an hour, a day).
-            self._samples.clear()
-        self._samples.append((ts, value))
-        while self._samples and self._samples[0][0] < ts - self.window_s:
-            self._samples.popleft()
-        return self.rate()
+        last = self._fit.last()
+        if last is not None and ts == last[0]:
+            return None
+        self._fit.update(value, ts)
+        return self._fit.slope()
 
     def rate(self) -> float | None:
-        samples = self._samples
-        if len(samples) < self.min_samples:
-            return None
-        span = samples[-1][0] - samples[0][0]
-        if span < self.window_s / 2:
-            return None
-        mean_t = sum(t for t, _ in samples) / len(samples)
-        mean_v = sum(v for _, v in samples) / len(samples)
-        num = sum((t - mean_t) * (v - mean_v) for t, v in samples)
-        den = sum((t - mean_t) ** 2 for t, _ in samples)
-        return num / den * 60.0
+        return self._fit.slope()
 
 
 class RateAlarm:

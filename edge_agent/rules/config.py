@@ -23,6 +23,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from edge_agent.errors import UsageError
 from yamlread import meta
 
 __all__ = [
@@ -30,13 +31,17 @@ __all__ = [
     "CoverConfig",
     "DeviceRulesConfig",
     "FaultConfig",
+    "FloodConfig",
     "GasConfig",
+    "GasLeakConfig",
     "LevelConfig",
     "OverflowConfig",
     "PointRulesConfig",
     "PressureConfig",
     "RulesConfig",
+    "RulesConfigError",
     "TelemetryConfig",
+    "WetWellConfig",
 ]
 
 # Telemetry (report by exception).
@@ -88,7 +93,57 @@ DEFAULT_DRY_FOR_S = 3600.0
 DEFAULT_OVERFLOW_RISE_MM_PER_MIN = 5.0
 DEFAULT_OVERFLOW_WINDOW_S = 300.0
 
+# Blockage on a sewer reach (upstream gauge against the downstream one). A blockage backs the
+# sewer up above it and starves it below; a dry day's diurnal swing, a storm or a flow wave move
+# both ends the same way. Changes are relative (depth follows flow to a power below one at
+# both ends alike): a dry-weather depth of 50 mm falling to 30 is as telling as 1 m to 0.6 m.
+DEFAULT_REACH_RECENT_S = 300.0
+DEFAULT_REACH_GAP_S = 300.0
+DEFAULT_REACH_BASELINE_S = 3600.0
+DEFAULT_REACH_SHIFT_PCT = 15.0  # a dry day's swing moves both ends by under 10 % in 40 min
+# ln(depth + 10 mm) changes about half as much as ln(flow) in a part-full pipe's dry-weather
+# range (depth goes as flow to the power 0.6): the same currency as a station's inflow.
+DEFAULT_REACH_FLOOR_MM = 10.0
+DEFAULT_REACH_STEADY_PCT = 5.0
+DEFAULT_REACH_MIN_T = 4.0  # the divergence must stand this many standard errors above zero
+DEFAULT_REACH_CONFIRM_S = 240.0
+DEFAULT_REACH_WAVE_M_PER_S = 0.5  # a dry-weather flow wave travels at least this fast
+DEFAULT_REACH_CLEAR_AFTER_S = 900.0
+
+# Overflow: warn when the level will reach the rim (a wet well: its overflow level) this soon.
+DEFAULT_OVERFLOW_ETA_S = 1800.0
+DEFAULT_OVERFLOW_ETA_FROM_FRACTION = 0.5  # the ETA counts above this share of the rim depth
+DEFAULT_OVERFLOW_NEAR_RIM_FRACTION = 0.85  # at or above this share of the depth: a risk anyway
+DEFAULT_MANHOLE_OVERFLOW_CLEAR_AFTER_S = 900.0
+
+# Wet wells, judged by their pump cycles.
+DEFAULT_WET_WELL_CHECK_S = 180.0
+DEFAULT_WET_WELL_MIN_DRAWDOWN_FRACTION = 0.3
+DEFAULT_WET_WELL_MIN_DRAWDOWN_MM_PER_MIN = 20.0
+DEFAULT_WET_WELL_RUN_FACTOR = 3.0
+DEFAULT_WET_WELL_RUN_EXTRA_S = 600.0
+DEFAULT_WET_WELL_LEARN_CYCLES = 5
+
+# Road ponding (flood): 10 cm of water on a road is where city platforms start warning.
+DEFAULT_PONDING_MM = 100.0
+DEFAULT_PONDING_HYSTERESIS_MM = 30.0
+DEFAULT_PONDING_K = 2
+DEFAULT_PONDING_N = 3
+DEFAULT_PONDING_RAIN_WITHIN_S = 3600.0
+DEFAULT_PONDING_CLEAR_AFTER_S = 600.0
+
+# Gas: concentration together with a pressure drop or a flow surge at one site.
+DEFAULT_GAS_COINCIDE_S = 600.0
+DEFAULT_GAS_FLOW_SURGE_PCT = 30.0
+DEFAULT_GAS_FLOW_BASELINE_S = 3600.0
+DEFAULT_GAS_LEAK_CLEAR_AFTER_S = 300.0
+
 Checks = Iterator[tuple[str, str]]
+
+
+class RulesConfigError(UsageError):
+    """Rule settings that contradict the devices' profiles or the site's network (one line,
+    exit 2); raised by ``RulesEngine`` at construction."""
 
 
 def _ordered(pairs: list[tuple[str, float | None]]) -> Checks:
@@ -294,6 +349,84 @@ class BlockageConfig:
         default=DEFAULT_DRY_FOR_S,
         metadata=meta("the rain gauge must have been dry this long", min=0, unit="s"),
     )
+    reach_recent_s: float = field(
+        default=DEFAULT_REACH_RECENT_S,
+        metadata=meta(
+            "on a reach of the site's sewer network: each end's level now is its mean over "
+            "this window",
+            min=30,
+            unit="s",
+        ),
+    )
+    reach_gap_s: float = field(
+        default=DEFAULT_REACH_GAP_S,
+        metadata=meta(
+            "... compared with the median and quartiles of a baseline window ending this long "
+            "before the recent one starts",
+            min=0,
+            unit="s",
+        ),
+    )
+    reach_baseline_s: float = field(
+        default=DEFAULT_REACH_BASELINE_S,
+        metadata=meta("the baseline window's length", min=60, unit="s"),
+    )
+    reach_shift_pct: float = field(
+        default=DEFAULT_REACH_SHIFT_PCT,
+        metadata=meta(
+            "the two ends must move apart by this much (each end's change relative to its "
+            "level plus reach_floor_mm)",
+            min=0,
+            unit="%",
+        ),
+    )
+    reach_floor_mm: float = field(
+        default=DEFAULT_REACH_FLOOR_MM,
+        metadata=meta(
+            "added to a level before its relative change is taken (a nearly dry pipe's "
+            "millimetres are not a large change)",
+            min=1,
+            unit="mm",
+        ),
+    )
+    reach_steady_pct: float = field(
+        default=DEFAULT_REACH_STEADY_PCT,
+        metadata=meta(
+            "the downstream end 'stays' (the upstream end 'holds') while it rises (falls) "
+            "less than this",
+            min=0,
+            unit="%",
+        ),
+    )
+    reach_min_t: float = field(
+        default=DEFAULT_REACH_MIN_T,
+        metadata=meta(
+            "the divergence must exceed its standard error this many times (noisy gauges "
+            "need a clearer signal)",
+            min=0,
+        ),
+    )
+    reach_confirm_s: float = field(
+        default=DEFAULT_REACH_CONFIRM_S,
+        metadata=meta("the ends must stay apart this long before it raises", min=0, unit="s"),
+    )
+    reach_wave_m_per_s: float = field(
+        default=DEFAULT_REACH_WAVE_M_PER_S,
+        metadata=meta(
+            "a rise at the top with the bottom steady waits until a flow wave at this speed "
+            "would have reached the bottom (the reach's length_m); a starved bottom does not",
+            min=0.05,
+            unit="m/s",
+        ),
+    )
+    reach_clear_after_s: float = field(
+        default=DEFAULT_REACH_CLEAR_AFTER_S,
+        metadata=meta(
+            "both ends back near where they stood for this long before it clears",
+            min=0,
+            unit="s",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -313,6 +446,144 @@ class OverflowConfig:
     clear_after_s: float = field(
         default=DEFAULT_OVERFLOW_CLEAR_AFTER_S,
         metadata=meta("no reason left this long before overflow.risk.cleared", min=0, unit="s"),
+    )
+    eta_s: float = field(
+        default=DEFAULT_OVERFLOW_ETA_S,
+        metadata=meta(
+            "warn when the level will reach the rim (a wet well: its overflow level) within "
+            "this, at the rate over window_s",
+            min=0,
+            unit="s",
+        ),
+    )
+    eta_from_fraction: float = field(
+        default=DEFAULT_OVERFLOW_ETA_FROM_FRACTION,
+        metadata=meta(
+            "a manhole's time to the rim counts only above this share of its depth",
+            min=0,
+            max=1,
+        ),
+    )
+    near_rim_fraction: float = field(
+        default=DEFAULT_OVERFLOW_NEAR_RIM_FRACTION,
+        metadata=meta(
+            "at or above this share of a manhole's depth: a risk whatever the rate", min=0, max=1
+        ),
+    )
+    manhole_clear_after_s: float = field(
+        default=DEFAULT_MANHOLE_OVERFLOW_CLEAR_AFTER_S,
+        metadata=meta(
+            "a manhole's overflow.risk clears after this long without a reason", min=0, unit="s"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class WetWellConfig:
+    """``wet_well.fault``: a pump station judged by its cycles (a start that does not draw the
+    wet well down, a run far longer than normal), never by the rise the pumps will answer."""
+
+    enabled: bool = field(default=True, metadata=meta("run the rule"))
+    check_s: float = field(
+        default=DEFAULT_WET_WELL_CHECK_S,
+        metadata=meta(
+            "the level's slope just before and this long after a pump starts are compared",
+            min=10,
+            unit="s",
+        ),
+    )
+    min_drawdown_fraction: float = field(
+        default=DEFAULT_WET_WELL_MIN_DRAWDOWN_FRACTION,
+        metadata=meta(
+            "a start must steepen the fall by at least this share of a normal start's",
+            min=0,
+            max=1,
+        ),
+    )
+    min_drawdown_mm_per_min: float = field(
+        default=DEFAULT_WET_WELL_MIN_DRAWDOWN_MM_PER_MIN,
+        metadata=meta(
+            "until normal starts are known (and with no rated pump flow): at least this",
+            min=0,
+            unit="mm/min",
+        ),
+    )
+    run_factor: float = field(
+        default=DEFAULT_WET_WELL_RUN_FACTOR,
+        metadata=meta("a dry-weather run this many times the normal one is a fault", min=1),
+    )
+    run_extra_s: float = field(
+        default=DEFAULT_WET_WELL_RUN_EXTRA_S,
+        metadata=meta("... and at least this much longer than normal", min=0, unit="s"),
+    )
+    learn_cycles: int = field(
+        default=DEFAULT_WET_WELL_LEARN_CYCLES,
+        metadata=meta("dry-weather cycles seen before run times are judged", min=1),
+    )
+
+
+@dataclass(frozen=True)
+class FloodConfig:
+    """``flood.ponding``: water standing on a road sensor while it rains (or just rained)."""
+
+    enabled: bool = field(default=True, metadata=meta("run the rule"))
+    ponding_mm: float = field(
+        default=DEFAULT_PONDING_MM,
+        metadata=meta("water this deep on the road is a flood", min=0, unit="mm"),
+    )
+    hysteresis_mm: float = field(
+        default=DEFAULT_PONDING_HYSTERESIS_MM,
+        metadata=meta("it clears this far below ponding_mm", min=0, unit="mm"),
+    )
+    k: int = field(default=DEFAULT_PONDING_K, metadata=meta("K of the last N samples", min=1))
+    n: int = field(default=DEFAULT_PONDING_N, metadata=meta("N samples in the window", min=1))
+    rain_within_s: float = field(
+        default=DEFAULT_PONDING_RAIN_WITHIN_S,
+        metadata=meta(
+            "a rain gauge must have seen rain this recently (water on a dry road is a parked "
+            "van, a street cleaner or a burst main, not a flood)",
+            min=0,
+            unit="s",
+        ),
+    )
+    clear_after_s: float = field(
+        default=DEFAULT_PONDING_CLEAR_AFTER_S,
+        metadata=meta("below the level this long before flood.ponding.cleared", min=0, unit="s"),
+    )
+
+    def config_checks(self) -> Checks:
+        yield from _persistence(self.k, self.n)
+
+
+@dataclass(frozen=True)
+class GasLeakConfig:
+    """``gas.leak_suspected``: at one gas site, gas present together with a pressure drop
+    (``rules.pressure``) or a flow surge: worse than either alone."""
+
+    enabled: bool = field(default=True, metadata=meta("run the rule"))
+    coincide_s: float = field(
+        default=DEFAULT_GAS_COINCIDE_S,
+        metadata=meta(
+            "gas and the pressure / flow evidence within this of each other", min=0, unit="s"
+        ),
+    )
+    flow_surge_pct: float = field(
+        default=DEFAULT_GAS_FLOW_SURGE_PCT,
+        metadata=meta(
+            "flow this far above its median over flow_baseline_s, with the pressure falling",
+            min=0,
+            unit="%",
+        ),
+    )
+    flow_baseline_s: float = field(
+        default=DEFAULT_GAS_FLOW_BASELINE_S,
+        metadata=meta("the flow's normal is its median over this", min=60, unit="s"),
+    )
+    clear_after_s: float = field(
+        default=DEFAULT_GAS_LEAK_CLEAR_AFTER_S,
+        metadata=meta(
+            "no evidence left this long before gas.leak_suspected.cleared", min=0, unit="s"
+        ),
     )
 
 
@@ -336,7 +607,16 @@ class RulesConfig:
         default_factory=BlockageConfig, metadata=meta("sewer blockage (level vs. rain)")
     )
     overflow: OverflowConfig = field(
-        default_factory=OverflowConfig, metadata=meta("pump-station overflow risk")
+        default_factory=OverflowConfig,
+        metadata=meta("overflow risk at pump stations and manholes"),
+    )
+    wet_well: WetWellConfig = field(
+        default_factory=WetWellConfig, metadata=meta("pump-station wet wells (pump cycles)")
+    )
+    flood: FloodConfig = field(default_factory=FloodConfig, metadata=meta("road ponding"))
+    gas_leak: GasLeakConfig = field(
+        default_factory=GasLeakConfig,
+        metadata=meta("gas with a pressure drop or a flow surge at one gas site"),
     )
 
 

@@ -6,9 +6,16 @@ profile, kind, per-device ``DeviceRulesConfig``). Each rule is a small object fo
 device; the engine only wires (device, point) -> rules and concatenates what they return.
 Pure logic: no I/O, time from the readings' and poll results' ``ts``.
 
+With a ``SewerNetwork`` (``edge_agent.rules.network``: where the gauges sit on the sewer, the
+pump stations' wet wells, road ponding spots, gas sites) the engine also runs the network
+rules (``network_wiring``): a reach's blockage from both its ends, wet wells by their pump
+cycles, manhole overflow from the rim, floods, gas with pressure; the single-gauge rules then
+leave those devices to them.
+
 Usage::
 
-    engine = RulesEngine(config.rules, [DeviceInfo("lv-01", profile, rules=dev.rules)])
+    engine = RulesEngine(config.rules, [DeviceInfo("lv-01", profile, rules=dev.rules)],
+                         network=SewerNetwork(reaches=(SewerReach("R1", "lv-03", "lv-02"),)))
     events = engine.on_poll(result)    # a bus PollResult -> list[EventDraft]: its
                                        # availability change, then its readings' rules
     events = engine.on_reading(reading)  # one reading's rules
@@ -34,11 +41,17 @@ from typing import Protocol, Self, TypeVar
 
 from drivers.model import PollResult, Reading
 from drivers.profile import Point, Profile
-from edge_agent.errors import UsageError
 from edge_agent.events import EventDraft
 from edge_agent.rules.conditions import Condition
-from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from edge_agent.rules.config import DeviceRulesConfig, RulesConfig, RulesConfigError
 from edge_agent.rules.device_rules import CoverRule, FaultRule, availability_event
+from edge_agent.rules.network import SewerNetwork, gas_limits
+from edge_agent.rules.network_wiring import (
+    MANHOLE_OVERFLOW,
+    REACH_BLOCKAGE,
+    NetworkWiring,
+    check_network,
+)
 from edge_agent.rules.point_rules import (
     RateRule,
     ThresholdRule,
@@ -46,6 +59,7 @@ from edge_agent.rules.point_rules import (
     rate_spec,
     threshold_spec,
 )
+from edge_agent.rules.sewer import DryWeather
 from edge_agent.rules.site_rules import BlockageRule, OverflowRule
 
 __all__ = ["DeviceInfo", "RulesConfigError", "RulesEngine"]
@@ -62,10 +76,6 @@ class CarriesOver(Protocol):
 
 R = TypeVar("R", bound=CarriesOver)
 _LEVEL_ORDER = ("low_low", "low", "high", "high_high")
-
-
-class RulesConfigError(UsageError):
-    """Rule settings that contradict the devices' profiles (one line, exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -102,28 +112,40 @@ def _check_spec(device: str, point: Point, spec: ThresholdSpec) -> None:
 class RulesEngine:
     """All rules of one gateway."""
 
-    def __init__(self, rules: RulesConfig, devices: Sequence[DeviceInfo]) -> None:
+    def __init__(
+        self,
+        rules: RulesConfig,
+        devices: Sequence[DeviceInfo],
+        network: SewerNetwork | None = None,
+    ) -> None:
         self.rules = rules
         self.devices = {d.name: d for d in devices}
         if len(self.devices) != len(devices):
             raise RulesConfigError("device names must be unique")
+        self.network = network if network is not None else SewerNetwork()
         self._routes: dict[tuple[str, str], list[Handler]] = {}
         self._faults: dict[str, FaultRule] = {}
         self._conditions: dict[str, dict[str, tuple[Condition, Raised]]] = {}
         # (device, concern) -> the rule object, for carry_over: "threshold:<point>",
-        # "rate:<point>", "faults", "cover", "blockage", "overflow".
+        # "rate:<point>", "faults", "cover", "blockage", "overflow"; the network wiring adds
+        # "reach:<id>", "wet_well", "manhole", "ponding", "gas_site:<id>".
         self._rules: dict[tuple[str, str], CarriesOver] = {}
         for device in devices:
             self._check_device(device)
+        check_network(self, self.network)
+        self.wiring = NetworkWiring(self, self.network, rules)
+        for device in devices:
             if device.rules.enabled:
                 self._wire_device(device)
         for device in devices:
             if device.rules.enabled:
                 self._wire_site_rules(device)
+        self.wiring.wire()
 
     # ------------------------------------------------------------------ wiring
 
-    def _route(self, device: str, point: str, handler: Handler) -> None:
+    def route(self, device: str, point: str, handler: Handler) -> None:
+        """Call ``handler`` with every reading of ``device``'s ``point`` (after earlier ones)."""
         self._routes.setdefault((device, point), []).append(handler)
 
     def _condition(self, device: str, condition: Condition, raised: Raised) -> None:
@@ -132,6 +154,27 @@ class RulesEngine:
     def _keep(self, device: str, concern: str, rule: R) -> R:
         self._rules[device, concern] = rule
         return rule
+
+    _route = route
+    keep = _keep  # for the network wiring
+    add_condition = _condition
+
+    def points_with_role(self, device: str, role: str) -> tuple[str, ...]:
+        """Names of ``device``'s points with ``role`` (none for an unknown device)."""
+        info = self.devices.get(device)
+        if info is None:
+            return ()
+        return tuple(p.name for p in info.profile.points_with_role(role))
+
+    def point_with_role(self, device: str, role: str) -> str:
+        """The first point of ``device`` with ``role``; raises ``RulesConfigError``."""
+        names = self.points_with_role(device, role)
+        if not names:
+            raise RulesConfigError(f"device {device!r} has no {role} point")
+        return names[0]
+
+    def has_role(self, device: str, role: str) -> bool:
+        return bool(self.points_with_role(device, role))
 
     def _check_device(self, device: DeviceInfo) -> None:
         profile = device.profile
@@ -143,21 +186,17 @@ class RulesEngine:
                     f"has no point {name!r} (points: {known})"
                 )
         gauge = device.rules.rain_gauge
-        if gauge is not None and not self._has_role(gauge, "rain_rate_mm_h"):
+        if gauge is not None and not self.has_role(gauge, "rain_rate_mm_h"):
             raise RulesConfigError(
                 f"device {device.name!r}: rules.rain_gauge {gauge!r} is not a device with a "
                 "rain_rate_mm_h point"
             )
         well = device.rules.wet_well
-        if well is not None and not self._has_role(well, "level_mm"):
+        if well is not None and not self.has_role(well, "level_mm"):
             raise RulesConfigError(
                 f"device {device.name!r}: rules.wet_well {well!r} is not a device with a "
                 "level_mm point"
             )
-
-    def _has_role(self, device: str, role: str) -> bool:
-        info = self.devices.get(device)
-        return info is not None and bool(info.profile.points_with_role(role))
 
     def _wire_device(self, device: DeviceInfo) -> None:
         name = device.name
@@ -173,10 +212,13 @@ class RulesEngine:
             self._condition(
                 name, Condition("cover", ("cover.opened",), ("cover.closed",)), cover.is_open
             )
+        gas_site = self.wiring.gas_site_of(name)
+        limits = gas_limits(gas_site) if gas_site is not None else None
+        no_rise = name in self.wiring.no_rise_rules()
         for point in device.profile.points:
             if not point.enabled or not device.rules.point(point.name).enabled:
                 continue
-            spec = threshold_spec(point, device.rules, self.rules)
+            spec = threshold_spec(point, device.rules, self.rules, limits)
             if spec is not None:
                 _check_spec(name, point, spec)
                 threshold = self._keep(
@@ -185,6 +227,8 @@ class RulesEngine:
                 self._route(name, point.name, threshold)
                 self._condition(name, threshold.condition, threshold.raised)
             rate = rate_spec(point, device.rules, self.rules)
+            if no_rise and point.role == "level_mm":
+                rate = None  # a wet well rises every cycle, a road sensor reads water depth
             if rate is not None:
                 rate_rule = self._keep(name, f"rate:{point.name}", RateRule(name, point, rate))
                 self._route(name, point.name, rate_rule)
@@ -196,37 +240,37 @@ class RulesEngine:
     def _wire_site_rules(self, device: DeviceInfo) -> None:
         name = device.name
         level = next(iter(device.profile.points_with_role("level_mm")), None)
-        if device.device_kind == "level" and level is not None and self.rules.blockage.enabled:
+        blockage = self.rules.blockage
+        if (
+            device.device_kind == "level"
+            and level is not None
+            and blockage.enabled
+            and not self.wiring.handles_blockage(name)
+        ):
             if device.rules.rain_gauge is not None:
-                gauges = [device.rules.rain_gauge]
+                gauges: tuple[str, ...] = (device.rules.rain_gauge,)
             else:
-                gauges = [d for d in self.devices if self._has_role(d, "rain_rate_mm_h")]
+                gauges = tuple(d for d in self.devices if self.has_role(d, "rain_rate_mm_h"))
             if gauges:
-                rule = self._keep(
-                    name, "blockage", BlockageRule(name, tuple(gauges), self.rules.blockage)
-                )
-                blockage = Condition(
-                    "sewer.blockage_suspected",
-                    ("sewer.blockage_suspected",),
-                    ("sewer.blockage_suspected.cleared",),
-                )
-                self._condition(name, blockage, lambda: rule.active)
+                rain = DryWeather(gauges, blockage.dry_rain_mm_h, blockage.dry_for_s)
+                rule = self._keep(name, "blockage", BlockageRule(name, rain, blockage))
+                self._condition(name, REACH_BLOCKAGE, lambda: rule.active)
                 self._route(name, level.name, rule.on_level)
                 for gauge in gauges:
-                    rain = self.devices[gauge].profile.points_with_role("rain_rate_mm_h")[0]
-                    self._route(gauge, rain.name, rule.on_rain)
+                    self._route(gauge, self.point_with_role(gauge, "rain_rate_mm_h"), rain.on_rain)
         if device.device_kind == "pump_controller" and self.rules.overflow.enabled:
             pumps = tuple(p.name for p in device.profile.points_with_role("pump_running"))
-            overflow = self._keep(name, "overflow", OverflowRule(name, pumps, self.rules.overflow))
-            self._condition(
-                name,
-                Condition("overflow.risk", ("overflow.risk",), ("overflow.risk.cleared",)),
-                lambda: overflow.latch.active,
+            well_spec = self.network.wet_well_of(name)
+            overflow = self._keep(
+                name, "overflow", OverflowRule(name, pumps, self.rules.overflow, well_spec)
             )
+            self._condition(name, MANHOLE_OVERFLOW, lambda: overflow.latch.active)
+            self.wiring.overflow_rules[name] = overflow
             for point in device.profile.points:
                 if point.role in ("pump_running", "pump_fault", "float_high_high"):
                     self._route(name, point.name, partial(overflow.on_pump, role=point.role))
-            well = device.rules.wet_well
+            well = well_spec.gauge if well_spec is not None else None
+            well = well or device.rules.wet_well
             if well is not None:
                 self._route(
                     well,

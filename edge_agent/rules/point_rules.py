@@ -8,6 +8,7 @@ layers). A ``ThresholdRule`` keeps one ``Alarm`` per threshold and reports the p
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ from edge_agent.events import EventDraft
 from edge_agent.rules.alarm import Alarm, RateAlarm, Transition, good_number
 from edge_agent.rules.conditions import Condition
 from edge_agent.rules.config import DeviceRulesConfig, RulesConfig
+from edge_agent.rules.network import GasSiteLimits
 
 __all__ = [
     "GAS_ROLES",
@@ -97,10 +99,14 @@ def _first(*values: float | None) -> float | None:
 
 
 def threshold_spec(
-    point: Point, device_rules: DeviceRulesConfig, rules: RulesConfig
+    point: Point,
+    device_rules: DeviceRulesConfig,
+    rules: RulesConfig,
+    gas_site: GasSiteLimits | None = None,
 ) -> ThresholdSpec | None:
     """Thresholds of a point from its role, the device rules and the point overrides;
-    ``None`` when it has none."""
+    ``None`` when it has none. A detector on a gas site (``gas_site``) takes the %LEL alarm
+    levels of the site's kind over the ``rules.gas`` ones (a point override still wins)."""
     p = device_rules.point(point.name)
     role = point.role
     values: dict[str, float | None]
@@ -123,8 +129,11 @@ def threshold_spec(
                 "high_high": p.high_high,
             }
         else:
+            lel = (g.lel_alarm1, g.lel_alarm2)
+            if gas_site is not None:
+                lel = (gas_site.alarm1_lel, gas_site.alarm2_lel)
             alarm1, alarm2 = {
-                "gas_lel": (g.lel_alarm1, g.lel_alarm2),
+                "gas_lel": lel,
                 "gas_h2s_ppm": (g.h2s_limit_ppm, 2 * g.h2s_limit_ppm),
                 "gas_co_ppm": (g.co_limit_ppm, 2 * g.co_limit_ppm),
             }[role]
@@ -260,27 +269,37 @@ class ThresholdRule:
 
 class RateRule:
     """A rate-of-change alarm: raises ``spec.kind`` when the value moves faster than
-    ``per_min`` in ``direction``; clears (``spec.cleared_kind``) below half that rate."""
+    ``per_min`` in ``direction``; clears (``spec.cleared_kind``) below half that rate.
+
+    A level's rate is taken through a median of the last three samples: one stray radar echo
+    (foam, a ladder, a person in the manhole) is no rise."""
 
     def __init__(self, device: str, point: Point, spec: RateSpec):
         self.device = device
         self.point = point
         self.spec = spec
         self.alarm = RateAlarm(spec.window_s, spec.per_min, spec.direction)
+        self._recent: deque[float] | None = deque(maxlen=3) if point.role == "level_mm" else None
         self.condition = Condition(spec.kind, (spec.kind,), (spec.cleared_kind,), point.name)
 
     def raised(self) -> bool:
         return self.alarm.active
 
     def carry_over(self, old: RateRule, *, same_device: bool) -> None:
-        """Continue from this point's rate rule before a reload (see ``RateAlarm``)."""
+        """Continue from this point's rate rule before a reload (see ``RateAlarm``); the
+        median's last samples only for the same device."""
         if old.spec.kind == self.spec.kind:
             self.alarm.carry_over(old.alarm, evidence=same_device)
+            if same_device and self._recent is not None and old._recent is not None:
+                self._recent.extend(old._recent)
 
     def __call__(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
         if value is None:
             return []
+        if self._recent is not None:
+            self._recent.append(value)
+            value = sorted(self._recent)[len(self._recent) // 2]
         rate, transition = self.alarm.update(value, reading.ts)
         if rate is None or transition is None:
             return []

@@ -4,32 +4,40 @@
   for ``dry_for_s`` gives ``sewer.blockage_suspected`` (the signature of a pipe blocked by
   debris: no rain explains the rise). It clears (``sewer.blockage_suspected.cleared``) when
   the rise stops, not when rain starts: rain does not unblock a pipe.
-- ``OverflowRule``: at a pump station, a pump fault, the high-high float, or every pump
-  running with the wet well still rising gives ``overflow.risk``; all of them gone for
-  ``clear_after_s`` gives ``overflow.risk.cleared``. ``data.reasons`` says which.
+- ``OverflowRule``: at a pump station, a pump fault, the high-high float, every pump
+  running with the wet well still rising, or (with the station's ``WetWell`` known) the well
+  above its assist level and due to reach its overflow level within ``eta_s``, or rain
+  heavier than its duty pumps can pass with too little storage left, gives
+  ``overflow.risk``; all of them gone for ``clear_after_s`` gives ``overflow.risk.cleared``.
+  ``data.reasons`` says which, ``data.eta_min`` how soon it would spill.
+
+A gateway whose site file describes its sewer network (``edge_agent.rules.network``) uses
+``edge_agent.rules.sewer.ReachBlockageRule`` for the gauges on a reach instead of
+``BlockageRule``, and never runs either on a wet well (``edge_agent.rules.wet_well``).
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from drivers.model import Quality, Reading
 from edge_agent.events import EventDraft
 from edge_agent.rules.alarm import Latch, RateAlarm, Transition, good_number
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
+from edge_agent.rules.network import WetWell
+from edge_agent.rules.sewer import DryWeather
 
 __all__ = ["BlockageRule", "OverflowRule"]
 
 
 class BlockageRule:
-    """Level rising in dry weather at one level gauge; ``gauges`` are rain-gauge device
-    names whose ``rain_rate_mm_h`` readings say whether it is dry."""
+    """Level rising in dry weather at one level gauge; ``rain`` says whether it is dry."""
 
-    def __init__(self, device: str, gauges: tuple[str, ...], config: BlockageConfig):
+    def __init__(self, device: str, rain: DryWeather, config: BlockageConfig):
         self.device = device
-        self.gauges = gauges
-        self.config = config
+        self.rain = rain
+        self.gauges = rain.gauges
         self.rising = RateAlarm(config.window_s, config.rise_mm_per_min)
-        self.dry_since: dict[str, float | None] = dict.fromkeys(gauges)
-        self.last_rain: dict[str, float | None] = dict.fromkeys(gauges)
         self.active = False
 
     def carry_over(self, old: BlockageRule, *, same_device: bool) -> None:
@@ -38,27 +46,13 @@ class BlockageRule:
         self.active = old.active
         self.rising.carry_over(old.rising, evidence=same_device)
         if same_device:
-            for gauge in self.gauges:
-                if gauge in old.dry_since:
-                    self.dry_since[gauge] = old.dry_since[gauge]
-                    self.last_rain[gauge] = old.last_rain[gauge]
+            self.rain.carry_over(old.rain)
 
     def on_rain(self, reading: Reading) -> list[EventDraft]:
-        value = good_number(reading)
-        if value is None or reading.device not in self.dry_since:
-            return []
-        self.last_rain[reading.device] = value
-        if value > self.config.dry_rain_mm_h:
-            self.dry_since[reading.device] = None
-        elif (since := self.dry_since[reading.device]) is None or reading.ts < since:
-            self.dry_since[reading.device] = reading.ts  # (earlier: the clock stepped back)
-        return []
+        return self.rain.on_rain(reading)
 
     def dry(self, ts: float) -> bool:
-        return all(
-            since is not None and ts - since >= self.config.dry_for_s
-            for since in self.dry_since.values()
-        )
+        return self.rain.dry(ts)
 
     def on_level(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
@@ -79,26 +73,46 @@ class BlockageRule:
                 level=value,
                 rate_mm_per_min=round(rate, 3) if rate is not None else None,
                 rain_gauges=list(self.gauges),
-                rain_mm_h=[self.last_rain[g] for g in self.gauges],
+                rain_mm_h=self.rain.rain_mm_h(),
             )
         ]
 
 
 class OverflowRule:
-    """Overflow risk at one pump station (``device``), from its pumps and wet-well level."""
+    """Overflow risk at one pump station (``device``), from its pumps and wet-well level.
 
-    def __init__(self, device: str, pumps: tuple[str, ...], config: OverflowConfig):
+    With the station's ``WetWell`` known it also looks ahead: the well above its assist
+    level and due to spill within ``eta_s`` at its recent rate (measured only once the last
+    pump to start has had ``window_s`` to act), or, with ``rain`` given and the well's
+    ``storm_l_s_per_mm_h``, ``pump_l_s`` and ``duty_pumps``, rain heavier than the duty pumps
+    can pass: its storage left over the excess is the time to the spill.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        pumps: tuple[str, ...],
+        config: OverflowConfig,
+        well: WetWell | None = None,
+    ):
         self.device = device
+        self.config = config
+        self.well = well
+        self.rain: DryWeather | None = None  # set by the network wiring
+        self.eta_min: float | None = None
         self.running: dict[str, bool | None] = dict.fromkeys(pumps)
         self.faults: dict[str, bool] = {}
         self.float_high_high = False
         self.rising = RateAlarm(config.window_s, config.rise_mm_per_min)
         self.level: float | None = None
+        self._recent: deque[float] = deque(maxlen=3)
+        self._last_start: float | None = None
+        self._backed_up_at: float | None = None
         self.latch = Latch(config.clear_after_s)
 
     def carry_over(self, old: OverflowRule, *, same_device: bool) -> None:
         """Continue from this station's rule before a reload: at risk or not always; the
-        pumps, float, faults and wet-well rise last seen only for the same device."""
+        pumps, float, faults, wet-well rise and rain last seen only for the same device."""
         self.latch.carry_over(old.latch, evidence=same_device)
         self.rising.carry_over(old.rising, evidence=same_device)
         if same_device:
@@ -106,19 +120,92 @@ class OverflowRule:
                 self.running[pump] = old.running.get(pump)
             self.faults = dict(old.faults)
             self.float_high_high, self.level = old.float_high_high, old.level
+            self._recent.extend(old._recent)
+            self._last_start = old._last_start
+            if self.rain is not None and old.rain is not None:
+                self.rain.carry_over(old.rain)
 
-    def reasons(self) -> list[str]:
+    def reasons(self, ts: float) -> list[str]:
         out = [f"{name} faulted" for name, on in sorted(self.faults.items()) if on]
         if self.float_high_high:
             out.append("high-high float")
         if self.running and all(self.running.values()) and self.rising.active:
             out.append("all pumps running and the wet well still rising")
+        self.eta_min = None
+        rising = self._rising_eta_min(ts)
+        if rising is not None and rising * 60.0 <= self.config.eta_s:
+            self.eta_min = rising
+            out.append(f"rising to overflow in {rising:.0f} min")
+        storm = self._storm_eta_min()
+        if storm is not None and storm * 60.0 <= self.config.eta_s:
+            self.eta_min = storm if self.eta_min is None else min(self.eta_min, storm)
+            out.append(f"rain beyond the pumps: overflow in {storm:.0f} min")
         return out
+
+    def backs_up(self) -> bool:
+        """Is the well high enough to back the sewer above it up (the high-high float, or
+        above its assist level: where the sewer's inlet sits in a usual design)? A tripped
+        pump with a standby taking over is not."""
+        if self.float_high_high:
+            return True
+        well, level = self.well, self.level
+        return (
+            well is not None
+            and well.assist_mm is not None
+            and level is not None
+            and (level >= well.assist_mm)
+        )
+
+    def backed_up_at(self) -> float | None:
+        """When the well last stood that high (its backwater drains for a while after)."""
+        return self._backed_up_at
+
+    def _rising_eta_min(self, ts: float) -> float | None:
+        """Minutes until the well spills at its recent rate, once above its assist level
+        (below it the pumps still have a step to take) and once the last pump to start has
+        acted for a whole rate window: ``None`` when not rising there."""
+        well, level = self.well, self.level
+        if well is None or well.overflow_mm is None or level is None:
+            return None
+        if self._last_start is not None and 0 <= ts - self._last_start < self.config.window_s:
+            return None
+        floor = well.assist_mm
+        if floor is None:
+            floor = self.config.eta_from_fraction * well.overflow_mm
+        rate = self.rising.rate.rate()
+        if level < floor or rate is None or rate <= 0:
+            return None
+        return max(well.overflow_mm - level, 0.0) / rate
+
+    def _storm_eta_min(self) -> float | None:
+        """Minutes until the well spills if the rain now keeps falling: ``None`` when the duty
+        pumps can pass it (or the station's figures are unknown)."""
+        well, rain, level = self.well, self.rain, self.level
+        if (
+            well is None
+            or rain is None
+            or level is None
+            or well.overflow_mm is None
+            or well.area_m2 is None
+            or well.storm_l_s_per_mm_h is None
+            or well.pump_l_s is None
+        ):
+            return None
+        rates = [r for r in rain.rain_mm_h() if r is not None]
+        if not rates:
+            return None
+        excess = well.storm_l_s_per_mm_h * max(rates) - well.pump_l_s * well.duty_pumps
+        if excess <= 0:
+            return None
+        litres_left = max(well.overflow_mm - level, 0.0) * well.area_m2  # mm x m2 = litres
+        return litres_left / excess / 60.0
 
     def on_pump(self, reading: Reading, role: str | None) -> list[EventDraft]:
         if reading.quality is not Quality.GOOD or not isinstance(reading.value, bool):
             return []
         if role == "pump_running":
+            if reading.value and not self.running.get(reading.point):
+                self._last_start = reading.ts
             self.running[reading.point] = reading.value
         elif role == "pump_fault":
             self.faults[reading.point] = reading.value
@@ -130,14 +217,26 @@ class OverflowRule:
         value = good_number(reading)
         if value is None:
             return []
-        self.level = value
-        self.rising.update(value, reading.ts)
+        self._recent.append(value)  # a median of three: one stray echo is no rise
+        self.level = sorted(self._recent)[len(self._recent) // 2]
+        self.rising.update(self.level, reading.ts)
         return self._evaluate(reading.ts)
 
     def _evaluate(self, ts: float) -> list[EventDraft]:
-        reasons = self.reasons()
+        if self.backs_up():
+            self._backed_up_at = ts
+        reasons = self.reasons(ts)
         transition = self.latch.update(bool(reasons), ts)
         if transition is None:
             return []
         kind = "overflow.risk" if transition is Transition.RAISE else "overflow.risk.cleared"
-        return [EventDraft.of(self.device, kind, ts, reasons=reasons, level_mm=self.level)]
+        return [
+            EventDraft.of(
+                self.device,
+                kind,
+                ts,
+                reasons=reasons,
+                level_mm=self.level,
+                eta_min=None if self.eta_min is None else round(self.eta_min, 1),
+            )
+        ]

@@ -27,8 +27,8 @@ from edge_agent.events import EventDraft, TelemetryDraft
 from edge_agent.outbox import Outbox, OutboxSettings
 from edge_agent.rules import DeviceInfo, RulesConfig
 from edge_agent.rules.alarm import Alarm, Latch, RateOfChange, Transition
-from edge_agent.rules.config import BlockageConfig, TelemetryConfig
-from edge_agent.rules.site_rules import BlockageRule
+from edge_agent.rules.config import TelemetryConfig
+from edge_agent.rules.sewer import DryWeather
 from edge_agent.rules.telemetry import TelemetryFilter
 from tests.edge_agent.rules.helpers import PROFILES, reading
 from tests.helpers.modbus import profile_store, served_units
@@ -287,7 +287,7 @@ def test_telemetry_heartbeat_continues_after_a_backward_step():
 
 
 def test_blockage_dry_weather_restarts_at_a_backward_step():
-    rule = BlockageRule("lv-01", ("rg-01",), BlockageConfig(dry_for_s=600.0))
+    rule = DryWeather(("rg-01",), dry_rain_mm_h=0.5, dry_for_s=600.0)
     for ts in _samples(NOW, 30, 60.0):
         rule.on_rain(reading("rg-01", "rain_rate", 0.0, ts))
     assert rule.dry(NOW + 29 * 60)

@@ -123,3 +123,8 @@ def test_every_kind_passes_the_payload_schema() -> None:
     schema = json.loads((ROOT / "edge_agent" / "schemas" / "event.schema.json").read_text())
     kind_pattern = re.compile(schema["properties"]["kind"]["pattern"])
     assert [k for k in DEFAULT_SEVERITY if not kind_pattern.fullmatch(k)] == []
+
+
+def test_the_schema_lists_every_known_kind() -> None:
+    schema = json.loads((ROOT / "edge_agent" / "schemas" / "event.schema.json").read_text())
+    assert schema["$defs"]["known_kinds"]["enum"] == sorted(DEFAULT_SEVERITY)

@@ -14,22 +14,25 @@ from drivers.errors import ProfileError
 from drivers.sim.clock import ManualClock
 from drivers.sim.scenarios import read_scenarios
 from drivers.sim.site_sim import SiteSimulator
+from sitemodel import parse_site
 from tests.drivers.sim.site_support import PROFILES, decode_from_store, read_point, seed_site
 
 STEP_S = 30.0
+PLAY_S = 2 * 3600.0
 HOUR_S = 3600.0
 
 
 @pytest.fixture(scope="module")
 def played():
-    """The seed site played for one sim hour in 30 s steps: a trace of decoded points."""
+    """The seed site played for two sim hours in 30 s steps (its storm comes at 70 min, after
+    the dry hour the blockage story needs): a trace of decoded points."""
     site = seed_site()
     clock = ManualClock()
     sim = SiteSimulator(site, clock=clock, seed=3)
     m = sim.models
     trace = []
     t = 0.0
-    while t <= HOUR_S:
+    while t <= PLAY_S:
         trace.append(
             {
                 "t": t,
@@ -143,9 +146,14 @@ def test_dropout_takes_the_unit_off_and_back(played):
 
 
 def test_pressure_stays_plausible(played):
+    """Near its mean, but while the seed gas leak drains the line (it loses drop_bar)."""
     site, trace = played
     mean = site.device("pt-01").sim.mean_bar
-    assert all(abs(r["pressure"] - mean) < 0.3 for r in trace)
+    gas = read_scenarios(site).gas[0]
+    quiet = [r for r in trace if not gas.start_s <= r["t"] < gas.start_s + gas.duration_s]
+    assert all(abs(r["pressure"] - mean) < 0.3 for r in quiet)
+    leaking = _during(trace, gas.start_s + 200, gas.start_s + gas.duration_s)
+    assert all(abs(r["pressure"] - (mean - gas.drop_bar)) < 0.3 for r in leaking)
 
 
 def test_fault_bits_on_demand_show_in_the_status_word():
@@ -219,36 +227,66 @@ def test_pressure_min_max_cover_the_time_since_the_last_read():
         asyncio.run(sim.stop())
 
 
-def test_blockage_backs_the_sewer_up_in_dry_weather_and_drains_after():
-    """The level below a blockage climbs at its rate with no rain, then drains back."""
-    site = seed_site()
-    block = read_scenarios(site).blockages[0]
+BLOCKED_SITE = """\
+site: blocked
+origin: {lat: 31.23, lon: 121.47}
+nodes: []
+pipes: []
+devices:
+  - {name: up, kind: level, profile: level-radar-lr10, asset_id: A1,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 1, sim: {cover_depth_mm: 2600}}
+  - {name: down, kind: level, profile: level-radar-lr10, asset_id: A2,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 2, sim: {cover_depth_mm: 3200}}
+  - {name: gd, kind: gas, profile: gas-detector-mg4, asset_id: A3,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 3}
+  - {name: pt, kind: pressure, profile: pressure-pt5, asset_id: A4,
+     lat: 31.23, lon: 121.47, bus: b, unit_id: 4, sim: {mean_bar: 2.5, diurnal_bar: 0}}
+sim_buses: [{name: b, port: 15998}]
+scenarios:
+  blockages: [{device: up, start_s: 3600, duration_s: 1800, rise_mm_per_min: 8,
+               downstream: down, fall_pct: 45}]
+  gas: [{device: gd, start_s: 600, duration_s: 900, peak_lel: 30, pressure: pt, drop_bar: 1.2}]
+"""
+
+
+def _trace(site, until_s, devices, point):
     clock = ManualClock()
     sim = SiteSimulator(site, clock=clock)
     try:
-        gauge = sim.models[block.device]
         trace = []
-        while clock.elapsed() < block.start_s + block.duration_s + 3600:
+        while clock.elapsed() < until_s:
             clock.advance(STEP_S)
             sim.step()
-            trace.append(
-                (
-                    clock.elapsed(),
-                    read_point(gauge, "level"),
-                    sim.world.rain_mm_per_h(clock.elapsed()),
-                )
-            )
-
-        def level_at(t):
-            return min(trace, key=lambda row: abs(row[0] - t))[1]
-
-        start, end = block.start_s, block.start_s + block.duration_s
-        assert all(rain == 0 for t, _, rain in trace if t >= start)
-        rise_30min = level_at(start + 1800) - level_at(start)
-        assert rise_30min == pytest.approx(block.rise_mm_per_min * 30, rel=0.15)
-        assert level_at(end + 3600) < level_at(end - 60) - 200
+            trace.append((clock.elapsed(), *(read_point(sim.models[d], point) for d in devices)))
+        return trace
     finally:
         asyncio.run(sim.stop())
+
+
+def test_blockage_backs_the_sewer_up_above_and_starves_it_below():
+    """Above the blockage the level climbs at its rate; below it loses fall_pct of its dry
+    level within minutes; both come back once it is cleared."""
+    site = parse_site(BLOCKED_SITE, profiles=PROFILES)
+    block = read_scenarios(site).blockages[0]
+    trace = _trace(site, block.start_s + block.duration_s + 3600, ("up", "down"), "level")
+
+    def at(t, i):
+        return min(trace, key=lambda row: abs(row[0] - t))[i]
+
+    start, end = block.start_s, block.start_s + block.duration_s
+    assert at(start + 1200, 1) - at(start, 1) == pytest.approx(8 * 20, rel=0.15)
+    assert at(start + 900, 2) == pytest.approx(at(start - 60, 2) * 0.55, rel=0.1)
+    assert at(end + 3600, 1) < at(end - 60, 1) - 150  # drained
+    assert at(end + 3600, 2) == pytest.approx(at(start - 60, 2), rel=0.15)  # fed again
+
+
+def test_gas_leak_takes_the_line_pressure_down():
+    site = parse_site(BLOCKED_SITE, profiles=PROFILES)
+    trace = _trace(site, 2400, ("pt",), "pressure")
+    before = [p for t, p in trace if t < 600]
+    during = [p for t, p in trace if 600 + 180 <= t < 1500]
+    after = [p for t, p in trace if t >= 1500 + STEP_S]
+    assert min(before) > 2.4 and max(during) < 1.35 and min(after) > 2.4
 
 
 STORMY_SITE = """\

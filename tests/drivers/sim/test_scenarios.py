@@ -63,6 +63,27 @@ BAD = [
         "scenarios.dropouts[0].device",
         "unknown device 'nope'",
     ),
+    (
+        "leaks: [",
+        "gas: [{device: gd-1, start_s: 1, pressure: lv-1}]\n  leaks: [",
+        18,
+        "scenarios.gas[0].pressure",
+        "is a level device, expected pressure",
+    ),
+    (
+        "leaks: [",
+        "blockages: [{device: lv-1, start_s: 1, duration_s: 5, downstream: lv-1}]\n  leaks: [",
+        18,
+        "scenarios.blockages[0].downstream",
+        "the same gauge as device",
+    ),
+    (
+        "leaks: [",
+        "blockages: [{device: lv-1, start_s: 1, duration_s: 5, downstream: gd-1}]\n  leaks: [",
+        18,
+        "scenarios.blockages[0].downstream",
+        "is a gas device, expected level",
+    ),
     ("pipe: P1, offset_m: 50", "pipe: P9, offset_m: 50", 18, "scenarios.leaks[0].pipe", "P9"),
     ("offset_m: 50, level", "offset_m: 500, level", 18, "scenarios.leaks[0].offset_m", "0..120"),
     ("level_db: 10}", "level_db: !!float x}", 18, "scenarios.leaks[0].level_db", "!!float"),
@@ -140,10 +161,17 @@ def test_seed_leak_is_bracketed_by_two_loggers_on_metal():
     assert all(abs(o - leak.offset_m) < 150 for o in on_pipe)
 
 
-def test_seed_scenarios_fit_a_one_minute_demo_at_speed_60():
-    """Storm, gas episode (raise and clear), dropout (drop and return) inside one sim hour."""
+def test_seed_scenarios_fit_the_90_second_demo_at_speed_60():
+    """Dropout, gas episode (raise and clear) and cover inside the first hour; the blockage
+    after an hour of dry weather (the rule's need) and before the storm; the storm's rise
+    within the 90 simulated minutes."""
     sc = read_scenarios(seed_site())
-    assert sc.storms and sc.storms[0].start_s + sc.storms[0].duration_s <= 3600
-    assert sc.storms[0].peak_mm_per_h >= 30
-    assert sc.gas and sc.gas[0].start_s + sc.gas[0].duration_s <= 3600 and sc.gas[0].peak_lel > 25
     assert sc.dropouts and sc.dropouts[0].start_s + sc.dropouts[0].duration_s <= 3600
+    assert sc.gas and sc.gas[0].start_s + sc.gas[0].duration_s <= 3600 and sc.gas[0].peak_lel > 25
+    assert sc.gas[0].pressure == "pt-01" and sc.gas[0].drop_bar > 1.0
+    assert sc.covers and sc.covers[0].start_s + sc.covers[0].duration_s <= 3600
+    (block,) = sc.blockages
+    (storm,) = sc.storms
+    assert block.start_s >= 3000 and block.start_s + 15 * 60 <= storm.start_s
+    assert block.downstream == "lv-02"
+    assert storm.peak_mm_per_h >= 30 and storm.start_s + storm.duration_s / 2 <= 90 * 60

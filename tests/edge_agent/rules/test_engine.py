@@ -286,7 +286,7 @@ class TestOverflow:
         steps = [("pump1_running", True), ("pump2_running", True), ("pump3_running", False)]
         steps += [("wet_well_level", 1000 + 20 * i) for i in range(6)]
         steps += [("pump3_running", True)] + [("wet_well_level", 1120 + 20 * i) for i in range(6)]
-        steps += [("wet_well_level", 1200)] * 8
+        steps += [("wet_well_level", 1200)] * 10
         events = self.run(engine, steps)
         assert [k for k, _ in events] == ["overflow.risk", "overflow.risk.cleared"]
         assert events[0][1] == ["all pumps running and the wet well still rising"]

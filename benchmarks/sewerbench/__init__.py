@@ -1,0 +1,2 @@
+"""The sewer benchmark's parts (``benchmarks/sewer.py`` runs them): weather, sites, incidents,
+hydraulics written apart from ``drivers/sim``, the sensors and the real rules, the scoring."""

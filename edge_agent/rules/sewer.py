@@ -1,0 +1,562 @@
+"""Rules on the sewer network: blockages between two gauges, and manholes about to overflow.
+
+- ``DryWeather``: whether the rain gauges a rule asks have all been dry long enough, and
+  whether any saw rain lately (shared by the blockage, flood and wet-well rules).
+- ``ReachBlockageRule``: on a ``SewerReach``, the two ends pulling apart in dry weather:
+  upstream rising while downstream falls or stays, or downstream falling (starved) while
+  upstream holds. Each end's change is its mean over the last ``reach_recent_s`` against its
+  mean over ``reach_baseline_s`` ending ``reach_gap_s`` before that, taken relative
+  (``ln(level + reach_floor_mm)``): depth follows flow the same way at both ends, so a dry
+  day's diurnal swing, a storm or a flow wave move them together, and 50 mm of dry-weather
+  flow falling to 30 is as telling as a metre falling to 60 cm. A blockage between them
+  moves them apart. The divergence must reach ``reach_shift_pct``, stand ``reach_min_t``
+  standard errors above the gauges' own scatter, come from an upstream end still rising or
+  a downstream end clearly starved (a step at the top that has stopped is a flow wave on its
+  way down), and last ``reach_confirm_s``; while the station's wet well below stands high
+  (over its assist level, or the high-high float), a rise upstream is its backwater, not a
+  blockage, nor for half an hour and a baseline after it drains. ``sewer.blockage_suspected``
+  names the reach; it clears once both ends are back near where they stood
+  (``reach_clear_after_s``), or once they have pulled apart no further for three hours.
+- ``ManholeOverflowRule``: a gauge with a known rim: ``overflow.risk`` when the level will
+  reach the rim within ``eta_s`` at its recent rate (above ``eta_from_fraction`` of the
+  depth), or stands at ``near_rim_fraction`` of it; ``data.eta_min`` says how soon.
+
+Pure logic: time is the readings' ``ts``; every level goes through a median of three first,
+so one stray echo (foam, a ladder, a person in the manhole) moves nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable
+
+from drivers.model import Reading
+from edge_agent.events import EventDraft
+from edge_agent.rules.alarm import Latch, Transition, good_number
+from edge_agent.rules.config import BlockageConfig, OverflowConfig
+from edge_agent.rules.network import Manhole, SewerReach
+from edge_agent.rules.trend import LineFit, Trend
+
+__all__ = ["DryWeather", "ManholeOverflowRule", "ReachBlockageRule"]
+
+# A divergence is confirmed when it held at the start of the confirmation and in three
+# quarters of the evaluations since: noise at the threshold does not restart it.
+CONFIRM_SHARE = 0.75
+# A stuck gauge reads the same value every time: its scatter is no measure of its error.
+MIN_SHIFT_ERROR = 0.005
+# Backing up must still be climbing: the recent window above the one before it by at least
+# this part of the divergence asked for.
+CLIMB_PARTS = 8
+# The baseline's quartiles: "under its usual lows", "over its usual highs".
+LOW, HIGH = 0.25, 0.75
+# A raised blockage whose ends have not pulled apart any further for this long clears: the
+# situation has settled (if it is still blocked, the crew has been sent long ago).
+SETTLED_S = 3 * 3600.0
+# After the sewer below stops backing a reach up, its backwater takes this long to drain.
+BACKWATER_DRAIN_S = 1800.0
+# A reach of unknown length is taken to be this long (a flow wave's time down it).
+DEFAULT_REACH_LENGTH_M = 300.0
+# A station's inflow (its wet well's fill rate, mm/min) is measured between pump runs only.
+INFLOW_FLOOR_MM_PER_MIN = 5.0
+INFLOW_FRESH_S = 900.0
+# ... and compared as a depth would be: a part-full pipe's depth goes as its flow to about
+# the power one half, so half the inflow's relative change is the level's.
+INFLOW_POWER = 0.5
+
+
+class DryWeather:
+    """Rain as seen by ``gauges`` (device names), from their ``rain_rate_mm_h`` readings."""
+
+    def __init__(self, gauges: tuple[str, ...], dry_rain_mm_h: float, dry_for_s: float):
+        self.gauges = gauges
+        self.dry_rain_mm_h = dry_rain_mm_h
+        self.dry_for_s = dry_for_s
+        self.dry_since: dict[str, float | None] = dict.fromkeys(gauges)
+        self.last_rain: dict[str, float | None] = dict.fromkeys(gauges)
+        self.last_wet: dict[str, float | None] = dict.fromkeys(gauges)
+
+    def carry_over(self, old: DryWeather) -> None:
+        """Continue the dry spells and last rain of the gauges ``old`` also watched (a
+        reload: the rain gauges were polled as before)."""
+        for gauge in self.gauges:
+            if gauge in old.dry_since:
+                self.dry_since[gauge] = old.dry_since[gauge]
+                self.last_rain[gauge] = old.last_rain[gauge]
+                self.last_wet[gauge] = old.last_wet[gauge]
+
+    def on_rain(self, reading: Reading) -> list[EventDraft]:
+        value = good_number(reading)
+        if value is None or reading.device not in self.dry_since:
+            return []
+        gauge = reading.device
+        self.last_rain[gauge] = value
+        if value > self.dry_rain_mm_h:
+            self.dry_since[gauge] = None
+            self.last_wet[gauge] = reading.ts
+        elif (since := self.dry_since[gauge]) is None or reading.ts < since:
+            self.dry_since[gauge] = reading.ts  # (earlier: the clock stepped back)
+        return []
+
+    def dry(self, ts: float) -> bool:
+        """Every gauge dry for ``dry_for_s`` (a gauge never heard from is not dry)."""
+        return bool(self.gauges) and all(
+            since is not None and ts - since >= self.dry_for_s for since in self.dry_since.values()
+        )
+
+    def rained_within(self, ts: float, within_s: float) -> bool:
+        """Any gauge above the dry rate within ``within_s`` before ``ts``."""
+        return any(
+            wet is not None and -within_s <= ts - wet <= within_s for wet in self.last_wet.values()
+        )
+
+    def rain_mm_h(self) -> list[float | None]:
+        return [self.last_rain[g] for g in self.gauges]
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class _Window:
+    """Count, sum and sum of squares of the values in one sliding window; with ``sorted``
+    also their median."""
+
+    def __init__(self, keep_sorted: bool = False) -> None:
+        self.items: deque[tuple[float, float]] = deque()
+        self.sorted: list[float] | None = [] if keep_sorted else None
+        self.n = 0
+        self.sum = self.sumsq = 0.0
+
+    def push(self, ts: float, x: float) -> None:
+        self.items.append((ts, x))
+        self.n += 1
+        self.sum += x
+        self.sumsq += x * x
+        if self.sorted is not None:
+            bisect.insort(self.sorted, x)
+
+    def pop(self) -> tuple[float, float]:
+        ts, x = self.items.popleft()
+        self.n -= 1
+        self.sum -= x
+        self.sumsq -= x * x
+        if self.sorted is not None:
+            del self.sorted[bisect.bisect_left(self.sorted, x)]
+        return ts, x
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.n = 0
+        self.sum = self.sumsq = 0.0
+        if self.sorted is not None:
+            self.sorted.clear()
+
+    def mean(self) -> float:
+        return self.sum / self.n
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (nearest rank) of a ``keep_sorted`` window."""
+        assert self.sorted is not None
+        return self.sorted[min(int(q * self.n), self.n - 1)]
+
+    def var(self) -> float:
+        return max(self.sumsq - self.sum * self.sum / self.n, 0.0) / (self.n - 1)
+
+
+class _End:
+    """One end of a reach: ``ln(value + floor)`` after a median of three (a level, or a
+    station's inflow), in a recent window and a baseline window ``gap_s`` before it. The gap
+    lets a change that takes a quarter of an hour show in full before the baseline catches
+    up; the baseline is a median, so a satellite pump's pulses that pass through it do not
+    move it."""
+
+    def __init__(
+        self,
+        recent_s: float,
+        gap_s: float,
+        baseline_s: float,
+        floor: float,
+        fresh_s: float,
+        power: float = 1.0,
+        reset_after_s: float | None = None,
+    ):
+        self.power = power
+        self.reset_after_s = gap_s if reset_after_s is None else reset_after_s
+        self.recent_s = recent_s
+        self.gap_s = gap_s
+        self.baseline_s = baseline_s
+        self.floor = floor
+        self.fresh_s = fresh_s
+        self.recent = _Window()
+        self.gap = _Window()
+        self.base = _Window(keep_sorted=True)
+        self.slope = LineFit(recent_s)
+        self._median: deque[float] = deque(maxlen=3)
+        self.last_ts: float | None = None
+        self.value: float | None = None
+
+    def update(self, value: float, ts: float) -> None:
+        if self.last_ts is not None and (
+            ts < self.last_ts or ts - self.last_ts > self.reset_after_s
+        ):
+            for window in (self.recent, self.gap, self.base):  # the clock stepped back, or
+                window.clear()  # the gauge was silent a while: start afresh
+            self.slope.clear()
+            self._median.clear()
+        self.last_ts = ts
+        self._median.append(value)
+        self.value = sorted(self._median)[len(self._median) // 2]
+        x = self.log(self.value)
+        self.recent.push(ts, x)
+        edge = ts - self.recent_s
+        while self.recent.items[0][0] <= edge:
+            self.gap.push(*self.recent.pop())
+        edge -= self.gap_s
+        while self.gap.items and self.gap.items[0][0] <= edge:
+            self.base.push(*self.gap.pop())
+        edge -= self.baseline_s
+        while self.base.items and self.base.items[0][0] < edge:
+            self.base.pop()
+        self.slope.update(x, ts)
+
+    def log(self, value: float) -> float:
+        return self.power * math.log(max(value, 0.0) + self.floor)
+
+    def fresh(self, ts: float) -> bool:
+        return self.last_ts is not None and 0 <= ts - self.last_ts <= self.fresh_s
+
+    def ready(self) -> bool:
+        """Both windows hold enough samples (the baseline over half its length)."""
+        recent, base = self.recent, self.base
+        return (
+            recent.n >= 3
+            and base.n >= 5
+            and base.items[-1][0] - base.items[0][0] >= self.baseline_s / 2
+        )
+
+    def shift(self, q: float = 0.5) -> float:
+        """The recent mean against the baseline's ``q`` quantile, ``ln`` units (``ready``)."""
+        return self.recent.mean() - self.base.quantile(q)
+
+    def error(self) -> float:
+        """Standard error of ``shift()`` (a median's variance is about pi/2 a mean's)."""
+        recent, base = self.recent, self.base
+        error = math.sqrt(recent.var() / recent.n + 1.57 * base.var() / base.n)
+        return max(error, MIN_SHIFT_ERROR)
+
+    def baseline(self) -> float | None:
+        """Where the end stood before (the baseline's median), ``ln`` units."""
+        return self.base.quantile(0.5) if self.base.n else None
+
+    def rising(self) -> float | None:
+        """Slope of ``ln(value + floor)`` over the recent window, per minute."""
+        return self.slope.slope()
+
+    def climbing(self) -> float:
+        """The recent window's mean over the gap window's (``ln`` units): still going up?
+        (means of a few samples each: steadier than a slope through them)"""
+        if self.gap.n < 2:
+            return math.inf
+        return self.recent.mean() - self.gap.mean()
+
+
+class ReachBlockageRule:
+    """Blockage between the two ends of one ``SewerReach`` (see the module docstring).
+
+    ``on_upstream`` / ``on_downstream`` take the end gauges' level readings, ``rain.on_rain``
+    the rain gauges'. A reach that ends at its station has no downstream gauge: its
+    downstream end is the station's inflow, ``on_inflow(ts, mm_per_min)`` from the wet well's
+    fill rate between pump runs (``WetWellRule``): only ever a veto (a rise at the top that
+    came in at the bottom too is a flow wave), never "starved" by itself.
+    ``downstream_shared``: another reach ends at the same downstream gauge, so only a fall
+    there that cuts most of its flow says anything. ``backed_up_below``: when the sewer below
+    last backed this reach up (its station's wet well over the assist level, or the reach
+    below blocked): the backwater raises both ends, and draining away it makes them fall;
+    until it has drained and left the baseline, this reach gives no evidence.
+    """
+
+    def __init__(
+        self,
+        reach: SewerReach,
+        rain: DryWeather,
+        config: BlockageConfig,
+        downstream_shared: bool = False,
+        backed_up_below: Callable[[], float | None] = lambda: None,
+    ):
+        self.reach = reach
+        self.rain = rain
+        self.config = config
+        self.downstream_shared = downstream_shared
+        self.backed_up_below = backed_up_below
+        self.last_active: float | None = None
+        windows = (config.reach_recent_s, config.reach_gap_s, config.reach_baseline_s)
+        self.up = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
+        self.inflow = reach.downstream is None
+        if self.inflow:  # between pump runs only: allow for a run
+            self.down = _End(
+                *windows,
+                INFLOW_FLOOR_MM_PER_MIN,
+                fresh_s=INFLOW_FRESH_S,
+                power=INFLOW_POWER,
+                reset_after_s=config.reach_baseline_s,  # pump runs leave gaps: not a restart
+            )
+        else:
+            self.down = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
+        self.apart = math.log1p(config.reach_shift_pct / 100.0)
+        self.steady = math.log1p(config.reach_steady_pct / 100.0)
+        # a backwater takes a while to drain after the sewer below comes down, and the baseline
+        # must have forgotten it before the ends are compared again
+        self._quiet_after_backwater_s = (
+            BACKWATER_DRAIN_S + config.reach_recent_s + config.reach_gap_s + config.reach_baseline_s
+        )
+        length = reach.length_m if reach.length_m is not None else DEFAULT_REACH_LENGTH_M
+        self.wave_s = length / config.reach_wave_m_per_s
+        self.active = False
+        # (ts, diverging) of each evaluation over the longest confirmation
+        self._history: deque[tuple[float, bool]] = deque()
+        self._longest = max(config.reach_confirm_s, self.wave_s)
+        self._bases: tuple[float | None, float | None] = (None, None)
+        self._back_since: float | None = None
+        self._moving_since: float | None = None  # last time the ends still pulled apart
+
+    def carry_over(self, old: ReachBlockageRule, *, same_device: bool) -> None:
+        """Continue from this reach's rule before a reload: suspected or not (and the
+        baselines it clears against) always; both ends' windows and the rain only with
+        ``same_device`` and the same reach and settings."""
+        self.active, self.last_active, self._bases = old.active, old.last_active, old._bases
+        if same_device and old.reach == self.reach and old.config == self.config:
+            self.up, self.down = old.up, old.down
+            self._history, self._back_since = old._history, old._back_since
+            self.rain.carry_over(old.rain)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_upstream(self, reading: Reading) -> list[EventDraft]:
+        value = good_number(reading)
+        if value is None:
+            return []
+        self.up.update(value, reading.ts)
+        return self._evaluate(reading.ts)
+
+    def on_downstream(self, reading: Reading) -> list[EventDraft]:
+        value = good_number(reading)
+        if value is None:
+            return []
+        self.down.update(value, reading.ts)
+        return self._evaluate(reading.ts)
+
+    def on_inflow(self, ts: float, mm_per_min: float) -> list[EventDraft]:
+        """The station's inflow (its wet well's fill rate) as the downstream end."""
+        self.down.update(mm_per_min, ts)
+        return self._evaluate(ts)
+
+    # -- the signature ------------------------------------------------------------------------
+    def diverging(self, ts: float) -> tuple[str | None, dict]:
+        """Are the two ends pulling apart now? ``"starved"`` (the downstream end falls under
+        its usual lows while the upstream one stays above its own), ``"backing up"`` (the
+        upstream end rises over its usual highs, still rising, while the downstream one stays
+        under its own) or ``None``; and the figures for the event. Quartiles of the baseline
+        hour make a flow wave that passed through it no reference."""
+        up, down = self.up, self.down
+        if not (up.fresh(ts) and up.ready()):
+            return None, {}
+        below = self.backed_up_below()
+        if below is not None and 0 <= ts - below <= self._quiet_after_backwater_s:
+            return None, {}  # backed up from below, or draining since: no evidence here
+        known = down.fresh(ts) and down.ready()
+        up_shift = up.shift()
+        down_shift = down.shift() if known else 0.0
+        error = math.hypot(up.error(), down.error() if known else 0.0)
+        figures = {
+            "shift_pct": _pct(up_shift),
+            "downstream_shift_pct": _pct(down_shift) if known else None,
+        }
+        divergence = up_shift - down_shift
+        if divergence < self.apart or divergence < self.config.reach_min_t * error:
+            return None, figures
+        half = self.apart / 2
+        # where two reaches end at one gauge, only a fall that cuts most of its flow (a blockage
+        # on the trunk they share, which both name) says anything
+        starved_by = 2 * self.apart if self.downstream_shared else half
+        # a station's inflow is a fill segment's average, taken between pump runs: it lags
+        # and aliases a satellite's pulses, so it can veto a rise at the top (the flow came
+        # in at the bottom too) but not tell of a starved bottom by itself
+        level_below = known and not self.inflow
+        if level_below and down.shift(LOW) <= -starved_by and up.shift(LOW) >= -self.steady:
+            return "starved", figures
+        if (
+            up.shift(HIGH) >= half
+            and up.climbing() >= self.apart / CLIMB_PARTS
+            and (not known or down.shift(HIGH) <= self.steady)
+        ):
+            return "backing up", figures  # (confirmed only once a wave would have passed)
+        return None, figures  # a step at the top that has settled: a flow wave on its way
+
+    def _evaluate(self, ts: float) -> list[EventDraft]:
+        if self.active:
+            self.last_active = ts
+            return self._maybe_clear(ts)
+        evidence, figures = self.diverging(ts)
+        if evidence and not self.rain.dry(ts):
+            evidence = None
+        history = self._history
+        if history and ts < history[-1][0]:
+            history.clear()  # the clock stepped back
+        history.append((ts, evidence is not None))
+        # keep the last evaluation at or before the longest confirmation's start: the state
+        # the confirmation starts from
+        while len(history) > 1 and history[1][0] <= ts - self._longest:
+            history.popleft()
+        if evidence is None:
+            return []
+        # a rise at the top alone may be a flow wave: wait until it would have reached the
+        # bottom; a starved bottom is no wave
+        needed = self.config.reach_confirm_s
+        if evidence == "backing up":
+            needed = max(needed, self.wave_s)
+        start = ts - needed
+        if history[0][0] > start:
+            return []  # not watched that long yet
+        first = max(i for i, (t, _) in enumerate(history) if t <= start)
+        held = [ok for _, ok in itertools.islice(history, first, None)]
+        if not held[0] or sum(held) < CONFIRM_SHARE * len(held):
+            return []
+        self.active = True
+        history.clear()
+        self._bases = (self.up.baseline(), self.down.baseline())
+        self._back_since = None
+        return [self._event("sewer.blockage_suspected", ts, figures | {"evidence": evidence})]
+
+    def _maybe_clear(self, ts: float) -> list[EventDraft]:
+        """Clear once both ends are back near where they stood, or once nothing has moved
+        apart for ``SETTLED_S`` (the situation settled: a crew has been sent; a new
+        divergence raises it again)."""
+        up_base, down_base = self._bases
+        back = _near(self.up, up_base, self.apart / 2)
+        if self.down.fresh(ts):
+            back = back and _near(self.down, down_base, self.apart / 2)
+        diverging, _ = self.diverging(ts)
+        if diverging or self._moving_since is None or ts < self._moving_since:
+            self._moving_since = ts
+        settled = ts - self._moving_since >= SETTLED_S
+        if not back and not settled:
+            self._back_since = None
+            return []
+        if self._back_since is None or ts < self._back_since:
+            self._back_since = ts
+        if ts - self._back_since < self.config.reach_clear_after_s and not settled:
+            return []
+        self.active = False
+        self._moving_since = None
+        return [self._event("sewer.blockage_suspected.cleared", ts, {})]
+
+    def _event(self, kind: str, ts: float, figures: dict) -> EventDraft:
+        reach = self.reach
+        down_level = self.down.value if not self.inflow and self.down.fresh(ts) else None
+        return EventDraft.of(
+            reach.upstream,
+            kind,
+            ts,
+            reach=reach.id,
+            upstream=reach.upstream,
+            downstream=reach.downstream,
+            station=reach.station,
+            evidence=figures.get("evidence"),
+            level=_round(self.up.value, 1),
+            rate_mm_per_min=_round(_per_min(self.up), 2),
+            shift_pct=figures.get("shift_pct"),
+            downstream_level=_round(down_level, 1),
+            downstream_shift_pct=figures.get("downstream_shift_pct"),
+            rain_gauges=list(self.rain.gauges),
+            rain_mm_h=self.rain.rain_mm_h(),
+        )
+
+
+def _pct(log_shift: float) -> float:
+    return round(math.expm1(log_shift) * 100.0, 1)
+
+
+def _per_min(end: _End) -> float | None:
+    """The end's recent rise per minute in its own unit (its relative slope at its value)."""
+    slope = end.rising()
+    if slope is None or end.value is None:
+        return None
+    return slope / end.power * (max(end.value, 0.0) + end.floor)
+
+
+def _near(end: _End, base: float | None, within: float) -> bool:
+    if base is None or end.value is None:
+        return True
+    return abs(end.log(end.value) - base) <= within
+
+
+class ManholeOverflowRule:
+    """``overflow.risk`` at one manhole gauge from its level, its rate and its rim; with the
+    sewer's design storm and ``rain`` known, also rain heavier than the sewer was built for
+    while its pipe is already half full (the surcharge to the rim then takes minutes, the
+    rain's warning comes before it)."""
+
+    def __init__(self, manhole: Manhole, config: OverflowConfig, rain: DryWeather | None = None):
+        self.manhole = manhole
+        self.config = config
+        self.rain = rain
+        self.trend = Trend(config.window_s)
+        self.latch = Latch(config.manhole_clear_after_s)
+        self.eta_min: float | None = None
+
+    def carry_over(self, old: ManholeOverflowRule, *, same_device: bool) -> None:
+        """Continue from this manhole's rule before a reload: at risk or not always; the
+        level's trend only for the same device."""
+        self.latch.carry_over(old.latch, evidence=same_device)
+        if same_device and old.config.window_s == self.config.window_s:
+            self.trend = old.trend
+        if same_device and self.rain is not None and old.rain is not None:
+            self.rain.carry_over(old.rain)
+
+    def reasons(self) -> list[str]:
+        cfg, rim = self.config, self.manhole.rim_mm
+        level, rate = self.trend.value, self.trend.slope()
+        self.eta_min = None
+        if level is None:
+            return []
+        out = []
+        if rate is not None and rate > 0:
+            self.eta_min = max(rim - level, 0.0) / rate
+            if level >= cfg.eta_from_fraction * rim and self.eta_min * 60.0 <= cfg.eta_s:
+                out.append(f"rising to the rim in {self.eta_min:.0f} min")
+        if level >= cfg.near_rim_fraction * rim:
+            out.append(f"within {rim - level:.0f} mm of the rim")
+        storm, crown = self.manhole.storm_mm_h, self.manhole.crown_mm
+        if storm is not None and crown is not None and self.rain is not None:
+            rain = max((r for r in self.rain.rain_mm_h() if r is not None), default=0.0)
+            if rain > storm and level >= crown / 2 and rate is not None and rate > 0:
+                out.append(f"rain of {rain:.0f} mm/h beyond the sewer's {storm:.0f}")
+        return out
+
+    def on_level(self, reading: Reading) -> list[EventDraft]:
+        value = good_number(reading)
+        if value is None:
+            return []
+        self.trend.update(value, reading.ts)
+        reasons = self.reasons()
+        transition = self.latch.update(bool(reasons), reading.ts)
+        if transition is None:
+            return []
+        kind = "overflow.risk" if transition is Transition.RAISE else "overflow.risk.cleared"
+        crown = self.manhole.crown_mm
+        level = self.trend.value
+        return [
+            EventDraft.of(
+                self.manhole.gauge,
+                kind,
+                reading.ts,
+                reasons=reasons,
+                level_mm=_round(level, 1),
+                rim_mm=self.manhole.rim_mm,
+                eta_min=_round(self.eta_min, 1),
+                rate_mm_per_min=_round(self.trend.slope(), 3),
+                surcharged=None if crown is None or level is None else level > crown,
+            )
+        ]

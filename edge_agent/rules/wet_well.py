@@ -1,0 +1,253 @@
+"""A pump station's wet well, judged by its pump cycles.
+
+A wet well fills and is pumped down many times a day: its level rising is the most ordinary
+thing it does, and the pumps will answer it. What is not ordinary:
+
+- **a start that does not draw it down**: when a pump starts, the level's slope must turn
+  down by about what one pump moves (its effect: the slope over ``check_s`` before the start
+  minus the slope over ``check_s`` after it, per pump started). Inflow does not enter this
+  difference, so a storm filling the well fast does not look like a weak pump. A start whose
+  effect is under ``min_drawdown_fraction`` of the station's normal one (the median of its
+  recent good starts; before any, the rated ``pump_l_s / area_m2``, or
+  ``min_drawdown_mm_per_min``) is a fault of that pump (air-locked, impeller blocked, valve
+  shut, rising main burst). It clears when that pump next starts and draws down.
+- **a run far over normal**: in dry weather, a cycle running ``run_factor`` times its normal
+  run time (the median of recent dry-weather cycles, once ``learn_cycles`` are known) and at
+  least ``run_extra_s`` longer, after a start that drew down less than ``WORN_SHARE`` of a
+  normal one: a worn pump. (A run is long because the pump is weak or the inflow is high;
+  a start's effect measures the pump alone, so a long run after a normal start is inflow:
+  rain, or a sewer emptying after a blockage, which the overflow and blockage rules report.)
+  Rain makes runs long by itself, so this needs a rain gauge and dry weather; it clears when
+  the cycle ends.
+
+Both give one ``wet_well.fault`` on the pump controller (``data.faults`` lists what is wrong),
+``wet_well.fault.cleared`` once nothing is.
+
+Between pump runs the well's fill rate is the station's inflow: every level reading once the
+pumps have been off for ``check_s`` hands the rate over the last ``check_s`` (mm/min) to the
+``inflow_listeners`` (the blockage rules of the reaches that end at this station).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.model import Quality, Reading
+from edge_agent.events import EventDraft
+from edge_agent.rules.alarm import Latch, Transition, good_number
+from edge_agent.rules.config import WetWellConfig
+from edge_agent.rules.network import WetWell
+from edge_agent.rules.sewer import DryWeather
+from edge_agent.rules.trend import LineFit
+
+__all__ = ["WetWellRule"]
+
+KEEP_STARTS = 10  # good starts the normal drawdown is the median of
+KEEP_CYCLES = 20  # dry-weather cycles the normal run time is the median of
+LEARNED_AFTER = 3  # good starts before the station's own drawdown replaces the rated one
+# A wet well moves tens of mm a minute and a radar reads it to the mm: the same value three
+# times in a row is a stuck gauge (no start is judged on it).
+STUCK_READINGS = 3
+# A start that steepened the fall by less than this share of a normal start's was a weak pump.
+WORN_SHARE = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    ts: float
+    pumps: tuple[str, ...]
+    before_mm_per_min: float
+
+
+class WetWellRule:
+    """Cycles of one station's wet well (``well``); ``pumps`` are the controller's
+    ``pump_running`` point names; ``rain`` the gauges that say whether it is dry."""
+
+    def __init__(
+        self, well: WetWell, pumps: tuple[str, ...], rain: DryWeather, config: WetWellConfig
+    ):
+        self.well = well
+        self.rain = rain
+        self.config = config
+        self.running: dict[str, bool] = dict.fromkeys(pumps, False)
+        self.segment = LineFit(config.check_s)  # the level since the running set last changed
+        self.level: float | None = None
+        self.effects: deque[float] = deque(maxlen=KEEP_STARTS)
+        self.runs: deque[float] = deque(maxlen=KEEP_CYCLES)
+        self.cycle_start: float | None = None
+        self.cycle_dry = False
+        self.cycle_weak = False  # this cycle's first judged start drew down weakly
+        self.problems: dict[str, dict[str, Any]] = {}
+        self.latch = Latch(0.0)
+        self._start: _Start | None = None
+        self._segment_since: float | None = None
+        self._same = 0  # readings in a row equal to the one before
+        self.inflow_listeners: list[Callable[[float, float], list[EventDraft]]] = []
+
+    @property
+    def active(self) -> bool:
+        return self.latch.active
+
+    def carry_over(self, old: WetWellRule, *, same_device: bool) -> None:
+        """Continue from this well's rule before a reload: faulted or not always; the cycles
+        learned and under way only with ``same_device`` and the same well and settings."""
+        self.latch.carry_over(old.latch, evidence=same_device)
+        if not (same_device and old.well == self.well and old.config == self.config):
+            return
+        if set(old.running) == set(self.running):
+            self.running, self._start = old.running, old._start
+        self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
+        self.effects, self.runs, self._same = old.effects, old.runs, old._same
+        self.cycle_start, self.cycle_dry, self.cycle_weak = (
+            old.cycle_start,
+            old.cycle_dry,
+            old.cycle_weak,
+        )
+        self.problems = old.problems
+        self.rain.carry_over(old.rain)
+
+    # -- what a healthy start looks like --------------------------------------------------------
+    def expected_drawdown(self) -> float | None:
+        """mm/min one pump should add to the fall: learned, else rated, else unknown."""
+        if len(self.effects) >= LEARNED_AFTER:
+            return statistics.median(self.effects)
+        return self.well.rated_drawdown_mm_per_min
+
+    def _too_weak(self, effect: float) -> bool:
+        expected = self.expected_drawdown()
+        if expected is None:
+            return effect < self.config.min_drawdown_mm_per_min
+        return effect < self.config.min_drawdown_fraction * expected
+
+    def normal_run_s(self) -> float | None:
+        if len(self.runs) < self.config.learn_cycles:
+            return None
+        return statistics.median(self.runs)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_pump(self, reading: Reading) -> list[EventDraft]:
+        point = reading.point
+        if (
+            point not in self.running
+            or reading.quality is not Quality.GOOD
+            or not isinstance(reading.value, bool)
+        ):
+            return []
+        before = sum(self.running.values())
+        was_on = self.running[point]
+        self.running[point] = reading.value
+        after = sum(self.running.values())
+        ts = reading.ts
+        if after > before and not was_on:
+            slope = self.segment.slope()
+            started: tuple[str, ...] = (point,)
+            if self._start is not None and ts - self._start.ts < 1.0:
+                # two pumps reported starting in one poll: one start of both
+                started = (*self._start.pumps, point)
+                slope = self._start.before_mm_per_min
+            self._start = _Start(ts, started, slope) if slope is not None else None
+            self.segment.clear()
+            self._segment_since = ts
+        elif after < before:
+            self._start = None  # a stop before the check: nothing to judge
+            self.segment.clear()
+            self._segment_since = ts
+        if before == 0 and after > 0:
+            self.cycle_start = ts
+            self.cycle_dry = self.rain.dry(ts)
+            self.cycle_weak = False
+        elif before > 0 and after == 0:
+            self._end_cycle(ts)
+        return self._emit(ts)
+
+    def on_level(self, reading: Reading) -> list[EventDraft]:
+        value = good_number(reading)
+        if value is None:
+            return []
+        ts = reading.ts
+        self._same = self._same + 1 if value == self.level else 0
+        self.level = value
+        self.segment.update(value, ts)
+        start = self._start
+        if start is not None and ts - start.ts >= self.config.check_s:
+            self._start = None
+            after = self.segment.slope()
+            if after is not None and (not self.rain.gauges or self.rain.dry(ts)):
+                self._judge_start(start, after, ts)
+        self._judge_run(ts)
+        events = self._emit(ts)
+        since = self._segment_since
+        if (
+            not any(self.running.values())
+            and since is not None
+            and ts - since >= self.config.check_s
+        ):
+            rate = self.segment.slope()
+            if rate is not None:
+                for listener in self.inflow_listeners:
+                    events += listener(ts, rate)
+        return events
+
+    # -- judgements ---------------------------------------------------------------------------
+    def _judge_start(self, start: _Start, after: float, ts: float) -> None:
+        if self._same >= STUCK_READINGS:
+            return  # the gauge reads one value over and over: it is stuck, not the pump
+        effect = (start.before_mm_per_min - after) / len(start.pumps)
+        expected = self.expected_drawdown()
+        if expected is not None and effect < WORN_SHARE * expected:
+            self.cycle_weak = True
+        labels = [f"no_drawdown:{pump}" for pump in start.pumps]
+        if self._too_weak(effect):
+            for label in labels:
+                self.problems.setdefault(
+                    label,
+                    {
+                        "drawdown_mm_per_min": round(effect, 1),
+                        "expected_mm_per_min": None if expected is None else round(expected, 1),
+                        "since": ts,
+                    },
+                )
+            return
+        self.effects.append(effect)
+        for label in labels:
+            self.problems.pop(label, None)
+
+    def _judge_run(self, ts: float) -> None:
+        if self.cycle_start is None or "long_run" in self.problems:
+            return
+        normal = self.normal_run_s()
+        if normal is None or not (self.cycle_weak and self.cycle_dry and self.rain.dry(ts)):
+            return
+        run = ts - self.cycle_start
+        if run >= max(self.config.run_factor * normal, normal + self.config.run_extra_s):
+            self.problems["long_run"] = {"run_s": round(run), "normal_run_s": round(normal)}
+
+    def _end_cycle(self, ts: float) -> None:
+        start, self.cycle_start = self.cycle_start, None
+        was_long = self.problems.pop("long_run", None) is not None
+        if start is None or ts < start or was_long:
+            return
+        if self.cycle_dry and self.rain.dry(ts) and not self.problems and not self.cycle_weak:
+            self.runs.append(ts - start)
+
+    def _emit(self, ts: float) -> list[EventDraft]:
+        transition = self.latch.update(bool(self.problems), ts)
+        if transition is None:
+            return []
+        well = self.well
+        data: dict[str, Any] = {
+            "station": well.station,
+            "gauge": well.gauge,
+            "faults": sorted(self.problems),
+            "level_mm": None if self.level is None else round(self.level, 1),
+        }
+        if transition is Transition.CLEAR:
+            return [EventDraft.of(well.station, "wet_well.fault.cleared", ts, **data)]
+        data["running"] = sorted(p for p, on in self.running.items() if on)
+        for problem in self.problems.values():
+            data.update({k: v for k, v in problem.items() if k != "since"})
+        return [EventDraft.of(well.station, "wet_well.fault", ts, **data)]

@@ -1,0 +1,421 @@
+"""The sewer network rules, table-driven: a reach's blockage from its two ends, a manhole's
+time to the rim, and the rain gauges' dry weather. Levels are written as functions of the
+minute, sampled once a minute with seeded gauge noise (no sleeps, time from the readings)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge_agent.rules.config import BlockageConfig, OverflowConfig
+from edge_agent.rules.network import Manhole, SewerReach
+from edge_agent.rules.sewer import DryWeather, ManholeOverflowRule, ReachBlockageRule
+from tests.edge_agent.rules.helpers import reading
+
+DAY_MIN = 24 * 60
+ONSET = 180  # minutes: every blockage case starts here, after three dry hours
+
+
+def diurnal(m: float, mean: float = 60.0, swing: float = 25.0) -> float:
+    """A dry day's depth in a small sewer: lowest at 04:00, highest mid-morning."""
+    return mean - swing * math.cos(2 * math.pi * (m / 60.0 - 4.0) / 24.0)
+
+
+def ramp(m: float, rate: float, start: float = ONSET, top: float = 1e9) -> float:
+    return min(max(m - start, 0.0) * rate, top)
+
+
+def step(m: float, height: float, at: float, minutes: float = 2.0) -> float:
+    return height * min(max(m - at, 0.0) / minutes, 1.0)
+
+
+def run_reach(
+    up,
+    down,
+    minutes: int,
+    *,
+    rain=lambda m: 0.0,
+    noise: float = 2.0,
+    trouble=lambda m: False,
+    reach: SewerReach | None = None,
+    down_silent=lambda m: False,
+    shared: bool = False,
+    seed: int = 1,
+    config: BlockageConfig | None = None,
+):
+    """Feed a reach rule a level per end and a rain reading each minute; (minute, event)."""
+    rng = np.random.default_rng(seed)
+    reach = reach or SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=120.0)
+    cfg = config or BlockageConfig()
+    last_trouble: dict[str, float | None] = {"ts": None}  # as the wiring keeps it
+    rule = ReachBlockageRule(
+        reach,
+        DryWeather(("rg-01",), cfg.dry_rain_mm_h, cfg.dry_for_s),
+        cfg,
+        backed_up_below=lambda: last_trouble["ts"],
+        downstream_shared=shared,
+    )
+    out = []
+    for m in range(minutes):
+        ts = 60.0 * m
+        if trouble(m):
+            last_trouble["ts"] = ts
+        rule.rain.on_rain(reading("rg-01", "rain_rate", rain(m), ts))
+        value = max(up(m) + rng.normal(0, noise), 0.0)
+        out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
+        if down is not None and not down_silent(m):
+            value = max(down(m) + rng.normal(0, noise), 0.0)
+            out += [(m, e) for e in rule.on_downstream(reading("lv-down", "level", value, ts + 1))]
+    return out
+
+
+def kinds_at(events):
+    return [(m, e.kind) for m, e in events]
+
+
+class TestReachBlockage:
+    """The two ends pulling apart in dry weather, and what must not look like it. Depths are
+    a small sewer's in dry weather (tens of mm); a blockage backs it up by mm per minute."""
+
+    @pytest.mark.parametrize(
+        ("name", "up", "down"),
+        [
+            (
+                "backs up at the top, the bottom starved",
+                lambda m: 60 + ramp(m, 6),
+                lambda m: 80 - ramp(m, 3, top=35),
+            ),
+            (
+                "backs up at the top, a lateral keeps the bottom fed",
+                lambda m: 60 + ramp(m, 5),
+                lambda m: 80.0,
+            ),
+            (
+                "blocked near the bottom: the top has not felt it yet",
+                lambda m: 60.0,
+                lambda m: 80 - ramp(m, 4, top=45),
+            ),
+            (
+                "in a trunk: 400 mm backing up 15 mm/min",
+                lambda m: 400 + ramp(m, 15),
+                lambda m: 450 - ramp(m, 8, top=200),
+            ),
+        ],
+    )
+    def test_raised_within_fifteen_minutes_and_names_the_reach(self, name, up, down):
+        events = run_reach(up, down, ONSET + 60)
+        raised = [(m, e) for m, e in events if e.kind == "sewer.blockage_suspected"]
+        assert raised, name
+        minute, event = raised[0]
+        assert ONSET < minute <= ONSET + 15, name
+        assert event.dev == "lv-up"
+        assert event.data["reach"] == "R1"
+        assert event.data["downstream"] == "lv-down"
+        assert event.data["station"] == "ps-01"
+        assert event.data["rain_mm_h"] == [0.0]
+        assert len(raised) == 1
+
+    def test_slow_gravel_build_up(self):
+        """2 mm/min: slower to tell from a dry day, raised within half an hour."""
+        events = run_reach(
+            lambda m: 60 + ramp(m, 2), lambda m: 80 - ramp(m, 0.5, top=20), ONSET + 60
+        )
+        (minute, event), *_ = events
+        assert event.kind == "sewer.blockage_suspected" and ONSET < minute <= ONSET + 30
+
+    @pytest.mark.parametrize(
+        ("name", "up", "down", "rain"),
+        [
+            (
+                "a dry day: both ends follow the diurnal swing",
+                diurnal,
+                lambda m: diurnal(m, 80, 30),
+                lambda m: 0.0,
+            ),
+            (
+                "the morning peak reaches the bottom later",
+                lambda m: diurnal(m, 40, 30),
+                lambda m: diurnal(m - 20, 90, 25),
+                lambda m: 0.0,
+            ),
+            (
+                "a storm raises both ends",
+                lambda m: 60 + ramp(m, 15, top=900),
+                lambda m: 80 + ramp(m, 12, top=900),
+                lambda m: 25.0 if m > ONSET - 10 else 0.0,
+            ),
+            (
+                "a blockage in the rain (run-off explains a rise)",
+                lambda m: 60 + ramp(m, 6),
+                lambda m: 80.0,
+                lambda m: 6.0,
+            ),
+            (
+                "rain stopped ten minutes ago",
+                lambda m: 60 + ramp(m, 6),
+                lambda m: 80.0,
+                lambda m: 6.0 if m < ONSET - 10 else 0.0,
+            ),
+            (
+                "both ends fall in the evening",
+                lambda m: 90 - ramp(m, 1.0, top=50),
+                lambda m: 110 - ramp(m, 0.8, top=50),
+                lambda m: 0.0,
+            ),
+            (
+                "a flow wave passes down the reach",
+                lambda m: 60 + step(m, 40, ONSET),
+                lambda m: 80 + step(m, 30, ONSET + 4, 4),
+                lambda m: 0.0,
+            ),
+            (
+                # 120 m at 0.5 m/s or more: the bottom feels it within four minutes
+                "an upstream station pumps for 8 minutes",
+                lambda m: 60 + step(m, 30, ONSET) - step(m, 30, ONSET + 8),
+                lambda m: 80 + step(m, 20, ONSET + 3, 3) - step(m, 20, ONSET + 11, 3),
+                lambda m: 0.0,
+            ),
+        ],
+    )
+    def test_no_blockage(self, name, up, down, rain):
+        events = run_reach(up, down, ONSET + 45, rain=rain)
+        assert kinds_at(events) == [], name
+
+    def test_one_stray_echo(self):
+        events = run_reach(lambda m: 60 + (600 if m == ONSET else 0), lambda m: 80.0, ONSET + 30)
+        assert kinds_at(events) == []
+
+    def test_noisy_gauges_a_whole_dry_day(self):
+        """8 mm of radar noise on 60 mm of flow at both ends for a day: nothing (the
+        divergence is not beyond its standard error)."""
+        events = run_reach(diurnal, lambda m: diurnal(m, 80, 30), DAY_MIN + ONSET, noise=8.0)
+        assert kinds_at(events) == []
+
+    def test_the_sewer_below_backing_the_reach_up(self):
+        """The station's wet well over its assist level (or the reach below blocked)."""
+        events = run_reach(
+            lambda m: 60 + ramp(m, 6), lambda m: 80.0, ONSET + 60, trouble=lambda m: m >= ONSET
+        )
+        assert kinds_at(events) == []
+
+    def test_quiet_while_a_backwater_from_below_drains(self):
+        """The wet well below stood high for three hours, backing both ends up (the bottom
+        more); it came down at END: the bottom drains in minutes, the top holds for hours
+        (a flat pipe), the ends pull apart as a blockage's would. Quiet until the backwater
+        has drained and the baseline hour has forgotten it (a baseline hour alone was not
+        enough: raised 48 minutes after)."""
+        end = ONSET + 180
+
+        def up(m):
+            if m < end:
+                return 60 + ramp(m, 3, top=240)
+            return 60 + max(240 - 0.3 * (m - end), 0)
+
+        def down(m):
+            if m < end:
+                return 80 + ramp(m, 8, top=700)
+            return 80 + max(700 - 20 * (m - end), 0)
+
+        trouble = lambda m: ONSET <= m < end  # noqa: E731
+        events = run_reach(up, down, end + 300, trouble=trouble)
+        assert kinds_at(events) == []
+
+    def test_a_blockage_left_standing_clears_once_settled(self):
+        """Nobody cleared it: once the ends have pulled apart no further for three hours the
+        event clears (a crew has long been sent), and not before."""
+        events = kinds_at(
+            run_reach(
+                lambda m: 60 + ramp(m, 6, top=360), lambda m: 80 - ramp(m, 3, top=35), ONSET + 600
+            )
+        )
+        assert [k for _, k in events] == [
+            "sewer.blockage_suspected",
+            "sewer.blockage_suspected.cleared",
+        ]
+        assert events[0][0] <= ONSET + 15
+        assert ONSET + 60 + 180 <= events[1][0] <= ONSET + 60 + 300
+
+    def test_a_shared_downstream_gauge_cannot_tell_which_branch(self):
+        """Two reaches end at lv-down: it loses a branch's share, this branch's top holds:
+        not enough to name this one; losing most of its flow (the trunk both share) is."""
+        branch = run_reach(
+            lambda m: 60.0, lambda m: 80 - ramp(m, 3, top=18), ONSET + 60, shared=True
+        )
+        assert kinds_at(branch) == []
+        trunk = run_reach(
+            lambda m: 60.0, lambda m: 80 - ramp(m, 6, top=60), ONSET + 60, shared=True
+        )
+        (minute, event), *_ = trunk
+        assert event.data["evidence"] == "starved" and minute <= ONSET + 15
+
+    def test_a_long_reach_waits_for_a_flow_wave_unless_the_bottom_starves(self):
+        """600 m at 0.5 m/s: a rise at the top with the bottom steady waits 20 minutes (a flow
+        wave would have arrived by then); a starved bottom is no wave and raises as fast."""
+        long = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=600.0)
+        fed = run_reach(lambda m: 60 + ramp(m, 5), lambda m: 80.0, ONSET + 60, reach=long)
+        starved = run_reach(
+            lambda m: 60 + ramp(m, 6), lambda m: 80 - ramp(m, 3, top=35), ONSET + 60, reach=long
+        )
+        assert ONSET + 20 <= fed[0][0] <= ONSET + 30
+        assert fed[0][1].data["evidence"] == "backing up"
+        assert starved[0][0] <= ONSET + 15 and starved[0][1].data["evidence"] == "starved"
+
+    @pytest.mark.parametrize("length_m", [250.0, 333.0, 470.0])
+    def test_a_flow_wave_time_off_the_poll_grid(self, length_m):
+        """A wave's travel that is no whole number of polls: confirmed all the same (the
+        confirmation starts from the last evaluation at or before its start)."""
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=length_m)
+        events = run_reach(lambda m: 60 + ramp(m, 5), lambda m: 80.0, ONSET + 40, reach=reach)
+        (minute, event), *_ = events
+        assert event.data["evidence"] == "backing up"
+        assert length_m / 0.5 / 60 <= minute - ONSET <= length_m / 0.5 / 60 + 8
+
+    def test_reach_ending_at_a_station_uses_the_upstream_end_alone(self):
+        reach = SewerReach("R2", "lv-up", None, station="ps-01", length_m=120.0)
+        events = run_reach(lambda m: 60 + ramp(m, 5), None, ONSET + 30, reach=reach)
+        (minute, event), *_ = events
+        assert event.kind == "sewer.blockage_suspected" and ONSET < minute <= ONSET + 15
+        assert event.data["downstream"] is None and event.data["reach"] == "R2"
+
+    @staticmethod
+    def station_reach(up, inflow, minutes, seed=3):
+        """A reach ending at its station: the top's level each minute, the wet well's fill
+        rate (mm/min, the fill segment's average so far) while it fills: 20 min filling,
+        20 min pumping."""
+        rng = np.random.default_rng(seed)
+        reach = SewerReach("R2", "lv-up", None, station="ps-01", length_m=250.0)
+        cfg = BlockageConfig()
+        rule = ReachBlockageRule(reach, DryWeather(("rg-01",), 0.5, 3600.0), cfg)
+        out, segment = [], []
+        for m in range(minutes):
+            ts = 60.0 * m
+            rule.rain.on_rain(reading("rg-01", "rain_rate", 0.0, ts))
+            value = max(up(m) + rng.normal(0, 3.0), 0.0)
+            out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
+            if m % 40 < 20:
+                segment.append(inflow(m) + rng.normal(0, 1.0))
+                if len(segment) >= 3:
+                    out += [(m, e) for e in rule.on_inflow(ts + 1, float(np.mean(segment)))]
+            else:
+                segment = []
+        return out
+
+    @pytest.mark.parametrize("lag", [0, 10, 18])
+    def test_a_station_inflow_alone_never_says_starved(self, lag):
+        """A satellite station's pulses, 31 min apart, reach the top and the wet well: the
+        fill segments' averages catch them out of step with the top (with the inflow as
+        "starved" evidence: raised 28 to 35 times in two days), which is no blockage."""
+
+        def pulse(m):
+            return 1.0 if (m % 31) < 10 else 0.0
+
+        events = self.station_reach(
+            lambda m: 80 + 20 * pulse(m), lambda m: 30 + 25 * pulse(m - lag), 2 * DAY_MIN
+        )
+        assert kinds_at(events) == []
+
+    def test_a_station_reach_backing_up_with_the_inflow_falling(self):
+        events = self.station_reach(
+            lambda m: 80 + ramp(m, 5), lambda m: 30 - ramp(m, 1.5, top=25), ONSET + 60
+        )
+        (minute, event), *_ = events
+        assert event.data["evidence"] == "backing up" and event.data["reach"] == "R2"
+        assert ONSET < minute <= ONSET + 15
+
+    def test_downstream_gauge_silent_falls_back_to_upstream(self):
+        events = run_reach(
+            lambda m: 60 + ramp(m, 5), lambda m: 80.0, ONSET + 30, down_silent=lambda m: m > 100
+        )
+        (minute, event), *_ = events
+        assert event.kind == "sewer.blockage_suspected" and ONSET < minute <= ONSET + 15
+        assert event.data["downstream_level"] is None
+
+    def test_clears_when_both_ends_are_back(self):
+        """Cleared by the crew at ONSET + 60: the backed-up water drains, the event clears."""
+
+        def up(m):
+            if m < ONSET + 60:
+                return 60 + ramp(m, 6)
+            return 60 + max(360 - 30 * (m - ONSET - 60), 0)
+
+        def down(m):
+            return 80 - ramp(m, 3, top=35) if m < ONSET + 60 else 80.0
+
+        events = kinds_at(run_reach(up, down, ONSET + 120))
+        assert [k for _, k in events] == [
+            "sewer.blockage_suspected",
+            "sewer.blockage_suspected.cleared",
+        ]
+        cleared = events[1][0]
+        assert ONSET + 60 + 15 <= cleared <= ONSET + 60 + 45  # back near the start, held 15 min
+
+
+class TestManholeOverflow:
+    def run(self, level, minutes, rim=3000.0, rain=None):
+        manhole = Manhole("lv-up", rim, crown_mm=600.0, storm_mm_h=40.0)
+        gauges = DryWeather(("rg-01",), 0.5, 3600.0)
+        rule = ManholeOverflowRule(manhole, OverflowConfig(), gauges if rain else None)
+        out = []
+        for m in range(minutes):
+            if rain:
+                gauges.on_rain(reading("rg-01", "rain_rate", rain(m), 60.0 * m))
+            out += [(m, e) for e in rule.on_level(reading("lv-up", "level", level(m), 60.0 * m))]
+        return out
+
+    def test_rain_beyond_the_design_storm_warns_while_the_pipe_fills(self):
+        """55 mm/h on a sewer built for 40: at half the pipe (300 mm) and rising, a warning,
+        long before the level's own rate would give one."""
+        events = self.run(lambda m: 100 + 20 * m, 40, rain=lambda m: 55.0)
+        minute, event = events[0]
+        assert event.kind == "overflow.risk" and minute <= 12
+        assert event.data["reasons"] == ["rain of 55 mm/h beyond the sewer's 40"]
+
+    def test_rain_within_the_design_storm_is_no_reason(self):
+        assert self.run(lambda m: 100 + 20 * min(m, 30), 40, rain=lambda m: 35.0) == []
+
+    def test_warned_before_the_rim_with_the_time_left(self):
+        """Surcharged and climbing 40 mm/min from 1000 mm: the rim is 50 min off at the start."""
+        events = self.run(lambda m: 1000 + 40 * m, 50)
+        minute, event = events[0]
+        assert event.kind == "overflow.risk"
+        reach_rim = (3000 - 1000) / 40
+        assert reach_rim - minute >= 25  # warned at least 25 minutes before the rim
+        assert 0 < event.data["eta_min"] <= 30
+        assert event.data["surcharged"] is True and event.data["rim_mm"] == 3000.0
+
+    def test_a_fast_rise_low_in_the_manhole_is_not_a_risk(self):
+        """A storm's first flush: 60 mm/min, but from 200 to 1200 mm in a 3 m manhole."""
+        events = self.run(lambda m: 200 + 60 * min(m, 16) - 5 * max(m - 16, 0), 60)
+        assert events == []
+
+    def test_near_the_rim_whatever_the_rate(self):
+        events = self.run(lambda m: 2600.0, 5)
+        assert [e.kind for _, e in events] == ["overflow.risk"]
+        assert events[0][1].data["reasons"] == ["within 400 mm of the rim"]
+
+    def test_clears_when_it_drains(self):
+        events = self.run(lambda m: 2600.0 if m < 10 else 800.0, 40)
+        # the median of three sees the drop at minute 11; 15 minutes later it clears
+        assert [(m, e.kind) for m, e in events] == [
+            (0, "overflow.risk"),
+            (26, "overflow.risk.cleared"),
+        ]
+
+
+class TestDryWeather:
+    def test_dry_after_an_hour_and_rained_within(self):
+        rain = DryWeather(("rg-01", "rg-02"), 0.5, 3600.0)
+        for m in range(120):
+            for gauge in ("rg-01", "rg-02"):
+                value = 3.0 if gauge == "rg-02" and m == 10 else 0.0
+                rain.on_rain(reading(gauge, "rain_rate", value, 60.0 * m))
+        assert rain.rained_within(60.0 * 30, 3600.0)
+        assert not rain.dry(60.0 * 60)  # rg-02 saw rain at minute 10
+        assert rain.dry(60.0 * 71)
+        assert not rain.rained_within(60.0 * 71, 3600.0)
+
+    def test_a_gauge_never_heard_from_is_not_dry(self):
+        rain = DryWeather(("rg-01",), 0.5, 0.0)
+        assert not rain.dry(1e9)

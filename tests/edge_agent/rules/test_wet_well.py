@@ -1,0 +1,136 @@
+"""``WetWellRule``: a pump station judged by its cycles, never by the rise its pumps answer.
+
+A small volume balance drives it (written here, apart from drivers/sim): inflow in l/s, pumps
+of a rated l/s each with a health factor, start / assist / stop levels, the duty rotating
+every cycle; the gauge and the pump states are read every 20 s, with gauge noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.rules.config import WetWellConfig
+from edge_agent.rules.network import WetWell
+from edge_agent.rules.sewer import DryWeather
+from edge_agent.rules.wet_well import WetWellRule
+from tests.edge_agent.rules.helpers import reading
+
+PUMPS = ("pump1_running", "pump2_running", "pump3_running")
+AREA_M2 = 6.0
+PUMP_L_S = 30.0
+STEP_S = 20.0
+
+
+def station(
+    hours: float,
+    *,
+    inflow=lambda t: 6.0,
+    health=lambda t, pump: 1.0,
+    rain=lambda t: 0.0,
+    well: WetWell | None = None,
+    config: WetWellConfig | None = None,
+    seed: int = 3,
+):
+    """Run a 3-pump station (duty / assist / standby) for ``hours``; (t, event) list."""
+    rng = np.random.default_rng(seed)
+    well = well or WetWell("ps-01", "lv-01", overflow_mm=4000, assist_mm=2200)
+    rule = WetWellRule(well, PUMPS, DryWeather(("rg-01",), 0.5, 3600.0), config or WetWellConfig())
+    level, running, duty = 900.0, [False, False, False], 0
+    out = []
+    t = 0.0
+    while t < hours * 3600:
+        pumped = sum(PUMP_L_S * health(t, i) for i in range(3) if running[i])
+        level = max(level + (inflow(t) - pumped) * STEP_S / AREA_M2, 0.0)
+        want = 0
+        if level >= 1600:
+            want = 1
+        if level >= 2200:
+            want = 2
+        if level <= 500:
+            running = [False] * 3
+        elif sum(running) < want:
+            if not any(running):
+                duty = (duty + 1) % 3
+            for i in (duty, (duty + 1) % 3, (duty + 2) % 3):
+                if sum(running) < want and not running[i]:
+                    running[i] = True
+        t += STEP_S
+        readings = [reading("rg-01", "rain_rate", rain(t), t)]
+        readings += [reading("ps-01", p, running[i], t) for i, p in enumerate(PUMPS)]
+        readings.append(reading("lv-01", "level", level + rng.normal(0, 4.0), t + 0.5))
+        for r in readings:
+            if r.device == "rg-01":
+                rule.rain.on_rain(r)
+            elif r.device == "ps-01":
+                out += [(t, e) for e in rule.on_pump(r)]
+            else:
+                out += [(t, e) for e in rule.on_level(r)]
+    return out, rule
+
+
+def diurnal_inflow(t: float) -> float:
+    hour = (t / 3600.0) % 24
+    return 6.0 * (
+        0.5
+        + 0.9 * np.exp(-(((hour - 8.5) / 2.5) ** 2))
+        + 0.4 * np.exp(-(((hour - 19.5) / 2.5) ** 2))
+    )
+
+
+class TestNormalCycling:
+    """The most ordinary thing a wet well does raises nothing."""
+
+    @pytest.mark.parametrize(
+        ("name", "inflow", "rain"),
+        [
+            ("two dry days, diurnal inflow", diurnal_inflow, lambda t: 0.0),
+            (
+                "a storm: the duty pump cannot keep up, the assist pump joins",
+                lambda t: 45.0 if 10 * 3600 < t < 14 * 3600 else diurnal_inflow(t),
+                lambda t: 20.0 if 10 * 3600 < t < 14 * 3600 else 0.0,
+            ),
+        ],
+    )
+    def test_no_events(self, name, inflow, rain):
+        events, rule = station(48, inflow=inflow, rain=rain)
+        assert events == [], name
+        assert len(rule.runs) >= 10  # it did learn its cycles
+        assert rule.expected_drawdown() == pytest.approx(PUMP_L_S / AREA_M2 * 60, rel=0.25)
+
+
+class TestFaults:
+    def test_a_pump_that_runs_but_does_not_pump(self):
+        """Pump 2 air-locks at hour 6: its next start does not draw down; it clears once
+        pump 2 pumps again (repaired at hour 12) and starts."""
+        broken = lambda t, pump: 0.0 if pump == 1 and 6 * 3600 <= t < 12 * 3600 else 1.0  # noqa: E731
+        events, _ = station(24, health=broken)
+        kinds = [(t, e.kind) for t, e in events]
+        assert [k for _, k in kinds] == ["wet_well.fault", "wet_well.fault.cleared"]
+        raised = events[0][1]
+        assert raised.dev == "ps-01"
+        assert raised.data["faults"] == ["no_drawdown:pump2_running"]
+        assert raised.data["drawdown_mm_per_min"] < 0.3 * raised.data["expected_mm_per_min"]
+        assert 6 * 3600 < kinds[0][0] < 9 * 3600  # pump 2's next duty turn, plus the check
+        assert kinds[1][0] > 12 * 3600
+
+    def test_rated_drawdown_before_any_cycle_is_known(self):
+        """A pump that never pumped, from the first start: the rated flow says so."""
+        well = WetWell("ps-01", "lv-01", area_m2=AREA_M2, pump_l_s=PUMP_L_S)
+        events, _ = station(2, health=lambda t, pump: 0.0 if pump == 1 else 1.0, well=well)
+        assert events and events[0][1].data["expected_mm_per_min"] == pytest.approx(300.0)
+
+    def test_a_worn_pump_runs_far_over_normal_in_dry_weather(self):
+        """From hour 20 every pump moves 40 % of its rated flow: each start still draws down
+        (40 % of a normal start), but a run takes over three times as long."""
+        worn = lambda t, pump: 0.4 if t >= 20 * 3600 else 1.0  # noqa: E731
+        events, _ = station(26, inflow=lambda t: 5.0, health=worn)
+        faults = [e for _, e in events if e.kind == "wet_well.fault"]
+        assert faults and "long_run" in faults[0].data["faults"]
+        assert faults[0].data["run_s"] >= 3 * faults[0].data["normal_run_s"]
+
+    def test_long_runs_in_the_rain_are_the_rain(self):
+        worn = lambda t, pump: 0.4 if t >= 20 * 3600 else 1.0  # noqa: E731
+        events, _ = station(
+            26, inflow=lambda t: 5.0, health=worn, rain=lambda t: 3.0 if t > 19 * 3600 else 0.0
+        )
+        assert all("long_run" not in e.data.get("faults", []) for _, e in events)
