@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
-from drivers.errors import DriverInitError
+from drivers.errors import DriverInitError, DriverTimeout
 from drivers.transports._pymodbus import PymodbusTransport, os_error_of
+from drivers.wire import DEFAULT_TURNAROUND_S, WireModel, response_bytes
 
-__all__ = ["Rs485Settings", "RtuTransport", "char_time_s"]
+__all__ = ["Rs485Settings", "RtuTransport"]
 
 _PARITIES = ("N", "E", "O")
 _BUSY = "port busy (another program, e.g. a running edge-agent, holds it)"
@@ -39,12 +40,6 @@ _OPEN_FAILURES = {
 }
 
 
-def char_time_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: int = 1) -> float:
-    """Seconds one character takes on the wire (start bit + data + parity + stop bits)."""
-    bits = 1 + bytesize + (0 if parity == "N" else 1) + stopbits
-    return bits / baudrate
-
-
 @dataclass(frozen=True, slots=True)
 class Rs485Settings:
     """Kernel RS-485 mode (RTS drives the transceiver direction) for adapters that need it."""
@@ -56,7 +51,15 @@ class Rs485Settings:
 
 class RtuTransport(PymodbusTransport):
     """RTU on serial ``port``. ``inter_frame_gap_s=None`` means 3.5 characters at the baud
-    rate (at least 1.75 ms above 19200 baud, as the Modbus serial spec fixes)."""
+    rate (1.75 ms above 19200 baud, as the Modbus serial spec fixes); ``turnaround_s`` is
+    the devices' answer delay the scheduler assumes until it has measured theirs.
+
+    pymodbus's async RTU client keeps no silence between frames and tells an answer's end by
+    its length alone, so the gap is kept here: a request waits until the line has been quiet
+    for ``inter_frame_gap_s`` since the last answer. After a request that got no answer the
+    line may still carry a late one: the next request waits, on top of the gap, the time that
+    answer would take, so the two never collide on the half-duplex line.
+    """
 
     kind = "rtu"
     serial = True
@@ -71,6 +74,7 @@ class RtuTransport(PymodbusTransport):
         bytesize: int = 8,
         timeout_s: float = 1.0,
         inter_frame_gap_s: float | None = None,
+        turnaround_s: float = DEFAULT_TURNAROUND_S,
         rs485: Rs485Settings | None = None,
     ) -> None:
         super().__init__(timeout_s=timeout_s)
@@ -84,14 +88,12 @@ class RtuTransport(PymodbusTransport):
         self.stopbits = stopbits
         self.bytesize = bytesize
         self.rs485 = rs485 or Rs485Settings()
-        if inter_frame_gap_s is None:
-            inter_frame_gap_s = (
-                0.00175 if baudrate > 19200 else 3.5 * char_time_s(baudrate, bytesize, parity)
-            )
-        self.inter_frame_gap_s = inter_frame_gap_s
-        # After a broadcast, wait the spec's turnaround delay but never less than a frame gap.
-        self.broadcast_turnaround_s = max(self.broadcast_turnaround_s, inter_frame_gap_s)
-        self._idle_since = 0.0
+        self.wire = WireModel.rtu(
+            baudrate, bytesize, parity, stopbits, gap_s=inter_frame_gap_s,
+            turnaround_s=turnaround_s,
+        )  # fmt: skip
+        self.inter_frame_gap_s = self.wire.gap_s
+        self._quiet_until = 0.0  # loop time before which no frame may start
 
     @property
     def where(self) -> str:
@@ -158,20 +160,34 @@ class RtuTransport(PymodbusTransport):
 
     async def _gap(self) -> None:
         # Silence of 3.5 characters between frames marks the frame boundary on the wire.
-        wait = self._idle_since + self.inter_frame_gap_s - asyncio.get_running_loop().time()
+        wait = self._quiet_until - asyncio.get_running_loop().time()
         if wait > 0:
             await asyncio.sleep(wait)
 
+    def _line_quiet(self, function: int, count: int, timed_out: bool) -> None:
+        quiet = self.inter_frame_gap_s
+        if timed_out:  # a late answer may still be on its way: let it pass first
+            quiet += self.wire.frame_s(response_bytes(function, count))
+        self._quiet_until = asyncio.get_running_loop().time() + quiet
+
     async def read(self, function, unit, address, count, *, timeout_s=None):
         await self._gap()
+        timed_out = False
         try:
             return await super().read(function, unit, address, count, timeout_s=timeout_s)
+        except DriverTimeout:
+            timed_out = True
+            raise
         finally:
-            self._idle_since = asyncio.get_running_loop().time()
+            self._line_quiet(function, count, timed_out)
 
-    async def _write(self, function, unit, call, timeout_s):
+    async def _write(self, function, unit, count, call, timeout_s):
         await self._gap()
+        timed_out = False
         try:
-            await super()._write(function, unit, call, timeout_s)
+            await super()._write(function, unit, count, call, timeout_s)
+        except DriverTimeout:
+            timed_out = True
+            raise
         finally:
-            self._idle_since = asyncio.get_running_loop().time()
+            self._line_quiet(function, count, timed_out)
