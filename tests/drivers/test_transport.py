@@ -103,6 +103,48 @@ def test_short_answer_is_not_a_good_read(kind, tmp_path):
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize(("baudrate", "answered"), [(115200, False), (1200, True)])
+def test_an_answer_gets_its_time_on_the_wire_on_top_of_the_timeout(baudrate, answered, tmp_path):
+    """A device answering 0.4 s after a request with timeout_s 0.3: too late on a fast line,
+    in time at 1200 baud, where the request and its 3-register answer alone take 0.22 s
+    (pymodbus starts the timeout when the request is handed to the port)."""
+    from drivers.sim.server import UnitFaults
+
+    async def scenario():
+        with pty_pair(tmp_path) as ptys:
+            async with served_units(UNITS, kind="rtu", serial_port=ptys.server_path) as server:
+                server.faults[1] = UnitFaults(delay_s=0.4)
+                t = make_transport("rtu", port=ptys.client_path, baudrate=baudrate, timeout_s=0.3)
+                async with t:
+                    if answered:
+                        assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+                    else:
+                        with pytest.raises(DriverTimeout):
+                            await t.read(3, 1, 0, 3)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["rtu_over_tcp", "rtu"])
+def test_a_late_answer_is_not_taken_for_the_next_requests(kind, tmp_path):
+    """RTU frames carry no transaction id: the late answer to a read that timed out, arriving
+    while a write waits, is no acknowledgement of that write."""
+    from drivers.sim.server import UnitFaults
+
+    async def scenario():
+        async with bus(kind, tmp_path) as (server, t):
+            server.faults[1] = UnitFaults(delay_s=0.5)
+            with pytest.raises(DriverTimeout):
+                await t.read(3, 1, 0, 3, timeout_s=0.2)
+            with pytest.raises(DriverTimeout, match="late answer"):
+                await t.write_registers(1, 100, [7], timeout_s=0.6)
+            server.faults.clear()
+            await asyncio.sleep(0.5)  # the write's own late answer passes
+            assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_writes_and_broadcast(kind, tmp_path):
     """Unicast writes are acknowledged; a broadcast lands on every unit without a reply."""
