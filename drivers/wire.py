@@ -17,7 +17,10 @@ bits for the spec's 8E1 or 8N2, 10 for the common 8N1. One request on the wire::
   firmware, the RS-485 driver switching direction, and on our side the OS and event loop),
   learned per device from the answers (``drivers.bus_schedule.Turnarounds``);
 - a broadcast (unit 0) has no answer; the master waits the turnaround delay the spec asks for
-  (100-200 ms) so every device has acted before the next frame (``broadcast_s``).
+  (100-200 ms) so every device has acted before the next frame (``broadcast_s``). On Modbus
+  TCP too: a device still applying a broadcast when the next request arrives may drop one of
+  them (pymodbus's own server does: its handler keeps one request at a time, and a poll right
+  behind a broadcast start replaced it, or went unanswered).
 
 Modbus TCP moves the same PDU in an MBAP frame (7 header bytes instead of the unit byte and
 the CRC) over a link where bytes cost nothing measurable: its model has no character time and
@@ -151,7 +154,6 @@ class WireModel:
             0.0,
             turnaround_s=0.0,
             per_request_s=round_trip_s,
-            broadcast_wait_s=0.0,
             frame_extra_bytes=MBAP_OVERHEAD_BYTES - RTU_OVERHEAD_BYTES,
         )
 

@@ -251,6 +251,7 @@ class LeakPipeline:
                 recorded_at=recordings[device].started_at,
                 recordings=status.recordings + 1,
             )
+        self.scheduler.recorded(job, recordings)
         failed = [d for d in job.devices if d not in recordings]
         if failed and job.reason != "pair":  # pairs are re-asked by _request_pairs' spacing
             again = self.scheduler.retry(job, failed, self._clock.time())

@@ -146,6 +146,22 @@ def test_a_late_answer_is_not_taken_for_the_next_requests(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_broadcasts_back_to_back_each_land_before_the_next_frame(kind, tmp_path):
+    """A device needs the turnaround delay to act on a broadcast (pymodbus's server drops
+    the first of two frames arriving while it still applies it): both writes land, and the
+    read right behind them is answered."""
+
+    async def scenario():
+        async with bus(kind, tmp_path) as (server, t):
+            await t.broadcast_registers(101, [3])
+            await t.broadcast_registers(100, [1])
+            assert await t.read(3, 2, 100, 2) == [1, 3]
+            assert [server.units[u].holding[101] for u in (1, 2)] == [3, 3]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_writes_and_broadcast(kind, tmp_path):
     """Unicast writes are acknowledged; a broadcast lands on every unit without a reply."""
 
