@@ -14,7 +14,8 @@ has recorded (``recorded``) and when the last day recording was are the schedule
 (``ScheduleState``, saved by the daemon in its state directory after every change), so a
 restart or a reload does not record everything again: it records only what tonight still
 owes. Owed recordings whose slot passed while the daemon was down are spread evenly over the
-rest of the window, not made up at once; and a daemon that has just started (``started_at``)
+rest of the window, not made up at once (never closer than the interval or 10 minutes: what
+does not fit is forgiven); and a daemon that has just started (``started_at``)
 records nothing scheduled for ``settle_s``, so its polls start alone. A first start ever
 does its first day recording one day interval later (the night window, or a request,
 comes first).
@@ -48,6 +49,7 @@ RECORDING_RETRIES = 3
 RETRY_MAX_DELAY_S = 60.0
 # After a (re)start no scheduled recording for this long: the buses' first polls go alone.
 START_SETTLE_S = 60.0
+MIN_MAKE_UP_SPACING_S = 600.0  # owed recordings made up no closer than this (or the interval)
 JobReason = Literal["night", "day", "demand", "pair"]
 
 
@@ -328,8 +330,16 @@ class RecordingScheduler:
             self._plan = remaining[len(remaining) - owed :]
             return
         first = max(now, self._not_before)
-        step = max(start + self.window.length_s - first, 0.0) / owed
-        self._plan = [first + k * step for k in range(owed)]
+        span = max(start + self.window.length_s - first, 0.0)
+        # Never closer than the configured interval, nor than MIN_MAKE_UP_SPACING_S: what
+        # does not fit is not made up (a 1-minute interval would otherwise record non-stop).
+        closest = min(self.interval_s, MIN_MAKE_UP_SPACING_S)
+        count = min(owed, max(1, int(span // closest)))
+        if count <= len(remaining):
+            self._plan = remaining  # the slots left hold as many: keep to them
+            return
+        step = span / count
+        self._plan = [first + k * step for k in range(count)]
 
     def next_due_at(self, now: float) -> float:
         """Epoch seconds of the next scheduled job (pending requests: now)."""

@@ -163,12 +163,12 @@ def test_retry_keeps_sync_for_several_loggers_and_survives_a_backward_step():
 # -- what a night owes, across restarts -------------------------------------------------------
 
 
-def restarted(state, at: str, **kw) -> RecordingScheduler:
+def restarted(state, at: str, interval_s: float = 3600.0, **kw) -> RecordingScheduler:
     """A scheduler started at ``at`` from a saved ``state`` (settling 60 s after the start)."""
     return RecordingScheduler(
         LOGGERS,
         window=NightWindow(120, 240),
-        interval_s=3600.0,
+        interval_s=interval_s,
         utc_offset_s=lambda ts: 0.0,
         state=state,
         started_at=utc(at),
@@ -259,6 +259,14 @@ def test_a_first_start_outside_the_window_records_no_day_job_at_once():
     again = restarted(s.snapshot(), "2026-01-05 15:00")
     assert again.due(utc("2026-01-05 17:59")) == []
     assert [j.reason for j in again.due(utc("2026-01-05 18:00"))] == ["day"]
+
+
+def test_making_up_is_never_closer_than_the_interval():
+    """A 15-minute interval, down until 03:40: eight slots owed, 19 minutes left: the slot
+    of 03:30 after settling and the one of 03:45 (the six missed are forgiven)."""
+    s = restarted(ScheduleState(), "2026-01-05 03:40", interval_s=900.0)
+    jobs = jobs_between(s, "2026-01-05 03:40", "2026-01-05 04:30")
+    assert [t for t, _ in jobs] == ["03:41", "03:45"]
 
 
 def test_nothing_scheduled_while_settling():
