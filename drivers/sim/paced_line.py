@@ -22,8 +22,10 @@ side's turn, with their wire start and end, byte count and first bytes.
     line.frames                            # [Frame(side, start, end, nbytes, head), ...]
 
 ``python -m drivers.sim.paced_line --baudrate 9600 DEVICE=LINK ...`` runs lines in a process
-of their own (so the gateway's load does not shift the instrument) until SIGTERM, then writes
-the frames as JSON lines (``--log``).
+of their own until SIGTERM, then writes the frames as JSON lines (``--log``). It asks for
+real-time scheduling (``SCHED_FIFO``) where the system allows it, so that other work on the
+machine does not delay the instrument's bytes (it sleeps in ``select`` between them, and
+records in the log whether it got it and how late any byte was handed over).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ FRAME_SILENCE_CHARS = 1.5  # RTU: a longer silence inside a frame ends it
 # Bytes are handed over in batches at most this often (a UART's FIFO does the same), except
 # the last one queued, which goes at its own time: a frame's end is never late for it.
 BATCH_S = 0.001
+REALTIME_PRIORITY = 10  # SCHED_FIFO, low among real-time ones
 HEAD_BYTES = 6  # kept per frame: unit, function, and the request's address and count
 Side = Literal["master", "device"]
 
@@ -266,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             parser.error(f"{spec!r}: give DEVICE=LINK")
         lines.append(PacedLine(device, link, baudrate=args.baudrate, bits_per_char=args.bits))
+    realtime = _realtime()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -281,11 +285,21 @@ def main(argv: list[str] | None = None) -> int:
         with args.log.open("w") as out:
             for index, line in enumerate(lines):
                 summary = {"line": index, "link": str(line.link_path), "busy_s": line.wire.busy_s}
+                summary["realtime"] = realtime
                 summary |= {"collisions": line.wire.collisions, "max_lag_s": line.max_lag_s}
                 out.write(json.dumps(summary) + "\n")
                 for frame in line.frames:
                     out.write(json.dumps({"line": index, **frame.to_json()}) + "\n")
     return 0
+
+
+def _realtime() -> bool:
+    """Real-time priority for this process if the system grants it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 if __name__ == "__main__":
