@@ -37,6 +37,7 @@ wall time, at 38400 about 4; ``--duration-s 2`` cuts both by four.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -330,10 +331,7 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
             first_request = min(first_request, tx.start)
             early_requests += tx.start - spawned <= 30.0
         records = [tx for tx in txs if _recording(tx)]
-        if not records:
-            span = (0.0, 0.0)
-        else:
-            span = (records[0].start, max(tx.end for tx in records))
+        span = (records[0].start, max(tx.end for tx in records)) if records else (0.0, 0.0)
         # Transfers: per logger, from its first block request to its last block answer.
         for unit in LOGGER_UNITS:
             blocks = [i for i, tx in enumerate(txs) if _block(tx) and tx.unit == unit]
@@ -362,7 +360,7 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
                     if tx.start - previous > interval / 2:
                         starts.append((tx.start, tx.answered))
                     previous = tx.start
-            for (a, ok_a), (b, ok_b) in zip(starts, starts[1:], strict=False):
+            for (a, ok_a), (b, ok_b) in itertools.pairwise(starts):
                 if ok_a and ok_b and span[0] <= b <= span[1] + interval:
                     late.append(max(0.0, b - a - interval))
                     alarm_polls += 1

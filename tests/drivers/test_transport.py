@@ -261,3 +261,28 @@ def test_busy_serial_port_says_so(tmp_path):
 
     with pty_pair(tmp_path) as ptys:
         asyncio.run(scenario(ptys))
+
+
+def test_rtu_keeps_the_silence_between_frames_on_a_paced_line(tmp_path):
+    """Through a line paced at 38400 baud (8N2): every request starts at least 1.75 ms after
+    the previous answer's last bit on the wire, and never over a device's answer."""
+    from drivers.sim.paced_line import PacedLine, Relay
+    from drivers.sim.ptys import PtyPair
+
+    async def scenario(link):
+        async with served_units(UNITS, kind="rtu", serial_port=ptys.server_path):
+            t = make_transport("rtu", port=str(link), baudrate=38400, stopbits=2, timeout_s=0.5)
+            async with t:
+                for _ in range(10):
+                    assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+                    await t.write_registers(1, 100, [5])
+
+    with PtyPair(tmp_path, server_name="sim", client_name="dev") as ptys:
+        line = PacedLine(ptys.client_path, tmp_path / "gw", baudrate=38400)
+        with Relay([line]):
+            asyncio.run(scenario(tmp_path / "gw"))
+    frames = line.frames
+    assert [f.side for f in frames] == ["master", "device"] * 20
+    silences = [b.start - a.end for a, b in zip(frames[1::2], frames[2::2], strict=False)]
+    assert min(silences) >= 0.00175
+    assert line.wire.collisions == 0
