@@ -29,6 +29,7 @@ on the loggers' line, where a transfer competes with them (the pump station keep
 ``reference`` keeps the site's four buses.
 
     .venv/bin/python benchmarks/bus_time.py [--baud 9600,38400] [--duration-s 8] [--json]
+    .venv/bin/python benchmarks/bus_time.py --tree /work/main --json   # the baseline daemon
 
 A night at 9600 baud (8 loggers x 8 s at 4096 Hz, 274 blocks each) takes about 13 minutes of
 wall time, at 38400 about 4; ``--duration-s 2`` cuts both by four.
@@ -142,10 +143,10 @@ def _profile_of(name: str) -> str:
 # -- the run -------------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
+def _env(tree: Path = REPO) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(tree)
     for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
         env.pop(key, None)
     return env
@@ -167,7 +168,9 @@ def _wait_line(proc: subprocess.Popen, what: str) -> str:
     return line
 
 
-def run_night(baud: int, layout: str, duration_s: int, keep: Path | None) -> dict:
+def run_night(baud: int, layout: str, duration_s: int, keep: Path | None, tree: Path) -> dict:
+    """One night at ``baud``: the daemon of ``tree`` (this one, or a baseline checkout) on
+    this tree's simulator and paced line."""
     tmp = Path(tempfile.mkdtemp(prefix=f"bus-time-{baud}-", dir=keep))
     site_path, buses = bench_site(tmp, layout)
     sim = subprocess.Popen(
@@ -192,7 +195,7 @@ def run_night(baud: int, layout: str, duration_s: int, keep: Path | None) -> dic
         spawned = time.monotonic()
         daemon = subprocess.Popen(
             [*ENTRY, "run", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
-            env=_env(),
+            env=_env(tree), cwd=tree,
         )  # fmt: skip
         procs.append(daemon)
         loggers = sum(
@@ -214,6 +217,7 @@ def run_night(baud: int, layout: str, duration_s: int, keep: Path | None) -> dic
             sim.stdin.close()
     figures = analyse(tmp / "wire.jsonl", buses, baud, spawned)
     figures["loggers_recorded"] = recorded
+    figures["daemon_tree"] = str(tree)
     figures["daemon_errors"] = sum(
         1 for line in (tmp / "daemon.log").read_text().splitlines() if '"level": "error"' in line
     )
@@ -398,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=int, default=8, help="recording length (default 8)")
     parser.add_argument("--layout", choices=("shared", "reference"), default="shared")
     parser.add_argument("--keep", type=Path, help="keep each run's files (logs, wire log) here")
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=REPO,
+        help="run the daemon of this checkout (a baseline, e.g. the main branch's worktree)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -406,7 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--baud {args.baud!r}: give baud rates like 9600,38400")
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-    runs = [run_night(baud, args.layout, args.duration_s, args.keep) for baud in bauds]
+    tree = args.tree.resolve()
+    if not (tree / "edge_agent" / "__main__.py").exists():
+        parser.error(f"--tree {args.tree}: not an edge-agent checkout")
+    runs = [run_night(baud, args.layout, args.duration_s, args.keep, tree) for baud in bauds]
     verdicts = {
         name: all(
             r[name] is not None
