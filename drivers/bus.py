@@ -52,12 +52,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
 from drivers.bus_schedule import Turnarounds, choose
-from drivers.bus_share import BackgroundRequest, SharedTransport
+from drivers.bus_share import BackgroundRequest, RequestResult, SharedTransport
 from drivers.codec import Value
 from drivers.errors import DriverError, DriverIOError, DriverTimeout, ModbusExceptionResponse
 from drivers.model import AvailabilityChange, DeviceStatus, PollResult, Quality, Reading
@@ -639,8 +639,12 @@ class BusRunner:
         return SharedTransport(self.transport, self._submit, on_request or _nothing)
 
     async def _submit(
-        self, unit: int | None, function: int, count: int, call: Callable[[], Awaitable[Any]]
-    ) -> Any:
+        self,
+        unit: int | None,
+        function: int,
+        count: int,
+        call: Callable[[], Awaitable[RequestResult]],
+    ) -> RequestResult:
         """Run one background request (``unit`` None: a broadcast) when the plan allows."""
         wire = self.wire
         if unit is None:
@@ -673,8 +677,8 @@ class BusRunner:
             future.set_result(result)
 
     async def _timed(
-        self, unit: int | None, exchange_s: float, call: Callable[[], Awaitable[Any]]
-    ) -> Any:
+        self, unit: int | None, exchange_s: float, call: Callable[[], Awaitable[RequestResult]]
+    ) -> RequestResult:
         """Await ``call``; an answered request teaches ``unit``'s turnaround."""
         sent = self._clock()
         result = await call()

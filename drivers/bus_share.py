@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from drivers.transport import Transport
 
-__all__ = ["BackgroundRequest", "SharedTransport", "Submit"]
+__all__ = ["BackgroundRequest", "RequestResult", "SharedTransport", "Submit"]
 
+# What a request gives back: the values read, or None for a write or a broadcast.
+RequestResult = list[int] | list[bool] | None
 # (unit or None for a broadcast, function, registers or bits, the call) -> its result
-Submit = Callable[[int | None, int, int, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+Submit = Callable[
+    [int | None, int, int, Callable[[], Awaitable[RequestResult]]], Awaitable[RequestResult]
+]
 
 
 class BackgroundRequest:
@@ -31,13 +34,13 @@ class BackgroundRequest:
         price_s: float,
         exchange_s: float,
         unit: int | None,
-        call: Callable[[], Awaitable[Any]],
+        call: Callable[[], Awaitable[RequestResult]],
     ) -> None:
         self.price_s = price_s
         self.exchange_s = exchange_s
         self.unit = unit
         self.call = call
-        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.future: asyncio.Future[RequestResult] = asyncio.get_running_loop().create_future()
 
 
 class SharedTransport(Transport):
@@ -76,6 +79,7 @@ class SharedTransport(Transport):
             lambda: inner.read(function, unit, address, count, timeout_s=timeout_s),
         )  # fmt: skip
         self._done()
+        assert values is not None  # a read's call returns its values
         return values
 
     async def write_registers(
