@@ -274,3 +274,37 @@ def test_nothing_scheduled_while_settling():
     assert s.due(utc("2026-01-05 02:04")) == []
     assert s.next_due_at(utc("2026-01-05 02:01")) == utc("2026-01-05 02:05")
     assert [j.reason for j in s.due(utc("2026-01-05 02:05"))] == ["night"]
+
+
+def test_a_reload_goes_on_from_the_running_schedule():
+    """Slot 02:00 handed to all three, delivered by nl-01 and nl-02 only, when a reload at
+    02:20 adds nl-04 and drops nl-02 (the state file, read before the old runtime saved
+    it, says nothing): the new schedule owes nl-01 the 03:00 slot only, nl-03 (its recording
+    lost with the old runtime) and nl-04 both slots. A request still waiting carries over
+    for the loggers still configured."""
+    running = restarted(ScheduleState(), "2026-01-05 01:00")
+    (job,) = running.due(utc("2026-01-05 02:00"))
+    running.recorded(job, ["nl-01", "nl-02"])
+    running.request("nl-02", utc("2026-01-05 02:19"))
+    running.request("nl-03", utc("2026-01-05 02:19"))
+    reloaded = RecordingScheduler(
+        ("nl-01", "nl-03", "nl-04"),
+        window=NightWindow(120, 240),
+        interval_s=3600.0,
+        utc_offset_s=lambda ts: 0.0,
+        state=ScheduleState(),
+        started_at=utc("2026-01-05 02:20"),
+    )
+    reloaded.continue_from(running)
+    (demand,) = reloaded.due(utc("2026-01-05 02:20"))
+    assert demand.devices == ("nl-03",) and demand.reason == "demand"
+    assert jobs_between(reloaded, "2026-01-05 02:20", "2026-01-05 03:59") == [
+        ("02:21", ("nl-01", "nl-03", "nl-04")),
+        ("03:00", ("nl-03", "nl-04")),
+    ]
+    assert reloaded.snapshot().done == {
+        "nl-01": 1,
+        "nl-03": 0,
+        "nl-04": 0,
+    }  # nothing delivered since
+    assert reloaded.snapshot().night == "2026-01-05"
