@@ -21,8 +21,10 @@ no code with the gateway's wire model), with the Modbus frame layout written out
   (bytes x 11 bits / baud; floor: 1.15).
 
 Also: where a transfer's time goes (the 3.5-character silences, the device's and the
-gateway's turnarounds), the first request after the daemon starts, requests in its first 30 s,
-collisions on the line (the gateway talking over a device: must be 0).
+gateway's turnarounds; of the line's idle time in the transfers' windows, how much was spent
+waiting out a device that did not answer, and how much in gateway silences over 10 ms, its
+CPU taken by other work), the first request after the daemon starts, requests in its first
+30 s, collisions on the line (the gateway talking over a device: must be 0).
 
 Layout (``--layout``): ``shared`` (default) puts the gas chamber's and the sewer's alarm points
 on the loggers' line, where a transfer competes with them (the pump station keeps its own);
@@ -71,6 +73,7 @@ POLL_INTERVAL_S = {  # seeds/gateway.yaml's field rates, per device kind
 LOGGER_UNITS = range(1, 9)
 BLOCK_INDEX, BLOCK_WINDOW = 110, 200  # the noise-logger-nl200 recording registers
 RECORDING_REGISTERS = range(100, 320)
+STALL_S = 0.010  # a silence of the gateway's this long is a stall (its CPU), not a turnaround
 SETTLE_S = 30.0  # at least this much polling before the night window opens
 DEVICE_PRIORITY = 5  # the simulator's real-time priority, under the relay's
 
@@ -323,7 +326,7 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
             summaries[entry["line"]] = entry
     late: list[float] = []
     alarm_polls = 0
-    recording_s = wire_limit_s = busy_s = window_s = 0.0
+    recording_s = wire_limit_s = busy_s = window_s = timeout_s = stall_s = 0.0
     device_turn, master_turn = [], []
     first_request = math.inf
     early_requests = txs_seen = 0
@@ -344,6 +347,12 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
             first, last = blocks[0], blocks[-1]
             window_s += txs[last].end - txs[first].start
             busy_s += sum(tx.nbytes for tx in txs[first : last + 1]) * char
+            for tx, nxt in itertools.pairwise(txs[first : last + 1]):
+                silent = nxt.start - tx.end  # the gateway's turn: it sends nothing
+                if not tx.answered and tx.unit != 0:
+                    timeout_s += silent  # waiting out a device that did not answer
+                elif silent > STALL_S:
+                    stall_s += silent
             for i in blocks:
                 tx = txs[i]
                 after = txs[i + 1].start if i < last else tx.end
@@ -379,6 +388,9 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
         "recording_s_vs_wire_limit": round(recording_s / wire_limit_s, 3) if wire_limit_s else None,
         "transfer_s": round(recording_s, 1),
         "transfer_wire_limit_s": round(wire_limit_s, 1),
+        "transfer_idle_s": round(window_s - busy_s, 1),
+        "idle_waiting_on_timeouts_s": round(timeout_s, 1),
+        "idle_stalls_over_10_ms_s": round(stall_s, 1),
         "gap_ms": round(gap_ms, 2),
         "device_turnaround_ms_mean": round(1000 * _mean(device_turn), 2),
         "gateway_turnaround_ms_mean": round(1000 * _mean(master_turn), 2),
@@ -444,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"          gap {r['gap_ms']} ms, device turnaround {r['device_turnaround_ms_mean']} "
             f"ms, gateway turnaround {r['gateway_turnaround_ms_mean']} ms (p99 "
-            f"{r['gateway_turnaround_ms_p99']}), first request {r['first_request_s']} s, "
+            f"{r['gateway_turnaround_ms_p99']}), idle {r['transfer_idle_s']} s (timeouts "
+            f"{r['idle_waiting_on_timeouts_s']}, stalls {r['idle_stalls_over_10_ms_s']}), "
+            f"first request {r['first_request_s']} s, "
             f"{r['requests_first_30_s']} requests in 30 s, {r['collisions']} collisions, "
             f"{r['loggers_recorded']} loggers recorded"
         )
