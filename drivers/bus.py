@@ -28,9 +28,14 @@ Availability is decided here only (``DeviceCoordinator``); a sink reads the tran
 result (only online <-> offline, and a device offline from the start; a first good poll
 carries none).
 
-Recordings share the bus: ``runner.shared_transport()`` is a ``Transport`` that takes the bus
-for one request at a time, so a long block transfer interleaves with polling; ``async with
-runner.exclusive() as t`` holds the bus for a short sequence that must not be split.
+The bus plans in wire time (``drivers.bus_schedule``): every request is priced by the bytes it
+moves at the line's speed (``transport.wire``, a ``drivers.wire.WireModel``) plus each device's
+measured turnaround; alarm points (``DeviceSpec.alarm``) are polled on their deadlines first.
+Recordings share the bus: ``runner.shared_transport()`` is a ``Transport`` whose requests the
+runner sends as background work, one at a time in the gaps between polls, each only when it
+ends before the next poll's deadline; so a long block transfer keeps the line busy without
+making an alarm poll late. ``async with runner.exclusive() as t`` holds the bus for a short
+sequence that must not be split.
 
 The clock is injected (``clock``: monotonic seconds for scheduling, ``wall``: epoch seconds
 for timestamps, ``rng`` for jitter, ``sleep`` to wait for the next due time) so that
@@ -41,21 +46,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
+import math
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
+from drivers.bus_schedule import Turnarounds, choose
+from drivers.bus_share import BackgroundRequest, RequestResult, SharedTransport
 from drivers.codec import Value
-from drivers.errors import DriverError, DriverTimeout, ModbusExceptionResponse
+from drivers.errors import DriverError, DriverIOError, DriverTimeout, ModbusExceptionResponse
 from drivers.model import AvailabilityChange, DeviceStatus, PollResult, Quality, Reading
 from drivers.planner import ReadPlan, plan_profile
 from drivers.profile import Point, Profile
 from drivers.transport import FUNCTION_NAMES, READ_FUNCTION_OF_TABLE, Transport
+from drivers.wire import WireModel
 
 __all__ = [
     "BusRead",
@@ -204,13 +213,16 @@ class PollPolicy:
 
 @dataclass(frozen=True, slots=True)
 class DeviceSpec:
-    """One device on a bus: its name, unit id, what to read, how often, and its policy."""
+    """One device on a bus: its name, unit id, what to read, how often, and its policy.
+    ``alarm``: an alarm point (gas, level, pressure, cover, pump station), polled on its
+    deadline before anything else on the bus."""
 
     name: str
     unit: int
     plan: PollPlan
     interval_s: float
     policy: PollPolicy = PollPolicy()
+    alarm: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.unit <= 247:
@@ -228,11 +240,17 @@ class DeviceCoordinator:
     returns the ``AvailabilityChange`` it caused, if any.
     ``poll_ok`` / ``poll_failed`` record an outcome and schedule the next poll; the runner
     splits the first into ``answered`` (schedule, at once) and ``succeeded`` (after decoding).
+    ``price_s`` is what the next poll costs the bus (kept by the runner), ``late_s`` /
+    ``late_max_s`` how late the last / latest poll started against its due time.
     """
 
     def __init__(self, spec: DeviceSpec, now: float, rng: random.Random | None = None) -> None:
         self.spec = spec
         self.name = spec.name
+        self.interval_s = spec.interval_s
+        self.price_s = 0.0
+        self.late_s = 0.0
+        self.late_max_s = 0.0
         jitter = min(spec.policy.jitter_s, spec.interval_s)
         self.next_due = now + (rng or random).uniform(0.0, jitter) if jitter else now
         self.failures = 0  # consecutive failed polls
@@ -265,6 +283,11 @@ class DeviceCoordinator:
         if not self.polled or (self.online and not self.has_answered):
             return "unknown"
         return "online" if self.online else "offline"
+
+    @property
+    def urgent(self) -> bool:
+        """An alarm point not known to be offline: its deadline comes first on the bus."""
+        return self.spec.alarm and self.online
 
     def poll_ok(self, now: float, ts: float | None = None) -> AvailabilityChange | None:
         """Record a good poll at monotonic ``now`` (wall ``ts``); the change if it came back."""
@@ -380,11 +403,20 @@ class BusRunner:
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
+        # Duck-typed transports (tests) without a model cost what Modbus TCP does.
+        self.wire: WireModel = getattr(transport, "wire", None) or WireModel.tcp()
+        # A measured delay beyond any timeout is a late answer, not a device's turnaround.
+        ceiling = max((d.policy.timeout_s for d in devices), default=transport.timeout_s)
+        self.turnarounds = Turnarounds(self.wire.turnaround_s, ceiling_s=ceiling)
         now = clock()
         self.coordinators: dict[str, DeviceCoordinator] = {
             d.name: DeviceCoordinator(d, now, rng) for d in devices
         }
+        for c in self.coordinators.values():
+            c.price_s = self._poll_price(c)
         self.transactions = 0  # requests that got an answer (values or exception)
+        self._background: deque[BackgroundRequest] = deque()
+        self._work = asyncio.Event()  # new background work while the loop waits
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -408,27 +440,69 @@ class BusRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             self._stopping = False
+        while self._background:  # whoever waits for these hears why, instead of hanging
+            request = self._background.popleft()
+            if not request.future.done():
+                request.future.set_exception(DriverIOError(f"bus {self.name} stopped"))
         if close_transport:
             self.transport.close()
 
     async def run(self) -> None:
-        """Poll until stopped or cancelled. Never raises for device or link failures."""
-        if not self.coordinators:
-            await asyncio.Event().wait()
-        heap = [(c.next_due, i, c) for i, c in enumerate(self.coordinators.values())]
-        heapq.heapify(heap)
+        """Poll until stopped or cancelled; send background requests in the gaps (see
+        ``drivers.bus_schedule``). Never raises for device or link failures."""
+        devices = list(self.coordinators.values())
+        background = self._background
         clock = self._clock
         while not self._stopping:
-            due, order, coordinator = heap[0]
-            wait = due - clock()
-            if wait > 0:
-                await self._sleep(wait)
-                if coordinator.next_due != due:  # polled meanwhile by poll_once
-                    heapq.heapreplace(heap, (coordinator.next_due, order, coordinator))
-                    continue
-            async with self._lock:
-                await self._poll(coordinator, defer=True)
-            heapq.heapreplace(heap, (coordinator.next_due, order, coordinator))
+            while background and background[0].future.done():  # its waiter gave up
+                background.popleft()
+            now = clock()
+            choice = choose(now, devices, background[0].price_s if background else None)
+            if choice.action == "poll":
+                c = choice.device
+                assert c is not None  # a poll choice names its device
+                c.late_s = now - c.next_due
+                c.late_max_s = max(c.late_max_s, c.late_s)
+                async with self._lock:
+                    await self._poll(c, defer=True)
+                c.price_s = self._poll_price(c)
+            elif choice.action == "background":
+                request = background.popleft()
+                async with self._lock:
+                    await self._run_background(request)
+                # One loop turn lets the waiter queue its next request (a transfer's next
+                # block) before the plan is made again, rather than after a wait begins.
+                await asyncio.sleep(0)
+            else:
+                await self._idle(choice.until - now)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait ``seconds`` (the injected sleep), or less when background work arrives."""
+        self._work.clear()
+        if self._background:
+            return
+        if seconds == math.inf:
+            await self._work.wait()
+            return
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        waker = asyncio.ensure_future(self._work.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def _poll_price(self, c: DeviceCoordinator) -> float:
+        """What ``c``'s next poll costs the bus: its requests on the wire with the device's
+        turnaround; for a failing device, its first request's timeouts."""
+        wire, spec = self.wire, c.spec
+        requests = spec.plan.requests
+        if c.failures and requests:
+            first = requests[0]
+            attempts = spec.policy.retries + 1
+            return attempts * (spec.policy.timeout_s + wire.exchange_s(first.function, first.count))
+        turnaround = self.turnarounds.of(spec.unit)
+        return sum(wire.request_s(r.function, r.count, turnaround) for r in requests)
 
     # -- polling ----------------------------------------------------------------------
     async def poll_once(self, device: str) -> tuple[Reading, ...]:
@@ -498,11 +572,13 @@ class BusRunner:
         timeout_s = spec.policy.timeout_s
         attempts = spec.policy.retries + 1
         read = self.transport.read
+        clock = self._clock
         results: list[Answer] = []
         refused: ModbusExceptionResponse | None = None
         for request in spec.plan.requests:
             for attempt in range(attempts):
                 c.requests += 1
+                sent = clock()
                 try:
                     values = await read(
                         request.function,
@@ -530,6 +606,7 @@ class BusRunner:
                     raise _PollFailed(str(exc)) from None
                 else:
                     self.transactions += 1
+                    self._learn(unit, request.function, request.count, clock() - sent)
                 results.append(values)
                 break
         if refused is not None:
@@ -541,6 +618,11 @@ class BusRunner:
                 raise _PollFailed(c.last_error)
         return results
 
+    def _learn(self, unit: int, function: int, count: int, took_s: float) -> None:
+        """An answered request to ``unit`` took ``took_s``: the part beyond the wire time is
+        that device's turnaround (with our own latencies: what the bus really pays)."""
+        self.turnarounds.observe(unit, took_s - self.wire.exchange_s(function, count))
+
     # -- sharing the bus with recordings ----------------------------------------------
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[Transport]:
@@ -549,10 +631,60 @@ class BusRunner:
             yield self.transport
 
     def shared_transport(self, on_request: Callable[[], None] | None = None) -> Transport:
-        """A ``Transport`` taking the bus for one request at a time (interleaves with polls).
-        ``on_request`` is called after each request that completed (answered or sent): a
-        long block transfer is progress, request by request, for a watchdog."""
-        return _SharedTransport(self, on_request or _nothing)
+        """A ``Transport`` whose requests are background work of this bus: each waits for a
+        gap in the polling that holds it (see ``drivers.bus_schedule``); without a running
+        loop, for the bus lock. ``on_request`` is called after each request that completed
+        (answered or sent): a long block transfer is progress, request by request, for a
+        watchdog."""
+        return SharedTransport(self.transport, self._submit, on_request or _nothing)
+
+    async def _submit(
+        self,
+        unit: int | None,
+        function: int,
+        count: int,
+        call: Callable[[], Awaitable[RequestResult]],
+    ) -> RequestResult:
+        """Run one background request (``unit`` None: a broadcast) when the plan allows."""
+        wire = self.wire
+        if unit is None:
+            exchange = price = wire.broadcast_s(count)
+        else:
+            exchange = wire.exchange_s(function, count)
+            price = exchange + self.turnarounds.of(unit)
+        if self._task is None or self._task.done():  # no loop to plan with: take the lock
+            async with self._lock:
+                return await self._timed(unit, exchange, call)
+        request = BackgroundRequest(price, exchange, unit, call)
+        self._background.append(request)
+        self._work.set()
+        return await request.future
+
+    async def _run_background(self, request: BackgroundRequest) -> None:
+        """Send one queued background request; its outcome goes to its waiter."""
+        future = request.future
+        try:
+            result = await self._timed(request.unit, request.exchange_s, request.call)
+        except asyncio.CancelledError:  # the runner stops: the waiter must not hang
+            if not future.done():
+                future.set_exception(DriverIOError(f"bus {self.name} stopped"))
+            raise
+        except Exception as exc:  # DriverError, ValueError: the waiter's to handle
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(result)
+
+    async def _timed(
+        self, unit: int | None, exchange_s: float, call: Callable[[], Awaitable[RequestResult]]
+    ) -> RequestResult:
+        """Await ``call``; an answered request teaches ``unit``'s turnaround."""
+        sent = self._clock()
+        result = await call()
+        if unit is not None:
+            self.turnarounds.observe(unit, self._clock() - sent - exchange_s)
+        return result
 
     def status(self) -> list[DeviceStatus]:
         return [c.status(self.name) for c in self.coordinators.values()]
@@ -571,57 +703,3 @@ class BusRunner:
 
 def _nothing() -> None:
     pass
-
-
-class _SharedTransport(Transport):
-    """The runner's transport, each request under the bus lock."""
-
-    def __init__(self, runner: BusRunner, on_request: Callable[[], None]) -> None:
-        super().__init__(timeout_s=runner.transport.timeout_s)
-        self._runner = runner
-        self._inner = runner.transport
-        self._done = on_request
-        self.kind = self._inner.kind  # type: ignore[misc]  # a view of its inner link's kind
-        self.serial = self._inner.serial  # type: ignore[misc]
-
-    @property
-    def connected(self) -> bool:
-        return self._inner.connected
-
-    @property
-    def where(self) -> str:
-        return self._inner.where
-
-    async def connect(self) -> None:
-        async with self._runner._lock:
-            await self._inner.connect()
-
-    def close(self) -> None:
-        """The runner owns the link: closing a shared view does nothing."""
-
-    async def read(
-        self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
-    ) -> list[int] | list[bool]:
-        async with self._runner._lock:
-            values = await self._inner.read(function, unit, address, count, timeout_s=timeout_s)
-        self._done()
-        return values
-
-    async def write_registers(
-        self, unit: int, address: int, values: Sequence[int], *, timeout_s: float | None = None
-    ) -> None:
-        async with self._runner._lock:
-            await self._inner.write_registers(unit, address, values, timeout_s=timeout_s)
-        self._done()
-
-    async def write_coils(
-        self, unit: int, address: int, values: Sequence[bool], *, timeout_s: float | None = None
-    ) -> None:
-        async with self._runner._lock:
-            await self._inner.write_coils(unit, address, values, timeout_s=timeout_s)
-        self._done()
-
-    async def broadcast_registers(self, address: int, values: Sequence[int]) -> None:
-        async with self._runner._lock:
-            await self._inner.broadcast_registers(address, values)
-        self._done()

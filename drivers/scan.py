@@ -34,7 +34,7 @@ from drivers.errors import (
 )
 from drivers.profile import IdentCheck, Profile
 from drivers.transport import READ_FUNCTION_OF_TABLE, Transport
-from drivers.transports.rtu import char_time_s
+from drivers.wire import char_time_s
 
 __all__ = [
     "ABSENT_EXCEPTIONS",

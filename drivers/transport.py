@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from drivers.errors import DriverInitError
+from drivers.wire import WireModel
 
 __all__ = [
     "FUNCTION_NAMES",
@@ -78,7 +79,9 @@ class Transport(ABC):
     timeouts). ``kind`` is the registry name. ``serial`` is True when the link is a real
     half-duplex bus (one request at a time, broadcasts are meaningful, absent units are silent).
     ``bus_name`` and ``unit_names`` (set by ``label``) name the link and its devices in log
-    lines; a bare link (a scan) is named by ``where``.
+    lines; a bare link (a scan) is named by ``where``. ``wire`` is the link's timing
+    (``drivers.wire.WireModel``): what each request costs on it, for the bus scheduler and
+    for the time an answer is given to arrive.
     """
 
     kind: ClassVar[str] = ""
@@ -88,6 +91,7 @@ class Transport(ABC):
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
+        self.wire = WireModel.tcp()
         self.bus_name = ""
         self.unit_names: Mapping[int, str] = {}
 

@@ -11,8 +11,11 @@ are impossible.
     setup.profiles["nl-01"].recording        # the recording block of a noise logger
 
 Mapping from config to driver settings: a device's ``timeout_s`` / ``retries`` override the
-bus's; ``offline_after`` and ``backoff`` come from the bus; ``inter_frame_gap_ms`` (RTU only)
-becomes the transport's gap; ``overrides.points`` are applied to the profile before planning.
+bus's; ``offline_after`` and ``backoff`` come from the bus; ``inter_frame_gap_ms`` and
+``turnaround_ms`` (RTU and RTU over TCP) and the line settings become the transport's wire
+model (``drivers.wire``); ``overrides.points`` are applied to the profile before planning; a
+device whose profile kind is in ``ALARM_KINDS`` is an alarm point, polled on its deadline
+before anything else on its bus (``drivers.bus_schedule``).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from drivers.errors import DriverError, ProfileError
 from drivers.model import PollResult
 from drivers.profile import Profile, ProfileRegistry
 from drivers.transport import Transport, make_transport
-from edge_agent.config.model import Bus, Device, GatewayConfig, RtuBus
+from edge_agent.config.model import Bus, Device, GatewayConfig, RtuBus, RtuOverTcpBus
 from edge_agent.errors import UsageError
 
 __all__ = [
+    "ALARM_KINDS",
     "BusSetup",
     "build_bus_setup",
     "load_config_with_profiles",
@@ -39,6 +43,10 @@ __all__ = [
     "profile_for",
     "transport_for",
 ]
+
+# Profile kinds whose points raise alarms (gas, water level, pressure, open covers, pump
+# station faults and wet well): their polls keep their deadlines while recordings transfer.
+ALARM_KINDS = frozenset({"gas", "level", "pressure", "cover", "pump_controller"})
 
 
 @dataclass(frozen=True)
@@ -105,25 +113,37 @@ def transport_for(bus: Bus) -> Transport:
         if isinstance(bus, RtuBus):
             from drivers.transports.rtu import Rs485Settings
 
-            gap = None if bus.inter_frame_gap_ms is None else bus.inter_frame_gap_ms / 1000.0
             return make_transport(
                 "rtu",
                 port=bus.port,
-                baudrate=bus.baudrate,
-                parity=bus.parity,
-                stopbits=bus.stopbits,
-                bytesize=bus.bytesize,
-                timeout_s=bus.timeout_s,
-                inter_frame_gap_s=gap,
+                **_line(bus),
                 rs485=Rs485Settings(
                     enabled=bus.rs485.enabled,
                     rts_level_for_tx=bus.rs485.rts_level_for_tx,
                     rts_level_for_rx=bus.rs485.rts_level_for_rx,
                 ),
             )
+        if isinstance(bus, RtuOverTcpBus):
+            return make_transport(bus.type, host=bus.host, port=bus.port, **_line(bus))
         return make_transport(bus.type, host=bus.host, port=bus.port, timeout_s=bus.timeout_s)
     except (DriverError, ValueError) as exc:
         raise UsageError(f"bus {bus.name}: {exc}") from exc
+
+
+def _line(bus: RtuBus | RtuOverTcpBus) -> dict[str, object]:
+    """A serial bus's line settings and timings as the RTU transports take them."""
+    line: dict[str, object] = {
+        "baudrate": bus.baudrate,
+        "parity": bus.parity,
+        "stopbits": bus.stopbits,
+        "bytesize": bus.bytesize,
+        "timeout_s": bus.timeout_s,
+    }
+    if bus.inter_frame_gap_ms is not None:
+        line["inter_frame_gap_s"] = bus.inter_frame_gap_ms / 1000.0
+    if bus.turnaround_ms is not None:
+        line["turnaround_s"] = bus.turnaround_ms / 1000.0
+    return line
 
 
 def poll_policy(bus: Bus, device: Device) -> PollPolicy:
@@ -175,6 +195,7 @@ def build_bus_setup(
             plan=plan,
             interval_s=device.poll_interval_s,
             policy=poll_policy(bus, device),
+            alarm=profile.kind in ALARM_KINDS,
         )
         specs.setdefault(bus.name, []).append(spec)
         setup.profiles[device.name] = profile

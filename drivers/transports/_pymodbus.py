@@ -37,11 +37,8 @@ from drivers.errors import (
 from drivers.transport import FUNCTION_NAMES, Transport
 from drivers.transports._pymodbus_logs import LINK
 
-__all__ = ["BROADCAST_TURNAROUND_S", "PymodbusTransport", "os_error_of"]
+__all__ = ["PymodbusTransport", "os_error_of"]
 
-# Modbus over serial line spec: after a broadcast the master waits a "turnaround delay"
-# (typically 100-200 ms) so slaves can act before the next request.
-BROADCAST_TURNAROUND_S = 0.1
 # Transaction ids remembered (TCP), to name the device a late answer came from: a ring
 # indexed by the id's low bits.
 _TRANSACTIONS_REMEMBERED = 16
@@ -71,9 +68,14 @@ def os_error_of(exc: BaseException | None) -> tuple[int | None, str]:
 
 
 class PymodbusTransport(Transport):
-    """A ``Transport`` over one pymodbus async client built by ``_make_client``."""
+    """A ``Transport`` over one pymodbus async client built by ``_make_client``.
 
-    broadcast_turnaround_s: float = BROADCAST_TURNAROUND_S
+    pymodbus starts an answer's timeout when it hands the request to the link, so the wait
+    it is given is ``timeout_s`` plus the request's own wire time (``self.wire``): on a
+    9600-baud line a 120-register answer alone takes 0.28 s. An answer to another function
+    than the one asked (a late answer to an earlier request: pymodbus's RTU framing has no
+    transaction id to tell them apart) counts as no answer.
+    """
 
     def __init__(self, *, timeout_s: float = 1.0) -> None:
         super().__init__(timeout_s=timeout_s)
@@ -142,14 +144,15 @@ class PymodbusTransport(Transport):
         if client is not None:
             client.close()
 
-    async def _ready(self, timeout_s: float | None) -> ModbusBaseClient:
-        """The open client, reopened if the link dropped, with this request's timeout set."""
+    async def _ready(self, timeout_s: float | None, wire_s: float) -> ModbusBaseClient:
+        """The open client, reopened if the link dropped, with this request's timeout set:
+        the answer's time on top of the request's ``wire_s`` on the wire."""
         client = self._client
         if client is None or not client.ctx.transport:
             await self.connect()
             client = self._client
             assert client is not None  # connect() opened it or raised
-        client.ctx.comm_params.timeout_connect = timeout_s or self.timeout_s
+        client.ctx.comm_params.timeout_connect = (timeout_s or self.timeout_s) + wire_s
         return client
 
     def unit_of_transaction(self, transaction_id: int) -> int | None:
@@ -165,11 +168,10 @@ class PymodbusTransport(Transport):
     async def read(
         self, function: int, unit: int, address: int, count: int, *, timeout_s: float | None = None
     ) -> list[int] | list[bool]:
-        client = await self._ready(timeout_s)
-        try:
-            reader = self._readers[function]
-        except KeyError:
-            raise ValueError(f"function {function} is not a read function (1-4)") from None
+        if function not in _READ_FUNCTIONS:
+            raise ValueError(f"function {function} is not a read function (1-4)")
+        client = await self._ready(timeout_s, self.wire.exchange_s(function, count))
+        reader = self._readers[function]
         self.unit_in_flight = unit
         token = LINK.set(self)
         try:
@@ -183,8 +185,7 @@ class PymodbusTransport(Transport):
         finally:
             LINK.reset(token)
             self._request_done(client, unit)
-        if rr.isError():
-            raise ModbusExceptionResponse(rr.exception_code, function=function, unit_id=unit)
+        _check_answer(rr, function, unit)
         values = rr.registers if function >= 3 else rr.bits[:count]
         if len(values) != count:
             # pymodbus takes a well-formed reply of the wrong length as it is; to the bus it is
@@ -195,8 +196,10 @@ class PymodbusTransport(Transport):
             )
         return values
 
-    async def _write(self, function: int, unit: int, call, timeout_s: float | None) -> None:
-        client = await self._ready(timeout_s)
+    async def _write(
+        self, function: int, unit: int, count: int, call, timeout_s: float | None
+    ) -> None:
+        client = await self._ready(timeout_s, self.wire.exchange_s(function, count))
         self.unit_in_flight = unit
         token = LINK.set(self)
         try:
@@ -208,8 +211,8 @@ class PymodbusTransport(Transport):
         finally:
             LINK.reset(token)
             self._request_done(client, unit)
-        if rr is not None and rr.isError():
-            raise ModbusExceptionResponse(rr.exception_code, function=function, unit_id=unit)
+        if rr is not None:
+            _check_answer(rr, function, unit)
 
     async def write_registers(
         self, unit: int, address: int, values: Sequence[int], *, timeout_s: float | None = None
@@ -217,12 +220,14 @@ class PymodbusTransport(Transport):
         words = [int(v) for v in values]
         if len(words) == 1:
             await self._write(
-                6, unit, lambda c: c.write_register(address, words[0], device_id=unit), timeout_s
-            )
+                6, unit, 1, lambda c: c.write_register(address, words[0], device_id=unit),
+                timeout_s,
+            )  # fmt: skip
         else:
             await self._write(
-                16, unit, lambda c: c.write_registers(address, words, device_id=unit), timeout_s
-            )
+                16, unit, len(words),
+                lambda c: c.write_registers(address, words, device_id=unit), timeout_s,
+            )  # fmt: skip
 
     async def write_coils(
         self, unit: int, address: int, values: Sequence[bool], *, timeout_s: float | None = None
@@ -230,22 +235,38 @@ class PymodbusTransport(Transport):
         bits = [bool(v) for v in values]
         if len(bits) == 1:
             await self._write(
-                5, unit, lambda c: c.write_coil(address, bits[0], device_id=unit), timeout_s
+                5, unit, 1, lambda c: c.write_coil(address, bits[0], device_id=unit), timeout_s
             )
         else:
             await self._write(
-                15, unit, lambda c: c.write_coils(address, bits, device_id=unit), timeout_s
-            )
+                15, unit, len(bits), lambda c: c.write_coils(address, bits, device_id=unit),
+                timeout_s,
+            )  # fmt: skip
 
     async def broadcast_registers(self, address: int, values: Sequence[int]) -> None:
         words = [int(v) for v in values]
         await self._write(
             16,
             0,
+            len(words),
             lambda c: c.write_registers(address, words, device_id=0, no_response_expected=True),
             None,
         )
-        await asyncio.sleep(self.broadcast_turnaround_s)
+        await asyncio.sleep(self.wire.broadcast_wait_s)
+
+
+_READ_FUNCTIONS = frozenset((1, 2, 3, 4))
+
+
+def _check_answer(rr, function: int, unit: int) -> None:
+    """Raise for an exception answer, or an answer to another function (a late one)."""
+    if rr.function_code & 0x7F != function:
+        raise DriverTimeout(
+            f"unit {unit}: answer to function {rr.function_code & 0x7F} (a late answer to an "
+            f"earlier request) instead of {FUNCTION_NAMES.get(function, function)}"
+        )
+    if rr.isError():
+        raise ModbusExceptionResponse(rr.exception_code, function=function, unit_id=unit)
 
 
 def _report_open_errors(client: ModbusBaseClient) -> None:

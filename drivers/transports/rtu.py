@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import time
 import traceback
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
-from drivers.errors import DriverInitError
+from drivers.errors import DriverInitError, DriverTimeout
 from drivers.transports._pymodbus import PymodbusTransport, os_error_of
+from drivers.wire import DEFAULT_TURNAROUND_S, WireModel, response_bytes
 
-__all__ = ["Rs485Settings", "RtuTransport", "char_time_s"]
+__all__ = ["Rs485Settings", "RtuTransport"]
+
+_TIMER_RESOLUTION_S = 0.001  # asyncio's timers on epoll: whole milliseconds
 
 _PARITIES = ("N", "E", "O")
 _BUSY = "port busy (another program, e.g. a running edge-agent, holds it)"
@@ -39,12 +43,6 @@ _OPEN_FAILURES = {
 }
 
 
-def char_time_s(baudrate: int, bytesize: int = 8, parity: str = "N", stopbits: int = 1) -> float:
-    """Seconds one character takes on the wire (start bit + data + parity + stop bits)."""
-    bits = 1 + bytesize + (0 if parity == "N" else 1) + stopbits
-    return bits / baudrate
-
-
 @dataclass(frozen=True, slots=True)
 class Rs485Settings:
     """Kernel RS-485 mode (RTS drives the transceiver direction) for adapters that need it."""
@@ -56,7 +54,16 @@ class Rs485Settings:
 
 class RtuTransport(PymodbusTransport):
     """RTU on serial ``port``. ``inter_frame_gap_s=None`` means 3.5 characters at the baud
-    rate (at least 1.75 ms above 19200 baud, as the Modbus serial spec fixes)."""
+    rate (1.75 ms above 19200 baud, as the Modbus serial spec fixes); ``turnaround_s`` is
+    the devices' answer delay the scheduler assumes until it has measured theirs.
+
+    pymodbus's async RTU client keeps no silence between frames and tells an answer's end by
+    its length alone, so the gap is kept here: a request waits until the line has been quiet
+    for ``inter_frame_gap_s`` since the last bytes of the answer came in (pymodbus reports
+    each chunk it reads). After a request that got no answer the line may still carry a late
+    one: the next request waits, on top of the gap, the time that answer would take, so the
+    two never collide on the half-duplex line.
+    """
 
     kind = "rtu"
     serial = True
@@ -71,6 +78,7 @@ class RtuTransport(PymodbusTransport):
         bytesize: int = 8,
         timeout_s: float = 1.0,
         inter_frame_gap_s: float | None = None,
+        turnaround_s: float = DEFAULT_TURNAROUND_S,
         rs485: Rs485Settings | None = None,
     ) -> None:
         super().__init__(timeout_s=timeout_s)
@@ -84,14 +92,13 @@ class RtuTransport(PymodbusTransport):
         self.stopbits = stopbits
         self.bytesize = bytesize
         self.rs485 = rs485 or Rs485Settings()
-        if inter_frame_gap_s is None:
-            inter_frame_gap_s = (
-                0.00175 if baudrate > 19200 else 3.5 * char_time_s(baudrate, bytesize, parity)
-            )
-        self.inter_frame_gap_s = inter_frame_gap_s
-        # After a broadcast, wait the spec's turnaround delay but never less than a frame gap.
-        self.broadcast_turnaround_s = max(self.broadcast_turnaround_s, inter_frame_gap_s)
-        self._idle_since = 0.0
+        self.wire = WireModel.rtu(
+            baudrate, bytesize, parity, stopbits, gap_s=inter_frame_gap_s,
+            turnaround_s=turnaround_s,
+        )  # fmt: skip
+        self.inter_frame_gap_s = self.wire.gap_s
+        self._quiet_until = 0.0  # monotonic time before which no frame may start
+        self._heard_at: float | None = None  # when the last bytes came in
 
     @property
     def where(self) -> str:
@@ -109,7 +116,14 @@ class RtuTransport(PymodbusTransport):
             retries=0,
             reconnect_delay=0,  # the bus runner reopens the port, with its own backoff
             name=self.where,
+            trace_packet=self._bytes_seen,
         )
+
+    def _bytes_seen(self, sending: bool, data: bytes) -> bytes:
+        """pymodbus hands over every chunk it reads: the last one ends the line's traffic."""
+        if not sending:
+            self._heard_at = time.monotonic()
+        return data
 
     @property
     def settings(self) -> str:
@@ -157,21 +171,53 @@ class RtuTransport(PymodbusTransport):
             raise DriverInitError(f"{self.where}: cannot enable RS-485 mode: {exc}") from exc
 
     async def _gap(self) -> None:
-        # Silence of 3.5 characters between frames marks the frame boundary on the wire.
-        wait = self._idle_since + self.inter_frame_gap_s - asyncio.get_running_loop().time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        """Keep the silence that marks a frame boundary on the wire (3.5 characters).
+
+        The event loop's timers wake on whole milliseconds (epoll), so a 1.75 ms silence
+        slept as such becomes 2-3 ms: at 38400 baud a tenth of a recording block's time. So
+        the last stretch, under a millisecond, is waited by yielding to the loop (other buses
+        and tasks keep running) until the time has come.
+        """
+        wait = self._quiet_until - time.monotonic()
+        if wait > _TIMER_RESOLUTION_S:
+            await asyncio.sleep(wait - _TIMER_RESOLUTION_S)
+        while time.monotonic() < self._quiet_until:
+            await asyncio.sleep(0)
+
+    def _line_quiet(self, function: int, count: int, outcome: str) -> None:
+        """The next frame may start a gap after the answer's last byte came in; after a
+        timeout, a gap after the late answer would have ended."""
+        now = time.monotonic()
+        if outcome == "answered" and self._heard_at is not None:
+            self._quiet_until = min(now, self._heard_at) + self.inter_frame_gap_s
+        elif outcome == "timed out":
+            late = self.wire.frame_s(response_bytes(function, count))
+            self._quiet_until = now + late + self.inter_frame_gap_s
+        else:
+            self._quiet_until = now + self.inter_frame_gap_s
+        self._heard_at = None
 
     async def read(self, function, unit, address, count, *, timeout_s=None):
         await self._gap()
+        outcome = "sent"
         try:
-            return await super().read(function, unit, address, count, timeout_s=timeout_s)
+            values = await super().read(function, unit, address, count, timeout_s=timeout_s)
+            outcome = "answered"
+            return values
+        except DriverTimeout:
+            outcome = "timed out"
+            raise
         finally:
-            self._idle_since = asyncio.get_running_loop().time()
+            self._line_quiet(function, count, outcome)
 
-    async def _write(self, function, unit, call, timeout_s):
+    async def _write(self, function, unit, count, call, timeout_s):
         await self._gap()
+        outcome = "sent"
         try:
-            await super()._write(function, unit, call, timeout_s)
+            await super()._write(function, unit, count, call, timeout_s)
+            outcome = "answered" if unit else "sent"  # a broadcast has no answer
+        except DriverTimeout:
+            outcome = "timed out"
+            raise
         finally:
-            self._idle_since = asyncio.get_running_loop().time()
+            self._line_quiet(function, count, outcome)

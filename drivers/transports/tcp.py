@@ -9,6 +9,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
 from drivers.transports._pymodbus import PymodbusTransport, os_error_of
+from drivers.wire import DEFAULT_TCP_ROUND_TRIP_S, DEFAULT_TURNAROUND_S, WireModel
 
 __all__ = ["DEFAULT_MODBUS_TCP_PORT", "RtuOverTcpTransport", "TcpTransport"]
 
@@ -32,8 +33,6 @@ class TcpTransport(PymodbusTransport):
     kind = "tcp"
     serial = False
     _framer = FramerType.SOCKET
-    # A TCP device acts on a broadcast at once; no bus turnaround to wait for.
-    broadcast_turnaround_s = 0.0
 
     def __init__(
         self, *, host: str, port: int = DEFAULT_MODBUS_TCP_PORT, timeout_s: float = 1.0
@@ -69,9 +68,32 @@ class TcpTransport(PymodbusTransport):
 
 
 class RtuOverTcpTransport(TcpTransport):
-    """RTU frames over TCP: a serial bus behind a transparent gateway, still half-duplex."""
+    """RTU frames over TCP: a serial bus behind a transparent gateway, still half-duplex.
+
+    The line settings (``baudrate`` ...) are those of the serial line behind the device
+    server: they set no port here, they price each request's time on that line
+    (``drivers.wire``) on top of the network round trip.
+    """
 
     kind = "rtu_over_tcp"
     serial = True
     _framer = FramerType.RTU
-    broadcast_turnaround_s = PymodbusTransport.broadcast_turnaround_s
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = DEFAULT_MODBUS_TCP_PORT,
+        timeout_s: float = 1.0,
+        baudrate: int = 9600,
+        parity: str = "N",
+        stopbits: int = 1,
+        bytesize: int = 8,
+        inter_frame_gap_s: float | None = None,
+        turnaround_s: float = DEFAULT_TURNAROUND_S,
+    ) -> None:
+        super().__init__(host=host, port=port, timeout_s=timeout_s)
+        self.wire = WireModel.rtu(
+            baudrate, bytesize, parity, stopbits, gap_s=inter_frame_gap_s,
+            turnaround_s=turnaround_s, per_request_s=DEFAULT_TCP_ROUND_TRIP_S,
+        )  # fmt: skip

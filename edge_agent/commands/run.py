@@ -21,8 +21,8 @@ Signals: SIGTERM/SIGINT stop cleanly (flush, publish the retained `offline` stat
 SIGHUP re-reads the config and applies it when valid, otherwise keeps running on the old one
 and logs why (also shown by `edge-agent status`); SIGUSR1 records every noise logger now.
 
-Under systemd (Type=notify) it sends READY=1 once the DSP kernels are loaded (compiled on
-the very first start) and every device has been polled once, STATUS=
+Under systemd (Type=notify) it sends READY=1 once every device has been polled once (the
+DSP kernels load beside the first polls; compiled on the very first start), STATUS=
 with devices online / outbox depth / uplink state, and WATCHDOG=1 only while every poll loop,
 the leak pipeline and the uplink make progress. See docs/operations.md.
 

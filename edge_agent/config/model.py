@@ -192,7 +192,12 @@ class _BusCommon:
     timeout_s: float = field(
         default=DEFAULT_BUS_TIMEOUT_S,
         metadata=meta(
-            "how long to wait for an answer", min=0, max=MAX_TIMEOUT_S, exclusive_min=True, unit="s"
+            "how long to wait for an answer beyond its time on the wire (a 120-register "
+            "answer takes 0.28 s at 9600 baud on its own)",
+            min=0,
+            max=MAX_TIMEOUT_S,
+            exclusive_min=True,
+            unit="s",
         ),
     )
     retries: int = field(
@@ -213,6 +218,35 @@ class _BusCommon:
             unit="ms",
         ),
     )
+    turnaround_ms: float | None = field(
+        default=None,
+        metadata=meta(
+            "how long devices take to start answering, assumed until measured per device "
+            "(null: 10 ms; rtu and rtu_over_tcp buses)",
+            min=0,
+            max=MAX_TIMEOUT_S * 1000,
+            unit="ms",
+        ),
+    )
+
+
+def _baudrate(what: str) -> Any:
+    return field(
+        default=DEFAULT_BAUDRATE,
+        metadata=meta(what, min=MIN_BAUDRATE, max=MAX_BAUDRATE, unit="baud"),
+    )
+
+
+def _parity() -> Any:
+    return field(default=DEFAULT_PARITY, metadata=meta("N none, E even, O odd"))
+
+
+def _stopbits() -> Any:
+    return field(default=DEFAULT_STOPBITS, metadata=meta("stop bits"))
+
+
+def _bytesize() -> Any:
+    return field(default=DEFAULT_BYTESIZE, metadata=meta("data bits"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,16 +262,25 @@ class TcpBus(_BusCommon):
         if self.inter_frame_gap_ms is not None:
             # Modbus TCP frames carry their own length; a gap would only slow the bus down.
             yield "inter_frame_gap_ms", "applies to rtu and rtu_over_tcp buses, not tcp"
+        if self.turnaround_ms is not None:
+            # A TCP device's answer delay is part of the round trip, measured as it comes.
+            yield "turnaround_ms", "applies to rtu and rtu_over_tcp buses, not tcp"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RtuOverTcpBus(_BusCommon):
-    """Modbus RTU frames tunnelled through a serial device server (transparent TCP mode)."""
+    """Modbus RTU frames tunnelled through a serial device server (transparent TCP mode).
+    The line settings are the serial line's behind the server (the server sets them; here
+    they price each request's time on that line)."""
 
     name: str = _bus_name()
     type: Literal["rtu_over_tcp"] = field(metadata=meta("bus type"))
     host: str = field(metadata=_host("device server host name or IP address"))
     port: int = field(metadata=meta("device server TCP port", min=1, max=65535, example=4001))
+    baudrate: int = _baudrate("line speed of the serial line behind the device server")
+    parity: Literal["N", "E", "O"] = _parity()
+    stopbits: Literal[1, 2] = _stopbits()
+    bytesize: Literal[7, 8] = _bytesize()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,15 +297,10 @@ class RtuBus(_BusCommon):
             example="/dev/ttyUSB0",
         )
     )
-    baudrate: int = field(
-        default=DEFAULT_BAUDRATE,
-        metadata=meta("line speed", min=MIN_BAUDRATE, max=MAX_BAUDRATE, unit="baud"),
-    )
-    parity: Literal["N", "E", "O"] = field(
-        default=DEFAULT_PARITY, metadata=meta("N none, E even, O odd")
-    )
-    stopbits: Literal[1, 2] = field(default=DEFAULT_STOPBITS, metadata=meta("stop bits"))
-    bytesize: Literal[7, 8] = field(default=DEFAULT_BYTESIZE, metadata=meta("data bits"))
+    baudrate: int = _baudrate("line speed")
+    parity: Literal["N", "E", "O"] = _parity()
+    stopbits: Literal[1, 2] = _stopbits()
+    bytesize: Literal[7, 8] = _bytesize()
     rs485: Rs485Settings = field(
         default_factory=Rs485Settings, metadata=meta("RS-485 direction control (RTS)")
     )

@@ -163,8 +163,9 @@ class TrackerAnalysis:
 
 def warm_up() -> None:
     """Compile (first start, cold cache) or load (later starts) the numba kernels the leak
-    pipeline runs. Compiling holds the GIL for seconds (a minute on a Pi), so the daemon does
-    it before READY rather than on the first recording, when the loop must keep polling."""
+    pipeline runs. The daemon does it on its DSP thread as it starts, while the buses are
+    already polled (compiling takes ~20 s on a 2-core x86, a minute on a Pi), and starts the
+    leak pipeline once it is done: never on the first recording, and never holding up a poll."""
     import numpy as np
 
     from dsp.correlate import locate_tdoa

@@ -8,11 +8,12 @@ Lifecycle
 - start: load the config (bad config: ``UsageError``, exit 2), lock the state directory (one
   daemon per state directory: another one holding it is exit 1, naming its pid; ``lock``),
   open the outbox in it, emit ``gateway.started``, start the uplink (if a broker URL is
-  configured), the bus runners and the leak pipeline. ``READY=1`` goes to systemd once the
-  DSP kernels are loaded (compiled on the first start, before polling: compiling holds the
-  GIL) and every device has been polled once (answered or not: an absent device is the
-  field's problem, not ours); its ``STATUS=`` counts online only the devices that answered
-  and names why the others did not. ``status.json`` says ready before systemd hears it.
+  configured), the bus runners at once, and the leak pipeline once the DSP kernels are loaded
+  (compiled on the first start, on a worker thread: polling does not wait for them).
+  ``READY=1`` goes to systemd once every device has been polled once (answered or not: an
+  absent device is the field's problem, not ours); its ``STATUS=`` counts online only the
+  devices that answered and names why the others did not. ``status.json`` says ready before
+  systemd hears it.
 - run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
   watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
 - SIGHUP: re-read the config; when it is valid, build the runtime (buses, rules, leak
@@ -157,7 +158,9 @@ class Daemon:
         # What status shows between two runtimes (a reload) and after the stop.
         self._last_devices: tuple[DeviceStatus, ...] = ()
         self._last_loggers: tuple[LoggerStatus, ...] = ()
-        self._dsp_warm = False
+        # Loading the DSP kernels (numba; compiled on a cold cache), started by the first
+        # runtime with noise loggers; its leak pipeline, and every later one, wait on it.
+        self._dsp_warm_up: asyncio.Future[None] | None = None
         self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
         self._status_error: str | None = None  # the last status.json write error, logged once
         self._lock: StateDirLock | None = None
@@ -285,8 +288,6 @@ class Daemon:
     async def _start_runtime(self, config: GatewayConfig) -> None:
         assert self.profiles is not None
         runtime = self._build_runtime(config, self.site, self.profiles, restore_trackers=True)
-        if runtime.leak is not None and not self._dsp_warm:
-            await self._warm_up_dsp()  # before the loops' deadlines start counting
         await self._activate(config, runtime)
 
     def _build_runtime(
@@ -310,7 +311,8 @@ class Daemon:
 
     async def _activate(self, config: GatewayConfig, runtime: Runtime) -> None:
         self.runtime = runtime
-        await runtime.start(self._stop)
+        warm = self._dsp_loaded() if runtime.leak is not None else None
+        await runtime.start(self._stop, leak_after=warm)
         if self.integrations is not None:
             self._plug_in(config, runtime)
         if not self.ready:
@@ -352,13 +354,19 @@ class Daemon:
         self.notifier.ready(self.status_line())
         log.info("ready", status=self.status_line())
 
+    def _dsp_loaded(self) -> asyncio.Future[None]:
+        """Done once the DSP kernels are loaded: started the first time it is asked for, on
+        the DSP thread (compiling holds the GIL for seconds at a time, but not the loop)."""
+        if self._dsp_warm_up is None:
+            self._dsp_warm_up = asyncio.ensure_future(self._warm_up_dsp())
+        return self._dsp_warm_up
+
     async def _warm_up_dsp(self) -> None:
         from edge_agent.daemon.analysis import warm_up  # numba: only for noise loggers
 
         started = time.monotonic()
-        self.notifier.status("loading DSP kernels (compiling on the first start)")
+        log.info("loading dsp kernels (compiled on the first start; polling goes on)")
         await asyncio.get_running_loop().run_in_executor(self._dsp, warm_up)
-        self._dsp_warm = True
         log.info("dsp kernels ready", seconds=round(time.monotonic() - started, 2))
 
     async def _stop_runtime(self, *, keep_buses: frozenset[str] = frozenset()) -> None:
@@ -429,8 +437,6 @@ class Daemon:
             old_runtime.identities if old_runtime is not None else {}, runtime.identities
         )
         keep = runtime.buses_to_keep(old_runtime, changes) if old_runtime else frozenset()
-        if runtime.leak is not None and not self._dsp_warm:
-            await self._warm_up_dsp()  # the first noise logger came with this reload
         await self._stop_runtime(keep_buses=keep)
         if old_runtime is not None:
             runtime.take_over(old_runtime, changes, keep)

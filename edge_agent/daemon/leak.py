@@ -251,7 +251,16 @@ class LeakPipeline:
                 recorded_at=recordings[device].started_at,
                 recordings=status.recordings + 1,
             )
+        self.scheduler.recorded(job, recordings)
         failed = [d for d in job.devices if d not in recordings]
+        log.info(  # one line a job: what ran when, and why (a night slot, a request, ...)
+            "recording job done",
+            reason=job.reason,
+            night=job.night,
+            attempt=job.attempt,
+            recorded=len(recordings),
+            failed=len(failed),
+        )
         if failed and job.reason != "pair":  # pairs are re-asked by _request_pairs' spacing
             again = self.scheduler.retry(job, failed, self._clock.time())
             if again is not None:

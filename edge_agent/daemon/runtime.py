@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from edge_agent.daemon.pipeline import Emit, Pipeline
 from edge_agent.daemon.recorder import BusRecorder, LoggerPlace
 from edge_agent.daemon.reload import DeviceChanges, device_identities
 from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
+from edge_agent.daemon.schedule_state import ScheduleSaver, load_schedule_state
 from edge_agent.daemon.systemd import ProgressTracker
 from edge_agent.logs import get_logger
 from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
@@ -101,9 +102,11 @@ class Runtime:
             TelemetryFilter(config.rules, infos),
             deps.emit,
         )
+        self.schedule_saver = ScheduleSaver(deps.state_dir, deps.io)
         self.leak = _leak_pipeline(
-            config, site, setup.profiles, self.runners, deps, restore=restore_trackers
-        )
+            config, site, setup.profiles, self.runners, deps, self.schedule_saver,
+            restore=restore_trackers,
+        )  # fmt: skip
         intervals: dict[str, list[float]] = {}
         for d in config.devices:
             intervals.setdefault(d.bus, []).append(d.poll_interval_s)
@@ -129,7 +132,11 @@ class Runtime:
             if not self._unpolled:
                 self.all_polled.set()
 
-    async def start(self, stop: asyncio.Event) -> None:
+    async def start(
+        self, stop: asyncio.Event, *, leak_after: Awaitable[None] | None = None
+    ) -> None:
+        """Start polling now, and the leak pipeline once ``leak_after`` is done (the DSP
+        kernels loaded: compiling them must not hold up the first polls)."""
         progress = self.deps.progress
         for bus, deadline in self.deadlines.items():
             progress.register(f"bus:{bus}", deadline)
@@ -138,10 +145,18 @@ class Runtime:
             if bus not in self._kept:  # a kept runner's task has its callback already
                 task.add_done_callback(_report_crash)
         if self.leak is not None:
-            progress.register("leak", LEAK_DEADLINE_S)
-            task = asyncio.ensure_future(self.leak.run(stop))
+            task = asyncio.ensure_future(self._run_leak(self.leak, stop, leak_after))
+            task.set_name("leak")
             task.add_done_callback(_report_crash)
             self._tasks.append(task)
+
+    async def _run_leak(
+        self, leak: LeakPipeline, stop: asyncio.Event, after: Awaitable[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.shield(after)  # a reload stops this task, not the warm-up
+        self.deps.progress.register("leak", LEAK_DEADLINE_S)  # its deadline counts from here
+        await leak.run(stop)
 
     async def stop(self, *, keep_buses: Collection[str] = ()) -> None:
         """Stop the leak pipeline and the bus runners, except those of ``keep_buses`` (a
@@ -156,6 +171,7 @@ class Runtime:
             if bus not in keep_buses:
                 await runner.stop()
                 self.deps.progress.unregister(f"bus:{bus}")
+        await self.schedule_saver.flush()  # what a restart reads
         self.deps.progress.unregister("leak")
 
     def buses_to_keep(self, previous: Runtime, changes: DeviceChanges) -> frozenset[str]:
@@ -227,6 +243,7 @@ def _leak_pipeline(
     profiles: dict[str, Profile],
     runners: dict[str, BusRunner],
     deps: RuntimeDeps,
+    schedule_saver: ScheduleSaver,
     *,
     restore: bool,
 ) -> LeakPipeline | None:
@@ -296,6 +313,9 @@ def _leak_pipeline(
             [d.name for d in loggers],
             window=NightWindow(start_min, end_min),
             interval_s=leak_cfg.recording_interval_s,
+            state=load_schedule_state(deps.state_dir),
+            started_at=deps.leak_clock.time(),
+            on_change=schedule_saver,
         ),
         recorder=recorder,
         analysis=analysis,

@@ -9,22 +9,36 @@ missed for a whole day; day recordings are scored and shown but do not count as 
 On demand (CLI/command, or a confirmation wanted now) and synchronised pairs (two neighbours
 both suspect a leak: the correlator needs simultaneous recordings) come on top.
 
+What a night owes, and restarts: each logger owes the night one recording per slot. What it
+has recorded (``recorded``) and when the last day recording was are the scheduler's state
+(``ScheduleState``, saved by the daemon in its state directory after every change), so a
+restart or a reload does not record everything again: it records only what tonight still
+owes. Owed recordings whose slot passed while the daemon was down are spread evenly over the
+rest of the window, not made up at once (never closer than the interval or 10 minutes: what
+does not fit is forgiven); and a daemon that has just started (``started_at``)
+records nothing scheduled for ``settle_s``, so its polls start alone. A first start ever
+does its first day recording one day interval later (the night window, or a request,
+comes first).
+
 Pure logic on an injected clock: ``due(now)`` returns the jobs to run; nothing here sleeps.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 __all__ = [
     "DAY_INTERVAL_FACTOR",
     "RECORDING_RETRIES",
+    "START_SETTLE_S",
     "NightWindow",
     "RecordingJob",
     "RecordingScheduler",
+    "ScheduleState",
 ]
 
 DAY_INTERVAL_FACTOR = 4  # day cadence = this x the night interval, unless given
@@ -33,6 +47,9 @@ DAY_INTERVAL_FACTOR = 4  # day cadence = this x the night interval, unless given
 # for the next slot would lose that slot's night, or hours of day cadence.
 RECORDING_RETRIES = 3
 RETRY_MAX_DELAY_S = 60.0
+# After a (re)start no scheduled recording for this long: the buses' first polls go alone.
+START_SETTLE_S = 60.0
+MIN_MAKE_UP_SPACING_S = 600.0  # owed recordings made up no closer than this (or the interval)
 JobReason = Literal["night", "day", "demand", "pair"]
 
 
@@ -88,12 +105,23 @@ class RecordingJob:
     attempt: int = 0  # 0 for the first try, then 1..RECORDING_RETRIES
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """What a restart must not forget: the night being recorded (``YYYY-MM-DD`` of its
+    window start), each logger's recordings of it, and when the last day recording was."""
+
+    night: str | None = None
+    done: dict[str, int] = field(default_factory=dict)
+    last_day_at: float | None = None
+
+
 class RecordingScheduler:
     """Decides which recordings are due. Times are epoch seconds from the injected clock.
 
     Night slots are aligned to the window start (02:00, 03:00, ... for a 1 h interval), so a
-    restart does not shift them; a slot missed while the daemon was down is not replayed
-    (a late recording is no longer a night recording of that slot).
+    restart does not shift them. ``state`` is what a previous run saved (``on_change`` gets
+    every new state to save); ``started_at`` the time this run started, after which nothing
+    scheduled is due for ``settle_s`` (None: no settling, and a day recording at once).
     """
 
     def __init__(
@@ -104,6 +132,10 @@ class RecordingScheduler:
         interval_s: float,
         day_interval_s: float | None = None,
         utc_offset_s: Callable[[float], float] = local_utc_offset_s,
+        state: ScheduleState | None = None,
+        started_at: float | None = None,
+        settle_s: float = START_SETTLE_S,
+        on_change: Callable[[ScheduleState], None] | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
@@ -116,8 +148,19 @@ class RecordingScheduler:
         if self.day_interval_s <= 0:
             raise ValueError(f"day_interval_s must be > 0, got {self.day_interval_s}")
         self._offset = utc_offset_s
-        self._last_slot: float | None = None  # local seconds of the last slot handed out
-        self._last_day_at: float | None = None
+        self._on_change = on_change
+        state = state or ScheduleState()
+        self._not_before = -math.inf if started_at is None else started_at + settle_s
+        # This night: its label, each logger's recordings (done) and jobs handed out, and
+        # the times of the jobs it still owes (epoch seconds, planned when the night begins).
+        self._night: str | None = None
+        self._restored = state
+        self._done: dict[str, int] = {}
+        self._handed: dict[str, int] = {}
+        self._plan: list[float] = []
+        self._last_day_at = state.last_day_at
+        if self._last_day_at is None and started_at is not None:
+            self._last_day_at = started_at  # a first start: one day interval until the first
         self._pending: list[RecordingJob] = []
         self._retries: list[RecordingJob] = []  # due at their ``due_at``, not at once
 
@@ -164,14 +207,37 @@ class RecordingScheduler:
         self._retries.append(again)
         return again
 
+    def recorded(self, job: RecordingJob, devices: Iterable[str]) -> None:
+        """``devices`` of ``job`` delivered their recordings: a night job counts for its
+        night (a restart will not record them again for that slot)."""
+        if job.reason != "night" or job.night != self._night:
+            return
+        for device in devices:
+            if device in self._done:
+                self._done[device] += 1
+        self._changed()
+
+    def snapshot(self) -> ScheduleState:
+        """The state to save (``on_change`` gets it after each change)."""
+        if self._night is None:
+            return replace(self._restored, last_day_at=self._last_day_at)
+        return ScheduleState(self._night, dict(self._done), self._last_day_at)
+
+    def _changed(self) -> None:
+        self._restored = self.snapshot()  # what a re-planned night (a clock step) starts from
+        if self._on_change is not None:
+            self._on_change(self._restored)
+
     def continue_from(self, previous: RecordingScheduler) -> None:
         """A config reload: go on where ``previous`` (the schedule of the config before)
-        stands, so a reload records nothing extra: the last day-cadence job, the last night
-        slot (when the window and interval are the same: slots are aligned to them), and the
-        requests and retries still waiting, for the loggers still configured."""
+        stands, so a reload records nothing extra: what tonight's loggers have recorded (a
+        logger new to the config owes the whole night; the night is planned again from what
+        is owed, on the new window and interval), the last day-cadence job, and the requests
+        and retries still waiting, for the loggers still configured. Jobs ``previous`` had
+        handed out but not delivered are owed again."""
+        self._restored = replace(previous.snapshot(), last_day_at=previous._last_day_at)
         self._last_day_at = previous._last_day_at
-        if (previous.window, previous.interval_s) == (self.window, self.interval_s):
-            self._last_slot = previous._last_slot
+        self._night = None  # planned again on the next ``due``
         self._pending = self._still_configured(previous._pending)
         self._retries = self._still_configured(previous._retries)
 
@@ -192,7 +258,7 @@ class RecordingScheduler:
 
     def due(self, now: float) -> list[RecordingJob]:
         """The jobs to start now, each handed out once: pending requests first, then the
-        current night slot or the day cadence."""
+        night's next owed job or the day cadence."""
         jobs, self._pending = self._pending, []
         if self._retries:
             if any(r.due_at - now > RETRY_MAX_DELAY_S for r in self._retries):
@@ -203,45 +269,96 @@ class RecordingScheduler:
         if not self.loggers:
             return jobs
         if self._last_day_at is not None and now < self._last_day_at:
-            # The wall clock stepped back (NTP): the slots handed out are on the old time
+            # The wall clock stepped back (NTP): the times handed out are on the old time
             # base. Rebase, or nothing would be due until the clock caught up with them (a
             # step of a day inside the window would skip that night). At worst one extra
             # recording when the step was small.
-            self._last_slot = None
             self._last_day_at = now
-        local = now + self._offset(now)
-        night_start = self.window.night_start(local)
+            self._night = None
+        if now < self._not_before:
+            return jobs
+        night_start = self._sync_night(now)
         if night_start is not None:
-            slot = night_start + ((local - night_start) // self.interval_s) * self.interval_s
-            if self._last_slot is None or slot > self._last_slot:
-                self._last_slot = slot
-                night = time.strftime("%Y-%m-%d", time.gmtime(night_start))
-                jobs.append(RecordingJob(self.loggers, "night", now, night, synchronised=True))
+            if self._plan and self._plan[0] <= now:
+                while self._plan and self._plan[0] <= now:  # several owed at once: one job
+                    self._plan.pop(0)
+                owing = tuple(d for d in self.loggers if self._handed[d] < self._slots())
+                for device in owing:
+                    self._handed[device] += 1
+                if owing:
+                    jobs.append(RecordingJob(owing, "night", now, self._night, True))
                 self._last_day_at = now
+                self._changed()
         elif self._last_day_at is None or now - self._last_day_at >= self.day_interval_s:
             self._last_day_at = now
             jobs.append(RecordingJob(self.loggers, "day", now, synchronised=True))
+            self._changed()
         return jobs
+
+    def _slots(self) -> int:
+        """Recordings each logger owes a whole night."""
+        return max(1, math.ceil(self.window.length_s / self.interval_s))
+
+    def _sync_night(self, now: float) -> float | None:
+        """Epoch seconds of the start of the night window ``now`` is in (None: outside);
+        on entering a night, what it owes is worked out and planned."""
+        offset = self._offset(now)
+        local_start = self.window.night_start(now + offset)
+        if local_start is None:
+            return None
+        label = time.strftime("%Y-%m-%d", time.gmtime(local_start))
+        start = local_start - offset
+        if label != self._night:
+            self._begin_night(label, start, now)
+        return start
+
+    def _begin_night(self, label: str, start: float, now: float) -> None:
+        """What night ``label`` (window from ``start``) still owes, planned from ``now``: the
+        coming slots when they hold it, else spread evenly over the rest of the window."""
+        restored = self._restored.done if self._restored.night == label else {}
+        self._night = label
+        self._done = {d: int(restored.get(d, 0)) for d in self.loggers}
+        self._handed = dict(self._done)
+        slots = self._slots()
+        owed = max(slots - n for n in self._handed.values())
+        if owed <= 0:
+            self._plan = []
+            return
+        current = min(int((now - start) // self.interval_s), slots - 1)
+        remaining = [start + k * self.interval_s for k in range(current, slots)]
+        if owed <= len(remaining):
+            self._plan = remaining[len(remaining) - owed :]
+            return
+        first = max(now, self._not_before)
+        span = max(start + self.window.length_s - first, 0.0)
+        # Never closer than the configured interval, nor than MIN_MAKE_UP_SPACING_S: what
+        # does not fit is not made up (a 1-minute interval would otherwise record non-stop).
+        closest = min(self.interval_s, MIN_MAKE_UP_SPACING_S)
+        count = min(owed, max(1, int(span // closest)))
+        if count <= len(remaining):
+            self._plan = remaining  # the slots left hold as many: keep to them
+            return
+        step = span / count
+        self._plan = [first + k * step for k in range(count)]
 
     def next_due_at(self, now: float) -> float:
         """Epoch seconds of the next scheduled job (pending requests: now)."""
         if self._pending:
             return now
         retry_at = min((r.due_at for r in self._retries), default=float("inf"))
-        return min(retry_at, self._next_scheduled_at(now))
+        return min(retry_at, max(self._next_scheduled_at(now), self._not_before))
 
     def _next_scheduled_at(self, now: float) -> float:
         if not self.loggers:
             return now + self.day_interval_s
         offset = self._offset(now)
         local = now + offset
-        night_start = self.window.night_start(local)
+        night_start = self._sync_night(now)
         if night_start is not None:
-            nxt = night_start + ((local - night_start) // self.interval_s + 1) * self.interval_s
-            if nxt < night_start + self.window.length_s:
-                return nxt - offset
-            # Past the last slot: the day cadence resumes when the window closes.
-            return night_start + self.window.length_s - offset
+            if self._plan:
+                return self._plan[0]
+            # All owed: the day cadence resumes when the window closes.
+            return night_start + self.window.length_s
         next_night = self.window.next_start(local) - offset
         base = self._last_day_at if self._last_day_at is not None else now
         return max(now, min(next_night, base + self.day_interval_s))

@@ -35,6 +35,7 @@ __all__ = [
     "StatusSnapshot",
     "offline_reason",
     "read_status",
+    "replace_file",
     "write_status",
 ]
 
@@ -164,8 +165,14 @@ def remove_status_fallback(state_dir: Path) -> None:
 def write_status(state_dir: Path, snapshot: StatusSnapshot, *, name: str = STATE_FILE_NAME) -> Path:
     """Atomically replace ``state_dir/status.json``. Raises OSError (the caller logs it)."""
     path = state_dir / name
-    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-    text = json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n"
+    replace_file(path, json.dumps(snapshot.to_json(), separators=(",", ":")) + "\n")
+    return path
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text`` (a temp file renamed over it: a reader sees
+    the old file or the new one, never a torn one). Raises OSError."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # A fresh file, 0600 whatever the umask. O_EXCL never follows a symlink planted at the
     # temp name (the fallback may live in a shared /tmp); a temp file a crash left is removed.
     with contextlib.suppress(FileNotFoundError):
@@ -174,7 +181,6 @@ def write_status(state_dir: Path, snapshot: StatusSnapshot, *, name: str = STATE
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-    return path
 
 
 def read_status(state_dir: Path) -> StatusSnapshot:

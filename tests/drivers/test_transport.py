@@ -103,6 +103,64 @@ def test_short_answer_is_not_a_good_read(kind, tmp_path):
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize(("baudrate", "answered"), [(115200, False), (1200, True)])
+def test_an_answer_gets_its_time_on_the_wire_on_top_of_the_timeout(baudrate, answered, tmp_path):
+    """A device answering 0.4 s after a request with timeout_s 0.3: too late on a fast line,
+    in time at 1200 baud, where the request and its 3-register answer alone take 0.22 s
+    (pymodbus starts the timeout when the request is handed to the port)."""
+    from drivers.sim.server import UnitFaults
+
+    async def scenario():
+        with pty_pair(tmp_path) as ptys:
+            async with served_units(UNITS, kind="rtu", serial_port=ptys.server_path) as server:
+                server.faults[1] = UnitFaults(delay_s=0.4)
+                t = make_transport("rtu", port=ptys.client_path, baudrate=baudrate, timeout_s=0.3)
+                async with t:
+                    if answered:
+                        assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+                    else:
+                        with pytest.raises(DriverTimeout):
+                            await t.read(3, 1, 0, 3)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["rtu_over_tcp", "rtu"])
+def test_a_late_answer_is_not_taken_for_the_next_requests(kind, tmp_path):
+    """RTU frames carry no transaction id: the late answer to a read that timed out, arriving
+    while a write waits, is no acknowledgement of that write."""
+    from drivers.sim.server import UnitFaults
+
+    async def scenario():
+        async with bus(kind, tmp_path) as (server, t):
+            server.faults[1] = UnitFaults(delay_s=0.5)
+            with pytest.raises(DriverTimeout):
+                await t.read(3, 1, 0, 3, timeout_s=0.2)
+            with pytest.raises(DriverTimeout, match="late answer"):
+                await t.write_registers(1, 100, [7], timeout_s=0.6)
+            server.faults.clear()
+            await asyncio.sleep(0.5)  # the write's own late answer passes
+            assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_broadcasts_back_to_back_each_land_before_the_next_frame(kind, tmp_path):
+    """A device needs the turnaround delay to act on a broadcast (pymodbus's server drops
+    the first of two frames arriving while it still applies it): both writes land, and the
+    read right behind them is answered."""
+
+    async def scenario():
+        async with bus(kind, tmp_path) as (server, t):
+            await t.broadcast_registers(101, [3])
+            await t.broadcast_registers(100, [1])
+            assert await t.read(3, 2, 100, 2) == [1, 3]
+            assert [server.units[u].holding[101] for u in (1, 2)] == [3, 3]
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_writes_and_broadcast(kind, tmp_path):
     """Unicast writes are acknowledged; a broadcast lands on every unit without a reply."""
@@ -203,3 +261,28 @@ def test_busy_serial_port_says_so(tmp_path):
 
     with pty_pair(tmp_path) as ptys:
         asyncio.run(scenario(ptys))
+
+
+def test_rtu_keeps_the_silence_between_frames_on_a_paced_line(tmp_path):
+    """Through a line paced at 38400 baud (8N2): every request starts at least 1.75 ms after
+    the previous answer's last bit on the wire, and never over a device's answer."""
+    from drivers.sim.paced_line import PacedLine, Relay
+    from drivers.sim.ptys import PtyPair
+
+    async def scenario(link):
+        async with served_units(UNITS, kind="rtu", serial_port=ptys.server_path):
+            t = make_transport("rtu", port=str(link), baudrate=38400, stopbits=2, timeout_s=0.5)
+            async with t:
+                for _ in range(10):
+                    assert await t.read(3, 1, 0, 3) == [1, 2, 3]
+                    await t.write_registers(1, 100, [5])
+
+    with PtyPair(tmp_path, server_name="sim", client_name="dev") as ptys:
+        line = PacedLine(ptys.client_path, tmp_path / "gw", baudrate=38400)
+        with Relay([line]):
+            asyncio.run(scenario(tmp_path / "gw"))
+    frames = line.frames
+    assert [f.side for f in frames] == ["master", "device"] * 20
+    silences = [b.start - a.end for a, b in zip(frames[1::2], frames[2::2], strict=False)]
+    assert min(silences) >= 0.00175
+    assert line.wire.collisions == 0

@@ -27,9 +27,11 @@ buses:
     baudrate: 19200
     parity: E
     inter_frame_gap_ms: 5
-  - {name: spare, type: rtu_over_tcp, host: 127.0.0.1, port: 4001}
+    turnaround_ms: 25
+  - {name: spare, type: rtu_over_tcp, host: 127.0.0.1, port: 4001, baudrate: 4800, stopbits: 2}
 devices:
   - {name: lv-01, bus: plc, unit_id: 2, profile: level-radar-lr10, poll_interval_s: 5}
+  - {name: rg-01, bus: spare, unit_id: 3, profile: rain-gauge-tb2}
   - name: nl-01
     bus: rs485
     unit_id: 7
@@ -54,12 +56,35 @@ def cfg(tmp_path):
 def test_runners_per_bus_with_devices(cfg):
     """Only buses with devices get a runner; the transport matches the bus."""
     setup = build_bus_setup(cfg)
-    assert set(setup.runners) == {"plc", "rs485"}
+    assert set(setup.runners) == {"plc", "rs485", "spare"}
     plc, rs485 = setup.runners["plc"].transport, setup.runners["rs485"].transport
     assert (plc.kind, plc.host, plc.port, plc.timeout_s) == ("tcp", "127.0.0.1", 1502, 0.4)
     assert (rs485.kind, rs485.baudrate, rs485.parity) == ("rtu", 19200, "E")
     assert rs485.inter_frame_gap_s == pytest.approx(0.005)
-    assert setup.bus_of == {"lv-01": "plc", "nl-01": "rs485"}
+    assert setup.bus_of == {"lv-01": "plc", "nl-01": "rs485", "rg-01": "spare"}
+
+
+def test_each_bus_prices_requests_on_its_line(cfg):
+    """The wire model: a TCP round trip; 19200 8E1 with the configured gap and turnaround;
+    the line behind an RTU-over-TCP device server at 4800 8N2."""
+    setup = build_bus_setup(cfg)
+    plc, rs485, spare = (setup.runners[b].wire for b in ("plc", "rs485", "spare"))
+    assert not plc.serial
+    assert (rs485.char_s, rs485.gap_s, rs485.turnaround_s) == pytest.approx(
+        (11 / 19200, 0.005, 0.025)
+    )
+    assert (spare.char_s, spare.per_request_s > 0) == (pytest.approx(11 / 4800), True)
+
+
+def test_alarm_points_are_the_alarm_kinds(cfg):
+    """Level gauges are alarm points, polled on their deadlines; loggers and rain are not."""
+    setup = build_bus_setup(cfg)
+    alarm = {
+        name: c.spec.alarm
+        for runner in setup.runners.values()
+        for name, c in runner.coordinators.items()
+    }
+    assert alarm == {"lv-01": True, "nl-01": False, "rg-01": False}
 
 
 def test_policy_device_overrides_bus(cfg):
@@ -81,6 +106,15 @@ def test_overrides_reach_the_plan(cfg):
     plan = setup.runners["rs485"].coordinators["nl-01"].spec.plan
     assert "battery" not in {p.name for p in plan.plan.points}
     assert setup.profiles["nl-01"].recording is not None
+
+
+def test_turnaround_on_a_tcp_bus_is_refused(tmp_path):
+    from edge_agent.config.loader import ConfigError
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(CONFIG.replace("    port: 1502\n", "    port: 1502\n    turnaround_ms: 5\n"))
+    with pytest.raises(ConfigError, match=r"buses\[0\]\.turnaround_ms: applies to rtu"):
+        load_config(path, profiles=_profiles)
 
 
 def test_only_devices_and_unknown_profile(cfg):

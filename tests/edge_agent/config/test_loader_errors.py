@@ -187,7 +187,7 @@ buses:
 """,
         [
             "gateway.yaml:4:43: buses[0].baudrate: not a key of type 'tcp' (only type 'rtu' "
-            "has it)",
+            "or 'rtu_over_tcp' has it)",
         ],
     ),
     (
@@ -443,7 +443,8 @@ buses:
             "gateway.yaml:3:1: defaults: unknown key (expected one of: buses, devices, gateway, "
             "leak_detection, logging, profiles_dir, rules, site_file, storage, uplink, version)",
             "gateway.yaml:3:43: buses[0].colour: unknown key (expected one of: backoff, host, "
-            "inter_frame_gap_ms, name, offline_after, port, retries, timeout_s, type)",
+            "inter_frame_gap_ms, name, offline_after, port, retries, timeout_s, turnaround_ms, "
+            "type)",
         ],
     ),
     (
