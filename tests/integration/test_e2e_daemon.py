@@ -40,9 +40,9 @@ def test_events_reach_the_broker_and_sigterm_leaves_offline(tmp_path):
     daemon = Daemon(tmp_path, config, state, mqtt=broker.url)
     try:
         consumer.wait_for(_has("gateway.started", "demo-gw"), 60)
-        # lv-03 drops out at sim 300 s (5 s) for 360 s; gd-01's gas episode at 900 s, 720 s.
-        consumer.wait_for(_has("device.offline", "lv-03"), 40)
-        consumer.wait_for(_has("device.online", "lv-03"), 40)
+        # mc-02 drops out at sim 300 s (5 s) for 360 s; gd-01's gas episode at 900 s, 720 s.
+        consumer.wait_for(_has("device.offline", "mc-02"), 40)
+        consumer.wait_for(_has("device.online", "mc-02"), 40)
         consumer.wait_for(_has("gas.alarm1", "gd-01"), 40)
         msgs = consumer.wait_for(_has("gas.normal", "gd-01"), 40)
 
@@ -67,7 +67,7 @@ def test_events_reach_the_broker_and_sigterm_leaves_offline(tmp_path):
                 assert m.topic == f"{ROOT}/event/{json.loads(m.payload)['dev']}" and m.qos == 1
         seqs = sorted({e["seq"] for e in events})
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "gap-free seq"
-        offline = next(e for e in events if e["kind"] == "device.offline" and e["dev"] == "lv-03")
+        offline = next(e for e in events if e["kind"] == "device.offline" and e["dev"] == "mc-02")
         assert offline["sev"] >= 2 and offline["id"] == f"demo-gw:{offline['seq']}"
         gas = next(e for e in events if e["kind"] == "gas.alarm1")
         assert gas["data"]["value"] >= 25
@@ -85,7 +85,7 @@ def test_events_reach_the_broker_and_sigterm_leaves_offline(tmp_path):
         daemon.stop()
         consumer.stop()
         sim.stop()
-    # lv-03's drop-out included, a normal run logs no ERROR, and what pymodbus itself logs
+    # mc-02's drop-out included, a normal run logs no ERROR, and what pymodbus itself logs
     # names its bus (drivers/transports/_pymodbus_logs.py).
     lines = daemon.log_lines()
     assert [x for x in lines if x.get("level") in ("error", "critical")] == []
