@@ -21,7 +21,16 @@ import yaml
 
 from yamlread.fields import Section, config_fields, reading_plan, tag_of, type_shape, yaml_key
 from yamlread.partial import INVALID, PartialRecord, PartialTuple, Unknown, is_bad
-from yamlread.problems import Problem, cut, fmt_num, join_path, show_value, suggest
+from yamlread.problems import (
+    Problem,
+    cut,
+    fmt_num,
+    has_other_line_breaks,
+    join_path,
+    show_value,
+    suggest,
+    text_position,
+)
 from yamlread.scalar import scalar_value
 
 __all__ = ["MAX_NODE_VISITS", "Checks", "Converter", "KeyPath", "TooBig"]
@@ -65,8 +74,11 @@ class Converter:
         *,
         max_visits: int = MAX_NODE_VISITS,
         numbers_as_text: bool = False,
+        text: str = "",
     ) -> None:
         self.file = file
+        # Positions as an editor counts lines, where YAML would count more (see problems.py).
+        self.recount = text if has_other_line_breaks(text) else None
         self.base_dir = base_dir
         self.max_visits = max_visits
         self.numbers_as_text = numbers_as_text
@@ -93,9 +105,11 @@ class Converter:
         line, col = mark if mark else (1, 1)
         self.problems.append(Problem(self.file, line, col, path, message))
 
-    @staticmethod
-    def pos(node: yaml.Node) -> tuple[int, int]:
-        return node.start_mark.line + 1, node.start_mark.column + 1
+    def pos(self, node: yaml.Node) -> tuple[int, int]:
+        mark = node.start_mark
+        if self.recount is not None:
+            return text_position(self.recount, mark.index)
+        return mark.line + 1, mark.column + 1
 
     # -- node helpers ------------------------------------------------------------------------
 
@@ -167,7 +181,7 @@ class Converter:
             if key is _ABSENT:
                 continue
             if key in explicit:
-                first = explicit[key][0].start_mark.line + 1
+                first = self.pos(explicit[key][0])[0]
                 self.problem(
                     key_node, join_path(path, str(key)), f"duplicate key (first at line {first})"
                 )

@@ -19,7 +19,7 @@ import yaml
 from yamlread.convert import MAX_NODE_VISITS, Checks, Converter, TooBig
 from yamlread.fields import Section
 from yamlread.partial import INVALID
-from yamlread.problems import Problem, ReadError
+from yamlread.problems import Problem, ReadError, has_other_line_breaks, text_position
 
 __all__ = ["MAX_FILE_BYTES", "compose", "decode", "read_file", "read_section", "read_text"]
 
@@ -58,7 +58,7 @@ def decode(
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line, col = _position(raw.decode("utf-8", "replace"), exc.start)
+        line, col = text_position(raw.decode("utf-8", "replace"), exc.start)
         raise error([Problem(file, line, col, "", "not UTF-8 text")]) from None
 
 
@@ -73,11 +73,16 @@ def compose(text: str, file: str, *, error: ErrorType = ReadError) -> yaml.Node 
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if mark is None:
+            line, col = 1, 1
+        elif has_other_line_breaks(text):
+            line, col = text_position(text, mark.index)
+        else:
+            line, col = mark.line + 1, mark.column + 1
         what = exc.problem or exc.context or "invalid YAML"
         raise fail(line, col, f"YAML syntax: {_redact(what, text, line)}") from None
     except yaml.reader.ReaderError as exc:
-        line, col = _position(text, exc.position)
+        line, col = text_position(text, exc.position)
         ch = exc.character
         shown = f"#x{ch:04x}" if isinstance(ch, int) else f"#x{ord(ch):04x}"
         raise fail(
@@ -111,6 +116,7 @@ def read_text(
         base_dir,
         max_visits=max(MAX_NODE_VISITS, len(text)),
         numbers_as_text=numbers_as_text,
+        text=text,
     )
     return _read(conv, root, "", cls, error, checks)
 
@@ -214,8 +220,3 @@ def _redact(message: str, text: str, line: int) -> str:
     if _SECRETISH_RE.search(source):
         return re.sub(r"'[^']*'", "'***'", message)
     return message
-
-
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1

@@ -108,3 +108,19 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     if 0 < len(choices) <= 12:
         return f" (expected one of: {', '.join(choices)})"
     return ""
+
+
+# YAML also ends a line at a lone CR, NEL, LS and PS; an editor (and the user reading our
+# "file:line:col") counts only LF. A text holding any of them is counted by hand.
+_OTHER_LINE_BREAKS = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+
+
+def has_other_line_breaks(text: str) -> bool:
+    """Whether YAML's line numbers for ``text`` differ from an editor's."""
+    return _OTHER_LINE_BREAKS.search(text) is not None
+
+
+def text_position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of character ``index`` in ``text``, lines ended by LF only."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1

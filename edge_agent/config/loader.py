@@ -64,7 +64,7 @@ def parse_config(
     Raises ``ConfigError`` listing every problem.
     """
     base = os.path.abspath(base_dir or os.getcwd())
-    conv = Converter(file, base, max_visits=max(MAX_NODE_VISITS, len(text)))
+    conv = Converter(file, base, max_visits=max(MAX_NODE_VISITS, len(text)), text=text)
 
     def fail(line: int, col: int, message: str) -> ConfigError:
         return ConfigError([Problem(file, line, col, "", message)])
