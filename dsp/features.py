@@ -282,10 +282,19 @@ def _reduce_kernel(
     # Lines the steadiness test missed: a pump whose speed wanders moves its harmonics across
     # bins (unsteady in each), yet they still stand far above their neighbours.
     tonal |= _peak_bins(qmean, _LINE_FACTOR, _LINE_NEIGHBOURS)
-    # tone-free quiet spectrum: tonal bins filled in linearly from the free bins either side
-    idx = np.arange(nfreq).astype(np.float64)
+    # tone-free quiet spectrum: tonal bins bridged from the free bins either side along a power
+    # law (a straight line in log power over log frequency, the background's own shape). A
+    # straight line in linear power bulges into a hump over a long gap (a pump's dense comb),
+    # and the shape features would read that hump as a leak.
+    log_f = np.log(np.maximum(np.arange(nfreq).astype(np.float64), 0.5))
+    log_q = np.log(np.maximum(qmean, _TINY))
     free = np.nonzero(~tonal)[0]
-    filled = np.interp(idx, idx[free], qmean[free]) if free.size > 0 else np.zeros(nfreq)
+    if free.size > 0:
+        filled = np.exp(np.interp(log_f, log_f[free], log_q[free]))
+        for k in free:
+            filled[k] = qmean[k]  # free bins exactly as measured
+    else:
+        filled = np.zeros(nfreq)
     all_power = np.sum(qmean[klo : khi + 1]) * df
     free_in_band = int(nb - np.sum(tonal[klo : khi + 1]))
     free_power = np.sum(filled[klo : khi + 1]) * df if free_in_band > 0 else 0.0

@@ -124,39 +124,50 @@ def shape_kernel(
         raised[used] = level[used] + NOISE_ALLOWANCE * _DB_PER_NEPER * math.sqrt(2.0 / dof)
         count[used] = m
         used += 1
-    start = 0
+    if used < 2:
+        return 0.0, 0.0
     u_lo = math.log2(max(band_lo, _TINY))
     u_hi = math.log2(band_hi)
+    # (a) the band's power over the hull of the whole context
+    hull = _lower_hull(centre[:used], raised[:used])
+    # (b) the hull from the low maximum on (a band reaching below LOW_BAND_HZ): the chain's
+    # own low hump (high-pass, ambient knee) lies below it and cannot make a peak
+    start = 0
     if band_lo < LOW_BAND_HZ:
         for i in range(used):
             if centre[i] <= u_lo + 1.0 and level[i] > level[start]:
                 start = i
-    if used - start < 2:
-        return 0.0, 0.0
-    u = centre[start:used]
-    level = level[start:used]
-    count = count[start:used]
-    used = used - start
-    hull = _lower_hull(u, raised[start : start + used])
+    peak_hull = hull
+    if start > 0:
+        peak_hull = np.full(used, -np.inf)
+        if used - start >= 2:
+            peak_hull[start:] = _lower_hull(centre[start:used], raised[start:used])
     top = 0.0
     bottom = 0.0
+    peak = -np.inf
     su = 0.0
     sy = 0.0
     suu = 0.0
     suy = 0.0
     n_in = 0
     for i in range(used):
-        if u_lo <= u[i] <= u_hi:
+        u = centre[i]
+        if u_lo <= u <= u_hi:
             top += count[i] * 10.0 ** (level[i] / 10.0)
             bottom += count[i] * 10.0 ** (hull[i] / 10.0)
-            su += u[i]
+            if i >= start and used - start >= 2:
+                peak = max(peak, level[i] - peak_hull[i])
+            su += u
             sy += level[i]
-            suu += u[i] * u[i]
-            suy += u[i] * level[i]
+            suu += u * u
+            suy += u * level[i]
             n_in += 1
     if n_in == 0 or bottom <= 0.0:
         return 0.0, 0.0
-    prominence = 10.0 * math.log10(max(top, _TINY) / bottom)
+    if not peak > -np.inf:
+        peak = 0.0
+    power_over_hull = 10.0 * math.log10(max(top, _TINY) / bottom)
+    prominence = 0.5 * (power_over_hull + peak)
     denom = n_in * suu - su * su
     slope = (n_in * suy - su * sy) / denom if n_in >= 2 and denom > 0.0 else 0.0
     return prominence, slope
