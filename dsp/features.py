@@ -13,9 +13,11 @@ segments (``nperseg`` samples, 50 % overlap).
   draw-off).
 - ``quiet_level_db``: in-band level of the *quiet, tone-free* spectrum: the mean spectrum of the
   quiet frames (tone-free frame level <= its 10th percentile + ``quiet_margin_db``) with tonal
-  bins replaced by linear interpolation between the free bins either side. Intermittent noise
-  does not reach it (it is judged on the quiet frames), a pump's hum does not reach it (tones
-  are left out); a leak, continuous and broadband, does. This is what the leak score is built on.
+  bins bridged from the free bins either side along a power law (a straight line in log power
+  over log frequency: a linear bridge over a pump's dense comb bulges into a false hump).
+  Intermittent noise does not reach it (it is judged on the quiet frames), a pump's hum does
+  not reach it (tones are left out); a leak, continuous and broadband, does. This is what the
+  leak score is built on.
 - tonal bins, over the whole spectrum: bins whose periodogram hardly varies across the quiet
   frames (coefficient of variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone
   far less; judged on the quietest 8 frames when fewer are quiet) and one bin either side; and
@@ -31,8 +33,9 @@ segments (``nperseg`` samples, 50 % overlap).
   on 31.5 Hz * 2**k wholly below Nyquist.
 
 Gain-free (none moves when the samples are multiplied by any gain):
-- ``prominence_db`` / ``slope_db_per_octave``: the band's quiet, tone-free spectrum over its
-  own smooth background, and its slope (``dsp.shape``);
+- ``prominence_db`` / ``slope_db_per_octave``: how far the band's quiet, tone-free spectrum
+  stands over its own smooth background (the mean of its power and its highest third-octave
+  over it), and its slope (``dsp.shape``);
 - ``unsteadiness_db``: the tone-free in-band L50 - L90 beyond what steady Gaussian noise over
   the same bins shows; ``quiet_share``: quiet frames over all frames.
 """

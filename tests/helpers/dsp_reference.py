@@ -88,6 +88,7 @@ def shape_reference(
     slope = np.polyfit(u[inside], level[inside], 1)[0] if inside.sum() >= 2 else 0.0
     return float(0.5 * (power_over_hull + peak)), float(slope)
 
+
 def _lines(spectrum: np.ndarray, factor: float = 4.0, half: int = 8) -> np.ndarray:
     """Bins over ``factor`` x the median of their ``half`` neighbours either side (DC and the
     bin itself left out, four neighbours at least), and one bin either side of each."""
