@@ -13,9 +13,11 @@ segments (``nperseg`` samples, 50 % overlap).
   draw-off).
 - ``quiet_level_db``: in-band level of the *quiet, tone-free* spectrum: the mean spectrum of the
   quiet frames (tone-free frame level <= its 10th percentile + ``quiet_margin_db``) with tonal
-  bins replaced by linear interpolation between the free bins either side. Intermittent noise
-  does not reach it (it is judged on the quiet frames), a pump's hum does not reach it (tones
-  are left out); a leak, continuous and broadband, does. This is what the leak score is built on.
+  bins bridged from the free bins either side along a power law (a straight line in log power
+  over log frequency: a linear bridge over a pump's dense comb bulges into a false hump).
+  Intermittent noise does not reach it (it is judged on the quiet frames), a pump's hum does
+  not reach it (tones are left out); a leak, continuous and broadband, does. This is what the
+  leak score is built on.
 - tonal bins, over the whole spectrum: bins whose periodogram hardly varies across the quiet
   frames (coefficient of variation < ``tonal_cv``; Gaussian noise has about 1, a steady tone
   far less; judged on the quietest 8 frames when fewer are quiet) and one bin either side; and
@@ -31,8 +33,9 @@ segments (``nperseg`` samples, 50 % overlap).
   on 31.5 Hz * 2**k wholly below Nyquist.
 
 Gain-free (none moves when the samples are multiplied by any gain):
-- ``prominence_db`` / ``slope_db_per_octave``: the band's quiet, tone-free spectrum over its
-  own smooth background, and its slope (``dsp.shape``);
+- ``prominence_db`` / ``slope_db_per_octave``: how far the band's quiet, tone-free spectrum
+  stands over its own smooth background (the mean of its power and its highest third-octave
+  over it), and its slope (``dsp.shape``);
 - ``unsteadiness_db``: the tone-free in-band L50 - L90 beyond what steady Gaussian noise over
   the same bins shows; ``quiet_share``: quiet frames over all frames.
 """
@@ -282,10 +285,19 @@ def _reduce_kernel(
     # Lines the steadiness test missed: a pump whose speed wanders moves its harmonics across
     # bins (unsteady in each), yet they still stand far above their neighbours.
     tonal |= _peak_bins(qmean, _LINE_FACTOR, _LINE_NEIGHBOURS)
-    # tone-free quiet spectrum: tonal bins filled in linearly from the free bins either side
-    idx = np.arange(nfreq).astype(np.float64)
+    # tone-free quiet spectrum: tonal bins bridged from the free bins either side along a power
+    # law (a straight line in log power over log frequency, the background's own shape). A
+    # straight line in linear power bulges into a hump over a long gap (a pump's dense comb),
+    # and the shape features would read that hump as a leak.
+    log_f = np.log(np.maximum(np.arange(nfreq).astype(np.float64), 0.5))
+    log_q = np.log(np.maximum(qmean, _TINY))
     free = np.nonzero(~tonal)[0]
-    filled = np.interp(idx, idx[free], qmean[free]) if free.size > 0 else np.zeros(nfreq)
+    if free.size > 0:
+        filled = np.exp(np.interp(log_f, log_f[free], log_q[free]))
+        for k in free:
+            filled[k] = qmean[k]  # free bins exactly as measured
+    else:
+        filled = np.zeros(nfreq)
     all_power = np.sum(qmean[klo : khi + 1]) * df
     free_in_band = int(nb - np.sum(tonal[klo : khi + 1]))
     free_power = np.sum(filled[klo : khi + 1]) * df if free_in_band > 0 else 0.0

@@ -12,18 +12,24 @@ material's band (metal ~200-1500 Hz, plastic below ~300 Hz): on top of that back
 bends the spectrum the other way. So:
 
 1. the quiet, tone-free spectrum (``dsp.features``: the quiet frames' mean, steady tones
-   bridged over) is averaged in fractional-octave bands (``PER_OCTAVE`` a octave) over the leak
-   band and ``CONTEXT_OCTAVES`` either side of it, from the third bin up to
-   ``TOP_OF_NYQUIST`` of Nyquist (anti-alias filters roll the top off);
-   Where the band reaches below ``LOW_BAND_HZ`` (plastic), the analysis starts at the
-   spectrum's maximum within the band's lowest octave: below it the sensor's high-pass rolls
-   the spectrum off, and that roll-off with the ambient's knee above it is a hump of its own;
+   bridged over along a power law) is averaged in fractional-octave bands (``PER_OCTAVE`` a
+   octave) over the leak band and ``CONTEXT_OCTAVES`` either side of it, from the third bin up
+   to ``TOP_OF_NYQUIST`` of Nyquist (anti-alias filters roll the top off);
 2. each band level is raised by ``NOISE_ALLOWANCE`` standard deviations of its own estimate
    (few bins x few quiet frames = a noisy level; a noisy dip must not drag the background
    down), and the lower convex hull of those points is the background;
-3. ``prominence_db`` = in-band power of the quiet spectrum over in-band power of the
-   background. About 0 dB (or below) for any smooth background whatever its tilt, about
-   10*log10(1 + SNR) for a leak at in-band SNR ``SNR`` over it: 3 dB at 0 dB SNR.
+3. two readings of the hump, each gain-free, and ``prominence_db`` is their mean:
+   - the band's **power** over the power of the background under it (the hull over the whole
+     context): about 10*log10(1 + SNR) for a leak at in-band SNR ``SNR``. It sees a plastic
+     leak whose noise sits at the bottom of its band, and also the hump that a sensor's
+     high-pass and the ambient's low-frequency knee make there;
+   - the band's **highest third-octave** over the background, in dB: where the hump stands
+     out most, wherever its power is. For a band reaching below ``LOW_BAND_HZ`` (plastic) this
+     hull starts at the spectrum's maximum within the band's lowest octave, so the chain's own
+     low hump (the roll-off below that maximum) cannot make a peak; a leak's hump bends the
+     spectrum above it.
+   About 0 dB (or below) for any smooth background whatever its tilt; a few dB for a recording
+   chain's ripple or high-pass; more for a leak's hump (``dsp.leak`` is neutral at 5 dB).
 
 Short recordings give few frames, so wide allowances and a prominence near 0: the evidence
 fades, it does not explode. ``slope_db_per_octave`` is the least-squares slope of the band
@@ -49,8 +55,8 @@ __all__ = [
 PER_OCTAVE = 3  # third-octave bands: fine enough to see a hump, coarse enough to average
 CONTEXT_OCTAVES = 1.0  # background judged this far either side of the leak band
 # A band reaching down below this (plastic: 20 Hz) starts where the sensor's high-pass and the
-# ambient's low-frequency knee make a hump of their own: there the analysis starts at the
-# spectrum's low-frequency maximum (within the band's lowest octave), not below it.
+# ambient's low-frequency knee make a hump of their own: there the peak reading's hull starts
+# at the spectrum's low-frequency maximum (within the band's lowest octave), not below it.
 LOW_BAND_HZ = 60.0
 TOP_OF_NYQUIST = 0.75  # above this fraction of Nyquist anti-alias filters roll off
 NOISE_ALLOWANCE = 2.0  # band levels raised by this many standard deviations before the hull
@@ -124,39 +130,50 @@ def shape_kernel(
         raised[used] = level[used] + NOISE_ALLOWANCE * _DB_PER_NEPER * math.sqrt(2.0 / dof)
         count[used] = m
         used += 1
-    start = 0
+    if used < 2:
+        return 0.0, 0.0
     u_lo = math.log2(max(band_lo, _TINY))
     u_hi = math.log2(band_hi)
+    # (a) the band's power over the hull of the whole context
+    hull = _lower_hull(centre[:used], raised[:used])
+    # (b) the hull from the low maximum on (a band reaching below LOW_BAND_HZ): the chain's
+    # own low hump (high-pass, ambient knee) lies below it and cannot make a peak
+    start = 0
     if band_lo < LOW_BAND_HZ:
         for i in range(used):
             if centre[i] <= u_lo + 1.0 and level[i] > level[start]:
                 start = i
-    if used - start < 2:
-        return 0.0, 0.0
-    u = centre[start:used]
-    level = level[start:used]
-    count = count[start:used]
-    used = used - start
-    hull = _lower_hull(u, raised[start : start + used])
+    peak_hull = hull
+    if start > 0:
+        peak_hull = np.full(used, -np.inf)
+        if used - start >= 2:
+            peak_hull[start:] = _lower_hull(centre[start:used], raised[start:used])
     top = 0.0
     bottom = 0.0
+    peak = -np.inf
     su = 0.0
     sy = 0.0
     suu = 0.0
     suy = 0.0
     n_in = 0
     for i in range(used):
-        if u_lo <= u[i] <= u_hi:
+        u = centre[i]
+        if u_lo <= u <= u_hi:
             top += count[i] * 10.0 ** (level[i] / 10.0)
             bottom += count[i] * 10.0 ** (hull[i] / 10.0)
-            su += u[i]
+            if i >= start and used - start >= 2:
+                peak = max(peak, level[i] - peak_hull[i])
+            su += u
             sy += level[i]
-            suu += u[i] * u[i]
-            suy += u[i] * level[i]
+            suu += u * u
+            suy += u * level[i]
             n_in += 1
     if n_in == 0 or bottom <= 0.0:
         return 0.0, 0.0
-    prominence = 10.0 * math.log10(max(top, _TINY) / bottom)
+    if not peak > -np.inf:
+        peak = 0.0
+    power_over_hull = 10.0 * math.log10(max(top, _TINY) / bottom)
+    prominence = 0.5 * (power_over_hull + peak)
     denom = n_in * suu - su * su
     slope = (n_in * suy - su * sy) / denom if n_in >= 2 and denom > 0.0 else 0.0
     return prominence, slope

@@ -111,10 +111,12 @@ def _check(rows, min_auc=0.97, max_false_alarms=0.02):
     return auc, false_alarms, detected
 
 
-@pytest.mark.parametrize(("mode", "min_detected"), [("absolute", 0.85), ("relative", 0.75)])
+@pytest.mark.parametrize(("mode", "min_detected"), [("absolute", 0.85), ("relative", 0.6)])
 def test_synth_corpus_auc_and_false_alarms(mode, min_detected):
     """240 recordings, 6 materials, 2 rates; every interferer alone and with leaks. Without
-    the floor fewer of the faint leaks are called (4 s recordings: few frames)."""
+    the floor fewer of the faint leaks are called (4 s recordings: few frames; the shape
+    evidence asks for a hump clear of what recording chains make, to keep false alarms at
+    2 % on recordings the detector was not built from)."""
     rows = _score_corpus((synth_case(i) for i in range(240)), mode)
     assert {r[2] for r in rows} == set(MATERIALS)
     kinds = {(r[0], r[1]) for r in rows}

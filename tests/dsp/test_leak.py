@@ -6,6 +6,8 @@ import math
 import pytest
 
 from dsp.leak import (
+    DEFAULT_PROMINENCE_DB,
+    DEFAULT_PROMINENCE_WIDTH_DB,
     GROUP_MAX_FOR,
     LEVEL_MAX_AGAINST,
     LEVEL_MAX_FOR,
@@ -33,9 +35,12 @@ def test_thresholds_validate():
 
 
 def test_without_a_floor_the_score_is_relative_and_the_sum_of_its_evidence():
-    s = score_recording(feat(5.0, prominence_db=4.0, unsteadiness_db=2.5))
+    prominence = DEFAULT_PROMINENCE_DB + 1.0
+    s = score_recording(feat(5.0, prominence_db=prominence, unsteadiness_db=2.5))
     assert s.mode == "relative" and s.floor_db is None and s.level_logit is None
-    assert s.shape_logit == pytest.approx((4.0 - 2.0) / 0.5)
+    assert s.shape_logit == pytest.approx(
+        (prominence - DEFAULT_PROMINENCE_DB) / DEFAULT_PROMINENCE_WIDTH_DB
+    )
     assert s.steadiness_logit == pytest.approx(-(2.5 - 1.0) / 3.0)
     assert s.score == pytest.approx(logistic(s.shape_logit + s.steadiness_logit))
     assert s.relative_score == s.score
@@ -62,16 +67,19 @@ def test_level_evidence_is_bounded_both_ways():
     calibration is 30 dB off (floor far above its readings) still alarms on a clear hump."""
     loud = score_recording(feat(40.0, prominence_db=0.0), LeakThresholds(floor_db=0.0))
     assert loud.level_logit == LEVEL_MAX_FOR and loud.verdict == "no_leak"
-    miscalibrated = score_recording(feat(-30.0, prominence_db=5.0), LeakThresholds(floor_db=0.0))
+    clear_hump = DEFAULT_PROMINENCE_DB + 3.0 * DEFAULT_PROMINENCE_WIDTH_DB
+    miscalibrated = score_recording(
+        feat(-30.0, prominence_db=clear_hump), LeakThresholds(floor_db=0.0)
+    )
     assert miscalibrated.level_logit == -LEVEL_MAX_AGAINST and miscalibrated.verdict == "leak"
     # in between the level tips a borderline shape
-    borderline = feat(8.0, prominence_db=1.5)
+    borderline = feat(8.0, prominence_db=DEFAULT_PROMINENCE_DB - 0.5 * DEFAULT_PROMINENCE_WIDTH_DB)
     assert score_recording(borderline).verdict == "no_leak"
     assert score_recording(borderline, LeakThresholds(floor_db=0.0)).verdict == "leak"
 
 
 def test_group_evidence_only_counts_for_a_leak():
-    f = feat(5.0, prominence_db=1.0)
+    f = feat(5.0, prominence_db=DEFAULT_PROMINENCE_DB - 2.5 * DEFAULT_PROMINENCE_WIDTH_DB)
     alone = score_recording(f)
     like_peers = score_recording(f, group_excess_db=-4.0)
     standing_out = score_recording(f, group_excess_db=20.0)

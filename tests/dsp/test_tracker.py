@@ -6,15 +6,17 @@ import json
 import pytest
 
 from dsp.features import Features
-from dsp.leak import LeakThresholds
+from dsp.leak import DEFAULT_PROMINENCE_DB, DEFAULT_PROMINENCE_WIDTH_DB, LeakThresholds
 from dsp.tracker import LeakState, LeakTracker, TrackerConfig
 
 HOUR = 3600.0
 DAY = 86400.0
 # (quiet level dB, prominence dB) of a recording
-LEAK = (10.0, 6.0)  # a clear hump: score ~1 in any mode
+P, W = DEFAULT_PROMINENCE_DB, DEFAULT_PROMINENCE_WIDTH_DB  # where the shape is neutral, its scale
+HUMP = P + 3.0 * W  # a clear hump
+LEAK = (10.0, P + 4.0 * W)  # a clear hump: score ~1 in any mode
 QUIET = (0.0, 0.0)  # smooth spectrum: score ~0
-GREY = (0.0, 1.6)  # relative score ~0.38: between clear_score and threshold
+GREY = (0.0, P - 0.8 * W)  # relative score ~0.38: between clear_score and threshold
 
 
 def feat(quiet_db: float, prominence_db: float = 0.0, unsteadiness_db: float = 0.0) -> Features:
@@ -170,7 +172,7 @@ def test_new_leak_on_a_quiet_site_stands_out():
     tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=5))
     assert flat(run_nights(tracker, [[(-10.0, 0.0), (-10.2, 0.0)]] * 6)) == []
     assert tracker.baseline_db == pytest.approx(-10.2)  # each night's quietest recording
-    kinds = flat(run_nights(tracker, [[(-4.0, 1.5), (-4.0, 1.5)]] * 2, start_day=6))
+    kinds = flat(run_nights(tracker, [[(-4.0, P - W), (-4.0, P - W)]] * 2, start_day=6))
     assert kinds == ["leak.warning", "leak.suspected", "leak.confirmed"]
 
 
@@ -187,7 +189,7 @@ def test_a_leak_running_since_installation_is_never_learnt_nor_cleared():
     learn it, so the floor never climbs to it and it never clears while it runs; it clears
     two nights after the repair, and learning goes on from there."""
     tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=5))
-    kinds = flat(run_nights(tracker, [[(9.0, 5.0), (8.9, 5.0)]] * 12))
+    kinds = flat(run_nights(tracker, [[(9.0, HUMP), (8.9, HUMP)]] * 12))
     assert kinds == ["leak.warning", "leak.suspected", "leak.confirmed"]
     assert tracker.baseline_db is None and tracker.state is LeakState.CONFIRMED
     repaired = flat(run_nights(tracker, [[QUIET, QUIET]] * 3, start_day=12))
@@ -199,7 +201,7 @@ def test_a_leak_running_since_installation_is_never_learnt_nor_cleared():
 def test_a_calibration_error_does_not_silence_the_tracker():
     """A logger reading 30 dB low against the site floor still alarms on a leak's hump."""
     tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=30, baseline_nights=30))
-    kinds = flat(run_nights(tracker, [[(-30.0, 5.0), (-30.0, 5.0)]]))
+    kinds = flat(run_nights(tracker, [[(-30.0, HUMP), (-30.0, HUMP)]]))
     assert kinds == ["leak.warning", "leak.suspected"]
 
 

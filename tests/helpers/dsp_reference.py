@@ -65,22 +65,28 @@ def shape_reference(
         raised.append(level[-1] + 2.0 * sigma)
         count.append(m)
     u, level, raised, count = (np.array(v, dtype=float) for v in (u, level, raised, count))
-    start = 0
-    if band[0] < 60.0 and u.size:
-        low = np.nonzero(u <= np.log2(band[0]) + 1.0)[0]
-        if low.size:
-            start = int(low[np.argmax(level[low])])
-    u, level, raised, count = u[start:], level[start:], raised[start:], count[start:]
     if u.size < 2:
         return 0.0, 0.0
-    hull = _lower_hull(u, raised)
     inside = (u >= np.log2(band[0])) & (u <= np.log2(band[1]))
     if not inside.any():
         return 0.0, 0.0
+    # the band's power over the hull of the whole context
+    hull = _lower_hull(u, raised)
     top = np.sum(count[inside] * 10 ** (level[inside] / 10))
     bottom = np.sum(count[inside] * 10 ** (hull[inside] / 10))
+    power_over_hull = 10 * np.log10(top / bottom)
+    # the highest band over the hull from the low maximum on (bands reaching below 60 Hz)
+    start = 0
+    if band[0] < 60.0:
+        low = np.nonzero(u <= np.log2(band[0]) + 1.0)[0]
+        if low.size:
+            start = int(low[np.argmax(level[low])])
+    peak = 0.0
+    if u.size - start >= 2 and inside[start:].any():
+        peak_hull = _lower_hull(u[start:], raised[start:])
+        peak = float(np.max((level[start:] - peak_hull)[inside[start:]]))
     slope = np.polyfit(u[inside], level[inside], 1)[0] if inside.sum() >= 2 else 0.0
-    return float(10 * np.log10(top / bottom)), float(slope)
+    return float(0.5 * (power_over_hull + peak)), float(slope)
 
 
 def _lines(spectrum: np.ndarray, factor: float = 4.0, half: int = 8) -> np.ndarray:
@@ -141,7 +147,10 @@ def scipy_features(
     qmean = frames[quiet].mean(axis=0)
     tonal |= _lines(qmean)
     idx = np.arange(f.size)
-    filled = np.interp(idx, idx[~tonal], qmean[~tonal])
+    log_f = np.log(np.maximum(idx, 0.5))
+    log_q = np.log(np.maximum(qmean, 1e-300))
+    filled = np.exp(np.interp(log_f, log_f[~tonal], log_q[~tonal]))  # along a power law
+    filled[~tonal] = qmean[~tonal]
     free_in_band = int((~tonal[sel]).sum())
     free = filled[sel].sum() * df
     expected = 1.2816 * 10 / np.log(10) * np.sqrt(1.5 / max(free_in_band, 1))

@@ -178,7 +178,7 @@ def test_help_teaches(capsys):
 def test_without_scale_or_floor_the_mode_is_relative_and_gain_free(tmp_path, capsys):
     """The same recording at two gains 40 dB apart scores the same without --scale; the mode
     is printed first."""
-    x = synth.recording(4096.0, 4.0, scene=synth.Scene(leak_distance_m=40, leak_snr_db=6), seed=9)
+    x = synth.recording(4096.0, 4.0, scene=synth.Scene(leak_distance_m=40, leak_snr_db=12), seed=9)
     write_wav(tmp_path / "loud.wav", x / np.max(np.abs(x)) * 0.9, 4096, bits=32, encoding="float")
     write_wav(tmp_path / "soft.wav", x / np.max(np.abs(x)) * 0.009, 4096, bits=32, encoding="float")
     code = main(["analyze", str(tmp_path / "loud.wav"), str(tmp_path / "soft.wav")])
