@@ -271,7 +271,8 @@ async def _demo(
             site=site,
         )
         daemon = Daemon(options)
-        out.write(
+        # With --json stdout carries only events, one JSON object a line; the rest is stderr.
+        (sys.stderr if args.json else out).write(
             f"edge-agent demo: {len(site.devices)} simulated devices on "
             f"{len(sim.endpoints)} buses, world x{WORLD_SPEED:g}, a night every "
             f"{NIGHT_EVERY_S:g} s, {args.duration:g} s; state in {state_dir}\n"
@@ -390,8 +391,9 @@ def run(args: argparse.Namespace) -> int:
         base.mkdir(exist_ok=True)
         state_dir = Path(tempfile.mkdtemp(prefix="demo-", dir=base))
     out = sys.stdout
-    out.write("edge-agent demo: loading the DSP kernels (compiled once, then cached)...\n")
-    out.flush()
+    info = sys.stderr if args.json else out
+    info.write("edge-agent demo: loading the DSP kernels (compiled once, then cached)...\n")
+    info.flush()
     warm_up_dsp()
     asyncio.run(_demo(args, site, scenarios, state_dir, out))
     return EXIT_OK

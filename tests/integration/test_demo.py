@@ -37,7 +37,9 @@ def test_demo_shows_every_promised_event_and_exits_0(tmp_path):
         timeout=DURATION_S + 240,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    # --json: stdout is events only, one JSON object a line (progress goes to stderr)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert "edge-agent demo:" in proc.stderr
     for event in events:
         payload.validate(event)
     kinds = {e["kind"] for e in events}
