@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from edge_agent.commands.demo import gateway_yaml  # noqa: E402
 from sitemodel import load_site  # noqa: E402
+from tests.integration.sitegw import wait_until  # noqa: E402
 
 POLLED_DEVICES = 20
 NOISE_LOGGERS = 8
@@ -189,19 +190,6 @@ def _analysis(state: Path) -> dict:
         return {}
 
 
-def _wait(predicate, timeout: float, what: str, tick=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not within {timeout:g} s")
-        if tick is not None:
-            tick()
-        time.sleep(SAMPLE_S)
-
-
 class Sampler:
     """RSS of the daemon and of its children (the analysis worker), sampled on demand."""
 
@@ -264,8 +252,8 @@ def _run_daemon(tmp: Path, config: Path, state: Path, args: argparse.Namespace) 
             raise RuntimeError("the daemon did not send READY=1 within 120 s")
         sampler = Sampler(proc.pid)
         # The day-cadence job at start: recorded, analysed, the worker closed when idle.
-        _wait(lambda: _analysis(state).get("jobs", 0) >= 1, 300, "the start job analysed")
-        _wait(lambda: not sampler.workers(), 120, "the idle worker closed")
+        wait_until(lambda: _analysis(state).get("jobs", 0) >= 1, 300, "the start job analysed")
+        wait_until(lambda: not sampler.workers(), 120, "the idle worker closed")
         time.sleep(args.warmup)
 
         steady = Sampler(proc.pid)
@@ -284,10 +272,11 @@ def _run_daemon(tmp: Path, config: Path, state: Path, args: argparse.Namespace) 
             jobs = _analysis(state).get("jobs", 0)
             t_slot = time.monotonic()
             proc.send_signal(signal.SIGUSR1)  # every logger, one broadcast start
-            _wait(lambda j=jobs: _analysis(state).get("jobs", 0) > j, 300, f"slot {slot + 1}",
-                  night.sample)  # fmt: skip
+            wait_until(lambda j=jobs: night.sample() or _analysis(state).get("jobs", 0) > j,
+                       300, f"slot {slot + 1}", SAMPLE_S)  # fmt: skip
             slot_s.append(time.monotonic() - t_slot)
-            _wait(lambda: not night.workers(), 120, "the idle worker closed", night.sample)
+            wait_until(lambda: night.sample() or not night.workers(), 120,
+                       "the idle worker closed", SAMPLE_S)  # fmt: skip
         night_s = time.monotonic() - night_started
         after = _analysis(state)
         status = _status(state)
@@ -356,12 +345,18 @@ def main() -> int:
     result["cpu_ratio_vs_floor"] = round(result["cpu_percent"] / CPU_FLOOR_PERCENT, 2)
     result["ready_ratio_vs_floor"] = round(result["ready_s"] / READY_FLOOR_S, 2)
     result["cpu_count"] = os.cpu_count()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+    print_result(result, args.json)
     return 0
+
+
+def print_result(result: dict, as_json: bool) -> None:
+    """One JSON object, or one ``key: value`` line each."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        print(f"{key:>{width}}: {value}")
 
 
 if __name__ == "__main__":

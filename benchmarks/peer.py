@@ -354,11 +354,7 @@ def main() -> int:
         return 0
     result = summarise(measure(args, tb_python))
     result.update(window_s=args.window, rounds=args.rounds, cpu_count=os.cpu_count())
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>36}: {value}")
+    bench.print_result(result, args.json)
     return 0
 
 

@@ -163,10 +163,6 @@ class AnalysisWorker:
             self._failures, self._given_up, round(self._busy_s, 3), self._last_error,
         )  # fmt: skip
 
-    def update(self, setup: AnalysisSetup) -> None:
-        """A new setup (a reload): sent before the next job."""
-        self._setup, self._setup_sent = setup, False
-
     async def analyse(self, job: AnalysisJob, beat: Callable[[], None]) -> JobResult:
         """The job's result, by a worker started if needed. Raises ``AnalysisFailed`` once
         every attempt failed (each failure logged)."""

@@ -80,7 +80,7 @@ def _contain(memory_mb: float) -> str | None:
 def _load_kernels(started: float) -> Any:
     """Import the analysis (numba) and load every kernel; LLVM's pages handed back after each
     step (the peak is what the steps touch, not the library). Returns ``WorkerReady``."""
-    import llvmlite.binding  # noqa: F401 - loads libllvmlite.so: hand its pages back at once
+    import llvmlite.binding  # type: ignore[import-untyped]  # noqa: F401 - loads LLVM
 
     from edge_agent.daemon.analysis_jobs import WorkerReady
     from edge_agent.daemon.footprint import page_out_library
