@@ -348,7 +348,9 @@ def main() -> int:
     args = parser.parse_args()
     tb_python, how = ensure_thingsboard(args.venv)
     if tb_python is None:
-        print(f"peer benchmark skipped: ThingsBoard IoT Gateway not available ({how})")
+        # One clear line on stderr; stdout stays one JSON object with --json.
+        print(f"peer benchmark skipped: ThingsBoard IoT Gateway not available ({how})",
+              file=sys.stderr)  # fmt: skip
         if args.json:
             print(json.dumps({"skipped": how}))
         return 0
