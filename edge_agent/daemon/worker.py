@@ -29,6 +29,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from edge_agent.config.model import (
+    DEFAULT_WORKER_IDLE_EXIT_S,
+    DEFAULT_WORKER_MEMORY_MB,
+    DEFAULT_WORKER_TIMEOUT_S,
+)
 from edge_agent.daemon.analysis_jobs import (
     HEADER_SIZE,
     AnalysisJob,
@@ -63,9 +68,9 @@ log = get_logger("edge_agent.daemon.worker")
 class WorkerSettings:
     """How the worker is run and supervised (``leak_detection.worker`` in the config)."""
 
-    idle_exit_s: float = 60.0
-    memory_mb: float = 384.0
-    timeout_s: float = 120.0
+    idle_exit_s: float = DEFAULT_WORKER_IDLE_EXIT_S
+    memory_mb: float = DEFAULT_WORKER_MEMORY_MB
+    timeout_s: float = DEFAULT_WORKER_TIMEOUT_S
     start_timeout_s: float = 600.0
     retries: int = 2
     retry_delays_s: tuple[float, ...] = (5.0, 30.0)
