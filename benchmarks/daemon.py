@@ -9,6 +9,7 @@ only the day-cadence job at start and the nights the benchmark asks for (SIGUSR1
 at once, as a night slot's broadcast start). Figures:
 
 - ``ready_s``: start to ``READY=1`` (no numba before READY: the kernels load in the worker);
+  ``ready_cpu_s``: the CPU time the daemon spent until then (what a loaded machine stretches);
 - ``rss_mb``: the daemon's peak RSS between analyses (no worker alive), over ``--seconds``
   after ``--warmup`` (floor 60); ``cpu_percent``: its CPU time over that wall time, of one
   core (floor 2);
@@ -250,6 +251,8 @@ def _run_daemon(tmp: Path, config: Path, state: Path, args: argparse.Namespace) 
                 continue
         if ready_s is None:
             raise RuntimeError("the daemon did not send READY=1 within 120 s")
+        at_ready = psutil.Process(proc.pid).cpu_times()  # what READY cost, whatever the load
+        ready_cpu_s = at_ready.user + at_ready.system
         sampler = Sampler(proc.pid)
         # The day-cadence job at start: recorded, analysed, the worker closed when idle.
         wait_until(lambda: _analysis(state).get("jobs", 0) >= 1, 300, "the start job analysed")
@@ -291,6 +294,7 @@ def _run_daemon(tmp: Path, config: Path, state: Path, args: argparse.Namespace) 
     mb = 2**20
     return {
         "ready_s": round(ready_s, 2),
+        "ready_cpu_s": round(ready_cpu_s, 2),
         "rss_mb": round(steady.daemon_max / mb, 1),
         "cpu_percent": round(100.0 * busy / (t1 - t0), 2),
         "rss_peak_mb": round((night.daemon_max + night.worker_hwm) / mb, 1),
