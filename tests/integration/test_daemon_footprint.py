@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -71,8 +72,10 @@ def test_the_resident_daemon_never_maps_numba_llvm_or_numpy(tmp_path):
             got = _analysis(state)
             return got if got and got["jobs"] >= 1 else None
 
-        # The day-cadence job at start: every logger recorded and analysed by a worker.
-        stats = wait_until(analysed, 180, "the first recording job analysed")
+        # A requested job (a first start records nothing before tonight's slots): every
+        # logger recorded and analysed by a worker.
+        daemon.signal(signal.SIGUSR1)
+        stats = wait_until(analysed, 180, "the requested recording job analysed")
         assert stats["starts"] >= 1 and stats["recordings"] >= 1 and stats["failures"] == 0
         assert seen_worker, "the analysis ran in a child process"
         # idle_exit_s after the job the worker is gone; the daemon polls on without it.
