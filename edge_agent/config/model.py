@@ -101,7 +101,7 @@ MAX_CONFIRM_NIGHTS = 30
 # (systemd/edge-agent.service, tests/test_systemd_unit.py) so the worker meets its own limit
 # before the kernel's.
 DEFAULT_WORKER_IDLE_EXIT_S = 60.0
-DEFAULT_WORKER_MEMORY_MB = 256.0
+DEFAULT_WORKER_MEMORY_MB = 512.0
 DEFAULT_WORKER_TIMEOUT_S = 120.0
 
 # Logging.

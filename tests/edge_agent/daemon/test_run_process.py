@@ -91,9 +91,9 @@ def test_lifecycle_ready_watchdog_status_reload_stop(tmp_path):
             150,
             "the requested recordings",
         )
-        wait_until(  # status.json is rewritten every housekeeping tick
+        wait_until(  # once analysed (a cold worker compiles first); status.json every tick
             lambda: (r := _status(state)[1]) and all(lg["recordings"] >= 1 for lg in r["loggers"]),
-            30,
+            150,
             "the recordings in status",
         )
         assert not jobs("day"), "a first start does not record on the day cadence"
