@@ -8,9 +8,11 @@ separate runners, so they poll in parallel on the one event loop.
 
 Scheduling (``PollPolicy`` holds the numbers; the config's bus/device settings map onto it):
 
-- a device is first due at a random phase within ``jitter`` of the start, so devices added
-  together do not poll in lockstep; after a good poll it is due one ``interval_s`` after the
-  previous due time (fixed rate, no drift; a late poll does not pile up catch-up polls);
+- a device is first due at once (the daemon is ready when every device has been polled once,
+  so the first cycle is not held back); its second poll comes one ``interval_s`` plus a
+  random phase within ``jitter`` later, so devices added together do not poll in lockstep;
+  after that, one ``interval_s`` after the previous due time (fixed rate, no drift; a late
+  poll does not pile up catch-up polls);
 - each request is retried ``retries`` times after a timeout; an exception reply is not
   retried (the device answered: asking again changes nothing);
 - a failed poll before the device is offline keeps the normal interval; after
@@ -252,7 +254,9 @@ class DeviceCoordinator:
         self.late_s = 0.0
         self.late_max_s = 0.0
         jitter = min(spec.policy.jitter_s, spec.interval_s)
-        self.next_due = now + (rng or random).uniform(0.0, jitter) if jitter else now
+        self.next_due = now
+        # Added to the first interval only: it spreads the devices' phases for good.
+        self._phase = (rng or random).uniform(0.0, jitter) if jitter else 0.0
         self.failures = 0  # consecutive failed polls
         self.polled = False
         self.offline_since: float | None = None  # wall ts of the poll that took it offline
@@ -301,7 +305,7 @@ class DeviceCoordinator:
         again at the normal rate while still online, at the backoff rate once offline."""
         change = self.failed(reason, now if ts is None else ts)
         if self.online:
-            self.next_due = max(self.next_due + self.spec.interval_s, now)
+            self.next_due = max(self.next_due + self._next_interval(), now)
         else:
             policy = self.spec.policy
             self.next_due = now + policy.backoff_s(self.failures - policy.offline_after + 1)
@@ -310,7 +314,11 @@ class DeviceCoordinator:
     def answered(self, now: float) -> None:
         """The device answered: due one interval after the previous due time (fixed rate, no
         drift); after a long stall, from now (no burst of catch-up polls)."""
-        self.next_due = max(self.next_due + self.spec.interval_s, now)
+        self.next_due = max(self.next_due + self._next_interval(), now)
+
+    def _next_interval(self) -> float:
+        phase, self._phase = self._phase, 0.0
+        return self.spec.interval_s + phase
 
     def succeeded(self, ts: float) -> AvailabilityChange | None:
         """Count a good poll (its answers decoded); ``online`` if it was offline."""

@@ -45,20 +45,52 @@ class Reading:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Recording:
-    """A noise-logger recording: ``samples`` in physical units (float64), ``fs`` in Hz.
+    """A noise-logger recording as the logger sent it: ``counts``, the samples as big-endian
+    int16 (the bytes its CRC-32 covers), ``scale`` physical units per count, ``fs`` in Hz.
 
     ``started_at`` is epoch seconds of the first sample, as the gateway knows it (for a
     broadcast start, the instant the broadcast was sent: every logger shares it).
+
+    The resident daemon only moves the bytes (to the analysis worker's spool file), so this
+    shape needs no numpy; ``samples`` (float64, physical units) imports it where the samples
+    are analysed. ``counts`` may be any buffer (``bytes``, or a ``memoryview`` of a mapped
+    spool file: the worker reads recordings without copying them).
     """
 
     device: str
     fs: float
-    samples: npt.NDArray[np.float64]
+    counts: bytes | memoryview
+    scale: float
     started_at: float
 
     @property
+    def sample_count(self) -> int:
+        return len(self.counts) // 2
+
+    @property
     def duration_s(self) -> float:
-        return len(self.samples) / self.fs
+        return self.sample_count / self.fs
+
+    @property
+    def samples(self) -> npt.NDArray[np.float64]:
+        """The samples in physical units (a new float64 array each call)."""
+        import numpy as np
+
+        return np.frombuffer(self.counts, dtype=">i2").astype(np.float64) * self.scale
+
+    @classmethod
+    def from_samples(
+        cls, device: str, fs: float, samples: npt.ArrayLike, started_at: float
+    ) -> Recording:
+        """Quantise physical-unit samples to int16 counts as a logger would (full scale at the
+        peak: 16 bits keep a 96 dB range). For simulations and tests."""
+        import numpy as np
+
+        x = np.asarray(samples, dtype=np.float64)
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        scale = peak / 32767.0 if peak > 0 and np.isfinite(peak) else 1.0
+        counts = np.clip(np.rint(x / scale), -32768, 32767).astype(">i2")
+        return cls(device, float(fs), counts.tobytes(), scale, started_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 
-import numpy as np
 import structlog
 
 from drivers.errors import DriverError, DriverIOError, DriverTimeout
@@ -127,19 +126,19 @@ class _Session:
         crc = self.u32(at(b.crc32, 2))
         if fs <= 0 or count <= 0:
             raise RecordingError(f"unit {unit}: empty recording (fs {fs}, {count} samples)")
-        words = np.empty(math.ceil(count / b.block_size) * b.block_size, dtype=np.uint16)
-        for index in range(math.ceil(count / b.block_size)):
+        blocks = math.ceil(count / b.block_size)
+        counts = bytearray()  # big-endian 16-bit words as they arrive: the int16 samples' bytes
+        for index in range(blocks):
             await self.write(unit, b.block_index, [index])
-            start = index * b.block_size
-            words[start : start + b.block_size] = await self.read(unit, b.block, b.block_size)
-        raw = words[:count].astype(">u2").view(">i2")
-        actual = zlib.crc32(raw.tobytes())
+            words = await self.read(unit, b.block, b.block_size)
+            counts += struct.pack(f">{len(words)}H", *words)
+        del counts[2 * count :]  # the last block's padding
+        actual = zlib.crc32(counts)
         if actual != crc:
             raise RecordingError(
                 f"unit {unit}: recording checksum mismatch (logger {crc:08x}, read {actual:08x})"
             )
-        samples = raw.astype(np.float64) * float(scale)
-        return Recording(device=device, fs=float(fs), samples=samples, started_at=started_at)
+        return Recording(device, float(fs), bytes(counts), float(scale), started_at)
 
 
 def _check_duration(block: RecordingBlock, duration_s: int) -> int:

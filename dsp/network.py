@@ -24,10 +24,12 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from dsp.pipes import get_material, listening_attenuation_db_per_m, wave_speed
+
+if TYPE_CHECKING:  # numpy is imported where sampled losses are computed (coverage, candidates):
+    import numpy as np  # paths and neighbour pairs (the resident daemon's use) need none
 
 __all__ = [
     "DEFAULT_DETECT_MARGIN_DB",
@@ -435,6 +437,8 @@ class PipeNetwork:
         """Least cost from a field's origin to offsets ``x`` on ``segment``, ``per_m`` the
         cost of a metre of it: through either end node, or straight along it from the origin
         when the origin lies on it."""
+        import numpy as np  # here: paths and neighbour pairs (the resident daemon) need none
+
         from_start, from_end, own = field[segment]
         length = self.segments[segment].length_m
         cost = np.minimum(from_start + per_m * x, from_end + per_m * (length - x))
@@ -463,6 +467,16 @@ class PipeNetwork:
     ) -> np.ndarray:
         """Travel time (s) from the field's origin to offsets ``x`` on ``segment``."""
         return self._cost_at(field, segment, x, 1.0 / self._speed[segment])
+
+    def loss_at_point(
+        self, field: Mapping[str, tuple[float, float, float | None]], segment: str, x: float
+    ) -> float:
+        """``loss_at`` for one offset, in plain floats."""
+        seg = self.segments[segment]
+        alpha = self._alpha[segment]
+        from_start, from_end, own = field[segment]
+        loss = min(from_start + alpha * x, from_end + alpha * (seg.length_m - x))
+        return loss if own is None else min(loss, alpha * abs(x - own))
 
     # --- reach and coverage ----------------------------------------------------------------
 
@@ -532,9 +546,7 @@ class PipeNetwork:
         for i, a in enumerate(listeners):
             field = self.loss_field(a.position, model.junction_loss_db)
             for b in listeners[i + 1 :]:
-                loss = float(
-                    self.loss_at(field, b.position.segment, np.array([b.position.offset_m]))[0]
-                )
+                loss = self.loss_at_point(field, b.position.segment, b.position.offset_m)
                 if loss > model.budget_db(a.noise_floor_db) + model.budget_db(b.noise_floor_db):
                     continue
                 try:
@@ -569,6 +581,8 @@ class PipeNetwork:
         ``max_leak_level_db``) form the candidate stretches.
         Raises ``NetworkError`` when no listed logger hears the leak or a name is unknown.
         """
+        import numpy as np
+
         model = model or ReachModel()
         by_name = {lst.name: lst for lst in listeners}
         unknown = sorted(set(levels_db) - set(by_name))

@@ -33,8 +33,6 @@ from importlib import resources
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) quotes with
 from typing import TYPE_CHECKING, Literal
 
-import cbor2
-
 from edge_agent.errors import UsageError
 from edge_agent.events import PAYLOAD_VERSION, Event, JsonValue
 
@@ -154,6 +152,8 @@ def encode(event: Event, encoding: Encoding = "json") -> bytes:
             f'"data":{event.data_json}{tail}'
         ).encode()
     if encoding == "cbor":
+        import cbor2  # only for a CBOR uplink: a JSON gateway never loads it
+
         try:
             return cbor2.dumps(to_payload(event))
         except cbor2.CBOREncodeError as exc:
@@ -168,6 +168,8 @@ def decode(raw: bytes, encoding: Encoding | None = None) -> dict[str, JsonValue]
     """
     if encoding is None:
         encoding = "json" if raw[:1] == b"{" else "cbor"
+    import cbor2
+
     try:
         if encoding == "json":
             obj = json.loads(raw)

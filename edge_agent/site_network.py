@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from dsp.multilocate import Candidates, network_candidates
 from dsp.network import (
     Listener,
     NetworkError,
@@ -27,6 +27,9 @@ from dsp.network import (
     ReachModel,
 )
 from sitemodel import NoiseLoggerParams, Site
+
+if TYPE_CHECKING:  # numpy: imported by the analysis worker only (logger_candidates)
+    from dsp.multilocate import Candidates
 
 __all__ = [
     "listener_for",
@@ -111,6 +114,8 @@ def logger_candidates(site: Site, names: Sequence[str], step_m: float = 0.25) ->
     """Candidate leak points every ``step_m`` along every pipe of the site with the travel
     time to each of the loggers ``names`` (``dsp.multilocate``). Raises like
     ``path_between_loggers``."""
+    from dsp.multilocate import network_candidates  # numpy: not in the resident daemon
+
     network, _ = site_network(site)
     positions = {name: listener_for(site, name).position for name in names}
     return network_candidates(network, positions, step_m)

@@ -77,6 +77,9 @@ def test_security_exposure_is_at_most_3():
         ("SupplementaryGroups", "dialout"),
         ("Environment", "NUMBA_CACHE_DIR=/var/cache/edge-agent/numba"),
         ("RestartPreventExitStatus", "2"),
+        ("Environment", "MALLOC_ARENA_MAX=2"),
+        ("OOMPolicy", "continue"),  # an OOM-killed analysis worker must not stop the unit
+        ("SystemCallFilter", "setrlimit prlimit64"),  # the worker's memory limit
     ],
 )
 def test_unit_settings(key, value):
@@ -131,3 +134,22 @@ def test_install_script_dry_run_lists_every_step():
 def test_install_script_bad_arguments_exit_2(args, message):
     proc = subprocess.run(["sh", str(INSTALL), *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def _bytes(value: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(value[:-1]) * units[value[-1]] if value[-1] in units else int(value)
+
+
+def test_memory_limits_are_in_step_with_the_worker_and_the_measured_peak():
+    """MemoryHigh over the measured peak (docs/benchmarks.md: the daemon and its worker
+    together stay within 200 MB while a night is analysed), MemoryMax over MemoryHigh and
+    over what the daemon and a worker at its own default limit can hold together, so the
+    worker's MemoryError comes before the kernel's OOM killer."""
+    from edge_agent.config.model import DEFAULT_WORKER_MEMORY_MB
+
+    settings = _settings()
+    high, limit = _bytes(settings["MemoryHigh"][0]), _bytes(settings["MemoryMax"][0])
+    peak_ceiling, resident_ceiling = 200 << 20, 60 << 20
+    assert peak_ceiling < high < limit
+    assert limit >= resident_ceiling + int(DEFAULT_WORKER_MEMORY_MB) * (1 << 20)

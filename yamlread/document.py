@@ -21,6 +21,11 @@ from yamlread.fields import Section
 from yamlread.partial import INVALID
 from yamlread.problems import Problem, ReadError, has_other_line_breaks, text_position
 
+# libyaml's composer (7x faster, benchmarks/formats.py) builds the same tree with the same
+# positions; only its wording of a syntax error differs, so a document it refuses is composed
+# again by the pure-Python one, whose message is the one we print. Absent without libyaml.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
 __all__ = ["MAX_FILE_BYTES", "compose", "decode", "read_file", "read_section", "read_text"]
 
 # A gateway config or a profile is a few kB, a site file of a large district a few MB; anything
@@ -69,6 +74,11 @@ def compose(text: str, file: str, *, error: ErrorType = ReadError) -> yaml.Node 
     def fail(line: int, col: int, message: str) -> ReadError:
         return error([Problem(file, line, col, "", message)])
 
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except (yaml.YAMLError, RecursionError):
+            pass  # the pure-Python composer below words the problem (and is the reference)
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

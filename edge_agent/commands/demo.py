@@ -357,10 +357,12 @@ def story_table(
 
 
 def warm_up_dsp() -> None:
-    """The daemon's DSP warm-up (see ``edge_agent.daemon.analysis.warm_up``)."""
-    from edge_agent.daemon.analysis import warm_up
+    """Fill the numba cache the daemon's analysis worker loads from (compiled once, in a
+    worker process of its own: see ``edge_agent.daemon.worker.warm_up_kernels``), so the
+    demo's first night is not spent compiling."""
+    from edge_agent.daemon.worker import warm_up_kernels
 
-    warm_up()
+    warm_up_kernels()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from yamlread import meta
 
 __all__ = [
     "CONFIG_VERSION",
+    "AnalysisWorkerConfig",
     "Backoff",
     "Bus",
     "CommandsConfig",
@@ -95,6 +96,13 @@ DEFAULT_LEAK_THRESHOLD = 0.5
 DEFAULT_CONFIRM_K = 2
 DEFAULT_CONFIRM_M = 3
 MAX_CONFIRM_NIGHTS = 30
+# The analysis worker (edge_agent/daemon/worker.py): a process that holds numba and LLVM only
+# while there is sound to analyse. Its memory limit stays below the unit's MemoryMax
+# (systemd/edge-agent.service, tests/test_systemd_unit.py) so the worker meets its own limit
+# before the kernel's.
+DEFAULT_WORKER_IDLE_EXIT_S = 60.0
+DEFAULT_WORKER_MEMORY_MB = 512.0
+DEFAULT_WORKER_TIMEOUT_S = 120.0
 
 # Logging.
 DEFAULT_LOG_LEVEL: Final = "info"
@@ -605,6 +613,36 @@ class ConfirmNights:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisWorkerConfig:
+    """The process leak analysis runs in: started when recordings need analysing, closed when
+    idle, so the resident daemon never holds numba and LLVM."""
+
+    idle_exit_s: float = field(
+        default=DEFAULT_WORKER_IDLE_EXIT_S,
+        metadata=meta("close the worker after this long without a job", min=1, max=86400, unit="s"),
+    )
+    memory_mb: float = field(
+        default=DEFAULT_WORKER_MEMORY_MB,
+        metadata=meta(
+            "the worker's data-segment limit: beyond it a job fails as out of memory and is "
+            "retried by a fresh worker",
+            min=160,
+            max=65536,
+            unit="MB",
+        ),
+    )
+    timeout_s: float = field(
+        default=DEFAULT_WORKER_TIMEOUT_S,
+        metadata=meta(
+            "a worker silent this long during a job is hung: killed, the job retried",
+            min=10,
+            max=3600,
+            unit="s",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MaterialOverride:
     """Per pipe material changes to leak detection; ``null`` keeps the built-in value."""
 
@@ -661,6 +699,9 @@ class LeakDetectionConfig:
             pattern=MATERIAL_PATTERN,
             pattern_help=f"use a pipe material: {', '.join(sorted(MATERIALS))}",
         ),
+    )
+    worker: AnalysisWorkerConfig = field(
+        default_factory=AnalysisWorkerConfig, metadata=meta("the analysis worker process")
     )
 
     def config_checks(self) -> Checks:

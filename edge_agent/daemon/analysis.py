@@ -1,4 +1,4 @@
-"""Leak analysis per logger for the daemon: features in a worker, one ``LeakTracker`` each.
+"""Leak analysis per logger for the analysis worker process: features, one ``LeakTracker`` each.
 
 Each logger is judged with its pipe's material preset (band and family thresholds from
 ``dsp.leak``), the config's threshold and per-material overrides, and the site's noise floor
@@ -9,9 +9,10 @@ counts that as evidence, and its leak events carry the comparison in ``group``.
 Trackers get the recording job's time from the schedule's clock (the wall clock in production;
 in the demo a clock whose nights last seconds) so nights are counted on the schedule's time.
 Transitions become ``leak.*`` events carrying the score, levels and positive-night count.
-``to_json``/``restore`` keep the trackers across restarts (the daemon stores them in
-``<state_dir>/leak-trackers.json``: a restart must not forget last night's positive) and
-reloads (from the running pipeline, for the loggers the reload left as they were).
+``to_json``/``restore`` carry the trackers between the worker and the daemon, which keeps
+their state (``<state_dir>/leak-trackers.json``: a restart must not forget last night's
+positive; a reload carries it over for the loggers it left as they were) and sends it with
+every job.
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ from dsp.features import Features, compute_features
 from dsp.group import GroupComparison, compare_group
 from dsp.leak import model_for, with_floor
 from dsp.tracker import LeakTracker, TrackerConfig
-from edge_agent.daemon.leak import JobScores
+from edge_agent.daemon.analysis_jobs import DEFAULT_MATERIAL, TRACKER_STATE_VERSION
+from edge_agent.daemon.analysis_runner import JobScores
 from edge_agent.daemon.schedule import RecordingJob, local_utc_offset_s
 from edge_agent.events import EventDraft
 
 __all__ = ["DEFAULT_MATERIAL", "STATE_VERSION", "TrackerAnalysis", "warm_up"]
 
-DEFAULT_MATERIAL = "ductile_iron"  # a logger the site file does not place on a pipe
-STATE_VERSION = 1
+STATE_VERSION = TRACKER_STATE_VERSION
 
 
 class TrackerAnalysis:
-    """``features`` is thread-safe (pure); ``track``/``state`` run on the loop only."""
+    """One job's analysis in the worker: ``score_job`` (pure), then ``track`` per logger."""
 
     def __init__(
         self,
@@ -162,10 +163,8 @@ class TrackerAnalysis:
 
 
 def warm_up() -> None:
-    """Compile (first start, cold cache) or load (later starts) the numba kernels the leak
-    pipeline runs. The daemon does it on its DSP thread as it starts, while the buses are
-    already polled (compiling takes ~20 s on a 2-core x86, a minute on a Pi), and starts the
-    leak pipeline once it is done: never on the first recording, and never holding up a poll."""
+    """Compile (cold cache) or load (warm cache) every numba kernel a job runs: the analysis
+    worker does it before it says ready, so no job compiles and its silence is bounded."""
     import numpy as np
 
     from dsp.correlate import locate_tdoa

@@ -8,12 +8,12 @@ Lifecycle
 - start: load the config (bad config: ``UsageError``, exit 2), lock the state directory (one
   daemon per state directory: another one holding it is exit 1, naming its pid; ``lock``),
   open the outbox in it, emit ``gateway.started``, start the uplink (if a broker URL is
-  configured), the bus runners at once, and the leak pipeline once the DSP kernels are loaded
-  (compiled on the first start, on a worker thread: polling does not wait for them).
-  ``READY=1`` goes to systemd once every device has been polled once (answered or not: an
-  absent device is the field's problem, not ours); its ``STATUS=`` counts online only the
-  devices that answered and names why the others did not. ``status.json`` says ready before
-  systemd hears it.
+  configured), the bus runners at once and the leak pipeline once every device has been
+  polled once. ``READY=1`` goes to systemd once every device has been polled once (answered
+  or not: an absent device is the field's problem, not ours); its ``STATUS=`` counts online
+  only the devices that answered and names why the others did not. ``status.json`` says
+  ready before systemd hears it. Nothing in this process loads numba: leak analysis runs in a
+  worker process started when recordings need it (``worker``).
 - run: a housekeeping task rewrites ``status.json``, sends ``STATUS=`` and, only while every
   watched loop makes progress (``ProgressTracker``), ``WATCHDOG=1``.
 - SIGHUP: re-read the config; when it is valid, build the runtime (buses, rules, leak
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -81,7 +82,6 @@ DEFAULT_STATUS_INTERVAL_S = 2.0
 DEFAULT_STOP_DRAIN_S = 3.0  # SIGTERM: how long the uplink may drain before `offline`
 STOP_RUNTIME_TIMEOUT_S = 5.0  # SIGTERM: polling and recordings get this long to stop
 STOP_EMIT_TIMEOUT_S = 2.0  # SIGTERM: drafts still on their way to the outbox
-DSP_WORKERS = 2  # numba kernels release the GIL: two cores, two workers
 UPLINK_DEADLINE_S = 120.0
 DEGRADED_LOG_INTERVAL_S = 300.0  # "outbox degraded" is logged on change, then this often
 
@@ -150,7 +150,6 @@ class Daemon:
         self._reload = False
         self._wake = asyncio.Event()  # the housekeeping loop looks at once: stop or reload
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        self._dsp = ThreadPoolExecutor(max_workers=DSP_WORKERS, thread_name_prefix="dsp")
         self._ready_task: asyncio.Task[None] | None = None
         # Refreshed on the outbox thread each housekeeping tick: SQLite stays off the loop.
         self._outbox_status = OutboxStatus(depth=0, oldest_age_s=None)
@@ -158,9 +157,7 @@ class Daemon:
         # What status shows between two runtimes (a reload) and after the stop.
         self._last_devices: tuple[DeviceStatus, ...] = ()
         self._last_loggers: tuple[LoggerStatus, ...] = ()
-        # Loading the DSP kernels (numba; compiled on a cold cache), started by the first
-        # runtime with noise loggers; its leak pipeline, and every later one, wait on it.
-        self._dsp_warm_up: asyncio.Future[None] | None = None
+        self._last_analysis: dict[str, object] | None = None
         self._degraded_logged: tuple[str | None, float] = (None, 0.0)  # (reason, monotonic)
         self._status_error: str | None = None  # the last status.json write error, logged once
         self._lock: StateDirLock | None = None
@@ -304,15 +301,14 @@ class Daemon:
         leak_clock = self.options.leak_clock or self.clock
         observe = self.integrations.on_poll if self.integrations is not None else None
         deps = RuntimeDeps(
-            self.clock, leak_clock, self._io, self._dsp, self.writer.emit, self.progress,
+            self.clock, leak_clock, self._io, self.writer.emit, self.progress,
             self.state_dir, observe,
         )  # fmt: skip
         return Runtime(config, site, profiles, deps, restore_trackers=restore_trackers)
 
     async def _activate(self, config: GatewayConfig, runtime: Runtime) -> None:
         self.runtime = runtime
-        warm = self._dsp_loaded() if runtime.leak is not None else None
-        await runtime.start(self._stop, leak_after=warm)
+        await runtime.start(self._stop)
         if self.integrations is not None:
             self._plug_in(config, runtime)
         if not self.ready:
@@ -353,21 +349,6 @@ class Daemon:
         await self._write_status()
         self.notifier.ready(self.status_line())
         log.info("ready", status=self.status_line())
-
-    def _dsp_loaded(self) -> asyncio.Future[None]:
-        """Done once the DSP kernels are loaded: started the first time it is asked for, on
-        the DSP thread (compiling holds the GIL for seconds at a time, but not the loop)."""
-        if self._dsp_warm_up is None:
-            self._dsp_warm_up = asyncio.ensure_future(self._warm_up_dsp())
-        return self._dsp_warm_up
-
-    async def _warm_up_dsp(self) -> None:
-        from edge_agent.daemon.analysis import warm_up  # numba: only for noise loggers
-
-        started = time.monotonic()
-        log.info("loading dsp kernels (compiled on the first start; polling goes on)")
-        await asyncio.get_running_loop().run_in_executor(self._dsp, warm_up)
-        log.info("dsp kernels ready", seconds=round(time.monotonic() - started, 2))
 
     async def _stop_runtime(self, *, keep_buses: frozenset[str] = frozenset()) -> None:
         runtime, self.runtime = self.runtime, None
@@ -494,7 +475,6 @@ class Daemon:
                 await self._write_status()
                 await asyncio.get_running_loop().run_in_executor(self._io, self.outbox.close)
             self._io.shutdown(wait=False)
-            self._dsp.shutdown(wait=False, cancel_futures=True)
             self.notifier.close()
             log.info("stopped")
 
@@ -536,8 +516,17 @@ class Daemon:
             extra={
                 "events_accepted": self.writer.events_accepted if self.writer else 0,
                 "sim_time": self.clock.time(),
+                "analysis": self._analysis_status(),
             },
         )
+
+    def _analysis_status(self) -> dict[str, object] | None:
+        """The analysis worker's counters (``status --json``, the benchmarks), kept through a
+        reload like the loggers' status."""
+        stats = self.runtime.analysis_status() if self.runtime is not None else None
+        if stats is not None:
+            self._last_analysis = dataclasses.asdict(stats)
+        return self._last_analysis
 
     async def _refresh_outbox_status(self) -> None:
         if self.outbox is None:

@@ -1,57 +1,57 @@
-"""The leak pipeline: scheduled recordings -> scores (worker threads) -> trackers -> events,
-and synchronised pairs -> correlator -> ``leak.located``.
+"""The leak pipeline: scheduled recordings -> the analysis worker -> ``leak.*`` events, and
+synchronised pairs -> correlation -> ``leak.located``.
 
-The pipeline owns the order of things, not the maths: ``Recorder`` gets recordings off the
-bus (an exclusive slot on the bus runner, one broadcast start for a synchronised job),
-``LeakAnalysis`` scores a recording and keeps each logger's tracker (``dsp.leak``), ``Locator``
-turns two simultaneous recordings into a position on the pipe path (``dsp.correlate`` and
-``edge_agent.site_network``). Scoring and correlating are numba kernels released from the GIL:
-they run in the daemon's worker pool, never on the event loop.
+The pipeline owns the order of things, not the maths, and never loads numba: ``Recorder``
+gets recordings off the bus (an exclusive slot on the bus runner, one broadcast start for a
+synchronised job), the spool (``edge_agent.daemon.spool``) puts their counts in files, and an
+``Analyser`` (``edge_agent.daemon.worker.AnalysisWorker``: a worker process that exists only
+while there is sound to analyse) scores them, feeds each logger's tracker and correlates the
+pairs, all loggers of a job together, and answers with small values (``JobResult``). The
+pipeline keeps each tracker's state (``trackers``, the JSON of ``leak-trackers.json``), sends
+it with every job and stores what comes back, so a worker holds nothing between jobs.
 
-The loggers of one job are scored together, in one executor call (``score_job`` -> a frozen
-``JobScores``): each is compared with the others (the group comparison of ``dsp.group``)
-before its tracker sees it. When both loggers of a
-neighbouring pair suspect a leak, the pipeline asks the scheduler for a synchronised pair
-recording and correlates it; when three or more suspecting loggers recorded in one
-synchronised job (a night's broadcast start), all their pairs' delays are solved together on
-the pipe graph (``Locator.locate_many``). A pair or group located once is not re-located for
-``relocate_after_s`` (the leak does not move; the recordings cost bus time and battery).
-After every job that scored something, ``persist`` saves the trackers (see ``analysis``).
+The loggers of one job are analysed together: each is compared with the others (the group
+comparison of ``dsp.group``) before its tracker sees it. When both loggers of a neighbouring
+pair suspect a leak, the pipeline asks the scheduler for a synchronised pair recording and
+has it correlated; when three or more loggers that recorded in one synchronised job (a
+night's broadcast start) suspect a leak after it, the worker solves all their pairs' delays
+together on the pipe graph (``Locator.locate_many``). A pair or group located once is not
+re-located for ``relocate_after_s`` (the leak does not move; the recordings cost bus time and
+battery).
+After every job that scored something, ``persist`` saves the trackers. A job whose analysis
+failed even after the worker's retries is logged and shown per logger (``last_error``); the
+next job starts afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import replace
+from typing import Protocol
 
 from drivers.model import Recording
 from edge_agent.clock import Clock
 from edge_agent.component_status import LoggerStatus
+from edge_agent.daemon.analysis_jobs import TRACKER_STATE_VERSION, AnalysisJob, JobResult
 from edge_agent.daemon.schedule import RecordingJob, RecordingScheduler
+from edge_agent.daemon.spool import RecordingSpool
+from edge_agent.daemon.worker import AnalysisFailed
 from edge_agent.events import EventDraft, JsonValue
 from edge_agent.logs import get_logger
 
-if TYPE_CHECKING:  # a type only: the resident daemon loads the kernels where they run
-    from dsp.features import Features
-    from dsp.group import GroupComparison
-
 __all__ = [
     "DEFAULT_RELOCATE_AFTER_S",
-    "JobScores",
-    "LeakAnalysis",
+    "Analyser",
     "LeakPipeline",
-    "Location",
-    "Locator",
     "LoggerStatus",
     "Recorder",
 ]
 
 DEFAULT_RELOCATE_AFTER_S = 86400.0
 SUSPECTING_STATES = frozenset({"suspected", "confirmed"})
-MIN_LOGGERS_TO_SOLVE = 3  # fewer: the pair correlator does it
 # A job that finds nothing to do waits at most this long (leak-clock seconds are converted by
 # the clock's own sleep) before looking at the schedule again.
 MAX_IDLE_S = 60.0
@@ -67,117 +67,79 @@ class Recorder(Protocol):
     ) -> dict[str, Recording | str]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class JobScores:
-    """What one job's recordings give (``LeakAnalysis.score_job``): small frozen values, no
-    samples, so the job can be scored in a worker thread now and a worker process later.
-    ``features`` per logger scored; ``groups`` each of them against the others of the job
-    (``dsp.group``); ``refused`` the loggers whose recording dsp refused, with why."""
+class Analyser(Protocol):
+    """Runs an analysis job (``AnalysisWorker``), calling ``beat()`` while it makes progress.
+    Raises ``AnalysisFailed`` when the job is given up."""
 
-    features: Mapping[str, Features]
-    groups: Mapping[str, GroupComparison]
-    refused: Mapping[str, str]
-
-
-class LeakAnalysis(Protocol):
-    """Scores a job's recordings (``score_job``: pure and safe in any thread, run by the
-    pipeline's executor, of any kind) and keeps one tracker per logger (the rest: called on
-    the event loop only)."""
-
-    def score_job(self, recordings: Mapping[str, Recording]) -> JobScores: ...
-
-    def track(
-        self,
-        device: str,
-        features: Features,
-        job: RecordingJob,
-        group: GroupComparison | None = None,
-    ) -> tuple[float, list[EventDraft]]: ...
-
-    def state(self, device: str) -> str: ...
-
-    def to_json(self) -> object: ...  # every tracker's state, as JSON data
-
-    def restore(self, data: object, only: Collection[str] | None = None) -> list[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a pair put the leak: ``pipe`` and ``offset_m`` from that pipe's ``from`` node,
-    ``distance_m`` along the path from logger ``a``."""
-
-    a: str
-    b: str
-    pipe: str
-    offset_m: float
-    distance_m: float
-    spacing_m: float
-    tdoa_ms: float
-    confidence: float
-    data: dict[str, JsonValue] = field(default_factory=dict)
-
-
-class Locator(Protocol):
-    """Correlates simultaneous recordings (thread-safe, called from workers).
-
-    ``locate``: two loggers; ``locate_many``: three or more, all pairs solved together. Both
-    return None when the source is not between the loggers or the correlation is too weak.
-    """
-
-    def locate(self, a: Recording, b: Recording) -> Location | None: ...
-
-    def locate_many(self, recordings: Sequence[Recording]) -> Location | None: ...
+    async def analyse(self, job: AnalysisJob, beat: Callable[[], None]) -> JobResult: ...
 
 
 class LeakPipeline:
     """Runs the schedule until ``stop`` is set. ``emit`` stores drafts durably (the outbox);
-    ``beat`` tells the watchdog the pipeline is alive (once per loop turn)."""
+    ``beat`` tells the watchdog the pipeline is alive (once per loop turn, and while the
+    analysis is supervised); ``io`` runs the spool's file work (the outbox thread)."""
 
     def __init__(
         self,
         *,
         scheduler: RecordingScheduler,
         recorder: Recorder,
-        analysis: LeakAnalysis,
-        locator: Locator | None,
+        analyser: Analyser,
+        spool: RecordingSpool,
         pairs: Sequence[tuple[str, str]],
         emit: Callable[[list[EventDraft]], Awaitable[None]],
         clock: Clock,
-        executor: Executor | None,
+        io: Executor | None = None,
+        trackers: Mapping[str, JsonValue] | None = None,
         beat: Callable[[], None] = lambda: None,
         relocate_after_s: float = DEFAULT_RELOCATE_AFTER_S,
-        persist: Callable[[], Awaitable[None]] | None = None,
+        persist: Callable[[dict[str, JsonValue]], Awaitable[None]] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.recorder = recorder
-        self.analysis = analysis
-        self.locator = locator
+        self.analyser = analyser
+        self.spool = spool
         self.pairs = tuple(tuple(sorted(p)) for p in pairs)
         self._emit = emit
         self._clock = clock
-        self._executor = executor
+        self._io = io
         self._beat = beat
         self.relocate_after_s = relocate_after_s
         self._persist = persist
+        # Each logger's saved tracker state (dsp.tracker's to_dict): kept here, sent with
+        # every job, replaced by what the job returns.
+        self.trackers: dict[str, JsonValue] = {
+            name: state for name, state in (trackers or {}).items() if name in scheduler.loggers
+        }
         self.status: dict[str, LoggerStatus] = {
-            name: LoggerStatus(name, state=analysis.state(name)) for name in scheduler.loggers
+            name: LoggerStatus(name, state=self.state(name)) for name in scheduler.loggers
         }
         self._located_at: dict[tuple[str, ...], float] = {}
         self._wake = asyncio.Event()
+        self._job_ids = itertools.count(1)
         self.jobs_run = 0
+
+    def state(self, device: str) -> str:
+        """A logger's leak state as its tracker last saved it (``normal`` before any)."""
+        saved = self.trackers.get(device)
+        state = saved.get("state") if isinstance(saved, dict) else None
+        return state if isinstance(state, str) else "normal"
+
+    def tracker_document(self) -> dict[str, JsonValue]:
+        """What ``leak-trackers.json`` holds: every tracker's saved state."""
+        return {"version": TRACKER_STATE_VERSION, "trackers": dict(self.trackers)}
 
     def carry_over(self, previous: LeakPipeline, same_loggers: Collection[str]) -> None:
         """A config reload: continue from ``previous`` (the pipeline of the config before,
         stopped) for ``same_loggers``, the loggers recorded and placed as before: their
-        trackers (nights, baseline, persistence count), what ``status`` shows of them, when a
-        pair of them was last located. Other loggers start fresh. The schedule goes on where
-        it stood, so a reload records nothing extra. Call before ``run``."""
+        trackers' saved state (nights, baseline, persistence count), what ``status`` shows of
+        them, when a pair of them was last located. Other loggers start fresh. The schedule
+        goes on where it stood, so a reload records nothing extra. Call before ``run``."""
         keep = set(same_loggers) & set(self.status) & set(previous.status)
-        if keep:
-            self.analysis.restore(previous.analysis.to_json(), only=keep)
         for name in keep:
-            old = previous.status[name]
-            self.status[name] = replace(old, state=self.analysis.state(name))
+            if name in previous.trackers:
+                self.trackers[name] = previous.trackers[name]
+            self.status[name] = replace(previous.status[name], state=self.state(name))
         self._located_at = {
             pair: at for pair, at in previous._located_at.items() if set(pair) <= keep
         }
@@ -222,35 +184,18 @@ class LeakPipeline:
                 w.cancel()
 
     async def run_job(self, job: RecordingJob) -> None:
-        """Record, score, track; correlate for a pair job; ask for pairs that now qualify."""
+        """Record, analyse (score, track; correlate a pair job), emit; ask for pairs that now
+        qualify."""
         self.jobs_run += 1
         results = await self.recorder.record(job.devices, synchronised=job.synchronised)
-        loop = asyncio.get_running_loop()
         recordings: dict[str, Recording] = {}
-        drafts: list[EventDraft] = []
         for device in job.devices:
             got = results.get(device, "no recording returned")
             if isinstance(got, str):
                 self.status[device] = replace(self.status[device], last_error=got)
                 log.warning("recording failed", device=device, error=got)
-                continue
-            recordings[device] = got
-        # One call for the whole job: every logger's features, then each against the others.
-        scores = await loop.run_in_executor(self._executor, self.analysis.score_job, recordings)
-        for device, error in scores.refused.items():  # too short, not finite
-            self.status[device] = replace(self.status[device], last_error=f"cannot score: {error}")
-            log.warning("recording not scored", device=device, error=error)
-        for device, feats in scores.features.items():
-            status = self.status[device]
-            score, new_drafts = self.analysis.track(device, feats, job, scores.groups.get(device))
-            drafts.extend(new_drafts)
-            self.status[device] = LoggerStatus(
-                device,
-                score=score,
-                state=self.analysis.state(device),
-                recorded_at=recordings[device].started_at,
-                recordings=status.recordings + 1,
-            )
+            else:
+                recordings[device] = got
         self.scheduler.recorded(job, recordings)
         failed = [d for d in job.devices if d not in recordings]
         log.info(  # one line a job: what ran when, and why (a night slot, a request, ...)
@@ -270,24 +215,79 @@ class LeakPipeline:
                     attempt=again.attempt,
                     in_s=round(again.due_at - self._clock.time(), 1),
                 )
-        if job.reason == "pair" and len(job.devices) == 2:
-            drafts.extend(await self._locate(job, recordings))
-        elif job.synchronised:
-            drafts.extend(await self._locate_many(recordings))
-        if drafts:
-            await self._emit(drafts)
-        if recordings and self._persist is not None:
-            await self._persist()
+        if recordings:
+            result = await self._analyse(job, recordings)
+            if result is not None:
+                if result.drafts:
+                    await self._emit(list(result.drafts))
+                if self._persist is not None:
+                    await self._persist(self.tracker_document())
         self._request_pairs()
 
+    async def _analyse(
+        self, job: RecordingJob, recordings: dict[str, Recording]
+    ) -> JobResult | None:
+        """Spool the recordings, have them analysed, apply the result to status and trackers.
+        None when the analysis was given up (logged by the worker, shown per logger)."""
+        loop = asyncio.get_running_loop()
+        job_id = next(self._job_ids)
+        try:
+            refs = await loop.run_in_executor(
+                self._io, self.spool.write, job_id, list(recordings.values())
+            )
+        except OSError as exc:
+            self._fail(recordings, f"cannot spool the recording for analysis: {exc}")
+            log.error("recordings not analysed: spool not writable", error=str(exc))
+            return None
+        pair = job.reason == "pair"
+        locate = (tuple(sorted(recordings)),) if pair and len(recordings) == 2 else ()
+        now = self._clock.time()
+        request = AnalysisJob(
+            job_id,
+            job,
+            refs,
+            {d: self.trackers[d] for d in recordings if d in self.trackers},
+            locate=locate,  # type: ignore[arg-type]
+            locate_group=job.synchronised and not pair,
+            skip_groups=tuple(
+                g for g, at in self._located_at.items() if now - at < self.relocate_after_s
+            ),
+        )
+        try:
+            result = await self.analyser.analyse(request, self._beat)
+        except AnalysisFailed as exc:
+            self._fail(recordings, f"analysis failed: {exc}")
+            return None
+        finally:
+            await loop.run_in_executor(self._io, self.spool.remove, refs)
+        self.trackers.update(result.trackers)
+        for group in result.groups_tried:  # located or not: not again within the spacing
+            self._located_at[group] = now
+        for logger in result.loggers:
+            rec = recordings[logger.device]
+            before = self.status[logger.device]
+            if logger.score is None:
+                self.status[logger.device] = replace(before, last_error=logger.error)
+                continue
+            self.status[logger.device] = LoggerStatus(
+                logger.device,
+                score=logger.score,
+                state=logger.state,
+                recorded_at=rec.started_at,
+                recordings=before.recordings + 1,
+            )
+        return result
+
+    def _fail(self, recordings: Mapping[str, Recording], error: str) -> None:
+        for device in recordings:
+            self.status[device] = replace(self.status[device], last_error=error)
+
     def _request_pairs(self) -> None:
-        if self.locator is None:
-            return
         now = self._clock.time()
         for pair in self.pairs:
-            if not all(self.status[d].state in SUSPECTING_STATES for d in pair if d in self.status):
-                continue
             if any(d not in self.status for d in pair):
+                continue
+            if not all(self.status[d].state in SUSPECTING_STATES for d in pair):
                 continue
             last = self._located_at.get(pair)
             if last is not None and now - last < self.relocate_after_s:
@@ -296,69 +296,3 @@ class LeakPipeline:
             self._located_at[pair] = now
             self.scheduler.request_pair(pair[0], pair[1], now)
             self._wake.set()
-
-    async def _locate_many(self, recordings: dict[str, Recording]) -> list[EventDraft]:
-        """Three or more suspecting loggers in one synchronised job: one solution for all."""
-        suspects = tuple(sorted(d for d in recordings if self.status[d].state in SUSPECTING_STATES))
-        if self.locator is None or len(suspects) < MIN_LOGGERS_TO_SOLVE:
-            return []
-        now = self._clock.time()
-        last = self._located_at.get(suspects)
-        if last is not None and now - last < self.relocate_after_s:
-            return []
-        self._located_at[suspects] = now
-        loop = asyncio.get_running_loop()
-        try:
-            where = await loop.run_in_executor(
-                self._executor, self.locator.locate_many, [recordings[d] for d in suspects]
-            )
-        except ValueError as exc:
-            log.warning("multi-logger location failed", loggers=",".join(suspects), error=str(exc))
-            return []
-        if where is None:
-            log.info("loggers correlated, no common source located", loggers=",".join(suspects))
-            return []
-        ts = max(recordings[d].started_at for d in suspects)
-        data = {
-            "pipe": where.pipe,
-            "offset_m": round(where.offset_m, 1),
-            "from_logger": where.a,
-            "distance_m": round(where.distance_m, 1),
-            "pair": None,
-            "spacing_m": None,
-            "tdoa_ms": None,
-            "confidence": round(where.confidence, 3),
-            **where.data,
-        }
-        return [EventDraft.of(where.a, "leak.located", ts, **data)]
-
-    async def _locate(
-        self, job: RecordingJob, recordings: dict[str, Recording]
-    ) -> list[EventDraft]:
-        a, b = job.devices
-        if a not in recordings or b not in recordings or self.locator is None:
-            return []
-        loop = asyncio.get_running_loop()
-        try:
-            where = await loop.run_in_executor(
-                self._executor, self.locator.locate, recordings[a], recordings[b]
-            )
-        except ValueError as exc:
-            log.warning("correlation failed", device=a, pair=f"{a}/{b}", error=str(exc))
-            return []
-        if where is None:
-            log.info("pair correlated, source not between them", device=a, pair=f"{a}/{b}")
-            return []
-        ts = max(recordings[a].started_at, recordings[b].started_at)
-        data = {
-            "pipe": where.pipe,
-            "offset_m": round(where.offset_m, 1),
-            "from_logger": where.a,
-            "distance_m": round(where.distance_m, 1),
-            "pair": [where.a, where.b],
-            "spacing_m": round(where.spacing_m, 1),
-            "tdoa_ms": round(where.tdoa_ms, 3),
-            "confidence": round(where.confidence, 3),
-            **where.data,
-        }
-        return [EventDraft.of(where.a, "leak.located", ts, **data)]

@@ -6,7 +6,7 @@ difference within the path's travel time, guided by the coherence of the two rec
 the band leak noise carries on the path's materials; ``locate_on_legs`` turns it into metres
 from logger A and ``PipePath.position_at`` into a pipe segment and offset. Three or more
 loggers: every pair's delay, one least-squares position on the pipe graph for all of them
-(``dsp.multilocate``). Runs in a worker thread (numba kernels release the GIL).
+(``dsp.multilocate``). Runs in the analysis worker process (numba).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dsp.correlate import TdoaResult, locate_on_legs, locate_tdoa
 from dsp.multilocate import PairDelay, locate_delays
 from dsp.network import NetworkError, PipePath, PipePosition
 from dsp.pipes import common_band_hz
-from edge_agent.daemon.leak import Location
+from edge_agent.daemon.analysis_runner import Location
 from edge_agent.events import JsonValue
 from edge_agent.site_network import (
     listener_for,

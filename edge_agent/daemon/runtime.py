@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Collection
+import tempfile
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +32,17 @@ from drivers.profile import Profile, ProfileRegistry
 from edge_agent.bus_setup import build_bus_setup
 from edge_agent.clock import Clock
 from edge_agent.config.model import GatewayConfig
+from edge_agent.daemon.analysis_jobs import DEFAULT_MATERIAL, TRACKER_STATE_VERSION, AnalysisSetup
 from edge_agent.daemon.leak import LeakPipeline, LoggerStatus
 from edge_agent.daemon.pipeline import Emit, Pipeline
 from edge_agent.daemon.recorder import BusRecorder, LoggerPlace
 from edge_agent.daemon.reload import DeviceChanges, device_identities
 from edge_agent.daemon.schedule import NightWindow, RecordingScheduler
 from edge_agent.daemon.schedule_state import ScheduleSaver, load_schedule_state
+from edge_agent.daemon.spool import SPOOL_DIR_NAME, RecordingSpool
 from edge_agent.daemon.systemd import ProgressTracker
+from edge_agent.daemon.worker import AnalysisWorker, WorkerSettings, WorkerStats
+from edge_agent.events import JsonValue
 from edge_agent.logs import get_logger
 from edge_agent.rules import DeviceInfo, RulesEngine, TelemetryFilter
 from edge_agent.site_network import logger_pairs
@@ -59,7 +64,6 @@ class RuntimeDeps:
     clock: Clock  # stamps readings and events (sim time in the demo)
     leak_clock: Clock  # the recording schedule's time (the demo's nights last seconds)
     io: Executor  # the outbox thread: file and SQLite work, one at a time
-    dsp: Executor  # where DSP kernels run, off the loop
     emit: Emit
     progress: ProgressTracker
     state_dir: Path | None
@@ -132,11 +136,9 @@ class Runtime:
             if not self._unpolled:
                 self.all_polled.set()
 
-    async def start(
-        self, stop: asyncio.Event, *, leak_after: Awaitable[None] | None = None
-    ) -> None:
-        """Start polling now, and the leak pipeline once ``leak_after`` is done (the DSP
-        kernels loaded: compiling them must not hold up the first polls)."""
+    async def start(self, stop: asyncio.Event) -> None:
+        """Start polling now, and the leak pipeline once every device has been polled once
+        (nothing to load first: the DSP kernels live in the analysis worker)."""
         progress = self.deps.progress
         for bus, deadline in self.deadlines.items():
             progress.register(f"bus:{bus}", deadline)
@@ -145,16 +147,16 @@ class Runtime:
             if bus not in self._kept:  # a kept runner's task has its callback already
                 task.add_done_callback(_report_crash)
         if self.leak is not None:
-            task = asyncio.ensure_future(self._run_leak(self.leak, stop, leak_after))
+            task = asyncio.ensure_future(self._run_leak(self.leak, stop))
             task.set_name("leak")
             task.add_done_callback(_report_crash)
             self._tasks.append(task)
 
-    async def _run_leak(
-        self, leak: LeakPipeline, stop: asyncio.Event, after: Awaitable[None] | None
-    ) -> None:
-        if after is not None:
-            await asyncio.shield(after)  # a reload stops this task, not the warm-up
+    async def _run_leak(self, leak: LeakPipeline, stop: asyncio.Event) -> None:
+        """The leak pipeline, once every device has been polled once: the recording job due
+        at start (block transfers on the loggers' bus) must not hold back the first cycle,
+        and READY with it."""
+        await self.all_polled.wait()
         self.deps.progress.register("leak", LEAK_DEADLINE_S)  # its deadline counts from here
         await leak.run(stop)
 
@@ -167,6 +169,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.leak is not None and isinstance(self.leak.analyser, AnalysisWorker):
+            await self.leak.analyser.close()
         for bus, runner in self.runners.items():
             if bus not in keep_buses:
                 await runner.stop()
@@ -226,6 +230,12 @@ class Runtime:
     def logger_status(self) -> list[LoggerStatus]:
         return list(self.leak.status.values()) if self.leak is not None else []
 
+    def analysis_status(self) -> WorkerStats | None:
+        """The analysis worker's counters, or None without noise loggers."""
+        if self.leak is None or not isinstance(self.leak.analyser, AnalysisWorker):
+            return None
+        return self.leak.analyser.stats()
+
 
 def _report_crash(task: asyncio.Task[None]) -> None:
     """A loop task that ended with an exception is a bug: log it with its traceback. Its
@@ -249,15 +259,11 @@ def _leak_pipeline(
 ) -> LeakPipeline | None:
     """The leak pipeline over the config's noise loggers (profiles with a ``recording``
     block), or None when there are none. ``restore``: restore the trackers saved in the state
-    directory."""
+    directory. Nothing here loads numba: the analysis runs in a worker process
+    (``daemon.worker``)."""
     loggers = [d for d in config.devices if profiles[d.name].recording is not None]
     if not loggers:
         return None
-    # Only here: these load numba and its LLVM (~100 MB), which a gateway without noise
-    # loggers never needs.
-    from edge_agent.daemon.analysis import DEFAULT_MATERIAL, TrackerAnalysis
-    from edge_agent.daemon.locate import SiteLocator
-
     leak_cfg = config.leak_detection
     placement: dict[str, tuple[str, str | None]] = {}
     for d in loggers:
@@ -270,25 +276,20 @@ def _leak_pipeline(
             with contextlib.suppress(KeyError):
                 material = site.pipe(pipe).material
         placement[d.name] = (material, pipe)
-    analysis = TrackerAnalysis(
+    setup = AnalysisSetup(
         leak_cfg,
         placement,
         noise_floor_db=site.noise_floor_db if site is not None else None,
-        now=deps.leak_clock.time(),
+        site=site,
+        built_at=deps.leak_clock.time(),
     )
     state_file = deps.state_dir / TRACKER_STATE_FILE if deps.state_dir is not None else None
-    if restore and state_file is not None and state_file.exists():
-        try:
-            restored = analysis.restore(json.loads(state_file.read_text()))
-            log.info("leak trackers restored", loggers=len(restored), path=str(state_file))
-        except (OSError, ValueError) as exc:
-            log.warning("leak tracker state not restored, starting fresh", error=str(exc))
+    trackers = _load_tracker_state(state_file) if restore and state_file is not None else {}
 
-    async def persist() -> None:
-        if state_file is not None:  # read on the loop (they change there), written off it
-            data = analysis.to_json()
+    async def persist(document: dict[str, JsonValue]) -> None:
+        if state_file is not None:  # taken on the loop (it changes there), written off it
             await asyncio.get_running_loop().run_in_executor(
-                deps.io, _save_tracker_state, state_file, data
+                deps.io, _save_tracker_state, state_file, document
             )
 
     def beat(bus: str) -> None:
@@ -307,6 +308,24 @@ def _leak_pipeline(
         deps.clock,
         beat,
     )
+    worker = leak_cfg.worker
+    analyser = AnalysisWorker(
+        setup,
+        WorkerSettings(
+            idle_exit_s=worker.idle_exit_s,
+            memory_mb=worker.memory_mb,
+            timeout_s=worker.timeout_s,
+            log_level=config.logging.level,
+            log_format=config.logging.format,
+        ),
+    )
+    spool_dir = (
+        deps.state_dir / SPOOL_DIR_NAME
+        if deps.state_dir is not None
+        else Path(tempfile.gettempdir()) / f"edge-agent-{os.getpid()}-{SPOOL_DIR_NAME}"
+    )
+    spool = RecordingSpool(spool_dir)
+    spool.clear()  # a previous life's, never answered: its trackers were saved without them
     names = {d.name for d in loggers}
     return LeakPipeline(
         scheduler=RecordingScheduler(
@@ -318,15 +337,38 @@ def _leak_pipeline(
             on_change=schedule_saver,
         ),
         recorder=recorder,
-        analysis=analysis,
-        locator=SiteLocator(site) if site is not None else None,
+        analyser=analyser,
+        spool=spool,
         pairs=[p for p in logger_pairs(site) if set(p) <= names] if site is not None else [],
         emit=deps.emit,
         clock=deps.leak_clock,
-        executor=deps.dsp,
+        io=deps.io,
+        trackers=trackers,
         beat=lambda: deps.progress.beat("leak"),
         persist=persist,
     )
+
+
+def _load_tracker_state(state_file: Path) -> dict[str, JsonValue]:
+    """The trackers saved by a previous life (name -> state), or none (logged) when the file
+    is missing or not one of this version. Each state is checked where it is used (the
+    worker starts a logger afresh whose state it cannot read)."""
+    if not state_file.exists():
+        return {}
+    try:
+        data = json.loads(state_file.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("leak tracker state not restored, starting fresh", error=str(exc))
+        return {}
+    trackers = data.get("trackers") if isinstance(data, dict) else None
+    if data.get("version") != TRACKER_STATE_VERSION or not isinstance(trackers, dict):
+        log.warning(
+            "leak tracker state not restored, starting fresh",
+            error="not a leak tracker state file of this version",
+        )
+        return {}
+    log.info("leak trackers restored", loggers=len(trackers), path=str(state_file))
+    return trackers
 
 
 def _save_tracker_state(state_file: Path, data: object) -> None:

@@ -133,10 +133,19 @@ class TestCoordinator:
         fresh.carry_availability(_coordinator())  # never polled: nothing to carry
         assert fresh.state == "unknown" and not fresh.polled
 
-    def test_jitter_spreads_first_polls(self):
+    def test_first_poll_at_once_then_jitter_spreads_the_phases(self):
+        """Every device is due at the start (READY waits for the first cycle); the second
+        poll is one interval plus a phase within jitter; the phase stays, the rate is fixed."""
         spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 10.0, PollPolicy(jitter_s=2.0))
-        dues = {DeviceCoordinator(spec, 0.0, random.Random(seed)).next_due for seed in range(5)}
-        assert len(dues) == 5 and all(0.0 <= d <= 2.0 for d in dues)
+        coordinators = [DeviceCoordinator(spec, 0.0, random.Random(seed)) for seed in range(5)]
+        assert {c.next_due for c in coordinators} == {0.0}
+        for c in coordinators:
+            c.poll_ok(0.1)
+        seconds = [c.next_due for c in coordinators]
+        assert len(set(seconds)) == 5 and all(10.0 <= d <= 12.0 for d in seconds)
+        for c, second in zip(coordinators, seconds, strict=True):
+            c.poll_ok(second + 0.1)
+            assert c.next_due == second + 10.0
 
     @pytest.mark.parametrize(
         "kwargs",

@@ -40,7 +40,9 @@ def _leaky(device: str, seed: int) -> Recording:
         wall_mm=7.2,
         level_db=15.0,
     )
-    return Recording(device, FS, leak + ambient(FS, 4.0, seed=seed + 1, level_db=0.0), NIGHT1)
+    return Recording.from_samples(
+        device, FS, leak + ambient(FS, 4.0, seed=seed + 1, level_db=0.0), NIGHT1
+    )
 
 
 def _job(ts: float) -> RecordingJob:
@@ -73,7 +75,7 @@ def test_two_positive_recordings_give_warning_then_suspected_events():
 
 
 def _quiet(device: str, seed: int) -> Recording:
-    return Recording(device, FS, ambient(FS, 4.0, seed=seed, level_db=0.0), NIGHT1)
+    return Recording.from_samples(device, FS, ambient(FS, 4.0, seed=seed, level_db=0.0), NIGHT1)
 
 
 def test_loggers_of_one_job_are_compared_and_the_group_is_in_the_events():
@@ -102,7 +104,7 @@ def test_loggers_of_one_job_are_compared_and_the_group_is_in_the_events():
 
 def test_a_recording_dsp_refuses_is_named_and_the_others_still_scored():
     a = _analysis()
-    short = Recording("nl-07", FS, _leaky("nl-07", 3).samples[:16], NIGHT1)
+    short = Recording.from_samples("nl-07", FS, _leaky("nl-07", 3).samples[:16], NIGHT1)
     scores = a.score_job({"nl-02": _leaky("nl-02", 1), "nl-07": short})
     assert set(scores.features) == {"nl-02"} and set(scores.refused) == {"nl-07"}
     assert scores.refused["nl-07"]  # dsp's reason, for the logger's status

@@ -1,10 +1,10 @@
-"""The leak pipeline's order of things on an injected clock: jobs -> scores -> tracker
-transitions -> a synchronised pair -> leak.located (real correlator, synthetic recordings)."""
+"""The leak pipeline's order of things on an injected clock: jobs -> spooled recordings ->
+analysis (the worker's ``JobRunner``, run in this process) -> tracker transitions -> a
+synchronised pair -> leak.located (real correlator, synthetic recordings)."""
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,12 @@ import pytest
 from drivers.model import Recording
 from drivers.sim.clock import ManualClock
 from dsp.synth import ambient, leak_at_loggers
-from edge_agent.daemon.leak import JobScores, LeakPipeline
+from edge_agent.daemon.analysis_runner import JobRunner, JobScores
+from edge_agent.daemon.leak import LeakPipeline
 from edge_agent.daemon.locate import SiteLocator
 from edge_agent.daemon.schedule import NightWindow, RecordingJob, RecordingScheduler
+from edge_agent.daemon.spool import RecordingSpool
+from edge_agent.daemon.worker import AnalysisFailed
 from edge_agent.events import EventDraft
 from sitemodel import load_site
 
@@ -58,12 +61,13 @@ class SynthRecorder:
                 out[dev] = "no answer from unit 3"
                 continue
             noise = ambient(FS, 4.0, seed=seed * 10 + i, level_db=-6.0)
-            out[dev] = Recording(dev, FS, heard.get(dev, 0.0) + noise, t0)
+            out[dev] = Recording.from_samples(dev, FS, heard.get(dev, 0.0) + noise, t0)
         return out
 
 
 class RmsAnalysis:
-    """Score = loud or not; suspected on the first positive, confirmed on the second night."""
+    """Score = loud or not; suspected on the first positive, confirmed on the second night.
+    Its state goes to and comes from the daemon like the real trackers' (``to_json``)."""
 
     def __init__(self):
         self.states: dict[str, str] = {}
@@ -88,6 +92,35 @@ class RmsAnalysis:
             return scored, []
         return scored, [EventDraft.of(device, f"leak.{after}", job.due_at, score=scored)]
 
+    def to_json(self):
+        trackers = {
+            d: {"state": self.state(d), "nights": sorted(self.positives.get(d, ()))}
+            for d in set(self.states) | set(self.positives)
+        }
+        return {"version": 1, "trackers": trackers}
+
+    def restore(self, data):
+        for d, saved in data["trackers"].items():
+            self.states[d] = saved["state"]
+            self.positives[d] = set(saved["nights"])
+        return list(data["trackers"])
+
+
+class InProcessAnalyser:
+    """The worker's job runner, in this process; ``fail`` makes every job be given up."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.jobs = []
+        self.fail = False
+
+    async def analyse(self, job, beat):
+        self.jobs.append(job)
+        beat()
+        if self.fail:
+            raise AnalysisFailed("crashed: killed by SIGKILL")
+        return self.runner.run(job)
+
 
 async def _drive(pipeline, clock, steps):
     for _ in range(steps):
@@ -97,7 +130,7 @@ async def _drive(pipeline, clock, steps):
 
 
 @pytest.fixture
-def setup():
+def setup(tmp_path):
     clock = ManualClock(epoch_start=1_767_225_600.0 + 1.5 * 3600)  # 01:30 UTC
     scheduler = RecordingScheduler(
         LOGGERS, window=NightWindow(120, 240), interval_s=3600, utc_offset_s=lambda ts: 0.0
@@ -108,19 +141,16 @@ def setup():
         emitted.extend(drafts)
 
     recorder = SynthRecorder(clock)
-    executor = ThreadPoolExecutor(max_workers=2)
     pipeline = LeakPipeline(
         scheduler=scheduler,
         recorder=recorder,
-        analysis=RmsAnalysis(),
-        locator=SiteLocator(load_site(SITE)),
+        analyser=InProcessAnalyser(JobRunner(RmsAnalysis, SiteLocator(load_site(SITE)))),
+        spool=RecordingSpool(tmp_path / "spool"),
         pairs=[("nl-03", "nl-02"), ("nl-01", "nl-02")],
         emit=emit,
         clock=clock,
-        executor=executor,
     )
-    yield pipeline, clock, recorder, emitted
-    executor.shutdown()
+    return pipeline, clock, recorder, emitted
 
 
 def test_suspected_confirmed_located_once(setup):
@@ -199,8 +229,9 @@ def test_trackers_are_persisted_after_each_job_that_scored_and_only_then(setup):
     pipeline, clock, recorder, _ = setup
     saved_after: list[int] = []
 
-    async def persist():
+    async def persist(document):
         await asyncio.sleep(0)  # a real await: the daemon's hop to the outbox thread
+        assert document["version"] == 1 and set(document["trackers"]) <= set(LOGGERS)
         saved_after.append(pipeline.jobs_run)
 
     pipeline._persist = persist
@@ -214,17 +245,12 @@ def test_trackers_are_persisted_after_each_job_that_scored_and_only_then(setup):
     assert saved_after == list(range(failed_jobs + 1, pipeline.jobs_run + 1))
 
 
-def test_a_reload_continues_trackers_status_and_schedule_of_unchanged_loggers(monkeypatch):
+def test_a_reload_continues_trackers_status_and_schedule_of_unchanged_loggers(tmp_path):
     """The pipeline a reload builds takes over from the running one, through
-    ``carry_over``: the trackers of the loggers left as they were (a positive night is not
-    forgotten), their status, and the schedule (the slot already recorded is not recorded
-    again); a changed logger starts fresh."""
-    from edge_agent.config.model import LeakDetectionConfig
-    from edge_agent.daemon.analysis import TrackerAnalysis
-
-    monkeypatch.setattr("edge_agent.daemon.analysis.local_utc_offset_s", lambda ts: 0.0)
+    ``carry_over``: the trackers' saved state of the loggers left as they were (a positive
+    night is not forgotten: it goes with their next job), their status, and the schedule
+    (the slot already recorded is not recorded again); a changed logger starts fresh."""
     clock = ManualClock(epoch_start=1_767_225_600.0 + 2.5 * 3600)  # 02:30 UTC: in the window
-    placements = {name: ("ductile_iron", "P-02") for name in LOGGERS}
 
     async def emit(drafts):
         pass
@@ -235,12 +261,11 @@ def test_a_reload_continues_trackers_status_and_schedule_of_unchanged_loggers(mo
                 LOGGERS, window=NightWindow(120, 240), interval_s=3600, utc_offset_s=lambda t: 0.0
             ),
             recorder=SynthRecorder(clock),
-            analysis=TrackerAnalysis(LeakDetectionConfig(), placements, now=clock.time()),
-            locator=None,
+            analyser=InProcessAnalyser(JobRunner(RmsAnalysis)),
+            spool=RecordingSpool(tmp_path / "spool"),
             pairs=[],
             emit=emit,
             clock=clock,
-            executor=None,
         )
 
     running = pipeline()
@@ -252,16 +277,65 @@ def test_a_reload_continues_trackers_status_and_schedule_of_unchanged_loggers(mo
         return len(jobs)
 
     assert asyncio.run(night_slot(running)) == 1
-    heard = {n: running.analysis.state(n) for n in LOGGERS}
+    heard = {n: running.state(n) for n in LOGGERS}
     assert heard["nl-02"] != "normal" and heard["nl-03"] != "normal"
     reloaded = pipeline()
     reloaded.carry_over(running, {"nl-01", "nl-02"})  # nl-03 moved: fresh
-    assert reloaded.analysis.state("nl-02") == heard["nl-02"]
-    assert reloaded.analysis.state("nl-03") == "normal"
+    assert reloaded.state("nl-02") == heard["nl-02"]
+    assert reloaded.trackers["nl-02"] == running.trackers["nl-02"]
+    assert reloaded.state("nl-03") == "normal" and "nl-03" not in reloaded.trackers
     assert reloaded.status["nl-02"].recordings == 1 and reloaded.status["nl-03"].recordings == 0
     assert reloaded.status["nl-02"].state == heard["nl-02"]
     assert asyncio.run(night_slot(reloaded)) == 0  # this slot is recorded already
     assert asyncio.run(night_slot(pipeline())) == 1  # (a fresh schedule would record again)
+
+
+def test_the_trackers_state_goes_with_each_job_and_comes_back(setup):
+    """The worker keeps nothing: each job carries its loggers' saved state, and the state
+    the job returns is what the pipeline keeps (and persists)."""
+    pipeline, clock, _, _ = setup
+    asyncio.run(_drive(pipeline, clock, 30))
+    jobs = pipeline.analyser.jobs
+    assert jobs[0].trackers == {}  # nothing saved yet
+    later = [j for j in jobs if "nl-02" in j.trackers]
+    assert later and later[-1].trackers["nl-02"]["state"] in ("suspected", "confirmed")
+    assert (
+        pipeline.state("nl-02")
+        == "confirmed"
+        == pipeline.tracker_document()["trackers"]["nl-02"]["state"]
+    )
+
+
+def test_spooled_files_are_removed_after_each_job(setup, tmp_path):
+    pipeline, clock, _, _ = setup
+    asyncio.run(_drive(pipeline, clock, 4))
+    assert pipeline.analyser.jobs and not list((tmp_path / "spool").glob("*"))
+
+
+def test_an_analysis_given_up_is_shown_per_logger_and_the_next_job_goes_on(setup, tmp_path):
+    """The worker failed every attempt: nothing is emitted or persisted for that job, each
+    logger shows why, its spool files are gone, and the next job is analysed as usual."""
+    pipeline, clock, _, emitted = setup
+    saved = []
+
+    async def persist(document):
+        saved.append(document)
+
+    pipeline._persist = persist
+    clock.advance(1800)  # 02:00, the first night slot
+    pipeline.analyser.fail = True
+    (job,) = pipeline.scheduler.due(clock.time())
+    asyncio.run(pipeline.run_job(job))
+    assert emitted == [] and saved == []
+    assert pipeline.status["nl-02"].last_error == "analysis failed: crashed: killed by SIGKILL"
+    assert pipeline.status["nl-02"].recordings == 0
+    assert not list((tmp_path / "spool").glob("*"))
+    pipeline.analyser.fail = False
+    clock.advance(3600)
+    (job,) = pipeline.scheduler.due(clock.time())
+    asyncio.run(pipeline.run_job(job))
+    assert pipeline.status["nl-02"].recordings == 1 and pipeline.status["nl-02"].last_error is None
+    assert [d.kind for d in emitted if d.dev == "nl-02"] == ["leak.suspected"]
 
 
 def test_three_suspecting_loggers_are_located_together(setup):

@@ -43,7 +43,8 @@ def test_locates_a_leak_between_nl02_and_nl03(site, leak_offset, start_skew_s):
     xa, xb = _pair(leak_offset - 12.0, 168.0 - leak_offset)
     t0 = 1_767_225_600.0
     where = SiteLocator(site).locate(
-        Recording("nl-02", FS, xa, t0), Recording("nl-03", FS, xb, t0 + start_skew_s)
+        Recording.from_samples("nl-02", FS, xa, t0),
+        Recording.from_samples("nl-03", FS, xb, t0 + start_skew_s),
     )
     assert where is not None
     assert where.pipe == "P-02"
@@ -57,7 +58,7 @@ def test_uncorrelated_noise_gives_no_location(site):
     rng = np.random.default_rng(3)
     xa, xb = rng.standard_normal(int(FS * 8)), rng.standard_normal(int(FS * 8))
     where = SiteLocator(site, min_confidence=0.5).locate(
-        Recording("nl-02", FS, xa, 0.0), Recording("nl-03", FS, xb, 0.0)
+        Recording.from_samples("nl-02", FS, xa, 0.0), Recording.from_samples("nl-03", FS, xb, 0.0)
     )
     assert where is None
 
@@ -65,10 +66,15 @@ def test_uncorrelated_noise_gives_no_location(site):
 def test_different_sample_rates_are_refused(site):
     x = np.zeros(4096)
     with pytest.raises(ValueError, match="sample rates differ"):
-        SiteLocator(site).locate(Recording("nl-02", FS, x, 0.0), Recording("nl-03", 8000.0, x, 0.0))
+        SiteLocator(site).locate(
+            Recording.from_samples("nl-02", FS, x, 0.0),
+            Recording.from_samples("nl-03", 8000.0, x, 0.0),
+        )
 
 
 def test_unknown_logger_is_a_value_error(site):
     x = np.zeros(4096)
     with pytest.raises(ValueError, match="no pipe path"):
-        SiteLocator(site).locate(Recording("nl-02", FS, x, 0.0), Recording("zz-99", FS, x, 0.0))
+        SiteLocator(site).locate(
+            Recording.from_samples("nl-02", FS, x, 0.0), Recording.from_samples("zz-99", FS, x, 0.0)
+        )
