@@ -14,8 +14,14 @@ no code with the gateway's wire model), with the Modbus frame layout written out
 - ``alarm_poll_late_p99_s``: of the alarm points (gas, level, pressure, covers; pump station
   on its own line), how much longer than its interval each gap between two answered polls
   was, from the first recording request to the end of the last transfer (floor: 1 s);
-- ``bus_utilisation``: time characters were on the wire / wall time, while a logger's
-  transfer was running (work was queued all that time; floor: 0.9);
+- ``bus_utilisation``: wire time used / wall time, while a logger's transfer was running
+  (work was queued all that time; floor: 0.9). Wire time is the characters on the wire and
+  the silence the RTU framing puts before each frame (3.5 characters, 1.75 ms above 19200
+  baud: the spec's frame starts and ends with it, and the gateway's wire model prices it as
+  part of every request): each frame's silence counts as the relay saw it, at most that
+  minimum. A longer silence (a turnaround, a stall, a timeout) is idle beyond it.
+  ``bus_utilisation_chars_only`` counts the characters alone (its ceiling, with no
+  turnaround at all, is 0.92 at 38400 baud for a two-request block);
 - ``recording_s_vs_wire_limit``: the transfers' time (their own requests, from one request to
   the next; polls in between not counted) over the physical minimum for the bytes they moved
   (bytes x 11 bits / baud; floor: 1.15).
@@ -73,6 +79,7 @@ POLL_INTERVAL_S = {  # seeds/gateway.yaml's field rates, per device kind
 LOGGER_UNITS = range(1, 9)
 BLOCK_INDEX, BLOCK_WINDOW = 110, 200  # the noise-logger-nl200 recording registers
 RECORDING_REGISTERS = range(100, 320)
+MIN_GAP_ABOVE_19200_S = 0.00175  # the Modbus serial line spec's fixed 3.5-character silence
 STALL_S = 0.010  # a silence of the gateway's this long is a stall (its CPU), not a turnaround
 SETTLE_S = 30.0  # at least this much polling before the night window opens
 DEVICE_PRIORITY = 5  # the simulator's real-time priority, under the relay's
@@ -307,6 +314,18 @@ def _recording(tx: Tx) -> bool:
     return (tx.unit in LOGGER_UNITS or tx.unit == 0) and tx.address in RECORDING_REGISTERS
 
 
+def _framing_silence_s(txs: list[Tx], gap: float) -> float:
+    """The silences RTU framing requires before each frame of ``txs`` after the first, as
+    the relay saw them, each at most ``gap`` (the rest of a longer one is idle)."""
+    total = 0.0
+    for previous, tx in itertools.pairwise(txs):
+        total += min(gap, max(0.0, tx.start - previous.end))
+    for tx in txs:
+        if tx.answer_start is not None:
+            total += min(gap, max(0.0, tx.answer_start - tx.request_end))
+    return total
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -326,7 +345,8 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
             summaries[entry["line"]] = entry
     late: list[float] = []
     alarm_polls = 0
-    recording_s = wire_limit_s = busy_s = window_s = timeout_s = stall_s = 0.0
+    gap = MIN_GAP_ABOVE_19200_S if baud > 19200 else 3.5 * char
+    recording_s = wire_limit_s = busy_s = window_s = timeout_s = stall_s = silence_s = 0.0
     device_turn, master_turn = [], []
     first_request = math.inf
     early_requests = txs_seen = 0
@@ -347,6 +367,7 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
             first, last = blocks[0], blocks[-1]
             window_s += txs[last].end - txs[first].start
             busy_s += sum(tx.nbytes for tx in txs[first : last + 1]) * char
+            silence_s += _framing_silence_s(txs[first : last + 1], gap)
             for tx, nxt in itertools.pairwise(txs[first : last + 1]):
                 silent = nxt.start - tx.end  # the gateway's turn: it sends nothing
                 if not tx.answered and tx.unit != 0:
@@ -377,21 +398,22 @@ def analyse(log: Path, buses: dict, baud: int, spawned: float) -> dict:
                 if ok_a and ok_b and span[0] <= b <= span[1] + interval:
                     late.append(max(0.0, b - a - interval))
                     alarm_polls += 1
-    gap_ms = 1.75 if baud > 19200 else 3.5 * char * 1000
     return {
         "baud": baud,
         "bits_per_char": BITS_PER_CHAR,
         "alarm_poll_late_p99_s": round(_percentile(late, 0.99), 3),
         "alarm_poll_late_max_s": round(max(late, default=0.0), 3),
         "alarm_polls_during_recordings": alarm_polls,
-        "bus_utilisation": round(busy_s / window_s, 3) if window_s else None,
+        "bus_utilisation": round((busy_s + silence_s) / window_s, 3) if window_s else None,
+        "bus_utilisation_chars_only": round(busy_s / window_s, 3) if window_s else None,
         "recording_s_vs_wire_limit": round(recording_s / wire_limit_s, 3) if wire_limit_s else None,
         "transfer_s": round(recording_s, 1),
         "transfer_wire_limit_s": round(wire_limit_s, 1),
-        "transfer_idle_s": round(window_s - busy_s, 1),
+        "transfer_idle_s": round(window_s - busy_s - silence_s, 1),
+        "transfer_framing_silence_s": round(silence_s, 1),
         "idle_waiting_on_timeouts_s": round(timeout_s, 1),
         "idle_stalls_over_10_ms_s": round(stall_s, 1),
-        "gap_ms": round(gap_ms, 2),
+        "gap_ms": round(gap * 1000, 2),
         "device_turnaround_ms_mean": round(1000 * _mean(device_turn), 2),
         "gateway_turnaround_ms_mean": round(1000 * _mean(master_turn), 2),
         "gateway_turnaround_ms_p99": round(1000 * _percentile(master_turn, 0.99), 2),
@@ -450,14 +472,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {r['baud']:>6} baud: alarm late p99 {r['alarm_poll_late_p99_s']} s (max "
             f"{r['alarm_poll_late_max_s']}, {r['alarm_polls_during_recordings']} polls), "
-            f"utilisation {r['bus_utilisation']}, transfer {r['transfer_s']} s vs wire limit "
+            f"utilisation {r['bus_utilisation']} (characters alone "
+            f"{r['bus_utilisation_chars_only']}), transfer {r['transfer_s']} s vs wire limit "
             f"{r['transfer_wire_limit_s']} s = {r['recording_s_vs_wire_limit']}x"
         )
         print(
             f"          gap {r['gap_ms']} ms, device turnaround {r['device_turnaround_ms_mean']} "
             f"ms, gateway turnaround {r['gateway_turnaround_ms_mean']} ms (p99 "
-            f"{r['gateway_turnaround_ms_p99']}), idle {r['transfer_idle_s']} s (timeouts "
-            f"{r['idle_waiting_on_timeouts_s']}, stalls {r['idle_stalls_over_10_ms_s']}), "
+            f"{r['gateway_turnaround_ms_p99']}), framing silences "
+            f"{r['transfer_framing_silence_s']} s, idle beyond them {r['transfer_idle_s']} s "
+            f"(timeouts {r['idle_waiting_on_timeouts_s']}, "
+            f"stalls {r['idle_stalls_over_10_ms_s']}), "
             f"first request {r['first_request_s']} s, "
             f"{r['requests_first_30_s']} requests in 30 s, {r['collisions']} collisions, "
             f"{r['loggers_recorded']} loggers recorded"

@@ -18,8 +18,11 @@ Scheduling (``PollPolicy`` holds the numbers; the config's bus/device settings m
 - a failed poll before the device is offline keeps the normal interval; after
   ``offline_after`` consecutive failed polls the device is offline and is probed back at
   the backoff rate: ``backoff_initial_s`` doubling up to ``backoff_max_s``; the first good
-  poll brings it back online. One dead or slow device costs the bus at most
-  ``(retries + 1) * timeout_s`` per probe, so the others keep their schedule.
+  poll brings it back online. A probe is one attempt (no retries): a device that has not
+  answered ``offline_after`` polls in a row is asked once per backoff, and a lost frame
+  only delays its recovery by one backoff. So one dead device costs the bus one
+  ``timeout_s`` per probe, and a slow one ``(retries + 1) * timeout_s`` per poll; the
+  others keep their schedule.
 - availability changes are logged once ("device offline" / "device recovered"), never per
   poll.
 
@@ -507,7 +510,7 @@ class BusRunner:
         requests = spec.plan.requests
         if c.failures and requests:
             first = requests[0]
-            attempts = spec.policy.retries + 1
+            attempts = _attempts(c)
             return attempts * (spec.policy.timeout_s + wire.exchange_s(first.function, first.count))
         turnaround = self.turnarounds.of(spec.unit)
         return sum(wire.request_s(r.function, r.count, turnaround) for r in requests)
@@ -578,7 +581,7 @@ class BusRunner:
         spec = c.spec
         unit = spec.unit
         timeout_s = spec.policy.timeout_s
-        attempts = spec.policy.retries + 1
+        attempts = _attempts(c)
         read = self.transport.read
         clock = self._clock
         results: list[Answer] = []
@@ -707,6 +710,12 @@ class BusRunner:
         if coordinator.name not in self.coordinators:
             raise KeyError(coordinator.name)
         self.coordinators[coordinator.name] = coordinator
+
+
+def _attempts(c: DeviceCoordinator) -> int:
+    """Tries per request of ``c``'s next poll: with retries while it may be answering; one
+    for the probe of a device that is offline (asking twice only doubles its timeouts)."""
+    return c.spec.policy.retries + 1 if c.online else 1
 
 
 def _nothing() -> None:

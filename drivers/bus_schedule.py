@@ -9,12 +9,16 @@ is priced in wire time (``drivers.wire.WireModel``: the bytes it moves at the li
 the silences, the device's measured turnaround, ``Turnarounds``). The rules, in order:
 
 1. *urgent* polls are alarm points (gas, level, pressure, covers, pump stations) that are not
-   offline, and any poll already late by a whole interval (nothing starves longer). Run back
-   to back in deadline order, each at its price, they have a latest start: the time the
-   first must begin for every one to begin by its own deadline (two alarms due at the same
-   instant: the first starts one poll early). At that time the first of them runs;
+   offline. Run back to back in deadline order, each at its price, they have a latest start:
+   the time the first must begin for every one to begin by its own deadline (two alarms due
+   at the same instant: the first starts one poll early). At that time the first of them runs;
 2. another poll that is due runs if it ends before that latest start; otherwise the first
-   urgent poll runs now, a little early (by less than the price of the poll it let pass);
+   urgent poll runs now, a little early (by less than the price of the poll it let pass).
+   Of the due polls, one *starved* (late by a whole interval, e.g. an offline device's probe
+   that found no gap) goes first, still only where it fits: a poll that does not fit never
+   delays an alarm, however long it has waited. Running the alarms early, one after another,
+   opens the gap it needs within a few of them (each moves the line ahead of the alarms'
+   deadlines by the time it did not wait), so it waits no longer than that;
 3. background work runs if its next request ends before the latest start of all polls;
    otherwise the first of them runs now, early (rule 2 applied to it). So the bus never
    idles while a transfer waits, and no poll waits for a transfer;
@@ -24,7 +28,9 @@ the silences, the device's measured turnaround, ``Turnarounds``). The rules, in 
 An alarm poll is therefore late by at most one request already on the wire when it fell due
 (requests are never cut), so never later than its interval plus one transfer block, and in
 practice by the pricing error only. An offline device's probe (which costs its timeouts) is
-not urgent: it runs in a gap that holds it, or after a whole interval.
+not urgent: it runs in a gap that holds it. (The price of a device that has just stopped
+answering is not known before its first timeout: that one poll can delay the alarms behind
+it by its timeouts.)
 
 ``Turnarounds`` learns each device's answer delay (the time of a request beyond its wire
 time: the device's firmware, the line's direction switch, our own OS and event loop) as a
@@ -86,15 +92,19 @@ def choose(
     """
     urgent: list[Slot] = []
     others: list[Slot] = []
-    due: Slot | None = None  # the earliest due poll that is not urgent
+    due: Slot | None = None  # the due poll that is not urgent to try first
+    due_starved = False
     for c in devices:
         d = c.next_due
-        if c.urgent or now - d >= c.interval_s:  # late by a whole interval: urgent now
+        if c.urgent:
             urgent.append(c)
-        else:
-            others.append(c)
-            if d <= now and (due is None or d < due.next_due):
-                due = c
+            continue
+        others.append(c)
+        if d > now:
+            continue
+        starved = now - d >= c.interval_s  # late by a whole interval: before other due polls
+        if due is None or (starved, -d) > (due_starved, -due.next_due):
+            due, due_starved = c, starved
     first_urgent, latest = _chain(urgent)
     if first_urgent is not None and latest <= now:
         return Choice("poll", first_urgent)

@@ -210,7 +210,11 @@ class _BusCommon:
     )
     retries: int = field(
         default=DEFAULT_BUS_RETRIES,
-        metadata=meta("extra attempts after a timeout", min=0, max=MAX_RETRIES),
+        metadata=meta(
+            "extra attempts after a timeout (none when probing an offline device)",
+            min=0,
+            max=MAX_RETRIES,
+        ),
     )
     offline_after: int = field(
         default=DEFAULT_OFFLINE_AFTER,

@@ -75,12 +75,36 @@ CASES = [
         "gas",
     ),
     (
-        "late by a whole interval: it waits no longer",
+        "starved (late by a whole interval) and the alarm is due: the alarm goes first",
         100.0,
         [Slot("probe", 89.0, urgent=False, price_s=1.2), GAS],
         None,
         "poll",
+        "gas",
+    ),
+    (
+        "starved and it does not fit before the alarm: the alarm goes early",
+        99.5,
+        [Slot("probe", 89.0, urgent=False, price_s=1.2), GAS],
+        0.3,
+        "poll",
+        "gas",
+    ),
+    (
+        "starved and it fits before the alarm: before other due polls and the transfer",
+        98.0,
+        [LOGGER, Slot("probe", 89.0, urgent=False, price_s=1.2), GAS],
+        0.3,
+        "poll",
         "probe",
+    ),
+    (
+        "of due polls that fit, the earliest due goes first",
+        98.0,
+        [Slot("probe", 97.5, urgent=False, price_s=1.2), Slot("logger", 97.0, False, 300.0), GAS],
+        0.3,
+        "poll",
+        "logger",
     ),
 ]
 
@@ -97,6 +121,51 @@ def test_choice(case, now, devices, background, action, expected):
         assert choice.until == expected
     else:
         assert choice == Choice("background")
+
+
+BLOCK_S = 0.308  # a recording block (index write and 120-register read) at 9600 baud
+
+
+def _plan_in_wire_time(
+    slots: list[Slot], now: float, until: float, backoff_s: float
+) -> dict[str, list]:
+    """Drive ``choose`` on an injected clock with a transfer always queued: each choice takes
+    its price of wire time; an alarm's next deadline is one interval on (fixed rate), the
+    offline probe's the backoff after it ends. Per device, (deadline, start) of its polls."""
+    starts: dict[str, list] = {s.name: [] for s in slots}
+    while now < until:
+        choice = choose(now, slots, BLOCK_S)
+        if choice.action == "background":
+            now += BLOCK_S
+            continue
+        assert choice.action == "poll"  # a transfer is queued: the line never waits
+        c = choice.device
+        starts[c.name].append((c.next_due, now))
+        now += c.price_s
+        c.next_due = now + backoff_s if not c.urgent else max(c.next_due + c.interval_s, now)
+    return starts
+
+
+def test_a_starved_probe_never_makes_an_alarm_late_and_still_runs_soon():
+    """An offline device's probe that has waited past its interval (after a stall of the
+    gateway, say) costs 1.2 s of timeouts: it goes in a gap that holds it, opened by running
+    alarms a little early, and no alarm poll starts after its deadline."""
+    alarms = [
+        Slot("gas", 100.4, interval_s=5.0, price_s=0.035),
+        Slot("level", 100.9, interval_s=10.0, price_s=0.055),
+        Slot("pressure", 101.6, interval_s=10.0, price_s=0.04),
+        Slot("cover", 102.2, interval_s=15.0, price_s=0.05),
+    ]
+    probe = Slot("probe", 88.0, urgent=False, interval_s=10.0, price_s=1.2)
+    starts = _plan_in_wire_time([*alarms, probe], now=100.0, until=170.0, backoff_s=30.0)
+    for alarm in alarms:
+        polls = starts[alarm.name]
+        assert len(polls) >= 65 / alarm.interval_s, alarm.name
+        assert all(start <= deadline + 1e-9 for deadline, start in polls), alarm.name
+    # It ran within a few alarm polls of the first gap, and again at its backoff.
+    first_probe = starts["probe"][0][1]
+    assert first_probe - 100.0 < 3.0, starts["probe"]
+    assert len(starts["probe"]) == 3
 
 
 class TestTurnarounds:
