@@ -215,11 +215,14 @@ def test_the_site_files_scenarios_are_checked_as_the_simulator_reads_them(tmp_pa
     """The scenarios belong to the simulator, but a mistake in them is still the file's."""
     site = tmp_path / "site.yaml"
     text = (SEED.parent / "site.yaml").read_text()
-    site.write_text(text.replace("{device: gd-01, start_s: 900", "{device: gd-99, start_s: 900"))
+    needle = "{device: gd-01, start_s: 900"
+    line = text[: text.index(needle)].count("\n") + 1
+    site.write_text(text.replace(needle, "{device: gd-99, start_s: 900"))
     path = tmp_path / "gateway.yaml"
     path.write_text(MINIMAL.read_text() + "site_file: site.yaml\n")
     assert main(["check-config", str(path)]) == 2
     assert re.fullmatch(
-        rf"{re.escape(str(site))}:116:\d+: scenarios\.gas\[0\]\.device: unknown device 'gd-99'\n",
+        rf"{re.escape(str(site))}:{line}:\d+: scenarios\.gas\[0\]\.device: "
+        r"unknown device 'gd-99'\n",
         capsys.readouterr().err,
     )
