@@ -16,6 +16,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from edge_agent.wavfile import write_wav
 from tests.helpers.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_SITE = str(ROOT / "seeds" / "site.yaml")
+SEED = ROOT / "seeds" / "site.yaml"
 TRACEBACK = re.compile(r"^(Traceback|\s+File \"|\w+(Error|Exception): )", re.MULTILINE)
 
 fuzz_settings = settings(
@@ -66,11 +67,15 @@ class Sandbox:
         self.state.mkdir()
         (self.state / "status.json").write_text('{"site": 1, "pid": "x"}')
         self.svg = root / "out.svg"
+        # A copy: a fuzzed `coverage --svg SITE` writes its map over whatever path it is given
+        # (it overwrote the repository's seed site once).
+        self.site = root / "site.yaml"
+        shutil.copyfile(SEED, self.site)
 
     def paths(self) -> list[str]:
         return [
             str(p) for p in (self.garbage, self.missing, self.root, self.gateway, self.bad_gateway)
-        ] + [str(self.wav), str(self.state), "/dev/null", SEED_SITE, str(self.svg)]
+        ] + [str(self.wav), str(self.state), "/dev/null", str(self.site), str(self.svg)]
 
 
 _SANDBOX_DIR = tempfile.TemporaryDirectory(prefix="cli-fuzz-")
@@ -155,7 +160,7 @@ BASES = {
     "analyze": [str(BOX.wav)],
     "check-config": [str(BOX.gateway)],
     "config-schema": [],
-    "coverage": ["--site", SEED_SITE],
+    "coverage": ["--site", str(BOX.site)],
     "locate": ["--spacing-m", "100", str(BOX.wav), str(BOX.wav)],
     "probe": ["--config", str(BOX.gateway), "lv-01"],
     "scan": ["--host", "127.0.0.1", "--tcp-port", BOX.closed_port, "--ids", "1-3"],
@@ -253,11 +258,11 @@ FAIL_FAST = [
     ["simulate", "--site", str(BOX.missing)],
     ["simulate", "--site", str(BOX.garbage)],
     ["simulate", "--site", str(BOX.root)],
-    ["simulate", "--site", SEED_SITE, "--speed", "abc"],
-    ["simulate", "--site", SEED_SITE, "--speed", "-1"],
-    ["simulate", "--site", SEED_SITE, "--transport", "carrier-pigeon"],
-    ["simulate", "--site", SEED_SITE, "--port-base", "70000"],
-    ["simulate", "--site", SEED_SITE, "--for", "nan"],
+    ["simulate", "--site", str(BOX.site), "--speed", "abc"],
+    ["simulate", "--site", str(BOX.site), "--speed", "-1"],
+    ["simulate", "--site", str(BOX.site), "--transport", "carrier-pigeon"],
+    ["simulate", "--site", str(BOX.site), "--port-base", "70000"],
+    ["simulate", "--site", str(BOX.site), "--for", "nan"],
     ["nonsense"],
     ["--bogus"],
     [""],
