@@ -389,13 +389,19 @@ class TestManholeOverflow:
         assert event.kind == "overflow.risk" and "rising to the rim" in event.data["reasons"][0]
         assert (3000 - 1000) / 40 - minute >= 20
 
-    def test_rain_beyond_the_design_storm_warns_while_the_pipe_fills(self):
-        """55 mm/h on a sewer built for 40: at half the pipe (300 mm) and rising, a warning,
-        long before the level's own rate would give one."""
-        events = self.run(lambda m: 100 + 20 * m, 40, rain=lambda m: 55.0)
+    def test_rain_beyond_the_design_storm_warns_once_the_pipe_surcharges(self):
+        """55 mm/h on a sewer built for 40: surcharged (over the 600 mm crown) and rising to
+        the rim within the hour, a warning, long before the level's own rate would give one
+        (half the depth, the rim within 30 min: minute 28)."""
+        events = self.run(lambda m: 100 + 50 * m, 40, rain=lambda m: 55.0)
         minute, event = events[0]
         assert event.kind == "overflow.risk" and minute <= 12
         assert event.data["reasons"] == ["rain of 55 mm/h beyond the sewer's 40"]
+
+    def test_rain_beyond_the_design_storm_with_the_pipe_half_full_is_no_reason(self):
+        """What a design storm does: the pipe runs half full, then fuller; the rim of a 3 m
+        manhole is hours off at this rate."""
+        assert self.run(lambda m: 100 + 5 * min(m, 100), 120, rain=lambda m: 55.0) == []
 
     def test_rain_within_the_design_storm_is_no_reason(self):
         assert self.run(lambda m: 100 + 20 * min(m, 30), 40, rain=lambda m: 35.0) == []
