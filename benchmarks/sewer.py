@@ -104,6 +104,7 @@ def summarise(scores: list[SiteScore]) -> dict:
         "false_alarms_per_month": round(alarm_false / months, 2),
         "false_notices_per_month": round(notice_false / months, 2),
         "wet_well_false_alarms": sum(s.wet_well_false for s in scores),
+        "wet_well_storm_false_alarms": sum(s.wet_well_storm_false for s in scores),
         "kinds": dict(sorted(kinds.items())),
         "device_events": dict(sorted(devices.items())),
         "readings": sum(s.readings for s in scores),
@@ -158,6 +159,7 @@ def _print(
         "false_alarms_per_month",
         "false_notices_per_month",
         "wet_well_false_alarms",
+        "wet_well_storm_false_alarms",
     ]
     names = [*per_site, "total"]
     columns = [*per_site.values(), total]

@@ -32,6 +32,12 @@ within ``LEAD_LOOKBACK_MIN`` before, to the rim; none is a lead of 0.
   threshold within ``NEAR_MIN``; ``level.rising``: the true level rose at half the
   threshold rate over its window within ``NEAR_MIN``.
 - ``device.*`` follow from injected faults, dropouts and blind spots: reported, not judged.
+
+**The wet well's false alarms** (its floor is zero "from a wet well cycling"): the false
+raises on the station's gauge or controller, but an ``overflow.risk`` or ``level.*`` raised
+with rain on the site in the ``DRY_BEFORE_MIN`` before it (a storm warning that did not come
+true: counted with its kind's false alarms, and apart as ``wet_well_storm_false``). Until
+issue 11's second round those were counted here too.
 """
 
 from __future__ import annotations
@@ -100,7 +106,8 @@ class SiteScore:
     blockages_unobservable: int
     overflow_leads: list[float]  # minutes (0 when not warned)
     overflows_ungauged: int
-    wet_well_false: int
+    wet_well_false: int  # while it only cycled (no rain), and any false wet_well.fault
+    wet_well_storm_false: int  # the station's storm warnings that did not come true
     device_events: dict[str, int]
     readings: int
 
@@ -161,6 +168,14 @@ def _dry(run: SiteRun, onset: float) -> bool:
     m = int(onset // 60)
     window = run.weather.rain_mm_h[max(m - DRY_BEFORE_MIN, 0) : m + DRY_AFTER_MIN]
     return bool(window.size == 0 or window.max() <= DRY_RAIN_MM_H)
+
+
+def _rained_before(run: SiteRun, t: float) -> bool:
+    """Rain on the site (its mean over ``DRY_RAIN_MM_H``) within ``DRY_BEFORE_MIN`` before
+    ``t``."""
+    m = int(t // 60)
+    window = run.weather.rain_mm_h[max(m - DRY_BEFORE_MIN, 0) : m + 1]
+    return bool(window.size and window.max() > DRY_RAIN_MM_H)
 
 
 def _overflow_episodes(series: np.ndarray, rim: float) -> list[int]:
@@ -318,10 +333,19 @@ def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
         else:
             score.false += 1
             score.false_at.append((t, dev))
+    # a wet well cycling: the station's false raises but those of a storm's overflow warning
+    # (a storm that filled it less than foretold is the overflow rule's false alarm, counted
+    # with overflow.risk, and apart here)
     wet_well_devices = {st.gauge, st.controller}
-    wet_well_false = sum(
-        1 for ks in kinds.values() for _, dev in ks.false_at if dev in wet_well_devices
-    )
+    wet_well_false = wet_well_storm_false = 0
+    for kind, ks in kinds.items():
+        for t, dev in ks.false_at:
+            if dev not in wet_well_devices:
+                continue
+            if kind != "wet_well.fault" and _rained_before(run, t):
+                wet_well_storm_false += 1
+            else:
+                wet_well_false += 1
     return SiteScore(
         name=site.name,
         months=months,
@@ -332,6 +356,7 @@ def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
         overflow_leads=leads,
         overflows_ungauged=ungauged,
         wet_well_false=wet_well_false,
+        wet_well_storm_false=wet_well_storm_false,
         device_events=dict(device_events),
         readings=run.readings,
     )

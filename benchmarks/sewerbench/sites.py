@@ -213,7 +213,11 @@ def rules_network(site: BenchSite) -> tuple[SewerNetwork, dict[str, tuple[int, .
                 break
         down = None if node == WET_WELL else gauged[node].name
         reach_id = f"{gauge.name}->{down or site.station.controller}"
-        reaches.append(SewerReach(reach_id, gauge.name, down, station=site.station.controller))
+        # the length along the sewer, as the site file states it (pipes carry length_m)
+        length = round(sum(site.links[i].length_m for i in path), 1)
+        reaches.append(
+            SewerReach(reach_id, gauge.name, down, station=site.station.controller, length_m=length)
+        )
         links_of[reach_id] = tuple(path)
     st = site.station
     paved_ha = sum(node.impervious_ha for node in site.nodes)
