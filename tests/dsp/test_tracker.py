@@ -22,16 +22,16 @@ GREY = (0.0, P - 0.8 * W)  # relative score ~0.38: between clear_score and thres
 def feat(quiet_db: float, prominence_db: float = 0.0, unsteadiness_db: float = 0.0) -> Features:
     return Features(
         fs=4096.0,
-        n_samples=32768,
+        n_samples=65536,
         nperseg=1024,
-        n_frames=63,
+        n_frames=127,
         band_hz=(200.0, 1500.0),
         level_db=quiet_db,
         l10_db=quiet_db + 0.3,
         l90_db=quiet_db - 0.3,
         spread_db=0.6,
         quiet_level_db=quiet_db,
-        quiet_frames=60,
+        quiet_frames=120,  # enough for all its evidence to count (dsp.leak.evidence_weight)
         peak_hz=400.0,
         flatness=0.8,
         tonality_db=0.0,
