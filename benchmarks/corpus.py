@@ -63,7 +63,9 @@ DEFAULT_SEED = 20270117
 @dataclass(frozen=True)
 class DetectionCase:
     """One recording: ``is_leak`` and ``snr_db`` (in-band, None without a leak) are the truth;
-    ``kinds`` names what else is in it."""
+    ``kinds`` names what else is in it. ``flow_db`` is the flow noise's in-band power over the
+    steady ambient (None without flow): ``snr_db`` is set against the ambient alone, so a leak
+    under loud flow can be "audible" and still lie under the flow."""
 
     index: int
     samples: np.ndarray
@@ -75,6 +77,14 @@ class DetectionCase:
     kinds: tuple[str, ...]
     gain_db: float
     duration_s: float
+    flow_db: float | None = None
+
+    @property
+    def snr_over_flow_db(self) -> float | None:
+        """The leak's in-band SNR against the ambient and the flow noise together."""
+        if self.snr_db is None or self.flow_db is None:
+            return self.snr_db
+        return self.snr_db - 10.0 * math.log10(1.0 + 10.0 ** (self.flow_db / 10.0))
 
 
 @dataclass(frozen=True)
@@ -309,9 +319,11 @@ def _detection_case(index: int, seed: int) -> DetectionCase:
         leak = _shape(rng, n, _leak_power(rng, f, family))
         parts.append(_scale_to(leak, fs, band, amb_band * 10 ** (snr / 10)))
 
+    levels_db: dict[str, float] = {}
+
     def add(name: str, x: np.ndarray, lo_db: float, hi_db: float) -> None:
-        level = amb_band * 10 ** (float(rng.uniform(lo_db, hi_db)) / 10)
-        parts.append(_scale_to(x, fs, band, level))
+        levels_db[name] = float(rng.uniform(lo_db, hi_db))
+        parts.append(_scale_to(x, fs, band, amb_band * 10 ** (levels_db[name] / 10)))
         kinds.append(name)
 
     if rng.random() < 0.4:
@@ -329,7 +341,17 @@ def _detection_case(index: int, seed: int) -> DetectionCase:
     x = np.fft.irfft(np.fft.rfft(np.sum(parts, axis=0)) * _sensor_gain(rng, f, fs), n)
     x, gain_db = _finish(rng, x, kinds)
     return DetectionCase(
-        index, x, fs, family, material, is_leak, snr, tuple(kinds), gain_db, n / fs
+        index,
+        x,
+        fs,
+        family,
+        material,
+        is_leak,
+        snr,
+        tuple(kinds),
+        gain_db,
+        n / fs,
+        flow_db=levels_db.get("flow"),
     )
 
 

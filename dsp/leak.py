@@ -26,6 +26,15 @@ The score adds up evidence as log-odds (logits) and maps the sum through a logis
   clipped to ``0 .. GROUP_MAX_FOR``: standing well above the others counts for a leak, being
   like them counts for nothing (they may all hear it).
 
+**How much a recording can support**: the evidence stands on the quiet frames (the quiet
+spectrum the shape is read from is their mean), and a short recording has few of them, so
+its band levels, its hull and its steadiness are noisier. The sum of the evidence is
+multiplied by ``evidence_weight = min(1, (quiet_frames / FULL_EVIDENCE_QUIET_FRAMES) **
+EVIDENCE_WEIGHT_POWER)`` before the logistic: a 4-second file with 16 quiet frames counts
+0.71 of its evidence, one with 64 or more counts all of it. Its score moves towards 0.5, it
+never crosses it: the verdict at the default threshold is the same with or without the
+weight; what changes is how a short file ranks against long ones (how sure the score is).
+
 Without a floor the score is *relative* (``mode="relative"``): multiplying the samples by any
 gain leaves it unchanged. With one it is *absolute* (``mode="absolute"``). ``relative_score``
 is the gain-free part alone (shape + steadiness), which the tracker uses to decide whether a
@@ -54,12 +63,14 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_WIDTH_DB",
     "FAMILY_THRESHOLDS",
+    "FULL_EVIDENCE_QUIET_FRAMES",
     "LeakModel",
     "LeakScore",
     "LeakThresholds",
     "Mode",
     "Verdict",
     "analyze_samples",
+    "evidence_weight",
     "model_for",
     "score_recording",
     "shape_logit",
@@ -87,6 +98,12 @@ GROUP_MAX_FOR = 3.0
 INTERMITTENT_SPREAD_DB = 6.0  # L10 - L90 above this: intermittent noise present (a reason)
 TONAL_DB = 3.0  # tonality above this: a steady tone carries the level (a reason)
 SILENCE_DB = -250.0  # below any real sensor: the band holds only zeros
+# A recording with this many quiet frames (8 s of them at the default ~4 Hz resolution) or
+# more counts all its evidence; fewer count (frames / this) ** EVIDENCE_WEIGHT_POWER of it.
+# A fourth root, gentler than the square root by which a level's standard error grows:
+# not all of the evidence is noise-limited (a hump well over the hull stays a hump).
+FULL_EVIDENCE_QUIET_FRAMES = 64
+EVIDENCE_WEIGHT_POWER = 0.25
 
 Verdict = Literal["leak", "no_leak"]
 Mode = Literal["relative", "absolute"]
@@ -157,6 +174,8 @@ class LeakScore:
 
     ``level_logit`` / ``excess_db`` / ``floor_db`` are None in relative mode, ``group_logit``
     and ``group_excess_db`` None without peers. ``relative_score`` is the gain-free part alone.
+    The logits are as measured; their sum is multiplied by ``evidence_weight`` (how much a
+    recording of this many quiet frames can support) before the logistic.
     """
 
     score: float
@@ -171,6 +190,7 @@ class LeakScore:
     floor_db: float | None
     group_excess_db: float | None
     reasons: tuple[str, ...]
+    evidence_weight: float = 1.0
 
 
 def _logistic(z: float) -> float:
@@ -192,6 +212,13 @@ def steadiness_logit(features: Features) -> float:
     """Gain-free evidence from how steady the band is (see the module docstring)."""
     z = -(features.unsteadiness_db - STEADY_SPREAD_DB) / STEADY_WIDTH_DB
     return _clip(z, -STEADY_MAX_AGAINST, STEADY_MAX_FOR)
+
+
+def evidence_weight(features: Features) -> float:
+    """The share of its evidence a recording can support, from its quiet frames (see the
+    module docstring): 1.0 from ``FULL_EVIDENCE_QUIET_FRAMES`` on."""
+    frames = max(int(features.quiet_frames), 1)
+    return min(1.0, (frames / FULL_EVIDENCE_QUIET_FRAMES) ** EVIDENCE_WEIGHT_POWER)
 
 
 def score_recording(
@@ -233,7 +260,8 @@ def score_recording(
             f"(stands out from {GROUP_EXCESS_DB:+.1f} dB)"
         )
     total = relative + (level or 0.0) + (group or 0.0)
-    score = 0.0 if silent else _logistic(total)
+    weight = evidence_weight(features)
+    score = 0.0 if silent else _logistic(weight * total)
     if silent:
         reasons.append("the recording is digital silence in the band (sensor or cable fault?)")
     elif not math.isfinite(total):
@@ -248,12 +276,17 @@ def score_recording(
             f"steady tone at {features.tone_hz:.0f} Hz ({features.tonality_db:.1f} dB of the "
             "band) left out: a pump or motor, not a leak"
         )
+    if weight < 1.0:
+        reasons.append(
+            f"short on quiet frames ({features.quiet_frames}, all evidence counts from "
+            f"{FULL_EVIDENCE_QUIET_FRAMES}): its evidence weighted x{weight:.2f}"
+        )
     verdict: Verdict = "leak" if score >= t.threshold else "no_leak"
     return LeakScore(
         score=score,
         verdict=verdict,
         mode="relative" if floor is None else "absolute",
-        relative_score=0.0 if silent else _logistic(relative),
+        relative_score=0.0 if silent else _logistic(weight * relative),
         shape_logit=shape,
         steadiness_logit=steady,
         level_logit=level,
@@ -262,6 +295,7 @@ def score_recording(
         floor_db=floor,
         group_excess_db=group_excess_db,
         reasons=tuple(reasons),
+        evidence_weight=weight,
     )
 
 

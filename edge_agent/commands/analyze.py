@@ -48,6 +48,7 @@ examples:
   edge-agent analyze --group --material cast_iron night/nl-0*.wav
 
 --json prints one object per file per line: file, leak_score, verdict, mode, relative_score,
+evidence_weight (the share of its evidence a file with few quiet frames can support),
 prominence_db, unsteadiness_db, quiet_share, slope_db_per_octave, level_db, quiet_level_db,
 floor_db (null when relative), l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db,
 tone_hz, band_hz, band_levels (octave centre Hz -> dB), fs, duration_s, material, group
@@ -134,6 +135,7 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "verdict": score.verdict,
         "mode": score.mode,
         "relative_score": round(score.relative_score, 4),
+        "evidence_weight": round(score.evidence_weight, 3),
         "prominence_db": _round(feats.prominence_db),
         "unsteadiness_db": _round(feats.unsteadiness_db),
         "quiet_share": round(feats.quiet_share, 3),

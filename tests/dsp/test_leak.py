@@ -8,6 +8,7 @@ import pytest
 from dsp.leak import (
     DEFAULT_PROMINENCE_DB,
     DEFAULT_PROMINENCE_WIDTH_DB,
+    FULL_EVIDENCE_QUIET_FRAMES,
     GROUP_MAX_FOR,
     LEVEL_MAX_AGAINST,
     LEVEL_MAX_FOR,
@@ -44,6 +45,39 @@ def test_without_a_floor_the_score_is_relative_and_the_sum_of_its_evidence():
     assert s.steadiness_logit == pytest.approx(-(2.5 - 1.0) / 3.0)
     assert s.score == pytest.approx(logistic(s.shape_logit + s.steadiness_logit))
     assert s.relative_score == s.score
+    assert s.evidence_weight == 1.0
+
+
+@pytest.mark.parametrize("quiet_frames", [1, 4, 16, 40, 63])
+@pytest.mark.parametrize(
+    ("prominence", "quiet_db", "floor"),
+    [(8.0, 0.0, None), (2.0, 0.0, None), (5.2, 0.0, None), (0.0, 20.0, 0.0), (7.0, -9.0, 0.0)],
+)
+def test_few_quiet_frames_weigh_the_evidence_not_the_verdict(
+    quiet_frames, prominence, quiet_db, floor
+):
+    """A recording with few quiet frames counts (frames / 64) ** 0.25 of its evidence: its
+    score moves towards 0.5 and never crosses it, so the verdict stays; the logits stay as
+    measured and a reason says so."""
+    from dataclasses import replace
+
+    thresholds = LeakThresholds(floor_db=floor)
+    full = score_recording(feat(quiet_db, prominence_db=prominence), thresholds)
+    short = score_recording(
+        replace(feat(quiet_db, prominence_db=prominence), quiet_frames=quiet_frames), thresholds
+    )
+    weight = (quiet_frames / FULL_EVIDENCE_QUIET_FRAMES) ** 0.25
+    assert short.evidence_weight == pytest.approx(weight)
+    total = full.shape_logit + full.steadiness_logit + (full.level_logit or 0.0)
+    assert short.score == pytest.approx(logistic(weight * total))
+    assert short.relative_score == pytest.approx(
+        logistic(weight * (full.shape_logit + full.steadiness_logit))
+    )
+    assert (short.shape_logit, short.steadiness_logit) == (full.shape_logit, full.steadiness_logit)
+    assert short.verdict == full.verdict
+    assert abs(short.score - 0.5) <= abs(full.score - 0.5)
+    assert any("weighted x" in r for r in short.reasons)
+    assert not any("weighted x" in r for r in full.reasons)
 
 
 @pytest.mark.parametrize(

@@ -19,19 +19,24 @@ QUIET = (0.0, 0.0)  # smooth spectrum: score ~0
 GREY = (0.0, P - 0.8 * W)  # relative score ~0.38: between clear_score and threshold
 
 
-def feat(quiet_db: float, prominence_db: float = 0.0, unsteadiness_db: float = 0.0) -> Features:
+def feat(
+    quiet_db: float,
+    prominence_db: float = 0.0,
+    unsteadiness_db: float = 0.0,
+    quiet_frames: int = 120,  # enough for all its evidence to count (dsp.leak.evidence_weight)
+) -> Features:
     return Features(
         fs=4096.0,
-        n_samples=32768,
+        n_samples=65536,
         nperseg=1024,
-        n_frames=63,
+        n_frames=127,
         band_hz=(200.0, 1500.0),
         level_db=quiet_db,
         l10_db=quiet_db + 0.3,
         l90_db=quiet_db - 0.3,
         spread_db=0.6,
         quiet_level_db=quiet_db,
-        quiet_frames=60,
+        quiet_frames=quiet_frames,
         peak_hz=400.0,
         flatness=0.8,
         tonality_db=0.0,
@@ -42,13 +47,13 @@ def feat(quiet_db: float, prominence_db: float = 0.0, unsteadiness_db: float = 0
     )
 
 
-def run_nights(tracker, nights, start_day=0):
+def run_nights(tracker, nights, start_day=0, quiet_frames=120):
     """Each night is a list of (quiet level, prominence) recorded at 02:10, 02:40, ... UTC."""
     kinds = []
     for i, recordings in enumerate(nights):
         for j, (level, prominence) in enumerate(recordings):
             ts = (start_day + i) * DAY + 2 * HOUR + 600 + j * 1800
-            update = tracker.observe(ts, feat(level, prominence))
+            update = tracker.observe(ts, feat(level, prominence, quiet_frames=quiet_frames))
             kinds.append([t.kind for t in update.transitions])
     return kinds
 
@@ -196,6 +201,17 @@ def test_a_leak_running_since_installation_is_never_learnt_nor_cleared():
     assert repaired == ["leak.cleared"]
     run_nights(tracker, [[QUIET]] * 3, start_day=15)
     assert tracker.baseline_db == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("quiet_frames", [8, 16, 40])
+def test_short_recordings_alarm_and_clear_like_long_ones(quiet_frames):
+    """Recordings with few quiet frames count less of their evidence (dsp.leak.evidence_weight):
+    their scores move towards 0.5, never across, so a running leak still warns, is suspected
+    and confirmed, and its repair still clears it."""
+    tracker = LeakTracker(TrackerConfig(thresholds=SITE, learn_nights=5))
+    nights = [[(9.0, HUMP), (8.9, HUMP)]] * 4 + [[QUIET, QUIET]] * 3
+    kinds = flat(run_nights(tracker, nights, quiet_frames=quiet_frames))
+    assert kinds == ["leak.warning", "leak.suspected", "leak.confirmed", "leak.cleared"]
 
 
 def test_a_calibration_error_does_not_silence_the_tracker():
