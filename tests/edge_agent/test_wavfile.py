@@ -176,3 +176,16 @@ def test_a_float_file_above_full_scale_is_not_clipped_but_a_flat_top_is(tmp_path
     write_wav(tmp_path / "flat.wav", np.clip(x, -40.0, 40.0), 8000, bits=32, encoding="float")
     share = read_wav(tmp_path / "flat.wav").clipped_share
     assert share == pytest.approx(np.mean(np.abs(x) >= 40.0) / 2, rel=0.5) and share > 0.01
+
+
+def test_wave_format_extensible_multi_channel(tmp_path):
+    """Multi-channel recorders write WAVE_FORMAT_EXTENSIBLE (the PCM sub-format GUID)."""
+    frames = np.array([[1000, -2000], [3000, -4000], [5000, -6000]], dtype="<i2")
+    body = struct.pack("<HHIIHH", 0xFFFE, 2, 4800, 4800 * 4, 4, 16)
+    body += struct.pack("<HHI", 22, 16, 0x3) + struct.pack("<H", 1) + b"\0" * 14
+    path = tmp_path / "ext.wav"
+    path.write_bytes(_riff(_chunk(b"fmt ", body), _chunk(b"data", frames.tobytes())))
+    left, right = read_wav_channels(path)
+    assert np.allclose(left.samples * 32768, [1000, 3000, 5000])
+    assert np.allclose(right.samples * 32768, [-2000, -4000, -6000])
+    assert right.fs == 4800.0 and right.channels == 2
