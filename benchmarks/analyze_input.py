@@ -3,8 +3,9 @@
 The issue's input range ends at 44.1 kHz x 60 s (2.6 M samples a channel). Each case runs
 ``edge-agent analyze --json`` in its own process, as a user does (import, numba cache load,
 read, features, score), and reads the child's wall time and peak resident memory from
-``os.wait4``; ``analysis_ms`` is the read and the features alone, warm, in this process. The baseline, run side by side, is a typical logger file (4096 Hz x 8 s): the
-cost of starting the command at all; ``ratio`` = case / baseline.
+``os.wait4``; ``analysis_ms`` is the read and the features alone, warm, in this process. The
+baseline, run side by side, is a typical logger file (4096 Hz x 8 s): the cost of starting
+the command at all; ``wall_ratio`` = case / baseline, ``extra_rss_mib`` = case - baseline.
 
 Cases: 44.1 kHz x 60 s as 16-bit PCM, 32-bit float and 24-bit stereo (one channel analysed,
 both decoded), and 1 kHz x 2 s (the bottom of the range).
