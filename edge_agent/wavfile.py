@@ -70,6 +70,17 @@ class WavRecording:
     def duration_s(self) -> float:
         return self.samples.size / self.fs
 
+    def silence_error(self, where: str, what: str) -> WavError | None:
+        """A ``WavError`` for digital silence (every sample equal, a constant offset too:
+        nothing to ``what``), or None. ``where`` names the file (and channel)."""
+        if self.samples.size and self.samples.min() != self.samples.max():
+            return None
+        value = float(self.samples[0]) if self.samples.size else 0.0
+        return WavError(
+            f"{where}: digital silence (every sample is {value:g}): nothing to {what} "
+            "(a sensor or cable fault?)"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _Format:

@@ -251,11 +251,9 @@ def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[
     rec = read_wav(path, units_per_count=args.scale, channel=args.channel)
     model = model_for(args.material, thresholds)
     where = f"{path}" + (f" ({channel_label(rec)})" if rec.channels > 1 else "")
-    if rec.samples.min() == rec.samples.max():
-        raise UsageError(
-            f"{where}: digital silence (every sample is {rec.samples[0]:g}): nothing to "
-            "judge (a sensor or cable fault?)"
-        )
+    silence = rec.silence_error(where, "judge")
+    if silence is not None:
+        raise silence
     nperseg = default_nperseg(rec.fs)
     if rec.samples.size < nperseg:
         raise UsageError(

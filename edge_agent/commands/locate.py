@@ -144,11 +144,9 @@ def _read_all(paths: list[str]) -> _Recordings:
             fs = wav.fs
             if wav.samples.size < 2:
                 raise UsageError(f"{where}: {wav.samples.size} sample, too short to correlate")
-            if wav.samples.min() == wav.samples.max():
-                raise UsageError(
-                    f"{where}: digital silence (every sample is {wav.samples[0]:g}): nothing to "
-                    "correlate (a sensor or cable fault?)"
-                )
+            silence = wav.silence_error(where, "correlate")
+            if silence is not None:
+                raise silence
             samples.append(wav.samples)
             suffix = "" if wav.channels == 1 else f"#{wav.channel}"
             names.append(Path(path).name + suffix)
