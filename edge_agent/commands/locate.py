@@ -49,6 +49,8 @@ examples:
       --loggers nl-02 nl-03 nl-05
       leak on P-02 at 75.0 m: 3 loggers, 3 pairs, residual 0.03 ms, the delays agree
   edge-agent locate a.wav b.wav c.wav --spacings-m 120 95 --material cast_iron
+  edge-agent locate field.wav --spacings-m 60 60 --material ductile_iron
+      (one 3-channel recording of a multi-sensor recorder: field.wav#1, #2, #3)
 
 Confidence (0..1) is the chance the correlation peak is the source's and not noise's (0.5:
 noise alone would give such a peak 1 % of the time); a result below 0.5 is a guess: record
