@@ -33,6 +33,7 @@ import numpy as np
 from edge_agent.errors import UsageError
 
 __all__ = [
+    "CLIPPED_SHARE_NOTED",
     "WavError",
     "WavRecording",
     "channel_label",
@@ -44,6 +45,9 @@ __all__ = [
 _PCM = 1
 _FLOAT = 3
 _EXTENSIBLE = 0xFFFE
+# Samples at full scale above this share (1 in 10 000) are worth saying: the spectrum carries
+# the clipping's distortion (harmonics, a raised floor), which gain-free features assume absent.
+CLIPPED_SHARE_NOTED = 1e-4
 _MAX_BYTES = 1 << 31  # 2 GiB: far beyond any logger recording, refuse instead of swapping
 
 

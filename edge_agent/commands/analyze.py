@@ -139,14 +139,11 @@ def _thresholds(args: argparse.Namespace) -> Any:
 
 # A recording shorter than this has few frames: its verdict is stated as limited.
 SHORT_RECORDING_S = 2.0
-# Samples at full scale above this share (1 in 10 000) are reported: the spectrum carries the
-# clipping's distortion (harmonics, a raised floor), and gain-free features assume it does not.
-CLIPPED_SHARE_NOTED = 1e-4
 
 
 def _notes(rec: Any, feats: Any, judged: tuple[float, float]) -> list[str]:
     """The limits of this file's verdict, each a short sentence (none: no limit)."""
-    from edge_agent.wavfile import channel_label
+    from edge_agent.wavfile import CLIPPED_SHARE_NOTED, channel_label
 
     notes = []
     if rec.channels > 1:

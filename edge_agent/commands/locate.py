@@ -123,14 +123,16 @@ class _Recordings:
     samples: list[Any]
     names: list[str]  # the file name, with "#channel" for a multi-channel file
     sources: list[str]  # the path as given, with "#channel" for a multi-channel file
+    clipped: dict[str, float]  # source -> share of samples at full scale, where worth saying
     trimmed_from: int | None  # the longest length before cutting to the shortest, or None
 
 
 def _read_all(paths: list[str]) -> _Recordings:
     """Every channel of every file; ``UsageError`` (exit 2) naming the file for a bad one, a
     silent channel, or a rate that differs from the first file's."""
-    from edge_agent.wavfile import read_wav_channels
+    from edge_agent.wavfile import CLIPPED_SHARE_NOTED, read_wav_channels
 
+    clipped: dict[str, float] = {}
     samples: list[Any] = []
     names: list[str] = []
     sources: list[str] = []
@@ -153,11 +155,14 @@ def _read_all(paths: list[str]) -> _Recordings:
             suffix = "" if wav.channels == 1 else f"#{wav.channel}"
             names.append(Path(path).name + suffix)
             sources.append(path + suffix)
+            if wav.clipped_share > CLIPPED_SHARE_NOTED:
+                clipped[path + suffix] = round(wav.clipped_share, 6)
     shortest = min(x.size for x in samples)
     longest = max(x.size for x in samples)
     if shortest < longest:  # they start together (required): the tail of the longer goes
         samples = [x[:shortest] for x in samples]
-    return _Recordings(fs, samples, names, sources, longest if shortest < longest else None)
+    trimmed = longest if shortest < longest else None
+    return _Recordings(fs, samples, names, sources, clipped, trimmed)
 
 
 def _speed_and_band(args: argparse.Namespace) -> tuple[float, tuple[float, float] | None]:
@@ -324,6 +329,9 @@ def run(args: argparse.Namespace) -> int:
             f"{recordings[0].size} samples ({recordings[0].size / fs:.3g} s) of up to "
             f"{recs.trimmed_from}"
         )
+    if recs.clipped and not args.json:
+        shares = ", ".join(f"{k} {100 * v:.2g} %" for k, v in recs.clipped.items())
+        print(f"note: clipped (samples at full scale: {shares}): the delays may still hold")
     if count == 2:
         return _run_pair(args, names, recordings, fs, pairs[(0, 1)], recs)
     return _run_multi(args, names, recordings, fs, pairs, site, positions, c, recs)
@@ -331,7 +339,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _inputs(recs: _Recordings) -> dict[str, Any]:
     """What was read, for the JSON result: the loggers' names and any cut to one length."""
-    return {"inputs": recs.sources, "trimmed_from_samples": recs.trimmed_from}
+    return {
+        "inputs": recs.sources,
+        "trimmed_from_samples": recs.trimmed_from,
+        "clipped": recs.clipped,
+    }
 
 
 def _run_pair(

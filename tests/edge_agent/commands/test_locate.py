@@ -349,6 +349,7 @@ def test_recordings_of_unequal_length_are_cut_to_the_shortest(tmp_path, capsys):
     argv = ["locate", str(a), str(b), "--spacing-m", "100", "--material", "ductile_iron"]
     out = run_json(capsys, [*argv, "--json"])
     assert out["samples"] == xb.size - 6144 and out["trimmed_from_samples"] == xa.size
+    assert out["clipped"] == {}
     assert abs(out["distance_from_a_m"] - 40.0) <= 0.5, out
     assert main(argv) == 0
     assert "cut to the shortest" in capsys.readouterr().out
@@ -362,3 +363,17 @@ def test_unequal_rates_are_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "b.wav: sample rate 8000 Hz differs" in err
     assert "resample" in err
+
+
+def test_a_clipped_recording_is_said(tmp_path, capsys):
+    xa, xb = leak_wavs_at(tmp_path, 4096, "ductile_iron", [40.0, 60.0])
+    a = write_wav(tmp_path / "a.wav", xa, fs=4096)
+    b = tmp_path / "b.wav"
+    from edge_agent.wavfile import write_wav as write_scaled
+
+    write_scaled(b, np.clip(xb / np.std(xb) * 0.5, -1.0, 1.0), 4096)  # peaks over full scale
+    argv = ["locate", str(a), str(b), "--spacing-m", "100", "--material", "ductile_iron"]
+    out = run_json(capsys, [*argv, "--json"])
+    assert list(out["clipped"]) == [str(b)] and out["clipped"][str(b)] > 0.01
+    assert main(argv) == 0
+    assert "note: clipped (samples at full scale: " in capsys.readouterr().out
