@@ -34,6 +34,7 @@ from edge_agent.errors import UsageError
 
 __all__ = [
     "CLIPPED_SHARE_NOTED",
+    "USABLE_MAGNITUDE",
     "WavError",
     "WavRecording",
     "channel_label",
@@ -48,6 +49,9 @@ _EXTENSIBLE = 0xFFFE
 # Samples at full scale above this share (1 in 10 000) are worth saying: the spectrum carries
 # the clipping's distortion (harmonics, a raised floor), which gain-free features assume absent.
 CLIPPED_SHARE_NOTED = 1e-4
+# Peak magnitudes whose powers (squares summed over a frame) stay inside float64's range: a
+# float file can hold any value, and one at 1e200 or 1e-300 would give inf or 0 dB levels.
+USABLE_MAGNITUDE = (1e-120, 1e120)
 _MAX_BYTES = 1 << 31  # 2 GiB: far beyond any logger recording, refuse instead of swapping
 
 
@@ -74,16 +78,26 @@ class WavRecording:
     def duration_s(self) -> float:
         return self.samples.size / self.fs
 
-    def silence_error(self, where: str, what: str) -> WavError | None:
-        """A ``WavError`` for digital silence (every sample equal, a constant offset too:
-        nothing to ``what``), or None. ``where`` names the file (and channel)."""
-        if self.samples.size and self.samples.min() != self.samples.max():
-            return None
-        value = float(self.samples[0]) if self.samples.size else 0.0
-        return WavError(
-            f"{where}: digital silence (every sample is {value:g}): nothing to {what} "
-            "(a sensor or cable fault?)"
-        )
+    def unusable_error(self, where: str, what: str) -> WavError | None:
+        """A ``WavError`` for samples nothing can be made of, or None: digital silence (every
+        sample equal, a constant offset too) or float samples beyond ``USABLE_MAGNITUDE``
+        either way (their powers overflow or underflow float64). ``where`` names the file
+        (and channel), ``what`` the purpose ("judge", "correlate")."""
+        x = self.samples
+        if x.size == 0 or x.min() == x.max():
+            value = float(x[0]) if x.size else 0.0
+            return WavError(
+                f"{where}: digital silence (every sample is {value:g}): nothing to {what} "
+                "(a sensor or cable fault?)"
+            )
+        peak = float(np.max(np.abs(x)))
+        lo, hi = USABLE_MAGNITUDE
+        if not lo <= peak <= hi:
+            return WavError(
+                f"{where}: samples peak at {peak:.3g}, outside {lo:g}..{hi:g}: their powers "
+                f"over- or underflow, nothing to {what} (rescale the file)"
+            )
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,7 @@ SHORT_RECORDING_S = 2.0
 
 def _notes(rec: Any, feats: Any, judged: tuple[float, float]) -> list[str]:
     """The limits of this file's verdict, each a short sentence (none: no limit)."""
+    from dsp.leak import SILENCE_DB
     from edge_agent.wavfile import CLIPPED_SHARE_NOTED, channel_label
 
     notes = []
@@ -159,6 +160,8 @@ def _notes(rec: Any, feats: Any, judged: tuple[float, float]) -> list[str]:
             f"clipped: {100 * rec.clipped_share:.2g} % of samples at full scale, the spectrum "
             "carries the distortion (record at a lower gain)"
         )
+    if feats.quiet_level_db < SILENCE_DB:
+        notes.append("the band is digital silence in the quiet frames (a sensor or cable fault?)")
     if rec.duration_s < SHORT_RECORDING_S:
         notes.append(
             f"short: {rec.duration_s:.2g} s, {feats.n_frames} frames: a weak verdict "
@@ -213,6 +216,11 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
     }
 
 
+def _signed(x: float | None) -> str:
+    """``+1.2`` for a number, ``n/a`` for a value that was not finite (JSON null)."""
+    return "n/a" if x is None else f"{x:+.1f}"
+
+
 def _text(r: dict[str, Any]) -> str:
     level = f"quiet {r['quiet_level_db']} dB"
     if r["floor_db"] is not None and r["quiet_level_db"] is not None:
@@ -223,7 +231,8 @@ def _text(r: dict[str, Any]) -> str:
         group = f"  group {r['group']['excess_db']:+.1f} dB over {r['group']['peers']} peers{flag}"
     return (
         f"{r['file']}: {r['verdict']:<7} score {r['leak_score']:.2f}  "
-        f"prominence {r['prominence_db']:+.1f} dB  unsteadiness {r['unsteadiness_db']:+.1f} dB  "
+        f"prominence {_signed(r['prominence_db'])} dB  "
+        f"unsteadiness {_signed(r['unsteadiness_db'])} dB  "
         f"{level}  spread {r['spread_db']} dB  peak {r['peak_hz']} Hz  "
         f"tonality {r['tonality_db']} dB{group}  [{r['material']} "
         f"{r['judged_band_hz'][0]:g}-{r['judged_band_hz'][1]:g} Hz, {r['fs']:g} Hz, "
@@ -248,9 +257,9 @@ def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[
     rec = read_wav(path, units_per_count=args.scale, channel=args.channel)
     model = model_for(args.material, thresholds)
     where = f"{path}" + (f" ({channel_label(rec)})" if rec.channels > 1 else "")
-    silence = rec.silence_error(where, "judge")
-    if silence is not None:
-        raise silence
+    unusable = rec.unusable_error(where, "judge")
+    if unusable is not None:
+        raise unusable
     nperseg = default_nperseg(rec.fs)
     if rec.samples.size < nperseg:
         raise UsageError(

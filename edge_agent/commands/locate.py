@@ -148,9 +148,9 @@ def _read_all(paths: list[str]) -> _Recordings:
             fs = wav.fs
             if wav.samples.size < 2:
                 raise UsageError(f"{where}: {wav.samples.size} sample, too short to correlate")
-            silence = wav.silence_error(where, "correlate")
-            if silence is not None:
-                raise silence
+            unusable = wav.unusable_error(where, "correlate")
+            if unusable is not None:
+                raise unusable
             samples.append(wav.samples)
             suffix = "" if wav.channels == 1 else f"#{wav.channel}"
             names.append(Path(path).name + suffix)

@@ -317,3 +317,32 @@ def test_a_recording_under_two_seconds_is_a_stated_weak_verdict(tmp_path, capsys
     code, [obj] = _analyze_json(capsys, str(tmp_path / "brief.wav"))
     assert code == 0 and obj["verdict"] in ("leak", "no_leak")
     assert obj["notes"] == ["short: 1 s, 6 frames: a weak verdict (record 10 s or more)"]
+
+
+def test_float_samples_beyond_float64_powers_are_one_line(tmp_path, capsys):
+    """A float file can hold 1e200 or 1e-300: its powers overflow or underflow (inf or 0 dB
+    levels); one line says so instead of a score of nothing."""
+    x = np.random.default_rng(0).standard_normal(40_000)
+    for name, gain in (("huge", 1e200), ("tiny", 1e-300)):
+        write_wav(tmp_path / f"{name}.wav", x * gain, 8000, bits=64, encoding="float")
+    for name in ("huge", "tiny"):
+        assert main(["analyze", str(tmp_path / f"{name}.wav")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "over- or underflow" in err and "Traceback" not in err
+    write_wav(tmp_path / "loud.wav", x * 1e30, 8000, bits=64, encoding="float")  # fine
+    code, [obj] = _analyze_json(capsys, str(tmp_path / "loud.wav"))
+    write_wav(tmp_path / "unit.wav", x, 8000, bits=64, encoding="float")
+    _, [unit] = _analyze_json(capsys, str(tmp_path / "unit.wav"))
+    assert code == 0 and obj["leak_score"] == pytest.approx(unit["leak_score"], abs=1e-6)
+
+
+def test_a_band_of_digital_silence_is_said(tmp_path, capsys):
+    """One click in silence: its quiet frames hold nothing in band."""
+    x = np.zeros(40_000)
+    x[20_000] = 0.9
+    write_wav(tmp_path / "click.wav", x, 8000)
+    code, [obj] = _analyze_json(capsys, str(tmp_path / "click.wav"))
+    assert code == 0 and obj["verdict"] == "no_leak"
+    assert "the band is digital silence in the quiet frames" in " ".join(obj["notes"])
+    assert main(["analyze", str(tmp_path / "click.wav")]) == 0
+    assert "note: the band is digital silence" in capsys.readouterr().out
