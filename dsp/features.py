@@ -49,7 +49,7 @@ from functools import lru_cache
 import numpy as np
 
 from dsp._numba import jit
-from dsp.shape import HANN_ENBW_BINS, shape_kernel
+from dsp.shape import HANN_ENBW_BINS, TOP_OF_NYQUIST, shape_kernel
 from dsp.spectra import _check, _frame_psd_kernel, default_nperseg
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_TONAL_CV",
     "Features",
     "compute_features",
+    "judged_band_hz",
     "octave_bands",
 ]
 
@@ -353,6 +354,13 @@ def _reduce_kernel(
     return stats, filled, bands
 
 
+def judged_band_hz(band_hz: tuple[float, float], fs: float) -> tuple[float, float]:
+    """The part of ``band_hz`` a recording at ``fs`` can be judged on: up to Nyquist for the
+    levels (the shape reads up to ``dsp.shape.TOP_OF_NYQUIST`` of it). Equal to ``band_hz``
+    when the band lies below Nyquist; a 1 kHz recording judges a metal band's 200-500 Hz."""
+    return float(band_hz[0]), min(float(band_hz[1]), fs / 2.0)
+
+
 def compute_features(
     samples: np.ndarray,
     fs: float,
@@ -365,8 +373,11 @@ def compute_features(
     """Features of ``samples`` at ``fs`` Hz over ``band_hz`` (any sample rate).
 
     ``nperseg`` defaults to ``dsp.spectra.default_nperseg(fs)`` (about 4 Hz resolution).
-    Raises ``ValueError`` for non-1-D or non-finite samples, fewer samples than one segment, a
-    bad rate, or a band that is empty, inverted or above Nyquist at this resolution.
+    A band reaching above Nyquist is judged on its part below (``judged_band_hz``; the
+    caller says so). Raises ``ValueError`` for non-1-D or non-finite samples, fewer samples
+    than one segment, a bad rate, or a band that is empty, inverted, above Nyquist at this
+    resolution or starting above ``TOP_OF_NYQUIST`` of it (where anti-alias filters roll off:
+    its shape cannot be judged, so its verdict would be "no leak" for want of evidence).
     """
     n = default_nperseg(fs) if nperseg is None else int(nperseg)
     x = _check(samples, fs, n)
@@ -375,6 +386,11 @@ def compute_features(
         raise ValueError(f"band {band_hz!r} must satisfy 0 <= low < high")
     if lo >= fs / 2.0:
         raise ValueError(f"band {band_hz!r} starts above Nyquist ({fs / 2.0} Hz)")
+    if lo >= TOP_OF_NYQUIST * fs / 2.0:
+        raise ValueError(
+            f"band {band_hz!r} starts too close to Nyquist ({fs / 2.0:g} Hz) to be judged: "
+            f"needs a rate of {math.ceil(2.0 * lo / TOP_OF_NYQUIST) + 1} Hz or more"
+        )
     df = fs / n
     klo = math.ceil(lo / df - 1e-9)
     khi = min(math.floor(hi / df + 1e-9), n // 2)

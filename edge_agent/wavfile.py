@@ -1,9 +1,20 @@
-"""Reading and writing mono WAV recordings: 8/16/24/32-bit PCM and 32/64-bit IEEE float.
+"""Reading and writing WAV recordings: 8/16/24/32-bit PCM and 32/64-bit IEEE float.
 
 The stdlib ``wave`` module reads PCM only, so the RIFF chunks are parsed here, carefully: a
-file from the field may be cut short by a failed upload, be stereo, empty, or not a WAV at all.
-Every problem is a ``WavError`` (a ``UsageError``: exit 2) whose one-line message names the file
-and what is wrong with it.
+file from the field may be cut short by a failed upload, empty, or not a WAV at all. Every
+problem is a ``WavError`` (a ``UsageError``: exit 2) whose one-line message names the file and
+what is wrong with it.
+
+Channels: a stereo or multi-channel file (a recorder with two inputs, a multi-sensor field
+recorder) is read one channel at a time: ``read_wav`` returns one channel (the first unless
+``channel`` says otherwise, 1-based as a user counts them) and says which of how many it is;
+``read_wav_channels`` returns every channel.
+
+Clipping: ``clipped_share`` is the share of samples at the format's rails. PCM: the lowest or
+highest code. Float has no rails (a float file may exceed 1.0 without harm), so there it is the
+share of samples in flat tops: two or more neighbours at the recording's largest magnitude,
+which noise, even at float32 precision, does not make. A clipped recording's spectrum carries
+the clipping's distortion: the caller says so.
 
 Scaling: samples come back as float64 with full scale = 1.0 (PCM divided by 2**(bits-1), 8-bit
 re-centred on 128; float as stored), or, when ``units_per_count`` is given, in physical units:
@@ -21,11 +32,26 @@ import numpy as np
 
 from edge_agent.errors import UsageError
 
-__all__ = ["WavError", "WavRecording", "read_wav", "write_wav"]
+__all__ = [
+    "CLIPPED_SHARE_NOTED",
+    "USABLE_MAGNITUDE",
+    "WavError",
+    "WavRecording",
+    "channel_label",
+    "read_wav",
+    "read_wav_channels",
+    "write_wav",
+]
 
 _PCM = 1
 _FLOAT = 3
 _EXTENSIBLE = 0xFFFE
+# Samples at full scale above this share (1 in 10 000) are worth saying: the spectrum carries
+# the clipping's distortion (harmonics, a raised floor), which gain-free features assume absent.
+CLIPPED_SHARE_NOTED = 1e-4
+# Peak magnitudes whose powers (squares summed over a frame) stay inside float64's range: a
+# float file can hold any value, and one at 1e200 or 1e-300 would give inf or 0 dB levels.
+USABLE_MAGNITUDE = (1e-120, 1e120)
 _MAX_BYTES = 1 << 31  # 2 GiB: far beyond any logger recording, refuse instead of swapping
 
 
@@ -35,26 +61,53 @@ class WavError(UsageError):
 
 @dataclass(frozen=True, slots=True)
 class WavRecording:
-    """One mono recording: ``samples`` float64 (see the module docstring for the scale)."""
+    """One channel of a recording: ``samples`` float64 (see the module docstring for the
+    scale); ``channel`` (1-based) of the file's ``channels``; ``clipped_share`` the share of
+    this channel's samples at full scale."""
 
     path: str
     fs: float
     samples: np.ndarray
     bits: int
     encoding: str  # "pcm" | "float"
+    channel: int = 1
+    channels: int = 1
+    clipped_share: float = 0.0
 
     @property
     def duration_s(self) -> float:
         return self.samples.size / self.fs
 
+    def unusable_error(self, where: str, what: str) -> WavError | None:
+        """A ``WavError`` for samples nothing can be made of, or None: digital silence (every
+        sample equal, a constant offset too) or float samples beyond ``USABLE_MAGNITUDE``
+        either way (their powers overflow or underflow float64). ``where`` names the file
+        (and channel), ``what`` the purpose ("judge", "correlate")."""
+        x = self.samples
+        if x.size == 0 or x.min() == x.max():
+            value = float(x[0]) if x.size else 0.0
+            return WavError(
+                f"{where}: digital silence (every sample is {value:g}): nothing to {what} "
+                "(a sensor or cable fault?)"
+            )
+        peak = float(np.max(np.abs(x)))
+        lo, hi = USABLE_MAGNITUDE
+        if not lo <= peak <= hi:
+            return WavError(
+                f"{where}: samples peak at {peak:.3g}, outside {lo:g}..{hi:g}: their powers "
+                f"over- or underflow, nothing to {what} (rescale the file)"
+            )
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class _Format:
-    """A mono fmt chunk that passed the checks (so one sample is ``bits // 8`` bytes)."""
+    """A fmt chunk that passed the checks (one frame is ``channels * bits // 8`` bytes)."""
 
     encoding: str
     fs: int
     bits: int
+    channels: int
 
 
 def _parse_fmt(path: str, body: bytes) -> _Format:
@@ -77,18 +130,17 @@ def _parse_fmt(path: str, body: bytes) -> _Format:
         raise WavError(f"{path}: unsupported WAV encoding 0x{tag:04x} (PCM or IEEE float only)")
     if channels == 0:
         raise WavError(f"{path}: fmt chunk says 0 channels")
-    if channels != 1:
-        kind = "stereo" if channels == 2 else f"{channels}-channel"
-        raise WavError(f"{path}: {kind} recording, expected mono (one channel)")
     if fs == 0:
         raise WavError(f"{path}: sample rate is 0 Hz")
-    if block_align != bits // 8:
-        raise WavError(f"{path}: block align {block_align} does not match {bits}-bit mono")
-    return _Format(encoding, fs, bits)
+    if block_align != bits // 8 * channels:
+        raise WavError(
+            f"{path}: block align {block_align} does not match {bits}-bit x {channels} channel(s)"
+        )
+    return _Format(encoding, fs, bits, channels)
 
 
 def _decode(fmt: _Format, data: bytes) -> tuple[np.ndarray, float]:
-    """(values as float64, full-scale divisor)."""
+    """(values as float64, interleaved, full-scale divisor)."""
     if fmt.encoding == "float":
         dtype = "<f4" if fmt.bits == 32 else "<f8"
         return np.frombuffer(data, dtype=dtype).astype(np.float64), 1.0
@@ -103,28 +155,34 @@ def _decode(fmt: _Format, data: bytes) -> tuple[np.ndarray, float]:
     return np.frombuffer(data, dtype=dtype).astype(np.float64), float(1 << (fmt.bits - 1))
 
 
-def read_wav(path: str | Path, *, units_per_count: float | None = None) -> WavRecording:
-    """Read a mono PCM or float WAV file.
+def _channel_name(channel: int, channels: int) -> str:
+    if channels == 2:
+        return ("left", "right")[channel - 1] + " (channel " + str(channel) + " of 2)"
+    return f"channel {channel} of {channels}"
 
-    Raises ``WavError`` (one line naming the file) when the file is missing or unreadable, not
-    RIFF/WAVE, has a truncated chunk, is not mono, has an unsupported encoding, holds no
-    samples, or holds non-finite float samples.
-    """
-    name = str(path)
-    if units_per_count is not None and not (units_per_count > 0 and math.isfinite(units_per_count)):
-        raise WavError(f"{name}: scale must be a positive number, got {units_per_count}")
+
+def channel_label(rec: WavRecording) -> str:
+    """How a user names the channel read: "" for mono, else e.g. "left (channel 1 of 2)"."""
+    return "" if rec.channels == 1 else _channel_name(rec.channel, rec.channels)
+
+
+def _read_blob(name: str, path: str | Path) -> bytes:
     try:
         p = Path(path)
         size = p.stat().st_size
         if size > _MAX_BYTES:
             raise WavError(f"{name}: {size} bytes is too large for a recording")
-        blob = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError as exc:
         raise WavError(f"{name}: no such file") from exc
     except IsADirectoryError as exc:
         raise WavError(f"{name}: is a directory, not a WAV file") from exc
     except OSError as exc:
         raise WavError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _chunks(name: str, blob: bytes) -> tuple[_Format, bytes]:
+    """The fmt chunk (checked) and the data chunk's bytes (a whole number of frames)."""
     if len(blob) == 0:
         raise WavError(f"{name}: empty file (0 bytes)")
     if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
@@ -160,34 +218,103 @@ def read_wav(path: str | Path, *, units_per_count: float | None = None) -> WavRe
         raise WavError(f"{name}: no data chunk")
     if len(data) == 0:
         raise WavError(f"{name}: no samples (empty data chunk)")
-    if len(data) % (fmt.bits // 8):
+    frame = fmt.bits // 8 * fmt.channels
+    if len(data) % frame:
+        what = "samples" if fmt.channels == 1 else f"{fmt.channels}-channel frames"
         raise WavError(
             f"{name}: truncated data: {len(data)} bytes is not a whole number of "
-            f"{fmt.bits}-bit samples"
+            f"{fmt.bits}-bit {what}"
         )
-    values, full_scale = _decode(fmt, data)
-    if not np.all(np.isfinite(values)):
-        raise WavError(f"{name}: float samples contain NaN or infinity")
-    if units_per_count is not None:
-        samples = values * float(units_per_count)
+    return fmt, data
+
+
+def _clipped_share(fmt: _Format, values: np.ndarray) -> float:
+    """Share of ``values`` (one channel, raw counts or float) at the format's rails."""
+    if fmt.encoding == "float":
+        mag = np.abs(values)
+        at_peak = mag == mag.max()
+        pair = at_peak[1:] & at_peak[:-1]  # two neighbours both at the peak
+        in_flat_top = np.zeros(values.size, dtype=bool)
+        in_flat_top[1:] |= pair
+        in_flat_top[:-1] |= pair
+        at_rail = np.count_nonzero(in_flat_top)
+    elif fmt.bits == 8:
+        at_rail = np.count_nonzero((values <= -128.0) | (values >= 127.0))
     else:
-        samples = values / full_scale if full_scale != 1.0 else values
-    return WavRecording(
-        path=name, fs=float(fmt.fs), samples=samples, bits=fmt.bits, encoding=fmt.encoding
-    )
+        full = float(1 << (fmt.bits - 1))
+        at_rail = np.count_nonzero((values <= -full) | (values >= full - 1.0))
+    return at_rail / max(values.size, 1)
+
+
+def read_wav_channels(
+    path: str | Path, *, units_per_count: float | None = None
+) -> list[WavRecording]:
+    """Every channel of a PCM or float WAV file, in order (one for a mono file).
+
+    Raises ``WavError`` (one line naming the file) when the file is missing or unreadable, not
+    RIFF/WAVE, has a truncated chunk, has an unsupported encoding, holds no samples, or holds
+    non-finite float samples (naming the channel).
+    """
+    name = str(path)
+    if units_per_count is not None and not (units_per_count > 0 and math.isfinite(units_per_count)):
+        raise WavError(f"{name}: scale must be a positive number, got {units_per_count}")
+    fmt, data = _chunks(name, _read_blob(name, path))
+    values, full_scale = _decode(fmt, data)
+    frames = values.reshape(-1, fmt.channels)
+    out = []
+    for index in range(fmt.channels):
+        raw = np.ascontiguousarray(frames[:, index])
+        if not np.all(np.isfinite(raw)):
+            where = "" if fmt.channels == 1 else f" in {_channel_name(index + 1, fmt.channels)}"
+            raise WavError(f"{name}: float samples contain NaN or infinity{where}")
+        if units_per_count is not None:
+            samples = raw * float(units_per_count)
+        else:
+            samples = raw / full_scale if full_scale != 1.0 else raw
+        out.append(
+            WavRecording(
+                path=name,
+                fs=float(fmt.fs),
+                samples=samples,
+                bits=fmt.bits,
+                encoding=fmt.encoding,
+                channel=index + 1,
+                channels=fmt.channels,
+                clipped_share=float(_clipped_share(fmt, raw)),
+            )
+        )
+    return out
+
+
+def read_wav(
+    path: str | Path, *, units_per_count: float | None = None, channel: int | None = None
+) -> WavRecording:
+    """One channel of a PCM or float WAV file: ``channel`` (1-based), by default the first.
+
+    Raises ``WavError`` like ``read_wav_channels``, and for a channel the file does not have.
+    """
+    recs = read_wav_channels(path, units_per_count=units_per_count)
+    index = 1 if channel is None else channel
+    if not 1 <= index <= len(recs):
+        have = "1 channel" if len(recs) == 1 else f"channels 1-{len(recs)}"
+        raise WavError(f"{path}: no channel {index} (the file has {have})")
+    return recs[index - 1]
 
 
 def write_wav(
     path: str | Path, samples: np.ndarray, fs: int, *, bits: int = 16, encoding: str = "pcm"
 ) -> None:
-    """Write mono ``samples`` (full scale = 1.0; PCM is clipped to full scale and rounded).
+    """Write ``samples`` (full scale = 1.0; PCM is clipped to full scale and rounded): 1-D
+    for mono, 2-D ``(frames, channels)`` for several channels.
 
     For simulators and tests. Raises ``ValueError`` for an unsupported bits/encoding pair or
     a non-integer or non-positive rate.
     """
     x = np.asarray(samples, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"samples must be 1-D, got shape {x.shape}")
+    if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] < 1):
+        raise ValueError(f"samples must be 1-D or (frames, channels), got shape {x.shape}")
+    channels = 1 if x.ndim == 1 else x.shape[1]
+    x = x.reshape(-1)  # interleaved
     if int(fs) != fs or fs <= 0:
         raise ValueError(f"WAV sample rate must be a positive integer, got {fs}")
     if encoding == "float" and bits in (32, 64):
@@ -207,8 +334,8 @@ def write_wav(
         tag = _PCM
     else:
         raise ValueError(f"unsupported WAV format: {bits}-bit {encoding}")
-    block = bits // 8
-    fmt = struct.pack("<HHIIHH", tag, 1, int(fs), int(fs) * block, block, bits)
+    block = bits // 8 * channels
+    fmt = struct.pack("<HHIIHH", tag, channels, int(fs), int(fs) * block, block, bits)
     pad = b"\0" if len(payload) % 2 else b""
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
     body += b"data" + struct.pack("<I", len(payload)) + payload + pad

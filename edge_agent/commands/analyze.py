@@ -8,6 +8,10 @@ is still analysed, and the exit code is 2 when any file was bad.
 Mode: with neither ``--scale`` nor ``--floor-db`` the samples' units are unknown and the score
 is relative (gain-free: the same for the file at any gain); with either, the absolute level
 against the floor is added as evidence. The first line printed (text mode) says which.
+
+Limits are said, never silent: a multi-channel file is read one channel (which one is named),
+a band reaching above Nyquist is judged on its part below it, a clipped or short recording is
+noted (``notes``; text mode appends them to the file's line). Digital silence is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 from edge_agent.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 DESCRIPTION = """\
-Leak analysis of noise-logger recordings (mono WAV, PCM 8/16/24/32-bit or float, any rate).
+Leak analysis of noise-logger recordings (WAV, PCM 8/16/24/32-bit or float, any rate; of a
+stereo or multi-channel file one channel is read, the first unless --channel says).
 
 For each file: leak_score 0..1 and a verdict (leak / no_leak). Leak noise is continuous and
 broadband in the material's leak band (metal 200-1500 Hz, plastic 20-300 Hz, cement
@@ -51,9 +56,11 @@ examples:
 evidence_weight (the share of its evidence a file with few quiet frames can support),
 prominence_db, unsteadiness_db, quiet_share, slope_db_per_octave, level_db, quiet_level_db,
 floor_db (null when relative), l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db,
-tone_hz, band_hz, band_levels (octave centre Hz -> dB), fs, duration_s, material, group
-(with --group: excess_db, peer_median_db, peers, flagged; else null), reasons; a bad file
-gives {"file": ..., "error": ...}.
+tone_hz, band_hz (the material's), judged_band_hz (its part below Nyquist), band_levels
+(octave centre Hz -> dB), fs, duration_s, channel, channels, clipped_share, material, group
+(with --group: excess_db, peer_median_db, peers, flagged; else null), reasons, notes (the
+limits of this verdict: channel read, band cut by Nyquist, clipping, few frames); a bad file
+gives {"file": ..., "error": ...} (digital silence is one: nothing to judge).
 Exit codes: 0 all files analysed, 2 a bad argument or at least one bad file.
 """
 
@@ -98,6 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also compare the files with each other (same instrument and gain; 3 or more)",
     )
+    parser.add_argument(
+        "--channel",
+        type=int,
+        metavar="N",
+        help="of a stereo or multi-channel file, the channel to read (1 = first, the default)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
 
 
@@ -124,11 +137,47 @@ def _thresholds(args: argparse.Namespace) -> Any:
     return replace(base, **changes)
 
 
+# A recording shorter than this has few frames: its verdict is stated as limited.
+SHORT_RECORDING_S = 2.0
+
+
+def _notes(rec: Any, feats: Any, judged: tuple[float, float]) -> list[str]:
+    """The limits of this file's verdict, each a short sentence (none: no limit)."""
+    from dsp.leak import SILENCE_DB
+    from edge_agent.wavfile import CLIPPED_SHARE_NOTED, channel_label
+
+    notes = []
+    if rec.channels > 1:
+        notes.append(f"read {channel_label(rec)}; --channel N reads another")
+    if judged[1] < feats.band_hz[1]:
+        notes.append(
+            f"band {feats.band_hz[0]:g}-{feats.band_hz[1]:g} Hz reaches above Nyquist "
+            f"({rec.fs / 2:g} Hz): judged on {judged[0]:g}-{judged[1]:g} Hz only, a leak heard "
+            "above that is missed"
+        )
+    if rec.clipped_share > CLIPPED_SHARE_NOTED:
+        notes.append(
+            f"clipped: {100 * rec.clipped_share:.2g} % of samples at full scale, the spectrum "
+            "carries the distortion (record at a lower gain)"
+        )
+    if feats.quiet_level_db < SILENCE_DB:
+        notes.append("the band is digital silence in the quiet frames (a sensor or cable fault?)")
+    if rec.duration_s < SHORT_RECORDING_S:
+        notes.append(
+            f"short: {rec.duration_s:.2g} s, {feats.n_frames} frames: a weak verdict "
+            "(record 10 s or more)"
+        )
+    return notes
+
+
 def _round(x: float, digits: int = 2) -> float | None:
     return round(x, digits) if math.isfinite(x) else None
 
 
 def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[str, Any]:
+    from dsp.features import judged_band_hz
+
+    judged = judged_band_hz(feats.band_hz, rec.fs)
     return {
         "file": path,
         "leak_score": round(score.score, 4),
@@ -151,15 +200,25 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "tonality_db": _round(feats.tonality_db),
         "tone_hz": _round(feats.tone_hz, 1),
         "band_hz": list(feats.band_hz),
+        "judged_band_hz": list(judged),
         "band_levels": {
             _octave_name(i): _round(db) for i, (_lo, _hi, db) in enumerate(feats.band_levels)
         },
         "fs": rec.fs,
         "duration_s": round(rec.duration_s, 3),
+        "channel": rec.channel,
+        "channels": rec.channels,
+        "clipped_share": round(rec.clipped_share, 6),
         "material": material,
         "group": None,
         "reasons": list(score.reasons),
+        "notes": _notes(rec, feats, judged),
     }
+
+
+def _signed(x: float | None) -> str:
+    """``+1.2`` for a number, ``n/a`` for a value that was not finite (JSON null)."""
+    return "n/a" if x is None else f"{x:+.1f}"
 
 
 def _text(r: dict[str, Any]) -> str:
@@ -172,10 +231,12 @@ def _text(r: dict[str, Any]) -> str:
         group = f"  group {r['group']['excess_db']:+.1f} dB over {r['group']['peers']} peers{flag}"
     return (
         f"{r['file']}: {r['verdict']:<7} score {r['leak_score']:.2f}  "
-        f"prominence {r['prominence_db']:+.1f} dB  unsteadiness {r['unsteadiness_db']:+.1f} dB  "
+        f"prominence {_signed(r['prominence_db'])} dB  "
+        f"unsteadiness {_signed(r['unsteadiness_db'])} dB  "
         f"{level}  spread {r['spread_db']} dB  peak {r['peak_hz']} Hz  "
         f"tonality {r['tonality_db']} dB{group}  [{r['material']} "
-        f"{r['band_hz'][0]:g}-{r['band_hz'][1]:g} Hz, {r['fs']:g} Hz, {r['duration_s']} s]"
+        f"{r['judged_band_hz'][0]:g}-{r['judged_band_hz'][1]:g} Hz, {r['fs']:g} Hz, "
+        f"{r['duration_s']} s]" + "".join(f"  note: {n}" for n in r["notes"])
     )
 
 
@@ -190,14 +251,25 @@ def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[
     """(recording, features) of one file; ``UsageError`` naming the file when unusable."""
     from dsp.features import compute_features
     from dsp.leak import model_for
-    from edge_agent.wavfile import read_wav
+    from dsp.spectra import default_nperseg
+    from edge_agent.wavfile import channel_label, read_wav
 
-    rec = read_wav(path, units_per_count=args.scale)
+    rec = read_wav(path, units_per_count=args.scale, channel=args.channel)
     model = model_for(args.material, thresholds)
+    where = f"{path}" + (f" ({channel_label(rec)})" if rec.channels > 1 else "")
+    unusable = rec.unusable_error(where, "judge")
+    if unusable is not None:
+        raise unusable
+    nperseg = default_nperseg(rec.fs)
+    if rec.samples.size < nperseg:
+        raise UsageError(
+            f"{where}: {rec.duration_s:.3g} s is too short: at {rec.fs:g} Hz one frame is "
+            f"{nperseg / rec.fs:.3g} s (record 10 s or more)"
+        )
     try:
-        feats = compute_features(rec.samples, rec.fs, band_hz=model.band_hz)
-    except ValueError as exc:  # documented input errors: too short, band above Nyquist
-        raise UsageError(f"{path}: {exc}") from exc
+        feats = compute_features(rec.samples, rec.fs, band_hz=model.band_hz, nperseg=nperseg)
+    except ValueError as exc:  # documented input errors: band above Nyquist
+        raise UsageError(f"{where}: {args.material}: {exc}") from exc
     return rec, feats
 
 
@@ -213,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
     from dsp.leak import score_recording
 
     thresholds = _thresholds(args)
+    if args.channel is not None and args.channel < 1:
+        raise UsageError(f"--channel counts from 1, got {args.channel}")
     if not args.json:
         print(_mode_line(thresholds), flush=True)
     bad = 0

@@ -23,8 +23,10 @@ from typing import Any
 from edge_agent.errors import UsageError
 
 DESCRIPTION = """\
-Locate a leak from simultaneous recordings of two or more loggers (WAV, mono, PCM or float,
-same rate and length). Two loggers: the leak lies (D + c*tdoa)/2 from logger A, with
+Locate a leak from simultaneous recordings of two or more loggers (WAV, PCM or float, one
+rate; recordings that start together but end apart are cut to the shortest). Each channel of a
+stereo or multi-channel file (a multi-sensor recorder) counts as one logger, in order. Two
+loggers: the leak lies (D + c*tdoa)/2 from logger A, with
 tdoa = t_A - t_B (negative: nearer A). Three or more: every pair's delay is measured, one
 position on the pipes explains them best (least squares), and the delays are checked against
 each other (t_AB + t_BC = t_AC for one source): a pair or logger that disagrees is named.
@@ -47,6 +49,8 @@ examples:
       --loggers nl-02 nl-03 nl-05
       leak on P-02 at 75.0 m: 3 loggers, 3 pairs, residual 0.03 ms, the delays agree
   edge-agent locate a.wav b.wav c.wav --spacings-m 120 95 --material cast_iron
+  edge-agent locate field.wav --spacings-m 60 60 --material ductile_iron
+      (one 3-channel recording of a multi-sensor recorder: field.wav#1, #2, #3)
 
 Confidence (0..1) is the chance the correlation peak is the source's and not noise's (0.5:
 noise alone would give such a peak 1 % of the time); a result below 0.5 is a guess: record
@@ -111,32 +115,54 @@ class _Pair:
     path: Any = None
 
 
-def _read(path: str) -> tuple[float, Any]:
-    """(sample rate, float64 samples) of a mono WAV; ``WavError`` (exit 2) naming the file."""
-    from edge_agent.wavfile import read_wav
+@dataclass(frozen=True)
+class _Recordings:
+    """The loggers' recordings: one per file, or one per channel of a multi-channel file."""
 
-    wav = read_wav(path)
-    if wav.samples.size < 2:
-        raise UsageError(f"{path}: {wav.samples.size} sample, too short to correlate")
-    return wav.fs, wav.samples
+    fs: float
+    samples: list[Any]
+    names: list[str]  # the file name, with "#channel" for a multi-channel file
+    sources: list[str]  # the path as given, with "#channel" for a multi-channel file
+    clipped: dict[str, float]  # source -> share of samples at full scale, where worth saying
+    trimmed_from: int | None  # the longest length before cutting to the shortest, or None
 
 
-def _read_all(paths: list[str]) -> tuple[float, list[Any]]:
-    fs, first = _read(paths[0])
-    out = [first]
-    for path in paths[1:]:
-        fs_other, x = _read(path)
-        if fs_other != fs:
-            raise UsageError(
-                f"{path}: sample rate {fs_other:g} Hz differs from {paths[0]}'s {fs:g} Hz"
-            )
-        if x.size != first.size:
-            raise UsageError(
-                f"{path}: {x.size} samples, {paths[0]} has {first.size}: simultaneous "
-                "recordings must have the same length"
-            )
-        out.append(x)
-    return fs, out
+def _read_all(paths: list[str]) -> _Recordings:
+    """Every channel of every file; ``UsageError`` (exit 2) naming the file for a bad one, a
+    silent channel, or a rate that differs from the first file's."""
+    from edge_agent.wavfile import CLIPPED_SHARE_NOTED, read_wav_channels
+
+    clipped: dict[str, float] = {}
+    samples: list[Any] = []
+    names: list[str] = []
+    sources: list[str] = []
+    fs = 0.0
+    for path in paths:
+        for wav in read_wav_channels(path):
+            where = path if wav.channels == 1 else f"{path} channel {wav.channel}"
+            if samples and wav.fs != fs:
+                raise UsageError(
+                    f"{path}: sample rate {wav.fs:g} Hz differs from {paths[0]}'s {fs:g} Hz: "
+                    "resample to one rate (simultaneous loggers record at one rate)"
+                )
+            fs = wav.fs
+            if wav.samples.size < 2:
+                raise UsageError(f"{where}: {wav.samples.size} sample, too short to correlate")
+            unusable = wav.unusable_error(where, "correlate")
+            if unusable is not None:
+                raise unusable
+            samples.append(wav.samples)
+            suffix = "" if wav.channels == 1 else f"#{wav.channel}"
+            names.append(Path(path).name + suffix)
+            sources.append(path + suffix)
+            if wav.clipped_share > CLIPPED_SHARE_NOTED:
+                clipped[path + suffix] = round(wav.clipped_share, 6)
+    shortest = min(x.size for x in samples)
+    longest = max(x.size for x in samples)
+    if shortest < longest:  # they start together (required): the tail of the longer goes
+        samples = [x[:shortest] for x in samples]
+    trimmed = longest if shortest < longest else None
+    return _Recordings(fs, samples, names, sources, clipped, trimmed)
 
 
 def _speed_and_band(args: argparse.Namespace) -> tuple[float, tuple[float, float] | None]:
@@ -271,24 +297,25 @@ def _pair_fields(res: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.recordings)
-    if len(paths) < 2:
-        raise UsageError("give two or more recordings (one per logger)")
     if args.loggers is not None and args.site is None:
         raise UsageError("--loggers needs --site FILE")
     if args.band_hz is not None and not (0 <= args.band_hz[0] < args.band_hz[1]):
         raise UsageError(f"--band-hz {args.band_hz[0]:g} {args.band_hz[1]:g}: need 0 <= LO < HI")
-    site = _load_site(args, len(paths)) if args.site is not None else None
+    recs = _read_all(paths)
+    fs, recordings, count = recs.fs, recs.samples, len(recs.samples)
+    if count < 2:
+        raise UsageError(f"{paths[0]}: one channel: give two or more recordings (one per logger)")
+    site = _load_site(args, count) if args.site is not None else None
     c: float | None = None
     positions: list[float] | None = None
     if site is None:
         c, material_band = _speed_and_band(args)
-        positions = _line_positions(args, len(paths))
-    fs, recordings = _read_all(paths)
-    combos = list(itertools.combinations(range(len(paths)), 2))
+        positions = _line_positions(args, count)
+    combos = list(itertools.combinations(range(count), 2))
     if site is None:
         assert c is not None and positions is not None  # set above: no site, one line
         band = _fit_band(material_band, fs)
-        names = [Path(p).name for p in paths]
+        names = recs.names
         pairs = {
             (i, j): _Pair(positions[j] - positions[i], (positions[j] - positions[i]) / c, band)
             for i, j in combos
@@ -296,13 +323,36 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = list(args.loggers)
         pairs = {(i, j): _site_pair(args, site, names[i], names[j], fs) for i, j in combos}
-    if len(paths) == 2:
-        return _run_pair(args, names, recordings, fs, pairs[(0, 1)])
-    return _run_multi(args, names, recordings, fs, pairs, site, positions, c)
+    if recs.trimmed_from is not None and not args.json:
+        print(
+            f"note: the recordings differ in length: all cut to the shortest, "
+            f"{recordings[0].size} samples ({recordings[0].size / fs:.3g} s) of up to "
+            f"{recs.trimmed_from}"
+        )
+    if recs.clipped and not args.json:
+        shares = ", ".join(f"{k} {100 * v:.2g} %" for k, v in recs.clipped.items())
+        print(f"note: clipped (samples at full scale: {shares}): the delays may still hold")
+    if count == 2:
+        return _run_pair(args, names, recordings, fs, pairs[(0, 1)], recs)
+    return _run_multi(args, names, recordings, fs, pairs, site, positions, c, recs)
+
+
+def _inputs(recs: _Recordings) -> dict[str, Any]:
+    """What was read, for the JSON result: the loggers' names and any cut to one length."""
+    return {
+        "inputs": recs.sources,
+        "trimmed_from_samples": recs.trimmed_from,
+        "clipped": recs.clipped,
+    }
 
 
 def _run_pair(
-    args: argparse.Namespace, names: list[str], recordings: list[Any], fs: float, pair: _Pair
+    args: argparse.Namespace,
+    names: list[str],
+    recordings: list[Any],
+    fs: float,
+    pair: _Pair,
+    recs: _Recordings,
 ) -> int:
     from dsp.correlate import locate_on_legs, locate_on_path
 
@@ -323,8 +373,9 @@ def _run_pair(
         "sample_rate_hz": fs,
         "samples": int(recordings[0].size),
         "source_outside_loggers": res.outside_peak,
-        "a": args.recordings[0],
-        "b": args.recordings[1],
+        "a": recs.sources[0],
+        "b": recs.sources[1],
+        **_inputs(recs),
     }
     if pair.path is not None:
         pos = pair.path.position_at(distance)
@@ -384,6 +435,7 @@ def _run_multi(
     site: Any,
     positions: list[float] | None,
     wave_speed_m_s: float | None,
+    recs: _Recordings,
 ) -> int:
     from dsp.multilocate import PairDelay, line_candidates, locate_delays
     from edge_agent.site_network import logger_candidates
@@ -422,6 +474,7 @@ def _run_multi(
         "closures_ms": {k: round(v, 3) for k, v in where.closures_ms.items()},
         "ignored_pairs": list(where.ignored),
         "sample_rate_hz": fs,
+        **_inputs(recs),
     }
     if site is not None:
         result["position"] = {

@@ -206,7 +206,7 @@ def test_known_bad_shapes_each_give_their_error():
     """A table of one defect each (the fuzz above finds the rest)."""
     cases = {
         "not a WAV file": b"ID3\x04" + b"\x00" * 40,
-        "stereo": wav_bytes(channels=2),
+        "0 channels": wav_bytes(channels=0),
         "unsupported WAV encoding 0x0055": wav_bytes(tag=0x55),
         "sample rate is 0 Hz": wav_bytes(fs=0),
         "12-bit PCM": wav_bytes(bits=12, block_align=2),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_agent.errors import UsageError
-from edge_agent.wavfile import WavError, read_wav, write_wav
+from edge_agent.wavfile import WavError, channel_label, read_wav, read_wav_channels, write_wav
 
 
 @pytest.mark.parametrize(
@@ -75,8 +75,8 @@ def test_skips_unknown_chunks_and_odd_padding(tmp_path):
         (b"", "empty file"),
         (b"hello world, not audio", "not a WAV file"),
         (b"ID3\x03\x00" + b"\0" * 40, "not a WAV file"),
-        (_riff(_fmt(channels=2, bits=16), _chunk(b"data", b"\0" * 8)), "stereo recording"),
-        (_riff(_fmt(channels=6), _chunk(b"data", b"\0" * 24)), "6-channel"),
+        (_riff(_fmt(channels=2, bits=16), _chunk(b"data", b"\0" * 6)), "2-channel frames"),
+        (_riff(_fmt(channels=0), _chunk(b"data", b"\0" * 24)), "0 channels"),
         (_riff(_fmt(), _chunk(b"data", b"")), "no samples"),
         (_riff(_fmt()), "no data chunk"),
         (_riff(_chunk(b"data", b"\0\0")), "before the fmt chunk"),
@@ -115,3 +115,77 @@ def test_missing_file_and_directory(tmp_path):
 def test_bad_scale():
     with pytest.raises(WavError, match="scale"):
         read_wav("whatever.wav", units_per_count=0.0)
+
+
+@pytest.mark.parametrize(("bits", "encoding"), [(16, "pcm"), (24, "pcm"), (32, "float")])
+def test_multi_channel_files_are_read_one_channel_at_a_time(tmp_path, bits, encoding):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.5, 0.5, size=(4000, 3))
+    path = tmp_path / "three.wav"
+    write_wav(path, x, 4800, bits=bits, encoding=encoding)
+    recs = read_wav_channels(path)
+    assert [r.channel for r in recs] == [1, 2, 3] and {r.channels for r in recs} == {3}
+    for i, rec in enumerate(recs):
+        assert rec.fs == 4800.0 and rec.samples.size == 4000
+        assert np.max(np.abs(rec.samples - x[:, i])) <= 2.0 ** -min(bits - 2, 23)
+    first = read_wav(path)
+    assert first.channel == 1 and channel_label(first) == "channel 1 of 3"
+    assert np.array_equal(read_wav(path, channel=3).samples, recs[2].samples)
+    with pytest.raises(WavError, match=r"no channel 4 \(the file has channels 1-3\)"):
+        read_wav(path, channel=4)
+
+
+def test_stereo_is_left_and_right_and_mono_has_no_label(tmp_path):
+    write_wav(tmp_path / "s.wav", np.tile([0.1, -0.2], (100, 1)), 8000)
+    right = read_wav(tmp_path / "s.wav", channel=2)
+    assert channel_label(right) == "right (channel 2 of 2)"
+    assert np.allclose(right.samples, -0.2, atol=1e-4)
+    write_wav(tmp_path / "m.wav", np.zeros(100), 8000)
+    assert channel_label(read_wav(tmp_path / "m.wav")) == ""
+
+
+def test_nan_in_one_channel_names_it(tmp_path):
+    x = np.zeros((64, 2), dtype=np.float32)
+    x[10, 1] = np.inf
+    write_wav(tmp_path / "f.wav", x, 8000, bits=32, encoding="float")
+    with pytest.raises(WavError, match="NaN or infinity in right"):
+        read_wav(tmp_path / "f.wav")
+
+
+@pytest.mark.parametrize(
+    ("bits", "encoding"), [(8, "pcm"), (16, "pcm"), (24, "pcm"), (32, "float")]
+)
+def test_clipped_share_counts_samples_at_full_scale(tmp_path, bits, encoding):
+    x = np.sin(np.linspace(0, 200, 10_000)) * 0.5
+    x += np.random.default_rng(2).normal(0, 0.05, x.size)
+    write_wav(tmp_path / "ok.wav", x, 8000, bits=bits, encoding=encoding)
+    assert read_wav(tmp_path / "ok.wav").clipped_share == 0.0
+    hot = np.clip(x * 4.0, -1.0, 1.0)  # a gain 12 dB too high: the peaks flattened
+    write_wav(tmp_path / "hot.wav", hot, 8000, bits=bits, encoding=encoding)
+    expected = np.mean(np.abs(hot) >= 1.0)
+    # float counts flat tops only (two or more neighbours at the peak): a few single samples less
+    tol = 0.03 if encoding == "float" else 0.01
+    assert read_wav(tmp_path / "hot.wav").clipped_share == pytest.approx(expected, abs=tol)
+    assert expected > 0.5
+
+
+def test_a_float_file_above_full_scale_is_not_clipped_but_a_flat_top_is(tmp_path):
+    x = np.random.default_rng(4).normal(0, 30.0, 20_000)  # float: +30 dB over full scale
+    write_wav(tmp_path / "loud.wav", x, 8000, bits=32, encoding="float")
+    assert read_wav(tmp_path / "loud.wav").clipped_share == 0.0
+    write_wav(tmp_path / "flat.wav", np.clip(x, -40.0, 40.0), 8000, bits=32, encoding="float")
+    share = read_wav(tmp_path / "flat.wav").clipped_share
+    assert share == pytest.approx(np.mean(np.abs(x) >= 40.0) / 2, rel=0.5) and share > 0.01
+
+
+def test_wave_format_extensible_multi_channel(tmp_path):
+    """Multi-channel recorders write WAVE_FORMAT_EXTENSIBLE (the PCM sub-format GUID)."""
+    frames = np.array([[1000, -2000], [3000, -4000], [5000, -6000]], dtype="<i2")
+    body = struct.pack("<HHIIHH", 0xFFFE, 2, 4800, 4800 * 4, 4, 16)
+    body += struct.pack("<HHI", 22, 16, 0x3) + struct.pack("<H", 1) + b"\0" * 14
+    path = tmp_path / "ext.wav"
+    path.write_bytes(_riff(_chunk(b"fmt ", body), _chunk(b"data", frames.tobytes())))
+    left, right = read_wav_channels(path)
+    assert np.allclose(left.samples * 32768, [1000, 3000, 5000])
+    assert np.allclose(right.samples * 32768, [-2000, -4000, -6000])
+    assert right.fs == 4800.0 and right.channels == 2

@@ -51,7 +51,7 @@ def batch(tmp_path):
     bad["non-wav"] = str(tmp_path / "notes.wav")
     write_wav(tmp_path / "zero.wav", np.zeros(0), 4096)
     bad["zero-length"] = str(tmp_path / "zero.wav")
-    write_wav(tmp_path / "short.wav", np.zeros(100), 4096)
+    write_wav(tmp_path / "short.wav", np.random.default_rng(0).uniform(-0.1, 0.1, 100), 4096)
     bad["too short"] = str(tmp_path / "short.wav")
     bad["missing"] = str(tmp_path / "missing.wav")
     return good, bad
@@ -78,11 +78,11 @@ def test_json_batch_verdicts_and_errors(batch, capsys):
     assert 200 <= by_file[good["leak"]]["peak_hz"] <= 1500
     expected = {
         "truncated": "truncated",
-        "stereo": "stereo",
+        "stereo": "stereo.wav (left (channel 1 of 2)): digital silence (every sample is 0)",
         "empty": "empty file",
         "non-wav": "not a WAV file",
         "zero-length": "no samples",
-        "too short": "shorter than",
+        "too short": "0.0244 s is too short: at 4096 Hz one frame is 0.25 s",
         "missing": "no such file",
     }
     for name, path in bad.items():
@@ -101,7 +101,8 @@ def test_text_mode_bad_file_is_one_stderr_line(batch, capsys):
     assert lines[1].startswith(good["leak"] + ": leak")
     assert lines[2].startswith(good["quiet"] + ": no_leak")
     assert captured.err.splitlines() == [
-        f"edge-agent analyze: {bad['stereo']}: stereo recording, expected mono (one channel)"
+        f"edge-agent analyze: {bad['stereo']} (left (channel 1 of 2)): digital silence (every "
+        "sample is 0): nothing to judge (a sensor or cable fault?)"
     ]
 
 
@@ -220,3 +221,128 @@ def test_group_of_two_compares_nothing(batch, capsys):
     captured = capsys.readouterr()
     assert code == 0 and "--group needs 3 or more" in captured.err
     assert all(json.loads(line)["group"] is None for line in captured.out.splitlines())
+
+
+def _leak_at(fs, seconds, seed=5, material="ductile_iron"):
+    scene = synth.Scene(material=material, leak_distance_m=20, leak_snr_db=10)
+    x = synth.recording(float(fs), seconds, scene=scene, seed=seed)
+    return x / np.max(np.abs(x)) * 0.3
+
+
+def _analyze_json(capsys, *argv):
+    code = main(["analyze", "--json", *argv])
+    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_each_channel_of_a_stereo_file_is_said(tmp_path, capsys):
+    """A recorder with two inputs: the first channel unless --channel says, and which one is
+    named; the channels are judged apart (a leak on one, quiet on the other)."""
+    leak = _leak_at(8000, 6.0)
+    quiet = synth.recording(8000.0, 6.0, scene=synth.Scene(), seed=9)
+    quiet = quiet / np.max(np.abs(quiet)) * 0.3
+    path = tmp_path / "two.wav"
+    write_wav(path, np.stack([leak, quiet], axis=1), 8000, bits=24)
+    _, [left] = _analyze_json(capsys, str(path))
+    _, [right] = _analyze_json(capsys, "--channel", "2", str(path))
+    assert (left["channel"], left["channels"], right["channel"]) == (1, 2, 2)
+    assert left["verdict"] == "leak" and right["verdict"] == "no_leak"
+    assert left["notes"] == ["read left (channel 1 of 2); --channel N reads another"]
+    code, [err] = _analyze_json(capsys, "--channel", "3", str(path))
+    assert code == 2 and err["error"] == f"{path}: no channel 3 (the file has channels 1-2)"
+    assert main(["analyze", "--channel", "0", str(path)]) == 2
+    assert "--channel counts from 1" in capsys.readouterr().err
+
+
+def test_a_1_khz_recording_says_which_part_of_the_band_it_judged(tmp_path, capsys):
+    """Nyquist 500 Hz lies inside the metal band (200-1500 Hz): judged on 200-500 Hz, and
+    said, in JSON and on the text line; plastic's band (20-300 Hz) fits whole."""
+    path = tmp_path / "old-logger.wav"
+    write_wav(path, _leak_at(1000, 10.0), 1000)
+    code, [metal] = _analyze_json(capsys, str(path))
+    assert code == 0
+    assert metal["band_hz"] == [200.0, 1500.0] and metal["judged_band_hz"] == [200.0, 500.0]
+    assert "judged on 200-500 Hz only" in metal["notes"][0]
+    _, [pvc] = _analyze_json(capsys, "--material", "pvc", str(path))
+    assert pvc["judged_band_hz"] == pvc["band_hz"] == [20.0, 300.0] and pvc["notes"] == []
+    assert main(["analyze", str(path)]) == 0
+    assert "[ductile_iron 200-500 Hz, 1000 Hz" in capsys.readouterr().out
+
+
+def test_a_rate_too_low_for_the_band_is_one_line(tmp_path, capsys):
+    path = tmp_path / "slow.wav"
+    write_wav(path, _leak_at(500, 10.0), 500)  # Nyquist 250 Hz: 0.75 of it is below 200 Hz
+    code, [err] = _analyze_json(capsys, str(path))
+    assert code == 2 and "ductile_iron: band" in err["error"]
+    assert "needs a rate of 535 Hz or more" in err["error"]
+
+
+def test_clipping_is_said_and_a_dc_offset_changes_nothing(tmp_path, capsys):
+    x = _leak_at(8000, 6.0)
+    write_wav(tmp_path / "ok.wav", x, 8000)
+    write_wav(tmp_path / "dc.wav", x + 0.4, 8000)  # a sensor's offset, no clipping
+    write_wav(tmp_path / "hot.wav", np.clip(x * 6.0, -1.0, 1.0), 8000)
+    _, [ok, dc, hot] = _analyze_json(
+        capsys, *(str(tmp_path / f"{n}.wav") for n in ("ok", "dc", "hot"))
+    )
+    assert ok["notes"] == [] and ok["clipped_share"] == 0.0
+    assert dc["leak_score"] == pytest.approx(ok["leak_score"], abs=2e-3)
+    assert dc["verdict"] == ok["verdict"] and dc["notes"] == []
+    assert hot["clipped_share"] > 0.01
+    assert (
+        hot["notes"][0].startswith("clipped: ") and "% of samples at full scale" in hot["notes"][0]
+    )
+
+
+def test_degenerate_files_are_one_line_each(tmp_path, capsys):
+    """Silence, a constant, NaN in a float file: each one line naming the file, exit 2."""
+    write_wav(tmp_path / "zeros.wav", np.zeros(40_000), 8000)
+    write_wav(tmp_path / "dc.wav", np.full(40_000, 0.25), 8000)
+    nan = _leak_at(8000, 5.0).astype(np.float32)
+    nan[1000] = np.nan
+    write_wav(tmp_path / "nan.wav", nan, 8000, bits=32, encoding="float")
+    files = [str(tmp_path / f"{n}.wav") for n in ("zeros", "dc", "nan")]
+    code, objs = _analyze_json(capsys, *files)
+    assert code == 2
+    assert [o["error"] for o in objs] == [
+        f"{files[0]}: digital silence (every sample is 0): nothing to judge (a sensor or cable "
+        "fault?)",
+        f"{files[1]}: digital silence (every sample is 0.25): nothing to judge (a sensor or "
+        "cable fault?)",
+        f"{files[2]}: float samples contain NaN or infinity",
+    ]
+
+
+def test_a_recording_under_two_seconds_is_a_stated_weak_verdict(tmp_path, capsys):
+    write_wav(tmp_path / "brief.wav", _leak_at(8000, 1.0), 8000)
+    code, [obj] = _analyze_json(capsys, str(tmp_path / "brief.wav"))
+    assert code == 0 and obj["verdict"] in ("leak", "no_leak")
+    assert obj["notes"] == ["short: 1 s, 6 frames: a weak verdict (record 10 s or more)"]
+
+
+def test_float_samples_beyond_float64_powers_are_one_line(tmp_path, capsys):
+    """A float file can hold 1e200 or 1e-300: its powers overflow or underflow (inf or 0 dB
+    levels); one line says so instead of a score of nothing."""
+    x = np.random.default_rng(0).standard_normal(40_000)
+    for name, gain in (("huge", 1e200), ("tiny", 1e-300)):
+        write_wav(tmp_path / f"{name}.wav", x * gain, 8000, bits=64, encoding="float")
+    for name in ("huge", "tiny"):
+        assert main(["analyze", str(tmp_path / f"{name}.wav")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "over- or underflow" in err and "Traceback" not in err
+    write_wav(tmp_path / "loud.wav", x * 1e30, 8000, bits=64, encoding="float")  # fine
+    code, [obj] = _analyze_json(capsys, str(tmp_path / "loud.wav"))
+    write_wav(tmp_path / "unit.wav", x, 8000, bits=64, encoding="float")
+    _, [unit] = _analyze_json(capsys, str(tmp_path / "unit.wav"))
+    assert code == 0 and obj["leak_score"] == pytest.approx(unit["leak_score"], abs=1e-6)
+
+
+def test_a_band_of_digital_silence_is_said(tmp_path, capsys):
+    """One click in silence: its quiet frames hold nothing in band."""
+    x = np.zeros(40_000)
+    x[20_000] = 0.9
+    write_wav(tmp_path / "click.wav", x, 8000)
+    code, [obj] = _analyze_json(capsys, str(tmp_path / "click.wav"))
+    assert code == 0 and obj["verdict"] == "no_leak"
+    assert "the band is digital silence in the quiet frames" in " ".join(obj["notes"])
+    assert main(["analyze", str(tmp_path / "click.wav")]) == 0
+    assert "note: the band is digital silence" in capsys.readouterr().out
