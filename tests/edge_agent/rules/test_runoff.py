@@ -132,4 +132,4 @@ class TestStationStorm:
             f"rain beyond the pumps: overflow in {event.data['eta_min']:.0f} min"
         ]
         assert 1200.0 + fill * minute < WELL.assist_mm
-        assert 75.0 >= STORM_CONFIRM_SHARE * 60.0
+        assert STORM_CONFIRM_SHARE * 60.0 <= 75.0  # (the scenario: an inflow that bears it out)
