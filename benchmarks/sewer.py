@@ -18,7 +18,10 @@ floors of issue 11 with a verdict. Beside them, the named baseline: the same rea
 the same rules without the site's network (one gauge at a time, as before issue 11).
 
     .venv/bin/python benchmarks/sewer.py [--json] [--days 365] [--sites 3] [--seed 11] [--jobs 2]
-                                          [--no-baseline]
+                                          [--no-baseline] [--dump DIR]
+
+``--dump DIR`` writes, per site, every false raise and every overflow with the true level and
+the rain around it (``sewerbench.dump``): what to read before changing a rule.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.sewerbench.dump import write_dump  # noqa: E402
 from benchmarks.sewerbench.run import run_site  # noqa: E402
 from benchmarks.sewerbench.scoring import SiteScore, is_alarm, percentile, score_site  # noqa: E402
 from benchmarks.sewerbench.sites import generate_site, reference_site  # noqa: E402
@@ -47,8 +51,10 @@ FLOOR_OVERFLOW_LEAD_P10_MIN = 15.0
 FLOOR_FALSE_ALARMS_PER_MONTH = 1.0
 
 
-def _one(job: tuple[int, int, int, bool]) -> tuple[SiteScore, SiteScore | None, float]:
-    index, days, seed, baseline = job
+def _one(
+    job: tuple[int, int, int, bool, str | None],
+) -> tuple[SiteScore, SiteScore | None, float]:
+    index, days, seed, baseline, dump = job
     started = time.perf_counter()
     if index == 0:
         site = reference_site()
@@ -56,7 +62,10 @@ def _one(job: tuple[int, int, int, bool]) -> tuple[SiteScore, SiteScore | None, 
         site = generate_site(np.random.default_rng([seed, index]), f"generated-{index}")
     run = run_site(site, days, seed=seed * 1000 + index, baseline=baseline)
     base = score_site(run, baseline=True) if baseline else None
-    return score_site(run), base, time.perf_counter() - started
+    score = score_site(run)
+    if dump is not None:
+        write_dump(run, score, Path(dump))
+    return score, base, time.perf_counter() - started
 
 
 def _minutes(value: float | None) -> float | None:
@@ -203,11 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the baseline (the same readings through the rules without the network)",
     )
+    parser.add_argument(
+        "--dump",
+        metavar="DIR",
+        help="write each site's false raises and overflows with their traces to DIR",
+    )
     args = parser.parse_args(argv)
     if args.days < 2 or args.sites < 0 or args.jobs < 1:
         parser.error("--days must be at least 2, --sites at least 0, --jobs at least 1")
     started = time.perf_counter()
-    jobs = [(i, args.days, args.seed, not args.no_baseline) for i in range(args.sites + 1)]
+    jobs = [
+        (i, args.days, args.seed, not args.no_baseline, args.dump) for i in range(args.sites + 1)
+    ]
     if args.jobs == 1:
         results = [_one(job) for job in jobs]
     else:

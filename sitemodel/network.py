@@ -101,6 +101,15 @@ class Manhole:
             "the rain its sewer was built to carry (design storm)", min=1, max=500, unit="mm/h"
         ),
     )
+    lag_min: float | None = field(
+        default=None,
+        metadata=meta(
+            "its catchment's lag: rain reaches the manhole this long after it falls (default 10)",
+            min=1,
+            max=600,
+            unit="min",
+        ),
+    )
     rain_gauges: tuple[str, ...] = field(default=(), metadata=_RAIN)
 
     def config_checks(self) -> Iterator[tuple[str, str]]:

@@ -94,6 +94,7 @@ class KindScore:
     false: int = 0
     near_miss: int = 0
     false_at: list[tuple[float, str]] = field(default_factory=list)
+    false_data: list[dict] = field(default_factory=list)  # each false raise's event data
 
 
 @dataclass
@@ -105,6 +106,7 @@ class SiteScore:
     blockages_wet: list[float]
     blockages_unobservable: int
     overflow_leads: list[float]  # minutes (0 when not warned)
+    overflow_warnings: list[tuple[str, float, float | None]]  # (device, at, first warning)
     overflows_ungauged: int
     wet_well_false: int  # while it only cycled (no rain), and any false wet_well.fault
     wet_well_storm_false: int  # the station's storm warnings that did not come true
@@ -233,6 +235,7 @@ def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
 
     # -- overflows at gauged manholes and the wet well
     leads, ungauged = [], 0
+    overflow_warnings: list[tuple[str, float, float | None]] = []
     points = [(g.name, run.depth_min[:, g.node], depth_of[g.name]) for g in site.gauges]
     points.append((st.controller, run.ww_min, st.overflow_mm / 1000.0 - 0.005))
     tops = {r.upstream: r.id for r in run.network.reaches}
@@ -251,6 +254,7 @@ def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
                 )
             ]
             leads.append((t - min(warnings)) / 60.0 if warnings else 0.0)
+            overflow_warnings.append((dev, t, min(warnings) if warnings else None))
     gauged = set(gauge_node.values())
     for i, node in enumerate(site.nodes):
         if i not in gauged:
@@ -333,6 +337,7 @@ def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
         else:
             score.false += 1
             score.false_at.append((t, dev))
+            score.false_data.append(data)
     # a wet well cycling: the station's false raises but those of a storm's overflow warning
     # (a storm that filled it less than foretold is the overflow rule's false alarm, counted
     # with overflow.risk, and apart here)
@@ -354,6 +359,7 @@ def score_site(run: SiteRun, baseline: bool = False) -> SiteScore:
         blockages_wet=wet_delays,
         blockages_unobservable=unobservable,
         overflow_leads=leads,
+        overflow_warnings=overflow_warnings,
         overflows_ungauged=ungauged,
         wet_well_false=wet_well_false,
         wet_well_storm_false=wet_well_storm_false,

@@ -29,6 +29,11 @@ from edge_agent.rules.sewer import DryWeather
 
 __all__ = ["BlockageRule", "OverflowRule"]
 
+# A storm's run-off is a risk only once the well bears it out: its inflow measured at this
+# share of what the duty pumps pass (before that, the catchment has not sent it yet, or the
+# rain gauge sees a cell that is not over the catchment).
+STORM_CONFIRM_SHARE = 0.5
+
 
 class BlockageRule:
     """Level rising in dry weather at one level gauge; ``rain`` says whether it is dry."""
@@ -85,7 +90,10 @@ class OverflowRule:
     level and due to spill within ``eta_s`` at its recent rate (measured only once the last
     pump to start has had ``window_s`` to act), or, with ``rain`` given and the well's
     ``storm_l_s_per_mm_h``, ``pump_l_s`` and ``duty_pumps``, rain heavier than the duty pumps
-    can pass: its storage left over the excess is the time to the spill.
+    can pass: its storage left over the excess is the time to the spill, once the well bears
+    the storm out (its inflow, the rise plus what the running pumps move, at
+    ``STORM_CONFIRM_SHARE`` of the duty pumps: at the first minutes of rain the catchment
+    has not sent it yet, and a cell over the rain gauge may miss the catchment).
     """
 
     def __init__(
@@ -109,6 +117,7 @@ class OverflowRule:
         self._last_start: float | None = None
         self._backed_up_at: float | None = None
         self.latch = Latch(config.clear_after_s)
+        self._inflow_seen: tuple[float, float] | None = None
 
     def carry_over(self, old: OverflowRule, *, same_device: bool) -> None:
         """Continue from this station's rule before a reload: at risk or not always; the
@@ -124,6 +133,7 @@ class OverflowRule:
             self._last_start = old._last_start
             if self.rain is not None and old.rain is not None:
                 self.rain.carry_over(old.rain)
+            self._inflow_seen = old._inflow_seen
 
     def reasons(self, ts: float) -> list[str]:
         out = [f"{name} faulted" for name, on in sorted(self.faults.items()) if on]
@@ -136,7 +146,7 @@ class OverflowRule:
         if rising is not None and rising * 60.0 <= self.config.eta_s:
             self.eta_min = rising
             out.append(f"rising to overflow in {rising:.0f} min")
-        storm = self._storm_eta_min()
+        storm = self._storm_eta_min(ts)
         if storm is not None and storm * 60.0 <= self.config.eta_s:
             self.eta_min = storm if self.eta_min is None else min(self.eta_min, storm)
             out.append(f"rain beyond the pumps: overflow in {storm:.0f} min")
@@ -177,9 +187,13 @@ class OverflowRule:
             return None
         return max(well.overflow_mm - level, 0.0) / rate
 
-    def _storm_eta_min(self) -> float | None:
-        """Minutes until the well spills if the rain now keeps falling: ``None`` when the duty
-        pumps can pass it (or the station's figures are unknown)."""
+    def _storm_eta_min(self, ts: float) -> float | None:
+        """Minutes until the well spills if the rain now goes on: its run-off (the heaviest
+        rain gauge's rate times ``storm_l_s_per_mm_h``) over what the duty pumps pass, into
+        the storage left; ``None`` when the pumps pass it, when the well does not bear it
+        out (its inflow measured now under ``STORM_CONFIRM_SHARE`` of the duty pumps: the
+        catchment has not sent it, or the rain is not falling over it), or when the
+        station's figures are unknown."""
         well, rain, level = self.well, self.rain, self.level
         if (
             well is None
@@ -194,11 +208,37 @@ class OverflowRule:
         rates = [r for r in rain.rain_mm_h() if r is not None]
         if not rates:
             return None
-        excess = well.storm_l_s_per_mm_h * max(rates) - well.pump_l_s * well.duty_pumps
+        duty = well.pump_l_s * well.duty_pumps
+        excess = well.storm_l_s_per_mm_h * max(rates) - duty
         if excess <= 0:
+            return None
+        inflow = self._inflow_l_s(ts)
+        if inflow is not None:
+            self._inflow_seen = (ts, inflow)
+        elif (
+            self._inflow_seen is not None
+            and 0 <= ts - self._inflow_seen[0] <= self.config.window_s * 2
+        ):
+            inflow = self._inflow_seen[1]  # (a pump just started: the last measure holds)
+        if inflow is None or inflow < STORM_CONFIRM_SHARE * duty:
             return None
         litres_left = max(well.overflow_mm - level, 0.0) * well.area_m2  # mm x m2 = litres
         return litres_left / excess / 60.0
+
+    def _inflow_l_s(self, ts: float) -> float | None:
+        """The well's inflow now: its rise (mm/min x m2 = l/min) plus what its running pumps
+        move at their rated flow; ``None`` until the last pump to start has acted for a whole
+        rate window, or with a pump's state unknown."""
+        well = self.well
+        if well is None or well.area_m2 is None or well.pump_l_s is None:
+            return None
+        if self._last_start is not None and 0 <= ts - self._last_start < self.config.window_s:
+            return None
+        rate = self.rising.rate.rate()
+        if rate is None or any(on is None for on in self.running.values()):
+            return None
+        running = sum(1 for on in self.running.values() if on)
+        return rate * well.area_m2 / 60.0 + running * well.pump_l_s
 
     def on_pump(self, reading: Reading, role: str | None) -> list[EventDraft]:
         if reading.quality is not Quality.GOOD or not isinstance(reading.value, bool):

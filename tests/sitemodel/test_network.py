@@ -38,7 +38,7 @@ sewer:
     - {id: R1, upstream: up, downstream: down, station: ps, rain_gauges: [rg], length_m: 250}
     - {id: R2, upstream: down, station: ps}
   manholes:
-    - {gauge: up, rim_mm: 2600, crown_mm: 300}
+    - {gauge: up, rim_mm: 2600, crown_mm: 300, storm_mm_h: 40, lag_min: 12}
   wet_wells:
     - {station: ps, gauge: well, overflow_mm: 4000, assist_mm: 2200, area_m2: 6, pump_l_s: 30,
        duty_pumps: 2, storm_l_s_per_mm_h: 2.5}
@@ -56,7 +56,7 @@ def test_the_sections_load_into_the_network():
         SewerReach("R1", "up", "down", "ps", ("rg",), 250.0),
         SewerReach("R2", "down", None, "ps", (), None),
     )
-    assert network.manholes == (Manhole("up", 2600.0, 300.0),)
+    assert network.manholes == (Manhole("up", 2600.0, 300.0, storm_mm_h=40.0, lag_min=12.0),)
     assert network.wet_wells == (WetWell("ps", "well", 4000.0, 2200.0, 6.0, 30.0, 2, 2.5, ()),)
     assert network.ponding == (PondingSpot("road", ("rg",)),)
     assert network.gas_sites == (GasSite("GV", "utility_tunnel", ("gd",), ("pt",), ()),)
@@ -123,8 +123,8 @@ BAD = [
     ),
     ("length_m: 250", "length_m: -5", "sewer.reaches[0].length_m", "not in 1..100000"),
     (
-        "crown_mm: 300}",
-        "crown_mm: 3000}",
+        "crown_mm: 300,",
+        "crown_mm: 3000,",
         "sewer.manholes[0].crown_mm",
         "must be below rim_mm 2600",
     ),
@@ -135,6 +135,7 @@ BAD = [
         "expected pump_controller",
     ),
     ("duty_pumps: 2", "duty_pumps: 0", "sewer.wet_wells[0].duty_pumps", "not in 1..16"),
+    ("lag_min: 12", "lag_min: 0", "sewer.manholes[0].lag_min", "not in 1..600"),
     ("{device: road, rain", "{device: gd, rain", "sewer.ponding[0].device", "expected level"),
     (
         "kind: utility_tunnel",

@@ -11,6 +11,7 @@ import pytest
 
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 from edge_agent.rules.network import Manhole, SewerReach
+from edge_agent.rules.runoff import DEFAULT_LAG_S, RunoffModel
 from edge_agent.rules.sewer import DryWeather, ManholeOverflowRule, ReachBlockageRule
 from tests.edge_agent.rules.helpers import reading
 
@@ -389,14 +390,52 @@ class TestManholeOverflow:
         assert event.kind == "overflow.risk" and "rising to the rim" in event.data["reasons"][0]
         assert (3000 - 1000) / 40 - minute >= 20
 
-    def test_rain_beyond_the_design_storm_warns_once_the_pipe_surcharges(self):
-        """55 mm/h on a sewer built for 40: surcharged (over the 600 mm crown) and rising to
-        the rim within the hour, a warning, long before the level's own rate would give one
-        (half the depth, the rim within 30 min: minute 28)."""
-        events = self.run(lambda m: 100 + 50 * m, 40, rain=lambda m: 55.0)
+    def test_a_storm_heading_over_the_design_warns_before_the_level_s_rate(self):
+        """Rain at 5 design storms on a 6 m manhole: the run-off climbs over the catchment's
+        lag, the pipe surcharges (over the 600 mm crown) and the surcharge grows as the
+        square of the flow (300 mm at 1.41 design storms, the rim at 4.4): the forecast
+        warns while the level is under half the depth, where its own rate counts nothing."""
+        runoff = RunoffModel(1.0, DEFAULT_LAG_S)
+        levels = {}
+
+        def level(m):  # the steady surcharge at the run-off now
+            runoff.rain(200.0, 60.0 * m)
+            ratio = runoff.inflow_l_s / 40.0
+            levels[m] = 600.0 * ratio if ratio < 1 else 600.0 + 300.0 * (ratio * ratio - 1)
+            return levels[m]
+
+        events = self.run(level, 40, rain=lambda m: 200.0, rim=6000.0)
         minute, event = events[0]
-        assert event.kind == "overflow.risk" and minute <= 12
-        assert event.data["reasons"] == ["rain of 55 mm/h beyond the sewer's 40"]
+        assert event.kind == "overflow.risk"
+        (forecast,) = [r for r in event.data["reasons"] if r.startswith("run-off at ")]
+        assert "x the sewer's design storm (40 mm/h): at the rim in" in forecast
+        rim_at = min(m for m, v in levels.items() if v >= 6000.0)
+        assert rim_at - minute >= 5
+
+    def test_a_burst_that_eases_before_the_catchment_sends_it_is_no_reason(self):
+        """Six minutes at 3.5 design storms, then light rain: the pipe surcharges a little
+        and the run-off heads down before it gets anywhere near the rim's."""
+        runoff = RunoffModel(1.0, DEFAULT_LAG_S)
+
+        def rain(m):
+            return 140.0 if m < 6 else 20.0
+
+        def level(m):
+            runoff.rain(rain(m), 60.0 * m)
+            ratio = runoff.inflow_l_s / 40.0
+            return 600.0 * ratio if ratio < 1 else 600.0 + 300.0 * (ratio * ratio - 1)
+
+        assert self.run(level, 60, rain=rain) == []
+
+    def test_a_surge_that_levels_off_under_the_rim_is_no_reason(self):
+        """A wave from upstream lifts the level 100 mm/min for eight minutes and levels
+        off at 60 % of the depth: its eight minutes say nothing of the next twelve. (Before,
+        the rate of the surge gave an ETA of 12 minutes and a false warning.)"""
+        assert self.run(lambda m: 1000.0 + 100 * min(max(m - 10, 0), 8), 60) == []
+        # the same rise going on is warned once it has lasted as long as the time left
+        events = self.run(lambda m: 1000.0 + 100 * max(m - 10, 0), 60)
+        minute, event = events[0]
+        assert event.kind == "overflow.risk" and 18 < minute < 30
 
     def test_rain_beyond_the_design_storm_with_the_pipe_half_full_is_no_reason(self):
         """What a design storm does: the pipe runs half full, then fuller; the rim of a 3 m
@@ -407,11 +446,13 @@ class TestManholeOverflow:
         assert self.run(lambda m: 100 + 20 * min(m, 30), 40, rain=lambda m: 35.0) == []
 
     def test_warned_before_the_rim_with_the_time_left(self):
-        """Surcharged and climbing 40 mm/min from 1000 mm: the rim is 50 min off at the start."""
-        events = self.run(lambda m: 1000 + 40 * m, 50)
+        """Surcharged and climbing 40 mm/min for the last 20 min, at 1000 mm: the rim is 50
+        min off; the rate is trusted as far ahead as the rise has lasted, so the warning
+        comes half an hour before the rim."""
+        events = self.run(lambda m: 200 + 40 * m, 80)
         minute, event = events[0]
         assert event.kind == "overflow.risk"
-        reach_rim = (3000 - 1000) / 40
+        reach_rim = (3000 - 200) / 40
         assert reach_rim - minute >= 25  # warned at least 25 minutes before the rim
         assert 0 < event.data["eta_min"] <= 30
         assert event.data["surcharged"] is True and event.data["rim_mm"] == 3000.0

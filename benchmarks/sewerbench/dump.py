@@ -1,0 +1,96 @@
+"""The events behind the figures, for a person to read: ``benchmarks/sewer.py --dump DIR``.
+
+For each site, ``DIR/<site>.jsonl`` holds one JSON object per line:
+
+- ``{"what": "false", ...}``: each false raise (kind, device, minute, its ``data``), the
+  device's true level (mm, every ``STEP_MIN``) from ``BEFORE_MIN`` before to ``AFTER_MIN``
+  after with its rim, the site's mean rain (mm/h) over the same span, and the events the
+  rules raised on that device around it;
+- ``{"what": "overflow", ...}``: each overflow at a gauge or the wet well, its lead (minutes
+  from the first warning to the rim; none: 0) and the same traces before it.
+
+What an engineer needs to see why a rule fired or was late; nothing here is scored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .run import SiteRun
+from .scoring import SiteScore
+
+__all__ = ["write_dump"]
+
+BEFORE_MIN = 90
+AFTER_MIN = 120
+STEP_MIN = 2
+NEARBY_S = 4 * 3600.0
+
+
+def _trace(series: np.ndarray, m: int, scale: float = 1.0) -> list[float]:
+    lo, hi = max(m - BEFORE_MIN, 0), min(m + AFTER_MIN + 1, series.shape[0])
+    return [round(float(v) * scale, 1) for v in series[lo:hi:STEP_MIN]]
+
+
+def write_dump(run: SiteRun, score: SiteScore, directory: Path) -> Path:
+    """Write ``run``'s false raises and overflows (``score``) to ``directory``."""
+    site, st = run.site, run.site.station
+    manholes = {m.gauge: m for m in run.network.manholes}
+    polls = {g.name: g.poll_s for g in site.gauges}
+
+    def level(dev: str) -> tuple[np.ndarray | None, float | None]:
+        gauge = next((g for g in site.gauges if g.name == dev), None)
+        if gauge is not None:
+            return run.depth_min[:, gauge.node], site.nodes[gauge.node].depth_m * 1000.0
+        if dev in (st.gauge, st.controller):
+            return run.ww_min, st.overflow_mm
+        pond = next((i for i, p in enumerate(site.ponding) if p.name == dev), None)
+        if pond is not None:
+            return run.pond_min[:, pond], None
+        return None, None
+
+    def nearby(dev: str, t: float) -> list:
+        return [
+            [round(e[0] / 60.0, 1), e[2], e[4].get("reasons") or e[4].get("faults")]
+            for e in run.events
+            if e[1] == dev and abs(e[0] - t) <= NEARBY_S
+        ]
+
+    def record(what: str, dev: str, t: float, **extra) -> dict:
+        m = int(t // 60)
+        series, rim = level(dev)
+        manhole = manholes.get(dev)
+        return {
+            "what": what,
+            "dev": dev,
+            "t_min": round(t / 60.0, 1),
+            **extra,
+            "rim_mm": rim,
+            "crown_mm": manhole.crown_mm if manhole else None,
+            "storm_mm_h": manhole.storm_mm_h if manhole else None,
+            "poll_s": polls.get(dev),
+            "trace_from_min": -min(BEFORE_MIN, m),
+            "trace_step_min": STEP_MIN,
+            "level_mm": None if series is None else _trace(series, m, 1000.0),
+            "rain_mm_h": _trace(run.weather.rain_mm_h, m),
+            "events": nearby(dev, t),
+        }
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{site.name}.jsonl"
+    with path.open("w") as out:
+        for kind, ks in sorted(score.kinds.items()):
+            for (t, dev), data in zip(ks.false_at, ks.false_data, strict=True):
+                out.write(json.dumps(record("false", dev, t, kind=kind, data=data)) + "\n")
+        for (dev, t, first), lead in zip(
+            score.overflow_warnings, score.overflow_leads, strict=True
+        ):
+            warned = None if first is None else round(first / 60.0, 1)
+            out.write(
+                json.dumps(record("overflow", dev, t, lead_min=round(lead, 1), warned_min=warned))
+                + "\n"
+            )
+    return path
