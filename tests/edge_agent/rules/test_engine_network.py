@@ -172,6 +172,23 @@ class TestWiring:
         assert event.data["reach"] == "MH09-MH17"
         assert [e.data["reach"] for _, e in events] == ["MH09-MH17"]  # not the reach below
 
+    def test_the_wet_well_knows_when_a_reach_draining_into_it_was_blocked(self):
+        """(Its starts are not judged then: the inflow is a blocked or emptying sewer's.)"""
+        eng = engine()
+        well = eng.wiring.wet_well_rules["ps-01"]
+        assert well.upstream_blocked() is None
+
+        def values(m):
+            rise = max(0, m - 90)
+            return {
+                ("rg-01", "rain_rate"): 0.0,
+                ("lv-03", "level"): 300.0 + 6 * rise,
+                ("lv-02", "level"): 250.0 - min(2 * rise, 80),
+            }
+
+        events = [(m, e) for m, e in feed(eng, 120, values) if e.kind.startswith("sewer")]
+        assert events and well.upstream_blocked() == 60.0 * 119
+
     def test_road_water_with_rain_is_a_flood(self):
         eng = engine()
         out = feed(eng, 40, lambda m: {("rg-01", "rain_rate"): 30.0, ("rp-01", "level"): 8.0 * m})

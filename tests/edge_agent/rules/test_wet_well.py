@@ -30,11 +30,14 @@ def station(
     well: WetWell | None = None,
     config: WetWellConfig | None = None,
     seed: int = 3,
+    upstream_blocked=None,
 ):
     """Run a 3-pump station (duty / assist / standby) for ``hours``; (t, event) list."""
     rng = np.random.default_rng(seed)
     well = well or WetWell("ps-01", "lv-01", overflow_mm=4000, assist_mm=2200)
     rule = WetWellRule(well, PUMPS, DryWeather(("rg-01",), 0.5, 3600.0), config or WetWellConfig())
+    if upstream_blocked is not None:
+        rule.upstream_blocked = upstream_blocked
     level, running, duty = 900.0, [False, False, False], 0
     out = []
     t = 0.0
@@ -134,3 +137,55 @@ class TestFaults:
             26, inflow=lambda t: 5.0, health=worn, rain=lambda t: 3.0 if t > 19 * 3600 else 0.0
         )
         assert all("long_run" not in e.data.get("faults", []) for _, e in events)
+
+
+def emptying_after_a_blockage(start_s: float, climb_l_s_per_min: float):
+    """6 l/s; from hour 6 a blockage upstream holds all but 0.3 l/s back; cleared at hour 7,
+    the backed-up sewer empties from ``start_s`` after: the inflow climbs by
+    ``climb_l_s_per_min`` to 56 l/s, holds eight minutes, then ebbs over a quarter hour."""
+
+    def inflow(t: float) -> float:
+        if 6 * 3600 <= t < 7 * 3600:
+            return 0.3
+        surge_at = 7 * 3600 + start_s
+        if t < surge_at:
+            return 6.0
+        minutes = (t - surge_at) / 60.0
+        return 6.0 + min(minutes * climb_l_s_per_min, 50.0) * np.exp(-max(minutes - 8, 0) / 15)
+
+    return inflow
+
+
+class TestSurges:
+    """A sewer emptying into the well after a blockage upstream is cleared: the inflow grows
+    between the slopes a start is judged by, by more than a pump moves."""
+
+    @pytest.mark.parametrize(
+        ("start_s", "climb"),
+        [(720, 10.0), (720, 6.0), (1080, 6.0), (2160, 10.0)],
+    )
+    def test_a_start_into_the_surge_is_no_pump_fault(self, start_s, climb):
+        """(Judged like any other start, each of these raised a false ``no_drawdown`` or
+        ``long_run``.)"""
+        events, rule = station(10, inflow=emptying_after_a_blockage(start_s, climb))
+        assert events == []
+        assert rule.normal_fill() == pytest.approx(60.0, rel=0.1)  # 6 l/s over 6 m2
+
+    def test_no_start_judged_while_the_sewer_upstream_is_blocked_or_just_cleared(self):
+        """A surge so steep that the start before it cannot tell it from a dead pump: the
+        blockage rule of a reach draining here was raised until hour 7, so the inflow is no
+        normal one for an hour after."""
+        inflow = emptying_after_a_blockage(840, 10.0)
+        events, _ = station(10, inflow=inflow)
+        assert [e.kind for _, e in events][:1] == ["wet_well.fault"]  # on its own: fooled
+        blocked_until = lambda: 7 * 3600.0  # noqa: E731
+        events, _ = station(10, inflow=inflow, upstream_blocked=blocked_until)
+        assert events == []
+
+    def test_a_dead_pump_is_still_caught_at_its_next_start(self):
+        """Pump 3 air-locks as the surge comes: its start into the surge is not judged, its
+        next start in the normal inflow is."""
+        dead = lambda t, pump: 0.0 if pump == 2 and t >= 7 * 3600 else 1.0  # noqa: E731
+        events, _ = station(12, inflow=emptying_after_a_blockage(720, 10.0), health=dead)
+        faults = [(t, e) for t, e in events if e.kind == "wet_well.fault"]
+        assert faults and faults[0][1].data["faults"] == ["no_drawdown:pump3_running"]
