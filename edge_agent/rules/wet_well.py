@@ -103,6 +103,8 @@ class WetWellRule:
         self._start: _Start | None = None
         self._segment_since: float | None = None
         self._same = 0  # readings in a row equal to the one before
+        self._last_raw: float | None = None
+        self._recent: deque[float] = deque(maxlen=3)
         self.inflow_listeners: list[Callable[[float, float], list[EventDraft]]] = []
         self.fills: deque[float] = deque(maxlen=KEEP_FILLS)
         # when a reach draining into the station was last suspected blocked (set by the wiring)
@@ -122,6 +124,7 @@ class WetWellRule:
             self.running, self._start = old.running, old._start
         self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
         self.effects, self.runs, self._same = old.effects, old.runs, old._same
+        self._last_raw, self._recent = old._last_raw, old._recent
         self.fills = old.fills
         self.cycle_start, self.cycle_dry, self.cycle_weak = (
             old.cycle_start,
@@ -212,9 +215,13 @@ class WetWellRule:
         if value is None:
             return []
         ts = reading.ts
-        self._same = self._same + 1 if value == self.level else 0
-        self.level = value
-        self.segment.update(value, ts)
+        self._same = self._same + 1 if value == self._last_raw else 0
+        self._last_raw = value
+        # a median of three: one stray echo (a ladder, foam) in a slope's few readings would
+        # tilt it by more than a pump moves
+        self._recent.append(value)
+        self.level = sorted(self._recent)[len(self._recent) // 2]
+        self.segment.update(self.level, ts)
         start = self._start
         if start is not None and ts - start.ts >= self.config.check_s:
             self._start = None

@@ -31,6 +31,7 @@ def station(
     config: WetWellConfig | None = None,
     seed: int = 3,
     upstream_blocked=None,
+    echo=lambda t: 0.0,
 ):
     """Run a 3-pump station (duty / assist / standby) for ``hours``; (t, event) list."""
     rng = np.random.default_rng(seed)
@@ -60,7 +61,7 @@ def station(
         t += STEP_S
         readings = [reading("rg-01", "rain_rate", rain(t), t)]
         readings += [reading("ps-01", p, running[i], t) for i, p in enumerate(PUMPS)]
-        readings.append(reading("lv-01", "level", level + rng.normal(0, 4.0), t + 0.5))
+        readings.append(reading("lv-01", "level", level + rng.normal(0, 4.0) + echo(t), t + 0.5))
         for r in readings:
             if r.device == "rg-01":
                 rule.rain.on_rain(r)
@@ -99,6 +100,14 @@ class TestNormalCycling:
         assert events == [], name
         assert len(rule.runs) >= 10  # it did learn its cycles
         assert rule.expected_drawdown() == pytest.approx(PUMP_L_S / AREA_M2 * 60, rel=0.25)
+
+    def test_stray_echoes_tilt_no_slope(self):
+        """A stray echo (+1.5 m: a ladder, foam) every 24 1/3 minutes, a little off the
+        cycle, so that over a day some fall in the few readings a start's slopes are fitted
+        to: a median of three takes them out (fitted raw, three tilted a start by more than
+        a pump moves: a false no_drawdown, as one did on a generated site of the benchmark)."""
+        events, _ = station(24, echo=lambda t: 1500.0 if t % 1460 == 0 else 0.0)
+        assert events == []
 
 
 class TestFaults:
@@ -162,7 +171,7 @@ class TestSurges:
 
     @pytest.mark.parametrize(
         ("start_s", "climb"),
-        [(720, 10.0), (720, 6.0), (1080, 6.0), (2160, 10.0)],
+        [(720, 10.0), (720, 6.0), (1080, 6.0), (2160, 6.0)],
     )
     def test_a_start_into_the_surge_is_no_pump_fault(self, start_s, climb):
         """(Judged like any other start, each of these raised a false ``no_drawdown`` or
