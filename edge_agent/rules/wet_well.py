@@ -105,6 +105,7 @@ class WetWellRule:
         self._same = 0  # readings in a row equal to the one before
         self._last_raw: float | None = None
         self._recent: deque[float] = deque(maxlen=3)
+        self._last_good_ts: float | None = None
         self.inflow_listeners: list[Callable[[float, float], list[EventDraft]]] = []
         self.fills: deque[float] = deque(maxlen=KEEP_FILLS)
         # when a reach draining into the station was last suspected blocked (set by the wiring)
@@ -125,6 +126,7 @@ class WetWellRule:
         self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
         self.effects, self.runs, self._same = old.effects, old.runs, old._same
         self._last_raw, self._recent = old._last_raw, old._recent
+        self._last_good_ts = old._last_good_ts
         self.fills = old.fills
         self.cycle_start, self.cycle_dry, self.cycle_weak = (
             old.cycle_start,
@@ -189,6 +191,9 @@ class WetWellRule:
         ts = reading.ts
         if after > before and not was_on:
             slope = self.segment.slope()
+            last = self.segment.last()
+            if last is None or ts - last[0] > self.config.check_s / 2:
+                slope = None  # the gauge was silent (or faulted) up to the start: no slope
             started: tuple[str, ...] = (point,)
             if self._start is not None and ts - self._start.ts < 1.0:
                 # two pumps reported starting in one poll: one start of both
@@ -218,7 +223,12 @@ class WetWellRule:
         self._same = self._same + 1 if value == self._last_raw else 0
         self._last_raw = value
         # a median of three: one stray echo (a ladder, foam) in a slope's few readings would
-        # tilt it by more than a pump moves
+        # tilt it by more than a pump moves; none across a silence (the well moved meanwhile)
+        if self._last_good_ts is not None and not 0 <= ts - self._last_good_ts <= (
+            self.config.check_s / 2
+        ):
+            self._recent.clear()
+        self._last_good_ts = ts
         self._recent.append(value)
         self.level = sorted(self._recent)[len(self._recent) // 2]
         self.segment.update(self.level, ts)
