@@ -7,7 +7,13 @@ For each site, ``DIR/<site>.jsonl`` holds one JSON object per line:
   after with its rim, the site's mean rain (mm/h) over the same span, and the events the
   rules raised on that device around it;
 - ``{"what": "overflow", ...}``: each overflow at a gauge or the wet well, its lead (minutes
-  from the first warning to the rim; none: 0) and the same traces before it.
+  from the first warning to the rim; none: 0) and the same traces before it;
+- ``{"what": "blockage", ...}``: each blockage (pipe, reaches with their length, sudden or
+  growing, share blocked, minutes it lasted), whether it was in dry weather and seen, its
+  onset, when its gauges first showed it (``seen_min``: no rule can tell of it sooner), the
+  first ``sewer.blockage_suspected`` naming its reach and the delay from onset, and each of its
+  reach's end gauges' level with and without it (``level_mm`` / ``unblocked_mm``) from the
+  onset.
 
 What an engineer needs to see why a rule fired or was late; nothing here is scored.
 """
@@ -20,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .run import SiteRun
-from .scoring import SiteScore
+from .scoring import AFTER_CLEARED_MIN, SiteScore, _dry, blockage_onset, seen_at
 
 __all__ = ["write_dump"]
 
@@ -93,4 +99,71 @@ def write_dump(run: SiteRun, score: SiteScore, directory: Path) -> Path:
                 json.dumps(record("overflow", dev, t, lead_min=round(lead, 1), warned_min=warned))
                 + "\n"
             )
+        for entry in _blockages(run):
+            out.write(json.dumps(entry) + "\n")
     return path
+
+
+def _minutes(t: float | None) -> float | None:
+    return None if t is None else round(t / 60.0, 1)
+
+
+def _blockages(run: SiteRun) -> list[dict]:
+    """One record per blockage (see the module docstring)."""
+    site = run.site
+    reaches = {r.id: r for r in run.network.reaches}
+    node_of = {g.name: g.node for g in site.gauges}
+    out = []
+    for b in run.scenario.blockages:
+        onset = blockage_onset(run, b)
+        seen = seen_at(run, b, onset)
+        first = next(
+            (
+                e[0]
+                for e in run.events
+                if e[2] == "sewer.blockage_suspected"
+                and e[4].get("reach") in b.reaches
+                and b.t0 - 60 <= e[0] <= b.t1 + AFTER_CLEARED_MIN * 60
+            ),
+            None,
+        )
+        m = int(onset // 60)
+        ends = {
+            name
+            for rid in b.reaches
+            for name in (reaches[rid].upstream, reaches[rid].downstream)
+            if name is not None
+        }
+        out.append(
+            {
+                "what": "blockage",
+                "link": site.links[b.link].id,
+                "reaches": {rid: reaches[rid].length_m for rid in b.reaches},
+                "sudden": b.ramp_s <= 120,
+                "fraction": round(b.fraction, 3),
+                "lasted_min": round((b.t1 - b.t0) / 60.0),
+                "dry": _dry(run, onset),
+                "onset_min": _minutes(onset),
+                "seen_min": _minutes(seen),
+                "raised_min": _minutes(first),
+                "delay_min": None if first is None else round(max(first - onset, 0.0) / 60, 1),
+                "trace_step_min": STEP_MIN,
+                "level_mm": {
+                    name: [
+                        round(float(v) * 1000.0, 1)
+                        for v in run.depth_min[m : m + AFTER_CLEARED_MIN : STEP_MIN, node_of[name]]
+                    ]
+                    for name in sorted(ends)
+                },
+                "unblocked_mm": {
+                    name: [
+                        round(float(v) * 1000.0, 1)
+                        for v in run.depth_cf_min[
+                            m : m + AFTER_CLEARED_MIN : STEP_MIN, node_of[name]
+                        ]
+                    ]
+                    for name in sorted(ends)
+                },
+            }
+        )
+    return out

@@ -138,32 +138,40 @@ def blockage_onset(run: SiteRun, b: Blockage) -> float:
 
 def _seen(run: SiteRun, b: Blockage, onset: float) -> bool:
     """Did the blockage move a gauge of one of its reaches (against the year without it)?"""
+    return seen_at(run, b, onset) is not None
+
+
+def seen_at(run: SiteRun, b: Blockage, onset: float) -> float | None:
+    """When a gauge of one of its reaches first began to show the blockage (the start of the
+    first ``SEEN_FOR_MIN`` minutes it is seen, as ``_seen`` counts it), seconds; ``None``:
+    unobservable. No rule can tell of a blockage before its gauges do."""
     m0 = int(onset // 60)
     m1 = min(m0 + SEEN_WITHIN_MIN, run.depth_min.shape[0])
     gauges = {g.name: g.node for g in run.site.gauges}
     network_reaches = {r.id: r for r in run.network.reaches}
+    first: list[int] = []
     for reach_id in b.reaches:
         reach = network_reaches[reach_id]
         up = gauges[reach.upstream]
         rise = (run.depth_min[m0:m1, up] - run.depth_cf_min[m0:m1, up]) * 1000.0
-        if _longest(rise >= SEEN_RISE_MM) >= SEEN_FOR_MIN:
-            return True
+        first.append(_first_run(rise >= SEEN_RISE_MM))
         if reach.downstream is not None:
             down = gauges[reach.downstream]
             before = run.depth_cf_min[m0:m1, down] * 1000.0
             drop = before - run.depth_min[m0:m1, down] * 1000.0
-            seen = (drop >= SEEN_DROP_MM) & (drop >= SEEN_DROP_SHARE * before)
-            if _longest(seen) >= SEEN_FOR_MIN:
-                return True
-    return False
+            first.append(_first_run((drop >= SEEN_DROP_MM) & (drop >= SEEN_DROP_SHARE * before)))
+    seen = [m for m in first if m >= 0]
+    return (m0 + min(seen)) * 60.0 if seen else None
 
 
-def _longest(mask: np.ndarray) -> int:
-    best = run = 0
-    for value in mask:
+def _first_run(mask: np.ndarray) -> int:
+    """Where the first run of ``SEEN_FOR_MIN`` true values starts (-1: none)."""
+    run = 0
+    for i, value in enumerate(mask):
         run = run + 1 if value else 0
-        best = max(best, run)
-    return best
+        if run >= SEEN_FOR_MIN:
+            return i - run + 1
+    return -1
 
 
 def _dry(run: SiteRun, onset: float) -> bool:

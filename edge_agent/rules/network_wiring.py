@@ -47,6 +47,11 @@ def _any_raised(raised: tuple[Callable[[], bool], ...]) -> bool:
     return any(f() for f in raised)
 
 
+def _latest_active(rules: tuple[ReachBlockageRule, ...]) -> float | None:
+    """When any of ``rules`` last had its blockage suspected."""
+    return max((r.last_active for r in rules if r.last_active is not None), default=None)
+
+
 # The alarm slot each network rule holds on the device its events name (kinds spelled out:
 # tests/edge_agent/test_event_kinds.py finds every kind in the source).
 REACH_BLOCKAGE = Condition(
@@ -232,6 +237,13 @@ class NetworkWiring:
                 engine.route(reach.downstream, self._level(reach.downstream), rule.on_downstream)
             elif reach.station in self.wet_well_rules:  # its station's inflow is its bottom end
                 self.wet_well_rules[reach.station].inflow_listeners.append(rule.on_inflow)
+        # a wet well's inflow is not the sewer's normal one while a reach draining into it is
+        # blocked, nor while it empties after
+        for station, well_rule in self.wet_well_rules.items():
+            draining = tuple(
+                rule for rule in self.reach_rules.values() if rule.reach.station == station
+            )
+            well_rule.upstream_blocked = partial(_latest_active, draining)
 
     def _backed_up_below(self, reach: SewerReach) -> Callable[[], float | None]:
         """When the sewer below the reach last backed it up: its station's wet well standing

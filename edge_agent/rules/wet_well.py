@@ -10,7 +10,14 @@ thing it does, and the pumps will answer it. What is not ordinary:
   effect is under ``min_drawdown_fraction`` of the station's normal one (the median of its
   recent good starts; before any, the rated ``pump_l_s / area_m2``, or
   ``min_drawdown_mm_per_min``) is a fault of that pump (air-locked, impeller blocked, valve
-  shut, rising main burst). It clears when that pump next starts and draws down.
+  shut, rising main burst). It clears when that pump next starts and draws down. Two kinds
+  of start are not judged (nor learned from), for the inflow may have changed between the
+  two slopes by more than a pump moves: one into a surge (the well filling, before the start
+  or after it were the pump dead, over ``SURGE_FACTOR`` times its normal dry-weather rate:
+  a sewer emptying after a blockage upstream is cleared; a dead pump is caught at its next
+  start), and any start while a reach draining into the station is suspected blocked or
+  within ``UPSTREAM_QUIET_S`` after (``upstream_blocked``: a blocked or emptying sewer's
+  inflow is not the sewer's normal one).
 - **a run far over normal**: in dry weather, a cycle running ``run_factor`` times its normal
   run time (the median of recent dry-weather cycles, once ``learn_cycles`` are known) and at
   least ``run_extra_s`` longer, after a start that drew down less than ``WORN_SHARE`` of a
@@ -54,6 +61,15 @@ LEARNED_AFTER = 3  # good starts before the station's own drawdown replaces the 
 STUCK_READINGS = 3
 # A start that steepened the fall by less than this share of a normal start's was a weak pump.
 WORN_SHARE = 0.7
+KEEP_FILLS = 20  # dry-weather fill rates before a first start the normal one is the median of
+# A well taking this many times its normal inflow just before a start is taking a surge.
+SURGE_FACTOR = 2.0
+# A well that hardly fills between runs: its normal fill rate is taken as this share of a
+# pump's drawdown at least (noise in a near-zero median is no measure of a surge).
+NORMAL_FILL_SHARE = 0.1
+# After a reach draining into the station was last suspected blocked, its inflow is a
+# blocked or emptying sewer's for this long.
+UPSTREAM_QUIET_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,7 @@ class _Start:
     ts: float
     pumps: tuple[str, ...]
     before_mm_per_min: float
+    running_before: int  # pumps already running
 
 
 class WetWellRule:
@@ -86,7 +103,13 @@ class WetWellRule:
         self._start: _Start | None = None
         self._segment_since: float | None = None
         self._same = 0  # readings in a row equal to the one before
+        self._last_raw: float | None = None
+        self._recent: deque[float] = deque(maxlen=3)
+        self._last_good_ts: float | None = None
         self.inflow_listeners: list[Callable[[float, float], list[EventDraft]]] = []
+        self.fills: deque[float] = deque(maxlen=KEEP_FILLS)
+        # when a reach draining into the station was last suspected blocked (set by the wiring)
+        self.upstream_blocked: Callable[[], float | None] = lambda: None
 
     @property
     def active(self) -> bool:
@@ -102,6 +125,9 @@ class WetWellRule:
             self.running, self._start = old.running, old._start
         self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
         self.effects, self.runs, self._same = old.effects, old.runs, old._same
+        self._last_raw, self._recent = old._last_raw, old._recent
+        self._last_good_ts = old._last_good_ts
+        self.fills = old.fills
         self.cycle_start, self.cycle_dry, self.cycle_weak = (
             old.cycle_start,
             old.cycle_dry,
@@ -122,6 +148,27 @@ class WetWellRule:
         if expected is None:
             return effect < self.config.min_drawdown_mm_per_min
         return effect < self.config.min_drawdown_fraction * expected
+
+    def normal_fill(self) -> float | None:
+        """mm/min the well fills at before a start in dry weather, once learned."""
+        if len(self.fills) < LEARNED_AFTER:
+            return None
+        return statistics.median(self.fills)
+
+    def _surging(self, start: _Start, after: float) -> bool:
+        """The inflow around ``start`` far over the well's normal: its fill rate before the
+        start, or after it were the new pump moving nothing (either with the fall the pumps
+        already running made added back), over ``SURGE_FACTOR`` times the normal fill rate
+        (taken as at least ``NORMAL_FILL_SHARE`` of a pump's drawdown)."""
+        normal, expected = self.normal_fill(), self.expected_drawdown()
+        if normal is None or expected is None:
+            return False
+        inflow = max(start.before_mm_per_min, after) + start.running_before * expected
+        return inflow > SURGE_FACTOR * max(normal, NORMAL_FILL_SHARE * expected)
+
+    def _upstream_unsettled(self, ts: float) -> bool:
+        at = self.upstream_blocked()
+        return at is not None and 0 <= ts - at <= UPSTREAM_QUIET_S
 
     def normal_run_s(self) -> float | None:
         if len(self.runs) < self.config.learn_cycles:
@@ -144,12 +191,16 @@ class WetWellRule:
         ts = reading.ts
         if after > before and not was_on:
             slope = self.segment.slope()
+            last = self.segment.last()
+            if last is None or ts - last[0] > self.config.check_s / 2:
+                slope = None  # the gauge was silent (or faulted) up to the start: no slope
             started: tuple[str, ...] = (point,)
             if self._start is not None and ts - self._start.ts < 1.0:
                 # two pumps reported starting in one poll: one start of both
                 started = (*self._start.pumps, point)
                 slope = self._start.before_mm_per_min
-            self._start = _Start(ts, started, slope) if slope is not None else None
+            running_before = after - len(started)
+            self._start = _Start(ts, started, slope, running_before) if slope is not None else None
             self.segment.clear()
             self._segment_since = ts
         elif after < before:
@@ -169,9 +220,18 @@ class WetWellRule:
         if value is None:
             return []
         ts = reading.ts
-        self._same = self._same + 1 if value == self.level else 0
-        self.level = value
-        self.segment.update(value, ts)
+        self._same = self._same + 1 if value == self._last_raw else 0
+        self._last_raw = value
+        # a median of three: one stray echo (a ladder, foam) in a slope's few readings would
+        # tilt it by more than a pump moves; none across a silence (the well moved meanwhile)
+        if self._last_good_ts is not None and not 0 <= ts - self._last_good_ts <= (
+            self.config.check_s / 2
+        ):
+            self._recent.clear()
+        self._last_good_ts = ts
+        self._recent.append(value)
+        self.level = sorted(self._recent)[len(self._recent) // 2]
+        self.segment.update(self.level, ts)
         start = self._start
         if start is not None and ts - start.ts >= self.config.check_s:
             self._start = None
@@ -196,6 +256,14 @@ class WetWellRule:
     def _judge_start(self, start: _Start, after: float, ts: float) -> None:
         if self._same >= STUCK_READINGS:
             return  # the gauge reads one value over and over: it is stuck, not the pump
+        if self._upstream_unsettled(ts) or self._surging(start, after):
+            # a blocked or emptying sewer upstream, or a surge: the inflow may have changed
+            # by more than a pump moves between the slopes; nor is this cycle's run time a
+            # dry day's (no long run judged, none learned)
+            self.cycle_dry = False
+            return
+        if start.running_before == 0:
+            self.fills.append(start.before_mm_per_min)
         effect = (start.before_mm_per_min - after) / len(start.pumps)
         expected = self.expected_drawdown()
         if expected is not None and effect < WORN_SHARE * expected:

@@ -154,23 +154,36 @@ class TestWiring:
         )
         assert {"level.rising", "sewer.blockage_suspected"} <= {e.kind for _, e in out}
 
+    @staticmethod
+    def blocked_below_mh09(m):
+        """From minute 90, MH-09 (lv-03) backs up and MH-17 (lv-02) below it is starved."""
+        rise = max(0, m - 90)
+        return {
+            ("rg-01", "rain_rate"): 0.0,
+            ("lv-03", "level"): 300.0 + 6 * rise,
+            ("lv-02", "level"): 250.0 - min(2 * rise, 80),
+            ("lv-01", "level"): 900.0,
+        }
+
     def test_blockage_names_the_reach(self):
         eng = engine()
-
-        def values(m):
-            rise = max(0, m - 90)
-            return {
-                ("rg-01", "rain_rate"): 0.0,
-                ("lv-03", "level"): 300.0 + 6 * rise,
-                ("lv-02", "level"): 250.0 - min(2 * rise, 80),
-                ("lv-01", "level"): 900.0,
-            }
-
-        events = [(m, e) for m, e in feed(eng, 120, values) if e.kind.startswith("sewer")]
+        events = [
+            (m, e) for m, e in feed(eng, 120, self.blocked_below_mh09) if e.kind.startswith("sewer")
+        ]
         (minute, event), *_ = events
         assert event.kind == "sewer.blockage_suspected" and 90 < minute <= 105
         assert event.data["reach"] == "MH09-MH17"
         assert [e.data["reach"] for _, e in events] == ["MH09-MH17"]  # not the reach below
+
+    def test_the_wet_well_knows_when_a_reach_draining_into_it_was_blocked(self):
+        """(Its starts are not judged then: the inflow is a blocked or emptying sewer's.)"""
+        eng = engine()
+        well = eng.wiring.wet_well_rules["ps-01"]
+        assert well.upstream_blocked() is None
+        events = [
+            (m, e) for m, e in feed(eng, 120, self.blocked_below_mh09) if e.kind.startswith("sewer")
+        ]
+        assert events and well.upstream_blocked() == 60.0 * 119
 
     def test_road_water_with_rain_is_a_flood(self):
         eng = engine()

@@ -30,11 +30,16 @@ def station(
     well: WetWell | None = None,
     config: WetWellConfig | None = None,
     seed: int = 3,
+    upstream_blocked=None,
+    echo=lambda t: 0.0,
+    silent=lambda t: False,
 ):
     """Run a 3-pump station (duty / assist / standby) for ``hours``; (t, event) list."""
     rng = np.random.default_rng(seed)
     well = well or WetWell("ps-01", "lv-01", overflow_mm=4000, assist_mm=2200)
     rule = WetWellRule(well, PUMPS, DryWeather(("rg-01",), 0.5, 3600.0), config or WetWellConfig())
+    if upstream_blocked is not None:
+        rule.upstream_blocked = upstream_blocked
     level, running, duty = 900.0, [False, False, False], 0
     out = []
     t = 0.0
@@ -57,7 +62,9 @@ def station(
         t += STEP_S
         readings = [reading("rg-01", "rain_rate", rain(t), t)]
         readings += [reading("ps-01", p, running[i], t) for i, p in enumerate(PUMPS)]
-        readings.append(reading("lv-01", "level", level + rng.normal(0, 4.0), t + 0.5))
+        if not silent(t):
+            value = level + rng.normal(0, 4.0) + echo(t)
+            readings.append(reading("lv-01", "level", value, t + 0.5))
         for r in readings:
             if r.device == "rg-01":
                 rule.rain.on_rain(r)
@@ -97,6 +104,26 @@ class TestNormalCycling:
         assert len(rule.runs) >= 10  # it did learn its cycles
         assert rule.expected_drawdown() == pytest.approx(PUMP_L_S / AREA_M2 * 60, rel=0.25)
 
+    def test_stray_echoes_tilt_no_slope(self):
+        """A stray echo (+1.5 m: a ladder, foam) every 24 1/3 minutes, a little off the
+        cycle, so that over a day some fall in the few readings a start's slopes are fitted
+        to: a median of three takes them out (fitted raw, three tilted a start by more than
+        a pump moves: a false no_drawdown, as one did on a generated site of the benchmark)."""
+        events, _ = station(24, echo=lambda t: 1500.0 if t % 1460 == 0 else 0.0)
+        assert events == []
+
+    def test_a_gauge_silent_up_to_a_start(self):
+        """The gauge's echo is lost for 8 minutes in every 25 1/3 (a little off the cycle, so
+        that over a day some silences end just after a start): a start with no readings
+        just before it has no slope before it, and no level is a median across a silence.
+        (The benchmark's case, a 30 s gauge whose echo came back a minute after a start and
+        whose first levels were medians with readings from before the silence, measured a
+        healthy start at 52 of 247 mm/min; at this 20 s poll the old mix stayed under the
+        threshold: this guards the silences, it does not reproduce that case.)"""
+        events, rule = station(24, silent=lambda t: t % 1520 < 480)
+        assert events == []
+        assert len(rule.effects) >= 3  # the starts it could see were judged
+
 
 class TestFaults:
     def test_a_pump_that_runs_but_does_not_pump(self):
@@ -134,3 +161,55 @@ class TestFaults:
             26, inflow=lambda t: 5.0, health=worn, rain=lambda t: 3.0 if t > 19 * 3600 else 0.0
         )
         assert all("long_run" not in e.data.get("faults", []) for _, e in events)
+
+
+def emptying_after_a_blockage(start_s: float, climb_l_s_per_min: float):
+    """6 l/s; from hour 6 a blockage upstream holds all but 0.3 l/s back; cleared at hour 7,
+    the backed-up sewer empties from ``start_s`` after: the inflow climbs by
+    ``climb_l_s_per_min`` to 56 l/s, holds eight minutes, then ebbs over a quarter hour."""
+
+    def inflow(t: float) -> float:
+        if 6 * 3600 <= t < 7 * 3600:
+            return 0.3
+        surge_at = 7 * 3600 + start_s
+        if t < surge_at:
+            return 6.0
+        minutes = (t - surge_at) / 60.0
+        return 6.0 + min(minutes * climb_l_s_per_min, 50.0) * np.exp(-max(minutes - 8, 0) / 15)
+
+    return inflow
+
+
+class TestSurges:
+    """A sewer emptying into the well after a blockage upstream is cleared: the inflow grows
+    between the slopes a start is judged by, by more than a pump moves."""
+
+    @pytest.mark.parametrize(
+        ("start_s", "climb"),
+        [(720, 10.0), (720, 6.0), (1080, 6.0), (2160, 6.0)],
+    )
+    def test_a_start_into_the_surge_is_no_pump_fault(self, start_s, climb):
+        """(Judged like any other start, each of these raised a false ``no_drawdown`` or
+        ``long_run``.)"""
+        events, rule = station(10, inflow=emptying_after_a_blockage(start_s, climb))
+        assert events == []
+        assert rule.normal_fill() == pytest.approx(60.0, rel=0.1)  # 6 l/s over 6 m2
+
+    def test_no_start_judged_while_the_sewer_upstream_is_blocked_or_just_cleared(self):
+        """A surge so steep that the start before it cannot tell it from a dead pump: the
+        blockage rule of a reach draining here was raised until hour 7, so the inflow is no
+        normal one for an hour after."""
+        inflow = emptying_after_a_blockage(840, 10.0)
+        events, _ = station(10, inflow=inflow)
+        assert [e.kind for _, e in events][:1] == ["wet_well.fault"]  # on its own: fooled
+        blocked_until = lambda: 7 * 3600.0  # noqa: E731
+        events, _ = station(10, inflow=inflow, upstream_blocked=blocked_until)
+        assert events == []
+
+    def test_a_dead_pump_is_still_caught_at_its_next_start(self):
+        """Pump 3 air-locks as the surge comes: its start into the surge is not judged, its
+        next start in the normal inflow is."""
+        dead = lambda t, pump: 0.0 if pump == 2 and t >= 7 * 3600 else 1.0  # noqa: E731
+        events, _ = station(12, inflow=emptying_after_a_blockage(720, 10.0), health=dead)
+        faults = [(t, e) for t, e in events if e.kind == "wet_well.fault"]
+        assert faults and faults[0][1].data["faults"] == ["no_drawdown:pump3_running"]
