@@ -427,7 +427,7 @@ class BusRunner:
             c.price_s = self._poll_price(c)
         self.transactions = 0  # requests that got an answer (values or exception)
         self._background: deque[BackgroundRequest] = deque()
-        self._work = asyncio.Event()  # new background work while the loop waits
+        self._wake: asyncio.Future[None] | None = None  # resolved: new background work
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -488,20 +488,32 @@ class BusRunner:
                 await self._idle(choice.until - now)
 
     async def _idle(self, seconds: float) -> None:
-        """Wait ``seconds`` (the injected sleep), or less when background work arrives."""
-        self._work.clear()
+        """Wait ``seconds``, or less when background work arrives (``_submit`` resolves the
+        wake future). On the real clock the wait is one timer handle on the loop: no task,
+        no ``asyncio.wait`` (a bus idles between most polls, so this is per poll); an
+        injected ``sleep`` (tests' fake time) runs as a task that resolves the same future."""
         if self._background:
             return
-        if seconds == math.inf:
-            await self._work.wait()
-            return
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        waker = asyncio.ensure_future(self._work.wait())
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
         try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+            if seconds == math.inf:
+                await wake
+            elif self._sleep is asyncio.sleep:
+                timer = loop.call_later(seconds, _resolve, wake)
+                try:
+                    await wake
+                finally:
+                    timer.cancel()
+            else:
+                sleeper = asyncio.ensure_future(self._sleep(seconds))
+                sleeper.add_done_callback(lambda _: _resolve(wake))
+                try:
+                    await wake
+                finally:
+                    sleeper.cancel()
         finally:
-            sleeper.cancel()
-            waker.cancel()
+            self._wake = None
 
     def _poll_price(self, c: DeviceCoordinator) -> float:
         """What ``c``'s next poll costs the bus: its requests on the wire with the device's
@@ -668,7 +680,8 @@ class BusRunner:
                 return await self._timed(unit, exchange, call)
         request = BackgroundRequest(price, exchange, unit, call)
         self._background.append(request)
-        self._work.set()
+        if self._wake is not None:
+            _resolve(self._wake)
         return await request.future
 
     async def _run_background(self, request: BackgroundRequest) -> None:
@@ -720,3 +733,9 @@ def _attempts(c: DeviceCoordinator) -> int:
 
 def _nothing() -> None:
     pass
+
+
+def _resolve(wake: asyncio.Future[None]) -> None:
+    """End an idle wait (its timer, its sleeper or new work: whichever comes first)."""
+    if not wake.done():
+        wake.set_result(None)
