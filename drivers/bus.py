@@ -428,6 +428,9 @@ class BusRunner:
         self.transactions = 0  # requests that got an answer (values or exception)
         self._background: deque[BackgroundRequest] = deque()
         self._wake: asyncio.Future[None] | None = None  # resolved: new background work
+        # A poll read but not yet decoded (``_poll(defer=True)``), and its loop turn.
+        self._deferred: tuple[DeviceCoordinator, list[Answer], float] | None = None
+        self._deferred_turn: asyncio.Handle | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -485,6 +488,7 @@ class BusRunner:
                 # block) before the plan is made again, rather than after a wait begins.
                 await asyncio.sleep(0)
             else:
+                self._decode_deferred()  # before idling, not on a loop turn of its own
                 await self._idle(choice.until - now)
 
     async def _idle(self, seconds: float) -> None:
@@ -543,12 +547,14 @@ class BusRunner:
 
     async def _poll(self, c: DeviceCoordinator, *, defer: bool = False) -> PollResult | None:
         """Read a device's plan; decode and deliver now, or (``defer``, returns None) on the
-        next loop turn.
+        next loop turn, or before the bus idles, whichever comes first.
 
         Deferring lets the decode run while the bus waits for the next device's answer
         instead of delaying its request: on a busy bus that is the scheduler's whole overhead.
-        The schedule is updated at once either way. (An answer that does not decode counts
-        as a failed poll but keeps the normal rate: the device does answer.)
+        When the bus idles next (most polls at 1 s), ``run`` decodes at once instead: a loop
+        turn of its own per poll would cost more than the decode. The schedule is updated at
+        once either way. (An answer that does not decode counts as a failed poll but keeps the
+        normal rate: the device does answer.)
         """
         ts = self._wall()
         try:
@@ -559,9 +565,21 @@ class BusRunner:
             return self._deliver(PollResult(self.name, c.name, ts, error=reason, change=change))
         c.answered(self._clock())
         if defer:
-            asyncio.get_running_loop().call_soon(self._decode, c, results, ts)
+            self._decode_deferred()  # (one at most: an earlier one whose turn has not come)
+            self._deferred = (c, results, ts)
+            self._deferred_turn = asyncio.get_running_loop().call_soon(self._decode_deferred)
             return None
         return self._decode(c, results, ts)
+
+    def _decode_deferred(self) -> None:
+        """Decode and deliver the deferred poll now, if one waits."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return
+        if self._deferred_turn is not None:
+            self._deferred_turn.cancel()
+            self._deferred_turn = None
+        self._decode(*deferred)
 
     def _decode(self, c: DeviceCoordinator, results: list[Answer], ts: float) -> PollResult:
         try:
