@@ -123,7 +123,8 @@ class ProfilePollPlan:
     device refused this poll are reported ``STALE`` with that value (``None`` if never read).
     It also remembers the last answers: registers identical to the previous poll (a noise
     logger's summary changes once a night, a closed cover or an idle pump not at all) are
-    not decoded again. Decoding is a pure function of the answers, so this is exact.
+    not decoded again, the whole poll's or (``ReadPlan.decode``'s memo) each point's.
+    Decoding is a pure function of the answers, so this is exact.
     """
 
     def __init__(self, plan: ReadPlan) -> None:
@@ -135,6 +136,7 @@ class ProfilePollPlan:
         self._last: dict[str, Value | None] = {}
         self._last_results: list[Answer] | None = None
         self._last_decoded: list[tuple[Point, Value, Quality]] = []
+        self._memo: dict = {}  # point name -> its last registers, flags and decoding
 
     @classmethod
     def for_profile(
@@ -153,7 +155,7 @@ class ProfilePollPlan:
         if results == self._last_results:
             decoded = self._last_decoded
         else:
-            decoded = self.plan.decode(_Responses(self._index, results))  # type: ignore[arg-type]
+            decoded = self.plan.decode(_Responses(self._index, results), self._memo)  # type: ignore[arg-type]
             self._last_results = list(results)
             self._last_decoded = decoded
         readings = [
