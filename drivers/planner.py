@@ -82,7 +82,10 @@ class ReadPlan:
         return tuple(p for r in self.requests for p in r.points)
 
     def decode(
-        self, responses: Mapping[ReadRequest, Sequence[int | bool] | None]
+        self,
+        responses: Mapping[ReadRequest, Sequence[int | bool] | None],
+        memo: dict[str, tuple[Sequence[int | bool], frozenset[str] | None, Value, Quality]]
+        | None = None,
     ) -> list[tuple[Point, Value, Quality]]:
         """Decode every point whose request has a response (``None`` or missing: skipped,
         the bus runner marks those stale).
@@ -90,6 +93,11 @@ class ReadPlan:
         Bitfield points are decoded first, so a point's ``fault_point`` flags apply even
         when the two sit in different requests. Bit responses may be longer than ``count``
         (pymodbus pads coils to whole bytes). Raises ``CodecError`` for a short response.
+
+        ``memo`` (the caller's, one per device) remembers each point's registers, the flags
+        of its ``fault_point`` and what they decoded to: a point whose registers and flags
+        are those of the last poll is not decoded again (decoding is a pure function of
+        them, so this is exact; most registers of a device change seldom).
         """
         slices: list[tuple[Point, Sequence[int | bool]]] = []
         for request in self.requests:
@@ -110,7 +118,15 @@ class ReadPlan:
                 faults[point.name] = active_bits(point, decode_registers(point, regs))  # type: ignore[arg-type]
         out = []
         for point, regs in slices:
+            flags = faults.get(point.fault_point) if point.fault_point is not None else None
+            if memo is not None:
+                last = memo.get(point.name)
+                if last is not None and last[0] == regs and last[1] == flags:
+                    out.append((point, last[2], last[3]))
+                    continue
             value, quality = decode_point(point, regs, faults)
+            if memo is not None:
+                memo[point.name] = (regs, flags, value, quality)
             out.append((point, value, quality))
         return out
 

@@ -25,7 +25,11 @@ _BAD = frozenset({Quality.FAULT, Quality.OUT_OF_RANGE})
 
 
 class FaultRule:
-    """Everything wrong with one device, as one alarm."""
+    """Everything wrong with one device, as one alarm.
+
+    Called with every reading of the device (a dozen points a second): the labels a point
+    can report are built once per point, and whether any fault is present is recomputed
+    only when a source changed, so a healthy poll costs a few dict lookups."""
 
     def __init__(self, device: str, profile: Profile, config: FaultConfig):
         self.device = device
@@ -33,6 +37,8 @@ class FaultRule:
         self.latch = Latch(config.clear_after_s)
         # source -> what to report while it is active (None: inactive)
         self.sources: dict[str, str | None] = {}
+        self._labels: dict[str, _PointLabels] = {}
+        self._any: bool | None = None  # any source active; None: recompute
 
     @property
     def active(self) -> list[str]:
@@ -45,25 +51,52 @@ class FaultRule:
         self.latch.carry_over(old.latch, evidence=same_device)
         if same_device:
             self.sources = dict(old.sources)
+            self._any = None
 
     def __call__(self, reading: Reading, point: Point) -> list[EventDraft]:
-        if reading.quality is Quality.STALE:
+        quality = reading.quality
+        if quality is Quality.STALE:
             return []  # no news: the device did not answer, availability handles that
-        bad = reading.quality in _BAD
-        self.sources[f"q:{point.name}"] = f"{point.name}:{reading.quality.value}" if bad else None
-        if point.type in BITFIELD_TYPES and isinstance(reading.value, int):
-            for bit, name in point.fault_bits.items():
-                label = f"{point.name}.{name}"
-                self.sources[f"b:{label}"] = label if reading.value >> bit & 1 else None
-        if point.role == "pump_fault" and isinstance(reading.value, bool):
-            self.sources[f"p:{point.name}"] = point.name if reading.value else None
-        now = self.active
-        transition = self.latch.update(bool(now), reading.ts)
+        labels = self._labels.get(point.name)
+        if labels is None:
+            labels = self._labels[point.name] = _PointLabels(point)
+        self._set(labels.quality_key, labels.bad.get(quality))
+        value = reading.value
+        if labels.bits and isinstance(value, int):
+            for bit, key, label in labels.bits:
+                self._set(key, label if value >> bit & 1 else None)
+        if labels.pump_key is not None and isinstance(value, bool):
+            self._set(labels.pump_key, point.name if value else None)
+        if self._any is None:
+            self._any = any(self.sources.values())
+        transition = self.latch.update(self._any, reading.ts)
         if transition is Transition.RAISE:
-            return [EventDraft.of(self.device, "device.fault", reading.ts, faults=now)]
+            return [EventDraft.of(self.device, "device.fault", reading.ts, faults=self.active)]
         if transition is Transition.CLEAR:
             return [EventDraft.of(self.device, "device.fault.cleared", reading.ts)]
         return []
+
+    def _set(self, key: str, label: str | None) -> None:
+        if self.sources.get(key) != label:
+            self.sources[key] = label
+            self._any = None
+
+
+class _PointLabels:
+    """The fault sources one point feeds and what each reports (built once per point)."""
+
+    __slots__ = ("bad", "bits", "pump_key", "quality_key")
+
+    def __init__(self, point: Point) -> None:
+        self.quality_key = f"q:{point.name}"
+        self.bad = {q: f"{point.name}:{q.value}" for q in _BAD}
+        self.bits: tuple[tuple[int, str, str], ...] = ()
+        if point.type in BITFIELD_TYPES:
+            self.bits = tuple(
+                (bit, f"b:{point.name}.{name}", f"{point.name}.{name}")
+                for bit, name in point.fault_bits.items()
+            )
+        self.pump_key = f"p:{point.name}" if point.role == "pump_fault" else None
 
 
 def availability_event(device: str, change: AvailabilityChange, ts: float) -> EventDraft:

@@ -285,9 +285,15 @@ class RulesEngine:
     def on_reading(self, reading: Reading) -> list[EventDraft]:
         """Events caused by one reading (none for an unknown device or point)."""
         events: list[EventDraft] = []
-        for handler in self._routes.get((reading.device, reading.point), ()):
-            events.extend(handler(reading))
+        self._dispatch(reading, events)
         return events
+
+    def _dispatch(self, reading: Reading, events: list[EventDraft]) -> None:
+        """``reading``'s rules, their events appended to ``events`` (one list per poll)."""
+        for handler in self._routes.get((reading.device, reading.point), ()):
+            drafts = handler(reading)
+            if drafts:
+                events.extend(drafts)
 
     def on_poll(self, result: PollResult) -> list[EventDraft]:
         """Events caused by one poll: ``device.offline`` / ``device.online`` when it changed
@@ -299,8 +305,9 @@ class RulesEngine:
             if result.change is None
             else [availability_event(result.device, result.change, result.ts)]
         )
+        dispatch = self._dispatch
         for reading in result.readings:
-            events.extend(self.on_reading(reading))
+            dispatch(reading, events)
         return events
 
     def conditions(self, device: str) -> tuple[Condition, ...]:

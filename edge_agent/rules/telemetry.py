@@ -19,7 +19,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from drivers.model import PollResult, Reading
+from drivers.model import PollResult, Quality, Reading
 from drivers.profile import Point
 from edge_agent.events import TelemetryDraft, TelemetryValue
 from edge_agent.rules.config import PointRulesConfig, RulesConfig, TelemetryConfig
@@ -38,7 +38,7 @@ class _Policy:
 @dataclass(slots=True)
 class _LastSent:
     value: object
-    quality: str
+    quality: Quality  # the member: compared by identity, per reading
     ts: float
 
 
@@ -91,18 +91,19 @@ class TelemetryFilter:
             return False
         last = self._last.get(key)
         if last is None or self._changed(last, reading, policy):
-            self._last[key] = _LastSent(reading.value, reading.quality.value, reading.ts)
+            self._last[key] = _LastSent(reading.value, reading.quality, reading.ts)
             return True
         return False
 
     def on_poll(self, result: PollResult) -> TelemetryDraft | None:
         """The poll's readings worth sending as one record; None when none is (or it failed)."""
-        values = {r.point: plain(r.value) for r in result.readings if self.should_send(r)}
+        should_send = self.should_send
+        values = {r.point: plain(r.value) for r in result.readings if should_send(r)}
         return TelemetryDraft(result.device, result.ts, values) if values else None
 
     @staticmethod
     def _changed(last: _LastSent, reading: Reading, policy: _Policy) -> bool:
-        if reading.quality.value != last.quality:
+        if reading.quality is not last.quality:
             return True
         if reading.ts - last.ts >= policy.heartbeat_s or reading.ts < last.ts:
             return True  # (earlier than the last sent: the wall clock stepped back; rebase)

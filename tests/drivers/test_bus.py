@@ -4,6 +4,7 @@ against a real simulated bus over loopback TCP."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
@@ -220,6 +221,64 @@ def test_schedule_on_injected_clock_keeps_each_device_rate():
             assert (fast, slow) == (61, 21)  # due at 1000..1060 every 1 s / every 3 s
             assert {r.point for r in readings if r.device == "fast"} == {"r0", "r1", "r2"}
             assert {r.value for r in readings if r.device == "slow"} == {21, 22}
+
+    asyncio.run(scenario())
+
+
+class _Phases:
+    """An rng whose ``uniform`` hands out the given phases in turn."""
+
+    def __init__(self, *phases: float) -> None:
+        self.phases = list(phases)
+
+    def uniform(self, _a: float, _b: float) -> float:
+        return self.phases.pop(0)
+
+
+JITTERED = dataclasses.replace(POLICY, jitter_s=1.0)
+
+
+def test_polls_due_close_together_share_a_wake_up_and_keep_their_rate():
+    """Two 1 s devices 0.05 s apart in phase are polled on one wake-up (the second early,
+    by its phase difference: under early_s); a third, half a second away, has its own.
+    Every device still polls once a second: early polls do not move the due times."""
+
+    async def scenario():
+        fake = FakeTime(until=1010.0)
+        sleeps: list[float] = []
+        polls: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            await fake.sleep(seconds)
+
+        async with served_units(UNITS) as server:
+            transport = make_transport("tcp", host="127.0.0.1", port=server.port, timeout_s=1)
+            devices = [
+                DeviceSpec(name, unit, RegisterPlan((0, 3)), 1.0, JITTERED)
+                for name, unit in (("a", 1), ("b", 2), ("c", 3))
+            ]
+            runner = BusRunner(
+                "b",
+                transport,
+                devices,
+                sink=lambda result: polls[result.device].append(result.ts - 1.7e9),
+                clock=fake.clock,
+                wall=fake.wall,
+                rng=_Phases(0.0, 0.05, 0.5),  # type: ignore[arg-type]
+                sleep=sleep,
+            )
+            assert runner.early_s == pytest.approx(0.1)
+            runner.start()
+            await asyncio.wait_for(fake.reached.wait(), 60)
+            await runner.stop()
+        a_times = [1000.0 + i for i in range(11)]  # at once, then one interval after
+        assert polls["a"] == pytest.approx(a_times)
+        assert polls["b"] == pytest.approx(a_times)  # with a: 0.05 s early, every second
+        assert polls["c"] == pytest.approx([1000.0] + [1000.5 + i for i in range(1, 10)])
+        # one wake-up for a and b, one for c, each second (b alone would add 10), and the
+        # sleep that reaches the end of fake time
+        assert len(sleeps) == 10 + 9 + 1
 
     asyncio.run(scenario())
 

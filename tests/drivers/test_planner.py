@@ -158,6 +158,27 @@ class TestDecode:
         result = {p.name: (v, q) for p, v, q in plan.decode(responses)}
         assert result["level"] == (42, Quality.FAULT)
 
+    def test_memo_decodes_only_what_changed_and_still_sees_the_fault_flag(self):
+        """With a memo, a point whose registers and fault flags are those of the last poll
+        comes back as it was decoded; the flag of a fault bit in another request, set while
+        the level's own register stays the same, still makes the level a fault (and
+        clearing it makes it good again)."""
+        plan = plan_reads([self.level, self.status], max_gap=0)
+        memo: dict = {}
+
+        def poll(status: int, level: int) -> dict:
+            responses = {r: [status] if r.address == 50 else [level] for r in plan.requests}
+            with_memo = {p.name: (v, q) for p, v, q in plan.decode(responses, memo)}
+            assert with_memo == {p.name: (v, q) for p, v, q in plan.decode(responses)}
+            return with_memo
+
+        assert poll(0, 42)["level"] == (42, Quality.GOOD)
+        assert poll(0, 42)["level"] == (42, Quality.GOOD)
+        assert poll(1, 42)["level"] == (42, Quality.FAULT)
+        assert poll(0, 42)["level"] == (42, Quality.GOOD)
+        assert poll(0, 101)["level"] == (101, Quality.OUT_OF_RANGE)
+        assert set(memo) == {"level", "status"}
+
     def test_missing_response_is_skipped(self):
         """A failed request drops only its own points."""
         plan = plan_reads([self.level, self.status], max_gap=0)

@@ -50,6 +50,46 @@ def test_emits_are_stored_in_order_and_a_refused_draft_keeps_its_neighbours(tmp_
     assert [e.data.get("i") for e in seen[:4]] == [0, 1, 2, 3]
 
 
+def test_telemetry_waits_for_company_and_an_event_or_a_drain_takes_it_along(tmp_path):
+    """Telemetry alone is held (one transaction for a second of polls, not one per poll);
+    an event is stored at once with the telemetry emitted before it, in order; a drain
+    stores held telemetry at once. (The hold is an hour here: nothing is timed.)"""
+    seen = []
+
+    def telemetry(i: int) -> TelemetryDraft:
+        return TelemetryDraft("lv-01", T0 + i, {"level": float(i)})
+
+    async def turns(n: int = 20) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        clock = SyncClock(lambda: T0, lambda: True)
+        with (
+            ThreadPoolExecutor(1) as io,
+            Outbox(OutboxSettings(tmp_path / "state"), "gw-01", clock=clock) as box,
+        ):
+            writer = OutboxWriter(
+                box, io, kick=lambda: None, on_event=seen.append, telemetry_hold_s=3600
+            )
+            first = writer.emit([telemetry(0)])
+            writer.emit([telemetry(1)])
+            await turns()
+            assert box.depth() == 0 and not first.done()  # held, waiting for company
+            await writer.emit([level(0)])  # an event: stored at once, the telemetry with it
+            assert first.done() and box.depth() == 3
+            writer.emit([telemetry(2)])
+            await turns()
+            assert box.depth() == 3
+            await writer.drain(10.0)
+            assert box.depth() == 4
+
+    asyncio.run(main())
+    assert [(e.stream, e.seq) for e in seen] == [
+        ("telemetry", 1), ("telemetry", 2), ("event", 1), ("telemetry", 3)
+    ]  # fmt: skip
+
+
 def test_a_poll_is_its_availability_event_then_its_rules_then_one_telemetry_record():
     info = [DeviceInfo("lv-01", PROFILES.get("level-radar-lr10"))]
     emitted: list[list] = []
