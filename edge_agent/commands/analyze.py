@@ -256,7 +256,8 @@ def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[
 
     rec = read_wav(path, units_per_count=args.scale, channel=args.channel)
     model = model_for(args.material, thresholds)
-    where = f"{path}" + (f" ({channel_label(rec)})" if rec.channels > 1 else "")
+    # "FILE: " first, always: scripts split an error on it (tests/edge_agent/test_wav_fuzz.py)
+    where = path if rec.channels == 1 else f"{path}: {channel_label(rec)}"
     unusable = rec.unusable_error(where, "judge")
     if unusable is not None:
         raise unusable

@@ -78,7 +78,7 @@ def test_json_batch_verdicts_and_errors(batch, capsys):
     assert 200 <= by_file[good["leak"]]["peak_hz"] <= 1500
     expected = {
         "truncated": "truncated",
-        "stereo": "stereo.wav (left (channel 1 of 2)): digital silence (every sample is 0)",
+        "stereo": "stereo.wav: left (channel 1 of 2): digital silence (every sample is 0)",
         "empty": "empty file",
         "non-wav": "not a WAV file",
         "zero-length": "no samples",
@@ -101,7 +101,7 @@ def test_text_mode_bad_file_is_one_stderr_line(batch, capsys):
     assert lines[1].startswith(good["leak"] + ": leak")
     assert lines[2].startswith(good["quiet"] + ": no_leak")
     assert captured.err.splitlines() == [
-        f"edge-agent analyze: {bad['stereo']} (left (channel 1 of 2)): digital silence (every "
+        f"edge-agent analyze: {bad['stereo']}: left (channel 1 of 2): digital silence (every "
         "sample is 0): nothing to judge (a sensor or cable fault?)"
     ]
 
@@ -346,3 +346,16 @@ def test_a_band_of_digital_silence_is_said(tmp_path, capsys):
     assert "the band is digital silence in the quiet frames" in " ".join(obj["notes"])
     assert main(["analyze", str(tmp_path / "click.wav")]) == 0
     assert "note: the band is digital silence" in capsys.readouterr().out
+
+
+def test_an_error_on_one_channel_of_a_stereo_file_starts_with_the_file(tmp_path, capsys):
+    """Found by tests/edge_agent/test_wav_fuzz.py: a too-short stereo file's error read
+    "FILE (left (channel 1 of 2)): ...", which a script splitting on "FILE: " misses."""
+    path = tmp_path / "short-stereo.wav"
+    noise = np.random.default_rng(3).uniform(-0.1, 0.1, (50, 2))
+    write_wav(path, noise, 4096)
+    code = main(["analyze", "--json", str(path)])
+    (obj,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 2
+    assert obj["error"].startswith(f"{path}: left (channel 1 of 2): "), obj
+    assert "too short" in obj["error"]
