@@ -130,7 +130,7 @@ class _Recordings:
 def _read_all(paths: list[str]) -> _Recordings:
     """Every channel of every file; ``UsageError`` (exit 2) naming the file for a bad one, a
     silent channel, or a rate that differs from the first file's."""
-    from edge_agent.wavfile import CLIPPED_SHARE_NOTED, read_wav_channels
+    from edge_agent.wavfile import CLIPPED_SHARE_NOTED, channel_label, read_wav_channels
 
     clipped: dict[str, float] = {}
     samples: list[Any] = []
@@ -139,7 +139,9 @@ def _read_all(paths: list[str]) -> _Recordings:
     fs = 0.0
     for path in paths:
         for wav in read_wav_channels(path):
-            where = path if wav.channels == 1 else f"{path} channel {wav.channel}"
+            # named as `analyze` names it ("FILE: left (channel 1 of 2): ..."), so one script
+            # reading both commands' errors splits on "FILE: " alike
+            where = path if wav.channels == 1 else f"{path}: {channel_label(wav)}"
             if samples and wav.fs != fs:
                 raise UsageError(
                     f"{path}: sample rate {wav.fs:g} Hz differs from {paths[0]}'s {fs:g} Hz: "

@@ -152,6 +152,11 @@ def bad_cases(tmp_path):
     stereo = write_wav(
         tmp_path / "stereo.wav", np.random.default_rng(1).standard_normal(4096), channels=2
     )
+    half_silent = tmp_path / "half_silent.wav"
+    from edge_agent.wavfile import write_wav as write_multi
+
+    noise = np.random.default_rng(2).standard_normal(4096) * 0.1
+    write_multi(half_silent, np.stack([noise, np.zeros(4096)], axis=1), FS)
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"not a wav at all")
     g = str(good)
@@ -161,6 +166,7 @@ def bad_cases(tmp_path):
         ([g, str(junk), *pipe], "junk.wav: not a WAV file"),
         ([g, str(stereo), *pipe], "--spacing-m is for two recordings; for 3"),
         ([str(silent), g, *pipe], "silent.wav: digital silence"),
+        ([str(half_silent), *pipe], "half_silent.wav: right (channel 2 of 2): digital silence"),
         ([g, str(other_rate), *pipe], "sample rate 8000 Hz differs"),
         ([g, g, "--spacing-m", "100", "--material", "copper"], "unknown pipe material"),
         ([g, g, "--spacing-m", "-5", "--material", "steel"], "--spacing-m must be a positive"),
