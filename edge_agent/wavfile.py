@@ -246,6 +246,41 @@ def _clipped_share(fmt: _Format, values: np.ndarray) -> float:
     return at_rail / max(values.size, 1)
 
 
+def _one_channel(
+    name: str, fmt: _Format, data: bytes, index: int, units_per_count: float | None
+) -> WavRecording:
+    """Channel ``index`` (0-based) of the data chunk, decoded alone: a stereo 60 s file at
+    44.1 kHz costs one channel's float64 array, not every channel's."""
+    if fmt.channels > 1:
+        width = fmt.bits // 8
+        frames = np.frombuffer(data, dtype=np.uint8).reshape(-1, fmt.channels * width)
+        data = frames[:, index * width : (index + 1) * width].tobytes()
+    raw, full_scale = _decode(fmt, data)
+    if not np.all(np.isfinite(raw)):
+        where = "" if fmt.channels == 1 else f" in {_channel_name(index + 1, fmt.channels)}"
+        raise WavError(f"{name}: float samples contain NaN or infinity{where}")
+    if units_per_count is not None:
+        samples = raw * float(units_per_count)
+    else:
+        samples = raw / full_scale if full_scale != 1.0 else raw
+    return WavRecording(
+        path=name,
+        fs=float(fmt.fs),
+        samples=samples,
+        bits=fmt.bits,
+        encoding=fmt.encoding,
+        channel=index + 1,
+        channels=fmt.channels,
+        clipped_share=float(_clipped_share(fmt, raw)),
+    )
+
+
+def _open(name: str, path: str | Path, units_per_count: float | None) -> tuple[_Format, bytes]:
+    if units_per_count is not None and not (units_per_count > 0 and math.isfinite(units_per_count)):
+        raise WavError(f"{name}: scale must be a positive number, got {units_per_count}")
+    return _chunks(name, _read_blob(name, path))
+
+
 def read_wav_channels(
     path: str | Path, *, units_per_count: float | None = None
 ) -> list[WavRecording]:
@@ -256,49 +291,25 @@ def read_wav_channels(
     non-finite float samples (naming the channel).
     """
     name = str(path)
-    if units_per_count is not None and not (units_per_count > 0 and math.isfinite(units_per_count)):
-        raise WavError(f"{name}: scale must be a positive number, got {units_per_count}")
-    fmt, data = _chunks(name, _read_blob(name, path))
-    values, full_scale = _decode(fmt, data)
-    frames = values.reshape(-1, fmt.channels)
-    out = []
-    for index in range(fmt.channels):
-        raw = np.ascontiguousarray(frames[:, index])
-        if not np.all(np.isfinite(raw)):
-            where = "" if fmt.channels == 1 else f" in {_channel_name(index + 1, fmt.channels)}"
-            raise WavError(f"{name}: float samples contain NaN or infinity{where}")
-        if units_per_count is not None:
-            samples = raw * float(units_per_count)
-        else:
-            samples = raw / full_scale if full_scale != 1.0 else raw
-        out.append(
-            WavRecording(
-                path=name,
-                fs=float(fmt.fs),
-                samples=samples,
-                bits=fmt.bits,
-                encoding=fmt.encoding,
-                channel=index + 1,
-                channels=fmt.channels,
-                clipped_share=float(_clipped_share(fmt, raw)),
-            )
-        )
-    return out
+    fmt, data = _open(name, path, units_per_count)
+    return [_one_channel(name, fmt, data, i, units_per_count) for i in range(fmt.channels)]
 
 
 def read_wav(
     path: str | Path, *, units_per_count: float | None = None, channel: int | None = None
 ) -> WavRecording:
-    """One channel of a PCM or float WAV file: ``channel`` (1-based), by default the first.
+    """One channel of a PCM or float WAV file: ``channel`` (1-based), by default the first;
+    the other channels are not decoded (nor judged: NaN in another channel is not this one's).
 
     Raises ``WavError`` like ``read_wav_channels``, and for a channel the file does not have.
     """
-    recs = read_wav_channels(path, units_per_count=units_per_count)
+    name = str(path)
+    fmt, data = _open(name, path, units_per_count)
     index = 1 if channel is None else channel
-    if not 1 <= index <= len(recs):
-        have = "1 channel" if len(recs) == 1 else f"channels 1-{len(recs)}"
+    if not 1 <= index <= fmt.channels:
+        have = "1 channel" if fmt.channels == 1 else f"channels 1-{fmt.channels}"
         raise WavError(f"{path}: no channel {index} (the file has {have})")
-    return recs[index - 1]
+    return _one_channel(name, fmt, data, index - 1, units_per_count)
 
 
 def write_wav(

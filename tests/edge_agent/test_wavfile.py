@@ -149,7 +149,24 @@ def test_nan_in_one_channel_names_it(tmp_path):
     x[10, 1] = np.inf
     write_wav(tmp_path / "f.wav", x, 8000, bits=32, encoding="float")
     with pytest.raises(WavError, match="NaN or infinity in right"):
-        read_wav(tmp_path / "f.wav")
+        read_wav(tmp_path / "f.wav", channel=2)
+    with pytest.raises(WavError, match="NaN or infinity in right"):
+        read_wav_channels(tmp_path / "f.wav")
+    # the channel read is judged, not the others: a dead right input does not spoil the left
+    assert np.all(read_wav(tmp_path / "f.wav").samples == 0.0)
+
+
+def test_every_channel_decodes_alone_as_the_interleaved_whole(tmp_path):
+    """Each channel read alone equals the same column of the whole file, in every format."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-0.9, 0.9, size=(500, 3))
+    for bits, encoding in [(8, "pcm"), (16, "pcm"), (24, "pcm"), (32, "pcm"), (32, "float")]:
+        path = tmp_path / f"{bits}{encoding}.wav"
+        write_wav(path, x, 8000, bits=bits, encoding=encoding)
+        tolerance = 2.0 / (1 << (bits - 1)) if encoding == "pcm" else 1e-6
+        for channel in (1, 2, 3):
+            got = read_wav(path, channel=channel).samples
+            assert np.allclose(got, x[:, channel - 1], atol=tolerance), (bits, encoding, channel)
 
 
 @pytest.mark.parametrize(
