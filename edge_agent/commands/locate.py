@@ -23,8 +23,9 @@ from typing import Any
 from edge_agent.errors import UsageError
 
 DESCRIPTION = """\
-Locate a leak from simultaneous recordings of two or more loggers (WAV, PCM or float, one
-rate; recordings that start together but end apart are cut to the shortest). Each channel of a
+Locate a leak from simultaneous recordings of two or more loggers (WAV, PCM or float; those
+at a higher rate are resampled to the lowest, and recordings that start together but end apart
+are cut to the shortest). Each channel of a
 stereo or multi-channel file (a multi-sensor recorder) counts as one logger, in order. Two
 loggers: the leak lies (D + c*tdoa)/2 from logger A, with
 tdoa = t_A - t_B (negative: nearer A). Three or more: every pair's delay is measured, one
@@ -55,7 +56,7 @@ examples:
 Confidence (0..1) is the chance the correlation peak is the source's and not noise's (0.5:
 noise alone would give such a peak 1 % of the time); a result below 0.5 is a guess: record
 again at night, or longer. Pairs below 0.5 take no part in a three-logger solution.
-Exit codes: 0 located, 2 bad input (arguments, unreadable or mismatched WAV files).
+Exit codes: 0 located, 2 bad input (arguments, unreadable or unusable WAV files).
 """
 
 WEIGHTING_CHOICES = ("auto", "ht", "phat", "scot", "none")
@@ -125,46 +126,57 @@ class _Recordings:
     sources: list[str]  # the path as given, with "#channel" for a multi-channel file
     clipped: dict[str, float]  # source -> share of samples at full scale, where worth saying
     trimmed_from: int | None  # the longest length before cutting to the shortest, or None
+    resampled_from_hz: dict[str, float]  # source -> its own rate, for those resampled to ``fs``
 
 
 def _read_all(paths: list[str]) -> _Recordings:
-    """Every channel of every file; ``UsageError`` (exit 2) naming the file for a bad one, a
-    silent channel, or a rate that differs from the first file's."""
+    """Every channel of every file; ``UsageError`` (exit 2) naming the file for a bad one or a
+    silent channel. Recordings at a higher rate than the lowest are resampled down to it (said
+    in ``resampled_from_hz``), and recordings that end apart are cut to the shortest."""
+    from dsp.resample import resample
     from edge_agent.wavfile import CLIPPED_SHARE_NOTED, channel_label, read_wav_channels
 
     clipped: dict[str, float] = {}
     samples: list[Any] = []
+    rates: list[float] = []
     names: list[str] = []
     sources: list[str] = []
-    fs = 0.0
     for path in paths:
         for wav in read_wav_channels(path):
             # named as `analyze` names it ("FILE: left (channel 1 of 2): ..."), so one script
             # reading both commands' errors splits on "FILE: " alike
             where = path if wav.channels == 1 else f"{path}: {channel_label(wav)}"
-            if samples and wav.fs != fs:
-                raise UsageError(
-                    f"{path}: sample rate {wav.fs:g} Hz differs from {paths[0]}'s {fs:g} Hz: "
-                    "resample to one rate (simultaneous loggers record at one rate)"
-                )
-            fs = wav.fs
             if wav.samples.size < 2:
                 raise UsageError(f"{where}: {wav.samples.size} sample, too short to correlate")
             unusable = wav.unusable_error(where, "correlate")
             if unusable is not None:
                 raise unusable
             samples.append(wav.samples)
+            rates.append(wav.fs)
             suffix = "" if wav.channels == 1 else f"#{wav.channel}"
             names.append(Path(path).name + suffix)
             sources.append(path + suffix)
             if wav.clipped_share > CLIPPED_SHARE_NOTED:
                 clipped[path + suffix] = round(wav.clipped_share, 6)
+    # Loggers of two makes may record at two rates: one time base is needed to compare their
+    # delays, and the lowest rate is the band both hold. Band-limited (FFT) resampling keeps a
+    # delay's seconds exactly; what lay above the lower Nyquist frequency is dropped.
+    fs = min(rates)
+    resampled: dict[str, float] = {}
+    for k, rate in enumerate(rates):
+        if rate != fs:
+            samples[k] = resample(samples[k], rate, fs)
+            resampled[sources[k]] = rate
+            if samples[k].size < 2:
+                raise UsageError(
+                    f"{sources[k]}: too short to correlate once resampled to {fs:g} Hz"
+                )
     shortest = min(x.size for x in samples)
     longest = max(x.size for x in samples)
     if shortest < longest:  # they start together (required): the tail of the longer goes
         samples = [x[:shortest] for x in samples]
     trimmed = longest if shortest < longest else None
-    return _Recordings(fs, samples, names, sources, clipped, trimmed)
+    return _Recordings(fs, samples, names, sources, clipped, trimmed, resampled)
 
 
 def _speed_and_band(args: argparse.Namespace) -> tuple[float, tuple[float, float] | None]:
@@ -325,6 +337,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = list(args.loggers)
         pairs = {(i, j): _site_pair(args, site, names[i], names[j], fs) for i, j in combos}
+    if recs.resampled_from_hz and not args.json:
+        rates = ", ".join(f"{k} {v:g} Hz" for k, v in recs.resampled_from_hz.items())
+        print(f"note: resampled to {fs:g} Hz, the lowest rate given ({rates})")
     if recs.trimmed_from is not None and not args.json:
         print(
             f"note: the recordings differ in length: all cut to the shortest, "
@@ -344,6 +359,7 @@ def _inputs(recs: _Recordings) -> dict[str, Any]:
     return {
         "inputs": recs.sources,
         "trimmed_from_samples": recs.trimmed_from,
+        "resampled_from_hz": recs.resampled_from_hz,
         "clipped": recs.clipped,
     }
 
