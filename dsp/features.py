@@ -379,8 +379,11 @@ def _envelope_slope_kernel(
     nseg, nfreq = frames.shape
     if nseg < _MIN_FRAMES_FOR_CV or kref_hi < kref_lo:
         return math.nan
+    # only the bins read and their neighbours (the guard) need the steadiness test
+    k_first = max(klo - 1, 0)
+    k_last = min(max(khi, kref_hi) + 1, nfreq - 1)
     steady = np.zeros(nfreq, dtype=np.bool_)
-    for k in range(nfreq):
+    for k in range(k_first, k_last + 1):
         mean = 0.0
         for s in range(nseg):
             mean += frames[s, k]
@@ -393,7 +396,7 @@ def _envelope_slope_kernel(
         if math.sqrt(var) < DEFAULT_TONAL_CV * mean:
             steady[k] = True
     free = np.ones(nfreq, dtype=np.bool_)
-    for k in range(nfreq):
+    for k in range(k_first, k_last + 1):
         if steady[k] or (k > 0 and steady[k - 1]) or (k + 1 < nfreq and steady[k + 1]):
             free[k] = False
     n_in = 0
