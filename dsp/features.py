@@ -38,6 +38,14 @@ Gain-free (none moves when the samples are multiplied by any gain):
   over it), and its slope (``dsp.shape``);
 - ``unsteadiness_db``: the tone-free in-band L50 - L90 beyond what steady Gaussian noise over
   the same bins shows; ``quiet_share``: quiet frames over all frames.
+- ``envelope_slope``: how much of a level swing the band shares with the octaves above it
+  (``ENVELOPE_OCTAVES`` of them, up to ``TOP_OF_NYQUIST``): the slope of the in-band frame
+  levels on the frame levels above the band (dB per dB, tonal bins left out, each series'
+  Gaussian estimation noise taken out of its variance). Ambient that wanders moves both by
+  as much (about 1); a steady leak under it fills the band's troughs, so the band moves less
+  (about 1 / (1 + SNR)). NaN when there is no swing to read (the level above the band varies
+  less than ``ENVELOPE_MIN_VARIANCE_DB2`` beyond its noise), no room above the band, fewer
+  than ``_MIN_FRAMES_FOR_CV`` frames or 4 free bins either side.
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ from dsp.spectra import _check, _frame_psd_kernel, default_nperseg
 __all__ = [
     "DEFAULT_QUIET_MARGIN_DB",
     "DEFAULT_TONAL_CV",
+    "ENVELOPE_MIN_VARIANCE_DB2",
+    "ENVELOPE_OCTAVES",
     "Features",
     "compute_features",
     "judged_band_hz",
@@ -72,6 +82,11 @@ _TONE_GUARD_BINS = 1
 _LINE_FACTOR = 4.0  # a bin 6 dB over its neighbourhood's median is a line, not noise
 _LINE_NEIGHBOURS = 8
 _GAUSS_L50_L90 = 1.2816  # L50 - L90 of a Gaussian, in standard deviations
+ENVELOPE_OCTAVES = 1.0  # the envelope's reference: the octave above the band
+# The reference must swing (variance beyond its estimation noise, dB^2) before a slope means
+# anything: 0.25 dB^2 is a standard deviation of 0.5 dB.
+ENVELOPE_MIN_VARIANCE_DB2 = 0.25
+_ENVELOPE_MIN_BINS = 4
 _DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
@@ -99,6 +114,7 @@ class Features:
     slope_db_per_octave: float = 0.0
     unsteadiness_db: float = 0.0
     quiet_share: float = 1.0
+    envelope_slope: float = math.nan
 
 
 def octave_bands(fs: float) -> tuple[tuple[float, float], ...]:
@@ -354,6 +370,73 @@ def _reduce_kernel(
     return stats, filled, bands
 
 
+@jit
+def _envelope_slope_kernel(
+    frames: np.ndarray, klo: int, khi: int, kref_lo: int, kref_hi: int, min_variance: float
+) -> float:
+    # slope of the in-band frame level (bins klo..khi) on the reference's (kref_lo..kref_hi),
+    # steady (tonal) bins and their neighbours left out: see ``envelope_slope`` above
+    nseg, nfreq = frames.shape
+    if nseg < _MIN_FRAMES_FOR_CV or kref_hi < kref_lo:
+        return math.nan
+    # only the bins read and their neighbours (the guard) need the steadiness test
+    k_first = max(klo - 1, 0)
+    k_last = min(max(khi, kref_hi) + 1, nfreq - 1)
+    steady = np.zeros(nfreq, dtype=np.bool_)
+    for k in range(k_first, k_last + 1):
+        mean = 0.0
+        for s in range(nseg):
+            mean += frames[s, k]
+        mean /= nseg
+        var = 0.0
+        for s in range(nseg):
+            d = frames[s, k] - mean
+            var += d * d
+        var /= nseg
+        if math.sqrt(var) < DEFAULT_TONAL_CV * mean:
+            steady[k] = True
+    free = np.ones(nfreq, dtype=np.bool_)
+    for k in range(k_first, k_last + 1):
+        if steady[k] or (k > 0 and steady[k - 1]) or (k + 1 < nfreq and steady[k + 1]):
+            free[k] = False
+    n_in = 0
+    for k in range(klo, khi + 1):
+        n_in += free[k]
+    n_ref = 0
+    for k in range(kref_lo, kref_hi + 1):
+        n_ref += free[k]
+    if n_in < _ENVELOPE_MIN_BINS or n_ref < _ENVELOPE_MIN_BINS:
+        return math.nan
+    y = np.empty(nseg)
+    x = np.empty(nseg)
+    for s in range(nseg):
+        p_in = 0.0
+        for k in range(klo, khi + 1):
+            if free[k]:
+                p_in += frames[s, k]
+        p_ref = 0.0
+        for k in range(kref_lo, kref_hi + 1):
+            if free[k]:
+                p_ref += frames[s, k]
+        y[s] = _DB_PER_NEPER * math.log(p_in + _TINY)
+        x[s] = _DB_PER_NEPER * math.log(p_ref + _TINY)
+    mx = x.mean()
+    my = y.mean()
+    vx = 0.0
+    cxy = 0.0
+    for s in range(nseg):
+        vx += (x[s] - mx) * (x[s] - mx)
+        cxy += (x[s] - mx) * (y[s] - my)
+    vx /= nseg
+    cxy /= nseg
+    # a sum of n free bins' periodograms has a level whose Gaussian estimation variance is
+    # about DB_PER_NEPER**2 * ENBW / n (Hann bins overlap by the window's noise bandwidth)
+    vx -= _DB_PER_NEPER * _DB_PER_NEPER * HANN_ENBW_BINS / n_ref
+    if not vx > min_variance:
+        return math.nan
+    return cxy / vx
+
+
 def judged_band_hz(band_hz: tuple[float, float], fs: float) -> tuple[float, float]:
     """The part of ``band_hz`` a recording at ``fs`` can be judged on: up to Nyquist for the
     levels (the shape reads up to ``dsp.shape.TOP_OF_NYQUIST`` of it). Equal to ``band_hz``
@@ -413,6 +496,13 @@ def compute_features(
     # called from here, not from inside the kernel: numba's cache does not notice a change in
     # a kernel of another file, so kernels never call across modules
     prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
+    top = TOP_OF_NYQUIST * fs / 2.0
+    kref_lo = khi + 1
+    kref_hi = min(math.floor(min(hi * 2.0**ENVELOPE_OCTAVES, top) / df + 1e-9), n // 2)
+    khi_env = min(khi, math.floor(top / df + 1e-9))
+    envelope = _envelope_slope_kernel(
+        frames, klo, khi_env, kref_lo, kref_hi, ENVELOPE_MIN_VARIANCE_DB2
+    )
     return Features(
         fs=float(fs),
         n_samples=int(x.size),
@@ -436,4 +526,5 @@ def compute_features(
         slope_db_per_octave=slope,
         unsteadiness_db=excess,
         quiet_share=nq / frames.shape[0],
+        envelope_slope=envelope,
     )

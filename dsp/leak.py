@@ -2,7 +2,7 @@
 
 The score adds up evidence as log-odds (logits) and maps the sum through a logistic:
 
-    score = 1 / (1 + exp(-(shape + steadiness + level + group)))
+    score = 1 / (1 + exp(-(shape + steadiness + envelope + level + group)))
 
 - **shape** (always; gain-free): ``Features.prominence_db``, how far the quiet, tone-free
   spectrum in the material's band stands above the smooth background around it
@@ -16,6 +16,12 @@ The score adds up evidence as log-odds (logits) and maps the sum through a logis
   is judged apart). ``-(unsteadiness_db - STEADY_SPREAD_DB) / STEADY_WIDTH_DB``,
   between ``-STEADY_MAX_AGAINST`` and ``+STEADY_MAX_FOR``: a wide spread speaks against a leak
   (flow noise, traffic in every frame), a narrow one a little for it.
+- **envelope** (always; gain-free; only *for* a leak): ``Features.envelope_slope``, how many
+  dB the band's frame level moves per dB of the octave above it. Ambient that wanders moves
+  both alike (about 1); a steady leak under it fills the band's troughs (about 1 / (1 + SNR)):
+  ``(ENVELOPE_SLOPE - slope) / ENVELOPE_WIDTH`` clipped to ``0 .. ENVELOPE_MAX_FOR``; 0 when
+  nothing swings (no slope to read). A band swinging as much as the octave above, or more
+  (flow noise, traffic in the band alone), says nothing.
 - **level** (only where units are known: a floor is given, or the tracker's learnt baseline):
   ``(quiet_level_db - floor_db - excess_db) / width_db``, clipped to ``-LEVEL_MAX_AGAINST ..
   +LEVEL_MAX_FOR``. Extra evidence, never required, and bounded: a logger whose calibration is
@@ -37,8 +43,8 @@ weight; what changes is how a short file ranks against long ones (how sure the s
 
 Without a floor the score is *relative* (``mode="relative"``): multiplying the samples by any
 gain leaves it unchanged. With one it is *absolute* (``mode="absolute"``). ``relative_score``
-is the gain-free part alone (shape + steadiness), which the tracker uses to decide whether a
-night may be learnt into its baseline.
+is the gain-free part alone (shape + steadiness + envelope), which the tracker uses to decide
+whether a night may be learnt into its baseline.
 
 Nothing here depends on how ``dsp.synth`` makes its signals beyond the field facts above; the
 benchmark corpus (``benchmarks/corpus.py``) is built without it.
@@ -70,6 +76,7 @@ __all__ = [
     "Mode",
     "Verdict",
     "analyze_samples",
+    "envelope_logit",
     "evidence_weight",
     "model_for",
     "score_recording",
@@ -82,8 +89,9 @@ DEFAULT_FLOOR_DB = 0.0  # the site file's noise_floor_db when nothing else is kn
 DEFAULT_EXCESS_DB = 3.0  # quiet level this far over the floor is neutral level evidence
 DEFAULT_WIDTH_DB = 0.75  # one logit of level evidence per this many dB
 # prominence at which the shape evidence is neutral: where smooth backgrounds with a chain's
-# ripple and high-pass stop (about 2 % of no-leak recordings of the development corpora above)
-DEFAULT_PROMINENCE_DB = 5.0
+# ripple and high-pass stop (about 2 % of no-leak recordings of the development corpora above,
+# with the envelope evidence added: 5.0 before it)
+DEFAULT_PROMINENCE_DB = 5.5
 DEFAULT_PROMINENCE_WIDTH_DB = 1.0  # one logit of shape evidence per this many dB
 DEFAULT_THRESHOLD = 0.5
 STEADY_SPREAD_DB = 1.0  # unsteadiness at which steadiness is neutral
@@ -92,6 +100,12 @@ STEADY_MAX_FOR = 0.5
 STEADY_MAX_AGAINST = 2.0
 LEVEL_MAX_FOR = 3.0
 LEVEL_MAX_AGAINST = 2.0
+# The band swings less than half as much as the octave above it: a steady floor fills its
+# troughs (a leak under wandering ambient). Counts only for a leak: a band swinging as much or
+# more says nothing (flow noise and traffic swing the band alone).
+ENVELOPE_SLOPE = 0.5
+ENVELOPE_WIDTH = 0.2  # one logit per this much less
+ENVELOPE_MAX_FOR = 1.0
 GROUP_EXCESS_DB = 6.0  # over the peers' median: where group evidence starts to count
 GROUP_WIDTH_DB = 1.5
 GROUP_MAX_FOR = 3.0
@@ -191,6 +205,7 @@ class LeakScore:
     group_excess_db: float | None
     reasons: tuple[str, ...]
     evidence_weight: float = 1.0
+    envelope_logit: float = 0.0
 
 
 def _logistic(z: float) -> float:
@@ -212,6 +227,15 @@ def steadiness_logit(features: Features) -> float:
     """Gain-free evidence from how steady the band is (see the module docstring)."""
     z = -(features.unsteadiness_db - STEADY_SPREAD_DB) / STEADY_WIDTH_DB
     return _clip(z, -STEADY_MAX_AGAINST, STEADY_MAX_FOR)
+
+
+def envelope_logit(features: Features) -> float:
+    """Gain-free evidence from a swing the band shares less than the octave above it does
+    (``Features.envelope_slope``; 0 when there is no swing to read)."""
+    slope = features.envelope_slope
+    if not math.isfinite(slope):
+        return 0.0
+    return _clip((ENVELOPE_SLOPE - slope) / ENVELOPE_WIDTH, 0.0, ENVELOPE_MAX_FOR)
 
 
 def evidence_weight(features: Features) -> float:
@@ -239,11 +263,17 @@ def score_recording(
     silent = features.level_db < SILENCE_DB
     shape = shape_logit(features, t)
     steady = steadiness_logit(features)
-    relative = shape + steady
+    envelope = envelope_logit(features)
+    relative = shape + steady + envelope
     reasons = [
         f"in-band quiet spectrum {features.prominence_db:+.1f} dB over its own background "
         f"(leak-like from {t.prominence_db:+.1f} dB)",
     ]
+    if envelope > 0.0:
+        reasons.append(
+            f"the band swings {features.envelope_slope:.2f} dB per dB of the octave above it "
+            f"(a steady floor under it from {ENVELOPE_SLOPE:.2f})"
+        )
     level = excess = None
     if floor is not None:
         excess = features.quiet_level_db - floor
@@ -296,6 +326,7 @@ def score_recording(
         group_excess_db=group_excess_db,
         reasons=tuple(reasons),
         evidence_weight=weight,
+        envelope_logit=envelope,
     )
 
 

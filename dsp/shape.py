@@ -29,7 +29,7 @@ bends the spectrum the other way. So:
      low hump (the roll-off below that maximum) cannot make a peak; a leak's hump bends the
      spectrum above it.
    About 0 dB (or below) for any smooth background whatever its tilt; a few dB for a recording
-   chain's ripple or high-pass; more for a leak's hump (``dsp.leak`` is neutral at 5 dB).
+   chain's ripple or high-pass; more for a leak's hump (``dsp.leak`` is neutral at 5.5 dB).
 
 Short recordings give few frames, so wide allowances and a prominence near 0: the evidence
 fades, it does not explode. ``slope_db_per_octave`` is the least-squares slope of the band

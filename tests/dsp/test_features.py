@@ -49,6 +49,10 @@ def test_features_equal_scipy_reference(fs, seconds, band, scene):
         "quiet_share",
     ):
         assert getattr(feat, name) == pytest.approx(ref[name], rel=1e-6, abs=1e-9), name
+    if math.isnan(ref["envelope_slope"]):
+        assert math.isnan(feat.envelope_slope)
+    else:
+        assert feat.envelope_slope == pytest.approx(ref["envelope_slope"], rel=1e-6, abs=1e-9)
     assert feat.peak_hz == pytest.approx(ref["peak_hz"], rel=1e-12)
     assert feat.flatness == pytest.approx(ref["flatness"], rel=1e-6)
     np.testing.assert_allclose([b[2] for b in feat.band_levels], ref["bands"], rtol=1e-6)
@@ -93,6 +97,46 @@ def test_continuous_leak_raises_the_quiet_level():
     )
     assert leak.quiet_level_db - quiet.quiet_level_db == pytest.approx(10.4, abs=1.0)
     assert leak.spread_db < 2.0
+
+
+def _wandering_scene(fs: float, seconds: float, leak_snr_db: float | None, seed: int):
+    """White ambient whose level wanders (3 dB, ~1 s), plus optionally steady noise in 200-1500
+    Hz at ``leak_snr_db`` against the ambient's mean in-band power."""
+    rng = np.random.default_rng(seed)
+    n = int(fs * seconds)
+    slow = np.convolve(rng.standard_normal(n // 256 + 8), np.hanning(16), mode="same")
+    envelope = 10 ** (3.0 * slow / slow.std() / 20)
+    envelope = np.interp(np.arange(n), np.arange(slow.size) * 256, envelope)
+    x = rng.standard_normal(n) * envelope
+    if leak_snr_db is not None:
+        spec = np.fft.rfft(rng.standard_normal(n))
+        f = np.fft.rfftfreq(n, 1 / fs)
+        spec[(f < 200) | (f > 1500)] = 0
+        leak = np.fft.irfft(spec, n)
+        in_band = 1300 / (fs / 2) * np.mean(envelope**2)  # ambient's in-band power share
+        leak *= math.sqrt(in_band * 10 ** (leak_snr_db / 10) / np.mean(leak**2))
+        x = x + leak
+    return x
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_envelope_slope_sees_a_steady_floor_under_a_wandering_band(seed):
+    """Ambient that wanders moves the band as much as the octave above it (slope ~1); a
+    steady leak 10 dB over it fills the band's troughs (slope ~1/(1+10) = 0.09)."""
+    band = (200.0, 1500.0)
+    ambient = compute_features(_wandering_scene(8000.0, 30.0, None, seed), 8000.0, band_hz=band)
+    leak = compute_features(_wandering_scene(8000.0, 30.0, 10.0, seed), 8000.0, band_hz=band)
+    assert 0.8 < ambient.envelope_slope < 1.2
+    assert 0.0 < leak.envelope_slope < 0.3
+
+
+def test_envelope_slope_is_nan_without_a_swing_or_room_above_the_band():
+    rng = np.random.default_rng(5)
+    steady = compute_features(rng.standard_normal(8000 * 20), 8000.0, band_hz=(200.0, 1500.0))
+    assert math.isnan(steady.envelope_slope)  # nothing swings: nothing to read
+    x = _wandering_scene(4000.0, 20.0, None, 5)
+    no_room = compute_features(x, 4000.0, band_hz=(200.0, 1500.0))  # 0.75 x Nyquist = 1500
+    assert math.isnan(no_room.envelope_slope)
 
 
 def test_silence_gives_finite_levels():
@@ -168,5 +212,6 @@ def test_levels_follow_gain_and_ignore_dc(gain_db, offset, seed):
         "slope_db_per_octave",
         "unsteadiness_db",
         "quiet_share",
+        "envelope_slope",
     ):
-        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-9)
+        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-9, nan_ok=True)

@@ -6,6 +6,7 @@ measures the same work the tests prove equal). scipy is test/bench-only.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import scipy.signal
@@ -156,6 +157,7 @@ def scipy_features(
     expected = 1.2816 * 10 / np.log(10) * np.sqrt(1.5 / max(free_in_band, 1))
     prominence, slope = shape_reference(filled, df, band, fs, int(quiet.sum()))
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
+    envelope = envelope_slope_reference(frames, f, band, fs)
     return {
         "level_db": 10 * np.log10(psd[sel].sum() * df),
         "l10_db": l10,
@@ -170,4 +172,31 @@ def scipy_features(
         "slope_db_per_octave": slope,
         "unsteadiness_db": np.percentile(lev, 50) - np.percentile(lev, 10) - expected,
         "quiet_share": quiet.mean(),
+        "envelope_slope": envelope,
     }
+
+
+def envelope_slope_reference(
+    frames: np.ndarray, f: np.ndarray, band: tuple[float, float], fs: float
+) -> float:
+    """``Features.envelope_slope`` from a spectrogram's frames (rows) at bin frequencies ``f``:
+    the in-band frame level's slope on the octave above the band's, steady bins left out."""
+    if frames.shape[0] < 8:
+        return math.nan
+    core = frames.std(axis=0) < 0.5 * frames.mean(axis=0)
+    steady = core.copy()
+    steady[1:] |= core[:-1]
+    steady[:-1] |= core[1:]
+    df = f[1]
+    top = 0.75 * fs / 2
+    in_band = (f >= band[0] - 1e-9 * df) & (f <= min(band[1], top) + 1e-9 * df) & ~steady
+    ref = (f > band[1] + 1e-9 * df) & (f <= min(2 * band[1], top) + 1e-9 * df) & ~steady
+    if in_band.sum() < 4 or ref.sum() < 4:
+        return math.nan
+    y = 10 * np.log10(frames[:, in_band].sum(axis=1) + 1e-300)
+    x = 10 * np.log10(frames[:, ref].sum(axis=1) + 1e-300)
+    noise = (10 / np.log(10)) ** 2 * 1.5 / ref.sum()
+    vx = x.var() - noise
+    if not vx > 0.25:
+        return math.nan
+    return float(np.mean((x - x.mean()) * (y - y.mean())) / vx)

@@ -21,7 +21,7 @@ from drivers.sim.noise_logger import (
 )
 from drivers.sim.scenarios import read_scenarios
 from drivers.sim.site_sim import SiteSimulator
-from dsp.leak import analyze_samples
+from dsp.leak import analyze_samples, model_for, score_recording
 from dsp.synth import band_power
 from sitemodel import parse_site
 from tests.drivers.sim.site_support import gcc_phat_lag, read_point, seed_site
@@ -126,18 +126,25 @@ def test_leak_is_loud_near_it_and_faint_far_along_plastic(site, leaks):
 
 
 def test_seed_leak_scores_positive_at_the_bracketing_loggers_only(site, leaks):
-    """With dsp.leak's scoring against the site floor: a night recording at the two loggers
-    bracketing the leak is a leak, at every other logger it is not, and without the leak no
-    logger scores (the ambient's in-band level is the site's noise floor)."""
+    """With dsp.leak's scoring against the site floor (as the daemon scores): a night
+    recording at the two loggers bracketing the leak is a leak, at every other logger it is
+    not, and without the leak no logger scores (the ambient's in-band level is the site's noise
+    floor). Gain-free (no floor), the bracketing loggers outscore every other recording."""
     leak = leaks[0]
     bracketing = {d.name for d in site.devices_of("noise_logger") if d.pipe == leak.pipe}
+    with_leak, without = [], []
     for d in site.devices_of("noise_logger"):
         material = site.pipe(d.pipe).material
         for running, expect_leak in ((leaks, d.name in bracketing), ((), False)):
             x = render_recording(site, d, leaks=running, t0=3600.0, duration_s=4.0, fs=FS, seed=7)
-            features, score = analyze_samples(x, FS, material=material)
+            features, relative = analyze_samples(x, FS, material=material)
+            score = score_recording(
+                features, model_for(material).thresholds, floor_db=site.noise_floor_db
+            )
             assert abs(features.quiet_level_db - site.noise_floor_db) < 1.5 or running
             assert (score.verdict == "leak") == expect_leak, (d.name, score)
+            (with_leak if expect_leak else without).append(relative.score)
+    assert min(with_leak) > 2 * max(without), (with_leak, without)
 
 
 def test_leak_starts_at_its_start_time(site, leaks):
