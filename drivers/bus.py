@@ -9,10 +9,15 @@ separate runners, so they poll in parallel on the one event loop.
 Scheduling (``PollPolicy`` holds the numbers; the config's bus/device settings map onto it):
 
 - a device is first due at once (the daemon is ready when every device has been polled once,
-  so the first cycle is not held back); its second poll comes one ``interval_s`` plus a
-  random phase within ``jitter`` later, so devices added together do not poll in lockstep;
-  after that, one ``interval_s`` after the previous due time (fixed rate, no drift; a late
-  poll does not pile up catch-up polls);
+  so the first cycle is not held back); after that its polls fall on its interval's grid of
+  the clock (the multiples of ``interval_s``, as Telegraf's ``round_interval``), one
+  ``interval_s`` after the previous due time (fixed rate, no drift; a late poll does not
+  pile up catch-up polls, and one after a stall or an offline spell returns to the grid).
+  So every device with the same interval, on every bus, polls in one phase: a bus polls
+  them back to back, and the buses' answers share the process's wake-ups (random phases
+  cost the daemon twice the wake-ups on the benchmark's site: docs/benchmarks.md). A
+  policy's ``jitter_s`` (default 0) moves a device's grid by a random phase within it, for
+  a device that must not poll in step with the others;
 - each request is retried ``retries`` times after a timeout; an exception reply is not
   retried (the device answered: asking again changes nothing);
 - a failed poll before the device is offline keeps the normal interval; after
@@ -87,7 +92,7 @@ __all__ = [
 
 log = structlog.get_logger("drivers.bus")
 
-DEFAULT_JITTER_S = 1.0
+DEFAULT_JITTER_S = 0.0  # devices of one interval poll in one phase: fewer wake-ups
 # A poll due within this share of the bus's shortest interval (at most EARLY_MAX_S) when the
 # bus would otherwise go to sleep runs at once: a wake-up of the whole process per poll is
 # most of what an idle bus costs the daemon, and 0.1 s early changes nothing a 1 s poll says.
@@ -269,7 +274,7 @@ class DeviceCoordinator:
         self.late_max_s = 0.0
         jitter = min(spec.policy.jitter_s, spec.interval_s)
         self.next_due = now
-        # Added to the first interval only: it spreads the devices' phases for good.
+        # Where on its interval's grid the device polls: 0 (the grid itself) unless jittered.
         self._phase = (rng or random).uniform(0.0, jitter) if jitter else 0.0
         self.failures = 0  # consecutive failed polls
         self.polled = False
@@ -319,7 +324,7 @@ class DeviceCoordinator:
         again at the normal rate while still online, at the backoff rate once offline."""
         change = self.failed(reason, now if ts is None else ts)
         if self.online:
-            self.next_due = max(self.next_due + self._next_interval(), now)
+            self.next_due = self._next_due(now)
         else:
             policy = self.spec.policy
             self.next_due = now + policy.backoff_s(self.failures - policy.offline_after + 1)
@@ -328,11 +333,15 @@ class DeviceCoordinator:
     def answered(self, now: float) -> None:
         """The device answered: due one interval after the previous due time (fixed rate, no
         drift); after a long stall, from now (no burst of catch-up polls)."""
-        self.next_due = max(self.next_due + self._next_interval(), now)
+        self.next_due = self._next_due(now)
 
-    def _next_interval(self) -> float:
-        phase, self._phase = self._phase, 0.0
-        return self.spec.interval_s + phase
+    def _next_due(self, now: float) -> float:
+        """One interval after the previous due time, on the grid (the multiple of the
+        interval, plus the phase, nearest to it, a tie going later: a no-op on the grid, the
+        way back onto it after the first poll or a probe); after a stall, now."""
+        interval, phase = self.spec.interval_s, self._phase
+        due = phase + math.floor((self.next_due + interval - phase) / interval + 0.5) * interval
+        return max(due, now)
 
     def succeeded(self, ts: float) -> AvailabilityChange | None:
         """Count a good poll (its answers decoded); ``online`` if it was offline."""
