@@ -16,8 +16,9 @@ Scheduling (``PollPolicy`` holds the numbers; the config's bus/device settings m
   So every device with the same interval, on every bus, polls in one phase: a bus polls
   them back to back, and the buses' answers share the process's wake-ups (random phases
   cost the daemon twice the wake-ups on the benchmark's site: docs/benchmarks.md). A
-  policy's ``jitter_s`` (default 0) moves a device's grid by a random phase within it, for
-  a device that must not poll in step with the others;
+  policy's ``jitter_s`` (default 0) moves a device's grid by a random phase within it: the
+  daemon sets it on serial lines (``edge_agent.bus_setup.poll_policy``), where devices due
+  at once make a long alarm chain that must start early;
 - each request is retried ``retries`` times after a timeout; an exception reply is not
   retried (the device answered: asking again changes nothing);
 - a failed poll before the device is offline keeps the normal interval; after
