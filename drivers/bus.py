@@ -9,10 +9,17 @@ separate runners, so they poll in parallel on the one event loop.
 Scheduling (``PollPolicy`` holds the numbers; the config's bus/device settings map onto it):
 
 - a device is first due at once (the daemon is ready when every device has been polled once,
-  so the first cycle is not held back); its second poll comes one ``interval_s`` plus a
-  random phase within ``jitter`` later, so devices added together do not poll in lockstep;
-  after that, one ``interval_s`` after the previous due time (fixed rate, no drift; a late
-  poll does not pile up catch-up polls);
+  so the first cycle is not held back); after that one ``interval_s`` after the previous
+  due time (fixed rate, no drift; a late poll does not pile up catch-up polls). Without
+  jitter (``jitter_s`` 0, the default) the polls fall on the interval's grid of the clock
+  (the multiples of ``interval_s``, as Telegraf's ``round_interval``; a poll after a stall
+  or an offline spell returns to it): every device with the same interval, on every bus,
+  polls in one phase, a bus polls them back to back, and the buses' answers share the
+  process's wake-ups (random phases cost the daemon twice the wake-ups on the benchmark's
+  site: docs/benchmarks.md). With ``jitter_s`` the second poll comes one interval plus a
+  random phase within it later, so the devices do not poll in lockstep: the daemon sets it
+  on serial lines (``edge_agent.bus_setup.poll_policy``), where devices due at once make a
+  long alarm chain that must start early;
 - each request is retried ``retries`` times after a timeout; an exception reply is not
   retried (the device answered: asking again changes nothing);
 - a failed poll before the device is offline keeps the normal interval; after
@@ -87,7 +94,7 @@ __all__ = [
 
 log = structlog.get_logger("drivers.bus")
 
-DEFAULT_JITTER_S = 1.0
+DEFAULT_JITTER_S = 0.0  # devices of one interval poll in one phase: fewer wake-ups
 # A poll due within this share of the bus's shortest interval (at most EARLY_MAX_S) when the
 # bus would otherwise go to sleep runs at once: a wake-up of the whole process per poll is
 # most of what an idle bus costs the daemon, and 0.1 s early changes nothing a 1 s poll says.
@@ -269,7 +276,9 @@ class DeviceCoordinator:
         self.late_max_s = 0.0
         jitter = min(spec.policy.jitter_s, spec.interval_s)
         self.next_due = now
-        # Added to the first interval only: it spreads the devices' phases for good.
+        # No jitter: on the interval's grid. Jittered: a random phase added to the first
+        # interval only, then a fixed rate from there (it spreads the phases for good).
+        self._on_grid = not jitter
         self._phase = (rng or random).uniform(0.0, jitter) if jitter else 0.0
         self.failures = 0  # consecutive failed polls
         self.polled = False
@@ -319,7 +328,7 @@ class DeviceCoordinator:
         again at the normal rate while still online, at the backoff rate once offline."""
         change = self.failed(reason, now if ts is None else ts)
         if self.online:
-            self.next_due = max(self.next_due + self._next_interval(), now)
+            self.next_due = self._next_due(now)
         else:
             policy = self.spec.policy
             self.next_due = now + policy.backoff_s(self.failures - policy.offline_after + 1)
@@ -328,11 +337,19 @@ class DeviceCoordinator:
     def answered(self, now: float) -> None:
         """The device answered: due one interval after the previous due time (fixed rate, no
         drift); after a long stall, from now (no burst of catch-up polls)."""
-        self.next_due = max(self.next_due + self._next_interval(), now)
+        self.next_due = self._next_due(now)
 
-    def _next_interval(self) -> float:
-        phase, self._phase = self._phase, 0.0
-        return self.spec.interval_s + phase
+    def _next_due(self, now: float) -> float:
+        """One interval after the previous due time; after a stall, now. On the grid: the
+        multiple of the interval nearest to it, a tie going later (a no-op on the grid, the
+        way back onto it after the first poll, a probe or a stall)."""
+        interval = self.spec.interval_s
+        if self._on_grid:
+            due = math.floor((self.next_due + interval) / interval + 0.5) * interval
+        else:
+            phase, self._phase = self._phase, 0.0
+            due = self.next_due + interval + phase
+        return max(due, now)
 
     def succeeded(self, ts: float) -> AvailabilityChange | None:
         """Count a good poll (its answers decoded); ``online`` if it was offline."""

@@ -60,8 +60,8 @@ class TestCoordinator:
         ("fail", 121.0, "offline", 123.0, False),  # backoff doubles
         ("fail", 123.0, "offline", 127.0, False),
         ("fail", 127.0, "offline", 131.0, False),  # capped at 4 s
-        ("ok", 131.0, "online", 141.0, True),  # recovered
-        ("ok", 141.0, "online", 151.0, False),
+        ("ok", 131.0, "online", 140.0, True),  # recovered: back on the grid (multiples of 10 s)
+        ("ok", 140.0, "online", 150.0, False),
     )
 
     def test_sequence(self):
@@ -147,6 +147,23 @@ class TestCoordinator:
         for c, second in zip(coordinators, seconds, strict=True):
             c.poll_ok(second + 0.1)
             assert c.next_due == second + 10.0
+
+    def test_devices_of_one_interval_poll_in_one_phase(self):
+        """Devices created at different times (two buses, a reload) poll on their interval's
+        grid after the first poll, so in one phase; a late poll runs at once and the next
+        one is back on the grid (the fixed rate is kept)."""
+        spec = DeviceSpec("d", 1, RegisterPlan((0, 1)), 1.0, POLICY)
+        early, late = DeviceCoordinator(spec, 100.3), DeviceCoordinator(spec, 100.8)
+        early.poll_ok(100.3)
+        late.poll_ok(100.8)
+        assert (early.next_due, late.next_due) == (101.0, 102.0)
+        for due in (101.0, 102.0, 103.0):
+            early.poll_ok(due)
+            assert early.next_due == due + 1.0
+        early.poll_ok(105.7)  # stalled: due at 104, answered at 105.7
+        assert early.next_due == 105.7
+        early.poll_ok(105.7)
+        assert early.next_due == 107.0
 
     @pytest.mark.parametrize(
         "kwargs",

@@ -15,6 +15,7 @@ from drivers.errors import (
     ModbusExceptionResponse,
 )
 from drivers.transport import TRANSPORTS, Transport, make_transport, transport_class
+from drivers.transports import _pymodbus
 from tests.helpers.modbus import RTU_TEST_BAUD, pty_pair, served_units
 from tests.helpers.net import free_port
 
@@ -286,3 +287,22 @@ def test_rtu_keeps_the_silence_between_frames_on_a_paced_line(tmp_path):
     silences = [b.start - a.end for a, b in zip(frames[1::2], frames[2::2], strict=False)]
     assert min(silences) >= 0.00175
     assert line.wire.collisions == 0
+
+
+@pytest.mark.parametrize("kind", ["tcp", "rtu_over_tcp"])
+def test_socket_reads_are_small_and_an_answer_spans_several(kind, monkeypatch):
+    """asyncio reads a socket 256 KiB at a time unless told otherwise: a buffer malloc maps
+    and unmaps for every answer. The socket transports ask for ``_READ_SIZE``; an answer
+    longer than one read (125 registers in 16-byte reads here) is put together from several."""
+    monkeypatch.setattr(_pymodbus, "_READ_SIZE", 16)
+    registers = [(i * 257) % 65536 for i in range(125)]
+
+    async def scenario():
+        async with served_units({1: {"holding": {0: registers}}}, kind=kind) as server:
+            transport = make_transport(kind, host="127.0.0.1", port=server.port, timeout_s=0.5)
+            async with transport:
+                assert transport._client.ctx.transport.max_size == 16
+                assert await transport.read(3, 1, 0, 125) == registers
+                assert await transport.read(3, 1, 100, 25) == registers[100:]
+
+    asyncio.run(scenario())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drivers.profile import ProfileRegistry
-from edge_agent.bus_setup import build_bus_setup
+from edge_agent.bus_setup import SERIAL_JITTER_S, build_bus_setup
 from edge_agent.config.loader import load_config
 from edge_agent.errors import UsageError
 
@@ -97,6 +97,19 @@ def test_policy_device_overrides_bus(cfg):
     assert (p.backoff_initial_s, p.backoff_max_s) == (2.0, 20.0)
     nl = setup.runners["rs485"].coordinators["nl-01"].spec.policy
     assert (nl.timeout_s, nl.retries) == (1.5, 0)
+
+
+def test_tcp_devices_share_a_phase_serial_lines_spread_theirs(cfg):
+    """Modbus TCP: no jitter (one phase per interval, fewer wake-ups); a serial line, local
+    or behind a device server: a random phase within SERIAL_JITTER_S (short alarm chains)."""
+    setup = build_bus_setup(cfg)
+    jitter = {
+        name: c.spec.policy.jitter_s
+        for runner in setup.runners.values()
+        for name, c in runner.coordinators.items()
+    }
+    assert jitter == {"lv-01": 0.0, "nl-01": SERIAL_JITTER_S, "rg-01": SERIAL_JITTER_S}
+    assert SERIAL_JITTER_S > 0
 
 
 def test_overrides_reach_the_plan(cfg):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -202,3 +203,17 @@ def test_cli_finds_the_state_dir_through_the_config(tmp_path, capsys):
     )
     assert main(["status", "--config", str(config)]) == 0
     assert "riverside/gw-01: running" in capsys.readouterr().out
+
+
+def test_to_json_is_what_asdict_gives():
+    """``to_json`` skips ``asdict``'s deep copy (it runs every status interval) but must
+    give the same document, nested ``extra`` included, sharing nothing mutable with it."""
+    analysis = {"jobs": 3, "last": [1.5, None], "by_logger": {"nl-01": (0.2, "ok")}}
+    snap = dataclasses.replace(
+        _snapshot(), stalled=("bus sewer",), extra={"analysis": analysis, "sim_time": 1.0}
+    )
+    doc = snap.to_json()
+    assert doc == dataclasses.asdict(snap)
+    assert type(doc["devices"]) is tuple and type(doc["devices"][0]) is dict
+    doc["extra"]["analysis"]["last"].append(2)
+    assert analysis["last"] == [1.5, None]
