@@ -294,9 +294,16 @@ def measure(args: argparse.Namespace, tb_python: Path) -> dict:
                     env=bench._env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
 
+            requested: set[int] = set()
+
             def edge_agent_settled(proc: subprocess.Popen) -> bool:
-                """The recording job every start runs (the day cadence) is analysed and its
-                worker gone: polling alone from here, as ThingsBoard does."""
+                """A first recording job is analysed and its worker gone: polling alone from
+                here, as ThingsBoard does. A first start records nothing before tonight's slots
+                (the persisted schedule), so the job is requested, as daemon.py does, once the
+                gateway publishes (its signal handlers are in place by then)."""
+                if proc.pid not in requested:
+                    requested.add(proc.pid)
+                    proc.send_signal(signal.SIGUSR1)
                 done = bench._analysis(state).get("jobs", 0) >= 1
                 return done and not psutil.Process(proc.pid).children()
 
