@@ -173,9 +173,11 @@ class OverflowRule:
         """The earliest the well spills by the storm forecast, once the well bears the storm
         out (its inflow measured at ``STORM_CONFIRM_SHARE`` of the duty pumps, and foretold to
         pass them): ``None`` otherwise."""
-        eta, well = self._eta, self.well
+        eta, well, forecast = self._eta, self.well, self.forecast
         if eta is None or eta.earliest is None or well is None or well.pump_l_s is None:
             return None
+        if forecast is None or not forecast.raining:
+            return None  # a dry-weather surge is no storm: the level's own rate judges it
         duty = self._duty_l_s()
         if self._inflow_now is None or self._inflow_now < STORM_CONFIRM_SHARE * duty:
             return None
@@ -213,8 +215,8 @@ class OverflowRule:
             floor = self.config.eta_from_fraction * well.overflow_mm
         if level < floor:
             return None
-        if self._eta is not None:  # the inflow measured now, as the storm's run-off changes it
-            return self._eta.central
+        if self._eta is not None and self.forecast is not None and self.forecast.raining:
+            return self._eta.central  # the inflow measured now, as the storm's run-off changes it
         if self._last_start is not None and 0 <= ts - self._last_start < self.config.window_s:
             return None
         rate = self.rising.rate.rate()

@@ -101,6 +101,11 @@ class StationStormForecast:
         resid = max(self._syy - 2 * g * self._sxy + g * g * self._sxx, 0.0)
         return min(math.sqrt(resid / self._sxx) / g, MAX_SPREAD)
 
+    @property
+    def raining(self) -> bool:
+        """Rain lately, or its run-off still arriving (over ``DRY_MM_H``)."""
+        return max(self.runoff.inflow_l_s, self.runoff.recent_mm_h) >= DRY_MM_H
+
     def rain(self, mm_h: float, ts: float) -> None:
         """The catchment's rain (its gauges' mean) from ``ts`` on."""
         self.runoff.rain(mm_h, ts)
