@@ -196,3 +196,21 @@ class TestPumpMovingNothing:
         assert rule._duty_l_s() == 30.0
         rule.pumps_not_moving = frozenset
         assert rule._duty_l_s() == 60.0
+
+
+def test_a_dry_weather_surge_is_no_storm():
+    """No rain: a blockage upstream released fills the well at 90 l/s against 60 of pumps.
+    The storm forecast says nothing (the held-out year's dry-weather false alarms were such
+    surges read as storms); the level's own rate judges it as before."""
+    rules: list[OverflowRule] = []
+    station(
+        12,
+        level=lambda m: 2300.0 + 60.0 * m,
+        running=lambda m: 2,
+        rain_mm_h=lambda m: 0.0,
+        pumps=3,
+        rules=rules,
+    )
+    reasons = rules[0].reasons(12 * 60.0)
+    assert not [r for r in reasons if r.startswith("storm")]
+    assert any(r.startswith("rising to overflow") for r in reasons)
