@@ -193,6 +193,8 @@ class NetworkWiring:
             self._hold(
                 well.station, "wet_well", rule, WET_WELL_FAULT, partial(getattr, rule, "active")
             )
+            if overflow is not None:  # a pump moving nothing passes nothing of a storm
+                overflow.pumps_not_moving = rule.pumps_not_moving
             for point in pumps:
                 engine.route(well.station, point, rule.on_pump)
             gauge = well.gauge or well.station

@@ -19,6 +19,7 @@ A gateway whose site file describes its sewer network (``edge_agent.rules.networ
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from drivers.model import Quality, Reading
 from edge_agent.events import EventDraft
@@ -26,6 +27,8 @@ from edge_agent.rules.alarm import Latch, RateAlarm, Transition, good_number
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 from edge_agent.rules.network import WetWell
 from edge_agent.rules.sewer import DryWeather
+from edge_agent.rules.station_storm import StationStormForecast, StormEta
+from edge_agent.rules.trend import LineFit
 
 __all__ = ["BlockageRule", "OverflowRule"]
 
@@ -33,6 +36,9 @@ __all__ = ["BlockageRule", "OverflowRule"]
 # share of what the duty pumps pass (before that, the catchment has not sent it yet, or the
 # rain gauge sees a cell that is not over the catchment).
 STORM_CONFIRM_SHARE = 0.5
+# The well's inflow is its rise over at most this long since a pump last started or stopped
+# (known again a minute after a start: a storm fills a small well in ten).
+INFLOW_WINDOW_S = 120.0
 
 
 class BlockageRule:
@@ -117,7 +123,15 @@ class OverflowRule:
         self._last_start: float | None = None
         self._backed_up_at: float | None = None
         self.latch = Latch(config.clear_after_s)
-        self._inflow_seen: tuple[float, float] | None = None
+        # the pumps that run but move nothing (set by the network wiring: the wet-well rule's)
+        self.pumps_not_moving: Callable[[], frozenset[str]] = frozenset
+        self._segment = LineFit(INFLOW_WINDOW_S)  # the level since a pump started or stopped
+        self.forecast: StationStormForecast | None = None
+        if well is not None and well.area_m2 is not None and well.pump_l_s is not None:
+            self.forecast = StationStormForecast(well.storm_l_s_per_mm_h)
+        self._eta: StormEta | None = None  # the forecast of the last inflow measured
+        self._eta_at: float | None = None
+        self._inflow_now: float | None = None
 
     def carry_over(self, old: OverflowRule, *, same_device: bool) -> None:
         """Continue from this station's rule before a reload: at risk or not always; the
@@ -130,10 +144,11 @@ class OverflowRule:
             self.faults = dict(old.faults)
             self.float_high_high, self.level = old.float_high_high, old.level
             self._recent.extend(old._recent)
-            self._last_start = old._last_start
+            self._last_start, self._segment = old._last_start, old._segment
+            if self.forecast is not None and old.forecast is not None:
+                self.forecast.carry_over(old.forecast)
             if self.rain is not None and old.rain is not None:
                 self.rain.carry_over(old.rain)
-            self._inflow_seen = old._inflow_seen
 
     def reasons(self, ts: float) -> list[str]:
         out = [f"{name} faulted" for name, on in sorted(self.faults.items()) if on]
@@ -146,11 +161,29 @@ class OverflowRule:
         if rising is not None and rising * 60.0 <= self.config.eta_s:
             self.eta_min = rising
             out.append(f"rising to overflow in {rising:.0f} min")
-        storm = self._storm_eta_min(ts)
-        if storm is not None and storm * 60.0 <= self.config.eta_s:
+        storm = self._storm_eta_min()
+        if storm is not None:
             self.eta_min = storm if self.eta_min is None else min(self.eta_min, storm)
-            out.append(f"rain beyond the pumps: overflow in {storm:.0f} min")
+            out.append(
+                f"storm inflow beyond the pumps: overflow in {storm:.0f} min at the earliest"
+            )
         return out
+
+    def _storm_eta_min(self) -> float | None:
+        """The earliest the well spills by the storm forecast, once the well bears the storm
+        out (its inflow measured at ``STORM_CONFIRM_SHARE`` of the duty pumps, and foretold to
+        pass them): ``None`` otherwise."""
+        eta, well, forecast = self._eta, self.well, self.forecast
+        if eta is None or eta.earliest is None or well is None or well.pump_l_s is None:
+            return None
+        if forecast is None or not forecast.raining:
+            return None  # a dry-weather surge is no storm: the level's own rate judges it
+        duty = self._duty_l_s()
+        if self._inflow_now is None or self._inflow_now < STORM_CONFIRM_SHARE * duty:
+            return None
+        if eta.peak_l_s <= duty:
+            return None
+        return eta.earliest
 
     def backs_up(self) -> bool:
         """Is the well high enough to back the sewer above it up (the high-high float, or
@@ -177,67 +210,42 @@ class OverflowRule:
         well, level = self.well, self.level
         if well is None or well.overflow_mm is None or level is None:
             return None
-        if self._last_start is not None and 0 <= ts - self._last_start < self.config.window_s:
-            return None
         floor = well.assist_mm
         if floor is None:
             floor = self.config.eta_from_fraction * well.overflow_mm
-        rate = self.rising.rate.rate()
-        if level < floor or rate is None or rate <= 0:
+        if level < floor:
             return None
-        return max(well.overflow_mm - level, 0.0) / rate
-
-    def _storm_eta_min(self, ts: float) -> float | None:
-        """Minutes until the well spills if the rain now goes on: its run-off (the heaviest
-        rain gauge's rate times ``storm_l_s_per_mm_h``) over what the duty pumps pass, into
-        the storage left; ``None`` when the pumps pass it, when the well does not bear it
-        out (its inflow measured now under ``STORM_CONFIRM_SHARE`` of the duty pumps: the
-        catchment has not sent it, or the rain is not falling over it), or when the
-        station's figures are unknown."""
-        well, rain, level = self.well, self.rain, self.level
-        if (
-            well is None
-            or rain is None
-            or level is None
-            or well.overflow_mm is None
-            or well.area_m2 is None
-            or well.storm_l_s_per_mm_h is None
-            or well.pump_l_s is None
-        ):
-            return None
-        rates = [r for r in rain.rain_mm_h() if r is not None]
-        if not rates:
-            return None
-        duty = well.pump_l_s * well.duty_pumps
-        excess = well.storm_l_s_per_mm_h * max(rates) - duty
-        if excess <= 0:
-            return None
-        inflow = self._inflow_l_s(ts)
-        if inflow is not None:
-            self._inflow_seen = (ts, inflow)
-        elif (
-            self._inflow_seen is not None
-            and 0 <= ts - self._inflow_seen[0] <= self.config.window_s * 2
-        ):
-            inflow = self._inflow_seen[1]  # (a pump just started: the last measure holds)
-        if inflow is None or inflow < STORM_CONFIRM_SHARE * duty:
-            return None
-        litres_left = max(well.overflow_mm - level, 0.0) * well.area_m2  # mm x m2 = litres
-        return litres_left / excess / 60.0
-
-    def _inflow_l_s(self, ts: float) -> float | None:
-        """The well's inflow now: its rise (mm/min x m2 = l/min) plus what its running pumps
-        move at their rated flow; ``None`` until the last pump to start has acted for a whole
-        rate window, or with a pump's state unknown."""
-        well = self.well
-        if well is None or well.area_m2 is None or well.pump_l_s is None:
-            return None
+        if self._eta is not None and self.forecast is not None and self.forecast.raining:
+            return self._eta.central  # the inflow measured now, as the storm's run-off changes it
         if self._last_start is not None and 0 <= ts - self._last_start < self.config.window_s:
             return None
         rate = self.rising.rate.rate()
+        if rate is None or rate <= 0:
+            return None
+        return max(well.overflow_mm - level, 0.0) / rate
+
+    def _duty_l_s(self) -> float:
+        """What the duty pumps pass at their rated flow, those that move nothing (the wet-well
+        rule's ``no_drawdown``) not counted."""
+        well = self.well
+        assert well is not None and well.pump_l_s is not None
+        healthy = len(self.running) - len(self.pumps_not_moving() & set(self.running))
+        return well.pump_l_s * min(well.duty_pumps, healthy)
+
+    def _inflow_l_s(self, ts: float) -> float | None:
+        """The well's inflow now: its rise (mm/min x m2 = l/min) since the pumps last started
+        or stopped (over ``INFLOW_WINDOW_S`` at most: a minute after a start it is known again,
+        where a whole rate window straddling the start would mix two slopes) plus what its
+        running pumps move at their rated flow; ``None`` before that, or with a pump's state
+        unknown."""
+        well = self.well
+        if well is None or well.area_m2 is None or well.pump_l_s is None:
+            return None
+        rate = self._segment.slope()
         if rate is None or any(on is None for on in self.running.values()):
             return None
-        running = sum(1 for on in self.running.values() if on)
+        moving = self.pumps_not_moving()
+        running = sum(1 for pump, on in self.running.items() if on and pump not in moving)
         return rate * well.area_m2 / 60.0 + running * well.pump_l_s
 
     def on_pump(self, reading: Reading, role: str | None) -> list[EventDraft]:
@@ -246,6 +254,8 @@ class OverflowRule:
         if role == "pump_running":
             if reading.value and not self.running.get(reading.point):
                 self._last_start = reading.ts
+            if reading.value != self.running.get(reading.point):
+                self._segment.clear()
             self.running[reading.point] = reading.value
         elif role == "pump_fault":
             self.faults[reading.point] = reading.value
@@ -260,7 +270,29 @@ class OverflowRule:
         self._recent.append(value)  # a median of three: one stray echo is no rise
         self.level = sorted(self._recent)[len(self._recent) // 2]
         self.rising.update(self.level, reading.ts)
+        self._segment.update(self.level, reading.ts)
+        self._forecast(reading.ts)
         return self._evaluate(reading.ts)
+
+    def _forecast(self, ts: float) -> None:
+        """Feed the storm forecast its rain and the inflow measured now, and ask it when the
+        well spills (``self._eta``; ``None`` without a measure of the inflow)."""
+        forecast, well, level = self.forecast, self.well, self.level
+        if self._eta_at is not None and not 0 <= ts - self._eta_at <= 2 * self.config.window_s:
+            self._eta = self._inflow_now = None  # (a pump just started: the last one holds)
+        if forecast is None or well is None or level is None or well.overflow_mm is None:
+            return
+        if self.rain is not None:
+            rates = [r for r in self.rain.rain_mm_h() if r is not None]
+            forecast.rain(sum(rates) / len(rates) if rates else 0.0, ts)
+        inflow = self._inflow_l_s(ts)
+        if inflow is None:
+            return
+        self._inflow_now, self._eta_at = inflow, ts
+        forecast.observe(ts, inflow, level, well.overflow_mm)
+        assert well.area_m2 is not None and well.pump_l_s is not None  # (a forecast needs them)
+        litres_left = max(well.overflow_mm - level, 0.0) * well.area_m2  # mm x m2 = litres
+        self._eta = forecast.eta_min(ts, inflow, self._duty_l_s(), litres_left, self.config.eta_s)
 
     def _evaluate(self, ts: float) -> list[EventDraft]:
         if self.backs_up():

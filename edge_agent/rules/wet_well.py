@@ -136,6 +136,12 @@ class WetWellRule:
         self.problems = old.problems
         self.rain.carry_over(old.rain)
 
+    def pumps_not_moving(self) -> frozenset[str]:
+        """The pumps whose last start drew the well down by nothing like a pump's worth."""
+        return frozenset(
+            label.split(":", 1)[1] for label in self.problems if label.startswith("no_drawdown:")
+        )
+
     # -- what a healthy start looks like --------------------------------------------------------
     def expected_drawdown(self) -> float | None:
         """mm/min one pump should add to the fall: learned, else rated, else unknown."""
