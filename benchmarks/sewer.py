@@ -18,7 +18,10 @@ floors of issue 11 with a verdict. Beside them, the named baseline: the same rea
 the same rules without the site's network (one gauge at a time, as before issue 11).
 
     .venv/bin/python benchmarks/sewer.py [--json] [--days 365] [--sites 3] [--seed 11] [--jobs 2]
-                                          [--no-baseline] [--dump DIR]
+                                          [--no-baseline] [--dump DIR] [--only-site NAME ...]
+
+``--only-site NAME`` (repeatable: ``riverside``, ``generated-1``, ...) runs only the sites
+named, each drawn exactly as in the full run: for developing a rule on the sites that matter.
 
 ``--dump DIR`` writes, per site, every false raise and every overflow with the true level and
 the rain around it (``sewerbench.dump``): what to read before changing a rule.
@@ -217,13 +220,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="write each site's false raises and overflows with their traces to DIR",
     )
+    parser.add_argument(
+        "--only-site",
+        metavar="NAME",
+        action="append",
+        help="run only this site (riverside, generated-1, ...; repeatable), drawn as in a full run",
+    )
     args = parser.parse_args(argv)
     if args.days < 2 or args.sites < 0 or args.jobs < 1:
         parser.error("--days must be at least 2, --sites at least 0, --jobs at least 1")
+    names = ["riverside", *(f"generated-{i}" for i in range(1, args.sites + 1))]
+    unknown = sorted(set(args.only_site or ()) - set(names))
+    if unknown:
+        parser.error(f"--only-site: no site {unknown[0]!r} (sites: {', '.join(names)})")
+    indices = [i for i, name in enumerate(names) if not args.only_site or name in args.only_site]
     started = time.perf_counter()
-    jobs = [
-        (i, args.days, args.seed, not args.no_baseline, args.dump) for i in range(args.sites + 1)
-    ]
+    jobs = [(i, args.days, args.seed, not args.no_baseline, args.dump) for i in indices]
     if args.jobs == 1:
         results = [_one(job) for job in jobs]
     else:

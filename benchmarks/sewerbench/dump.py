@@ -5,7 +5,10 @@ For each site, ``DIR/<site>.jsonl`` holds one JSON object per line:
 - ``{"what": "false", ...}``: each false raise (kind, device, minute, its ``data``), the
   device's true level (mm, every ``STEP_MIN``) from ``BEFORE_MIN`` before to ``AFTER_MIN``
   after with its rim, the site's mean rain (mm/h) over the same span, and the events the
-  rules raised on that device around it;
+  rules raised on that device around it; a false ``sewer.blockage_suspected`` also its reach's
+  downstream gauge's true level (``downstream_mm``) and what truly happened on the site within
+  ``NEARBY_S`` (``incidents``: blockages on any reach, gauge and pump incidents, clogged
+  rain gauges, with their minutes): the situation the rule mistook for a blockage;
 - ``{"what": "overflow", ...}``: each overflow at a gauge or the wet well, its lead (minutes
   from the first warning to the rim; none: 0) and the same traces before it;
 - ``{"what": "blockage", ...}``: each blockage (pipe, reaches with their length, sudden or
@@ -90,7 +93,10 @@ def write_dump(run: SiteRun, score: SiteScore, directory: Path) -> Path:
     with path.open("w") as out:
         for kind, ks in sorted(score.kinds.items()):
             for (t, dev), data in zip(ks.false_at, ks.false_data, strict=True):
-                out.write(json.dumps(record("false", dev, t, kind=kind, data=data)) + "\n")
+                entry = record("false", dev, t, kind=kind, data=data)
+                if kind == "sewer.blockage_suspected":
+                    entry |= _reach_context(run, t, data, level)
+                out.write(json.dumps(entry) + "\n")
         for (dev, t, first), lead in zip(
             score.overflow_warnings, score.overflow_leads, strict=True
         ):
@@ -102,6 +108,40 @@ def write_dump(run: SiteRun, score: SiteScore, directory: Path) -> Path:
         for entry in _blockages(run):
             out.write(json.dumps(entry) + "\n")
     return path
+
+
+def _reach_context(run: SiteRun, t: float, data: dict, level) -> dict:
+    """Beside a false blockage: the reach's downstream gauge's level and the site's true
+    incidents within ``NEARBY_S``."""
+    m = int(t // 60)
+    down = data.get("downstream")
+    series = level(down)[0] if down else None
+    sc, links = run.scenario, run.site.links
+    incidents: list[list] = [
+        ["blockage", links[b.link].id, list(b.reaches), _minutes(b.t0), _minutes(b.t1)]
+        for b in sc.blockages
+        if b.t0 - NEARBY_S <= t <= b.t1 + NEARBY_S
+    ]
+    for label, items in (("gauge", sc.gauge_incidents), ("clog", sc.clogs)):
+        incidents += [
+            [label, g.kind, g.device, _minutes(g.t0), _minutes(g.t1)]
+            for g in items
+            if g.t0 - NEARBY_S <= t <= g.t1 + NEARBY_S
+        ]
+    incidents += [
+        ["pump", p.kind, p.pump, _minutes(p.t0), _minutes(p.t1)]
+        for p in sc.pump_incidents
+        if p.t0 - NEARBY_S <= t <= p.t1 + NEARBY_S
+    ]
+    return {
+        "downstream_mm": None if series is None else _trace(series, m, 1000.0),
+        "incidents": incidents,
+        "drift_mm_per_day": {
+            dev: round(sc.drift_mm_per_day.get(dev, 0.0), 2)
+            for dev in (data.get("upstream"), down)
+            if dev
+        },
+    }
 
 
 def _minutes(t: float | None) -> float | None:

@@ -225,6 +225,7 @@ class NetworkWiring:
                 cfg,
                 downstream_shared=shared,
                 backed_up_below=self._backed_up_below(reach),
+                blocked_above=self._blocked_above(reach),
             )
             self.reach_rules[reach.id] = rule
             self._hold(
@@ -262,6 +263,24 @@ class NetworkWiring:
             if (at := station()) is not None:
                 times.append(at)
             return max(times, default=None)
+
+        return latest
+
+    def _blocked_above(self, reach: SewerReach) -> Callable[[], float | None]:
+        """When a reach above this one (draining into its top, directly or further up) was
+        last suspected blocked: clearing, it sends its backwater down as a surge."""
+        above: list[str] = []
+        tops = [reach.upstream]
+        while tops:
+            top = tops.pop()
+            for r in self.network.reaches:
+                if r.downstream == top and r.id not in above and r.id != reach.id:
+                    above.append(r.id)
+                    tops.append(r.upstream)
+
+        def latest() -> float | None:
+            rules = tuple(rule for rid in above if (rule := self.reach_rules.get(rid)))
+            return _latest_active(rules)
 
         return latest
 

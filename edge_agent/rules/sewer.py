@@ -16,9 +16,12 @@
   reached the bottom; with the bottom unseen for now, half an hour); while the station's
   wet well below stands high (over its assist level, or the high-high float), a rise
   upstream is its backwater, not a blockage, nor for half an hour and a baseline after it
-  drains. ``sewer.blockage_suspected``
+  drains; nor a rise at the top for as long after a reach above was suspected blocked (its
+  backwater comes down as a surge when cleared). A stuck gauge (``STUCK_READINGS`` equal
+  readings) is an unseen end, and starts afresh when it moves again. ``sewer.blockage_suspected``
   names the reach; it clears once both ends are back near where they stood
-  (``reach_clear_after_s``), or once they have pulled apart no further for three hours.
+  (``reach_clear_after_s``), or once they have pulled apart no further for three hours
+  (then ``last_active`` follows on until the ends are back: it may still be blocked).
 - ``ManholeOverflowRule``: a gauge with a known rim: ``overflow.risk`` when the level will
   reach the rim within ``eta_s`` at its recent rate (above ``eta_from_fraction`` of the
   depth; the rate trusted only as far ahead as the rise has lasted: a surge that fills the
@@ -68,9 +71,20 @@ UNSEEN_CONFIRM_S = 1800.0
 # ebbs the bottom returns to its usual level, which is under the hour's quartile, not under
 # its lows.
 LOWEST = 0.1
+# A level gauge reads a sewer's surface to the millimetre with millimetres of scatter: this
+# many equal readings in a row (over zero: an empty pipe reads 0 mm over and over, a starved
+# bottom among them) is a stuck gauge (a dry-weather flow never holds that still),
+# and that end counts as unseen until it moves again. (Five: at 1 mm resolution and 1.5 mm of
+# scatter, five equal readings by chance come about once a day at a reading a minute, and
+# cost one reading's evaluation.)
+STUCK_READINGS = 5
 # A raised blockage whose ends have not pulled apart any further for this long clears: the
 # situation has settled (if it is still blocked, the crew has been sent long ago).
 SETTLED_S = 3 * 3600.0
+# A blockage cleared as settled may still be there: its reach counts as blocked (for the
+# reaches around it and the station below) until its ends are back, at most this long after
+# the last sign of it (blockages are cleared by a crew within a day).
+LINGER_S = 24 * 3600.0
 # After the sewer below stops backing a reach up, its backwater takes this long to drain.
 BACKWATER_DRAIN_S = 1800.0
 # A reach of unknown length is taken to be this long (a flow wave's time down it).
@@ -226,19 +240,24 @@ class _End:
         # gauge's own scatter, which a slow change (a dry day's swing) hardly enters
         self.steps = _Window(keep_sorted=True)
         self._last_raw: float | None = None
+        self.same = 0  # readings in a row equal to this one (itself included)
 
     def update(self, value: float, ts: float) -> None:
-        if self.last_ts is not None and (
-            ts < self.last_ts or ts - self.last_ts > self.reset_after_s
+        raw = self.log(value)
+        unstuck = self.same >= STUCK_READINGS and raw != self._last_raw
+        if unstuck or (
+            self.last_ts is not None
+            and (ts < self.last_ts or ts - self.last_ts > self.reset_after_s)
         ):
-            for window in (self.recent, self.gap, self.base):  # the clock stepped back, or
-                window.clear()  # the gauge was silent a while: start afresh
+            for window in (self.recent, self.gap, self.base):  # the clock stepped back, the
+                window.clear()  # gauge was silent a while or stuck: start afresh
             self.slope.clear()
             self._median.clear()
             self.steps.clear()
             self._last_raw = None
         self.last_ts = ts
-        raw = self.log(value)
+        # (an empty pipe reads its invert, 0, over and over: that is no stuck gauge)
+        self.same = self.same + 1 if raw == self._last_raw and value > 0 else 1
         if self._last_raw is not None:
             self.steps.push(ts, abs(raw - self._last_raw))
             span = self.recent_s + self.gap_s + self.baseline_s
@@ -264,7 +283,13 @@ class _End:
         return self.power * math.log(max(value, 0.0) + self.floor)
 
     def fresh(self, ts: float) -> bool:
-        return self.last_ts is not None and 0 <= ts - self.last_ts <= self.fresh_s
+        """Heard from lately, and not stuck (``STUCK_READINGS`` equal readings in a row: a
+        gauge that has stopped measuring tells nothing of where the sewer stands)."""
+        return (
+            self.last_ts is not None
+            and 0 <= ts - self.last_ts <= self.fresh_s
+            and self.same < STUCK_READINGS
+        )
 
     def ready(self) -> bool:
         """Both windows hold enough samples (the baseline over half its length)."""
@@ -327,6 +352,9 @@ class ReachBlockageRule:
     last backed this reach up (its station's wet well over the assist level, or the reach
     below blocked): the backwater raises both ends, and draining away it makes them fall;
     until it has drained and left the baseline, this reach gives no evidence.
+    ``blocked_above``: when a reach above this one (draining into its top) was last suspected
+    blocked: the backwater it held comes down as a surge when it clears, passing the top
+    before the bottom; for as long, a rise at the top is no evidence (a starved bottom is).
     """
 
     def __init__(
@@ -336,12 +364,14 @@ class ReachBlockageRule:
         config: BlockageConfig,
         downstream_shared: bool = False,
         backed_up_below: Callable[[], float | None] = lambda: None,
+        blocked_above: Callable[[], float | None] = lambda: None,
     ):
         self.reach = reach
         self.rain = rain
         self.config = config
         self.downstream_shared = downstream_shared
         self.backed_up_below = backed_up_below
+        self.blocked_above = blocked_above
         self.last_active: float | None = None
         windows = (config.reach_recent_s, config.reach_gap_s, config.reach_baseline_s)
         self.up = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
@@ -372,12 +402,15 @@ class ReachBlockageRule:
         self._bases: tuple[float | None, float | None] = (None, None)
         self._back_since: float | None = None
         self._moving_since: float | None = None  # last time the ends still pulled apart
+        self._lingering = False  # cleared as settled, the ends not back yet (``_linger``)
+        self._cleared_at = 0.0
 
     def carry_over(self, old: ReachBlockageRule, *, same_device: bool) -> None:
         """Continue from this reach's rule before a reload: suspected or not (and the
         baselines it clears against) always; both ends' windows and the rain only with
         ``same_device`` and the same reach and settings."""
         self.active, self.last_active, self._bases = old.active, old.last_active, old._bases
+        self._lingering, self._cleared_at = old._lingering, old._cleared_at
         if same_device and old.reach == self.reach and old.config == self.config:
             self.up, self.down = old.up, old.down
             self._history, self._back_since = old._history, old._back_since
@@ -437,6 +470,10 @@ class ReachBlockageRule:
         level_below = known and not self.inflow
         if level_below and down.shift(LOWEST) <= -starved_by and up.shift(LOW) >= -self.steady:
             return "starved", figures
+        above = self.blocked_above()
+        if above is not None and 0 <= ts - above <= self._quiet_after_backwater_s:
+            # a blockage above cleared: its backwater comes down as a surge, at the top first
+            return None, figures
         if (
             up.shift(HIGH) >= half
             and up.climbing() >= self.apart / CLIMB_PARTS
@@ -453,6 +490,8 @@ class ReachBlockageRule:
         if self.active:
             self.last_active = ts
             return self._maybe_clear(ts)
+        if self._lingering:
+            self._linger(ts)
         evidence, figures = self.diverging(ts)
         if evidence and not self.rain.dry(ts):
             evidence = None
@@ -508,7 +547,25 @@ class ReachBlockageRule:
             return []
         self.active = False
         self._moving_since = None
+        # cleared as settled with the ends still away from where they stood: it may well be
+        # blocked still, and the reaches around it backed up or starved by it
+        self._lingering = settled and not back
+        self._cleared_at = ts
         return [self._event("sewer.blockage_suspected.cleared", ts, {})]
+
+    def _linger(self, ts: float) -> None:
+        """After a clear as settled: ``last_active`` follows on until both ends are back near
+        where they stood before the raise (the blockage cleared, the sewer drained), at most
+        ``LINGER_S``: the reaches around it and the station below take no evidence from a
+        sewer that may still be blocked (``backed_up_below``, ``upstream_blocked``)."""
+        up_base, down_base = self._bases
+        back = _near(self.up, up_base, self.apart / 2)
+        if self.down.fresh(ts):
+            back = back and _near(self.down, down_base, self.apart / 2)
+        if back or not 0 <= ts - self._cleared_at <= LINGER_S:
+            self._lingering = False
+            return
+        self.last_active = ts
 
     def _event(self, kind: str, ts: float, figures: dict) -> EventDraft:
         reach = self.reach

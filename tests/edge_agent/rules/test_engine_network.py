@@ -156,12 +156,14 @@ class TestWiring:
 
     @staticmethod
     def blocked_below_mh09(m):
-        """From minute 90, MH-09 (lv-03) backs up and MH-17 (lv-02) below it is starved."""
+        """From minute 90, MH-09 (lv-03) backs up and MH-17 (lv-02) below it is starved.
+        (A millimetre's ripple: a gauge reading the same value over and over is stuck.)"""
         rise = max(0, m - 90)
+        ripple = float(m % 3)
         return {
             ("rg-01", "rain_rate"): 0.0,
-            ("lv-03", "level"): 300.0 + 6 * rise,
-            ("lv-02", "level"): 250.0 - min(2 * rise, 80),
+            ("lv-03", "level"): 300.0 + 6 * rise + ripple,
+            ("lv-02", "level"): 250.0 - min(2 * rise, 80) + ripple,
             ("lv-01", "level"): 900.0,
         }
 
@@ -184,6 +186,18 @@ class TestWiring:
             (m, e) for m, e in feed(eng, 120, self.blocked_below_mh09) if e.kind.startswith("sewer")
         ]
         assert events and well.upstream_blocked() == 60.0 * 119
+
+    def test_the_reach_below_knows_when_a_reach_above_was_blocked(self):
+        """(A rise at its top is no evidence then: the blockage's backwater comes down as a
+        surge when it clears.)"""
+        eng = engine()
+        below = eng.wiring.reach_rules["MH17-PS01"]
+        above = eng.wiring.reach_rules["MH09-MH17"]
+        assert below.blocked_above() is None and above.blocked_above() is None
+        feed(eng, 120, self.blocked_below_mh09)
+        assert above.last_active is not None
+        assert below.blocked_above() == above.last_active
+        assert above.blocked_above() is None
 
     def test_road_water_with_rain_is_a_flood(self):
         eng = engine()
@@ -279,10 +293,11 @@ class TestReload:
     @staticmethod
     def blocked(m):
         rise = max(0, m - 90)
+        ripple = float(m % 3)  # (a gauge reading the same value over and over is stuck)
         return {
             ("rg-01", "rain_rate"): 0.0,
-            ("lv-03", "level"): 300.0 + 6 * min(rise, 40),
-            ("lv-02", "level"): 250.0 - min(2 * rise, 80),
+            ("lv-03", "level"): 300.0 + 6 * min(rise, 40) + ripple,
+            ("lv-02", "level"): 250.0 - min(2 * rise, 80) + ripple,
             ("lv-01", "level"): 900.0,
         }
 

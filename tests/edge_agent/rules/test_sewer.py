@@ -45,30 +45,40 @@ def run_reach(
     shared: bool = False,
     seed: int = 1,
     config: BlockageConfig | None = None,
+    each_minute=lambda m, rule: None,
+    down_stuck=lambda m: False,
+    above_blocked=lambda m: False,
 ):
-    """Feed a reach rule a level per end and a rain reading each minute; (minute, event)."""
+    """Feed a reach rule a level per end and a rain reading each minute; (minute, event).
+    ``each_minute(m, rule)`` looks at the rule after each minute's readings."""
     rng = np.random.default_rng(seed)
     reach = reach or SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=120.0)
     cfg = config or BlockageConfig()
-    last_trouble: dict[str, float | None] = {"ts": None}  # as the wiring keeps it
+    last_trouble: dict[str, float | None] = {"ts": None, "above": None}  # as the wiring keeps
     rule = ReachBlockageRule(
         reach,
         DryWeather(("rg-01",), cfg.dry_rain_mm_h, cfg.dry_for_s),
         cfg,
         backed_up_below=lambda: last_trouble["ts"],
+        blocked_above=lambda: last_trouble["above"],
         downstream_shared=shared,
     )
     out = []
+    value_down = 0.0  # the bottom's last reading (what a stuck gauge reads again)
     for m in range(minutes):
         ts = 60.0 * m
         if trouble(m):
             last_trouble["ts"] = ts
+        if above_blocked(m):
+            last_trouble["above"] = ts
         rule.rain.on_rain(reading("rg-01", "rain_rate", rain(m), ts))
         value = max(up(m) + rng.normal(0, noise), 0.0)
         out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
         if down is not None and not down_silent(m):
-            value = max(down(m) + rng.normal(0, noise), 0.0)
+            noisy = max(down(m) + rng.normal(0, noise), 0.0)
+            value = value_down = value_down if down_stuck(m) else noisy
             out += [(m, e) for e in rule.on_downstream(reading("lv-down", "level", value, ts + 1))]
+        each_minute(m, rule)
     return out
 
 
@@ -238,6 +248,33 @@ class TestReachBlockage:
         assert events[0][0] <= ONSET + 15
         assert ONSET + 60 + 180 <= events[1][0] <= ONSET + 60 + 300
 
+    def test_a_blockage_cleared_as_settled_still_counts_as_blocked_until_its_ends_are_back(self):
+        """Cleared as settled after three quiet hours, the reach may still be blocked: its
+        ``last_active`` (what the reach above and the station below are kept quiet by) follows
+        on while its ends stay apart, and stops once they are back where they stood."""
+        fixed = ONSET + 600  # the crew clears it; the backwater drains in 12 minutes
+
+        def up(m):
+            return 60 + ramp(m, 6, top=360) if m < fixed else 60 + max(360 - 30 * (m - fixed), 0)
+
+        def down(m):
+            return 80 - ramp(m, 3, top=35) if m < fixed else 80.0
+
+        last: dict[int, float | None] = {}
+        events = kinds_at(
+            run_reach(
+                up, down, fixed + 120, each_minute=lambda m, r: last.update({m: r.last_active})
+            )
+        )
+        cleared = events[1][0]
+        assert [k for _, k in events] == [
+            "sewer.blockage_suspected",
+            "sewer.blockage_suspected.cleared",
+        ]
+        assert cleared < fixed - 60
+        assert last[fixed - 1] >= 60.0 * (fixed - 1)  # cleared hours ago, still blocked
+        assert last[fixed + 60] is not None and last[fixed + 60] < 60.0 * (fixed + 30)
+
     def test_a_shared_downstream_gauge_cannot_tell_which_branch(self):
         """Two reaches end at lv-down: it loses a branch's share, this branch's top holds:
         not enough to name this one; losing most of its flow (the trunk both share) is."""
@@ -336,6 +373,73 @@ class TestReachBlockage:
         (minute, event), *_ = events
         assert event.kind == "sewer.blockage_suspected" and ONSET + 30 < minute <= ONSET + 40
         assert event.data["downstream_level"] is None
+
+    @pytest.mark.parametrize("stuck", [False, True])
+    def test_a_stuck_bottom_gauge_is_unseen_not_steady(self, stuck):
+        """The top rises 40 mm over 25 minutes and stops. With the bottom's gauge measuring
+        and its level steady, that is a blockage; with the gauge stuck (the same value over
+        and over, since before the rise) the bottom is unseen, not steady: the morning's rise
+        passing the top may be on its way down, and a rise that stops climbing within the half
+        hour a top alone must hold is no blockage."""
+
+        def up(m):
+            return 60.0 + 40.0 * min(max(m - ONSET, 0) / 25.0, 1.0)
+
+        events = run_reach(
+            up,
+            lambda m: 80.0,
+            ONSET + 120,
+            down_stuck=lambda m: stuck and m >= ONSET - 30,
+            reach=SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=300.0),
+        )
+        if stuck:
+            assert kinds_at(events) == []
+        else:
+            (minute, event), *_ = events
+            assert event.kind == "sewer.blockage_suspected" and minute <= ONSET + 25
+
+    @pytest.mark.parametrize("cleared_above", [False, True])
+    def test_the_surge_of_a_blockage_cleared_above(self, cleared_above):
+        """The top rises 5 mm/min with the bottom unseen: a blockage (raised after half an
+        hour), unless a reach above was suspected blocked until just before: its backwater
+        comes down as a surge when the crew clears it, at the top first."""
+        events = run_reach(
+            lambda m: 60 + ramp(m, 5),
+            lambda m: 80.0,
+            ONSET + 60,
+            down_silent=lambda m: m > 100,
+            above_blocked=lambda m: cleared_above and m < ONSET,
+        )
+        if cleared_above:
+            assert kinds_at(events) == []
+        else:
+            (minute, event), *_ = events
+            assert event.kind == "sewer.blockage_suspected" and minute <= ONSET + 40
+
+    def test_a_bottom_starved_dry_reads_zero_and_is_not_stuck(self):
+        """Blocked near the bottom, the pipe below runs dry: its gauge reads 0 mm over and
+        over (clipped at the invert), which is the starved bottom, not a stuck gauge."""
+        events = run_reach(lambda m: 60.0, lambda m: 30 - ramp(m, 6, top=40), ONSET + 60)
+        (minute, event), *_ = events
+        assert event.kind == "sewer.blockage_suspected" and minute <= ONSET + 15
+        assert event.data["evidence"] == "starved"
+
+    def test_a_gauge_back_from_being_stuck_starts_afresh(self):
+        """The bottom's gauge sticks at 80 mm as the sewer falls to 55 (the top to 45) and
+        comes back after two hours reading the truth: no fall at the bottom (against the
+        stuck value, "starved" with the top steady), for its windows start afresh."""
+        drop = ONSET - 120
+
+        def up(m):
+            return 60.0 if m < drop else 45.0
+
+        def down(m):
+            return 80.0 if m < drop else 55.0
+
+        events = run_reach(
+            up, down, ONSET + 120, down_stuck=lambda m: drop - 1 <= m < ONSET, noise=1.0
+        )
+        assert kinds_at(events) == []
 
     def test_a_pulse_at_the_top_with_the_bottom_silent_is_no_blockage(self):
         """A satellite pump's pulse (15 min, +40 mm) passes the top while the bottom's gauge
