@@ -46,6 +46,10 @@ Gain-free (none moves when the samples are multiplied by any gain):
   (about 1 / (1 + SNR)). NaN when there is no swing to read (the level above the band varies
   less than ``ENVELOPE_MIN_VARIANCE_DB2`` beyond its noise), no room above the band, fewer
   than ``_MIN_FRAMES_FOR_CV`` frames or 4 free bins either side.
+- ``hump_fit``: how much better a power law plus a white floor plus a log-normal hump fits the
+  quiet spectrum's tone-free sixth-octave levels than the background alone (the drop in
+  relative weighted squared error; ``dsp.shape.hump_fit_kernel``). NaN with fewer than six
+  bands to fit.
 """
 
 from __future__ import annotations
