@@ -316,6 +316,11 @@ def hump_fit_kernel(
         return math.nan
     u_lo = math.log2(max(band_lo, f_lo))
     u_hi = math.log2(min(band_hi, TOP_OF_NYQUIST * fs / 2.0))
+    # levels over their maximum: the fit is the same at any scale, and 1/level must not
+    # overflow for samples as small as a float file may hold (powers down to ~1e-240)
+    top = np.max(y[:used])
+    for i in range(used):
+        y[i] /= top
     # rows scaled by weight / level: a relative error per band, the same at any gain
     ws = np.empty(used)
     bb = 0.0

@@ -153,6 +153,7 @@ def hump_fit_reference(
     if len(u) < 6:
         return math.nan
     u, y, m = np.array(u), np.array(y), np.array(m)
+    y = y / y.max()  # the fit is the same at any scale; 1 / level must not overflow
     wt = 1.0 / np.sqrt(1.5 / (m * max(n_avg, 1)) + 0.15**2)
     ws = wt / y
     u_lo = math.log2(max(lo_band, f_lo))
