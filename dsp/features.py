@@ -46,6 +46,10 @@ Gain-free (none moves when the samples are multiplied by any gain):
   (about 1 / (1 + SNR)). NaN when there is no swing to read (the level above the band varies
   less than ``ENVELOPE_MIN_VARIANCE_DB2`` beyond its noise), no room above the band, fewer
   than ``_MIN_FRAMES_FOR_CV`` frames or 4 free bins either side.
+- ``hump_fit``: how much better a power law plus a white floor plus a log-normal hump fits the
+  quiet spectrum's tone-free sixth-octave levels than the background alone (the drop in
+  relative weighted squared error; ``dsp.shape.hump_fit_kernel``). NaN with fewer than six
+  bands to fit.
 """
 
 from __future__ import annotations
@@ -57,7 +61,14 @@ from functools import lru_cache
 import numpy as np
 
 from dsp._numba import jit
-from dsp.shape import HANN_ENBW_BINS, TOP_OF_NYQUIST, shape_kernel
+from dsp.shape import (
+    FIT_TILTS,
+    FIT_WIDTHS_OCTAVES,
+    HANN_ENBW_BINS,
+    TOP_OF_NYQUIST,
+    hump_fit_kernel,
+    shape_kernel,
+)
 from dsp.spectra import _check, _frame_psd_kernel, default_nperseg
 
 __all__ = [
@@ -115,6 +126,7 @@ class Features:
     unsteadiness_db: float = 0.0
     quiet_share: float = 1.0
     envelope_slope: float = math.nan
+    hump_fit: float = math.nan
 
 
 def octave_bands(fs: float) -> tuple[tuple[float, float], ...]:
@@ -268,8 +280,8 @@ def _reduce_kernel(
     tone_guard: int,
     edges_lo: np.ndarray,
     edges_hi: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # stats, the quiet tone-free spectrum (all bins) and the octave-band levels
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # stats, the quiet tone-free spectrum (all bins), the octave-band levels and the tonal bins
     nseg, nfreq = frames.shape
     nb = khi - klo + 1
     psd = np.zeros(nfreq)
@@ -367,7 +379,7 @@ def _reduce_kernel(
             lower_spread - expected,
         ]
     )
-    return stats, filled, bands
+    return stats, filled, bands, tonal
 
 
 @jit
@@ -481,7 +493,7 @@ def compute_features(
         raise ValueError(f"band {band_hz!r} holds no frequency bin at {df:.3g} Hz resolution")
     octaves, edges_lo, edges_hi = _octave_edges(float(fs))
     frames = _frame_psd_kernel(x, float(fs), n)
-    stats, filled, bands = _reduce_kernel(
+    stats, filled, bands, tonal = _reduce_kernel(
         frames,
         df,
         klo,
@@ -496,6 +508,9 @@ def compute_features(
     # called from here, not from inside the kernel: numba's cache does not notice a change in
     # a kernel of another file, so kernels never call across modules
     prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
+    hump_fit = hump_fit_kernel(
+        filled, ~tonal, df, lo, hi, float(fs), int(nq), FIT_TILTS, FIT_WIDTHS_OCTAVES
+    )
     top = TOP_OF_NYQUIST * fs / 2.0
     kref_lo = khi + 1
     kref_hi = min(math.floor(min(hi * 2.0**ENVELOPE_OCTAVES, top) / df + 1e-9), n // 2)
@@ -527,4 +542,5 @@ def compute_features(
         unsteadiness_db=excess,
         quiet_share=nq / frames.shape[0],
         envelope_slope=envelope,
+        hump_fit=hump_fit,
     )

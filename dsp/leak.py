@@ -2,7 +2,7 @@
 
 The score adds up evidence as log-odds (logits) and maps the sum through a logistic:
 
-    score = 1 / (1 + exp(-(shape + steadiness + envelope + level + group)))
+    score = 1 / (1 + exp(-(shape + steadiness + envelope + hump + level + group)))
 
 - **shape** (always; gain-free): ``Features.prominence_db``, how far the quiet, tone-free
   spectrum in the material's band stands above the smooth background around it
@@ -22,6 +22,11 @@ The score adds up evidence as log-odds (logits) and maps the sum through a logis
   ``(ENVELOPE_SLOPE - slope) / ENVELOPE_WIDTH`` clipped to ``0 .. ENVELOPE_MAX_FOR``; 0 when
   nothing swings (no slope to read). A band swinging as much as the octave above, or more
   (flow noise, traffic in the band alone), says nothing.
+- **hump** (always; gain-free): ``Features.hump_fit``, how much better a smooth background
+  plus a broad hump fits the quiet spectrum than the background alone (``dsp.shape``: a
+  likelihood ratio over every sixth-octave of the context, where the shape reads the hull's
+  highest bands): ``(ln(1 + hump_fit) - HUMP_FIT_NEUTRAL) / HUMP_FIT_WIDTH`` within
+  ``+-HUMP_FIT_MAX``; 0 when the rate leaves too little context to fit.
 - **level** (only where units are known: a floor is given, or the tracker's learnt baseline):
   ``(quiet_level_db - floor_db - excess_db) / width_db``, clipped to ``-LEVEL_MAX_AGAINST ..
   +LEVEL_MAX_FOR``. Extra evidence, never required, and bounded: a logger whose calibration is
@@ -43,8 +48,8 @@ weight; what changes is how a short file ranks against long ones (how sure the s
 
 Without a floor the score is *relative* (``mode="relative"``): multiplying the samples by any
 gain leaves it unchanged. With one it is *absolute* (``mode="absolute"``). ``relative_score``
-is the gain-free part alone (shape + steadiness + envelope), which the tracker uses to decide
-whether a night may be learnt into its baseline.
+is the gain-free part alone (shape + steadiness + envelope + hump), which the tracker uses to
+decide whether a night may be learnt into its baseline.
 
 Nothing here depends on how ``dsp.synth`` makes its signals beyond the field facts above; the
 benchmark corpus (``benchmarks/corpus.py``) is built without it.
@@ -78,6 +83,7 @@ __all__ = [
     "analyze_samples",
     "envelope_logit",
     "evidence_weight",
+    "hump_logit",
     "model_for",
     "score_recording",
     "shape_logit",
@@ -106,6 +112,14 @@ LEVEL_MAX_AGAINST = 2.0
 ENVELOPE_SLOPE = 0.5
 ENVELOPE_WIDTH = 0.2  # one logit per this much less
 ENVELOPE_MAX_FOR = 1.0
+# The hump's fit (``Features.hump_fit``, ``dsp.shape``): ln(1 + hump_fit) at which it is
+# neutral, and one logit per this many nepers of it, bounded either way. Chosen on the
+# development seeds 1 and 4: 4.1 is where their false alarms reach 2 %, 4.5 the knee where
+# they fall to 1 % at the same AUC, a margin for the seeds' scatter (seventh pass,
+# docs/leak-detection.md).
+HUMP_FIT_NEUTRAL = 4.5
+HUMP_FIT_WIDTH = 2.0 / 3.0
+HUMP_FIT_MAX = 3.0
 GROUP_EXCESS_DB = 6.0  # over the peers' median: where group evidence starts to count
 GROUP_WIDTH_DB = 1.5
 GROUP_MAX_FOR = 3.0
@@ -206,6 +220,7 @@ class LeakScore:
     reasons: tuple[str, ...]
     evidence_weight: float = 1.0
     envelope_logit: float = 0.0
+    hump_logit: float = 0.0
 
 
 def _logistic(z: float) -> float:
@@ -238,6 +253,16 @@ def envelope_logit(features: Features) -> float:
     return _clip((ENVELOPE_SLOPE - slope) / ENVELOPE_WIDTH, 0.0, ENVELOPE_MAX_FOR)
 
 
+def hump_logit(features: Features) -> float:
+    """Gain-free evidence from how much better a background plus a hump fits the quiet
+    spectrum than the background alone (``Features.hump_fit``; 0 when there is too little
+    context to fit: no evidence either way)."""
+    if not math.isfinite(features.hump_fit):
+        return 0.0
+    z = (math.log1p(max(features.hump_fit, 0.0)) - HUMP_FIT_NEUTRAL) / HUMP_FIT_WIDTH
+    return _clip(z, -HUMP_FIT_MAX, HUMP_FIT_MAX)
+
+
 def evidence_weight(features: Features) -> float:
     """The share of its evidence a recording can support, from its quiet frames (see the
     module docstring): 1.0 from ``FULL_EVIDENCE_QUIET_FRAMES`` on."""
@@ -264,11 +289,17 @@ def score_recording(
     shape = shape_logit(features, t)
     steady = steadiness_logit(features)
     envelope = envelope_logit(features)
-    relative = shape + steady + envelope
+    hump = hump_logit(features)
+    relative = shape + steady + envelope + hump
     reasons = [
         f"in-band quiet spectrum {features.prominence_db:+.1f} dB over its own background "
         f"(leak-like from {t.prominence_db:+.1f} dB)",
     ]
+    if math.isfinite(features.hump_fit):
+        reasons.append(
+            f"a background plus a hump fits it {features.hump_fit:.1f} better than the "
+            f"background alone (leak-like from {math.expm1(HUMP_FIT_NEUTRAL):.0f})"
+        )
     if envelope > 0.0:
         reasons.append(
             f"the band swings {features.envelope_slope:.2f} dB per dB of the octave above it "
@@ -327,6 +358,7 @@ def score_recording(
         reasons=tuple(reasons),
         evidence_weight=weight,
         envelope_logit=envelope,
+        hump_logit=hump,
     )
 
 

@@ -32,7 +32,12 @@ bends the spectrum the other way. So:
    chain's ripple or high-pass; more for a leak's hump (``dsp.leak`` is neutral at 5.5 dB).
 
 Short recordings give few frames, so wide allowances and a prominence near 0: the evidence
-fades, it does not explode. ``slope_db_per_octave`` is the least-squares slope of the band
+fades, it does not explode.
+
+``hump_fit`` (``hump_fit_kernel``, below) reads the same spectrum another way: how much better
+a power law plus a white floor *plus a log-normal hump* fits its sixth-octave levels than the
+background alone, in relative error (gain-free): a likelihood ratio over the whole context.
+``slope_db_per_octave`` is the least-squares slope of the band
 levels inside the band (reported, not scored).
 """
 
@@ -46,9 +51,12 @@ from dsp._numba import jit
 
 __all__ = [
     "CONTEXT_OCTAVES",
+    "FIT_TILTS",
+    "FIT_WIDTHS_OCTAVES",
     "NOISE_ALLOWANCE",
     "PER_OCTAVE",
     "TOP_OF_NYQUIST",
+    "hump_fit_kernel",
     "shape_kernel",
 ]
 
@@ -177,3 +185,205 @@ def shape_kernel(
     denom = n_in * suu - su * su
     slope = (n_in * suy - su * sy) / denom if n_in >= 2 and denom > 0.0 else 0.0
     return prominence, slope
+
+
+# --- the hump's fit (seventh pass) ----------------------------------------------------------
+# How much better the quiet spectrum is described by a smooth background *plus a hump* than by
+# the background alone. Background: a power law of any tilt plus a white floor (a sum of power
+# laws, convex in log-log); hump: a log-normal bump (a Gaussian in log-frequency), the
+# generic smooth broad hump. Both fitted to sixth-octave levels of the tone-free quiet
+# spectrum, each level's error relative (a gain scales every level and every fitted
+# coefficient alike: the fit's errors do not move), the coefficients non-negative, the tilt,
+# the hump's centre and its width searched on a grid. The drop in weighted squared error the
+# hump buys is ``hump_fit``: a likelihood ratio, near 0 for a smooth background, large for a
+# hump the whole context agrees on (it reads every band, where the hull reads the highest).
+FIT_PER_OCTAVE = 6
+FIT_TILTS = np.arange(0.0, 4.0 + 1e-9, 0.1)  # background slopes 0 .. 12 dB per octave
+FIT_CENTRE_STEP_OCTAVES = 0.25  # hump centres from an octave under the band to half over it
+FIT_WIDTHS_OCTAVES = np.array([0.5, 0.75, 1.0, 1.5, 2.0, 2.5])  # the hump's standard deviation
+# each level's relative error: its estimation noise and, at least, a chain's ripple (~0.65 dB)
+FIT_RIPPLE = 0.15
+FIT_MIN_BANDS = 6
+
+
+@jit
+def _one(g: np.ndarray, r: np.ndarray, bb: float, i: int) -> float:
+    # least squares on column i alone, its coefficient non-negative; bb when infeasible
+    if not g[i, i] > 0.0 or r[i] < 0.0:
+        return bb
+    return bb - r[i] * r[i] / g[i, i]
+
+
+@jit
+def _two(g: np.ndarray, r: np.ndarray, bb: float, i: int, j: int) -> float:
+    # least squares on columns i and j, both coefficients positive; bb when infeasible
+    det = g[i, i] * g[j, j] - g[i, j] * g[i, j]
+    if not det > 1e-12 * g[i, i] * g[j, j]:
+        return bb
+    ci = (r[i] * g[j, j] - r[j] * g[i, j]) / det
+    cj = (r[j] * g[i, i] - r[i] * g[i, j]) / det
+    if ci < 0.0 or cj < 0.0:
+        return bb
+    return bb - ci * r[i] - cj * r[j]
+
+
+@jit
+def _nnls_cost(g: np.ndarray, r: np.ndarray, bb: float, k: int) -> float:
+    """Least ``|G c - b|^2`` over ``c >= 0`` for ``k`` (2 or 3) columns, given ``G^T G``
+    (``g``, symmetric), ``G^T b`` (``r``) and ``b^T b``. The problem is convex: when the
+    unconstrained optimum is feasible it is the answer, else the best feasible optimum of
+    the column subsets (at a subset's optimum the cost is ``b^T b - c^T r``)."""
+    if k == 2:
+        best = _two(g, r, bb, 0, 1)
+        if best < bb:
+            return max(best, 0.0)
+        return max(min(_one(g, r, bb, 0), _one(g, r, bb, 1)), 0.0)
+    m00 = g[1, 1] * g[2, 2] - g[1, 2] * g[1, 2]
+    m01 = g[0, 1] * g[2, 2] - g[1, 2] * g[0, 2]
+    m02 = g[0, 1] * g[1, 2] - g[1, 1] * g[0, 2]
+    det = g[0, 0] * m00 - g[0, 1] * m01 + g[0, 2] * m02
+    if det > 1e-12 * g[0, 0] * g[1, 1] * g[2, 2]:
+        c0 = (
+            r[0] * m00
+            - g[0, 1] * (r[1] * g[2, 2] - g[1, 2] * r[2])
+            + g[0, 2] * (r[1] * g[1, 2] - g[1, 1] * r[2])
+        ) / det
+        c1 = (
+            g[0, 0] * (r[1] * g[2, 2] - g[1, 2] * r[2])
+            - r[0] * m01
+            + g[0, 2] * (g[0, 1] * r[2] - r[1] * g[0, 2])
+        ) / det
+        c2 = (
+            g[0, 0] * (g[1, 1] * r[2] - r[1] * g[1, 2])
+            - g[0, 1] * (g[0, 1] * r[2] - r[1] * g[0, 2])
+            + r[0] * m02
+        ) / det
+        if c0 >= 0.0 and c1 >= 0.0 and c2 >= 0.0:
+            return max(bb - c0 * r[0] - c1 * r[1] - c2 * r[2], 0.0)
+    best = min(_two(g, r, bb, 0, 1), _two(g, r, bb, 0, 2), _two(g, r, bb, 1, 2))
+    best = min(best, _one(g, r, bb, 0), _one(g, r, bb, 1), _one(g, r, bb, 2))
+    return max(best, 0.0)
+
+
+@jit
+def hump_fit_kernel(
+    spectrum: np.ndarray,
+    free: np.ndarray,
+    df: float,
+    band_lo: float,
+    band_hi: float,
+    fs: float,
+    n_averages: int,
+    tilts: np.ndarray,
+    widths: np.ndarray,
+) -> float:
+    """``hump_fit`` of a one-sided ``spectrum`` (bins ``k * df``, each an average of
+    ``n_averages`` frames; only bins where ``free`` is set are read): see above. NaN (no
+    evidence) when the context holds fewer than ``FIT_MIN_BANDS`` sixth-octave bands."""
+    nfreq = spectrum.size
+    f_lo = max(LOWEST_BIN * df, band_lo / 2.0**CONTEXT_OCTAVES)
+    if band_lo < LOW_BAND_HZ:
+        # below a low band the chain's high-pass and the ambient's knee make a hump of their own
+        f_lo = max(LOWEST_BIN * df, band_lo)
+    f_hi = min(TOP_OF_NYQUIST * fs / 2.0, band_hi * 2.0**CONTEXT_OCTAVES)
+    if f_hi <= f_lo:
+        return math.nan
+    n_bands = max(1, math.floor(FIT_PER_OCTAVE * math.log2(f_hi / f_lo)))
+    u = np.empty(n_bands)
+    y = np.empty(n_bands)
+    wt = np.empty(n_bands)
+    used = 0
+    k = math.ceil(f_lo / df - 1e-9)
+    for b in range(n_bands):
+        lo = f_lo * (f_hi / f_lo) ** (b / n_bands)
+        hi = f_lo * (f_hi / f_lo) ** ((b + 1) / n_bands)
+        acc = 0.0
+        m = 0
+        while k < nfreq and k * df < hi:
+            if k * df >= lo and free[k]:
+                acc += spectrum[k]
+                m += 1
+            k += 1
+        if m == 0 or not acc > 0.0:
+            continue
+        u[used] = 0.5 * math.log2(lo * hi)
+        y[used] = acc / m
+        # relative standard error of a mean over m bins x n frames (Hann bins overlap)
+        noise2 = HANN_ENBW_BINS / (m * max(n_averages, 1))
+        wt[used] = 1.0 / math.sqrt(noise2 + FIT_RIPPLE * FIT_RIPPLE)
+        used += 1
+    if used < FIT_MIN_BANDS:
+        return math.nan
+    u_lo = math.log2(max(band_lo, f_lo))
+    u_hi = math.log2(min(band_hi, TOP_OF_NYQUIST * fs / 2.0))
+    # levels over their maximum: the fit is the same at any scale, and 1/level must not
+    # overflow for samples as small as a float file may hold (powers down to ~1e-240)
+    top = np.max(y[:used])
+    for i in range(used):
+        y[i] /= top
+    # rows scaled by weight / level: a relative error per band, the same at any gain
+    ws = np.empty(used)
+    bb = 0.0
+    g11 = 0.0
+    r1 = 0.0
+    for i in range(used):
+        ws[i] = wt[i] / y[i]
+        bb += wt[i] * wt[i]
+        g11 += ws[i] * ws[i]
+        r1 += ws[i] * wt[i]
+    n_centres = math.floor((u_hi - u_lo + 1.5) / FIT_CENTRE_STEP_OCTAVES + 1e-9) + 1
+    n_humps = n_centres * widths.size
+    hump = np.empty((n_humps, used))
+    g22 = np.empty(n_humps)
+    g12 = np.empty(n_humps)
+    r2 = np.empty(n_humps)
+    for c in range(n_centres):
+        uc = u_lo - 1.0 + c * FIT_CENTRE_STEP_OCTAVES
+        for w in range(widths.size):
+            h = c * widths.size + w
+            s22 = 0.0
+            s12 = 0.0
+            s2 = 0.0
+            for i in range(used):
+                z = (u[i] - uc) / widths[w]
+                v = math.exp(-0.5 * z * z) * ws[i]
+                hump[h, i] = v
+                s22 += v * v
+                s12 += v * ws[i]
+                s2 += v * wt[i]
+            g22[h] = s22
+            g12[h] = s12
+            r2[h] = s2
+    law = np.empty(used)
+    g = np.zeros((3, 3))
+    r = np.zeros(3)
+    best0 = bb
+    best1 = bb
+    for t in range(tilts.size):
+        g00 = 0.0
+        g01 = 0.0
+        r0 = 0.0
+        for i in range(used):
+            law[i] = 2.0 ** (-tilts[t] * (u[i] - u_lo)) * ws[i]
+            g00 += law[i] * law[i]
+            g01 += law[i] * ws[i]
+            r0 += law[i] * wt[i]
+        g[0, 0] = g00
+        g[0, 1] = g01
+        g[1, 0] = g01
+        g[1, 1] = g11
+        r[0] = r0
+        r[1] = r1
+        best0 = min(best0, _nnls_cost(g, r, bb, 2))
+        for h in range(n_humps):
+            g02 = 0.0
+            for i in range(used):
+                g02 += law[i] * hump[h, i]
+            g[0, 2] = g02
+            g[2, 0] = g02
+            g[1, 2] = g12[h]
+            g[2, 1] = g12[h]
+            g[2, 2] = g22[h]
+            r[2] = r2[h]
+            best1 = min(best1, _nnls_cost(g, r, bb, 3))
+    return max(best0 - best1, 0.0)

@@ -55,7 +55,9 @@ examples:
 --json prints one object per file per line: file, leak_score, verdict, mode, relative_score,
 evidence_weight (the share of its evidence a file with few quiet frames can support),
 prominence_db, unsteadiness_db, quiet_share, envelope_slope (how much the band swings with the
-octave above it; null when nothing swings), slope_db_per_octave, level_db, quiet_level_db,
+octave above it; null when nothing swings), hump_fit (how much better a background plus a
+hump fits the quiet spectrum than the background alone; null without the context to fit),
+slope_db_per_octave, level_db, quiet_level_db,
 floor_db (null when relative), l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db,
 tone_hz, band_hz (the material's), judged_band_hz (its part below Nyquist), band_levels
 (octave centre Hz -> dB), fs, duration_s, channel, channels, clipped_share, material, group
@@ -190,6 +192,7 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "unsteadiness_db": _round(feats.unsteadiness_db),
         "quiet_share": round(feats.quiet_share, 3),
         "envelope_slope": _round(feats.envelope_slope, 3),
+        "hump_fit": _round(feats.hump_fit, 1),
         "slope_db_per_octave": _round(feats.slope_db_per_octave),
         "level_db": _round(feats.level_db),
         "quiet_level_db": _round(feats.quiet_level_db),

@@ -53,6 +53,10 @@ def test_features_equal_scipy_reference(fs, seconds, band, scene):
         assert math.isnan(feat.envelope_slope)
     else:
         assert feat.envelope_slope == pytest.approx(ref["envelope_slope"], rel=1e-6, abs=1e-9)
+    if math.isnan(ref["hump_fit"]):
+        assert math.isnan(feat.hump_fit)
+    else:
+        assert feat.hump_fit == pytest.approx(ref["hump_fit"], rel=1e-6, abs=1e-6)
     assert feat.peak_hz == pytest.approx(ref["peak_hz"], rel=1e-12)
     assert feat.flatness == pytest.approx(ref["flatness"], rel=1e-6)
     np.testing.assert_allclose([b[2] for b in feat.band_levels], ref["bands"], rtol=1e-6)
@@ -213,5 +217,52 @@ def test_levels_follow_gain_and_ignore_dc(gain_db, offset, seed):
         "unsteadiness_db",
         "quiet_share",
         "envelope_slope",
+        "hump_fit",
     ):
-        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-9, nan_ok=True)
+        assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-6, nan_ok=True)
+
+
+def _shaped_noise(fs: float, seconds: float, power, seed: int) -> np.ndarray:
+    """Gaussian noise whose spectrum follows ``power(f)``."""
+    rng = np.random.default_rng(seed)
+    n = int(fs * seconds)
+    f = np.fft.rfftfreq(n, 1 / fs)
+    spec = (rng.standard_normal(f.size) + 1j * rng.standard_normal(f.size)) * np.sqrt(power(f))
+    spec[0] = 0.0
+    return np.fft.irfft(spec, n)
+
+
+@pytest.mark.parametrize("tilt", [0.0, 1.0, 2.0])
+def test_hump_fit_tells_a_hump_from_a_smooth_background(tilt):
+    """Ambient of any tilt with a white floor is a smooth background: a hump hardly improves
+    its fit (below the score's neutral point). The same ambient with a resonant band-pass
+    noise in the metal band, 10 dB over it in band, is fitted far better with a hump (one
+    logit of evidence or more)."""
+    from dsp.leak import HUMP_FIT_NEUTRAL, HUMP_FIT_WIDTH
+
+    fs, band = 8000.0, (200.0, 1500.0)
+
+    def ambient(f):
+        return (np.maximum(f, 5.0) / 100.0) ** -tilt + 1e-3
+
+    def leak(f):  # a second-order resonance at 500 Hz, Q 1: a broad bump, not the corpus's
+        r = f / 500.0
+        return r**2 / ((1 - r**2) ** 2 + r**2)
+
+    amb = _shaped_noise(fs, 20.0, ambient, seed=7)
+    bump = _shaped_noise(fs, 20.0, leak, seed=8)
+    f = np.fft.rfftfreq(amb.size, 1 / fs)
+    sel = (f >= band[0]) & (f <= band[1])
+    ratio = np.sum(np.abs(np.fft.rfft(amb))[sel] ** 2) / np.sum(np.abs(np.fft.rfft(bump))[sel] ** 2)
+    smooth = compute_features(amb, fs, band_hz=band)
+    humped = compute_features(amb + bump * math.sqrt(10.0 * ratio), fs, band_hz=band)
+    assert math.log1p(smooth.hump_fit) < HUMP_FIT_NEUTRAL
+    assert math.log1p(humped.hump_fit) > HUMP_FIT_NEUTRAL + HUMP_FIT_WIDTH  # a logit or more
+
+
+def test_hump_fit_is_nan_without_context_to_fit():
+    """A plastic band (20-300 Hz) at 60 Hz: the fit's range is 20 Hz to 0.75 x Nyquist
+    (22.5 Hz), less than the six sixth-octave bands a fit needs: no evidence, not 0."""
+    rng = np.random.default_rng(3)
+    cut = compute_features(rng.standard_normal(60 * 60), 60.0, band_hz=(20.0, 300.0))
+    assert math.isnan(cut.hump_fit)

@@ -153,3 +153,25 @@ def test_levels_that_are_not_finite_score_zero_with_a_reason():
     s = score_recording(feat(math.nan, prominence_db=math.nan, unsteadiness_db=math.nan))
     assert s.score == 0.0 and s.relative_score == 0.0 and s.verdict == "no_leak"
     assert any("not finite" in r for r in s.reasons)
+
+
+def test_hump_fit_evidence_is_bounded_and_absent_without_a_fit():
+    """ln(1 + hump_fit) at HUMP_FIT_NEUTRAL is neutral, each HUMP_FIT_WIDTH more one logit,
+    bounded at HUMP_FIT_MAX either way; NaN (no context to fit) is no evidence either way."""
+    from dataclasses import replace
+
+    from dsp.leak import HUMP_FIT_MAX, HUMP_FIT_NEUTRAL, HUMP_FIT_WIDTH
+
+    base = feat(5.0, prominence_db=DEFAULT_PROMINENCE_DB)
+    at = lambda x: score_recording(replace(base, hump_fit=math.expm1(x)))  # noqa: E731
+    assert at(HUMP_FIT_NEUTRAL).hump_logit == pytest.approx(0.0, abs=1e-12)
+    assert at(HUMP_FIT_NEUTRAL + HUMP_FIT_WIDTH).hump_logit == pytest.approx(1.0)
+    assert at(HUMP_FIT_NEUTRAL + 100.0).hump_logit == HUMP_FIT_MAX
+    assert score_recording(replace(base, hump_fit=0.0)).hump_logit == -HUMP_FIT_MAX
+    none = score_recording(replace(base, hump_fit=math.nan))
+    assert none.hump_logit == 0.0 and not any("hump fits" in r for r in none.reasons)
+    strong = at(HUMP_FIT_NEUTRAL + 2.0)
+    assert strong.score == pytest.approx(
+        logistic(strong.shape_logit + strong.steadiness_logit + strong.hump_logit)
+    )
+    assert any("a background plus a hump fits it" in r for r in strong.reasons)

@@ -15,7 +15,7 @@ import scipy.stats
 
 from dsp.features import octave_bands
 
-__all__ = ["scipy_features", "shape_reference"]
+__all__ = ["hump_fit_reference", "scipy_features", "shape_reference"]
 
 
 def _lower_hull(u: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -106,6 +106,76 @@ def _lines(spectrum: np.ndarray, factor: float = 4.0, half: int = 8) -> np.ndarr
     return out
 
 
+def _nnls_costs(cols: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least ``|cols[n] @ c - b|^2`` over ``c >= 0`` for each stack ``n`` of columns
+    (``cols``: (N, P, K)): every column subset solved by the pseudo-inverse, the feasible best."""
+    n, _, k = cols.shape
+    best = np.full(n, float(b @ b))
+    for size in range(1, k + 1):
+        for subset in itertools.combinations(range(k), size):
+            g = cols[:, :, list(subset)]
+            c = np.einsum(
+                "nkl,nl->nk",
+                np.linalg.pinv(np.einsum("npk,npl->nkl", g, g)),
+                np.einsum("npk,p->nk", g, b),
+            )
+            res = np.einsum("npk,nk->np", g, c) - b
+            cost = np.einsum("np,np->n", res, res)
+            best = np.where(np.all(c >= 0.0, axis=1) & (cost < best), cost, best)
+    return np.maximum(best, 0.0)
+
+
+def hump_fit_reference(
+    spectrum: np.ndarray,
+    free: np.ndarray,
+    df: float,
+    band: tuple[float, float],
+    fs: float,
+    n_avg: int,
+) -> float:
+    """``dsp.shape.hump_fit_kernel`` in plain numpy: the drop in relative weighted squared error
+    of sixth-octave levels when a log-normal hump joins a power law plus a white floor."""
+    lo_band, hi_band = band
+    f_lo = max(3 * df, lo_band / 2.0 if lo_band >= 60.0 else lo_band)
+    f_hi = min(0.75 * fs / 2.0, hi_band * 2.0)
+    if f_hi <= f_lo:
+        return math.nan
+    n_bands = max(1, math.floor(6 * math.log2(f_hi / f_lo)))
+    edges = f_lo * (f_hi / f_lo) ** (np.arange(n_bands + 1) / n_bands)
+    f = np.arange(spectrum.size) * df
+    u, y, m = [], [], []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (f >= lo) & (f < hi) & free
+        if sel.any() and spectrum[sel].sum() > 0:
+            u.append(0.5 * math.log2(lo * hi))
+            y.append(spectrum[sel].mean())
+            m.append(sel.sum())
+    if len(u) < 6:
+        return math.nan
+    u, y, m = np.array(u), np.array(y), np.array(m)
+    y = y / y.max()  # the fit is the same at any scale; 1 / level must not overflow
+    wt = 1.0 / np.sqrt(1.5 / (m * max(n_avg, 1)) + 0.15**2)
+    ws = wt / y
+    u_lo = math.log2(max(lo_band, f_lo))
+    u_hi = math.log2(min(hi_band, 0.75 * fs / 2.0))
+    tilts = np.arange(0.0, 4.0 + 1e-9, 0.1)
+    centres = u_lo - 1.0 + 0.25 * np.arange(math.floor((u_hi - u_lo + 1.5) / 0.25 + 1e-9) + 1)
+    widths = np.array([0.5, 0.75, 1.0, 1.5, 2.0, 2.5])
+    law = 2.0 ** (-tilts[:, None] * (u - u_lo))  # (tilts, P)
+    hump = np.exp(-0.5 * ((u - centres[:, None, None]) / widths[None, :, None]) ** 2)
+    hump = hump.reshape(-1, u.size)  # (humps, P)
+    nt, nh = law.shape[0], hump.shape[0]
+    background = np.stack([law, np.ones_like(law)], axis=-1) * ws[None, :, None]
+    full = np.concatenate(
+        [
+            np.repeat(background, nh, axis=0),
+            np.tile(hump, (nt, 1))[:, :, None] * ws[None, :, None],
+        ],
+        axis=-1,
+    )
+    return float(max(_nnls_costs(background, wt).min() - _nnls_costs(full, wt).min(), 0.0))
+
+
 def scipy_features(
     x: np.ndarray,
     fs: float,
@@ -156,6 +226,7 @@ def scipy_features(
     free = filled[sel].sum() * df
     expected = 1.2816 * 10 / np.log(10) * np.sqrt(1.5 / max(free_in_band, 1))
     prominence, slope = shape_reference(filled, df, band, fs, int(quiet.sum()))
+    hump_fit = hump_fit_reference(filled, ~tonal, df, band, fs, int(quiet.sum()))
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
     envelope = envelope_slope_reference(frames, f, band, fs)
     return {
@@ -173,6 +244,7 @@ def scipy_features(
         "unsteadiness_db": np.percentile(lev, 50) - np.percentile(lev, 10) - expected,
         "quiet_share": quiet.mean(),
         "envelope_slope": envelope,
+        "hump_fit": hump_fit,
     }
 
 
