@@ -300,3 +300,24 @@ def test_hump_fit_grid_equals_each_pair_solved_alone(
     fast = _fit_grid(u, wt, ws, u_lo, u_hi, FIT_TILTS, FIT_WIDTHS_OCTAVES)
     slow = hump_fit_per_pair(u, wt, ws, u_lo, u_hi, FIT_TILTS, FIT_WIDTHS_OCTAVES)
     assert fast == pytest.approx(slow, rel=1e-9, abs=1e-9 * float(wt @ wt))
+
+
+@pytest.mark.parametrize("gain", [1e-100, 1e-120])
+def test_features_of_the_smallest_float_samples_are_the_gain_free_same(gain):
+    """Samples as small as a float file may hold (``analyze`` takes them down to ~1e-120):
+    their powers (~1e-200) square to nothing in a variance, which once made every bin look
+    steady (tonal) and the quiet level -3000 dB. Every level moves by the gain alone and every
+    gain-free feature stays where it is."""
+    x = synth.recording(
+        4096.0, 20.0, scene=synth.Scene(leak_distance_m=30.0, traffic_db=15.0), seed=3
+    )
+    base = compute_features(x, 4096.0, band_hz=(200.0, 1500.0))
+    small = compute_features(x * gain, 4096.0, band_hz=(200.0, 1500.0))
+    shift = 20.0 * math.log10(gain)
+    for name in ("level_db", "quiet_level_db", "l90_db"):
+        assert getattr(small, name) == pytest.approx(getattr(base, name) + shift, abs=1e-6), name
+    for name in ("tonality_db", "prominence_db", "unsteadiness_db", "quiet_share"):
+        assert getattr(small, name) == pytest.approx(getattr(base, name), abs=1e-6), name
+    assert not math.isnan(base.envelope_slope)
+    assert small.envelope_slope == pytest.approx(base.envelope_slope, rel=1e-6)
+    assert small.hump_fit == pytest.approx(base.hump_fit, rel=1e-6)
