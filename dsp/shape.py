@@ -305,8 +305,9 @@ def _fit_grid(
     the cost is ``b^T b - c^T r``). Every Gram entry but law.hump depends on the tilt alone or
     the hump alone, so only that one is summed per (tilt, hump) pair, over all humps at once
     (a vectorised loop); the subsets without the law (floor+hump, hump) are solved once per
-    hump and those without the hump once per tilt, and only if some pair needs them: the
-    result is bit for bit a per-pair evaluation's."""
+    hump and those without the hump once per tilt, and only if some pair needs them. Signs
+    are read off Cramer's numerators (the same as the coefficients' unless a quotient
+    underflows): the result is bit for bit the per-pair evaluation's, same formulas."""
     used = u.size
     bb = 0.0
     g11 = 0.0
