@@ -190,13 +190,18 @@ def _tonal_bins(
     core = np.zeros(nfreq, dtype=np.bool_)
     if nv < _MIN_FRAMES_FOR_CV:
         return core, core.copy()
+    # powers of samples as small as a float file may hold (~1e-100) square to nothing: the
+    # sums run over rows scaled by the power of two nearest 1 / the loudest of these frames'
+    # level, which is exact, so the test is the same at any ordinary gain
+    top_db = lev[order[nv - 1]]
+    scale = math.ldexp(1.0, min(max(-round(top_db * math.log2(10.0) / 10.0), -1000), 1000))
     # frame by frame, bins inner: the frames array is read row-wise (cache-friendly)
     acc = np.zeros(nfreq)
     acc2 = np.zeros(nfreq)
     for i in range(nv):
         row = frames[order[i]]
         for k in range(nfreq):
-            v = row[k]
+            v = row[k] * scale
             acc[k] += v
             acc2[k] += v * v
     for k in range(nfreq):
@@ -400,12 +405,15 @@ def _envelope_slope_kernel(
         for s in range(nseg):
             mean += frames[s, k]
         mean /= nseg
+        # deviations scaled by a power of two near 1 / mean (exact): squares of the powers of
+        # samples as small as a float file may hold (~1e-100) would underflow to nothing
+        unit = math.ldexp(1.0, -math.frexp(mean)[1])
         var = 0.0
         for s in range(nseg):
-            d = frames[s, k] - mean
+            d = (frames[s, k] - mean) * unit
             var += d * d
         var /= nseg
-        if math.sqrt(var) < DEFAULT_TONAL_CV * mean:
+        if math.sqrt(var) < DEFAULT_TONAL_CV * (mean * unit):
             steady[k] = True
     free = np.ones(nfreq, dtype=np.bool_)
     for k in range(k_first, k_last + 1):

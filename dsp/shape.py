@@ -207,66 +207,28 @@ FIT_MIN_BANDS = 6
 
 
 @jit
-def _one(g: np.ndarray, r: np.ndarray, bb: float, i: int) -> float:
-    # least squares on column i alone, its coefficient non-negative; bb when infeasible
-    if not g[i, i] > 0.0 or r[i] < 0.0:
+def _one(gii: float, ri: float, bb: float) -> float:
+    # least squares on one column alone, its coefficient non-negative; bb when infeasible
+    if not gii > 0.0 or ri < 0.0:
         return bb
-    return bb - r[i] * r[i] / g[i, i]
+    return bb - ri * ri / gii
 
 
 @jit
-def _two(g: np.ndarray, r: np.ndarray, bb: float, i: int, j: int) -> float:
-    # least squares on columns i and j, both coefficients positive; bb when infeasible
-    det = g[i, i] * g[j, j] - g[i, j] * g[i, j]
-    if not det > 1e-12 * g[i, i] * g[j, j]:
+def _two(gii: float, gjj: float, gij: float, ri: float, rj: float, bb: float) -> float:
+    # least squares on two columns, both coefficients positive; bb when infeasible
+    det = gii * gjj - gij * gij
+    if not det > 1e-12 * gii * gjj:
         return bb
-    ci = (r[i] * g[j, j] - r[j] * g[i, j]) / det
-    cj = (r[j] * g[i, i] - r[i] * g[i, j]) / det
+    ci = (ri * gjj - rj * gij) / det
+    cj = (rj * gii - ri * gij) / det
     if ci < 0.0 or cj < 0.0:
         return bb
-    return bb - ci * r[i] - cj * r[j]
+    return bb - ci * ri - cj * rj
 
 
 @jit
-def _nnls_cost(g: np.ndarray, r: np.ndarray, bb: float, k: int) -> float:
-    """Least ``|G c - b|^2`` over ``c >= 0`` for ``k`` (2 or 3) columns, given ``G^T G``
-    (``g``, symmetric), ``G^T b`` (``r``) and ``b^T b``. The problem is convex: when the
-    unconstrained optimum is feasible it is the answer, else the best feasible optimum of
-    the column subsets (at a subset's optimum the cost is ``b^T b - c^T r``)."""
-    if k == 2:
-        best = _two(g, r, bb, 0, 1)
-        if best < bb:
-            return max(best, 0.0)
-        return max(min(_one(g, r, bb, 0), _one(g, r, bb, 1)), 0.0)
-    m00 = g[1, 1] * g[2, 2] - g[1, 2] * g[1, 2]
-    m01 = g[0, 1] * g[2, 2] - g[1, 2] * g[0, 2]
-    m02 = g[0, 1] * g[1, 2] - g[1, 1] * g[0, 2]
-    det = g[0, 0] * m00 - g[0, 1] * m01 + g[0, 2] * m02
-    if det > 1e-12 * g[0, 0] * g[1, 1] * g[2, 2]:
-        c0 = (
-            r[0] * m00
-            - g[0, 1] * (r[1] * g[2, 2] - g[1, 2] * r[2])
-            + g[0, 2] * (r[1] * g[1, 2] - g[1, 1] * r[2])
-        ) / det
-        c1 = (
-            g[0, 0] * (r[1] * g[2, 2] - g[1, 2] * r[2])
-            - r[0] * m01
-            + g[0, 2] * (g[0, 1] * r[2] - r[1] * g[0, 2])
-        ) / det
-        c2 = (
-            g[0, 0] * (g[1, 1] * r[2] - r[1] * g[1, 2])
-            - g[0, 1] * (g[0, 1] * r[2] - r[1] * g[0, 2])
-            + r[0] * m02
-        ) / det
-        if c0 >= 0.0 and c1 >= 0.0 and c2 >= 0.0:
-            return max(bb - c0 * r[0] - c1 * r[1] - c2 * r[2], 0.0)
-    best = min(_two(g, r, bb, 0, 1), _two(g, r, bb, 0, 2), _two(g, r, bb, 1, 2))
-    best = min(best, _one(g, r, bb, 0), _one(g, r, bb, 1), _one(g, r, bb, 2))
-    return max(best, 0.0)
-
-
-@jit
-def hump_fit_kernel(
+def _fit_levels(
     spectrum: np.ndarray,
     free: np.ndarray,
     df: float,
@@ -274,12 +236,10 @@ def hump_fit_kernel(
     band_hi: float,
     fs: float,
     n_averages: int,
-    tilts: np.ndarray,
-    widths: np.ndarray,
-) -> float:
-    """``hump_fit`` of a one-sided ``spectrum`` (bins ``k * df``, each an average of
-    ``n_averages`` frames; only bins where ``free`` is set are read): see above. NaN (no
-    evidence) when the context holds fewer than ``FIT_MIN_BANDS`` sixth-octave bands."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """``(u, wt, ws, u_lo, u_hi)`` of the fit: the sixth-octave bands' centres (log2 Hz),
+    weights (1 / relative standard error) and weights over level (levels over their maximum),
+    and the leak band's ends in log2 Hz. Empty arrays when the context holds no band."""
     nfreq = spectrum.size
     f_lo = max(LOWEST_BIN * df, band_lo / 2.0**CONTEXT_OCTAVES)
     if band_lo < LOW_BAND_HZ:
@@ -287,7 +247,7 @@ def hump_fit_kernel(
         f_lo = max(LOWEST_BIN * df, band_lo)
     f_hi = min(TOP_OF_NYQUIST * fs / 2.0, band_hi * 2.0**CONTEXT_OCTAVES)
     if f_hi <= f_lo:
-        return math.nan
+        return np.empty(0), np.empty(0), np.empty(0), 0.0, 0.0
     n_bands = max(1, math.floor(FIT_PER_OCTAVE * math.log2(f_hi / f_lo)))
     u = np.empty(n_bands)
     y = np.empty(n_bands)
@@ -312,31 +272,59 @@ def hump_fit_kernel(
         noise2 = HANN_ENBW_BINS / (m * max(n_averages, 1))
         wt[used] = 1.0 / math.sqrt(noise2 + FIT_RIPPLE * FIT_RIPPLE)
         used += 1
-    if used < FIT_MIN_BANDS:
-        return math.nan
     u_lo = math.log2(max(band_lo, f_lo))
     u_hi = math.log2(min(band_hi, TOP_OF_NYQUIST * fs / 2.0))
+    if used == 0:
+        return u[:0], wt[:0], y[:0], u_lo, u_hi
     # levels over their maximum: the fit is the same at any scale, and 1/level must not
     # overflow for samples as small as a float file may hold (powers down to ~1e-240)
     top = np.max(y[:used])
-    for i in range(used):
-        y[i] /= top
-    # rows scaled by weight / level: a relative error per band, the same at any gain
     ws = np.empty(used)
+    for i in range(used):
+        # rows scaled by weight / level: a relative error per band, the same at any gain
+        ws[i] = wt[i] / (y[i] / top)
+    return u[:used].copy(), wt[:used].copy(), ws, u_lo, u_hi
+
+
+@jit
+def _fit_grid(
+    u: np.ndarray,
+    wt: np.ndarray,
+    ws: np.ndarray,
+    u_lo: float,
+    u_hi: float,
+    tilts: np.ndarray,
+    widths: np.ndarray,
+) -> float:
+    """The drop in least ``|G c - wt|^2`` (``c >= 0``) from the background's columns (a power
+    law of each tilt, a white floor) to the background's plus a hump's (each centre x width),
+    rows scaled by ``ws``: the best over the grid of each.
+
+    Each 2- or 3-column problem is convex: when the unconstrained optimum is feasible it is
+    the answer, else the best feasible optimum of the column subsets (at a subset's optimum
+    the cost is ``b^T b - c^T r``). Every Gram entry but law.hump depends on the tilt alone or
+    the hump alone, so only that one is summed per (tilt, hump) pair, over all humps at once
+    (a vectorised loop); the subsets without the law (floor+hump, hump) are solved once per
+    hump and those without the hump once per tilt, and only if some pair needs them. Signs
+    are read off Cramer's numerators (the same as the coefficients' unless a quotient
+    underflows): the result is bit for bit the per-pair evaluation's, same formulas."""
+    used = u.size
     bb = 0.0
     g11 = 0.0
     r1 = 0.0
     for i in range(used):
-        ws[i] = wt[i] / y[i]
         bb += wt[i] * wt[i]
         g11 += ws[i] * ws[i]
         r1 += ws[i] * wt[i]
     n_centres = math.floor((u_hi - u_lo + 1.5) / FIT_CENTRE_STEP_OCTAVES + 1e-9) + 1
     n_humps = n_centres * widths.size
-    hump = np.empty((n_humps, used))
+    hump = np.empty((used, n_humps))  # band-major: the pair loop runs along humps
     g22 = np.empty(n_humps)
     g12 = np.empty(n_humps)
     r2 = np.empty(n_humps)
+    m00 = np.empty(n_humps)  # the 3x3 cofactors and numerators that do not involve the law
+    a1 = np.empty(n_humps)
+    a2 = np.empty(n_humps)
     for c in range(n_centres):
         uc = u_lo - 1.0 + c * FIT_CENTRE_STEP_OCTAVES
         for w in range(widths.size):
@@ -347,18 +335,22 @@ def hump_fit_kernel(
             for i in range(used):
                 z = (u[i] - uc) / widths[w]
                 v = math.exp(-0.5 * z * z) * ws[i]
-                hump[h, i] = v
+                hump[i, h] = v
                 s22 += v * v
                 s12 += v * ws[i]
                 s2 += v * wt[i]
             g22[h] = s22
             g12[h] = s12
             r2[h] = s2
+            m00[h] = g11 * s22 - s12 * s12
+            a1[h] = r1 * s22 - s12 * s2
+            a2[h] = r1 * s12 - g11 * s2
     law = np.empty(used)
-    g = np.zeros((3, 3))
-    r = np.zeros(3)
+    g02 = np.empty(n_humps)
+    subsets = np.zeros(n_humps, dtype=np.bool_)  # a pair with this hump needs its subsets
     best0 = bb
     best1 = bb
+    slack = 1e-12 * bb
     for t in range(tilts.size):
         g00 = 0.0
         g01 = 0.0
@@ -368,22 +360,70 @@ def hump_fit_kernel(
             g00 += law[i] * law[i]
             g01 += law[i] * ws[i]
             r0 += law[i] * wt[i]
-        g[0, 0] = g00
-        g[0, 1] = g01
-        g[1, 0] = g01
-        g[1, 1] = g11
-        r[0] = r0
-        r[1] = r1
-        best0 = min(best0, _nnls_cost(g, r, bb, 2))
+        background = _two(g00, g11, g01, r0, r1, bb)
+        if not background < bb:
+            background = min(_one(g00, r0, bb), _one(g11, r1, bb))
+        best0 = min(best0, max(background, 0.0))
+        g02[:] = 0.0
+        for i in range(used):
+            li = law[i]
+            for h in range(n_humps):
+                g02[h] += li * hump[i, h]
+        need_background = False
         for h in range(n_humps):
-            g02 = 0.0
-            for i in range(used):
-                g02 += law[i] * hump[h, i]
-            g[0, 2] = g02
-            g[2, 0] = g02
-            g[1, 2] = g12[h]
-            g[2, 1] = g12[h]
-            g[2, 2] = g22[h]
-            r[2] = r2[h]
-            best1 = min(best1, _nnls_cost(g, r, bb, 3))
+            gl = g02[h]
+            m01 = g01 * g22[h] - g12[h] * gl
+            m02 = g01 * g12[h] - g11 * gl
+            det = g00 * m00[h] - g01 * m01 + gl * m02
+            if det > 1e-12 * g00 * g11 * g22[h]:
+                n0 = r0 * m00[h] - g01 * a1[h] + gl * a2[h]
+                b2 = g01 * r2[h] - r1 * gl
+                n1 = g00 * a1[h] - r0 * m01 + gl * b2
+                n2 = g00 * (g11 * r2[h] - r1 * g12[h]) - g01 * b2 + r0 * m02
+                if n0 >= 0.0 and n1 >= 0.0 and n2 >= 0.0:
+                    # feasible: the cost is bb - (n . r) / det; dividing each coefficient
+                    # first (below) moves it by a few ulps of bb at most, so the slack keeps
+                    # every pair that could beat the best
+                    if n0 * r0 + n1 * r1 + n2 * r2[h] > (bb - best1 - slack) * det:
+                        c0 = n0 / det
+                        c1 = n1 / det
+                        c2 = n2 / det
+                        best1 = min(best1, max(bb - c0 * r0 - c1 * r1 - c2 * r2[h], 0.0))
+                    continue
+            subsets[h] = True
+            need_background = True
+            det2 = g00 * g22[h] - gl * gl
+            if det2 > 1e-12 * g00 * g22[h]:
+                n0 = r0 * g22[h] - r2[h] * gl
+                n2 = r2[h] * g00 - r0 * gl
+                if n0 >= 0.0 and n2 >= 0.0 and n0 * r0 + n2 * r2[h] > (bb - best1 - slack) * det2:
+                    best1 = min(best1, max(_two(g00, g22[h], gl, r0, r2[h], bb), 0.0))
+        if need_background:
+            cost = min(_two(g00, g11, g01, r0, r1, bb), _one(g00, r0, bb), _one(g11, r1, bb))
+            best1 = min(best1, max(cost, 0.0))
+    for h in range(n_humps):
+        if subsets[h]:
+            cost = min(_two(g11, g22[h], g12[h], r1, r2[h], bb), _one(g22[h], r2[h], bb))
+            best1 = min(best1, max(cost, 0.0))
     return max(best0 - best1, 0.0)
+
+
+@jit
+def hump_fit_kernel(
+    spectrum: np.ndarray,
+    free: np.ndarray,
+    df: float,
+    band_lo: float,
+    band_hi: float,
+    fs: float,
+    n_averages: int,
+    tilts: np.ndarray,
+    widths: np.ndarray,
+) -> float:
+    """``hump_fit`` of a one-sided ``spectrum`` (bins ``k * df``, each an average of
+    ``n_averages`` frames; only bins where ``free`` is set are read): see above. NaN (no
+    evidence) when the context holds fewer than ``FIT_MIN_BANDS`` sixth-octave bands."""
+    u, wt, ws, u_lo, u_hi = _fit_levels(spectrum, free, df, band_lo, band_hi, fs, n_averages)
+    if u.size < FIT_MIN_BANDS:
+        return math.nan
+    return _fit_grid(u, wt, ws, u_lo, u_hi, tilts, widths)

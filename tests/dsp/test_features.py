@@ -266,3 +266,58 @@ def test_hump_fit_is_nan_without_context_to_fit():
     rng = np.random.default_rng(3)
     cut = compute_features(rng.standard_normal(60 * 60), 60.0, band_hz=(20.0, 300.0))
     assert math.isnan(cut.hump_fit)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n_bands=st.integers(6, 20),
+    tilt=st.floats(0.0, 4.0),
+    hump_db=st.floats(0.0, 15.0),
+    hump_at=st.floats(0.0, 1.0),
+    scale_db=st.floats(-2000.0, 100.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_hump_fit_grid_equals_each_pair_solved_alone(
+    n_bands, tilt, hump_db, hump_at, scale_db, seed
+):
+    """The grid search (Gram entries shared across pairs, subsets solved once per tilt or
+    hump, pairs that cannot win skipped) gives what solving every (tilt, hump) pair's
+    non-negative least squares on its own gives: a tilted background with a white floor, a
+    hump of any size anywhere, noisy levels, any gain."""
+    from dsp.shape import FIT_TILTS, FIT_WIDTHS_OCTAVES, _fit_grid
+    from tests.helpers.dsp_reference import hump_fit_per_pair
+
+    rng = np.random.default_rng(seed)
+    u = 7.0 + np.arange(n_bands) / 6.0 + rng.uniform(0.0, 0.01, n_bands)
+    u_lo, u_hi = u[0] + 0.5, u[-1] - 0.5
+    centre = u[0] + hump_at * (u[-1] - u[0])
+    level = 2.0 ** (-tilt * (u - u[0])) + 1e-2
+    level += 10 ** (hump_db / 10) * level.min() * np.exp(-0.5 * ((u - centre) / 0.6) ** 2)
+    level *= rng.chisquare(40, n_bands) / 40 * 10 ** (scale_db / 10)
+    level /= level.max()
+    wt = 1.0 / np.sqrt(rng.uniform(0.001, 0.5, n_bands) + 0.15**2)
+    ws = wt / level
+    fast = _fit_grid(u, wt, ws, u_lo, u_hi, FIT_TILTS, FIT_WIDTHS_OCTAVES)
+    slow = hump_fit_per_pair(u, wt, ws, u_lo, u_hi, FIT_TILTS, FIT_WIDTHS_OCTAVES)
+    assert fast == pytest.approx(slow, rel=1e-9, abs=1e-9 * float(wt @ wt))
+
+
+@pytest.mark.parametrize("gain", [1e-100, 1e-120])
+def test_features_of_the_smallest_float_samples_are_the_gain_free_same(gain):
+    """Samples as small as a float file may hold (``analyze`` takes them down to ~1e-120):
+    their powers (~1e-200) square to nothing in a variance, which once made every bin look
+    steady (tonal) and the quiet level -3000 dB. Every level moves by the gain alone and every
+    gain-free feature stays where it is."""
+    x = synth.recording(
+        4096.0, 20.0, scene=synth.Scene(leak_distance_m=30.0, traffic_db=15.0), seed=3
+    )
+    base = compute_features(x, 4096.0, band_hz=(200.0, 1500.0))
+    small = compute_features(x * gain, 4096.0, band_hz=(200.0, 1500.0))
+    shift = 20.0 * math.log10(gain)
+    for name in ("level_db", "quiet_level_db", "l90_db"):
+        assert getattr(small, name) == pytest.approx(getattr(base, name) + shift, abs=1e-6), name
+    for name in ("tonality_db", "prominence_db", "unsteadiness_db", "quiet_share"):
+        assert getattr(small, name) == pytest.approx(getattr(base, name), abs=1e-6), name
+    assert not math.isnan(base.envelope_slope)
+    assert small.envelope_slope == pytest.approx(base.envelope_slope, rel=1e-6)
+    assert small.hump_fit == pytest.approx(base.hump_fit, rel=1e-6)

@@ -15,7 +15,7 @@ import scipy.stats
 
 from dsp.features import octave_bands
 
-__all__ = ["hump_fit_reference", "scipy_features", "shape_reference"]
+__all__ = ["hump_fit_per_pair", "hump_fit_reference", "scipy_features", "shape_reference"]
 
 
 def _lower_hull(u: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -176,6 +176,66 @@ def hump_fit_reference(
     return float(max(_nnls_costs(background, wt).min() - _nnls_costs(full, wt).min(), 0.0))
 
 
+def _nnls_per_pair(cols: list[list[float]], b: list[float]) -> float:
+    """Least ``|G c - b|^2`` over ``c >= 0`` for 2 or 3 columns, in plain floats: the Gram
+    matrix summed over the rows, the unconstrained optimum by Cramer's rule if it is
+    feasible, else the best feasible optimum of the column subsets."""
+    k = len(cols)
+    g = [
+        [math.fsum(x * y for x, y in zip(cols[i], cols[j], strict=True)) for j in range(k)]
+        for i in range(k)
+    ]
+    r = [math.fsum(x * y for x, y in zip(cols[i], b, strict=True)) for i in range(k)]
+    bb = math.fsum(x * x for x in b)
+
+    def solve(idx: tuple[int, ...]) -> float:
+        m = np.array([[g[i][j] for j in idx] for i in idx])
+        det = float(np.linalg.det(m))
+        if not det > 1e-12 * float(np.prod(np.diag(m))):
+            return bb
+        c = np.linalg.solve(m, [r[i] for i in idx])
+        if np.any(c < 0.0):
+            return bb
+        return bb - float(sum(c[n] * r[i] for n, i in enumerate(idx)))
+
+    whole = solve(tuple(range(k)))
+    if whole < bb:
+        return max(whole, 0.0)
+    subsets = [s for size in range(1, k) for s in itertools.combinations(range(k), size)]
+    return max(min(solve(s) for s in subsets), 0.0)
+
+
+def hump_fit_per_pair(
+    u: np.ndarray,
+    wt: np.ndarray,
+    ws: np.ndarray,
+    u_lo: float,
+    u_hi: float,
+    tilts: np.ndarray,
+    widths: np.ndarray,
+) -> float:
+    """``dsp.shape._fit_grid`` evaluated the straightforward way: every (tilt, hump) pair's
+    columns built and its non-negative least squares solved on its own."""
+    b = [float(v) for v in wt]
+    floor = [float(v) for v in ws]
+    n_centres = math.floor((u_hi - u_lo + 1.5) / 0.25 + 1e-9) + 1
+    humps = [
+        [
+            math.exp(-0.5 * ((ui - (u_lo - 1.0 + 0.25 * c)) / w) ** 2) * si
+            for ui, si in zip(u, ws, strict=True)
+        ]
+        for c in range(n_centres)
+        for w in widths
+    ]
+    best0 = best1 = math.fsum(x * x for x in b)
+    for t in tilts:
+        law = [2.0 ** (-t * (ui - u_lo)) * si for ui, si in zip(u, ws, strict=True)]
+        best0 = min(best0, _nnls_per_pair([law, floor], b))
+        for hump in humps:
+            best1 = min(best1, _nnls_per_pair([law, floor, hump], b))
+    return max(best0 - best1, 0.0)
+
+
 def scipy_features(
     x: np.ndarray,
     fs: float,
@@ -183,8 +243,11 @@ def scipy_features(
     band: tuple[float, float],
     margin: float = 2.0,
     cv: float = 0.5,
+    *,
+    hump_fit: bool = True,
 ) -> dict[str, object]:
-    """The features ``compute_features`` returns (``bands``: octave-band levels in dB)."""
+    """The features ``compute_features`` returns (``bands``: octave-band levels in dB);
+    ``hump_fit`` NaN without its fit (``hump_fit=False``: the benchmark times it apart)."""
     kw = {"window": "hann", "nperseg": nperseg, "noverlap": nperseg // 2, "detrend": "constant"}
     f, psd = scipy.signal.welch(x, fs, **kw)
     _, _, spec = scipy.signal.spectrogram(x, fs, **kw)
@@ -226,7 +289,9 @@ def scipy_features(
     free = filled[sel].sum() * df
     expected = 1.2816 * 10 / np.log(10) * np.sqrt(1.5 / max(free_in_band, 1))
     prominence, slope = shape_reference(filled, df, band, fs, int(quiet.sum()))
-    hump_fit = hump_fit_reference(filled, ~tonal, df, band, fs, int(quiet.sum()))
+    fit = (
+        hump_fit_reference(filled, ~tonal, df, band, fs, int(quiet.sum())) if hump_fit else math.nan
+    )
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
     envelope = envelope_slope_reference(frames, f, band, fs)
     return {
@@ -244,7 +309,7 @@ def scipy_features(
         "unsteadiness_db": np.percentile(lev, 50) - np.percentile(lev, 10) - expected,
         "quiet_share": quiet.mean(),
         "envelope_slope": envelope,
-        "hump_fit": hump_fit,
+        "hump_fit": fit,
     }
 
 
