@@ -17,6 +17,7 @@ from tests.edge_agent.rules.helpers import reading
 
 DAY_MIN = 24 * 60
 ONSET = 180  # minutes: every blockage case starts here, after three dry hours
+DAY = 1440  # minutes: a dry day first, where a case needs the ends' day learnt
 
 
 def diurnal(m: float, mean: float = 60.0, swing: float = 25.0) -> float:
@@ -469,6 +470,94 @@ class TestReachBlockage:
         ]
         cleared = events[1][0]
         assert ONSET + 60 + 15 <= cleared <= ONSET + 60 + 45  # back near the start, held 15 min
+
+    # (top's zero, bottom's zero, dry day's swing, seed): a dry day at both ends alike, read
+    # through drifted zeros; each of these raised on the code before the swing's gain
+    DRIFTED = (
+        pytest.param(20.0, -25.0, 25.0, 1, id="bottom 25 mm low, top 20 high"),
+        pytest.param(20.0, -25.0, 25.0, 2, id="the same, other noise"),
+        pytest.param(15.0, -20.0, 25.0, 1, id="bottom 20 mm low, top 15 high"),
+        pytest.param(-20.0, 20.0, 25.0, 1, id="top 20 mm low, bottom 20 high"),
+    )
+
+    @staticmethod
+    def drifted(up_zero, down_zero, swing, blocked_at=None):
+        """Three dry days on a 61 m reach, each gauge's zero off by its drift (a reading
+        never under 0); from ``blocked_at`` (minutes) the top backs up and the bottom starves."""
+
+        def up(m):
+            true = diurnal(m, 45.0, swing)
+            if blocked_at is not None:
+                true += ramp(m, 6, start=blocked_at)
+            return max(true + up_zero, 0.0)
+
+        def down(m):
+            true = diurnal(m - 2, 50.0, swing)
+            if blocked_at is not None:
+                true = max(true - ramp(m, 3, start=blocked_at, top=30), 5.0)
+            return max(true + down_zero, 0.0)
+
+        return up, down
+
+    @pytest.mark.parametrize(("up_zero", "down_zero", "swing", "seed"), DRIFTED)
+    def test_a_dry_day_through_drifted_zeros_is_no_blockage(self, up_zero, down_zero, swing, seed):
+        """A zero drifted low makes every change of flow a larger relative change at that
+        end: judged in the currency of the ends' own dry-day swings (after the first day
+        that learns them), both ends move alike."""
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=61.0)
+        up, down = self.drifted(up_zero, down_zero, swing)
+        events = run_reach(up, down, 3 * 1440, reach=reach, seed=seed)
+        assert [(m, k) for m, k in kinds_at(events) if m >= 1440] == []
+
+    @pytest.mark.parametrize(("up_zero", "down_zero", "swing", "seed"), DRIFTED)
+    def test_a_blockage_through_drifted_zeros_is_still_raised(
+        self, up_zero, down_zero, swing, seed
+    ):
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=61.0)
+        onset = 2 * 1440 + 600  # 10:00 on the third day, the sewer near its daily mean
+        up, down = self.drifted(up_zero, down_zero, swing, blocked_at=onset)
+        events = run_reach(up, down, onset + 60, reach=reach, seed=seed)
+        raised = [m for m, k in kinds_at(events) if k == "sewer.blockage_suspected" and m >= 1440]
+        assert raised and onset < raised[0] <= onset + 15
+
+    @pytest.mark.parametrize(
+        ("name", "top", "bottom", "blocked"),
+        [
+            (
+                "a satellite's pulse meets a blockage: the top surcharges, the bottom sees it",
+                lambda m: 20 + step(m, 60, DAY) + ramp(m, 80, start=DAY + 2, top=1200),
+                lambda m: 25 + step(m, 25, DAY + 3, minutes=6),
+                True,
+            ),
+            (
+                "a pulse spreading on its way: the bottom rises half as much as the top",
+                lambda m: 20 + step(m, 60, DAY, minutes=6),
+                lambda m: 25 + step(m, 30, DAY + 3, minutes=10),
+                False,
+            ),
+            (
+                "a pulse twice the day's highest, the bottom rising a quarter as much",
+                lambda m: 20 + step(m, 120, DAY, minutes=8),
+                lambda m: 25 + step(m, 15, DAY + 3, minutes=12),
+                False,
+            ),
+        ],
+    )
+    def test_a_top_outrunning_a_flow_wave(self, name, top, bottom, blocked):
+        """A rise at both ends is a flow wave, unless the top climbs to several times the
+        bottom's rise and over anything the day brought it: a blockage whose backwater
+        outruns the flow wave that met it (a dry blockage missed on a dev seed)."""
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=166.0)
+
+        def day(f):
+            return lambda m: f(m) + (15.0 if m % 240 < 20 else 0.0)  # a satellite's pulses
+
+        events = run_reach(day(top), day(bottom), DAY + 60, reach=reach)
+        raised = [m for m, k in kinds_at(events) if k == "sewer.blockage_suspected"]
+        if blocked:
+            assert raised and DAY < raised[0] <= DAY + 15, name
+        else:
+            assert [m for m in raised if m >= DAY] == [], name
 
 
 class TestManholeOverflow:
