@@ -11,7 +11,8 @@
   flow falling to 30 is as telling as a metre falling to 60 cm. A blockage between them
   moves them apart. The divergence must reach ``reach_shift_pct``, stand ``reach_min_t``
   standard errors above the gauges' own scatter, come from an upstream end still rising or
-  a downstream end clearly starved (a step at the top that has stopped is a flow wave on its
+  a downstream end clearly starved (against a baseline hour of dry weather: a storm's tail
+  recedes faster at the bottom; a step at the top that has stopped is a flow wave on its
   way down), and last ``reach_confirm_s`` (a rise at the top: until a flow wave would have
   reached the bottom; with the bottom unseen for now, half an hour); while the station's
   wet well below stands high (over its assist level, or the high-high float), a rise
@@ -457,9 +458,8 @@ class ReachBlockageRule:
         self.steady = math.log1p(config.reach_steady_pct / 100.0)
         # a backwater takes a while to drain after the sewer below comes down, and the baseline
         # must have forgotten it before the ends are compared again
-        self._quiet_after_backwater_s = (
-            BACKWATER_DRAIN_S + config.reach_recent_s + config.reach_gap_s + config.reach_baseline_s
-        )
+        self._windows_s = config.reach_recent_s + config.reach_gap_s + config.reach_baseline_s
+        self._quiet_after_backwater_s = BACKWATER_DRAIN_S + self._windows_s
         length = reach.length_m if reach.length_m is not None else DEFAULT_REACH_LENGTH_M
         self.wave_s = length / config.reach_wave_m_per_s
         self.active = False
@@ -597,6 +597,13 @@ class ReachBlockageRule:
             self._linger(ts)
         evidence, figures = self.diverging(ts)
         if evidence and not self.rain.dry(ts):
+            evidence = None
+        if evidence == "starved" and self.rain.rained_within(
+            ts, self._windows_s + self.rain.dry_for_s
+        ):
+            # a storm's run-off peaks later and recedes faster at the bottom (more catchment
+            # above it) than at the top: a fall at the bottom is measured against a baseline
+            # of dry-weather flow only, one that began after an hour's dry weather
             evidence = None
         history = self._history
         if history and ts < history[-1][0]:

@@ -559,6 +559,54 @@ class TestReachBlockage:
         else:
             assert [m for m in raised if m >= DAY] == [], name
 
+    @staticmethod
+    def storm(peak, lag, tau):
+        """A storm's run-off at one end: rising for the hour of rain (to ONSET) and ``lag``
+        minutes more, then receding with time constant ``tau`` minutes."""
+
+        def depth(m):
+            if m < ONSET - 60:
+                return 0.0
+            if m < ONSET + lag:
+                return peak * (m - (ONSET - 60)) / (60 + lag)
+            return peak * math.exp(-(m - ONSET - lag) / tau)
+
+        return depth
+
+    @pytest.mark.parametrize(
+        ("top", "bottom"),
+        [
+            pytest.param((15, 0, 40), (80, 30, 20), id="bottom peaks 30 min late, recedes fast"),
+            pytest.param((15, 0, 40), (90, 40, 15), id="bottom peaks 40 min late"),
+            pytest.param((20, 10, 30), (80, 35, 25), id="both late, the bottom more"),
+        ],
+    )
+    def test_a_storm_s_tail_receding_at_the_bottom_is_not_starving(self, top, bottom):
+        """An hour of rain ends at ONSET; the run-off peaks later and recedes faster at the
+        bottom (more catchment above it). An hour after the rain its fall against a baseline
+        hour still in the storm's tail is no starved bottom."""
+        up, down = self.storm(*top), self.storm(*bottom)
+        events = run_reach(
+            lambda m: 60 + up(m),
+            lambda m: 75 + down(m),
+            ONSET + 240,
+            rain=lambda m: 8.0 if ONSET - 60 <= m < ONSET else 0.0,
+        )
+        assert kinds_at(events) == []
+
+    def test_a_starved_bottom_two_hours_after_rain_is_still_raised(self):
+        """Blocked 130 min after the rain stopped (dry by the benchmark's count), the storm
+        long drained: starved once the baseline hour is all dry weather."""
+        onset = ONSET + 130
+        events = run_reach(
+            lambda m: 60.0,
+            lambda m: 80 - ramp(m, 4, start=onset, top=45),
+            onset + 60,
+            rain=lambda m: 8.0 if ONSET - 60 <= m < ONSET else 0.0,
+        )
+        raised = [m for m, k in kinds_at(events) if k == "sewer.blockage_suspected"]
+        assert raised and onset < raised[0] <= onset + 15
+
 
 class TestManholeOverflow:
     def run(self, level, minutes, rim=3000.0, rain=None, poll_min=1):
