@@ -19,12 +19,12 @@
   upstream is its backwater, not a blockage, nor for half an hour and a baseline after it
   drains; nor a rise at the top for as long after a reach above was suspected blocked (its
   backwater comes down as a surge when cleared). A stuck gauge (``STUCK_READINGS`` equal
-  readings) is an unseen end, and starts afresh when it moves again. Each end's change is
-  scaled by how much it swings over a dry day against the other end (``_Swing``): a gauge's
-  zero drifted low makes every change of flow a larger relative one there.
-  ``sewer.blockage_suspected`` names the reach; it clears once both ends are back near where
-  they stood (``reach_clear_after_s``), or once they have pulled apart no further for three hours
-  (then ``last_active`` follows on until the ends are back: it may still be blocked).
+  readings) is an unseen end, and starts afresh when it moves again. A rise at the top
+  with the bottom rising too backs up only if it outruns the flow wave (``OUTRUN``) past
+  the top's highs of the last day (``_Swing``). ``sewer.blockage_suspected`` names the
+  reach; it clears once both ends are back near where they stood (``reach_clear_after_s``),
+  or once they have pulled apart no further for three hours (then ``last_active`` follows
+  on until the ends are back: it may still be blocked).
 - ``ManholeOverflowRule``: a gauge with a known rim: ``overflow.risk`` when the level will
   reach the rim within ``eta_s`` at its recent rate (above ``eta_from_fraction`` of the
   depth; the rate trusted only as far ahead as the rise has lasted: a surge that fills the
@@ -113,17 +113,12 @@ RISE_TRUST = 1.0
 # wave would have reached the bottom: a blockage backing the top up while the flow wave
 # that met it passes the bottom.
 OUTRUN = 4.0
-# Each end's dry day: its level's interquartile range over a day of ten-minute means (the
-# diurnal swing). A gauge whose zero has drifted low reads every change of flow as a larger
-# relative change (20 mm of a 40 mm flow read as 20 of 20), one drifted high as a smaller:
-# the ratio of the two ends' swings over the same day is how much more one end moves than
-# the other for the same change of flow, and each end's change is judged in that currency.
+# The top's day: its ten-minute means over the last day, whose highest is the highest a day's
+# flow (its peaks, satellites' pulses) takes it (``OUTRUN``).
 SWING_BIN_S = 600.0
 SWING_SPAN_S = 24 * 3600.0
-SWING_MIN_BINS = 120  # 20 hours: most of a day's swing
+SWING_MIN_BINS = 120  # 20 hours: most of a day
 SWING_MIN_READINGS = 3  # per bin
-SWING_MIN = 0.04  # a swing under 4 % is the gauges' noise, not a dry day's: no gain
-GAIN_MAX = 2.0  # each end's change scaled by at most this either way
 
 
 class DryWeather:
@@ -227,15 +222,14 @@ class _Window:
 
 class _Swing:
     """Ten-minute means (``SWING_BIN_S``) of one end's ``ln`` level over the last day, and
-    their interquartile range: how far a day's flow swings that end."""
+    their highest: as high as a day's flow takes that end."""
 
     def __init__(self) -> None:
         self.bins: deque[float] = deque(maxlen=int(SWING_SPAN_S // SWING_BIN_S))
         self._start: float | None = None
         self._sum = 0.0
         self._n = 0
-        self._spread: float | None = None  # as of the last bin closed
-        self._high: float | None = None
+        self._high: float | None = None  # as of the last bin closed
 
     def push(self, ts: float, x: float) -> None:
         start = ts - ts % SWING_BIN_S
@@ -245,27 +239,14 @@ class _Swing:
             elif self._n >= SWING_MIN_READINGS:
                 self.bins.append(self._sum / self._n)
             self._sum, self._n = 0.0, 0
-            self._spread = self._iqr()
             self._high = max(self.bins) if len(self.bins) >= SWING_MIN_BINS else None
         self._start = start
         self._sum += x
         self._n += 1
 
-    def spread(self) -> float | None:
-        """The interquartile range of the day's ten-minute means (``ln`` units); ``None``
-        before ``SWING_MIN_BINS`` of them."""
-        return self._spread
-
     def high(self) -> float | None:
         """The day's highest ten-minute mean; ``None`` before ``SWING_MIN_BINS``."""
         return self._high
-
-    def _iqr(self) -> float | None:
-        if len(self.bins) < SWING_MIN_BINS:
-            return None
-        means = sorted(self.bins)
-        n = len(means)
-        return means[int(HIGH * n)] - means[int(LOW * n)]
 
 
 class _End:
@@ -517,14 +498,12 @@ class ReachBlockageRule:
         if below is not None and 0 <= ts - below <= self._quiet_after_backwater_s:
             return None, {}  # backed up from below, or draining since: no evidence here
         known = down.fresh(ts) and down.ready()
-        # each end's change in the currency of the other's (``gain``: a drifted zero)
-        g = self.gain()
-        up_shift = up.shift() * g
-        down_shift = down.shift() / g if known else 0.0
-        error = math.hypot(up.error() * g, down.error() / g if known else 0.0)
+        up_shift = up.shift()
+        down_shift = down.shift() if known else 0.0
+        error = math.hypot(up.error(), down.error() if known else 0.0)
         figures = {
-            "shift_pct": _pct(up.shift()),
-            "downstream_shift_pct": _pct(down.shift()) if known else None,
+            "shift_pct": _pct(up_shift),
+            "downstream_shift_pct": _pct(down_shift) if known else None,
         }
         divergence = up_shift - down_shift
         if divergence < self.apart or divergence < self.config.reach_min_t * error:
@@ -537,19 +516,15 @@ class ReachBlockageRule:
         # and aliases a satellite's pulses, so it can veto a rise at the top (the flow came
         # in at the bottom too) but not tell of a starved bottom by itself
         level_below = known and not self.inflow
-        if (
-            level_below
-            and down.shift(LOWEST) / g <= -starved_by
-            and up.shift(LOW) * g >= -self.steady
-        ):
+        if level_below and down.shift(LOWEST) <= -starved_by and up.shift(LOW) >= -self.steady:
             return "starved", figures
         above = self.blocked_above()
         if above is not None and 0 <= ts - above <= self._quiet_after_backwater_s:
             # a blockage above cleared: its backwater comes down as a surge, at the top first
             return None, figures
         if (
-            up.shift(HIGH) * g >= half
-            and up.climbing() * g >= self.apart / CLIMB_PARTS
+            up.shift(HIGH) >= half
+            and up.climbing() >= self.apart / CLIMB_PARTS
             and (
                 not known
                 or down_shift <= self.steady
@@ -574,20 +549,6 @@ class ReachBlockageRule:
             and up_shift >= OUTRUN * down_shift
             and self.up.recent.mean() >= high + 2 * self.apart
         )
-
-    def gain(self) -> float:
-        """How much each end's change is scaled: the top's times this, the bottom's over it.
-        The square root of the ratio of the ends' dry-day swings (``_Swing``), so that a
-        change of flow moves both alike: a bottom gauge whose zero has drifted low swings
-        more than its top, and its relative fall says less. 1 before a day of both ends'
-        swings, with either under ``SWING_MIN`` (no swing to tell), or at a station's
-        inflow; at most ``GAIN_MAX`` either way."""
-        if self.inflow:
-            return 1.0
-        up, down = self.up.swing.spread(), self.down.swing.spread()
-        if up is None or down is None or min(up, down) < SWING_MIN:
-            return 1.0
-        return min(max(math.sqrt(down / up), 1.0 / GAIN_MAX), GAIN_MAX)
 
     def _evaluate(self, ts: float) -> list[EventDraft]:
         if self.active:
