@@ -11,17 +11,20 @@
   flow falling to 30 is as telling as a metre falling to 60 cm. A blockage between them
   moves them apart. The divergence must reach ``reach_shift_pct``, stand ``reach_min_t``
   standard errors above the gauges' own scatter, come from an upstream end still rising or
-  a downstream end clearly starved (a step at the top that has stopped is a flow wave on its
+  a downstream end clearly starved (against a baseline hour of dry weather: a storm's tail
+  recedes faster at the bottom; a step at the top that has stopped is a flow wave on its
   way down), and last ``reach_confirm_s`` (a rise at the top: until a flow wave would have
   reached the bottom; with the bottom unseen for now, half an hour); while the station's
   wet well below stands high (over its assist level, or the high-high float), a rise
   upstream is its backwater, not a blockage, nor for half an hour and a baseline after it
   drains; nor a rise at the top for as long after a reach above was suspected blocked (its
   backwater comes down as a surge when cleared). A stuck gauge (``STUCK_READINGS`` equal
-  readings) is an unseen end, and starts afresh when it moves again. ``sewer.blockage_suspected``
-  names the reach; it clears once both ends are back near where they stood
-  (``reach_clear_after_s``), or once they have pulled apart no further for three hours
-  (then ``last_active`` follows on until the ends are back: it may still be blocked).
+  readings) is an unseen end, and starts afresh when it moves again. A rise at the top
+  with the bottom rising too backs up only if it outruns the flow wave (``OUTRUN``) past
+  the top's highs of the last day (``_Swing``). ``sewer.blockage_suspected`` names the
+  reach; it clears once both ends are back near where they stood (``reach_clear_after_s``),
+  or once they have pulled apart no further for three hours (then ``last_active`` follows
+  on until the ends are back: it may still be blocked).
 - ``ManholeOverflowRule``: a gauge with a known rim: ``overflow.risk`` when the level will
   reach the rim within ``eta_s`` at its recent rate (above ``eta_from_fraction`` of the
   depth; the rate trusted only as far ahead as the rise has lasted: a surge that fills the
@@ -104,6 +107,18 @@ INFLOW_POWER = 0.5
 MIN_SURCHARGE_RATIO = 0.25
 # A manhole's rate is trusted as far ahead as the rise has lasted (times this).
 RISE_TRUST = 1.0
+# A rise at the top with the bottom rising too is a flow wave (it moves both ends alike, the
+# bottom a little less as it spreads on the way), unless the top rose this many times as
+# much (``ln`` units) to over anything the last day's flow gave it, still climbing once the
+# wave would have reached the bottom: a blockage backing the top up while the flow wave
+# that met it passes the bottom.
+OUTRUN = 4.0
+# The top's day: its ten-minute means over the last day, whose highest is the highest a day's
+# flow (its peaks, satellites' pulses) takes it (``OUTRUN``).
+SWING_BIN_S = 600.0
+SWING_SPAN_S = 24 * 3600.0
+SWING_MIN_BINS = 120  # 20 hours: most of a day
+SWING_MIN_READINGS = 3  # per bin
 
 
 class DryWeather:
@@ -205,6 +220,35 @@ class _Window:
         return max(self.sumsq - self.sum * self.sum / self.n, 0.0) / (self.n - 1)
 
 
+class _Swing:
+    """Ten-minute means (``SWING_BIN_S``) of one end's ``ln`` level over the last day, and
+    their highest: as high as a day's flow takes that end."""
+
+    def __init__(self) -> None:
+        self.bins: deque[float] = deque(maxlen=int(SWING_SPAN_S // SWING_BIN_S))
+        self._start: float | None = None
+        self._sum = 0.0
+        self._n = 0
+        self._high: float | None = None  # as of the last bin closed
+
+    def push(self, ts: float, x: float) -> None:
+        start = ts - ts % SWING_BIN_S
+        if self._start is not None and start != self._start:
+            if start < self._start or start - self._start > SWING_SPAN_S:
+                self.bins.clear()  # the clock stepped back, or a day unheard: start afresh
+            elif self._n >= SWING_MIN_READINGS:
+                self.bins.append(self._sum / self._n)
+            self._sum, self._n = 0.0, 0
+            self._high = max(self.bins) if len(self.bins) >= SWING_MIN_BINS else None
+        self._start = start
+        self._sum += x
+        self._n += 1
+
+    def high(self) -> float | None:
+        """The day's highest ten-minute mean; ``None`` before ``SWING_MIN_BINS``."""
+        return self._high
+
+
 class _End:
     """One end of a reach: ``ln(value + floor)`` after a median of three (a level, or a
     station's inflow), in a recent window and a baseline window ``gap_s`` before it. The gap
@@ -241,8 +285,11 @@ class _End:
         self.steps = _Window(keep_sorted=True)
         self._last_raw: float | None = None
         self.same = 0  # readings in a row equal to this one (itself included)
+        self.swing = _Swing()
 
-    def update(self, value: float, ts: float) -> None:
+    def update(self, value: float, ts: float, learn: bool = True) -> None:
+        """Take a reading; with ``learn`` also into the day's swing (not while a blockage
+        is suspected, whose backwater and starving are no dry day's)."""
         raw = self.log(value)
         unstuck = self.same >= STUCK_READINGS and raw != self._last_raw
         if unstuck or (
@@ -278,6 +325,8 @@ class _End:
         while self.base.items and self.base.items[0][0] < edge:
             self.base.pop()
         self.slope.update(x, ts)
+        if learn and self.same < STUCK_READINGS:
+            self.swing.push(ts, x)
 
     def log(self, value: float) -> float:
         return self.power * math.log(max(value, 0.0) + self.floor)
@@ -390,9 +439,8 @@ class ReachBlockageRule:
         self.steady = math.log1p(config.reach_steady_pct / 100.0)
         # a backwater takes a while to drain after the sewer below comes down, and the baseline
         # must have forgotten it before the ends are compared again
-        self._quiet_after_backwater_s = (
-            BACKWATER_DRAIN_S + config.reach_recent_s + config.reach_gap_s + config.reach_baseline_s
-        )
+        self._windows_s = config.reach_recent_s + config.reach_gap_s + config.reach_baseline_s
+        self._quiet_after_backwater_s = BACKWATER_DRAIN_S + self._windows_s
         length = reach.length_m if reach.length_m is not None else DEFAULT_REACH_LENGTH_M
         self.wave_s = length / config.reach_wave_m_per_s
         self.active = False
@@ -421,14 +469,14 @@ class ReachBlockageRule:
         value = good_number(reading)
         if value is None:
             return []
-        self.up.update(value, reading.ts)
+        self.up.update(value, reading.ts, learn=not (self.active or self._lingering))
         return self._evaluate(reading.ts)
 
     def on_downstream(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
         if value is None:
             return []
-        self.down.update(value, reading.ts)
+        self.down.update(value, reading.ts, learn=not (self.active or self._lingering))
         return self._evaluate(reading.ts)
 
     def on_inflow(self, ts: float, mm_per_min: float) -> list[EventDraft]:
@@ -477,7 +525,11 @@ class ReachBlockageRule:
         if (
             up.shift(HIGH) >= half
             and up.climbing() >= self.apart / CLIMB_PARTS
-            and (not known or down.shift() <= self.steady)
+            and (
+                not known
+                or down_shift <= self.steady
+                or (level_below and self._outrun(up_shift, down_shift))
+            )
         ):
             # (confirmed only once a wave would have passed; with the bottom unseen for now,
             # its gauge silent or just back or the station's pumps running, only once a
@@ -485,6 +537,18 @@ class ReachBlockageRule:
             unseen = down.last_ts is not None and not known
             return "backing up", figures | {"unseen": unseen}
         return None, figures  # a step at the top that has settled: a flow wave on its way
+
+    def _outrun(self, up_shift: float, down_shift: float) -> bool:
+        """The top rose ``OUTRUN`` times as much as the bottom and stands over the day's
+        highest ten-minute mean by twice the shift asked: higher than any flow the day
+        brought it (a satellite's pulses, the morning peak), which a flow wave passing
+        does not make and a blockage backing it up does."""
+        high = self.up.swing.high()
+        return (
+            high is not None
+            and up_shift >= OUTRUN * down_shift
+            and self.up.recent.mean() >= high + 2 * self.apart
+        )
 
     def _evaluate(self, ts: float) -> list[EventDraft]:
         if self.active:
@@ -494,6 +558,13 @@ class ReachBlockageRule:
             self._linger(ts)
         evidence, figures = self.diverging(ts)
         if evidence and not self.rain.dry(ts):
+            evidence = None
+        if evidence == "starved" and self.rain.rained_within(
+            ts, self._windows_s + self.rain.dry_for_s
+        ):
+            # a storm's run-off peaks later and recedes faster at the bottom (more catchment
+            # above it) than at the top: a fall at the bottom is measured against a baseline
+            # of dry-weather flow only, one that began after an hour's dry weather
             evidence = None
         history = self._history
         if history and ts < history[-1][0]:

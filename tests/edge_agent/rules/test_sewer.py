@@ -17,6 +17,7 @@ from tests.edge_agent.rules.helpers import reading
 
 DAY_MIN = 24 * 60
 ONSET = 180  # minutes: every blockage case starts here, after three dry hours
+DAY = 1440  # minutes: a dry day first, where a case needs the ends' day learnt
 
 
 def diurnal(m: float, mean: float = 60.0, swing: float = 25.0) -> float:
@@ -469,6 +470,93 @@ class TestReachBlockage:
         ]
         cleared = events[1][0]
         assert ONSET + 60 + 15 <= cleared <= ONSET + 60 + 45  # back near the start, held 15 min
+
+    @pytest.mark.parametrize(
+        ("name", "top", "bottom", "blocked"),
+        [
+            (
+                "a satellite's pulse meets a blockage: the top surcharges, the bottom sees it",
+                lambda m: 20 + step(m, 60, DAY) + ramp(m, 80, start=DAY + 2, top=1200),
+                lambda m: 25 + step(m, 25, DAY + 3, minutes=6),
+                True,
+            ),
+            (
+                "a pulse spreading on its way: the bottom rises half as much as the top",
+                lambda m: 20 + step(m, 60, DAY, minutes=6),
+                lambda m: 25 + step(m, 30, DAY + 3, minutes=10),
+                False,
+            ),
+            (
+                "a pulse twice the day's highest, the bottom rising a quarter as much",
+                lambda m: 20 + step(m, 120, DAY, minutes=8),
+                lambda m: 25 + step(m, 15, DAY + 3, minutes=12),
+                False,
+            ),
+        ],
+    )
+    def test_a_top_outrunning_a_flow_wave(self, name, top, bottom, blocked):
+        """A rise at both ends is a flow wave, unless the top climbs to several times the
+        bottom's rise and over anything the day brought it: a blockage whose backwater
+        outruns the flow wave that met it (a dry blockage missed on a dev seed)."""
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=166.0)
+
+        def day(f):
+            return lambda m: f(m) + (15.0 if m % 240 < 20 else 0.0)  # a satellite's pulses
+
+        events = run_reach(day(top), day(bottom), DAY + 60, reach=reach)
+        raised = [m for m, k in kinds_at(events) if k == "sewer.blockage_suspected"]
+        if blocked:
+            assert raised and DAY < raised[0] <= DAY + 15, name
+        else:
+            assert [m for m in raised if m >= DAY] == [], name
+
+    @staticmethod
+    def storm(peak, lag, tau):
+        """A storm's run-off at one end: rising for the hour of rain (to ONSET) and ``lag``
+        minutes more, then receding with time constant ``tau`` minutes."""
+
+        def depth(m):
+            if m < ONSET - 60:
+                return 0.0
+            if m < ONSET + lag:
+                return peak * (m - (ONSET - 60)) / (60 + lag)
+            return peak * math.exp(-(m - ONSET - lag) / tau)
+
+        return depth
+
+    @pytest.mark.parametrize(
+        ("top", "bottom"),
+        [
+            pytest.param((15, 0, 40), (80, 30, 20), id="bottom peaks 30 min late, recedes fast"),
+            pytest.param((15, 0, 40), (90, 40, 15), id="bottom peaks 40 min late"),
+            pytest.param((20, 10, 30), (80, 35, 25), id="both late, the bottom more"),
+        ],
+    )
+    def test_a_storm_s_tail_receding_at_the_bottom_is_not_starving(self, top, bottom):
+        """An hour of rain ends at ONSET; the run-off peaks later and recedes faster at the
+        bottom (more catchment above it). An hour after the rain its fall against a baseline
+        hour still in the storm's tail is no starved bottom."""
+        up, down = self.storm(*top), self.storm(*bottom)
+        events = run_reach(
+            lambda m: 60 + up(m),
+            lambda m: 75 + down(m),
+            ONSET + 240,
+            rain=lambda m: 8.0 if ONSET - 60 <= m < ONSET else 0.0,
+        )
+        assert kinds_at(events) == []
+
+    def test_a_starved_bottom_two_hours_after_rain_is_still_raised(self):
+        """Blocked 130 min after the rain stopped (dry by the benchmark's count), the storm
+        long drained: starved once the baseline hour is all dry weather."""
+        onset = ONSET + 130
+        events = run_reach(
+            lambda m: 60.0,
+            lambda m: 80 - ramp(m, 4, start=onset, top=45),
+            onset + 60,
+            rain=lambda m: 8.0 if ONSET - 60 <= m < ONSET else 0.0,
+        )
+        raised = [m for m, k in kinds_at(events) if k == "sewer.blockage_suspected"]
+        assert raised and onset < raised[0] <= onset + 15
 
 
 class TestManholeOverflow:
