@@ -247,6 +247,14 @@ class NetworkWiring:
                 rule for rule in self.reach_rules.values() if rule.reach.station == station
             )
             well_rule.upstream_blocked = partial(_latest_active, draining)
+        # nor is a rise of its well an overflow risk by itself while that sewer empties
+        for station, overflow in self.overflow_rules.items():
+            draining = tuple(
+                rule for rule in self.reach_rules.values() if rule.reach.station == station
+            )
+            overflow.upstream_blocked = partial(_latest_active, draining)
+            for top in sorted({rule.reach.upstream for rule in draining}):
+                self.engine.route(top, self._level(top), overflow.on_top_level)
 
     def _backed_up_below(self, reach: SewerReach) -> Callable[[], float | None]:
         """When the sewer below the reach last backed it up: its station's wet well standing

@@ -29,6 +29,7 @@ from edge_agent.rules.network import WetWell
 from edge_agent.rules.sewer import DryWeather
 from edge_agent.rules.station_storm import StationStormForecast, StormEta
 from edge_agent.rules.trend import LineFit
+from edge_agent.rules.wet_well import UPSTREAM_QUIET_S
 
 __all__ = ["BlockageRule", "OverflowRule"]
 
@@ -36,6 +37,11 @@ __all__ = ["BlockageRule", "OverflowRule"]
 # share of what the duty pumps pass (before that, the catchment has not sent it yet, or the
 # rain gauge sees a cell that is not over the catchment).
 STORM_CONFIRM_SHARE = 0.5
+# The sewer above is emptying into the well when the top of a reach draining into it stands
+# at DRAIN_SHARE or less of its highest over the last DRAIN_WINDOW_S (its backwater draining
+# once a crew clears the blockage; a storm raises it instead).
+DRAIN_WINDOW_S = 600.0
+DRAIN_SHARE = 0.7
 # The well's inflow is its rise over at most this long since a pump last started or stopped
 # (known again a minute after a start: a storm fills a small well in ten).
 INFLOW_WINDOW_S = 120.0
@@ -89,6 +95,10 @@ class BlockageRule:
         ]
 
 
+def _never() -> float | None:
+    return None
+
+
 class OverflowRule:
     """Overflow risk at one pump station (``device``), from its pumps and wet-well level.
 
@@ -100,6 +110,10 @@ class OverflowRule:
     the storm out (its inflow, the rise plus what the running pumps move, at
     ``STORM_CONFIRM_SHARE`` of the duty pumps: at the first minutes of rain the catchment
     has not sent it yet, and a cell over the rain gauge may miss the catchment).
+
+    In dry weather a rise is no risk by itself just after a reach draining into the station
+    was suspected blocked (``upstream_blocked``: the sewer above emptying into the well, see
+    ``_upstream_emptying``), nor at the assist level before the assist pump is seen to start.
     """
 
     def __init__(
@@ -122,9 +136,15 @@ class OverflowRule:
         self._recent: deque[float] = deque(maxlen=3)
         self._last_start: float | None = None
         self._backed_up_at: float | None = None
+        self._above_floor_since: float | None = None  # the well above its assist level since
         self.latch = Latch(config.clear_after_s)
         # the pumps that run but move nothing (set by the network wiring: the wet-well rule's)
         self.pumps_not_moving: Callable[[], frozenset[str]] = frozenset
+        # when a reach draining into the station was last suspected blocked (set by the
+        # network wiring: the latest ``last_active`` of those reaches' rules)
+        self.upstream_blocked: Callable[[], float | None] = _never
+        # the levels of the tops of those reaches over DRAIN_WINDOW_S (fed by the wiring)
+        self._tops: dict[str, deque[tuple[float, float]]] = {}
         self._segment = LineFit(INFLOW_WINDOW_S)  # the level since a pump started or stopped
         self.forecast: StationStormForecast | None = None
         if well is not None and well.area_m2 is not None and well.pump_l_s is not None:
@@ -154,9 +174,11 @@ class OverflowRule:
         out = [f"{name} faulted" for name, on in sorted(self.faults.items()) if on]
         if self.float_high_high:
             out.append("high-high float")
+        self.eta_min = None
+        if self._upstream_emptying(ts):
+            return out  # its rise is the sewer above emptying: its spill is not in sight
         if self.running and all(self.running.values()) and self.rising.active:
             out.append("all pumps running and the wet well still rising")
-        self.eta_min = None
         rising = self._rising_eta_min(ts)
         if rising is not None and rising * 60.0 <= self.config.eta_s:
             self.eta_min = rising
@@ -168,6 +190,63 @@ class OverflowRule:
                 f"storm inflow beyond the pumps: overflow in {storm:.0f} min at the earliest"
             )
         return out
+
+    def _upstream_emptying(self, ts: float) -> bool:
+        """Is the well's rise a blocked sewer above emptying into it, and no overflow risk by
+        itself? Within ``UPSTREAM_QUIET_S`` after a reach draining into the station was last
+        suspected blocked (a crew clearing it sends the backed-up sewer down as a surge, which
+        filled wells to 0.7-0.9 of their depth and spilled none on the dev seeds), with no
+        pump fault nor high-high float, no pump moving nothing, the rain's run-off bringing
+        less than ``STORM_CONFIRM_SHARE`` of the duty pumps' flow, and the well under
+        ``near_rim_fraction`` of its overflow level (above it, really near its spill, the
+        rise is warned whatever fills the well)."""
+        at = self.upstream_blocked()
+        well, level = self.well, self.level
+        if at is None or not 0 <= ts - at <= UPSTREAM_QUIET_S:
+            return False
+        if well is None or well.overflow_mm is None or level is None:
+            return False
+        if any(self.faults.values()) or self.float_high_high:
+            return False
+        if self.pumps_not_moving() & set(self.running):
+            return False
+        if level >= self.config.near_rim_fraction * well.overflow_mm:
+            return False
+        return self._sewer_above_draining(ts) and self._rain_explains_little(ts)
+
+    def _sewer_above_draining(self, ts: float) -> bool:
+        """The top of a reach draining into the station at ``DRAIN_SHARE`` or less of its
+        highest over ``DRAIN_WINDOW_S``: a backwater draining, not a storm (a rain gauge
+        clogged in a storm read dry while a false blockage stood: the rise was the storm's)."""
+        for levels in self._tops.values():
+            if not levels or not 0 <= ts - levels[-1][0] <= DRAIN_WINDOW_S:
+                continue  # (a gauge silent for a while says nothing of now)
+            if levels[-1][1] <= DRAIN_SHARE * max(v for _, v in levels):
+                return True
+        return False
+
+    def on_top_level(self, reading: Reading) -> list[EventDraft]:
+        """A level at the top of a reach draining into the station (for
+        ``_sewer_above_draining``)."""
+        value = good_number(reading)
+        if value is None:
+            return []
+        levels = self._tops.setdefault(reading.device, deque())
+        levels.append((reading.ts, value))
+        while levels and not 0 <= reading.ts - levels[0][0] <= DRAIN_WINDOW_S:
+            levels.popleft()
+        return []
+
+    def _rain_explains_little(self, ts: float) -> bool:
+        """The rain's run-off, now or where the recent rain takes it, times the station's
+        learnt gain, under ``STORM_CONFIRM_SHARE`` of the duty pumps (a drizzle is no storm);
+        without a learnt gain, every rain gauge dry (none known: it cannot be told)."""
+        forecast, well = self.forecast, self.well
+        if forecast is not None and forecast.gain > 0 and well is not None:
+            forecast.runoff.advance(ts)
+            runoff = max(forecast.runoff.inflow_l_s, forecast.runoff.ultimate_l_s)
+            return forecast.gain * runoff < STORM_CONFIRM_SHARE * self._duty_l_s()
+        return self.rain is not None and self.rain.dry(ts)
 
     def _storm_eta_min(self) -> float | None:
         """The earliest the well spills by the storm forecast, once the well bears the storm
@@ -207,22 +286,54 @@ class OverflowRule:
         """Minutes until the well spills at its recent rate, once above its assist level
         (below it the pumps still have a step to take) and once the last pump to start has
         acted for a whole rate window: ``None`` when not rising there."""
-        well, level = self.well, self.level
-        if well is None or well.overflow_mm is None or level is None:
+        well, level, floor = self.well, self.level, self._eta_floor_mm()
+        if well is None or well.overflow_mm is None or level is None or floor is None:
             return None
-        floor = well.assist_mm
-        if floor is None:
-            floor = self.config.eta_from_fraction * well.overflow_mm
         if level < floor:
             return None
         if self._eta is not None and self.forecast is not None and self.forecast.raining:
             return self._eta.central  # the inflow measured now, as the storm's run-off changes it
         if self._last_start is not None and 0 <= ts - self._last_start < self.config.window_s:
             return None
+        since = self._above_floor_since
+        if (
+            since is not None
+            and 0 <= ts - since < self.config.window_s
+            and self._pump_to_start()
+            and self._dry(ts)
+        ):
+            return None  # the controller starts the assist pump there: not seen yet
         rate = self.rising.rate.rate()
         if rate is None or rate <= 0:
             return None
         return max(well.overflow_mm - level, 0.0) / rate
+
+    def _dry(self, ts: float) -> bool:
+        """No rain nor its run-off (the storm forecast's), or without a forecast every rain
+        gauge dry; ``False`` when it cannot be told (no rain gauge)."""
+        if self.forecast is not None and self.rain is not None:
+            return not self.forecast.raining
+        return self.rain is not None and self.rain.dry(ts)
+
+    def _eta_floor_mm(self) -> float | None:
+        """The level from which the well's time to the spill counts: its assist level."""
+        well = self.well
+        if well is None or well.overflow_mm is None:
+            return None
+        if well.assist_mm is not None:
+            return well.assist_mm
+        return self.config.eta_from_fraction * well.overflow_mm
+
+    def _pump_to_start(self) -> bool:
+        """Fewer pumps running (those moving nothing not counted) than the duty pumps the
+        controller may still start?"""
+        well = self.well
+        if well is None:
+            return False
+        moving = self.pumps_not_moving()
+        healthy = len(self.running) - len(moving & set(self.running))
+        running = sum(1 for pump, on in self.running.items() if on and pump not in moving)
+        return running < min(well.duty_pumps, healthy)
 
     def _duty_l_s(self) -> float:
         """What the duty pumps pass at their rated flow, those that move nothing (the wet-well
@@ -270,6 +381,11 @@ class OverflowRule:
         self._recent.append(value)  # a median of three: one stray echo is no rise
         self.level = sorted(self._recent)[len(self._recent) // 2]
         self.rising.update(self.level, reading.ts)
+        floor = self._eta_floor_mm()
+        if floor is None or self.level < floor:
+            self._above_floor_since = None
+        elif self._above_floor_since is None:
+            self._above_floor_since = reading.ts
         self._segment.update(self.level, reading.ts)
         self._forecast(reading.ts)
         return self._evaluate(reading.ts)

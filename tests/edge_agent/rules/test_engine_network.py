@@ -178,14 +178,17 @@ class TestWiring:
         assert [e.data["reach"] for _, e in events] == ["MH09-MH17"]  # not the reach below
 
     def test_the_wet_well_knows_when_a_reach_draining_into_it_was_blocked(self):
-        """(Its starts are not judged then: the inflow is a blocked or emptying sewer's.)"""
+        """(Its starts are not judged then, nor is its rise an overflow risk by itself: the
+        inflow is a blocked or emptying sewer's.)"""
         eng = engine()
         well = eng.wiring.wet_well_rules["ps-01"]
-        assert well.upstream_blocked() is None
+        overflow = eng.wiring.overflow_rules["ps-01"]
+        assert well.upstream_blocked() is None and overflow.upstream_blocked() is None
         events = [
             (m, e) for m, e in feed(eng, 120, self.blocked_below_mh09) if e.kind.startswith("sewer")
         ]
         assert events and well.upstream_blocked() == 60.0 * 119
+        assert overflow.upstream_blocked() == 60.0 * 119
 
     def test_the_reach_below_knows_when_a_reach_above_was_blocked(self):
         """(A rise at its top is no evidence then: the blockage's backwater comes down as a
