@@ -243,18 +243,17 @@ class NetworkWiring:
         # a wet well's inflow is not the sewer's normal one while a reach draining into it is
         # blocked, nor while it empties after
         for station, well_rule in self.wet_well_rules.items():
-            draining = tuple(
-                rule for rule in self.reach_rules.values() if rule.reach.station == station
-            )
-            well_rule.upstream_blocked = partial(_latest_active, draining)
+            well_rule.upstream_blocked = partial(_latest_active, self._draining(station))
         # nor is a rise of its well an overflow risk by itself while that sewer empties
         for station, overflow in self.overflow_rules.items():
-            draining = tuple(
-                rule for rule in self.reach_rules.values() if rule.reach.station == station
-            )
+            draining = self._draining(station)
             overflow.upstream_blocked = partial(_latest_active, draining)
             for top in sorted({rule.reach.upstream for rule in draining}):
                 self.engine.route(top, self._level(top), overflow.on_top_level)
+
+    def _draining(self, station: str) -> tuple[ReachBlockageRule, ...]:
+        """The rules of the reaches that drain into ``station``."""
+        return tuple(rule for rule in self.reach_rules.values() if rule.reach.station == station)
 
     def _backed_up_below(self, reach: SewerReach) -> Callable[[], float | None]:
         """When the sewer below the reach last backed it up: its station's wet well standing

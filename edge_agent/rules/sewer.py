@@ -265,6 +265,7 @@ class _End:
         fresh_s: float,
         power: float = 1.0,
         reset_after_s: float | None = None,
+        swing: bool = False,
     ):
         self.power = power
         self.reset_after_s = gap_s if reset_after_s is None else reset_after_s
@@ -285,7 +286,8 @@ class _End:
         self.steps = _Window(keep_sorted=True)
         self._last_raw: float | None = None
         self.same = 0  # readings in a row equal to this one (itself included)
-        self.swing = _Swing()
+        # the day's highs (only a reach's top needs them: ``ReachBlockageRule._outrun``)
+        self.swing = _Swing() if swing else None
 
     def update(self, value: float, ts: float, learn: bool = True) -> None:
         """Take a reading; with ``learn`` also into the day's swing (not while a blockage
@@ -325,7 +327,7 @@ class _End:
         while self.base.items and self.base.items[0][0] < edge:
             self.base.pop()
         self.slope.update(x, ts)
-        if learn and self.same < STUCK_READINGS:
+        if learn and self.swing is not None and self.same < STUCK_READINGS:
             self.swing.push(ts, x)
 
     def log(self, value: float) -> float:
@@ -423,7 +425,7 @@ class ReachBlockageRule:
         self.blocked_above = blocked_above
         self.last_active: float | None = None
         windows = (config.reach_recent_s, config.reach_gap_s, config.reach_baseline_s)
-        self.up = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
+        self.up = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s, swing=True)
         self.inflow = reach.downstream is None
         if self.inflow:  # between pump runs only: allow for a run
             self.down = _End(
@@ -543,7 +545,7 @@ class ReachBlockageRule:
         highest ten-minute mean by twice the shift asked: higher than any flow the day
         brought it (a satellite's pulses, the morning peak), which a flow wave passing
         does not make and a blockage backing it up does."""
-        high = self.up.swing.high()
+        high = self.up.swing.high() if self.up.swing is not None else None
         return (
             high is not None
             and up_shift >= OUTRUN * down_shift
