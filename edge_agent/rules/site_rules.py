@@ -155,7 +155,8 @@ class OverflowRule:
 
     def carry_over(self, old: OverflowRule, *, same_device: bool) -> None:
         """Continue from this station's rule before a reload: at risk or not always; the
-        pumps, float, faults, wet-well rise and rain last seen only for the same device."""
+        pumps, float, faults, wet-well rise, rain, the time above the assist level and the
+        tops of the reaches draining into it last seen only for the same device."""
         self.latch.carry_over(old.latch, evidence=same_device)
         self.rising.carry_over(old.rising, evidence=same_device)
         if same_device:
@@ -165,6 +166,7 @@ class OverflowRule:
             self.float_high_high, self.level = old.float_high_high, old.level
             self._recent.extend(old._recent)
             self._last_start, self._segment = old._last_start, old._segment
+            self._above_floor_since, self._tops = old._above_floor_since, old._tops
             if self.forecast is not None and old.forecast is not None:
                 self.forecast.carry_over(old.forecast)
             if self.rain is not None and old.rain is not None:

@@ -331,3 +331,27 @@ def test_the_assist_level_reached_in_dry_weather_waits_for_the_assist_pump(
     if warned:
         (minute, event), *_ = raised
         assert minute >= 10.0 and event.data["reasons"][0].startswith("rising to overflow")
+
+
+def test_a_reload_keeps_the_tops_draining_and_the_time_above_the_assist_level():
+    """A reload 12 minutes into the sewer above emptying (the guard's first case) carries the
+    reach tops' levels and the time above the assist level over with the rest of the
+    station's state: the new rule does not warn what the old one rightly did not."""
+    rules: list[OverflowRule] = []
+    station(
+        12,
+        level=lambda m: 2300.0 + 50.0 * m,
+        running=lambda m: 2,
+        rain_mm_h=lambda m: 0.0,
+        pumps=3,
+        rules=rules,
+        setup=_blocked_above(2.0, frozenset()),
+        top=draining,
+    )
+    old = rules[0]
+    new = OverflowRule("ps-01", tuple(old.running), OverflowConfig(), WELL)
+    _blocked_above(2.0, frozenset())(new)
+    new.rain = DryWeather(("rg-01",), 0.5, 3600.0)
+    new.carry_over(old, same_device=True)
+    assert new._above_floor_since == old._above_floor_since is not None
+    assert new.reasons(12 * 60.0) == old.reasons(12 * 60.0) == []
