@@ -165,12 +165,13 @@ def _read_all(paths: list[str]) -> _Recordings:
     resampled: dict[str, float] = {}
     for k, rate in enumerate(rates):
         if rate != fs:
-            samples[k] = resample(samples[k], rate, fs)
-            resampled[sources[k]] = rate
-            if samples[k].size < 2:
+            # (checked before resampling: a few samples at a high rate are none at the low one)
+            if round(samples[k].size * fs / rate) < 2:
                 raise UsageError(
                     f"{sources[k]}: too short to correlate once resampled to {fs:g} Hz"
                 )
+            samples[k] = resample(samples[k], rate, fs)
+            resampled[sources[k]] = rate
     shortest = min(x.size for x in samples)
     longest = max(x.size for x in samples)
     if shortest < longest:  # they start together (required): the tail of the longer goes

@@ -380,6 +380,17 @@ def test_loggers_at_two_rates_are_resampled_to_the_lower(tmp_path, capsys, mater
     assert f"resampled to 4800 Hz, the lowest rate given ({a} 9600 Hz)" in capsys.readouterr().out
 
 
+def test_a_few_samples_at_a_high_rate_are_a_one_line_error(tmp_path, capsys):
+    """Seven samples at 57.3 kHz are none at 4096 Hz: a one-line error naming the file, not
+    resample's ValueError (the WAV fuzz test found it)."""
+    rng = np.random.default_rng(7)
+    a = write_wav(tmp_path / "a.wav", rng.normal(0, 0.1, 7), fs=57344)
+    b = write_wav(tmp_path / "b.wav", rng.normal(0, 0.1, 4096), fs=4096)
+    assert main(["locate", str(a), str(b), "--spacing-m", "100"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"edge-agent locate: {a}: too short to correlate once resampled to 4096 Hz"], err
+
+
 def test_a_clipped_recording_is_said(tmp_path, capsys):
     xa, xb = leak_wavs_at(tmp_path, 4096, "ductile_iron", [40.0, 60.0])
     a = write_wav(tmp_path / "a.wav", xa, fs=4096)
