@@ -9,7 +9,10 @@ The score adds up evidence as log-odds (logits) and maps the sum through a logis
   (``dsp.shape``: the mean of the band's power over that background and its highest
   third-octave over it): ``(prominence_db - prominence_db_0) / prominence_width_db``. About
   0 dB for any smooth ambient whatever its tilt, a few dB for a recording chain's ripple and
-  high-pass, more for a leak's hump.
+  high-pass, more for a leak's hump. Where the hump's fit (below) reads the same spectrum,
+  the hull counts ``HULL_SHARE_WITH_FIT`` (a third) of that: the two read one hump (their
+  correlation is 0.82), and the hull's highest bands alone are the noisier reading; where the
+  fit has too little context, the hull is the only reading of the shape and counts fully.
 - **steadiness** (always; gain-free): leak noise is continuous, so its frame levels hardly
   spread; ``Features.unsteadiness_db`` is the tone-free in-band L50-L90 beyond what steady
   noise of that bandwidth shows (the lower half: intermittent noise fills the loud frames and
@@ -75,6 +78,7 @@ __all__ = [
     "DEFAULT_WIDTH_DB",
     "FAMILY_THRESHOLDS",
     "FULL_EVIDENCE_QUIET_FRAMES",
+    "HULL_SHARE_WITH_FIT",
     "LeakModel",
     "LeakScore",
     "LeakThresholds",
@@ -99,6 +103,12 @@ DEFAULT_WIDTH_DB = 0.75  # one logit of level evidence per this many dB
 # with the envelope evidence added: 5.0 before it)
 DEFAULT_PROMINENCE_DB = 5.5
 DEFAULT_PROMINENCE_WIDTH_DB = 1.0  # one logit of shape evidence per this many dB
+# The share of the shape evidence the hull keeps where the hump's fit reads the spectrum too
+# (``Features.hump_fit`` finite): one logit per 3 dB of prominence. The two read one hump, and
+# at full weight the hull's low readings sank leaks the fit sees over their whole width (faint
+# leaks, leaks under flow noise). Chosen on development seeds 6 and 7 (eighth pass,
+# docs/leak-detection.md).
+HULL_SHARE_WITH_FIT = 1.0 / 3.0
 DEFAULT_THRESHOLD = 0.5
 STEADY_SPREAD_DB = 1.0  # unsteadiness at which steadiness is neutral
 STEADY_WIDTH_DB = 3.0  # one logit against per this much more
@@ -113,11 +123,11 @@ ENVELOPE_SLOPE = 0.5
 ENVELOPE_WIDTH = 0.2  # one logit per this much less
 ENVELOPE_MAX_FOR = 1.0
 # The hump's fit (``Features.hump_fit``, ``dsp.shape``): ln(1 + hump_fit) at which it is
-# neutral, and one logit per this many nepers of it, bounded either way. Chosen on the
-# development seeds 1 and 4: 4.1 is where their false alarms reach 2 %, 4.5 the knee where
-# they fall to 1 % at the same AUC, a margin for the seeds' scatter (seventh pass,
-# docs/leak-detection.md).
-HUMP_FIT_NEUTRAL = 4.5
+# neutral, and one logit per this many nepers of it, bounded either way. Seventh pass: 4.5 on
+# development seeds 1 and 4. Eighth pass (the hull's share cut to a third): 4.6 on seeds 6
+# and 7, where each seed's false alarms stay at or under 1 % (4.5: one seed at 2 %), a
+# margin for the seeds' scatter (docs/leak-detection.md).
+HUMP_FIT_NEUTRAL = 4.6
 HUMP_FIT_WIDTH = 2.0 / 3.0
 HUMP_FIT_MAX = 3.0
 GROUP_EXCESS_DB = 6.0  # over the peers' median: where group evidence starts to count
@@ -234,8 +244,10 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 def shape_logit(features: Features, thresholds: LeakThresholds) -> float:
-    """Gain-free evidence from the spectrum's shape (see the module docstring)."""
-    return (features.prominence_db - thresholds.prominence_db) / thresholds.prominence_width_db
+    """Gain-free evidence from the spectrum's shape (see the module docstring): the hull's
+    prominence, ``HULL_SHARE_WITH_FIT`` of it where the hump's fit reads the spectrum too."""
+    z = (features.prominence_db - thresholds.prominence_db) / thresholds.prominence_width_db
+    return z * HULL_SHARE_WITH_FIT if math.isfinite(features.hump_fit) else z
 
 
 def steadiness_logit(features: Features) -> float:

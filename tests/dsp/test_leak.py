@@ -175,3 +175,31 @@ def test_hump_fit_evidence_is_bounded_and_absent_without_a_fit():
         logistic(strong.shape_logit + strong.steadiness_logit + strong.hump_logit)
     )
     assert any("a background plus a hump fits it" in r for r in strong.reasons)
+
+
+@pytest.mark.parametrize("prominence", [-2.0, 0.0, 3.0, DEFAULT_PROMINENCE_DB, 12.0])
+def test_the_hull_counts_a_third_where_the_hump_fit_reads_the_spectrum_too(prominence):
+    """The hull and the hump's fit read one hump: with a fit the hull's prominence counts
+    HULL_SHARE_WITH_FIT of its logit, both ways; without one (too little context) it is the
+    only reading of the shape and counts fully."""
+    from dataclasses import replace
+
+    from dsp.leak import HULL_SHARE_WITH_FIT
+
+    alone = score_recording(feat(5.0, prominence_db=prominence))
+    with_fit = score_recording(replace(feat(5.0, prominence_db=prominence), hump_fit=50.0))
+    full = (prominence - DEFAULT_PROMINENCE_DB) / DEFAULT_PROMINENCE_WIDTH_DB
+    assert alone.shape_logit == pytest.approx(full)
+    assert with_fit.shape_logit == pytest.approx(HULL_SHARE_WITH_FIT * full)
+
+
+@pytest.mark.parametrize("hump_fit", [0.0, 5.0, math.nan])
+def test_a_loud_smooth_site_does_not_alarm_on_level_alone_with_or_without_a_fit(hump_fit):
+    """A smooth spectrum (no hull prominence; a fit that finds no hump, or no fit at all) at the
+    level cap over its floor stays "no leak": with a fit, the fit speaks against the hump; without
+    one, the hull at full weight does."""
+    from dataclasses import replace
+
+    f = replace(feat(40.0, prominence_db=0.0), hump_fit=hump_fit)
+    loud = score_recording(f, LeakThresholds(floor_db=0.0))
+    assert loud.level_logit == LEVEL_MAX_FOR and loud.verdict == "no_leak"
