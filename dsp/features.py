@@ -62,14 +62,13 @@ import numpy as np
 
 from dsp._numba import jit
 from dsp.shape import (
-    FIT_TILTS,
-    FIT_WIDTHS_OCTAVES,
     HANN_ENBW_BINS,
     TOP_OF_NYQUIST,
+    fit_shapes,
     hump_fit_kernel,
     shape_kernel,
 )
-from dsp.spectra import _check, _frame_psd_kernel, default_nperseg
+from dsp.spectra import _check, _frame_psd, default_nperseg
 
 __all__ = [
     "DEFAULT_QUIET_MARGIN_DB",
@@ -158,19 +157,65 @@ def _percentile_sorted(s: np.ndarray, q: float) -> float:
 
 
 @jit
+def _row_sums(frames: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    # each frame's sum over ``bins``, added in their order: the value a loop over one frame
+    # gives. Eight frames at a time: eight chains of additions run side by side where one
+    # chain waits on each addition (the sums are most of the reduction's time otherwise)
+    nseg = frames.shape[0]
+    out = np.empty(nseg)
+    s = 0
+    while s + 8 <= nseg:
+        r0 = frames[s]
+        r1 = frames[s + 1]
+        r2 = frames[s + 2]
+        r3 = frames[s + 3]
+        r4 = frames[s + 4]
+        r5 = frames[s + 5]
+        r6 = frames[s + 6]
+        r7 = frames[s + 7]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for k in bins:
+            a0 += r0[k]
+            a1 += r1[k]
+            a2 += r2[k]
+            a3 += r3[k]
+            a4 += r4[k]
+            a5 += r5[k]
+            a6 += r6[k]
+            a7 += r7[k]
+        out[s] = a0
+        out[s + 1] = a1
+        out[s + 2] = a2
+        out[s + 3] = a3
+        out[s + 4] = a4
+        out[s + 5] = a5
+        out[s + 6] = a6
+        out[s + 7] = a7
+        s += 8
+    for r in range(s, nseg):
+        row = frames[r]
+        acc = 0.0
+        for k in bins:
+            acc += row[k]
+        out[r] = acc
+    return out
+
+
+@jit
+def _sum_levels(sums: np.ndarray, df: float, nb: int, n_used: int) -> np.ndarray:
+    # per-frame in-band levels from the sums over the band's ``n_used`` bins of ``nb`` read,
+    # scaled up to the whole band
+    lev = np.empty(sums.size)
+    for s in range(sums.size):
+        lev[s] = 10.0 * math.log10(max(sums[s] * df * nb / max(n_used, 1), _TINY))
+    return lev
+
+
+@jit
 def _band_levels(frames: np.ndarray, klo: int, skip: np.ndarray, df: float) -> np.ndarray:
     # per-frame in-band level over the bins not skipped, scaled up to the whole band
-    nseg = frames.shape[0]
-    nb = skip.size
-    n_used = nb - int(np.sum(skip))
-    lev = np.empty(nseg)
-    for s in range(nseg):
-        acc = 0.0
-        for j in range(nb):
-            if not skip[j]:
-                acc += frames[s, klo + j]
-        lev[s] = 10.0 * math.log10(max(acc * df * nb / max(n_used, 1), _TINY))
-    return lev
+    used = np.nonzero(~skip)[0] + klo
+    return _sum_levels(_row_sums(frames, used), df, skip.size, used.size)
 
 
 @jit
@@ -195,11 +240,26 @@ def _tonal_bins(
     # level, which is exact, so the test is the same at any ordinary gain
     top_db = lev[order[nv - 1]]
     scale = math.ldexp(1.0, min(max(-round(top_db * math.log2(10.0) / 10.0), -1000), 1000))
-    # frame by frame, bins inner: the frames array is read row-wise (cache-friendly)
+    # frame by frame, bins inner: the frames array is read row-wise (cache-friendly); four
+    # frames a pass, each bin's sums still taken over the frames in order
     acc = np.zeros(nfreq)
     acc2 = np.zeros(nfreq)
-    for i in range(nv):
-        row = frames[order[i]]
+    i = 0
+    while i + 4 <= nv:
+        r0 = frames[order[i]]
+        r1 = frames[order[i + 1]]
+        r2 = frames[order[i + 2]]
+        r3 = frames[order[i + 3]]
+        for k in range(nfreq):
+            v0 = r0[k] * scale
+            v1 = r1[k] * scale
+            v2 = r2[k] * scale
+            v3 = r3[k] * scale
+            acc[k] = acc[k] + v0 + v1 + v2 + v3
+            acc2[k] = acc2[k] + v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3
+        i += 4
+    for j in range(i, nv):
+        row = frames[order[j]]
         for k in range(nfreq):
             v = row[k] * scale
             acc[k] += v
@@ -217,46 +277,39 @@ def _tonal_bins(
 
 
 @jit
-def _sorted_remove(window: np.ndarray, m: int, v: float) -> int:
-    i = np.searchsorted(window[:m], v)
-    for j in range(i, m - 1):
-        window[j] = window[j + 1]
-    return m - 1
-
-
-@jit
-def _sorted_insert(window: np.ndarray, m: int, v: float) -> int:
-    i = m
-    while i > 0 and window[i - 1] > v:
-        window[i] = window[i - 1]
-        i -= 1
-    window[i] = v
-    return m + 1
-
-
-@jit
 def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
     """Bins more than ``factor`` x the median of the ``half`` bins either side (DC and the
-    bin itself left out, four at least), and one bin either side of each. The neighbours are
-    kept sorted as the window slides (one bin in, one out per step each side)."""
+    bin itself left out, four at least), and one bin either side of each. Most bins stand
+    under ``factor`` x their neighbours' minimum, which the median is not below (nor, rounded
+    alike, ``factor`` x it): only the others sort their neighbours for the median."""
     n = spectrum.size
     core = np.zeros(n, dtype=np.bool_)
-    window = np.empty(2 * half + 2)
-    m = 0
-    for j in range(2, min(n, 2 + half)):  # the neighbours of bin 1
-        m = _sorted_insert(window, m, spectrum[j])
+    window = np.empty(2 * half)
     for k in range(1, n):
-        if k > 1:
-            # from the neighbours of k-1 to those of k: k-1 in, k out, one more on the
-            # right, one fewer on the left
-            m = _sorted_insert(window, m, spectrum[k - 1])
-            m = _sorted_remove(window, m, spectrum[k])
-            if k + half < n:
-                m = _sorted_insert(window, m, spectrum[k + half])
-            if k - half - 1 >= 1:
-                m = _sorted_remove(window, m, spectrum[k - half - 1])
+        first = max(1, k - half)
+        last = min(n - 1, k + half)
+        m = last - first  # the bin itself is not its own neighbour
         if m < 4:
             continue
+        low = math.inf
+        for j in range(first, k):
+            low = min(low, spectrum[j])
+        for j in range(k + 1, last + 1):
+            low = min(low, spectrum[j])
+        if not spectrum[k] > factor * low:
+            continue
+        # the neighbours sorted (insertion sort: a handful of values)
+        c = 0
+        for j in range(first, last + 1):
+            if j == k:
+                continue
+            v = spectrum[j]
+            i = c
+            while i > 0 and window[i - 1] > v:
+                window[i] = window[i - 1]
+                i -= 1
+            window[i] = v
+            c += 1
         median = window[m // 2] if m % 2 else 0.5 * (window[m // 2 - 1] + window[m // 2])
         core[k] = spectrum[k] > factor * median
     out = core.copy()
@@ -268,10 +321,137 @@ def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
 
 
 @jit
+def _log_point(spectrum: np.ndarray, k: int) -> tuple[float, float]:
+    # (log frequency, log power) of bin k, the bridge's coordinates (DC placed at half a bin)
+    return math.log(max(float(k), 0.5)), math.log(max(spectrum[k], _TINY))
+
+
+@jit
+def _power_law_fill(spectrum: np.ndarray, tonal: np.ndarray) -> np.ndarray:
+    """``spectrum`` with its ``tonal`` bins bridged from the free bins either side along a
+    straight line in log power over log frequency (flat beyond the first and last free bin);
+    zeros when no bin is free. Bit for bit ``np.exp(np.interp(log_f, log_f[free],
+    log_q[free]))`` at the tonal bins (the same arithmetic: the slope between the two free
+    bins around, from the left one), the free bins as measured; only the tonal bins and the
+    free bins beside them take a logarithm."""
+    n = spectrum.size
+    filled = spectrum.copy()
+    first = 0
+    while first < n and tonal[first]:
+        first += 1
+    if first == n:
+        return np.zeros(n)
+    last = n - 1
+    while tonal[last]:
+        last -= 1
+    k = 0
+    while k < n:
+        if not tonal[k]:
+            k += 1
+            continue
+        end = k  # the run of tonal bins k .. end - 1, free bins (if any) at k - 1 and end
+        while end < n and tonal[end]:
+            end += 1
+        if k < first or end > last:
+            # before the first free bin or after the last: that bin's value
+            edge = first if k < first else last
+            value = math.exp(_log_point(spectrum, edge)[1])
+            for j in range(k, end):
+                filled[j] = value
+        else:
+            xa, ya = _log_point(spectrum, k - 1)
+            xb, yb = _log_point(spectrum, end)
+            slope = (yb - ya) / (xb - xa)
+            for j in range(k, end):
+                xj = math.log(max(float(j), 0.5))
+                y = slope * (xj - xa) + ya
+                if math.isnan(y):  # numpy's fallback (never with finite powers)
+                    y = slope * (xj - xb) + yb
+                    if math.isnan(y) and ya == yb:
+                        y = ya
+                filled[j] = math.exp(y)
+        k = end
+    return filled
+
+
+@jit
 def _percentile_spread(lev: np.ndarray) -> tuple[float, float]:
     """(L10, L90) of frame levels: the 90th and 10th percentiles."""
     srt = np.sort(lev)
     return _percentile_sorted(srt, 90.0), _percentile_sorted(srt, 10.0)
+
+
+@jit
+def _envelope_slope(
+    frames: np.ndarray,
+    psd: np.ndarray,
+    band_sums: np.ndarray,
+    nb: int,
+    klo: int,
+    khi: int,
+    kref_lo: int,
+    kref_hi: int,
+    min_variance: float,
+) -> float:
+    # slope of the in-band frame level (bins klo..khi) on the reference's (kref_lo..kref_hi),
+    # steady (tonal) bins and their neighbours left out: see ``envelope_slope`` above.
+    # ``psd`` is the frames' mean and ``band_sums`` each frame's sum over bins klo..klo+nb-1,
+    # the in-band sum itself when those are all free (khi is klo+nb-1 or lower)
+    nseg, nfreq = frames.shape
+    if nseg < _MIN_FRAMES_FOR_CV or kref_hi < kref_lo:
+        return math.nan
+    # only the bins read and their neighbours (the guard) need the steadiness test. Frame by
+    # frame, bins inner (row-wise reads); each bin's sums still run over the frames in order
+    k_first = max(klo - 1, 0)
+    k_last = min(max(khi, kref_hi) + 1, nfreq - 1)
+    width = k_last - k_first + 1
+    mean = psd[k_first : k_last + 1]
+    unit = np.empty(width)
+    for j in range(width):
+        # deviations scaled by a power of two near 1 / mean (exact): squares of the powers of
+        # samples as small as a float file may hold (~1e-100) would underflow to nothing
+        unit[j] = math.ldexp(1.0, -math.frexp(mean[j])[1])
+    var = np.zeros(width)
+    for s in range(nseg):
+        row = frames[s, k_first : k_last + 1]
+        for j in range(width):
+            d = (row[j] - mean[j]) * unit[j]
+            var[j] += d * d
+    steady = np.zeros(nfreq, dtype=np.bool_)
+    for j in range(width):
+        if math.sqrt(var[j] / nseg) < DEFAULT_TONAL_CV * (mean[j] * unit[j]):
+            steady[k_first + j] = True
+    free = np.ones(nfreq, dtype=np.bool_)
+    for k in range(k_first, k_last + 1):
+        if steady[k] or (k > 0 and steady[k - 1]) or (k + 1 < nfreq and steady[k + 1]):
+            free[k] = False
+    bins_in = np.nonzero(free[klo : khi + 1])[0] + klo
+    bins_ref = np.nonzero(free[kref_lo : kref_hi + 1])[0] + kref_lo
+    n_ref = bins_ref.size
+    if bins_in.size < _ENVELOPE_MIN_BINS or n_ref < _ENVELOPE_MIN_BINS:
+        return math.nan
+    p_in = band_sums if bins_in.size == nb else _row_sums(frames, bins_in)
+    p_ref = _row_sums(frames, bins_ref)
+    y = np.empty(nseg)
+    x = np.empty(nseg)
+    for s in range(nseg):
+        y[s] = _DB_PER_NEPER * math.log(p_in[s] + _TINY)
+        x[s] = _DB_PER_NEPER * math.log(p_ref[s] + _TINY)
+    mx = x.mean()
+    my = y.mean()
+    vx = 0.0
+    cxy = 0.0
+    for s in range(nseg):
+        vx += (x[s] - mx) * (x[s] - mx)
+        cxy += (x[s] - mx) * (y[s] - my)
+    vx /= nseg
+    cxy /= nseg
+    # a sum of n free bins' periodograms has a level whose Gaussian estimation variance is
+    # about DB_PER_NEPER**2 * ENBW / n (Hann bins overlap by the window's noise bandwidth)
+    vx -= _DB_PER_NEPER * _DB_PER_NEPER * HANN_ENBW_BINS / n_ref
+    if not vx > min_variance:
+        return math.nan
+    return cxy / vx
 
 
 @jit
@@ -285,36 +465,50 @@ def _reduce_kernel(
     tone_guard: int,
     edges_lo: np.ndarray,
     edges_hi: np.ndarray,
+    khi_env: int,
+    kref_lo: int,
+    kref_hi: int,
+    min_variance: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     # stats, the quiet tone-free spectrum (all bins), the octave-band levels and the tonal bins
     nseg, nfreq = frames.shape
     nb = khi - klo + 1
     psd = np.zeros(nfreq)
     for s in range(nseg):
+        row = frames[s]
         for k in range(nfreq):
-            psd[k] += frames[s, k]
+            psd[k] += row[k]
     psd /= nseg
-    lev_full = _band_levels(frames, klo, np.zeros(nb, dtype=np.bool_), df)
+    band_sums = _row_sums(frames, np.arange(klo, khi + 1))
+    lev_full = _sum_levels(band_sums, df, nb, nb)
     l10, l90 = _percentile_spread(lev_full)
     # Quiet frames and tones depend on each other: a loud hum hides traffic in the frame levels,
     # traffic in the quiet frames hides the hum's steadiness. Two rounds: quiet frames by level,
     # tones from them, quiet frames again by tone-free level, tones again. Tones are found over
     # the whole spectrum: the shape features look beyond the band.
+    # A round that leaves the frame levels as they were (no tone in band, or the same tones in
+    # band as the levels already leave out: the usual case) is a fixed point: the next round
+    # would see the same levels and find the same tones, so it is skipped.
     lev = lev_full
+    lev_skip = np.zeros(nb, dtype=np.bool_)  # the band bins ``lev`` leaves out
     quiet = _quiet_mask(lev, quiet_margin_db)
     core = np.zeros(nfreq, dtype=np.bool_)
     tonal = core.copy()
     for _ in range(2):
         core, tonal = _tonal_bins(frames, lev, int(np.sum(quiet)), tonal_cv, tone_guard)
-        if np.sum(tonal[klo : khi + 1]) < nb:
-            lev = _band_levels(frames, klo, tonal[klo : khi + 1], df)
+        skip = tonal[klo : khi + 1]
+        if np.sum(skip) == nb or np.array_equal(skip, lev_skip):
+            break
+        lev = _band_levels(frames, klo, skip, df)
+        lev_skip = skip.copy()
         quiet = _quiet_mask(lev, quiet_margin_db)
     nq = int(np.sum(quiet))
     qmean = np.zeros(nfreq)
     for s in range(nseg):
         if quiet[s]:
+            row = frames[s]
             for k in range(nfreq):
-                qmean[k] += frames[s, k]
+                qmean[k] += row[k]
     qmean /= nq
     # Lines the steadiness test missed: a pump whose speed wanders moves its harmonics across
     # bins (unsteady in each), yet they still stand far above their neighbours.
@@ -323,15 +517,7 @@ def _reduce_kernel(
     # law (a straight line in log power over log frequency, the background's own shape). A
     # straight line in linear power bulges into a hump over a long gap (a pump's dense comb),
     # and the shape features would read that hump as a leak.
-    log_f = np.log(np.maximum(np.arange(nfreq).astype(np.float64), 0.5))
-    log_q = np.log(np.maximum(qmean, _TINY))
-    free = np.nonzero(~tonal)[0]
-    if free.size > 0:
-        filled = np.exp(np.interp(log_f, log_f[free], log_q[free]))
-        for k in free:
-            filled[k] = qmean[k]  # free bins exactly as measured
-    else:
-        filled = np.zeros(nfreq)
+    filled = _power_law_fill(qmean, tonal)
     all_power = np.sum(qmean[klo : khi + 1]) * df
     free_in_band = int(nb - np.sum(tonal[klo : khi + 1]))
     free_power = np.sum(filled[klo : khi + 1]) * df if free_in_band > 0 else 0.0
@@ -382,79 +568,12 @@ def _reduce_kernel(
             tonality,
             max(tone_bin, 0) * df,
             lower_spread - expected,
+            _envelope_slope(
+                frames, psd, band_sums, nb, klo, khi_env, kref_lo, kref_hi, min_variance
+            ),
         ]
     )
     return stats, filled, bands, tonal
-
-
-@jit
-def _envelope_slope_kernel(
-    frames: np.ndarray, klo: int, khi: int, kref_lo: int, kref_hi: int, min_variance: float
-) -> float:
-    # slope of the in-band frame level (bins klo..khi) on the reference's (kref_lo..kref_hi),
-    # steady (tonal) bins and their neighbours left out: see ``envelope_slope`` above
-    nseg, nfreq = frames.shape
-    if nseg < _MIN_FRAMES_FOR_CV or kref_hi < kref_lo:
-        return math.nan
-    # only the bins read and their neighbours (the guard) need the steadiness test
-    k_first = max(klo - 1, 0)
-    k_last = min(max(khi, kref_hi) + 1, nfreq - 1)
-    steady = np.zeros(nfreq, dtype=np.bool_)
-    for k in range(k_first, k_last + 1):
-        mean = 0.0
-        for s in range(nseg):
-            mean += frames[s, k]
-        mean /= nseg
-        # deviations scaled by a power of two near 1 / mean (exact): squares of the powers of
-        # samples as small as a float file may hold (~1e-100) would underflow to nothing
-        unit = math.ldexp(1.0, -math.frexp(mean)[1])
-        var = 0.0
-        for s in range(nseg):
-            d = (frames[s, k] - mean) * unit
-            var += d * d
-        var /= nseg
-        if math.sqrt(var) < DEFAULT_TONAL_CV * (mean * unit):
-            steady[k] = True
-    free = np.ones(nfreq, dtype=np.bool_)
-    for k in range(k_first, k_last + 1):
-        if steady[k] or (k > 0 and steady[k - 1]) or (k + 1 < nfreq and steady[k + 1]):
-            free[k] = False
-    n_in = 0
-    for k in range(klo, khi + 1):
-        n_in += free[k]
-    n_ref = 0
-    for k in range(kref_lo, kref_hi + 1):
-        n_ref += free[k]
-    if n_in < _ENVELOPE_MIN_BINS or n_ref < _ENVELOPE_MIN_BINS:
-        return math.nan
-    y = np.empty(nseg)
-    x = np.empty(nseg)
-    for s in range(nseg):
-        p_in = 0.0
-        for k in range(klo, khi + 1):
-            if free[k]:
-                p_in += frames[s, k]
-        p_ref = 0.0
-        for k in range(kref_lo, kref_hi + 1):
-            if free[k]:
-                p_ref += frames[s, k]
-        y[s] = _DB_PER_NEPER * math.log(p_in + _TINY)
-        x[s] = _DB_PER_NEPER * math.log(p_ref + _TINY)
-    mx = x.mean()
-    my = y.mean()
-    vx = 0.0
-    cxy = 0.0
-    for s in range(nseg):
-        vx += (x[s] - mx) * (x[s] - mx)
-        cxy += (x[s] - mx) * (y[s] - my)
-    vx /= nseg
-    cxy /= nseg
-    # a sum of n free bins' periodograms has a level whose Gaussian estimation variance is
-    # about DB_PER_NEPER**2 * ENBW / n (Hann bins overlap by the window's noise bandwidth)
-    vx -= _DB_PER_NEPER * _DB_PER_NEPER * HANN_ENBW_BINS / n_ref
-    if not vx > min_variance:
-        return math.nan
-    return cxy / vx
 
 
 def judged_band_hz(band_hz: tuple[float, float], fs: float) -> tuple[float, float]:
@@ -500,7 +619,11 @@ def compute_features(
     if khi < klo:
         raise ValueError(f"band {band_hz!r} holds no frequency bin at {df:.3g} Hz resolution")
     octaves, edges_lo, edges_hi = _octave_edges(float(fs))
-    frames = _frame_psd_kernel(x, float(fs), n)
+    top = TOP_OF_NYQUIST * fs / 2.0
+    kref_lo = khi + 1
+    kref_hi = min(math.floor(min(hi * 2.0**ENVELOPE_OCTAVES, top) / df + 1e-9), n // 2)
+    khi_env = min(khi, math.floor(top / df + 1e-9))
+    frames = _frame_psd(x, fs, n)
     stats, filled, bands, tonal = _reduce_kernel(
         frames,
         df,
@@ -511,20 +634,17 @@ def compute_features(
         _TONE_GUARD_BINS,
         edges_lo,
         edges_hi,
+        khi_env,
+        kref_lo,
+        kref_hi,
+        ENVELOPE_MIN_VARIANCE_DB2,
     )
-    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess = stats.tolist()
+    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess, envelope = stats.tolist()
     # called from here, not from inside the kernel: numba's cache does not notice a change in
     # a kernel of another file, so kernels never call across modules
     prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
     hump_fit = hump_fit_kernel(
-        filled, ~tonal, df, lo, hi, float(fs), int(nq), FIT_TILTS, FIT_WIDTHS_OCTAVES
-    )
-    top = TOP_OF_NYQUIST * fs / 2.0
-    kref_lo = khi + 1
-    kref_hi = min(math.floor(min(hi * 2.0**ENVELOPE_OCTAVES, top) / df + 1e-9), n // 2)
-    khi_env = min(khi, math.floor(top / df + 1e-9))
-    envelope = _envelope_slope_kernel(
-        frames, klo, khi_env, kref_lo, kref_hi, ENVELOPE_MIN_VARIANCE_DB2
+        filled, ~tonal, df, lo, hi, float(fs), int(nq), *fit_shapes(df, lo, hi, float(fs))
     )
     return Features(
         fs=float(fs),

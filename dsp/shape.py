@@ -44,6 +44,7 @@ levels inside the band (reported, not scored).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -56,6 +57,7 @@ __all__ = [
     "NOISE_ALLOWANCE",
     "PER_OCTAVE",
     "TOP_OF_NYQUIST",
+    "fit_shapes",
     "hump_fit_kernel",
     "shape_kernel",
 ]
@@ -228,6 +230,25 @@ def _two(gii: float, gjj: float, gij: float, ri: float, rj: float, bb: float) ->
 
 
 @jit
+def _fit_context(df: float, band_lo: float, band_hi: float, fs: float) -> tuple[float, float, int]:
+    """``(f_lo, f_hi, n_bands)``: the fit's context and its sixth-octave bands (0 if empty)."""
+    f_lo = max(LOWEST_BIN * df, band_lo / 2.0**CONTEXT_OCTAVES)
+    if band_lo < LOW_BAND_HZ:
+        # below a low band the chain's high-pass and the ambient's knee make a hump of their own
+        f_lo = max(LOWEST_BIN * df, band_lo)
+    f_hi = min(TOP_OF_NYQUIST * fs / 2.0, band_hi * 2.0**CONTEXT_OCTAVES)
+    if f_hi <= f_lo:
+        return f_lo, f_hi, 0
+    return f_lo, f_hi, max(1, math.floor(FIT_PER_OCTAVE * math.log2(f_hi / f_lo)))
+
+
+@jit
+def _fit_band(f_lo: float, f_hi: float, n_bands: int, b: int) -> tuple[float, float]:
+    """The edges of the context's sixth-octave band ``b``."""
+    return f_lo * (f_hi / f_lo) ** (b / n_bands), f_lo * (f_hi / f_lo) ** ((b + 1) / n_bands)
+
+
+@jit
 def _fit_levels(
     spectrum: np.ndarray,
     free: np.ndarray,
@@ -236,27 +257,23 @@ def _fit_levels(
     band_hi: float,
     fs: float,
     n_averages: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """``(u, wt, ws, u_lo, u_hi)`` of the fit: the sixth-octave bands' centres (log2 Hz),
-    weights (1 / relative standard error) and weights over level (levels over their maximum),
-    and the leak band's ends in log2 Hz. Empty arrays when the context holds no band."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """``(u, wt, ws, bands, u_lo, u_hi)`` of the fit: the sixth-octave bands' centres (log2
+    Hz), weights (1 / relative standard error), weights over level (levels over their
+    maximum) and indices among the context's bands (those holding no free power are left
+    out), and the leak band's ends in log2 Hz. Empty arrays when the context holds no band."""
     nfreq = spectrum.size
-    f_lo = max(LOWEST_BIN * df, band_lo / 2.0**CONTEXT_OCTAVES)
-    if band_lo < LOW_BAND_HZ:
-        # below a low band the chain's high-pass and the ambient's knee make a hump of their own
-        f_lo = max(LOWEST_BIN * df, band_lo)
-    f_hi = min(TOP_OF_NYQUIST * fs / 2.0, band_hi * 2.0**CONTEXT_OCTAVES)
-    if f_hi <= f_lo:
-        return np.empty(0), np.empty(0), np.empty(0), 0.0, 0.0
-    n_bands = max(1, math.floor(FIT_PER_OCTAVE * math.log2(f_hi / f_lo)))
+    f_lo, f_hi, n_bands = _fit_context(df, band_lo, band_hi, fs)
+    if n_bands == 0:
+        return np.empty(0), np.empty(0), np.empty(0), np.empty(0, dtype=np.int64), 0.0, 0.0
     u = np.empty(n_bands)
     y = np.empty(n_bands)
     wt = np.empty(n_bands)
+    bands = np.empty(n_bands, dtype=np.int64)
     used = 0
     k = math.ceil(f_lo / df - 1e-9)
     for b in range(n_bands):
-        lo = f_lo * (f_hi / f_lo) ** (b / n_bands)
-        hi = f_lo * (f_hi / f_lo) ** ((b + 1) / n_bands)
+        lo, hi = _fit_band(f_lo, f_hi, n_bands, b)
         acc = 0.0
         m = 0
         while k < nfreq and k * df < hi:
@@ -271,11 +288,12 @@ def _fit_levels(
         # relative standard error of a mean over m bins x n frames (Hann bins overlap)
         noise2 = HANN_ENBW_BINS / (m * max(n_averages, 1))
         wt[used] = 1.0 / math.sqrt(noise2 + FIT_RIPPLE * FIT_RIPPLE)
+        bands[used] = b
         used += 1
     u_lo = math.log2(max(band_lo, f_lo))
     u_hi = math.log2(min(band_hi, TOP_OF_NYQUIST * fs / 2.0))
     if used == 0:
-        return u[:0], wt[:0], y[:0], u_lo, u_hi
+        return u[:0], wt[:0], y[:0], bands[:0], u_lo, u_hi
     # levels over their maximum: the fit is the same at any scale, and 1/level must not
     # overflow for samples as small as a float file may hold (powers down to ~1e-240)
     top = np.max(y[:used])
@@ -283,7 +301,56 @@ def _fit_levels(
     for i in range(used):
         # rows scaled by weight / level: a relative error per band, the same at any gain
         ws[i] = wt[i] / (y[i] / top)
-    return u[:used].copy(), wt[:used].copy(), ws, u_lo, u_hi
+    return u[:used].copy(), wt[:used].copy(), ws, bands[:used].copy(), u_lo, u_hi
+
+
+@jit
+def _fit_shapes(
+    u: np.ndarray, u_lo: float, u_hi: float, tilts: np.ndarray, widths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(humps, laws)`` at the band centres ``u``: ``humps[i, c * widths.size + w]`` the
+    log-normal hump of each centre ``c`` (a quarter octave apart, from an octave under the
+    leak band to half an octave over it) and width ``w``, ``laws[t, i]`` the power law of
+    tilt ``t``, both 1 at their reference (unscaled: the grid multiplies them by ``ws``)."""
+    n_centres = math.floor((u_hi - u_lo + 1.5) / FIT_CENTRE_STEP_OCTAVES + 1e-9) + 1
+    humps = np.empty((u.size, n_centres * widths.size))
+    for c in range(n_centres):
+        uc = u_lo - 1.0 + c * FIT_CENTRE_STEP_OCTAVES
+        for w in range(widths.size):
+            for i in range(u.size):
+                z = (u[i] - uc) / widths[w]
+                humps[i, c * widths.size + w] = math.exp(-0.5 * z * z)
+    laws = np.empty((tilts.size, u.size))
+    for t in range(tilts.size):
+        for i in range(u.size):
+            laws[t, i] = 2.0 ** (-tilts[t] * (u[i] - u_lo))
+    return humps, laws
+
+
+@jit
+def _context_shapes(
+    df: float, band_lo: float, band_hi: float, fs: float, tilts: np.ndarray, widths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # _fit_shapes at every band of the context (whether or not a spectrum fills it)
+    f_lo, f_hi, n_bands = _fit_context(df, band_lo, band_hi, fs)
+    u = np.empty(n_bands)
+    for b in range(n_bands):
+        lo, hi = _fit_band(f_lo, f_hi, n_bands, b)
+        u[b] = 0.5 * math.log2(lo * hi)
+    u_lo = math.log2(max(band_lo, f_lo))
+    u_hi = math.log2(min(band_hi, TOP_OF_NYQUIST * fs / 2.0))
+    return _fit_shapes(u, u_lo, u_hi, tilts, widths)
+
+
+@lru_cache(maxsize=16)
+def fit_shapes(
+    df: float, band_lo: float, band_hi: float, fs: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hump fit's humps and power laws (``FIT_WIDTHS_OCTAVES``, ``FIT_TILTS``) at every
+    sixth-octave band of the context of ``band_lo``-``band_hi`` at this resolution and rate:
+    ``hump_fit_kernel``'s last two arguments. Once per configuration (two thousand
+    exponentials are half the fit's time); shared between calls: the kernel only reads them."""
+    return _context_shapes(df, band_lo, band_hi, fs, FIT_TILTS, FIT_WIDTHS_OCTAVES)
 
 
 @jit
@@ -296,9 +363,19 @@ def _fit_grid(
     tilts: np.ndarray,
     widths: np.ndarray,
 ) -> float:
+    """``_fit_grid_shapes`` with the humps and laws of the bands at ``u``."""
+    humps, laws = _fit_shapes(u, u_lo, u_hi, tilts, widths)
+    return _fit_grid_shapes(wt, ws, np.arange(u.size), humps, laws)
+
+
+@jit
+def _fit_grid_shapes(
+    wt: np.ndarray, ws: np.ndarray, bands: np.ndarray, humps: np.ndarray, laws: np.ndarray
+) -> float:
     """The drop in least ``|G c - wt|^2`` (``c >= 0``) from the background's columns (a power
     law of each tilt, a white floor) to the background's plus a hump's (each centre x width),
-    rows scaled by ``ws``: the best over the grid of each.
+    rows scaled by ``ws``: the best over the grid of each. Row ``i`` is band ``bands[i]`` of
+    ``humps`` and ``laws`` (``_fit_shapes``).
 
     Each 2- or 3-column problem is convex: when the unconstrained optimum is feasible it is
     the answer, else the best feasible optimum of the column subsets (at a subset's optimum
@@ -308,7 +385,7 @@ def _fit_grid(
     hump and those without the hump once per tilt, and only if some pair needs them. Signs
     are read off Cramer's numerators (the same as the coefficients' unless a quotient
     underflows): the result is bit for bit the per-pair evaluation's, same formulas."""
-    used = u.size
+    used = wt.size
     bb = 0.0
     g11 = 0.0
     r1 = 0.0
@@ -316,47 +393,44 @@ def _fit_grid(
         bb += wt[i] * wt[i]
         g11 += ws[i] * ws[i]
         r1 += ws[i] * wt[i]
-    n_centres = math.floor((u_hi - u_lo + 1.5) / FIT_CENTRE_STEP_OCTAVES + 1e-9) + 1
-    n_humps = n_centres * widths.size
+    n_humps = humps.shape[1]
     hump = np.empty((used, n_humps))  # band-major: the pair loop runs along humps
+    for i in range(used):
+        for h in range(n_humps):
+            hump[i, h] = humps[bands[i], h] * ws[i]
     g22 = np.empty(n_humps)
     g12 = np.empty(n_humps)
     r2 = np.empty(n_humps)
     m00 = np.empty(n_humps)  # the 3x3 cofactors and numerators that do not involve the law
     a1 = np.empty(n_humps)
     a2 = np.empty(n_humps)
-    for c in range(n_centres):
-        uc = u_lo - 1.0 + c * FIT_CENTRE_STEP_OCTAVES
-        for w in range(widths.size):
-            h = c * widths.size + w
-            s22 = 0.0
-            s12 = 0.0
-            s2 = 0.0
-            for i in range(used):
-                z = (u[i] - uc) / widths[w]
-                v = math.exp(-0.5 * z * z) * ws[i]
-                hump[i, h] = v
-                s22 += v * v
-                s12 += v * ws[i]
-                s2 += v * wt[i]
-            g22[h] = s22
-            g12[h] = s12
-            r2[h] = s2
-            m00[h] = g11 * s22 - s12 * s12
-            a1[h] = r1 * s22 - s12 * s2
-            a2[h] = r1 * s12 - g11 * s2
+    for h in range(n_humps):
+        s22 = 0.0
+        s12 = 0.0
+        s2 = 0.0
+        for i in range(used):
+            v = hump[i, h]
+            s22 += v * v
+            s12 += v * ws[i]
+            s2 += v * wt[i]
+        g22[h] = s22
+        g12[h] = s12
+        r2[h] = s2
+        m00[h] = g11 * s22 - s12 * s12
+        a1[h] = r1 * s22 - s12 * s2
+        a2[h] = r1 * s12 - g11 * s2
     law = np.empty(used)
     g02 = np.empty(n_humps)
     subsets = np.zeros(n_humps, dtype=np.bool_)  # a pair with this hump needs its subsets
     best0 = bb
     best1 = bb
     slack = 1e-12 * bb
-    for t in range(tilts.size):
+    for t in range(laws.shape[0]):
         g00 = 0.0
         g01 = 0.0
         r0 = 0.0
         for i in range(used):
-            law[i] = 2.0 ** (-tilts[t] * (u[i] - u_lo)) * ws[i]
+            law[i] = laws[t, bands[i]] * ws[i]
             g00 += law[i] * law[i]
             g01 += law[i] * ws[i]
             r0 += law[i] * wt[i]
@@ -417,13 +491,14 @@ def hump_fit_kernel(
     band_hi: float,
     fs: float,
     n_averages: int,
-    tilts: np.ndarray,
-    widths: np.ndarray,
+    humps: np.ndarray,
+    laws: np.ndarray,
 ) -> float:
     """``hump_fit`` of a one-sided ``spectrum`` (bins ``k * df``, each an average of
-    ``n_averages`` frames; only bins where ``free`` is set are read): see above. NaN (no
-    evidence) when the context holds fewer than ``FIT_MIN_BANDS`` sixth-octave bands."""
-    u, wt, ws, u_lo, u_hi = _fit_levels(spectrum, free, df, band_lo, band_hi, fs, n_averages)
+    ``n_averages`` frames; only bins where ``free`` is set are read): see above. ``humps`` and
+    ``laws`` are ``fit_shapes(df, band_lo, band_hi, fs)``. NaN (no evidence) when the context
+    holds fewer than ``FIT_MIN_BANDS`` sixth-octave bands."""
+    u, wt, ws, bands, _, _ = _fit_levels(spectrum, free, df, band_lo, band_hi, fs, n_averages)
     if u.size < FIT_MIN_BANDS:
         return math.nan
-    return _fit_grid(u, wt, ws, u_lo, u_hi, tilts, widths)
+    return _fit_grid_shapes(wt, ws, bands, humps, laws)
