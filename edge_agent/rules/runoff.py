@@ -38,13 +38,16 @@ RECENT_RAIN_S = 300.0
 class RunoffModel:
     """A catchment sending ``l_s_per_mm_h`` l/s per mm/h of rain, after a lag of ``lag_s``."""
 
-    def __init__(self, l_s_per_mm_h: float, lag_s: float = DEFAULT_LAG_S):
+    def __init__(
+        self, l_s_per_mm_h: float, lag_s: float = DEFAULT_LAG_S, recent_s: float = RECENT_RAIN_S
+    ):
         if lag_s <= 0:
             raise ValueError("lag_s must be positive")
         self.l_s_per_mm_h = l_s_per_mm_h
         self.lag_s = lag_s
+        self.recent_s = recent_s
         self.inflow_l_s = 0.0  # the run-off arriving now
-        self.recent_mm_h = 0.0  # the rain's rate, smoothed over RECENT_RAIN_S
+        self.recent_mm_h = 0.0  # the rain's rate, smoothed over recent_s (0: not smoothed)
         self._rain_mm_h = 0.0
         self._last_ts: float | None = None
 
@@ -62,12 +65,15 @@ class RunoffModel:
         target = self.l_s_per_mm_h * self._rain_mm_h
         self.inflow_l_s = target + (self.inflow_l_s - target) * math.exp(-dt / self.lag_s)
         rain = self._rain_mm_h
-        self.recent_mm_h = rain + (self.recent_mm_h - rain) * math.exp(-dt / RECENT_RAIN_S)
+        if self.recent_s > 0:
+            self.recent_mm_h = rain + (self.recent_mm_h - rain) * math.exp(-dt / self.recent_s)
 
     def rain(self, mm_h: float, ts: float) -> None:
         """The catchment's rain is ``mm_h`` from ``ts`` on."""
         self.advance(ts)
         self._rain_mm_h = max(mm_h, 0.0)
+        if self.recent_s <= 0:
+            self.recent_mm_h = self._rain_mm_h
 
     @property
     def ultimate_l_s(self) -> float:

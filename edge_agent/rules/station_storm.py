@@ -9,11 +9,12 @@ joins the two:
   the running pumps move, from ``OverflowRule``);
 - **what the rain will still add** comes from the run-off (``RunoffModel`` at one l/s per
   mm/h: the rain gauges' mean through a linear reservoir of ``DEFAULT_LAG_S``), heading for
-  the rain's recent rate: its rise still to come, times the station's **learnt gain** (l/s of
-  inflow per mm/h of run-off). The gain is learnt from the station's own storms, a least
-  squares fit of the measured inflow over its dry-weather base against the run-off (the
-  site file's ``storm_l_s_per_mm_h`` is the prior, worth ``PRIOR_SAMPLES`` samples): a rain
-  gauge away from the storm cell, a paved area larger than drawn, all end up in the gain.
+  the gauges' rate now (a tipping bucket's ten-minute count, not smoothed again): its rise
+  still to come, times the station's **learnt gain** (l/s of inflow per mm/h of run-off).
+  The gain is learnt from the station's own storms, a least squares fit of the measured
+  inflow over its dry-weather base against the run-off (the site file's
+  ``storm_l_s_per_mm_h`` is the prior, worth ``PRIOR_SAMPLES`` samples): a rain gauge away
+  from the storm cell, a paved area larger than drawn, all end up in the gain.
   The fit's residual scatter gives the gain's **upper bound** (``SPREAD_Z`` standard
   deviations, relative), hence the earliest time the well can spill;
 - the well **spills** when the inflow to come over what the duty pumps pass has filled the
@@ -53,6 +54,10 @@ DRY_MM_H = 0.2
 SPREAD_Z = 0.5
 MAX_SPREAD = 1.0
 STEP_S = 60.0
+# The rain rate the forecast heads for: the gauges' own (a tipping bucket's count over ten
+# minutes, already smoothed), not smoothed again (five minutes more, the manholes' default,
+# foretold an intensifying storm lower than its rain now and an easing one higher).
+RECENT_RAIN_S = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,7 @@ class StationStormForecast:
     (the site file's ``storm_l_s_per_mm_h``; ``None``: learnt from nothing)."""
 
     def __init__(self, prior_gain: float | None, lag_s: float = DEFAULT_LAG_S):
-        self.runoff = RunoffModel(1.0, lag_s)
+        self.runoff = RunoffModel(1.0, lag_s, recent_s=RECENT_RAIN_S)
         g = prior_gain or 0.0
         # the prior, as if PRIOR_SAMPLES samples at 10 mm/h lay on it (none: nothing known)
         self._sxx = PRIOR_SAMPLES * 100.0 if prior_gain is not None else 0.0
@@ -142,7 +147,7 @@ class StationStormForecast:
     ) -> StormEta:
         """When ``litres_left`` of storage are filled by the inflow over ``pumps_l_s``, the
         inflow starting at ``inflow_l_s`` and changing as the run-off heads for the rain's
-        recent rate (the learnt gain, and its upper bound)."""
+        rate now (the learnt gain, and its upper bound)."""
         self.runoff.advance(ts)
         r0, target = self.runoff.inflow_l_s, self.runoff.ultimate_l_s
         lag = self.runoff.lag_s

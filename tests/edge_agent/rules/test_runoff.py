@@ -13,6 +13,7 @@ from edge_agent.rules.network import WetWell
 from edge_agent.rules.runoff import DEFAULT_LAG_S, RunoffModel
 from edge_agent.rules.sewer import DryWeather
 from edge_agent.rules.site_rules import STORM_CONFIRM_SHARE, OverflowRule
+from edge_agent.rules.station_storm import StationStormForecast
 from tests.edge_agent.rules.helpers import reading
 
 
@@ -182,23 +183,61 @@ class TestStationStorm:
         assert any(r.startswith("rising to overflow") for r in reasons)
 
     def test_the_inflow_is_known_a_minute_after_a_pump_starts(self):
-        """A storm's inflow (75 l/s) as the duty pump starts at minute 2: the inflow is
-        measured from the level since the start, a minute later, not a whole rate window
-        (five minutes) after it: the warning comes within two minutes of the start."""
+        """A storm's inflow reaching 75 l/s as the duty pump starts at minute 2 (20 l/s
+        before, under half the duty pumps: no storm borne out yet), under 80 mm/h: the
+        inflow is measured from the level since the start, a minute later, not a whole rate
+        window (five minutes) after it: the warning comes within two minutes of the start."""
         fill = (75.0 - 30.0) / WELL.area_m2 * 60.0
         events = station(
             12,
             level=lambda m: (
-                1200.0 + 75.0 / WELL.area_m2 * 60.0 * m
+                1200.0 + 20.0 / WELL.area_m2 * 60.0 * m
                 if m < 2
-                else 1200.0 + 75.0 / WELL.area_m2 * 120.0 + fill * (m - 2)
+                else 1200.0 + 20.0 / WELL.area_m2 * 120.0 + fill * (m - 2)
             ),
             running=lambda m: 0 if m < 2 else 1,
-            rain_mm_h=lambda m: 40.0,
+            rain_mm_h=lambda m: 80.0,
         )
         (minute, event), *_ = events
         assert event.kind == "overflow.risk"
         assert 2.0 < minute <= 4.0
+
+
+def _forecast_after(rain_mm_h, minutes=40, step_s=60.0) -> StationStormForecast:
+    """A forecast (gain 2.5 l/s per mm/h, the prior alone) fed the rain gauges' mean
+    ``rain_mm_h(minute)`` every ``step_s`` up to ``minutes``."""
+    forecast = StationStormForecast(2.5)
+    for i in range(int(minutes * 60 / step_s) + 1):
+        forecast.rain(rain_mm_h(i * step_s / 60.0), i * step_s)
+    return forecast
+
+
+def _ramp(before: float, now: float, over_min: float = 10.0, at: float = 40.0):
+    """``before`` mm/h up to ``over_min`` minutes before minute ``at``, then a straight line
+    to ``now`` at ``at``."""
+    return lambda m: before + (now - before) * min(max(m - (at - over_min), 0.0) / over_min, 1.0)
+
+
+class TestRainHeadedFor:
+    """The rain the station's forecast heads for: the gauges' rate now (a tipping bucket's
+    ten-minute count). Before, it was that rate smoothed over five more minutes: a storm
+    that had just intensified foretold less than its rain now, one that had just eased more."""
+
+    @pytest.mark.parametrize(
+        "rain",
+        [_ramp(20.0, 30.0), _ramp(40.0, 30.0), _ramp(10.0, 30.0, over_min=2.0)],
+        ids=["intensified", "eased", "jumped"],
+    )
+    def test_the_spill_foretold_from_the_rain_now(self, rain):
+        """The same inflow now (70 l/s against 60 of duty pumps: 15 000 litres left fill in 25
+        minutes at a steady 30 mm/h), storage and run-off now: at 30 mm/h, whatever the rain
+        was over the last minutes, the well is foretold to spill as at a steady 30."""
+        steady, moved = _forecast_after(lambda m: 30.0), _forecast_after(rain)
+        moved.runoff.inflow_l_s = steady.runoff.inflow_l_s  # (the run-off now the same)
+        args = (40 * 60.0, 70.0, 60.0, 15_000.0, 1800.0)
+        at_steady = steady.eta_min(*args).central
+        assert at_steady is not None
+        assert moved.eta_min(*args).central == at_steady
 
 
 class TestPumpMovingNothing:
@@ -247,6 +286,11 @@ def draining(m: float) -> float:
     return max(900.0 - 75.0 * m, 150.0)
 
 
+def drained(m: float) -> float:
+    """The same backwater draining from before the first reading (mm)."""
+    return draining(m + 4.0)
+
+
 def rising(m: float) -> float:
     """The top of the reach rising, as in a storm."""
     return min(150.0 + 75.0 * m, 900.0)
@@ -258,7 +302,9 @@ def rising(m: float) -> float:
         # a crew cleared a blockage above: the backed-up sewer empties into the well (the
         # dev seeds' wet-well false alarms: it peaked at 0.69-0.82 of its depth)
         ("a blockage above just cleared, dry", 2300.0, 2.0, draining, 0.0, frozenset(), False),
-        ("a drizzle explains none of it", 2300.0, 2.0, draining, 1.0, frozenset(), False),
+        # (raining from the first reading, the storm forecast judges from the first inflow
+        # measured: the top has drained by then)
+        ("a drizzle explains none of it", 2300.0, 2.0, drained, 1.0, frozenset(), False),
         ("no blockage above", 2300.0, None, draining, 0.0, frozenset(), True),
         ("the blockage over an hour before", 2300.0, 70.0, draining, 0.0, frozenset(), True),
         # a storm over a clogged rain gauge, a false blockage alarm standing (dev seed 12)
