@@ -500,9 +500,10 @@ class ReachBlockageRule:
     came in at the bottom too is a flow wave), never "starved" by itself.
     ``downstream_shared``: another reach ends at the same downstream gauge, so only a fall
     there that cuts most of its flow says anything. ``backed_up_below``: when the sewer below
-    last backed this reach up (its station's wet well over the assist level, or the reach
-    below blocked): the backwater raises both ends, and draining away it makes them fall;
-    until it has drained and left the baseline, this reach gives no evidence.
+    last backed this reach up (its station's wet well over the assist level, or a reach
+    below blocked, the next one or further down): the backwater raises both ends, and
+    draining away it makes them fall; until it has drained and left the baseline, this reach
+    gives no evidence.
     ``blocked_above``: when a reach above this one (draining into its top) was last suspected
     blocked: the backwater it held comes down as a surge when it clears, passing the top
     before the bottom; for as long, a rise at the top is no evidence (a starved bottom is).
