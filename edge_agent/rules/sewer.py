@@ -433,12 +433,14 @@ class _End:
         """How far the gauge's zero has drifted (mm; 0 until learnt, or for an inflow)."""
         return self.zero.offset if self.zero is not None else 0.0
 
-    def fresh(self, ts: float) -> bool:
-        """Heard from lately, and not stuck (``STUCK_READINGS`` equal readings in a row: a
-        gauge that has stopped measuring tells nothing of where the sewer stands)."""
+    def fresh(self, ts: float, within_s: float | None = None) -> bool:
+        """Heard from lately (within ``fresh_s``, or ``within_s`` if shorter), and not stuck
+        (``STUCK_READINGS`` equal readings in a row: a gauge that has stopped measuring tells
+        nothing of where the sewer stands)."""
+        limit = self.fresh_s if within_s is None else min(self.fresh_s, within_s)
         return (
             self.last_ts is not None
-            and 0 <= ts - self.last_ts <= self.fresh_s
+            and 0 <= ts - self.last_ts <= limit
             and self.same < STUCK_READINGS
         )
 
@@ -615,7 +617,11 @@ class ReachBlockageRule:
         below = self.backed_up_below()
         if below is not None and 0 <= ts - below <= self._quiet_after_backwater_s:
             return None, {}  # backed up from below, or draining since: no evidence here
-        known = down.fresh(ts) and down.ready()
+        # (the wet well's inflow, last measured longer ago than a flow wave takes down the
+        # reach, the pumps running since (a satellite's pulse arriving starts them), says
+        # nothing of the wave now at the top: the bottom is unseen for now)
+        seen_s = max(self.wave_s, self.config.reach_recent_s) if self.inflow else None
+        known = down.fresh(ts, seen_s) and down.ready()
         up_shift = up.shift()
         down_shift = down.shift() if known else 0.0
         error = math.hypot(up.error(), down.error() if known else 0.0)

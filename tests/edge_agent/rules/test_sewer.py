@@ -373,6 +373,23 @@ class TestReachBlockage:
         assert event.data["evidence"] == "backing up" and event.data["reach"] == "R2"
         assert ONSET + 20 < minute <= ONSET + 26
 
+    @pytest.mark.parametrize(("start", "rate"), [(209, 1.5), (211, 2.0)])
+    def test_a_pulse_at_the_top_while_the_pumps_run_is_no_blockage(self, start, rate):
+        """A satellite's pulse rises at the top for a quarter of an hour and reaches the wet
+        well as its pumps start (minute 220): the inflow was last measured before the wave
+        could have reached it (raised on a dev year at generated-3's station reach, four
+        times), so the bottom is unseen, not steady, and the pulse passes within the half
+        hour asked."""
+
+        def pulse(m, at):
+            k = m - at
+            return 0.0 if k < 0 else max(rate * min(k, 15) - rate * max(k - 15, 0), 0.0)
+
+        events = self.station_reach(
+            lambda m: 65 + pulse(m, start), lambda m: 30 + 0.8 * pulse(m, start + 4), 300
+        )
+        assert kinds_at(events) == []
+
     def test_downstream_gauge_silent_falls_back_to_upstream_after_half_an_hour(self):
         """With the bottom's gauge silent, the top's rise alone is a blockage only once it
         has held half an hour (longer than a satellite's pulse takes to pass the top)."""
