@@ -257,8 +257,17 @@ class NetworkWiring:
 
     def _backed_up_below(self, reach: SewerReach) -> Callable[[], float | None]:
         """When the sewer below the reach last backed it up: its station's wet well standing
-        high, or a reach its downstream gauge tops blocked."""
-        below = [r.id for r in self.network.reaches if r.upstream == reach.downstream]
+        high, or a reach below it blocked, the next one or further down (a blockage two reaches
+        down backs the sewer up past the gauge between and on to this reach: its backwater,
+        then its draining when the crew clears it, read as "backing up" and "starved" here)."""
+        below: list[str] = []
+        bottoms = [reach.downstream]
+        while bottoms:
+            bottom = bottoms.pop()
+            for r in self.network.reaches:
+                if r.upstream == bottom and r.id not in below and r.id != reach.id:
+                    below.append(r.id)
+                    bottoms.append(r.downstream)
         station = self.station_backed_up(reach.station)
 
         def latest() -> float | None:

@@ -119,6 +119,16 @@ SWING_BIN_S = 600.0
 SWING_SPAN_S = 24 * 3600.0
 SWING_MIN_BINS = 120  # 20 hours: most of a day
 SWING_MIN_READINGS = 3  # per bin
+# A level gauge's zero drifts (the benchmark draws 30 mm a year, one standard deviation): at
+# dry depths of tens of millimetres a zero drifted low makes every change at that end a larger
+# relative change than the other end's, and the ends pull apart with no blockage between them
+# (``_Zero``). Each calendar day's lowest half-hour mean, over the first and the latest
+# ``ZERO_DAYS`` dry, quiet days.
+ZERO_DAY_S = 24 * 3600.0
+ZERO_BIN_S = 1800.0
+ZERO_MIN_READINGS = 3  # per half hour
+ZERO_MIN_BINS = 40  # of 48: most of the day heard
+ZERO_DAYS = 7
 
 
 class DryWeather:
@@ -249,6 +259,64 @@ class _Swing:
         return self._high
 
 
+class _Zero:
+    """How far a level gauge's zero has drifted: its dry nights' lowest level against those of
+    its first dry days. A sewer's night flow is the same from one dry week to the next (a few
+    per cent with the season's groundwater), so a gauge whose nights read lower and lower has
+    a zero drifting low (or high): every reading less that offset is where the sewer stands.
+    The lowest half-hour mean of each calendar day (``ZERO_BIN_S``) that was dry and quiet
+    throughout (no blockage suspected, no stuck readings) and heard over most of it; the
+    reference is the median of the first ``ZERO_DAYS`` such days, the offset the median of the
+    last ``ZERO_DAYS`` less it, updated once a day (``_End._rezero`` takes the windows with
+    it). The season's groundwater moves a night's flow a little too (a few millimetres of
+    offset over the year): far less than a zero drifting tens of millimetres."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.reference: float | None = None
+        self.lows: deque[float] = deque(maxlen=ZERO_DAYS)
+        self._first: list[float] = []
+        self._day: float | None = None
+        self._calm = True
+        self._bins = 0
+        self._bin: float | None = None
+        self._sum = 0.0
+        self._n = 0
+        self._low = math.inf
+
+    def push(self, ts: float, value: float, calm: bool) -> None:
+        """Take a raw reading (mm); ``calm``: dry, no blockage, not stuck."""
+        day = ts - ts % ZERO_DAY_S
+        if self._day is not None and day != self._day:
+            self._close_bin()
+            if day > self._day and self._calm and self._bins >= ZERO_MIN_BINS:
+                self._learn(self._low)
+            self._calm, self._bins, self._low = True, 0, math.inf
+        self._day = day
+        self._calm = self._calm and calm
+        start = ts - ts % ZERO_BIN_S
+        if self._bin is not None and start != self._bin:
+            self._close_bin()
+        self._bin = start
+        self._sum += value
+        self._n += 1
+
+    def _close_bin(self) -> None:
+        if self._n >= ZERO_MIN_READINGS:
+            self._low = min(self._low, self._sum / self._n)
+            self._bins += 1
+        self._sum, self._n = 0.0, 0
+
+    def _learn(self, low: float) -> None:
+        if self.reference is None:
+            self._first.append(low)
+            if len(self._first) == ZERO_DAYS:
+                self.reference = sorted(self._first)[ZERO_DAYS // 2]
+            return
+        self.lows.append(low)
+        self.offset = sorted(self.lows)[len(self.lows) // 2] - self.reference
+
+
 class _End:
     """One end of a reach: ``ln(value + floor)`` after a median of three (a level, or a
     station's inflow), in a recent window and a baseline window ``gap_s`` before it. The gap
@@ -266,6 +334,7 @@ class _End:
         power: float = 1.0,
         reset_after_s: float | None = None,
         swing: bool = False,
+        zero: bool = False,
     ):
         self.power = power
         self.reset_after_s = gap_s if reset_after_s is None else reset_after_s
@@ -285,15 +354,24 @@ class _End:
         # gauge's own scatter, which a slow change (a dry day's swing) hardly enters
         self.steps = _Window(keep_sorted=True)
         self._last_raw: float | None = None
+        self._last_reading: float | None = None
         self.same = 0  # readings in a row equal to this one (itself included)
+        # a level gauge's drifting zero, learnt from its dry nights (``_Zero``)
+        self.zero = _Zero() if zero else None
         # the day's highs (only a reach's top needs them: ``ReachBlockageRule._outrun``)
         self.swing = _Swing() if swing else None
 
-    def update(self, value: float, ts: float, learn: bool = True) -> None:
+    def update(self, value: float, ts: float, learn: bool = True, dry: bool = False) -> None:
         """Take a reading; with ``learn`` also into the day's swing (not while a blockage
-        is suspected, whose backwater and starving are no dry day's)."""
+        is suspected, whose backwater and starving are no dry day's), and with ``dry`` too
+        into the zero's dry days."""
+        if self.zero is not None:
+            offset = self.zero.offset
+            self.zero.push(ts, value, learn and dry and self.same < STUCK_READINGS)
+            if self.zero.offset != offset:
+                self._rezero(offset)
         raw = self.log(value)
-        unstuck = self.same >= STUCK_READINGS and raw != self._last_raw
+        unstuck = self.same >= STUCK_READINGS and value != self._last_reading
         if unstuck or (
             self.last_ts is not None
             and (ts < self.last_ts or ts - self.last_ts > self.reset_after_s)
@@ -303,10 +381,11 @@ class _End:
             self.slope.clear()
             self._median.clear()
             self.steps.clear()
-            self._last_raw = None
+            self._last_raw = self._last_reading = None
         self.last_ts = ts
         # (an empty pipe reads its invert, 0, over and over: that is no stuck gauge)
-        self.same = self.same + 1 if raw == self._last_raw and value > 0 else 1
+        self.same = self.same + 1 if value == self._last_reading and value > 0 else 1
+        self._last_reading = value
         if self._last_raw is not None:
             self.steps.push(ts, abs(raw - self._last_raw))
             span = self.recent_s + self.gap_s + self.baseline_s
@@ -330,15 +409,38 @@ class _End:
         if learn and self.swing is not None and self.same < STUCK_READINGS:
             self.swing.push(ts, x)
 
-    def log(self, value: float) -> float:
-        return self.power * math.log(max(value, 0.0) + self.floor)
+    def _rezero(self, old: float) -> None:
+        """Take the windows' samples to the zero's new offset (learnt once a day): a step
+        between samples before and after it would read as a change of the sewer."""
 
-    def fresh(self, ts: float) -> bool:
-        """Heard from lately, and not stuck (``STUCK_READINGS`` equal readings in a row: a
-        gauge that has stopped measuring tells nothing of where the sewer stands)."""
+        def relog(x: float) -> float:
+            return self.log(math.exp(x / self.power) - self.floor + old)
+
+        for window in (self.recent, self.gap, self.base):
+            items = list(window.items)
+            window.clear()
+            for ts, x in items:
+                window.push(ts, relog(x))
+        self.slope.clear()
+        for ts, x in self.recent.items:
+            self.slope.update(x, ts)
+
+    def log(self, value: float) -> float:
+        """``ln`` of a reading (less the zero's drift) plus the floor, times ``power``."""
+        return self.power * math.log(max(value - self.offset(), 0.0) + self.floor)
+
+    def offset(self) -> float:
+        """How far the gauge's zero has drifted (mm; 0 until learnt, or for an inflow)."""
+        return self.zero.offset if self.zero is not None else 0.0
+
+    def fresh(self, ts: float, within_s: float | None = None) -> bool:
+        """Heard from lately (within ``fresh_s``, or ``within_s`` if shorter), and not stuck
+        (``STUCK_READINGS`` equal readings in a row: a gauge that has stopped measuring tells
+        nothing of where the sewer stands)."""
+        limit = self.fresh_s if within_s is None else min(self.fresh_s, within_s)
         return (
             self.last_ts is not None
-            and 0 <= ts - self.last_ts <= self.fresh_s
+            and 0 <= ts - self.last_ts <= limit
             and self.same < STUCK_READINGS
         )
 
@@ -400,9 +502,10 @@ class ReachBlockageRule:
     came in at the bottom too is a flow wave), never "starved" by itself.
     ``downstream_shared``: another reach ends at the same downstream gauge, so only a fall
     there that cuts most of its flow says anything. ``backed_up_below``: when the sewer below
-    last backed this reach up (its station's wet well over the assist level, or the reach
-    below blocked): the backwater raises both ends, and draining away it makes them fall;
-    until it has drained and left the baseline, this reach gives no evidence.
+    last backed this reach up (its station's wet well over the assist level, or a reach
+    below blocked, the next one or further down): the backwater raises both ends, and
+    draining away it makes them fall; until it has drained and left the baseline, this reach
+    gives no evidence.
     ``blocked_above``: when a reach above this one (draining into its top) was last suspected
     blocked: the backwater it held comes down as a surge when it clears, passing the top
     before the bottom; for as long, a rise at the top is no evidence (a starved bottom is).
@@ -425,7 +528,9 @@ class ReachBlockageRule:
         self.blocked_above = blocked_above
         self.last_active: float | None = None
         windows = (config.reach_recent_s, config.reach_gap_s, config.reach_baseline_s)
-        self.up = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s, swing=True)
+        self.up = _End(
+            *windows, config.reach_floor_mm, fresh_s=config.reach_recent_s, swing=True, zero=True
+        )
         self.inflow = reach.downstream is None
         if self.inflow:  # between pump runs only: allow for a run
             self.down = _End(
@@ -436,7 +541,9 @@ class ReachBlockageRule:
                 reset_after_s=config.reach_baseline_s,  # pump runs leave gaps: not a restart
             )
         else:
-            self.down = _End(*windows, config.reach_floor_mm, fresh_s=config.reach_recent_s)
+            self.down = _End(
+                *windows, config.reach_floor_mm, fresh_s=config.reach_recent_s, zero=True
+            )
         self.apart = math.log1p(config.reach_shift_pct / 100.0)
         self.steady = math.log1p(config.reach_steady_pct / 100.0)
         # a backwater takes a while to drain after the sewer below comes down, and the baseline
@@ -471,20 +578,31 @@ class ReachBlockageRule:
         value = good_number(reading)
         if value is None:
             return []
-        self.up.update(value, reading.ts, learn=not (self.active or self._lingering))
+        self.up.update(
+            value, reading.ts, not (self.active or self._lingering), self._dry(reading.ts)
+        )
         return self._evaluate(reading.ts)
 
     def on_downstream(self, reading: Reading) -> list[EventDraft]:
         value = good_number(reading)
         if value is None:
             return []
-        self.down.update(value, reading.ts, learn=not (self.active or self._lingering))
+        self.down.update(
+            value, reading.ts, not (self.active or self._lingering), self._dry(reading.ts)
+        )
         return self._evaluate(reading.ts)
 
     def on_inflow(self, ts: float, mm_per_min: float) -> list[EventDraft]:
         """The station's inflow (its wet well's fill rate) as the downstream end."""
         self.down.update(mm_per_min, ts)
         return self._evaluate(ts)
+
+    def _dry(self, ts: float) -> bool:
+        """Dry weather and no backwater from below: a day for the ends' zeros to learn from."""
+        below = self.backed_up_below()
+        return self.rain.dry(ts) and (
+            below is None or not 0 <= ts - below <= self._quiet_after_backwater_s
+        )
 
     # -- the signature ------------------------------------------------------------------------
     def diverging(self, ts: float) -> tuple[str | None, dict]:
@@ -499,7 +617,11 @@ class ReachBlockageRule:
         below = self.backed_up_below()
         if below is not None and 0 <= ts - below <= self._quiet_after_backwater_s:
             return None, {}  # backed up from below, or draining since: no evidence here
-        known = down.fresh(ts) and down.ready()
+        # (the wet well's inflow, last measured longer ago than a flow wave takes down the
+        # reach, the pumps running since (a satellite's pulse arriving starts them), says
+        # nothing of the wave now at the top: the bottom is unseen for now)
+        seen_s = max(self.wave_s, self.config.reach_recent_s) if self.inflow else None
+        known = down.fresh(ts, seen_s) and down.ready()
         up_shift = up.shift()
         down_shift = down.shift() if known else 0.0
         error = math.hypot(up.error(), down.error() if known else 0.0)
@@ -671,7 +793,7 @@ def _per_min(end: _End) -> float | None:
     slope = end.rising()
     if slope is None or end.value is None:
         return None
-    return slope / end.power * (max(end.value, 0.0) + end.floor)
+    return slope / end.power * (max(end.value - end.offset(), 0.0) + end.floor)
 
 
 def _near(end: _End, base: float | None, within: float) -> bool:

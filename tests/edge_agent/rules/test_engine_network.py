@@ -202,6 +202,32 @@ class TestWiring:
         assert below.blocked_above() == above.last_active
         assert above.blocked_above() is None
 
+    @pytest.mark.parametrize(
+        ("blocked", "backed_up"),
+        [
+            ("RP01-MH09", ()),
+            ("MH09-MH17", ("RP01-MH09",)),
+            ("MH17-PS01", ("RP01-MH09", "MH09-MH17")),  # two reaches up too
+        ],
+    )
+    def test_a_blockage_below_backs_up_every_reach_above_it(self, blocked, backed_up):
+        """A blockage two reaches down backs the sewer up past the gauge between (a dev
+        year's false blockages: the backwater, then its draining, read as "backing up" and
+        "starved" on the reach above that one)."""
+        chain = SewerNetwork(
+            reaches=(
+                SewerReach("RP01-MH09", "rp-01", "lv-03", station="ps-01"),
+                SewerReach("MH09-MH17", "lv-03", "lv-02", station="ps-01"),
+                SewerReach("MH17-PS01", "lv-02", None, station="ps-01"),
+            ),
+            wet_wells=(WetWell("ps-01", "lv-01", overflow_mm=4000.0, assist_mm=2200.0),),
+        )
+        rules = engine(chain).wiring.reach_rules
+        rules[blocked].last_active = 1234.0
+        assert {rid for rid, rule in rules.items() if rule.backed_up_below() == 1234.0} == set(
+            backed_up
+        )
+
     def test_road_water_with_rain_is_a_flood(self):
         eng = engine()
         out = feed(eng, 40, lambda m: {("rg-01", "rain_rate"): 30.0, ("rp-01", "level"): 8.0 * m})
