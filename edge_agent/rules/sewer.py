@@ -565,13 +565,17 @@ class ReachBlockageRule:
     def carry_over(self, old: ReachBlockageRule, *, same_device: bool) -> None:
         """Continue from this reach's rule before a reload: suspected or not (and the
         baselines it clears against) always; both ends' windows and the rain only with
-        ``same_device`` and the same reach and settings."""
+        ``same_device`` and the same reach and settings; the ends' learnt zeros with the
+        same reach whatever the settings."""
         self.active, self.last_active, self._bases = old.active, old.last_active, old._bases
         self._lingering, self._cleared_at = old._lingering, old._cleared_at
         if same_device and old.reach == self.reach and old.config == self.config:
             self.up, self.down = old.up, old.down
             self._history, self._back_since = old._history, old._back_since
             self.rain.carry_over(old.rain)
+        elif same_device and old.reach == self.reach:
+            # the zeros' drift is the gauges', not the settings': weeks of dry days to relearn
+            self.up.zero, self.down.zero = old.up.zero, old.down.zero
 
     # -- inputs -------------------------------------------------------------------------------
     def on_upstream(self, reading: Reading) -> list[EventDraft]:

@@ -668,6 +668,42 @@ class TestDriftingZero:
         )
         assert kinds_at(events) == [], name
 
+    @pytest.mark.parametrize(
+        ("name", "settings_changed", "same_reach", "kept"),
+        [
+            ("a reload with the same settings", False, True, True),
+            ("a reload with other settings keeps the gauges' zeros", True, True, True),
+            ("another reach's gauges learn their own", False, False, False),
+        ],
+    )
+    def test_a_reload_keeps_the_learnt_zeros(self, name, settings_changed, same_reach, kept):
+        """Weeks of dry days go into a zero: a reload that only changes the rule's settings
+        must not start them over (the drift belongs to the gauge)."""
+        reach = SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=120.0)
+        top = drifting(-2.0)
+        seen = []
+        run_reach(
+            lambda m: diurnal(m, 40.0, 15.0) + top(m),
+            lambda m: diurnal(m - 3, 45.0, 15.0),
+            20 * DAY_MIN,
+            reach=reach,
+            noise=1.0,
+            each_minute=lambda m, rule: seen.append(rule) if m == 20 * DAY_MIN - 1 else None,
+        )
+        old = seen[0]
+        assert old.up.offset() < -10.0, name
+        config = BlockageConfig(reach_shift_pct=20.0) if settings_changed else BlockageConfig()
+        new_reach = reach if same_reach else SewerReach("R2", "lv-a", "lv-b", station="ps-01")
+        new = ReachBlockageRule(
+            new_reach,
+            DryWeather(("rg-01",), config.dry_rain_mm_h, config.dry_for_s),
+            config,
+            backed_up_below=lambda: None,
+            blocked_above=lambda: None,
+        )
+        new.carry_over(old, same_device=True)
+        assert (new.up.offset() == old.up.offset()) is kept, name
+
     def test_a_blockage_on_a_drifted_reach_is_still_raised(self):
         """The zeros learnt, a blockage is a blockage: raised within 15 minutes."""
         onset = 20 * DAY_MIN
