@@ -255,44 +255,41 @@ class NetworkWiring:
         """The rules of the reaches that drain into ``station``."""
         return tuple(rule for rule in self.reach_rules.values() if rule.reach.station == station)
 
+    def _chain(self, reach: SewerReach, *, downstream: bool) -> list[str]:
+        """The reaches below ``reach`` (each starting where one already found ends), or above
+        it (each ending where one already found starts), however far the network goes."""
+        found: list[str] = []
+        ends = [reach.downstream if downstream else reach.upstream]
+        while ends:
+            end = ends.pop()
+            for r in self.network.reaches:
+                joins, onward = (
+                    (r.upstream, r.downstream) if downstream else (r.downstream, r.upstream)
+                )
+                if joins == end and r.id not in found and r.id != reach.id:
+                    found.append(r.id)
+                    ends.append(onward)
+        return found
+
     def _backed_up_below(self, reach: SewerReach) -> Callable[[], float | None]:
         """When the sewer below the reach last backed it up: its station's wet well standing
         high, or a reach below it blocked, the next one or further down (a blockage two reaches
         down backs the sewer up past the gauge between and on to this reach: its backwater,
         then its draining when the crew clears it, read as "backing up" and "starved" here)."""
-        below: list[str] = []
-        bottoms = [reach.downstream]
-        while bottoms:
-            bottom = bottoms.pop()
-            for r in self.network.reaches:
-                if r.upstream == bottom and r.id not in below and r.id != reach.id:
-                    below.append(r.id)
-                    bottoms.append(r.downstream)
+        below = self._chain(reach, downstream=True)
         station = self.station_backed_up(reach.station)
 
         def latest() -> float | None:
-            times = [
-                rule.last_active
-                for rid in below
-                if (rule := self.reach_rules.get(rid)) is not None and rule.last_active is not None
-            ]
-            if (at := station()) is not None:
-                times.append(at)
-            return max(times, default=None)
+            rules = tuple(rule for rid in below if (rule := self.reach_rules.get(rid)))
+            times = (_latest_active(rules), station())
+            return max((t for t in times if t is not None), default=None)
 
         return latest
 
     def _blocked_above(self, reach: SewerReach) -> Callable[[], float | None]:
         """When a reach above this one (draining into its top, directly or further up) was
         last suspected blocked: clearing, it sends its backwater down as a surge."""
-        above: list[str] = []
-        tops = [reach.upstream]
-        while tops:
-            top = tops.pop()
-            for r in self.network.reaches:
-                if r.downstream == top and r.id not in above and r.id != reach.id:
-                    above.append(r.id)
-                    tops.append(r.upstream)
+        above = self._chain(reach, downstream=False)
 
         def latest() -> float | None:
             rules = tuple(rule for rid in above if (rule := self.reach_rules.get(rid)))
