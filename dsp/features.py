@@ -68,7 +68,7 @@ from dsp.shape import (
     hump_fit_kernel,
     shape_kernel,
 )
-from dsp.spectra import _check, _frame_psd, default_nperseg
+from dsp.spectra import _check, _frame_psd, _row_sums, default_nperseg
 
 __all__ = [
     "DEFAULT_QUIET_MARGIN_DB",
@@ -154,51 +154,6 @@ def _percentile_sorted(s: np.ndarray, q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, s.size - 1)
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
-@jit
-def _row_sums(frames: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    # each frame's sum over ``bins``, added in their order: the value a loop over one frame
-    # gives. Eight frames at a time: eight chains of additions run side by side where one
-    # chain waits on each addition (the sums are most of the reduction's time otherwise)
-    nseg = frames.shape[0]
-    out = np.empty(nseg)
-    s = 0
-    while s + 8 <= nseg:
-        r0 = frames[s]
-        r1 = frames[s + 1]
-        r2 = frames[s + 2]
-        r3 = frames[s + 3]
-        r4 = frames[s + 4]
-        r5 = frames[s + 5]
-        r6 = frames[s + 6]
-        r7 = frames[s + 7]
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-        for k in bins:
-            a0 += r0[k]
-            a1 += r1[k]
-            a2 += r2[k]
-            a3 += r3[k]
-            a4 += r4[k]
-            a5 += r5[k]
-            a6 += r6[k]
-            a7 += r7[k]
-        out[s] = a0
-        out[s + 1] = a1
-        out[s + 2] = a2
-        out[s + 3] = a3
-        out[s + 4] = a4
-        out[s + 5] = a5
-        out[s + 6] = a6
-        out[s + 7] = a7
-        s += 8
-    for r in range(s, nseg):
-        row = frames[r]
-        acc = 0.0
-        for k in bins:
-            acc += row[k]
-        out[r] = acc
-    return out
 
 
 @jit

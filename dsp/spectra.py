@@ -100,52 +100,60 @@ def _window(nperseg: int) -> tuple[np.ndarray, float]:
 
 
 @jit
+def _row_sums(frames: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    # each frame's sum over ``bins``, added in their order: the value a loop over one frame
+    # gives. Eight frames at a time: eight chains of additions run side by side where one
+    # chain waits on each addition (the sums are most of the reduction's time otherwise)
+    nseg = frames.shape[0]
+    out = np.empty(nseg)
+    s = 0
+    while s + 8 <= nseg:
+        r0 = frames[s]
+        r1 = frames[s + 1]
+        r2 = frames[s + 2]
+        r3 = frames[s + 3]
+        r4 = frames[s + 4]
+        r5 = frames[s + 5]
+        r6 = frames[s + 6]
+        r7 = frames[s + 7]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for k in bins:
+            a0 += r0[k]
+            a1 += r1[k]
+            a2 += r2[k]
+            a3 += r3[k]
+            a4 += r4[k]
+            a5 += r5[k]
+            a6 += r6[k]
+            a7 += r7[k]
+        out[s] = a0
+        out[s + 1] = a1
+        out[s + 2] = a2
+        out[s + 3] = a3
+        out[s + 4] = a4
+        out[s + 5] = a5
+        out[s + 6] = a6
+        out[s + 7] = a7
+        s += 8
+    for r in range(s, nseg):
+        row = frames[r]
+        acc = 0.0
+        for k in bins:
+            acc += row[k]
+        out[r] = acc
+    return out
+
+
+@jit
 def _frame_psd_kernel(x: np.ndarray, fs: float, win: np.ndarray, win_sq_sum: float) -> np.ndarray:
     nperseg = win.size
     step = nperseg - nperseg // 2
     nseg = (x.size - nperseg) // step + 1
     scale = 1.0 / (fs * win_sq_sum)
-    # segment sums eight segments at a time: each is one chain of additions in sample order
-    # (the value a segment-by-segment loop gives), and eight chains keep the adder busy where
-    # one waits on each addition. Segments are read through views indexed from 0 (numba then
-    # drops its negative-index check from every read).
-    sums = np.empty(nseg)
-    s = 0
-    while s + 8 <= nseg:
-        b = s * step
-        x0 = x[b : b + nperseg]
-        x1 = x[b + step : b + step + nperseg]
-        x2 = x[b + 2 * step : b + 2 * step + nperseg]
-        x3 = x[b + 3 * step : b + 3 * step + nperseg]
-        x4 = x[b + 4 * step : b + 4 * step + nperseg]
-        x5 = x[b + 5 * step : b + 5 * step + nperseg]
-        x6 = x[b + 6 * step : b + 6 * step + nperseg]
-        x7 = x[b + 7 * step : b + 7 * step + nperseg]
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-        for i in range(nperseg):
-            a0 += x0[i]
-            a1 += x1[i]
-            a2 += x2[i]
-            a3 += x3[i]
-            a4 += x4[i]
-            a5 += x5[i]
-            a6 += x6[i]
-            a7 += x7[i]
-        sums[s] = a0
-        sums[s + 1] = a1
-        sums[s + 2] = a2
-        sums[s + 3] = a3
-        sums[s + 4] = a4
-        sums[s + 5] = a5
-        sums[s + 6] = a6
-        sums[s + 7] = a7
-        s += 8
-    for r in range(s, nseg):
-        xr = x[r * step : r * step + nperseg]
-        acc = 0.0
-        for i in range(nperseg):
-            acc += xr[i]
-        sums[r] = acc
+    # each segment's sum in sample order (``_row_sums``: eight chains side by side), over a
+    # view of the overlapping segments (no copy)
+    segments = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::step][:nseg]
+    sums = _row_sums(segments, np.arange(nperseg))
     segs = np.empty((nseg, nperseg))
     for s in range(nseg):
         mean = sums[s] / nperseg
