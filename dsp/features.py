@@ -174,18 +174,19 @@ def _band_levels(frames: np.ndarray, klo: int, skip: np.ndarray, df: float) -> n
 
 
 @jit
-def _quiet_mask(lev: np.ndarray, margin_db: float) -> np.ndarray:
-    return lev <= _percentile_sorted(np.sort(lev), 10.0) + margin_db
+def _quiet_mask(lev: np.ndarray, srt: np.ndarray, margin_db: float) -> np.ndarray:
+    # ``srt``: ``lev`` sorted
+    return lev <= _percentile_sorted(srt, 10.0) + margin_db
 
 
 @jit
 def _tonal_bins(
-    frames: np.ndarray, lev: np.ndarray, nq: int, tonal_cv: float, guard: int
+    frames: np.ndarray, lev: np.ndarray, order: np.ndarray, nq: int, tonal_cv: float, guard: int
 ) -> tuple[np.ndarray, np.ndarray]:
     # Steadiness is judged on the quiet frames, or on the quietest _MIN_FRAMES_FOR_CV frames
     # when fewer are quiet (the CV of noise over a handful of frames is itself too noisy).
+    # ``order``: the frames from quietest to loudest (``_sorted_levels``)
     nfreq = frames.shape[1]
-    order = np.argsort(lev, kind="mergesort")
     nv = min(max(nq, _MIN_FRAMES_FOR_CV), lev.size)
     core = np.zeros(nfreq, dtype=np.bool_)
     if nv < _MIN_FRAMES_FOR_CV:
@@ -240,18 +241,19 @@ def _peak_bins(spectrum: np.ndarray, factor: float, half: int) -> np.ndarray:
     n = spectrum.size
     core = np.zeros(n, dtype=np.bool_)
     window = np.empty(2 * half)
+    # the neighbours' minimum, one offset at a time over all bins (a vectorised loop each): a
+    # minimum is the same whatever the order its values are met in
+    low = np.full(n, math.inf)
+    for d in range(1, half + 1):
+        for k in range(1 + d, n):
+            low[k] = min(low[k], spectrum[k - d])
+        for k in range(1, n - d):
+            low[k] = min(low[k], spectrum[k + d])
     for k in range(1, n):
         first = max(1, k - half)
         last = min(n - 1, k + half)
         m = last - first  # the bin itself is not its own neighbour
-        if m < 4:
-            continue
-        low = math.inf
-        for j in range(first, k):
-            low = min(low, spectrum[j])
-        for j in range(k + 1, last + 1):
-            low = min(low, spectrum[j])
-        if not spectrum[k] > factor * low:
+        if m < 4 or not spectrum[k] > factor * low[k]:
             continue
         # the neighbours sorted (insertion sort: a handful of values)
         c = 0
@@ -330,10 +332,12 @@ def _power_law_fill(spectrum: np.ndarray, tonal: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _percentile_spread(lev: np.ndarray) -> tuple[float, float]:
-    """(L10, L90) of frame levels: the 90th and 10th percentiles."""
-    srt = np.sort(lev)
-    return _percentile_sorted(srt, 90.0), _percentile_sorted(srt, 10.0)
+def _sorted_levels(lev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, sorted): the frames from quietest to loudest (a stable sort) and their levels
+    in that order, the values ``np.sort(lev)`` gives: one sort serves the percentiles, the
+    quiet mask and the steadiness test."""
+    order = np.argsort(lev, kind="mergesort")
+    return order, lev[order]
 
 
 @jit
@@ -425,7 +429,8 @@ def _reduce_kernel(
     kref_hi: int,
     min_variance: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    # stats, the quiet tone-free spectrum (all bins), the octave-band levels and the tonal bins
+    # stats, the quiet tone-free spectrum (all bins), the octave-band levels and the bins free
+    # of tones (the hump fit reads those)
     nseg, nfreq = frames.shape
     nb = khi - klo + 1
     psd = np.zeros(nfreq)
@@ -436,7 +441,9 @@ def _reduce_kernel(
     psd /= nseg
     band_sums = _row_sums(frames, np.arange(klo, khi + 1))
     lev_full = _sum_levels(band_sums, df, nb, nb)
-    l10, l90 = _percentile_spread(lev_full)
+    order, srt = _sorted_levels(lev_full)
+    l10 = _percentile_sorted(srt, 90.0)
+    l90 = _percentile_sorted(srt, 10.0)
     # Quiet frames and tones depend on each other: a loud hum hides traffic in the frame levels,
     # traffic in the quiet frames hides the hum's steadiness. Two rounds: quiet frames by level,
     # tones from them, quiet frames again by tone-free level, tones again. Tones are found over
@@ -446,17 +453,18 @@ def _reduce_kernel(
     # would see the same levels and find the same tones, so it is skipped.
     lev = lev_full
     lev_skip = np.zeros(nb, dtype=np.bool_)  # the band bins ``lev`` leaves out
-    quiet = _quiet_mask(lev, quiet_margin_db)
+    quiet = _quiet_mask(lev, srt, quiet_margin_db)
     core = np.zeros(nfreq, dtype=np.bool_)
     tonal = core.copy()
     for _ in range(2):
-        core, tonal = _tonal_bins(frames, lev, int(np.sum(quiet)), tonal_cv, tone_guard)
+        core, tonal = _tonal_bins(frames, lev, order, int(np.sum(quiet)), tonal_cv, tone_guard)
         skip = tonal[klo : khi + 1]
         if np.sum(skip) == nb or np.array_equal(skip, lev_skip):
             break
         lev = _band_levels(frames, klo, skip, df)
         lev_skip = skip.copy()
-        quiet = _quiet_mask(lev, quiet_margin_db)
+        order, srt = _sorted_levels(lev)
+        quiet = _quiet_mask(lev, srt, quiet_margin_db)
     nq = int(np.sum(quiet))
     qmean = np.zeros(nfreq)
     for s in range(nseg):
@@ -484,7 +492,6 @@ def _reduce_kernel(
     # free bins shows (1.2816 sigma; sigma of a mean over m/ENBW independent bins). The lower
     # half only: a passing car or a tap fills the loud frames and leaves it alone; noise that
     # fluctuates all the time (flow) widens it, and a continuous leak underneath narrows it.
-    srt = np.sort(lev)
     lower_spread = _percentile_sorted(srt, 50.0) - _percentile_sorted(srt, 10.0)
     expected = _GAUSS_L50_L90 * _DB_PER_NEPER * math.sqrt(HANN_ENBW_BINS / max(free_in_band, 1))
     # Welch-PSD summaries over the band
@@ -528,7 +535,7 @@ def _reduce_kernel(
             ),
         ]
     )
-    return stats, filled, bands, tonal
+    return stats, filled, bands, ~tonal
 
 
 def judged_band_hz(band_hz: tuple[float, float], fs: float) -> tuple[float, float]:
@@ -579,7 +586,7 @@ def compute_features(
     kref_hi = min(math.floor(min(hi * 2.0**ENVELOPE_OCTAVES, top) / df + 1e-9), n // 2)
     khi_env = min(khi, math.floor(top / df + 1e-9))
     frames = _frame_psd(x, fs, n)
-    stats, filled, bands, tonal = _reduce_kernel(
+    stats, filled, bands, free = _reduce_kernel(
         frames,
         df,
         klo,
@@ -599,7 +606,7 @@ def compute_features(
     # a kernel of another file, so kernels never call across modules
     prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
     hump_fit = hump_fit_kernel(
-        filled, ~tonal, df, lo, hi, float(fs), int(nq), *fit_shapes(df, lo, hi, float(fs))
+        filled, free, df, lo, hi, float(fs), int(nq), *fit_shapes(df, lo, hi, float(fs))
     )
     return Features(
         fs=float(fs),

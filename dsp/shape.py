@@ -419,8 +419,20 @@ def _fit_grid_shapes(
         m00[h] = g11 * s22 - s12 * s12
         a1[h] = r1 * s22 - s12 * s2
         a2[h] = r1 * s12 - g11 * s2
+    # g11 r2 - r1 g12 (n2's cofactor term that does not involve the law), once per hump
+    c2 = np.empty(n_humps)
+    for h in range(n_humps):
+        c2[h] = g11 * r2[h] - r1 * g12[h]
     law = np.empty(used)
     g02 = np.empty(n_humps)
+    # each pair's determinant, Cramer numerators and n . r, for all humps in one branch-free
+    # (vectorised) loop; the decisions, which depend on the best so far, read them after
+    det_h = np.empty(n_humps)
+    n0_h = np.empty(n_humps)
+    n1_h = np.empty(n_humps)
+    n2_h = np.empty(n_humps)
+    nr_h = np.empty(n_humps)
+    feasible = np.empty(n_humps, dtype=np.bool_)
     subsets = np.zeros(n_humps, dtype=np.bool_)  # a pair with this hump needs its subsets
     best0 = bb
     best1 = bb
@@ -443,29 +455,38 @@ def _fit_grid_shapes(
             li = law[i]
             for h in range(n_humps):
                 g02[h] += li * hump[i, h]
-        need_background = False
+        tiny = 1e-12 * g00 * g11
         for h in range(n_humps):
             gl = g02[h]
             m01 = g01 * g22[h] - g12[h] * gl
             m02 = g01 * g12[h] - g11 * gl
-            det = g00 * m00[h] - g01 * m01 + gl * m02
-            if det > 1e-12 * g00 * g11 * g22[h]:
-                n0 = r0 * m00[h] - g01 * a1[h] + gl * a2[h]
-                b2 = g01 * r2[h] - r1 * gl
-                n1 = g00 * a1[h] - r0 * m01 + gl * b2
-                n2 = g00 * (g11 * r2[h] - r1 * g12[h]) - g01 * b2 + r0 * m02
-                if n0 >= 0.0 and n1 >= 0.0 and n2 >= 0.0:
-                    # feasible: the cost is bb - (n . r) / det; dividing each coefficient
-                    # first (below) moves it by a few ulps of bb at most, so the slack keeps
-                    # every pair that could beat the best
-                    if n0 * r0 + n1 * r1 + n2 * r2[h] > (bb - best1 - slack) * det:
-                        c0 = n0 / det
-                        c1 = n1 / det
-                        c2 = n2 / det
-                        best1 = min(best1, max(bb - c0 * r0 - c1 * r1 - c2 * r2[h], 0.0))
-                    continue
+            det_h[h] = g00 * m00[h] - g01 * m01 + gl * m02
+            n0 = r0 * m00[h] - g01 * a1[h] + gl * a2[h]
+            b2 = g01 * r2[h] - r1 * gl
+            n1 = g00 * a1[h] - r0 * m01 + gl * b2
+            n2 = g00 * c2[h] - g01 * b2 + r0 * m02
+            n0_h[h] = n0
+            n1_h[h] = n1
+            n2_h[h] = n2
+            nr_h[h] = n0 * r0 + n1 * r1 + n2 * r2[h]
+            # a regular system whose optimum has no negative coefficient
+            feasible[h] = (det_h[h] > tiny * g22[h]) & (n0 >= 0.0) & (n1 >= 0.0) & (n2 >= 0.0)
+        need_background = False
+        for h in range(n_humps):
+            if feasible[h]:
+                # the cost is bb - (n . r) / det; dividing each coefficient first (below)
+                # moves it by a few ulps of bb at most, so the slack keeps every pair that
+                # could beat the best
+                det = det_h[h]
+                if nr_h[h] > (bb - best1 - slack) * det:
+                    c0 = n0_h[h] / det
+                    c1 = n1_h[h] / det
+                    c2h = n2_h[h] / det
+                    best1 = min(best1, max(bb - c0 * r0 - c1 * r1 - c2h * r2[h], 0.0))
+                continue
             subsets[h] = True
             need_background = True
+            gl = g02[h]
             det2 = g00 * g22[h] - gl * gl
             if det2 > 1e-12 * g00 * g22[h]:
                 n0 = r0 * g22[h] - r2[h] * gl
