@@ -8,8 +8,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Numba compiles once into a writable cache, never into the source tree.
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+# Numba compiles once into a writable cache, never into the source tree: one directory per
+# version of dsp's sources (numba alone would keep a kernel compiled against another file's
+# old code; edge_agent/kernel_cache.py), the directories of older sources removed.
+KERNEL_CACHE := $(shell $(PYTHON) -c 'import sys; sys.path.insert(0, "."); from pathlib import Path; from edge_agent.kernel_cache import kernel_cache_dir; print(kernel_cache_dir(Path(".cache/numba").resolve()))' 2>/dev/null)
+export NUMBA_CACHE_DIR ?= $(if $(KERNEL_CACHE),$(KERNEL_CACHE),$(CURDIR)/.cache/numba)
 
 # The offline bundle's target: CPU (x86_64, aarch64), CPython (3.11-3.13), oldest glibc.
 BUNDLE_ARCH   ?= $(shell uname -m)

@@ -128,8 +128,9 @@ run install -m 0644 "$SRC/docs/operations.md" "$PREFIX/share/doc/operations.md"
 #    user's); on an upgrade it already is, so the new files get the directory's owner.
 run install -d -m 0700 "$CACHE_DIR"
 echo "install.sh: compiling the DSP kernels into $CACHE_DIR/numba (a minute on a Pi)"
+#    Into the directory of these dsp sources (edge_agent/kernel_cache.py), as the daemon will.
 run env NUMBA_CACHE_DIR="$CACHE_DIR/numba" "$PREFIX/venv/bin/python" -c \
-    'from edge_agent.daemon.analysis import warm_up; warm_up()'
+    'from edge_agent.kernel_cache import ensure_numba_cache_dir as e; e(None); from edge_agent.daemon.analysis import warm_up; warm_up()'
 if [ "$DRY_RUN" = no ]; then
     chown -R "$(stat -L -c %u:%g "$CACHE_DIR")" "$CACHE_DIR/numba"
 fi

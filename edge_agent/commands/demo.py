@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -378,7 +377,9 @@ def run(args: argparse.Namespace) -> int:
         scenarios = read_scenarios(site)
     except SiteError as exc:
         raise UsageError(str(exc)) from exc
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO_ROOT / ".cache" / "numba"))
+    from edge_agent.kernel_cache import ensure_numba_cache_dir
+
+    ensure_numba_cache_dir(REPO_ROOT / ".cache" / "numba")
     from edge_agent.logs import configure_logging
 
     configure_logging("warning", "console", stream=sys.stderr)

@@ -66,18 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def ensure_numba_cache_dir(state_dir: Path | None) -> None:
-    """numba's ``cache=True`` raises on a read-only tree: point it somewhere writable before
-    anything imports ``dsp`` (systemd's CacheDirectory, else the state directory)."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    cache = os.environ.get("CACHE_DIRECTORY")  # set by systemd's CacheDirectory=
-    if cache:
-        os.environ["NUMBA_CACHE_DIR"] = str(Path(cache.split(":")[0]) / "numba")
-    elif state_dir is not None:
-        os.environ["NUMBA_CACHE_DIR"] = str(state_dir / "numba-cache")
-
-
 def check(args: argparse.Namespace) -> tuple[GatewayConfig, ProfileRegistry]:
     """What ``run`` refuses before anything starts: the config (with its profiles; a bad one
     is exit 2 with its problems), then the broker URL (``--mqtt`` or ``uplink.url``, by the
@@ -96,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_test_only_imports()  # before anything imports numba: see that module
     from edge_agent.daemon.loading import state_dir_for
+    from edge_agent.kernel_cache import ensure_numba_cache_dir
     from edge_agent.logs import configure_logging
 
     config, profiles = check(args)  # before the outbox is opened or any connection is tried
     # Whatever umask we were started with, everything the daemon creates (outbox, status file,
     # numba cache under the state directory) is for its own user only (the unit: UMask=0077).
     os.umask(os.umask(0o077) | 0o077)
-    ensure_numba_cache_dir(state_dir_for(config, args.state_dir))
+    ensure_numba_cache_dir(state_dir_for(config, args.state_dir) / "numba-cache")
     configure_logging(config.logging.level, config.logging.format)
     from edge_agent.daemon.app import Daemon, DaemonOptions
 
