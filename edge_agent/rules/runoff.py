@@ -76,11 +76,6 @@ class RunoffModel:
             self.recent_mm_h = self._rain_mm_h
 
     @property
-    def rain_now_mm_h(self) -> float:
-        """The catchment's rain as last given (the gauges' rate now, not smoothed)."""
-        return self._rain_mm_h
-
-    @property
     def ultimate_l_s(self) -> float:
         """The inflow the rain's recent rate would bring once the catchment has caught up."""
         return self.l_s_per_mm_h * self.recent_mm_h

@@ -31,9 +31,7 @@
   pipe in two minutes and levels off says little about the next half hour), or stands at
   ``near_rim_fraction`` of it, or (with its design storm) the storm's run-off will put the
   surcharge at the rim within ``eta_s``; ``data.eta_min`` says how soon. The rate's window
-  holds at least four and a half of the gauge's poll intervals. Surcharged by a storm whose
-  run-off is changing, the rate gives no ETA where the surcharge the run-off heads for is
-  under the rim (a surge as the run-off crosses the design storm levels off).
+  holds at least four and a half of the gauge's poll intervals.
 
 Pure logic: time is the readings' ``ts``; every level goes through a median of three first,
 so one stray echo (foam, a ladder, a person in the manhole) moves nothing.
@@ -107,11 +105,8 @@ INFLOW_POWER = 0.5
 # A surcharge just over the design storm says little about how the head grows with the flow:
 # r^2 - 1 is taken as at least this (a run-off of 1.12 design storms).
 MIN_SURCHARGE_RATIO = 0.25
-# A manhole's rate is trusted as far ahead as the rise has lasted (times this), and not at
-# all while surcharged by a storm whose run-off is changing (the rain over STEADY_SHARE off
-# the run-off now) and foretold to level the surcharge off under the rim.
+# A manhole's rate is trusted as far ahead as the rise has lasted (times this).
 RISE_TRUST = 1.0
-STEADY_SHARE = 0.05
 # A rise at the top with the bottom rising too is a flow wave (it moves both ends alike, the
 # bottom a little less as it spreads on the way), unless the top rose this many times as
 # much (``ln`` units) to over anything the last day's flow gave it, still climbing once the
@@ -819,9 +814,7 @@ class ManholeOverflowRule:
     the ratio of design storms that puts the surcharge at the rim within ``eta_s``.
     (The rule before warned on rain over the design storm with the pipe over its crown:
     a surge that filled the pipe and levelled off far under the rim; six of seven such
-    warnings on the benchmark's iteration seed were false.) Surcharged by a storm whose
-    run-off is changing, its rate gives no "rising to the rim" where the surcharge the
-    run-off heads for is under the rim (``_storm_eta_min`` foretells it)."""
+    warnings on the benchmark's iteration seed were false.)"""
 
     def __init__(self, manhole: Manhole, config: OverflowConfig, rain: DryWeather | None = None):
         self.manhole = manhole
@@ -839,8 +832,6 @@ class ManholeOverflowRule:
         self._gaps: deque[float] = deque(maxlen=5)  # the last intervals between readings
         self._rising_since: float | None = None  # since when the level's rate is upwards
         self._ratio = 0.0  # the run-off now, in design storms
-        # where the storm's run-off takes the surcharge (None: no storm explains it)
-        self._storm_peak_mm: float | None = None
 
     def _fit_poll(self, ts: float) -> None:
         """Widen the trend's window to hold ``TREND_SAMPLES`` polls of this gauge: a gauge
@@ -874,17 +865,13 @@ class ManholeOverflowRule:
         if level is None:
             return []
         out = []
-        storm = self._storm_eta_min(level, ts)  # (first: it feeds the run-off its rain)
         if rate is not None and rate > 0:
             self.eta_min = max(rim - level, 0.0) / rate
-            if (
-                level >= cfg.eta_from_fraction * rim
-                and self.eta_min * 60.0 <= self._trusted_s(ts)
-                and not (self._storm_peak_mm is not None and self._storm_peak_mm < rim)
-            ):
+            if level >= cfg.eta_from_fraction * rim and self.eta_min * 60.0 <= self._trusted_s(ts):
                 out.append(f"rising to the rim in {self.eta_min:.0f} min")
         if level >= cfg.near_rim_fraction * rim:
             out.append(f"within {rim - level:.0f} mm of the rim")
+        storm = self._storm_eta_min(level, ts)
         if storm is not None:
             self.eta_min = storm if self.eta_min is None else min(self.eta_min, storm)
             out.append(
@@ -913,7 +900,6 @@ class ManholeOverflowRule:
         the rain gauge's bias cancels out; the run-off's rise still to come (``RunoffModel``)
         says where the surcharge is heading."""
         manhole, runoff, rain = self.manhole, self.runoff, self.rain
-        self._storm_peak_mm = None
         if runoff is None or rain is None or manhole.crown_mm is None or ts is None:
             return None
         rates = [r for r in rain.rain_mm_h() if r is not None]
@@ -927,16 +913,6 @@ class ManholeOverflowRule:
         if rate is None or rate < 0:
             return None  # draining: the sewer below is taking it away
         per_ratio = surcharge / max(ratio * ratio - 1.0, MIN_SURCHARGE_RATIO)
-        # where the storm takes the surcharge: the run-off heading for the rain gauges' rate
-        # now (not smoothed) or of the last five minutes, whichever brings more, never under
-        # the run-off now; with the run-off steady (both within STEADY_SHARE of it) a rise is
-        # not the storm's (the sewer below, a blockage): no peak foretold
-        now_rain = runoff.l_s_per_mm_h * runoff.rain_now_mm_h
-        if max(abs(now_rain - ratio), abs(runoff.ultimate_l_s - ratio)) > STEADY_SHARE * ratio:
-            heading = max(ratio, runoff.ultimate_l_s, now_rain)
-            self._storm_peak_mm = manhole.crown_mm + per_ratio * max(
-                heading * heading - 1.0, MIN_SURCHARGE_RATIO
-            )
         # the run-off ratio that puts the surcharge at the rim
         at_rim = math.sqrt(1.0 + (manhole.rim_mm - manhole.crown_mm) / per_ratio)
         eta_s = runoff.time_to_reach_s(at_rim, self.config.eta_s)

@@ -788,40 +788,6 @@ class TestManholeOverflow:
         minute, event = events[0]
         assert event.kind == "overflow.risk" and 18 < minute < 30
 
-    @pytest.mark.parametrize(
-        ("rain", "surge_from", "surge_to", "warned_at"),
-        [
-            # a storm of two design storms (80 mm/h) easing to 1.25 at minute 16: the gauge
-            # still reads over the run-off's fall, the surge levels off at 60 % of the depth
-            (lambda m: 80.0 if m < 16 else 50.0, 10, 1800.0, None),
-            # the same surge in the storm going on: the run-off heads for two design storms,
-            # where the surcharge at the run-off now puts it at 69 % of the depth
-            (lambda m: 80.0, 10, 1800.0, None),
-            # a rise long after the run-off has steadied is not the storm's (the sewer below,
-            # a blockage): the level's rate counts, as before
-            (lambda m: 80.0, 50, 3200.0, 66),
-            # dry: a surge from upstream (a blockage cleared), as before
-            (lambda m: 0.0, 10, 3200.0, 26),
-        ],
-        ids=["storm-easing", "storm-going-on", "steady-run-off", "dry"],
-    )
-    def test_a_storm_s_surge_foretold_to_level_off_under_the_rim_is_no_eta(
-        self, rain, surge_from, surge_to, warned_at
-    ):
-        """Surcharged (crown 600 mm of a 3 m manhole) and surging 80 mm/min from
-        ``surge_from`` to ``surge_to``: where the run-off is changing, the surcharge it heads
-        for (``h = c (r^2 - 1)``, ``c`` read off the manhole now, the run-off heading for the
-        rain gauges' rate now or of the last five minutes) is where the surge ends, and one
-        under the rim gives no "rising to the rim" (the dev seeds' false manhole warnings:
-        surges as the run-off crossed one design storm in easing rain, levelling off at
-        0.54-0.8 of the depth). The first two were warned at minute 26 before."""
-
-        def level(m: int) -> float:
-            return 600.0 + 80.0 * min(max(m - surge_from, 0), (surge_to - 600.0) / 80.0)
-
-        raised = [m for m, e in self.run(level, 90, rain=rain) if e.kind == "overflow.risk"]
-        assert (raised[0] if raised else None) == warned_at
-
     def test_rain_beyond_the_design_storm_with_the_pipe_half_full_is_no_reason(self):
         """What a design storm does: the pipe runs half full, then fuller; the rim of a 3 m
         manhole is hours off at this rate."""
