@@ -32,7 +32,9 @@ Both give one ``wet_well.fault`` on the pump controller (``data.faults`` lists w
 
 Between pump runs the well's fill rate is the station's inflow: every level reading once the
 pumps have been off for ``check_s`` hands the rate over the last ``check_s`` (mm/min) to the
-``inflow_listeners`` (the blockage rules of the reaches that end at this station).
+``inflow_listeners`` (the blockage rules of the reaches that end at this station); not while
+its gauge is stuck, nor until ``check_s`` of readings after (a stuck gauge's slope, 0, would
+read as a station taking no inflow: a starved sewer).
 """
 
 from __future__ import annotations
@@ -226,6 +228,12 @@ class WetWellRule:
         if value is None:
             return []
         ts = reading.ts
+        if self._same >= STUCK_READINGS and value != self._last_raw:
+            # the gauge moves again: nothing read while it was stuck enters a slope (a start
+            # under way is not judged; the fill rate is handed on once ``check_s`` is heard)
+            self._recent.clear()
+            self.segment.clear()
+            self._segment_since, self._start = ts, None
         self._same = self._same + 1 if value == self._last_raw else 0
         self._last_raw = value
         # a median of three: one stray echo (a ladder, foam) in a slope's few readings would
@@ -251,6 +259,7 @@ class WetWellRule:
             not any(self.running.values())
             and since is not None
             and ts - since >= self.config.check_s
+            and self._same < STUCK_READINGS
         ):
             rate = self.segment.slope()
             if rate is not None:
