@@ -15,9 +15,9 @@ thing it does, and the pumps will answer it. What is not ordinary:
   two slopes by more than a pump moves: one into a surge (the well filling, before the start
   or after it were the pump dead, over ``SURGE_FACTOR`` times its normal dry-weather rate:
   a sewer emptying after a blockage upstream is cleared; a dead pump is caught at its next
-  start; or growing across the slope before it: ``_growing``), and any start while a reach draining into the station is suspected blocked or
-  within ``UPSTREAM_QUIET_S`` after (``upstream_blocked``: a blocked or emptying sewer's
-  inflow is not the sewer's normal one).
+  start; or growing across the slope before it: ``_growing``), and any start while a reach
+  draining into the station is suspected blocked or within ``UPSTREAM_QUIET_S`` after
+  (``upstream_blocked``: a blocked or emptying sewer's inflow is not the sewer's normal one).
 - **a run far over normal**: in dry weather, a cycle running ``run_factor`` times its normal
   run time (the median of recent dry-weather cycles, once ``learn_cycles`` are known) and at
   least ``run_extra_s`` longer, after a start that drew down less than ``WORN_SHARE`` of a
