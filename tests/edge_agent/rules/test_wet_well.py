@@ -158,6 +158,18 @@ class TestStuckGauge:
         rates = [r for t, r in inflows if not stuck_from_h * 3600 <= t <= free]
         assert len(rates) > 20 and min(rates) > 0.5 * 60.0, name  # 6 l/s over 6 m2
 
+    @pytest.mark.parametrize("moves_at_s", [3000.0, 3080.0, 3160.0])
+    def test_a_start_while_stuck_is_not_judged_once_the_gauge_moves(self, moves_at_s):
+        """A pump starts while the gauge is stuck and the gauge moves again before the check:
+        the slope before the start is the stuck gauge's 0, the one after mixes its stuck
+        value with the truth. Judged, the start at 3080 s drew down "41.6 mm/min" where the
+        pump moved 228, as seed 13 riverside's did in the benchmark (its gauge stuck for
+        hours)."""
+        stuck = lambda t: 6 * 3600 <= t < 6 * 3600 + moves_at_s  # noqa: E731
+        events, rule = station(9, stuck=stuck)
+        assert events == []
+        assert len(rule.effects) >= 3  # the starts before and after were judged
+
 
 class TestFaults:
     def test_a_pump_that_runs_but_does_not_pump(self):
