@@ -226,7 +226,6 @@ class NetworkWiring:
                 downstream_shared=shared,
                 backed_up_below=self._backed_up_below(reach),
                 blocked_above=self._blocked_above(reach),
-                branch_blocked=self._branch_blocked(reach),
             )
             self.reach_rules[reach.id] = rule
             self._hold(
@@ -294,22 +293,6 @@ class NetworkWiring:
 
         def latest() -> float | None:
             rules = tuple(rule for rid in above if (rule := self.reach_rules.get(rid)))
-            return _latest_active(rules)
-
-        return latest
-
-    def _branch_blocked(self, reach: SewerReach) -> Callable[[], float | None]:
-        """When another branch into the reach's bottom (a reach ending at the same gauge, or
-        one above it) was last suspected blocked: it cut its share of the bottom's flow."""
-        branches = [
-            rid
-            for r in self.network.reaches
-            if r.downstream is not None and r.downstream == reach.downstream and r.id != reach.id
-            for rid in (r.id, *self._chain(r, downstream=False))
-        ]
-
-        def latest() -> float | None:
-            rules = tuple(rule for rid in branches if (rule := self.reach_rules.get(rid)))
             return _latest_active(rules)
 
         return latest

@@ -509,9 +509,6 @@ class ReachBlockageRule:
     ``blocked_above``: when a reach above this one (draining into its top) was last suspected
     blocked: the backwater it held comes down as a surge when it clears, passing the top
     before the bottom; for as long, a rise at the top is no evidence (a starved bottom is).
-    ``branch_blocked``: when another branch into this reach's bottom gauge (a reach ending
-    there, or one above it) was last suspected blocked: the bottom falls by that branch's share
-    of its flow, so for as long a fall there is no evidence here (a rise at the top is).
     """
 
     def __init__(
@@ -522,7 +519,6 @@ class ReachBlockageRule:
         downstream_shared: bool = False,
         backed_up_below: Callable[[], float | None] = lambda: None,
         blocked_above: Callable[[], float | None] = lambda: None,
-        branch_blocked: Callable[[], float | None] = lambda: None,
     ):
         self.reach = reach
         self.rain = rain
@@ -530,7 +526,6 @@ class ReachBlockageRule:
         self.downstream_shared = downstream_shared
         self.backed_up_below = backed_up_below
         self.blocked_above = blocked_above
-        self.branch_blocked = branch_blocked
         self.last_active: float | None = None
         windows = (config.reach_recent_s, config.reach_gap_s, config.reach_baseline_s)
         self.up = _End(
@@ -649,12 +644,7 @@ class ReachBlockageRule:
         # and aliases a satellite's pulses, so it can veto a rise at the top (the flow came
         # in at the bottom too) but not tell of a starved bottom by itself
         level_below = known and not self.inflow
-        if (
-            level_below
-            and down.shift(LOWEST) <= -starved_by
-            and up.shift(LOW) >= -self.steady
-            and not self._within(self.branch_blocked(), ts)
-        ):
+        if level_below and down.shift(LOWEST) <= -starved_by and up.shift(LOW) >= -self.steady:
             return "starved", figures
         above = self.blocked_above()
         if above is not None and 0 <= ts - above <= self._quiet_after_backwater_s:
@@ -675,11 +665,6 @@ class ReachBlockageRule:
             unseen = down.last_ts is not None and not known
             return "backing up", figures | {"unseen": unseen}
         return None, figures  # a step at the top that has settled: a flow wave on its way
-
-    def _within(self, at: float | None, ts: float) -> bool:
-        """``at`` (a blockage nearby last suspected) close enough before ``ts`` that its
-        backwater, or the flow it cut, may still be in this reach's windows."""
-        return at is not None and 0 <= ts - at <= self._quiet_after_backwater_s
 
     def _outrun(self, up_shift: float, down_shift: float) -> bool:
         """The top rose ``OUTRUN`` times as much as the bottom and stands over the day's

@@ -57,15 +57,13 @@ def run_reach(
     each_minute=lambda m, rule: None,
     down_stuck=lambda m: False,
     above_blocked=lambda m: False,
-    branch_blocked=lambda m: False,
 ):
     """Feed a reach rule a level per end and a rain reading each minute; (minute, event).
     ``each_minute(m, rule)`` looks at the rule after each minute's readings."""
     rng = np.random.default_rng(seed)
     reach = reach or SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=120.0)
     cfg = config or BlockageConfig()
-    # as the wiring keeps them
-    last_trouble: dict[str, float | None] = {"ts": None, "above": None, "branch": None}
+    last_trouble: dict[str, float | None] = {"ts": None, "above": None}  # as the wiring keeps
     rule = ReachBlockageRule(
         reach,
         DryWeather(("rg-01",), cfg.dry_rain_mm_h, cfg.dry_for_s),
@@ -73,7 +71,6 @@ def run_reach(
         backed_up_below=lambda: last_trouble["ts"],
         blocked_above=lambda: last_trouble["above"],
         downstream_shared=shared,
-        branch_blocked=lambda: last_trouble["branch"],
     )
     out = []
     value_down = 0.0  # the bottom's last reading (what a stuck gauge reads again)
@@ -83,8 +80,6 @@ def run_reach(
             last_trouble["ts"] = ts
         if above_blocked(m):
             last_trouble["above"] = ts
-        if branch_blocked(m):
-            last_trouble["branch"] = ts
         rule.rain.on_rain(reading("rg-01", "rain_rate", rain(m), ts))
         value = max(up(m) + rng.normal(0, noise), 0.0)
         out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
@@ -301,34 +296,6 @@ class TestReachBlockage:
         )
         (minute, event), *_ = trunk
         assert event.data["evidence"] == "starved" and minute <= ONSET + 15
-
-    @pytest.mark.parametrize(
-        ("name", "up", "branch_blocked", "evidence"),
-        [
-            ("no branch blocked: the trunk both share", lambda m: 60.0, None, "starved"),
-            ("the other branch blocked: its share cut", lambda m: 60.0, ONSET + 8, None),
-            (
-                "the other branch blocked, and this one backing up",
-                lambda m: 60 + ramp(m, 5, start=ONSET + 8),
-                ONSET + 8,
-                "backing up",
-            ),
-        ],
-    )
-    def test_a_shared_bottom_starved_by_the_other_branch(self, name, up, branch_blocked, evidence):
-        """Two reaches end at lv-down; the other one's blockage, suspected 8 minutes after
-        it began, takes 40 % of the bottom's flow away: its fall is that branch's, no
-        evidence here (the benchmark's case: generated-2's `lv-02->lv-01` named 18 minutes
-        after `lv-04->lv-01`). This branch's top rising still is."""
-        events = run_reach(
-            up,
-            lambda m: 80 - ramp(m, 3, top=32),
-            ONSET + 90,
-            shared=True,
-            branch_blocked=lambda m: branch_blocked is not None and m >= branch_blocked,
-        )
-        raised = [e for _, e in events if e.kind == "sewer.blockage_suspected"]
-        assert [e.data["evidence"] for e in raised][:1] == ([evidence] if evidence else []), name
 
     def test_a_long_reach_waits_for_a_flow_wave_unless_the_bottom_starves(self):
         """600 m at 0.5 m/s: a rise at the top with the bottom steady waits 20 minutes (a flow
