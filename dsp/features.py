@@ -603,7 +603,8 @@ def compute_features(
     )
     level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess, envelope = stats.tolist()
     # called from here, not from inside the kernel: numba's cache does not notice a change in
-    # a kernel of another file, so kernels never call across modules
+    # a kernel of another file. Where a kernel does (``_row_sums``), edge_agent's commands keep
+    # the cache per version of all of dsp's sources (edge_agent/kernel_cache.py)
     prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
     hump_fit = hump_fit_kernel(
         filled, free, df, lo, hi, float(fs), int(nq), *fit_shapes(df, lo, hi, float(fs))

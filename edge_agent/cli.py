@@ -84,6 +84,11 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     selected = _selected_command(args_list)
+    if selected not in (None, "run", "demo"):  # those two choose their own (state, repo)
+        # before a command's module imports dsp: numba reads NUMBA_CACHE_DIR once
+        from edge_agent.kernel_cache import ensure_numba_cache_dir, user_cache_base
+
+        ensure_numba_cache_dir(user_cache_base())
     try:
         parser = _build_parser(selected)
     except ModuleNotFoundError as exc:

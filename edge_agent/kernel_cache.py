@@ -3,9 +3,10 @@
 numba keys a cached kernel on its own source file's timestamp and size only. A kernel that
 calls a kernel of another file (``features._reduce_kernel`` calls ``spectra._row_sums``) keeps
 the callee's old machine code after an upgrade that changed only the callee's file, and would
-silently compute with it. So the daemon and the demo keep the cache in a directory named after
-a fingerprint of every dsp source file: new sources, new directory, everything compiled afresh
-once; the directories of older sources are removed.
+silently compute with it. So every command keeps the cache in a directory named after a
+fingerprint of every dsp source file: new sources, new directory, everything compiled afresh
+once; the directories of older sources are removed. Under: the daemon's state directory (or
+systemd's cache directory), the demo's ``.cache/numba``, the user's cache for the others.
 
 A ``NUMBA_CACHE_DIR`` set by whoever starts us (the systemd unit, an installer warming the
 cache) is the base the versioned directory goes under; one that already names the current
@@ -21,7 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["dsp_fingerprint", "ensure_numba_cache_dir", "kernel_cache_dir"]
+__all__ = ["dsp_fingerprint", "ensure_numba_cache_dir", "kernel_cache_dir", "user_cache_base"]
 
 PREFIX = "dsp-"
 
@@ -72,3 +73,16 @@ def ensure_numba_cache_dir(default_base: Path | None) -> None:
     else:
         return
     os.environ["NUMBA_CACHE_DIR"] = str(kernel_cache_dir(base))
+
+
+def user_cache_base() -> Path | None:
+    """For the commands a user runs at a laptop (``analyze``, ``locate``, ...):
+    ``$XDG_CACHE_HOME/edge-agent/numba`` (``~/.cache`` by default), or None where it cannot be
+    made (no home, read-only): numba then keeps its own default."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = Path(root) / "edge-agent" / "numba"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return base if os.access(base, os.W_OK) else None

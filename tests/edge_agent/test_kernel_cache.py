@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.kernel_cache import dsp_fingerprint, ensure_numba_cache_dir, kernel_cache_dir
+from edge_agent.kernel_cache import (
+    dsp_fingerprint,
+    ensure_numba_cache_dir,
+    kernel_cache_dir,
+    user_cache_base,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,3 +132,39 @@ def test_nothing_to_go_on_leaves_numba_its_default(monkeypatch):
     monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
     ensure_numba_cache_dir(None)
     assert "NUMBA_CACHE_DIR" not in os.environ
+
+
+def test_a_laptop_command_compiles_into_the_users_cache(tmp_path):
+    """``edge-agent analyze`` with no NUMBA_CACHE_DIR: the kernels go to the user's cache, in
+    the directory of these dsp sources (a real run: the WAV is analysed, the cache filled)."""
+    import wave
+
+    import numpy as np
+
+    wav = tmp_path / "quiet.wav"
+    samples = (np.random.default_rng(3).normal(0.0, 0.01, 4000 * 4) * 32767).astype("<i2")
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(4000)
+        out.writeframes(samples.tobytes())
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "CACHE_DIRECTORY")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "analyze", str(wav), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    versioned = tmp_path / "xdg" / "edge-agent" / "numba" / f"dsp-{dsp_fingerprint()}"
+    assert any(p.suffix == ".nbc" for p in versioned.rglob("*"))
+
+
+def test_no_writable_home_leaves_numba_its_default(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert user_cache_base() is None
