@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# The commands a user runs at a laptop that compile dsp kernels: their cache goes to the user's
+# (edge_agent/kernel_cache.py). ``run`` and ``demo`` choose their own (the state directory, the
+# repository); the others never compile, so they make no cache directory.
+KERNEL_COMMANDS = frozenset({"analyze", "locate"})
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line and exits 2."""
@@ -84,8 +89,8 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     selected = _selected_command(args_list)
-    if selected not in (None, "run", "demo"):  # those two choose their own (state, repo)
-        # before a command's module imports dsp: numba reads NUMBA_CACHE_DIR once
+    if selected in KERNEL_COMMANDS:
+        # before the command's module imports dsp: numba reads NUMBA_CACHE_DIR once
         from edge_agent.kernel_cache import ensure_numba_cache_dir, user_cache_base
 
         ensure_numba_cache_dir(user_cache_base())

@@ -168,3 +168,19 @@ def test_no_writable_home_leaves_numba_its_default(monkeypatch, tmp_path):
     blocker.write_text("not a directory")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     assert user_cache_base() is None
+
+
+@pytest.mark.parametrize(("command", "makes_cache"), [("analyze", True), ("scan", False)])
+def test_only_commands_that_compile_make_a_users_cache(tmp_path, command, makes_cache):
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "CACHE_DIRECTORY")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_agent", command, "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "xdg" / "edge-agent" / "numba").is_dir() == makes_cache
