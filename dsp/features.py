@@ -38,14 +38,20 @@ Gain-free (none moves when the samples are multiplied by any gain):
   over it), and its slope (``dsp.shape``);
 - ``unsteadiness_db``: the tone-free in-band L50 - L90 beyond what steady Gaussian noise over
   the same bins shows; ``quiet_share``: quiet frames over all frames.
-- ``envelope_slope``: how much of a level swing the band shares with the octaves above it
-  (``ENVELOPE_OCTAVES`` of them, up to ``TOP_OF_NYQUIST``): the slope of the in-band frame
-  levels on the frame levels above the band (dB per dB, tonal bins left out, each series'
-  Gaussian estimation noise taken out of its variance). Ambient that wanders moves both by
-  as much (about 1); a steady leak under it fills the band's troughs, so the band moves less
-  (about 1 / (1 + SNR)). NaN when there is no swing to read (the level above the band varies
-  less than ``ENVELOPE_MIN_VARIANCE_DB2`` beyond its noise), no room above the band, fewer
-  than ``_MIN_FRAMES_FOR_CV`` frames or 4 free bins either side.
+- ``envelope_slope``: how much of the ambient's level swing the band shares: the slope of the
+  in-band frame levels on the swing common to the spectrum outside the band (dB per dB). The
+  reference is every third-octave wholly below the band (from ``ENVELOPE_LOW_HZ``) or wholly
+  above it (up to ``TOP_OF_NYQUIST``) with 4 free bins or more, 3 of them at least: each one's
+  frame levels less their own mean, averaged frame by frame (the common mode: one band swinging
+  alone, draw-off hiss or a click's ring, is outvoted), read over the frames where that common
+  mode is in its quietest ``ENVELOPE_QUIET_SHARE`` (a passing car or a burst of flow lifts the
+  reference and leaves the slope to the ambient's own wander); tonal bins and their neighbours
+  left out, the common mode's Gaussian estimation noise taken out of its variance. Ambient
+  that wanders moves band and reference alike (about 1); a steady leak under it fills the
+  band's troughs, so the band moves less (about 1 / (1 + SNR)). NaN when there is no swing to
+  read (the common mode varies less than ``ENVELOPE_MIN_VARIANCE_DB2`` beyond its noise),
+  fewer than 3 reference bands, fewer than ``_MIN_FRAMES_FOR_CV`` frames (or quiet ones), or
+  fewer than 4 free bins in band.
 - ``hump_fit``: how much better a power law plus a white floor plus a log-normal hump fits the
   quiet spectrum's tone-free sixth-octave levels than the background alone (the drop in
   relative weighted squared error; ``dsp.shape.hump_fit_kernel``). NaN with fewer than six
@@ -73,8 +79,9 @@ from dsp.spectra import _check, _frame_psd, _row_sums, default_nperseg
 __all__ = [
     "DEFAULT_QUIET_MARGIN_DB",
     "DEFAULT_TONAL_CV",
+    "ENVELOPE_LOW_HZ",
     "ENVELOPE_MIN_VARIANCE_DB2",
-    "ENVELOPE_OCTAVES",
+    "ENVELOPE_QUIET_SHARE",
     "Features",
     "compute_features",
     "judged_band_hz",
@@ -92,11 +99,17 @@ _TONE_GUARD_BINS = 1
 _LINE_FACTOR = 4.0  # a bin 6 dB over its neighbourhood's median is a line, not noise
 _LINE_NEIGHBOURS = 8
 _GAUSS_L50_L90 = 1.2816  # L50 - L90 of a Gaussian, in standard deviations
-ENVELOPE_OCTAVES = 1.0  # the envelope's reference: the octave above the band
-# The reference must swing (variance beyond its estimation noise, dB^2) before a slope means
+# The envelope's reference: third-octaves outside the band, from this low edge (a sensor's
+# high-pass leaves little to read below it) up to TOP_OF_NYQUIST
+ENVELOPE_LOW_HZ = 10.0
+# The common mode must swing (variance beyond its estimation noise, dB^2) before a slope means
 # anything: 0.25 dB^2 is a standard deviation of 0.5 dB.
 ENVELOPE_MIN_VARIANCE_DB2 = 0.25
-_ENVELOPE_MIN_BINS = 4
+# the share of frames, quietest common mode first, the slope is read over (tenth pass: the
+# quiet 40-70 % all did as well; all frames let traffic and flow bursts set the slope)
+ENVELOPE_QUIET_SHARE = 0.6
+_ENVELOPE_MIN_BINS = 4  # free bins in band and in each reference band
+_ENVELOPE_MIN_REFERENCES = 3  # reference bands: fewer cannot outvote one swinging alone
 _DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
@@ -340,77 +353,94 @@ def _sorted_levels(lev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, lev[order]
 
 
+@lru_cache(maxsize=64)
+def _envelope_references(fs: float, n: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last bins of the third-octaves (centres 1000 Hz * 2**(k/3)) wholly
+    outside ``lo..hi``, from ``ENVELOPE_LOW_HZ`` up to ``TOP_OF_NYQUIST`` (per rate and band,
+    once; the kernel only reads them)."""
+    df = fs / n
+    f = np.arange(n // 2 + 1) * df
+    top = TOP_OF_NYQUIST * fs / 2.0
+    starts, stops = [], []
+    for k in range(-30, 40):
+        centre = 1000.0 * 2.0 ** (k / 3.0)
+        b_lo, b_hi = centre * 2.0 ** (-1.0 / 6.0), centre * 2.0 ** (1.0 / 6.0)
+        if b_lo < ENVELOPE_LOW_HZ or b_hi > top or not (b_hi <= lo or b_lo >= hi):
+            continue
+        bins = np.nonzero((f >= b_lo) & (f < b_hi))[0]
+        if bins.size:
+            starts.append(int(bins[0]))
+            stops.append(int(bins[-1]) + 1)
+    return np.array(starts, dtype=np.int64), np.array(stops, dtype=np.int64)
+
+
 @jit
 def _envelope_slope(
     frames: np.ndarray,
-    psd: np.ndarray,
-    band_sums: np.ndarray,
-    nb: int,
+    free: np.ndarray,
     klo: int,
     khi: int,
-    kref_lo: int,
-    kref_hi: int,
+    ref_starts: np.ndarray,
+    ref_stops: np.ndarray,
+    quiet_share: float,
     min_variance: float,
 ) -> float:
-    # slope of the in-band frame level (bins klo..khi) on the reference's (kref_lo..kref_hi),
-    # steady (tonal) bins and their neighbours left out: see ``envelope_slope`` above.
-    # ``psd`` is the frames' mean and ``band_sums`` each frame's sum over bins klo..klo+nb-1,
-    # the in-band sum itself when those are all free (khi is klo+nb-1 or lower)
-    nseg, nfreq = frames.shape
-    if nseg < _MIN_FRAMES_FOR_CV or kref_hi < kref_lo:
+    # slope of the in-band frame level (free bins klo..khi) on the common mode of the reference
+    # bands' (each band's free bins ref_starts[j]..ref_stops[j]-1), over the frames where the
+    # common mode is in its quietest ``quiet_share``: see ``envelope_slope`` above
+    nseg = frames.shape[0]
+    if nseg < _MIN_FRAMES_FOR_CV:
         return math.nan
-    # only the bins read and their neighbours (the guard) need the steadiness test. Frame by
-    # frame, bins inner (row-wise reads); each bin's sums still run over the frames in order
-    k_first = max(klo - 1, 0)
-    k_last = min(max(khi, kref_hi) + 1, nfreq - 1)
-    width = k_last - k_first + 1
-    mean = psd[k_first : k_last + 1]
-    unit = np.empty(width)
-    for j in range(width):
-        # deviations scaled by a power of two near 1 / mean (exact): squares of the powers of
-        # samples as small as a float file may hold (~1e-100) would underflow to nothing
-        unit[j] = math.ldexp(1.0, -math.frexp(mean[j])[1])
-    var = np.zeros(width)
-    for s in range(nseg):
-        row = frames[s, k_first : k_last + 1]
-        for j in range(width):
-            d = (row[j] - mean[j]) * unit[j]
-            var[j] += d * d
-    steady = np.zeros(nfreq, dtype=np.bool_)
-    for j in range(width):
-        if math.sqrt(var[j] / nseg) < DEFAULT_TONAL_CV * (mean[j] * unit[j]):
-            steady[k_first + j] = True
-    free = np.ones(nfreq, dtype=np.bool_)
-    for k in range(k_first, k_last + 1):
-        if steady[k] or (k > 0 and steady[k - 1]) or (k + 1 < nfreq and steady[k + 1]):
-            free[k] = False
     bins_in = np.nonzero(free[klo : khi + 1])[0] + klo
-    bins_ref = np.nonzero(free[kref_lo : kref_hi + 1])[0] + kref_lo
-    n_ref = bins_ref.size
-    if bins_in.size < _ENVELOPE_MIN_BINS or n_ref < _ENVELOPE_MIN_BINS:
+    if bins_in.size < _ENVELOPE_MIN_BINS:
         return math.nan
-    p_in = band_sums if bins_in.size == nb else _row_sums(frames, bins_in)
-    p_ref = _row_sums(frames, bins_ref)
-    y = np.empty(nseg)
-    x = np.empty(nseg)
+    common = np.zeros(nseg)
+    lev = np.empty(nseg)
+    n_refs = 0
+    noise = 0.0
+    for j in range(ref_starts.size):
+        bins = np.nonzero(free[ref_starts[j] : ref_stops[j]])[0] + ref_starts[j]
+        if bins.size < _ENVELOPE_MIN_BINS:
+            continue
+        p = _row_sums(frames, bins)
+        for s in range(nseg):
+            lev[s] = _DB_PER_NEPER * math.log(p[s] + _TINY)
+        mean = lev.mean()
+        for s in range(nseg):
+            common[s] += lev[s] - mean
+        # a sum of n free bins' periodograms has a level whose Gaussian estimation variance is
+        # about DB_PER_NEPER**2 * ENBW / n (Hann bins overlap by the window's noise bandwidth)
+        noise += _DB_PER_NEPER * _DB_PER_NEPER * HANN_ENBW_BINS / bins.size
+        n_refs += 1
+    if n_refs < _ENVELOPE_MIN_REFERENCES:
+        return math.nan
+    common /= n_refs
+    noise /= n_refs * n_refs
+    cut = _percentile_sorted(np.sort(common), 100.0 * quiet_share)
+    p_in = _row_sums(frames, bins_in)
+    n_kept = 0
+    mx = 0.0
+    my = 0.0
     for s in range(nseg):
-        y[s] = _DB_PER_NEPER * math.log(p_in[s] + _TINY)
-        x[s] = _DB_PER_NEPER * math.log(p_ref[s] + _TINY)
-    mx = x.mean()
-    my = y.mean()
+        lev[s] = _DB_PER_NEPER * math.log(p_in[s] + _TINY)
+        if common[s] <= cut:
+            n_kept += 1
+            mx += common[s]
+            my += lev[s]
+    if n_kept < _MIN_FRAMES_FOR_CV:
+        return math.nan
+    mx /= n_kept
+    my /= n_kept
     vx = 0.0
     cxy = 0.0
     for s in range(nseg):
-        vx += (x[s] - mx) * (x[s] - mx)
-        cxy += (x[s] - mx) * (y[s] - my)
-    vx /= nseg
-    cxy /= nseg
-    # a sum of n free bins' periodograms has a level whose Gaussian estimation variance is
-    # about DB_PER_NEPER**2 * ENBW / n (Hann bins overlap by the window's noise bandwidth)
-    vx -= _DB_PER_NEPER * _DB_PER_NEPER * HANN_ENBW_BINS / n_ref
+        if common[s] <= cut:
+            vx += (common[s] - mx) * (common[s] - mx)
+            cxy += (common[s] - mx) * (lev[s] - my)
+    vx = vx / n_kept - noise
     if not vx > min_variance:
         return math.nan
-    return cxy / vx
+    return cxy / n_kept / vx
 
 
 @jit
@@ -424,10 +454,6 @@ def _reduce_kernel(
     tone_guard: int,
     edges_lo: np.ndarray,
     edges_hi: np.ndarray,
-    khi_env: int,
-    kref_lo: int,
-    kref_hi: int,
-    min_variance: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     # stats, the quiet tone-free spectrum (all bins), the octave-band levels and the bins free
     # of tones (the hump fit reads those)
@@ -530,9 +556,6 @@ def _reduce_kernel(
             tonality,
             max(tone_bin, 0) * df,
             lower_spread - expected,
-            _envelope_slope(
-                frames, psd, band_sums, nb, klo, khi_env, kref_lo, kref_hi, min_variance
-            ),
         ]
     )
     return stats, filled, bands, ~tonal
@@ -582,8 +605,6 @@ def compute_features(
         raise ValueError(f"band {band_hz!r} holds no frequency bin at {df:.3g} Hz resolution")
     octaves, edges_lo, edges_hi = _octave_edges(float(fs))
     top = TOP_OF_NYQUIST * fs / 2.0
-    kref_lo = khi + 1
-    kref_hi = min(math.floor(min(hi * 2.0**ENVELOPE_OCTAVES, top) / df + 1e-9), n // 2)
     khi_env = min(khi, math.floor(top / df + 1e-9))
     frames = _frame_psd(x, fs, n)
     stats, filled, bands, free = _reduce_kernel(
@@ -596,12 +617,17 @@ def compute_features(
         _TONE_GUARD_BINS,
         edges_lo,
         edges_hi,
+    )
+    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess = stats.tolist()
+    envelope = _envelope_slope(
+        frames,
+        free,
+        klo,
         khi_env,
-        kref_lo,
-        kref_hi,
+        *_envelope_references(float(fs), n, lo, hi),
+        ENVELOPE_QUIET_SHARE,
         ENVELOPE_MIN_VARIANCE_DB2,
     )
-    level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess, envelope = stats.tolist()
     # called from here, not from inside the kernel: numba's cache does not notice a change in
     # a kernel of another file. Where a kernel does (``_row_sums``), edge_agent's commands keep
     # the cache per version of all of dsp's sources (edge_agent/kernel_cache.py)

@@ -55,8 +55,9 @@ examples:
 --json prints one object per file per line: file, leak_score, verdict, mode, relative_score,
 evidence_weight (the share of its evidence a file with few quiet frames can support),
 prominence_db, unsteadiness_db, quiet_share, envelope_slope (how much the band swings with the
-octave above it; null when nothing swings), hump_fit (how much better a background plus a
-hump fits the quiet spectrum than the background alone; null without the context to fit),
+spectrum's common swing outside it; null when nothing swings), hump_fit (how much better a
+background plus a hump fits the quiet spectrum than the background alone; null without the
+context to fit),
 slope_db_per_octave, level_db, quiet_level_db,
 floor_db (null when relative), l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db,
 tone_hz, band_hz (the material's), judged_band_hz (its part below Nyquist), band_levels

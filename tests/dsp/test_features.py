@@ -134,13 +134,68 @@ def test_envelope_slope_sees_a_steady_floor_under_a_wandering_band(seed):
     assert 0.0 < leak.envelope_slope < 0.3
 
 
-def test_envelope_slope_is_nan_without_a_swing_or_room_above_the_band():
+def test_envelope_slope_is_nan_without_a_swing_or_reference_bands():
     rng = np.random.default_rng(5)
     steady = compute_features(rng.standard_normal(8000 * 20), 8000.0, band_hz=(200.0, 1500.0))
     assert math.isnan(steady.envelope_slope)  # nothing swings: nothing to read
     x = _wandering_scene(4000.0, 20.0, None, 5)
-    no_room = compute_features(x, 4000.0, band_hz=(200.0, 1500.0))  # 0.75 x Nyquist = 1500
+    # 10-1500 Hz at 4 kHz leaves no third-octave outside the band (0.75 x Nyquist = 1500)
+    no_room = compute_features(x, 4000.0, band_hz=(10.0, 1500.0))
     assert math.isnan(no_room.envelope_slope)
+    assert not math.isnan(compute_features(x, 4000.0, band_hz=(200.0, 1500.0)).envelope_slope)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    fs=st.sampled_from([1000.0, 4096.0, 8000.0, 22050.0]),
+    band=st.sampled_from([(20.0, 300.0), (200.0, 1500.0), (100.0, 800.0)]),
+    frames=st.integers(4, 80),
+    wander_db=st.floats(0.0, 6.0),
+    leak=st.floats(0.0, 10.0),
+    tonal_share=st.floats(0.0, 0.9),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_envelope_slope_kernel_equals_numpy_reference(
+    fs, band, frames, wander_db, leak, tonal_share, seed
+):
+    """The kernel's slope (reference bands, their free bins, the quiet frames of the common
+    mode, the noise taken out) equals the numpy reference on periodograms of wandering noise
+    with a steady share in band and any bins marked tonal, NaN where it is NaN."""
+    from dsp.features import (
+        ENVELOPE_MIN_VARIANCE_DB2,
+        ENVELOPE_QUIET_SHARE,
+        _envelope_references,
+        _envelope_slope,
+    )
+    from dsp.spectra import default_nperseg
+    from tests.helpers.dsp_reference import envelope_slope_reference
+
+    if band[0] >= 0.75 * fs / 2:
+        return
+    rng = np.random.default_rng(seed)
+    n = default_nperseg(fs)
+    f = np.arange(n // 2 + 1) * fs / n
+    wander = 10 ** (wander_db * rng.standard_normal(frames)[:, None] / 10)
+    steady = np.where((f >= band[0]) & (f <= band[1]), leak, 0.0)
+    power = rng.exponential(1.0, (frames, f.size)) * (wander + steady)
+    free = rng.uniform(size=f.size) >= tonal_share
+    df = fs / n
+    klo = math.ceil(band[0] / df - 1e-9)
+    khi = min(math.floor(band[1] / df + 1e-9), n // 2, math.floor(0.75 * fs / 2 / df + 1e-9))
+    got = _envelope_slope(
+        power,
+        free,
+        klo,
+        khi,
+        *_envelope_references(fs, n, *band),
+        ENVELOPE_QUIET_SHARE,
+        ENVELOPE_MIN_VARIANCE_DB2,
+    )
+    want = envelope_slope_reference(power, f, band, fs, free)
+    if math.isnan(want):
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-9)
 
 
 def test_silence_gives_finite_levels():
@@ -318,6 +373,12 @@ def test_features_of_the_smallest_float_samples_are_the_gain_free_same(gain):
         assert getattr(small, name) == pytest.approx(getattr(base, name) + shift, abs=1e-6), name
     for name in ("tonality_db", "prominence_db", "unsteadiness_db", "quiet_share"):
         assert getattr(small, name) == pytest.approx(getattr(base, name), abs=1e-6), name
-    assert not math.isnan(base.envelope_slope)
-    assert small.envelope_slope == pytest.approx(base.envelope_slope, rel=1e-6)
+    assert small.envelope_slope == pytest.approx(base.envelope_slope, rel=1e-6, nan_ok=True)
+    # the envelope's slope needs a wandering ambient (the traffic is left out with the loud
+    # frames of the spectrum's common swing)
+    wandering = _wandering_scene(4096.0, 20.0, 3.0, 3)
+    base_env = compute_features(wandering, 4096.0, band_hz=(200.0, 1500.0)).envelope_slope
+    small_env = compute_features(wandering * gain, 4096.0, band_hz=(200.0, 1500.0)).envelope_slope
+    assert not math.isnan(base_env)
+    assert small_env == pytest.approx(base_env, rel=1e-6)
     assert small.hump_fit == pytest.approx(base.hump_fit, rel=1e-6)

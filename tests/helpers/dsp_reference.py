@@ -293,7 +293,7 @@ def scipy_features(
         hump_fit_reference(filled, ~tonal, df, band, fs, int(quiet.sum())) if hump_fit else math.nan
     )
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
-    envelope = envelope_slope_reference(frames, f, band, fs)
+    envelope = envelope_slope_reference(frames, f, band, fs, ~tonal)
     return {
         "level_db": 10 * np.log10(psd[sel].sum() * df),
         "l10_db": l10,
@@ -314,26 +314,38 @@ def scipy_features(
 
 
 def envelope_slope_reference(
-    frames: np.ndarray, f: np.ndarray, band: tuple[float, float], fs: float
+    frames: np.ndarray, f: np.ndarray, band: tuple[float, float], fs: float, free: np.ndarray
 ) -> float:
-    """``Features.envelope_slope`` from a spectrogram's frames (rows) at bin frequencies ``f``:
-    the in-band frame level's slope on the octave above the band's, steady bins left out."""
+    """``Features.envelope_slope`` from a spectrogram's frames (rows) at bin frequencies ``f``
+    and the tone-free bins ``free``: the in-band frame level's slope on the mean swing of the
+    third-octaves outside the band, over the frames where that swing is in its quietest 60 %."""
     if frames.shape[0] < 8:
         return math.nan
-    core = frames.std(axis=0) < 0.5 * frames.mean(axis=0)
-    steady = core.copy()
-    steady[1:] |= core[:-1]
-    steady[:-1] |= core[1:]
     df = f[1]
     top = 0.75 * fs / 2
-    in_band = (f >= band[0] - 1e-9 * df) & (f <= min(band[1], top) + 1e-9 * df) & ~steady
-    ref = (f > band[1] + 1e-9 * df) & (f <= min(2 * band[1], top) + 1e-9 * df) & ~steady
-    if in_band.sum() < 4 or ref.sum() < 4:
+    in_band = (f >= band[0] - 1e-9 * df) & (f <= min(band[1], top) + 1e-9 * df) & free
+    if in_band.sum() < 4:
         return math.nan
-    y = 10 * np.log10(frames[:, in_band].sum(axis=1) + 1e-300)
-    x = 10 * np.log10(frames[:, ref].sum(axis=1) + 1e-300)
-    noise = (10 / np.log(10)) ** 2 * 1.5 / ref.sum()
-    vx = x.var() - noise
+    db = 10 / np.log(10)
+    swings, noise = [], []
+    for k in range(-30, 40):
+        lo, hi = 1000 * 2 ** ((k - 0.5) / 3), 1000 * 2 ** ((k + 0.5) / 3)
+        if lo < 10 or hi > top or not (hi <= band[0] or lo >= band[1]):
+            continue
+        sel = (f >= lo) & (f < hi) & free
+        if sel.sum() >= 4:
+            level = 10 * np.log10(frames[:, sel].sum(axis=1) + 1e-300)
+            swings.append(level - level.mean())
+            noise.append(db**2 * 1.5 / sel.sum())
+    if len(swings) < 3:
+        return math.nan
+    x = np.mean(swings, axis=0)
+    quiet = x <= np.percentile(x, 60)
+    if quiet.sum() < 8:
+        return math.nan
+    x = x[quiet]
+    y = 10 * np.log10(frames[quiet][:, in_band].sum(axis=1) + 1e-300)
+    vx = x.var() - np.sum(noise) / len(noise) ** 2
     if not vx > 0.25:
         return math.nan
     return float(np.mean((x - x.mean()) * (y - y.mean())) / vx)
