@@ -18,8 +18,9 @@
   wet well below stands high (over its assist level, or the high-high float), a rise
   upstream is its backwater, not a blockage, nor for half an hour and a baseline after it
   drains; nor a rise at the top for as long after a reach above was suspected blocked (its
-  backwater comes down as a surge when cleared). A stuck gauge (``STUCK_READINGS`` equal
-  readings) is an unseen end, and starts afresh when it moves again. A rise at the top
+  backwater comes down as a surge when cleared). A stuck gauge (equal readings in a row that
+  its own scatter would not give by chance: ``_End._stopped``) is an unseen end, and starts
+  afresh when it moves again. A rise at the top
   with the bottom rising too backs up only if it outruns the flow wave (``OUTRUN``) past
   the top's highs of the last day (``_Swing``). ``sewer.blockage_suspected`` names the
   reach; it clears once both ends are back near where they stood (``reach_clear_after_s``),
@@ -74,13 +75,21 @@ UNSEEN_CONFIRM_S = 1800.0
 # ebbs the bottom returns to its usual level, which is under the hour's quartile, not under
 # its lows.
 LOWEST = 0.1
-# A level gauge reads a sewer's surface to the millimetre with millimetres of scatter: this
-# many equal readings in a row (over zero: an empty pipe reads 0 mm over and over, a starved
-# bottom among them) is a stuck gauge (a dry-weather flow never holds that still),
-# and that end counts as unseen until it moves again. (Five: at 1 mm resolution and 1.5 mm of
-# scatter, five equal readings by chance come about once a day at a reading a minute, and
-# cost one reading's evaluation.)
+# A level gauge reads a sewer's surface to the millimetre with millimetres of scatter: equal
+# readings in a row (over zero: an empty pipe reads 0 mm over and over, a starved bottom
+# among them) that its own scatter would give by chance less than ``STUCK_CHANCE`` of the time
+# (``_End._stopped``), and at least this many, are a stuck gauge, and that end counts as
+# unseen until it moves again. Five alone is no proof: at 1 mm resolution and 2 mm of scatter
+# on a flat night flow a live gauge repeats a reading one time in seven, and five in a row by
+# chance come about once a day at a reading a minute (the demo lost its blockage to them).
 STUCK_READINGS = 5
+# ... that chance, per reading: the share of the gauge's steps before the run that were 0 (a
+# reading equal to the one before) to the power of the run's steps. At one in seven, nine
+# readings in a row (once in some years at a reading a minute); at a gauge whose scatter is
+# well over its resolution (no equal steps heard), five.
+STUCK_CHANCE = 1e-6
+# Fewer steps heard before the run than this: the gauge's scatter is not known, five suffice.
+STUCK_MIN_STEPS = 20
 # A raised blockage whose ends have not pulled apart any further for this long clears: the
 # situation has settled (if it is still blocked, the crew has been sent long ago).
 SETTLED_S = 3 * 3600.0
@@ -356,6 +365,7 @@ class _End:
         self._last_raw: float | None = None
         self._last_reading: float | None = None
         self.same = 0  # readings in a row equal to this one (itself included)
+        self.stuck = False  # those readings are a gauge that has stopped measuring (``_stopped``)
         # a level gauge's drifting zero, learnt from its dry nights (``_Zero``)
         self.zero = _Zero() if zero else None
         # the day's highs (only a reach's top needs them: ``ReachBlockageRule._outrun``)
@@ -367,11 +377,11 @@ class _End:
         into the zero's dry days."""
         if self.zero is not None:
             offset = self.zero.offset
-            self.zero.push(ts, value, learn and dry and self.same < STUCK_READINGS)
+            self.zero.push(ts, value, learn and dry and not self.stuck)
             if self.zero.offset != offset:
                 self._rezero(offset)
         raw = self.log(value)
-        unstuck = self.same >= STUCK_READINGS and value != self._last_reading
+        unstuck = self.stuck and value != self._last_reading
         if unstuck or (
             self.last_ts is not None
             and (ts < self.last_ts or ts - self.last_ts > self.reset_after_s)
@@ -382,6 +392,7 @@ class _End:
             self._median.clear()
             self.steps.clear()
             self._last_raw = self._last_reading = None
+            self.stuck = False
         self.last_ts = ts
         # (an empty pipe reads its invert, 0, over and over: that is no stuck gauge)
         self.same = self.same + 1 if value == self._last_reading and value > 0 else 1
@@ -391,6 +402,7 @@ class _End:
             span = self.recent_s + self.gap_s + self.baseline_s
             while self.steps.items[0][0] < ts - span:
                 self.steps.pop()
+        self.stuck = self.same > 1 and (self.stuck or self._stopped())
         self._last_raw = raw
         self._median.append(value)
         self.value = sorted(self._median)[len(self._median) // 2]
@@ -406,7 +418,7 @@ class _End:
         while self.base.items and self.base.items[0][0] < edge:
             self.base.pop()
         self.slope.update(x, ts)
-        if learn and self.swing is not None and self.same < STUCK_READINGS:
+        if learn and self.swing is not None and not self.stuck:
             self.swing.push(ts, x)
 
     def _rezero(self, old: float) -> None:
@@ -433,16 +445,29 @@ class _End:
         """How far the gauge's zero has drifted (mm; 0 until learnt, or for an inflow)."""
         return self.zero.offset if self.zero is not None else 0.0
 
+    def _stopped(self) -> bool:
+        """The run of equal readings ending now is more than this gauge gives by chance: at
+        least ``STUCK_READINGS``, and the share of its steps before the run that were 0 (a
+        reading the same as the one before: how often its scatter, against its resolution,
+        repeats a reading), to the power of the run's steps, under ``STUCK_CHANCE``. (With
+        under ``STUCK_MIN_STEPS`` steps heard before it, ``STUCK_READINGS`` suffice.)"""
+        if self.same < STUCK_READINGS:
+            return False
+        run = self.same - 1  # the run's steps, all 0, the latest in ``steps``
+        before = self.steps.n - run
+        if before < STUCK_MIN_STEPS:
+            return True
+        assert self.steps.sorted is not None
+        zeros = bisect.bisect_right(self.steps.sorted, 0.0) - run
+        # (one more of each: no equal step in sixty is not "never")
+        return ((zeros + 1) / (before + 1)) ** run < STUCK_CHANCE
+
     def fresh(self, ts: float, within_s: float | None = None) -> bool:
         """Heard from lately (within ``fresh_s``, or ``within_s`` if shorter), and not stuck
-        (``STUCK_READINGS`` equal readings in a row: a gauge that has stopped measuring tells
-        nothing of where the sewer stands)."""
+        (``_stopped``: a gauge that has stopped measuring tells nothing of where the sewer
+        stands)."""
         limit = self.fresh_s if within_s is None else min(self.fresh_s, within_s)
-        return (
-            self.last_ts is not None
-            and 0 <= ts - self.last_ts <= limit
-            and self.same < STUCK_READINGS
-        )
+        return self.last_ts is not None and 0 <= ts - self.last_ts <= limit and not self.stuck
 
     def ready(self) -> bool:
         """Both windows hold enough samples (the baseline over half its length)."""

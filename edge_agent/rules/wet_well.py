@@ -15,9 +15,9 @@ thing it does, and the pumps will answer it. What is not ordinary:
   two slopes by more than a pump moves: one into a surge (the well filling, before the start
   or after it were the pump dead, over ``SURGE_FACTOR`` times its normal dry-weather rate:
   a sewer emptying after a blockage upstream is cleared; a dead pump is caught at its next
-  start), and any start while a reach draining into the station is suspected blocked or
-  within ``UPSTREAM_QUIET_S`` after (``upstream_blocked``: a blocked or emptying sewer's
-  inflow is not the sewer's normal one).
+  start; or growing across the slope before it: ``_growing``), and any start while a reach
+  draining into the station is suspected blocked or within ``UPSTREAM_QUIET_S`` after
+  (``upstream_blocked``: a blocked or emptying sewer's inflow is not the sewer's normal one).
 - **a run far over normal**: in dry weather, a cycle running ``run_factor`` times its normal
   run time (the median of recent dry-weather cycles, once ``learn_cycles`` are known) and at
   least ``run_extra_s`` longer, after a start that drew down less than ``WORN_SHARE`` of a
@@ -32,7 +32,9 @@ Both give one ``wet_well.fault`` on the pump controller (``data.faults`` lists w
 
 Between pump runs the well's fill rate is the station's inflow: every level reading once the
 pumps have been off for ``check_s`` hands the rate over the last ``check_s`` (mm/min) to the
-``inflow_listeners`` (the blockage rules of the reaches that end at this station).
+``inflow_listeners`` (the blockage rules of the reaches that end at this station); not while
+its gauge is stuck, nor until ``check_s`` of readings after (a stuck gauge's slope, 0, would
+read as a station taking no inflow: a starved sewer).
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ SURGE_FACTOR = 2.0
 # A well that hardly fills between runs: its normal fill rate is taken as this share of a
 # pump's drawdown at least (noise in a near-zero median is no measure of a surge).
 NORMAL_FILL_SHARE = 0.1
+# A start whose slope before it steepened, over its last half, by more than this share of a
+# pump's drawdown met a growing inflow: by the slope after it, the inflow may have grown by
+# four times that, more than (1 - min_drawdown_fraction) of a pump moves.
+GROWTH_SHARE = 0.15
 # After a reach draining into the station was last suspected blocked, its inflow is a
 # blocked or emptying sewer's for this long.
 UPSTREAM_QUIET_S = 3600.0
@@ -78,6 +84,7 @@ class _Start:
     pumps: tuple[str, ...]
     before_mm_per_min: float
     running_before: int  # pumps already running
+    tail_mm_per_min: float | None  # the slope over the last half of the one before
 
 
 class WetWellRule:
@@ -92,6 +99,7 @@ class WetWellRule:
         self.config = config
         self.running: dict[str, bool] = dict.fromkeys(pumps, False)
         self.segment = LineFit(config.check_s)  # the level since the running set last changed
+        self.tail = LineFit(config.check_s / 2, min_samples=2)  # the segment's last half
         self.level: float | None = None
         self.effects: deque[float] = deque(maxlen=KEEP_STARTS)
         self.runs: deque[float] = deque(maxlen=KEEP_CYCLES)
@@ -124,6 +132,7 @@ class WetWellRule:
         if set(old.running) == set(self.running):
             self.running, self._start = old.running, old._start
         self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
+        self.tail = old.tail
         self.effects, self.runs, self._same = old.effects, old.runs, old._same
         self._last_raw, self._recent = old._last_raw, old._recent
         self._last_good_ts = old._last_good_ts
@@ -172,6 +181,18 @@ class WetWellRule:
         inflow = max(start.before_mm_per_min, after) + start.running_before * expected
         return inflow > SURGE_FACTOR * max(normal, NORMAL_FILL_SHARE * expected)
 
+    def _growing(self, start: _Start) -> bool:
+        """The inflow growing across the slope before ``start``: its last half's slope over
+        the whole one's by more than ``GROWTH_SHARE`` of a pump's drawdown. The whole slope is
+        the rate at its middle, the last half's a quarter of the span later: growing on as
+        fast, the inflow gains four times that difference by the middle of the slope after
+        the start, which would hide most of a pump's effect (a sewer emptying after a
+        blockage upstream cleared, its surge starting within the slope before)."""
+        expected = self.expected_drawdown()
+        if start.tail_mm_per_min is None or expected is None:
+            return False
+        return start.tail_mm_per_min - start.before_mm_per_min > GROWTH_SHARE * expected
+
     def _upstream_unsettled(self, ts: float) -> bool:
         at = self.upstream_blocked()
         return at is not None and 0 <= ts - at <= UPSTREAM_QUIET_S
@@ -196,7 +217,7 @@ class WetWellRule:
         after = sum(self.running.values())
         ts = reading.ts
         if after > before and not was_on:
-            slope = self.segment.slope()
+            slope, tail = self.segment.slope(), self.tail.slope()
             last = self.segment.last()
             if last is None or ts - last[0] > self.config.check_s / 2:
                 slope = None  # the gauge was silent (or faulted) up to the start: no slope
@@ -204,15 +225,15 @@ class WetWellRule:
             if self._start is not None and ts - self._start.ts < 1.0:
                 # two pumps reported starting in one poll: one start of both
                 started = (*self._start.pumps, point)
-                slope = self._start.before_mm_per_min
+                slope, tail = self._start.before_mm_per_min, self._start.tail_mm_per_min
             running_before = after - len(started)
-            self._start = _Start(ts, started, slope, running_before) if slope is not None else None
-            self.segment.clear()
-            self._segment_since = ts
+            self._start = (
+                _Start(ts, started, slope, running_before, tail) if slope is not None else None
+            )
+            self._new_segment(ts)
         elif after < before:
             self._start = None  # a stop before the check: nothing to judge
-            self.segment.clear()
-            self._segment_since = ts
+            self._new_segment(ts)
         if before == 0 and after > 0:
             self.cycle_start = ts
             self.cycle_dry = self.rain.dry(ts)
@@ -226,6 +247,12 @@ class WetWellRule:
         if value is None:
             return []
         ts = reading.ts
+        if self._same >= STUCK_READINGS and value != self._last_raw:
+            # the gauge moves again: nothing read while it was stuck enters a slope (a start
+            # under way is not judged; the fill rate is handed on once ``check_s`` is heard)
+            self._recent.clear()
+            self._new_segment(ts)
+            self._start = None
         self._same = self._same + 1 if value == self._last_raw else 0
         self._last_raw = value
         # a median of three: one stray echo (a ladder, foam) in a slope's few readings would
@@ -238,6 +265,7 @@ class WetWellRule:
         self._recent.append(value)
         self.level = sorted(self._recent)[len(self._recent) // 2]
         self.segment.update(self.level, ts)
+        self.tail.update(self.level, ts)
         start = self._start
         if start is not None and ts - start.ts >= self.config.check_s:
             self._start = None
@@ -251,6 +279,7 @@ class WetWellRule:
             not any(self.running.values())
             and since is not None
             and ts - since >= self.config.check_s
+            and self._same < STUCK_READINGS
         ):
             rate = self.segment.slope()
             if rate is not None:
@@ -262,7 +291,7 @@ class WetWellRule:
     def _judge_start(self, start: _Start, after: float, ts: float) -> None:
         if self._same >= STUCK_READINGS:
             return  # the gauge reads one value over and over: it is stuck, not the pump
-        if self._upstream_unsettled(ts) or self._surging(start, after):
+        if self._upstream_unsettled(ts) or self._surging(start, after) or self._growing(start):
             # a blocked or emptying sewer upstream, or a surge: the inflow may have changed
             # by more than a pump moves between the slopes; nor is this cycle's run time a
             # dry day's (no long run judged, none learned)
@@ -307,6 +336,12 @@ class WetWellRule:
             return
         if self.cycle_dry and self.rain.dry(ts) and not self.problems and not self.cycle_weak:
             self.runs.append(ts - start)
+
+    def _new_segment(self, ts: float) -> None:
+        """The running set changed (or the gauge came back from being stuck): slopes anew."""
+        self.segment.clear()
+        self.tail.clear()
+        self._segment_since = ts
 
     def _emit(self, ts: float) -> list[EventDraft]:
         transition = self.latch.update(bool(self.problems), ts)

@@ -57,9 +57,13 @@ def run_reach(
     each_minute=lambda m, rule: None,
     down_stuck=lambda m: False,
     above_blocked=lambda m: False,
+    up_stuck=lambda m: False,
+    resolution: float | None = None,
 ):
     """Feed a reach rule a level per end and a rain reading each minute; (minute, event).
-    ``each_minute(m, rule)`` looks at the rule after each minute's readings."""
+    ``each_minute(m, rule)`` looks at the rule after each minute's readings; ``*_stuck(m)``:
+    that end reads its last value again; ``resolution``: readings rounded to it (mm), as a
+    gauge's profile rounds them."""
     rng = np.random.default_rng(seed)
     reach = reach or SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=120.0)
     cfg = config or BlockageConfig()
@@ -73,7 +77,12 @@ def run_reach(
         downstream_shared=shared,
     )
     out = []
-    value_down = 0.0  # the bottom's last reading (what a stuck gauge reads again)
+    value_up = value_down = 0.0  # each end's last reading (what a stuck gauge reads again)
+
+    def read(level: float) -> float:
+        value = max(level + rng.normal(0, noise), 0.0)
+        return value if resolution is None else round(value / resolution) * resolution
+
     for m in range(minutes):
         ts = 60.0 * m
         if trouble(m):
@@ -81,10 +90,11 @@ def run_reach(
         if above_blocked(m):
             last_trouble["above"] = ts
         rule.rain.on_rain(reading("rg-01", "rain_rate", rain(m), ts))
-        value = max(up(m) + rng.normal(0, noise), 0.0)
+        noisy = read(up(m))
+        value = value_up = value_up if up_stuck(m) else noisy
         out += [(m, e) for e in rule.on_upstream(reading("lv-up", "level", value, ts))]
         if down is not None and not down_silent(m):
-            noisy = max(down(m) + rng.normal(0, noise), 0.0)
+            noisy = read(down(m))
             value = value_down = value_down if down_stuck(m) else noisy
             out += [(m, e) for e in rule.on_downstream(reading("lv-down", "level", value, ts + 1))]
         each_minute(m, rule)
@@ -400,13 +410,15 @@ class TestReachBlockage:
         assert event.kind == "sewer.blockage_suspected" and ONSET + 30 < minute <= ONSET + 40
         assert event.data["downstream_level"] is None
 
-    @pytest.mark.parametrize("stuck", [False, True])
-    def test_a_stuck_bottom_gauge_is_unseen_not_steady(self, stuck):
+    @pytest.mark.parametrize(("stuck", "resolution"), [(False, None), (True, None), (True, 1.0)])
+    def test_a_stuck_bottom_gauge_is_unseen_not_steady(self, stuck, resolution):
         """The top rises 40 mm over 25 minutes and stops. With the bottom's gauge measuring
         and its level steady, that is a blockage; with the gauge stuck (the same value over
         and over, since before the rise) the bottom is unseen, not steady: the morning's rise
         passing the top may be on its way down, and a rise that stops climbing within the half
-        hour a top alone must hold is no blockage."""
+        hour a top alone must hold is no blockage. (Read to the mm, the gauge repeats a
+        reading by chance one time in seven: it is taken for stuck after nine, not five,
+        still long before the rise.)"""
 
         def up(m):
             return 60.0 + 40.0 * min(max(m - ONSET, 0) / 25.0, 1.0)
@@ -417,6 +429,7 @@ class TestReachBlockage:
             ONSET + 120,
             down_stuck=lambda m: stuck and m >= ONSET - 30,
             reach=SewerReach("R1", "lv-up", "lv-down", station="ps-01", length_m=300.0),
+            resolution=resolution,
         )
         if stuck:
             assert kinds_at(events) == []
@@ -466,6 +479,37 @@ class TestReachBlockage:
             up, down, ONSET + 120, down_stuck=lambda m: drop - 1 <= m < ONSET, noise=1.0
         )
         assert kinds_at(events) == []
+
+    @pytest.mark.parametrize(
+        ("name", "end", "first", "repeats"),
+        [
+            ("the top, five in a row 20 min before the onset", "up", ONSET - 20, 5),
+            ("the top, six in a row 25 min before", "up", ONSET - 25, 6),
+            ("the bottom, five in a row 15 min before", "down", ONSET - 15, 5),
+            ("the bottom, six in a row 30 min before", "down", ONSET - 30, 6),
+        ],
+    )
+    def test_equal_readings_by_chance_are_no_stuck_gauge(self, name, end, first, repeats):
+        """The demo's case (MH09-MH17, its blockage missed in about one run in thirty, with or
+        without sewer12's wet well): a night flow of 350 mm read to the mm with 2 mm of
+        scatter repeats a reading one time in seven, so five in a row come by chance about
+        once a day. Taken for a stuck gauge, the end's windows started afresh when it moved
+        on, and the reach was not ready again for 40 minutes: the blockage went unseen until
+        the storm. A few equal readings this gauge gives by chance are kept: raised within a
+        quarter of an hour, as with none."""
+        stuck = lambda m: first < m < first + repeats  # noqa: E731 (the first is read anew)
+        events = run_reach(
+            lambda m: 350 + ramp(m, 6),
+            lambda m: 352 - ramp(m, 12, top=160),
+            ONSET + 30,
+            reach=SewerReach("MH09-MH17", "lv-up", "lv-down", station="ps-01", length_m=330.0),
+            resolution=1.0,
+            up_stuck=stuck if end == "up" else lambda m: False,
+            down_stuck=stuck if end == "down" else lambda m: False,
+        )
+        (minute, event), *_ = events
+        assert event.kind == "sewer.blockage_suspected", name
+        assert event.data["evidence"] == "starved" and minute <= ONSET + 15, name
 
     def test_a_pulse_at_the_top_with_the_bottom_silent_is_no_blockage(self):
         """A satellite pump's pulse (15 min, +40 mm) passes the top while the bottom's gauge
@@ -716,6 +760,42 @@ class TestDriftingZero:
         )
         raised = [m for m, k in kinds_at(events) if k == "sewer.blockage_suspected"]
         assert raised and onset < raised[0] <= onset + 15
+
+
+class TestStuckGauge:
+    """When a run of equal readings is a gauge that has stopped measuring (``_End.stuck``)."""
+
+    @pytest.mark.parametrize(
+        ("name", "noise", "resolution", "not_yet", "by"),
+        [
+            ("scatter far over the resolution: five are enough", 2.0, None, 4, 5),
+            ("1 mm and 2 mm of scatter: a repeat one time in seven", 2.0, 1.0, 6, 12),
+            ("1 mm and 4 mm of scatter: one time in fifteen", 4.0, 1.0, 5, 8),
+        ],
+    )
+    def test_a_run_is_stuck_once_chance_would_not_give_it(
+        self, name, noise, resolution, not_yet, by
+    ):
+        """An hour of a flat night flow (350 mm) read with the gauge's scatter, then one
+        value over and over: not stuck after ``not_yet`` equal readings (its scatter repeats
+        that many by chance now and then), stuck by ``by`` (not by chance in years)."""
+        rng = np.random.default_rng(5)
+        end = _End(300.0, 300.0, 3600.0, 10.0, fresh_s=300.0)
+        value = 0.0
+        for m in range(70):
+            value = 350.0 + rng.normal(0, noise)
+            value = value if resolution is None else round(value / resolution) * resolution
+            end.update(value, 60.0 * m)
+        stuck_at = {}  # equal readings in a row: taken for stuck?
+        m = 70
+        while end.same < by:
+            end.update(value, 60.0 * m)
+            stuck_at[end.same] = end.stuck
+            m += 1
+        assert not any(stuck for same, stuck in stuck_at.items() if same <= not_yet), name
+        assert stuck_at[by] and not end.fresh(60.0 * (m - 1)), name
+        end.update(value + 3.0, 60.0 * m)  # it moves again: its windows start afresh
+        assert not end.stuck and not end.ready() and end.fresh(60.0 * m), name
 
 
 class TestManholeOverflow:
