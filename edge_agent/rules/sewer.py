@@ -52,6 +52,7 @@ from edge_agent.rules.alarm import Latch, Transition, good_number
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 from edge_agent.rules.network import Manhole, SewerReach
 from edge_agent.rules.runoff import DEFAULT_LAG_S, RunoffModel
+from edge_agent.rules.stuck import stuck
 from edge_agent.rules.trend import LineFit, Trend
 
 __all__ = ["DryWeather", "ManholeOverflowRule", "ReachBlockageRule"]
@@ -75,21 +76,6 @@ UNSEEN_CONFIRM_S = 1800.0
 # ebbs the bottom returns to its usual level, which is under the hour's quartile, not under
 # its lows.
 LOWEST = 0.1
-# A level gauge reads a sewer's surface to the millimetre with millimetres of scatter: equal
-# readings in a row (over zero: an empty pipe reads 0 mm over and over, a starved bottom
-# among them) that its own scatter would give by chance less than ``STUCK_CHANCE`` of the time
-# (``_End._stopped``), and at least this many, are a stuck gauge, and that end counts as
-# unseen until it moves again. Five alone is no proof: at 1 mm resolution and 2 mm of scatter
-# on a flat night flow a live gauge repeats a reading one time in seven, and five in a row by
-# chance come about once a day at a reading a minute (the demo lost its blockage to them).
-STUCK_READINGS = 5
-# ... that chance, per reading: the share of the gauge's steps before the run that were 0 (a
-# reading equal to the one before) to the power of the run's steps. At one in seven, nine
-# readings in a row (once in some years at a reading a minute); at a gauge whose scatter is
-# well over its resolution (no equal steps heard), five.
-STUCK_CHANCE = 1e-6
-# Fewer steps heard before the run than this: the gauge's scatter is not known, five suffice.
-STUCK_MIN_STEPS = 20
 # A raised blockage whose ends have not pulled apart any further for this long clears: the
 # situation has settled (if it is still blocked, the crew has been sent long ago).
 SETTLED_S = 3 * 3600.0
@@ -446,21 +432,15 @@ class _End:
         return self.zero.offset if self.zero is not None else 0.0
 
     def _stopped(self) -> bool:
-        """The run of equal readings ending now is more than this gauge gives by chance: at
-        least ``STUCK_READINGS``, and the share of its steps before the run that were 0 (a
-        reading the same as the one before: how often its scatter, against its resolution,
-        repeats a reading), to the power of the run's steps, under ``STUCK_CHANCE``. (With
-        under ``STUCK_MIN_STEPS`` steps heard before it, ``STUCK_READINGS`` suffice.)"""
-        if self.same < STUCK_READINGS:
-            return False
-        run = self.same - 1  # the run's steps, all 0, the latest in ``steps``
-        before = self.steps.n - run
-        if before < STUCK_MIN_STEPS:
-            return True
+        """The run of equal readings ending now is more than this gauge gives by chance
+        (``stuck.stuck``, over its steps of the windows): a stuck gauge, and this end unseen
+        until it moves again. (Over zero: an empty pipe reads 0 mm over and over, a starved
+        bottom among them. Five alone is no proof: at 1 mm resolution and 2 mm of scatter on
+        a flat night flow a live gauge repeats a reading one time in seven, five in a row
+        about once a day at a reading a minute; the demo lost its blockage to them.)"""
         assert self.steps.sorted is not None
-        zeros = bisect.bisect_right(self.steps.sorted, 0.0) - run
-        # (one more of each: no equal step in sixty is not "never")
-        return ((zeros + 1) / (before + 1)) ** run < STUCK_CHANCE
+        zeros = bisect.bisect_right(self.steps.sorted, 0.0)
+        return stuck(self.same, self.steps.n, zeros)
 
     def fresh(self, ts: float, within_s: float | None = None) -> bool:
         """Heard from lately (within ``fresh_s``, or ``within_s`` if shorter), and not stuck

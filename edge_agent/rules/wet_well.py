@@ -34,7 +34,10 @@ Between pump runs the well's fill rate is the station's inflow: every level read
 pumps have been off for ``check_s`` hands the rate over the last ``check_s`` (mm/min) to the
 ``inflow_listeners`` (the blockage rules of the reaches that end at this station); not while
 its gauge is stuck, nor until ``check_s`` of readings after (a stuck gauge's slope, 0, would
-read as a station taking no inflow: a starved sewer).
+read as a station taking no inflow: a starved sewer). Stuck is equal readings in a row that
+the gauge's own scatter would not give by chance (``stuck.stuck``, over its steps of the last
+``STEPS_S``): a well filling a few mm a minute, read to the mm, repeats a reading by chance
+about one time in eight, four equal readings in a row a few times a day.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from edge_agent.rules.alarm import Latch, Transition, good_number
 from edge_agent.rules.config import WetWellConfig
 from edge_agent.rules.network import WetWell
 from edge_agent.rules.sewer import DryWeather
+from edge_agent.rules.stuck import stuck
 from edge_agent.rules.trend import LineFit
 
 __all__ = ["WetWellRule"]
@@ -58,9 +62,10 @@ __all__ = ["WetWellRule"]
 KEEP_STARTS = 10  # good starts the normal drawdown is the median of
 KEEP_CYCLES = 20  # dry-weather cycles the normal run time is the median of
 LEARNED_AFTER = 3  # good starts before the station's own drawdown replaces the rated one
-# A wet well moves tens of mm a minute and a radar reads it to the mm: the same value three
-# times in a row is a stuck gauge (no start is judged on it).
-STUCK_READINGS = 3
+# How often the gauge repeated a reading lately (its steps over this long) says whether a run
+# of equal readings is a stuck gauge (``stuck.stuck``; no start is judged on one): a wet well
+# moves tens of mm a minute by day, a few at night, and an hour is a cycle or two.
+STEPS_S = 3600.0
 # A start that steepened the fall by less than this share of a normal start's was a weak pump.
 WORN_SHARE = 0.7
 KEEP_FILLS = 20  # dry-weather fill rates before a first start the normal one is the median of
@@ -111,6 +116,9 @@ class WetWellRule:
         self._start: _Start | None = None
         self._segment_since: float | None = None
         self._same = 0  # readings in a row equal to the one before
+        self._stuck = False  # those readings are a gauge that has stopped measuring
+        self._steps: deque[tuple[float, bool]] = deque()  # (ts, equal to the one before)
+        self._equal_steps = 0  # of ``_steps``
         self._last_raw: float | None = None
         self._recent: deque[float] = deque(maxlen=3)
         self._last_good_ts: float | None = None
@@ -134,6 +142,7 @@ class WetWellRule:
         self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
         self.tail = old.tail
         self.effects, self.runs, self._same = old.effects, old.runs, old._same
+        self._stuck, self._steps, self._equal_steps = old._stuck, old._steps, old._equal_steps
         self._last_raw, self._recent = old._last_raw, old._recent
         self._last_good_ts = old._last_good_ts
         self.fills = old.fills
@@ -247,14 +256,18 @@ class WetWellRule:
         if value is None:
             return []
         ts = reading.ts
-        if self._same >= STUCK_READINGS and value != self._last_raw:
+        if self._stuck and value != self._last_raw:
             # the gauge moves again: nothing read while it was stuck enters a slope (a start
-            # under way is not judged; the fill rate is handed on once ``check_s`` is heard)
+            # under way is not judged; the fill rate is handed on once ``check_s`` is heard),
+            # nor its run the gauge's scatter
+            self._stuck = False
+            for _ in range(min(self._same, len(self._steps))):
+                self._steps.pop()
+                self._equal_steps -= 1
             self._recent.clear()
             self._new_segment(ts)
             self._start = None
-        self._same = self._same + 1 if value == self._last_raw else 0
-        self._last_raw = value
+        self._count_step(value, ts)
         # a median of three: one stray echo (a ladder, foam) in a slope's few readings would
         # tilt it by more than a pump moves; none across a silence (the well moved meanwhile)
         if self._last_good_ts is not None and not 0 <= ts - self._last_good_ts <= (
@@ -279,7 +292,7 @@ class WetWellRule:
             not any(self.running.values())
             and since is not None
             and ts - since >= self.config.check_s
-            and self._same < STUCK_READINGS
+            and not self._stuck
         ):
             rate = self.segment.slope()
             if rate is not None:
@@ -287,9 +300,23 @@ class WetWellRule:
                     events += listener(ts, rate)
         return events
 
+    def _count_step(self, value: float, ts: float) -> None:
+        """The step from the last reading (equal or not) into the gauge's recent steps, and
+        whether its run of equal readings is now a stuck gauge (latched until it moves)."""
+        equal = value == self._last_raw
+        if self._last_raw is not None:
+            self._steps.append((ts, equal))
+            self._equal_steps += equal
+            while self._steps[0][0] < ts - STEPS_S:
+                self._equal_steps -= self._steps.popleft()[1]
+        self._last_raw = value
+        self._same = self._same + 1 if equal else 0
+        run = self._same + 1  # readings
+        self._stuck = equal and (self._stuck or stuck(run, len(self._steps), self._equal_steps))
+
     # -- judgements ---------------------------------------------------------------------------
     def _judge_start(self, start: _Start, after: float, ts: float) -> None:
-        if self._same >= STUCK_READINGS:
+        if self._stuck:
             return  # the gauge reads one value over and over: it is stuck, not the pump
         if self._upstream_unsettled(ts) or self._surging(start, after) or self._growing(start):
             # a blocked or emptying sewer upstream, or a surge: the inflow may have changed

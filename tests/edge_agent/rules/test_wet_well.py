@@ -6,13 +6,16 @@ every cycle; the gauge and the pump states are read every 20 s, with gauge noise
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from edge_agent.rules.config import WetWellConfig
 from edge_agent.rules.network import WetWell
 from edge_agent.rules.sewer import DryWeather
-from edge_agent.rules.wet_well import STUCK_READINGS, WetWellRule
+from edge_agent.rules.stuck import STUCK_READINGS
+from edge_agent.rules.wet_well import WetWellRule
 from tests.edge_agent.rules.helpers import reading
 
 PUMPS = ("pump1_running", "pump2_running", "pump3_running")
@@ -35,8 +38,13 @@ def station(
     silent=lambda t: False,
     stuck=lambda t: False,
     inflows: list | None = None,
+    noise: float = 4.0,
+    resolution: float | None = None,
+    levels: list | None = None,
 ):
-    """Run a 3-pump station (duty / assist / standby) for ``hours``; (t, event) list."""
+    """Run a 3-pump station (duty / assist / standby) for ``hours``; (t, event) list. The
+    gauge's scatter is ``noise`` (mm), its readings rounded to ``resolution`` if given and
+    appended to ``levels``."""
     rng = np.random.default_rng(seed)
     well = well or WetWell("ps-01", "lv-01", overflow_mm=4000, assist_mm=2200)
     rule = WetWellRule(well, PUMPS, DryWeather(("rg-01",), 0.5, 3600.0), config or WetWellConfig())
@@ -68,8 +76,12 @@ def station(
         readings = [reading("rg-01", "rain_rate", rain(t), t)]
         readings += [reading("ps-01", p, running[i], t) for i, p in enumerate(PUMPS)]
         if not silent(t):
-            noisy = level + rng.normal(0, 4.0) + echo(t)
+            noisy = level + rng.normal(0, noise) + echo(t)
+            if resolution is not None:
+                noisy = round(noisy / resolution) * resolution
             value = value if stuck(t) else noisy  # stuck: the last reading over again
+            if levels is not None:
+                levels.append(value)
             readings.append(reading("lv-01", "level", value, t + 0.5))
         for r in readings:
             if r.device == "rg-01":
@@ -169,6 +181,62 @@ class TestStuckGauge:
         events, rule = station(9, stuck=stuck)
         assert events == []
         assert len(rule.effects) >= 3  # the starts before and after were judged
+
+    @pytest.mark.parametrize("seed", [3, 4, 5])
+    def test_equal_readings_by_chance_are_no_stuck_gauge(self, seed):
+        """A well filling 5 mm a minute at night (0.5 l/s over 6 m2), read every 20 s to the
+        mm with 2 mm of scatter, repeats a reading about one time in eight, and four equal
+        readings in a row a few times a day, which the old rule (three repeats) took for a
+        stuck gauge: it withheld the fill rate for ``check_s``. Rounded, the gauge hands on
+        its fill rate at every reading the unrounded one does, and every start is judged."""
+
+        def play(resolution: float | None):
+            inflows: list = []
+            levels: list = []
+            events, rule = station(
+                24,
+                inflow=lambda t: 0.5,
+                noise=2.0,
+                resolution=resolution,
+                inflows=inflows,
+                levels=levels,
+                seed=seed,
+            )
+            return events, rule, [t for t, _ in inflows], levels
+
+        events, rule, rated, levels = play(1.0)
+        _, unrounded, unrounded_rated, _ = play(None)
+        runs = [len(list(run)) for _, run in itertools.groupby(levels)]
+        assert max(runs) >= 4  # the chance runs are there
+        assert events == []
+        assert rated == unrounded_rated
+        assert len(rule.effects) == len(unrounded.effects) >= 5
+
+    @pytest.mark.parametrize("seed", [3, 4, 5])
+    @pytest.mark.parametrize("stuck_from_h", [6.0, 7.0, 9.5])
+    def test_a_stuck_gauge_read_to_the_mm_is_still_caught(self, seed, stuck_from_h):
+        """The same slowly filling well, its gauge stuck for two hours: at one equal step in
+        eight, seven in a row (eight equal readings) come by chance under once in a million
+        readings; it is caught after eight or nine (the reading before it stuck among them),
+        within ten (four before). No fill rate from then until ``check_s`` after it moves."""
+        inflows: list = []
+        config = WetWellConfig()
+        start, end = stuck_from_h * 3600, stuck_from_h * 3600 + 7200
+        events, _ = station(
+            12,
+            inflow=lambda t: 0.5,
+            noise=2.0,
+            resolution=1.0,
+            inflows=inflows,
+            seed=seed,
+            stuck=lambda t: start <= t < end,
+            config=config,
+        )
+        assert events == []
+        # the reading at ``start + k * STEP_S`` is the run's (k + 2)th
+        caught = start + (10 - 2) * STEP_S
+        assert [t for t, _ in inflows if caught <= t <= end + config.check_s] == []
+        assert any(t > end + config.check_s for t, _ in inflows)
 
 
 class TestFaults:
