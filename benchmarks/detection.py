@@ -5,8 +5,9 @@ was tuned on): random gain per file (+-30 dB), random ambient tilt, vehicles, dr
 hum, flow noise, clicks, DC offsets, 16-bit quantisation, metal and plastic pipes, rates
 4-44.1 kHz, lengths 4-60 s, leaks at in-band SNR -6..+20 dB. Each file is scored exactly as
 ``edge-agent analyze --material M FILE`` scores it with no other flag: no floor, no scale, so
-the gain-free (relative) score. A second pass scores every file with the default material
-(``edge-agent analyze FILE``, a user who does not know the pipe) for comparison.
+the gain-free (relative) score. A second pass scores every file with no material
+(``edge-agent analyze FILE``, a user who does not know the pipe: every family's band read, the
+most leak-like less the cost of the looks, ``dsp.leak.judge_unknown_material``) for comparison.
 
 Figures: ``auc_audible`` (leaks at in-band SNR >= 0 dB against every no-leak file),
 ``fpr`` (no-leak files called leak at the default threshold), ``tpr_audible`` and
@@ -109,7 +110,7 @@ def run(n: int, seed: int) -> tuple[dict, list[Row]]:
     t0 = time.perf_counter()
     for case in detection_cases(n, seed):
         _, score = analyze_samples(case.samples, case.fs, material=case.material)
-        _, default = analyze_samples(case.samples, case.fs)
+        _, default = analyze_samples(case.samples, case.fs, material=None)
         rows.append(Row(case, score.score, default.score))
     result = summarise(rows)
     result["default_material"] = summarise(rows, lambda r: r.score_default_material)

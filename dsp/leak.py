@@ -42,6 +42,11 @@ The score adds up evidence as log-odds (logits) and maps the sum through a logis
   clipped to ``0 .. GROUP_MAX_FOR``: standing well above the others counts for a leak, being
   like them counts for nothing (they may all hear it).
 
+**Material unknown** (``judge_unknown_material``, ``analyze_samples(material=None)``): the
+recording is scored in every family's band and the most leak-like band is reported, its
+weighted logit less ``looks_cost`` (ln K for K bands): looking K times does not make a no-leak
+recording alarm more often.
+
 **How much a recording can support**: the evidence stands on the quiet frames (the quiet
 spectrum the shape is read from is their mean), and a short recording has few of them, so
 its band levels, its hull and its steadiness are noisier. The sum of the evidence is
@@ -63,13 +68,14 @@ benchmark corpus (``benchmarks/corpus.py``) is built without it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
 from dsp.features import Features, compute_features
-from dsp.pipes import Material, get_material
+from dsp.pipes import MATERIALS, Material, get_material
 
 __all__ = [
     "DEFAULT_EXCESS_DB",
@@ -81,15 +87,21 @@ __all__ = [
     "FAMILY_THRESHOLDS",
     "FULL_EVIDENCE_QUIET_FRAMES",
     "HULL_SHARE_WITH_FIT",
+    "UNKNOWN_MATERIAL_COST_PER_LOOK",
     "LeakModel",
     "LeakScore",
     "LeakThresholds",
     "Mode",
+    "UnknownMaterialJudgement",
     "Verdict",
     "analyze_samples",
     "envelope_logit",
     "evidence_weight",
+    "family_bands",
+    "features_by_family",
     "hump_logit",
+    "judge_unknown_material",
+    "looks_cost",
     "model_for",
     "score_recording",
     "shape_logit",
@@ -147,6 +159,15 @@ SILENCE_DB = -250.0  # below any real sensor: the band holds only zeros
 # not all of the evidence is noise-limited (a hump well over the hull stays a hump).
 FULL_EVIDENCE_QUIET_FRAMES = 64
 EVIDENCE_WEIGHT_POWER = 0.25
+# Material unknown (``judge_unknown_material``): the recording is read in every family's band
+# and the most leak-like is reported, less this times ln K logits for the K bands read (1.10
+# for three). A no-leak recording has K chances to look like a leak; the largest of K logits
+# with a logistic tail passes a threshold about K times as often as one, which a shift of ln K
+# undoes: the price of independent looks (the bands overlap, so it is on the safe side). Not
+# tuned (no offset moves the AUC): on development seeds 26 and 27 it is the smallest multiple
+# at which neither seed's no-leak files alarm more often than with the material given
+# (twelfth pass, docs/leak-detection.md).
+UNKNOWN_MATERIAL_COST_PER_LOOK = 1.0
 
 Verdict = Literal["leak", "no_leak"]
 Mode = Literal["relative", "absolute"]
@@ -294,12 +315,15 @@ def score_recording(
     *,
     floor_db: float | None = None,
     group_excess_db: float | None = None,
+    looks_cost: float = 0.0,
 ) -> LeakScore:
     """Score one recording's features (see the module docstring).
 
     ``floor_db`` overrides ``thresholds.floor_db`` (the tracker passes a logger's learnt
     baseline); with neither, the score is relative. ``group_excess_db`` is the recording's
-    steady level over its peers' median (``dsp.group``), None without peers.
+    steady level over its peers' median (``dsp.group``), None without peers. ``looks_cost``
+    (logits) is taken off the weighted sum when this band was picked as the most leak-like of
+    several (``judge_unknown_material``); 0 for a band known beforehand.
     """
     t = thresholds if thresholds is not None else LeakThresholds()
     floor = t.floor_db if floor_db is None else float(floor_db)
@@ -340,7 +364,7 @@ def score_recording(
         )
     total = relative + (level or 0.0) + (group or 0.0)
     weight = evidence_weight(features)
-    score = 0.0 if silent else _logistic(weight * total)
+    score = 0.0 if silent else _logistic(weight * total - looks_cost)
     if silent:
         reasons.append("the recording is digital silence in the band (sensor or cable fault?)")
     elif not math.isfinite(total):
@@ -365,7 +389,7 @@ def score_recording(
         score=score,
         verdict=verdict,
         mode="relative" if floor is None else "absolute",
-        relative_score=0.0 if silent else _logistic(weight * relative),
+        relative_score=0.0 if silent else _logistic(weight * relative - looks_cost),
         shape_logit=shape,
         steadiness_logit=steady,
         level_logit=level,
@@ -380,16 +404,111 @@ def score_recording(
     )
 
 
+def family_bands() -> dict[str, tuple[float, float]]:
+    """Each pipe family's leak band (every material of a family shares it), in the order
+    ``dsp.pipes.MATERIALS`` names them: the bands a recording of unknown material is read in."""
+    bands: dict[str, tuple[float, float]] = {}
+    for m in MATERIALS.values():
+        bands.setdefault(m.family, m.band_hz)
+    return bands
+
+
+def looks_cost(looks: int) -> float:
+    """The logits taken off the most leak-like of ``looks`` bands (see
+    ``UNKNOWN_MATERIAL_COST_PER_LOOK``): 0 for one band."""
+    return UNKNOWN_MATERIAL_COST_PER_LOOK * math.log(max(looks, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMaterialJudgement:
+    """A recording judged with its pipe's material unknown: ``family`` is the family whose
+    band was the most leak-like, ``features`` were read in that band, ``score`` is that band's
+    score less the cost of the looks; ``family_scores`` each band's score before the cost."""
+
+    family: str
+    features: Features
+    score: LeakScore
+    family_scores: dict[str, float]
+
+
+def judge_unknown_material(
+    features_by_family: Mapping[str, Features],
+    thresholds: Mapping[str, LeakThresholds] | None = None,
+    *,
+    floor_db: float | None = None,
+    group_excess_db: Mapping[str, float | None] | None = None,
+) -> UnknownMaterialJudgement:
+    """Judge a recording of unknown material from its features in each family's band
+    (``family_bands``; the families whose band the rate can hold): the band with the highest
+    score is reported, its score less ``looks_cost`` of the number of bands read, so that
+    looking several times does not make a no-leak recording alarm more often.
+
+    ``thresholds`` (by family) replaces the families' presets; ``group_excess_db`` is each
+    band's steady level over the peers' median in that band. Raises ``ValueError`` with no
+    features.
+    """
+    if not features_by_family:
+        raise ValueError("no band to judge the recording in")
+    scores: dict[str, LeakScore] = {}
+    for family, feats in features_by_family.items():
+        t = (thresholds or FAMILY_THRESHOLDS)[family]
+        excess = None if group_excess_db is None else group_excess_db.get(family)
+        scores[family] = score_recording(feats, t, floor_db=floor_db, group_excess_db=excess)
+    best = max(scores, key=lambda family: scores[family].score)  # ties: the first named
+    cost = looks_cost(len(scores))
+    t = (thresholds or FAMILY_THRESHOLDS)[best]
+    excess = None if group_excess_db is None else group_excess_db.get(best)
+    chosen = score_recording(
+        features_by_family[best], t, floor_db=floor_db, group_excess_db=excess, looks_cost=cost
+    )
+    lo, hi = features_by_family[best].band_hz
+    looked = ", ".join(f"{family} {s.score:.2f}" for family, s in scores.items())
+    reason = (
+        f"material unknown: judged in the {best} band ({lo:g}-{hi:g} Hz), the most leak-like "
+        f"of {len(scores)} ({looked}), less {cost:.2f} logits for the looks"
+    )
+    return UnknownMaterialJudgement(
+        family=best,
+        features=features_by_family[best],
+        score=replace(chosen, reasons=(reason, *chosen.reasons)),
+        family_scores={family: s.score for family, s in scores.items()},
+    )
+
+
+def features_by_family(
+    samples: np.ndarray, fs: float, *, nperseg: int | None = None
+) -> dict[str, Features]:
+    """The recording's features in each family's band the rate can hold (``family_bands``).
+    Raises the last family's ``ValueError`` when none can (or the input is unusable)."""
+    out: dict[str, Features] = {}
+    error: ValueError | None = None
+    for family, band in family_bands().items():
+        try:
+            out[family] = compute_features(samples, fs, band_hz=band, nperseg=nperseg)
+        except ValueError as exc:  # this band above Nyquist: the others may still fit
+            error = exc
+    if not out:
+        assert error is not None
+        raise error
+    return out
+
+
 def analyze_samples(
     samples: np.ndarray,
     fs: float,
     *,
-    material: str | Material = "ductile_iron",
+    material: str | Material | None = None,
     thresholds: LeakThresholds | None = None,
 ) -> tuple[Features, LeakScore]:
     """Features and score of one recording with the material's preset (``thresholds``
-    replaces the family's). Raises ``ValueError`` like ``compute_features`` and for an unknown
-    material."""
+    replaces the family's). ``material=None``: unknown, as ``edge-agent analyze`` with no
+    ``--material`` (``judge_unknown_material``: the features of the band it was judged in).
+    Raises ``ValueError`` like ``compute_features`` and for an unknown material."""
+    if material is None:
+        by_family = features_by_family(samples, fs)
+        each = None if thresholds is None else dict.fromkeys(by_family, thresholds)
+        judged = judge_unknown_material(by_family, each)
+        return judged.features, judged.score
     model = model_for(material, thresholds)
     feats = compute_features(samples, fs, band_hz=model.band_hz, nperseg=model.nperseg)
     return feats, score_recording(feats, model.thresholds)

@@ -40,14 +40,19 @@ With --scale (units per count) or --floor-db (the ambient in-band level at the l
 1 unit) the absolute level against the floor is added as bounded extra evidence (mode
 "absolute"); without them the mode is "relative" and the file scores the same at any gain.
 
+Without --material the pipe's material is unknown: each file is judged in every family's band
+(metal, cement, plastic; those the rate can hold) and the most leak-like band is reported
+("judged_as"), its score less the cost of looking several times (ln 3 logits for three bands)
+so that a quiet file does not alarm more often for it. --material M judges M's band alone.
+
 --group compares the files with each other (one night of one site's loggers, or files from
 one instrument at one gain): a file whose steady in-band level stands 6 dB or more over the
 median of the others is flagged, and that counts for a leak. It needs three or more files.
 
 examples:
   edge-agent analyze nl-01.wav
-      mode relative (gain-free; give --scale or --floor-db to add the absolute level)
-      nl-01.wav: leak     score 0.97  prominence +6.4 dB  unsteadiness +0.2 dB ...
+      mode relative (gain-free; ...); material unknown: each file judged in every family's band ...
+      nl-01.wav: leak     score 0.97  prominence +6.4 dB ...  [material unknown, judged as metal ...
   edge-agent analyze --material pe --scale 0.001 --json night/*.wav
       {"file": "night/nl-01.wav", "leak_score": 0.02, "verdict": "no_leak", "mode": ...}
   edge-agent analyze --group --material cast_iron night/nl-0*.wav
@@ -60,8 +65,10 @@ background plus a hump fits the quiet spectrum than the background alone; null w
 context to fit),
 slope_db_per_octave, level_db, quiet_level_db,
 floor_db (null when relative), l10_db, l90_db, spread_db, peak_hz, flatness, tonality_db,
-tone_hz, band_hz (the material's), judged_band_hz (its part below Nyquist), band_levels
-(octave centre Hz -> dB), fs, duration_s, channel, channels, clipped_share, material, group
+tone_hz, band_hz (the material's, or the band judged in), judged_band_hz (its part below
+Nyquist), band_levels (octave centre Hz -> dB), fs, duration_s, channel, channels,
+clipped_share, material (null: unknown), judged_as (the family whose band was judged),
+family_scores (material unknown: each family band's score before the cost; else null), group
 (with --group: excess_db, peer_median_db, peers, flagged; else null), reasons, notes (the
 limits of this verdict: channel read, band cut by Nyquist, clipping, few frames); a bad file
 gives {"file": ..., "error": ...} (digital silence is one: nothing to judge).
@@ -84,10 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE.wav", help="recordings to analyse")
     parser.add_argument(
         "--material",
-        default="ductile_iron",
+        default=None,
         choices=sorted(MATERIALS),
         metavar="M",
-        help=f"pipe material: {', '.join(sorted(MATERIALS))} (default ductile_iron)",
+        help=f"pipe material: {', '.join(sorted(MATERIALS))} (default: unknown, each file "
+        "judged in every family's band and the most leak-like reported)",
     )
     parser.add_argument(
         "--scale",
@@ -119,9 +127,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _thresholds(args: argparse.Namespace) -> Any:
-    from dsp.leak import model_for
+    """The thresholds the flags ask for: the material's preset, or with the material unknown
+    one per family (``{family: LeakThresholds}``), each changed alike."""
+    from dsp.leak import FAMILY_THRESHOLDS, family_bands, model_for
 
-    base = model_for(args.material).thresholds
+    changes = _threshold_changes(args)
+    if args.material is None:
+        return {family: replace(FAMILY_THRESHOLDS[family], **changes) for family in family_bands()}
+    return replace(model_for(args.material).thresholds, **changes)
+
+
+def _threshold_changes(args: argparse.Namespace) -> dict[str, float]:
     changes: dict[str, float] = {}
     if args.floor_db is not None:
         if not math.isfinite(args.floor_db):
@@ -138,7 +154,7 @@ def _thresholds(args: argparse.Namespace) -> Any:
         from dsp.leak import DEFAULT_FLOOR_DB
 
         changes["floor_db"] = DEFAULT_FLOOR_DB
-    return replace(base, **changes)
+    return changes
 
 
 # A recording shorter than this has few frames: its verdict is stated as limited.
@@ -178,10 +194,19 @@ def _round(x: float, digits: int = 2) -> float | None:
     return round(x, digits) if math.isfinite(x) else None
 
 
-def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[str, Any]:
+def _result(
+    path: str, rec: Any, material: str | None, feats: Any, score: Any, judged_as: Any = None
+) -> dict[str, Any]:
+    """One file's output object; ``judged_as`` is the ``UnknownMaterialJudgement`` when the
+    material was unknown (None: the material's band)."""
     from dsp.features import judged_band_hz
+    from dsp.pipes import get_material
 
     judged = judged_band_hz(feats.band_hz, rec.fs)
+    if judged_as is not None:
+        family, family_scores = judged_as.family, judged_as.family_scores
+    else:
+        family, family_scores = get_material(str(material)).family, None
     return {
         "file": path,
         "leak_score": round(score.score, 4),
@@ -216,6 +241,10 @@ def _result(path: str, rec: Any, material: str, feats: Any, score: Any) -> dict[
         "channels": rec.channels,
         "clipped_share": round(rec.clipped_share, 6),
         "material": material,
+        "judged_as": family,
+        "family_scores": None
+        if family_scores is None
+        else {f: round(x, 4) for f, x in family_scores.items()},
         "group": None,
         "reasons": list(score.reasons),
         "notes": _notes(rec, feats, judged),
@@ -235,33 +264,46 @@ def _text(r: dict[str, Any]) -> str:
     if r["group"] is not None:
         flag = ", flagged" if r["group"]["flagged"] else ""
         group = f"  group {r['group']['excess_db']:+.1f} dB over {r['group']['peers']} peers{flag}"
+    where = r["material"] or f"material unknown, judged as {r['judged_as']}"
     return (
         f"{r['file']}: {r['verdict']:<7} score {r['leak_score']:.2f}  "
         f"prominence {_signed(r['prominence_db'])} dB  "
         f"unsteadiness {_signed(r['unsteadiness_db'])} dB  "
         f"{level}  spread {r['spread_db']} dB  peak {r['peak_hz']} Hz  "
-        f"tonality {r['tonality_db']} dB{group}  [{r['material']} "
+        f"tonality {r['tonality_db']} dB{group}  [{where} "
         f"{r['judged_band_hz'][0]:g}-{r['judged_band_hz'][1]:g} Hz, {r['fs']:g} Hz, "
         f"{r['duration_s']} s]" + "".join(f"  note: {n}" for n in r["notes"])
     )
 
 
-def _mode_line(thresholds: Any) -> str:
+def _mode_line(thresholds: Any, material: str | None) -> str:
+    if isinstance(thresholds, dict):  # material unknown: one per family, the floor alike
+        thresholds = next(iter(thresholds.values()))
     if thresholds.floor_db is None:
-        return "mode relative (gain-free; give --scale or --floor-db to add the absolute level)"
-    floor = thresholds.floor_db
-    return f"mode absolute (gain-free evidence plus the level against the floor {floor:g} dB)"
+        line = "mode relative (gain-free; give --scale or --floor-db to add the absolute level)"
+    else:
+        floor = thresholds.floor_db
+        line = f"mode absolute (gain-free evidence plus the level against the floor {floor:g} dB)"
+    if material is None:
+        from dsp.leak import family_bands
+
+        bands = ", ".join(f"{f} {lo:g}-{hi:g} Hz" for f, (lo, hi) in family_bands().items())
+        line += (
+            f"; material unknown: each file judged in every family's band ({bands}), the most "
+            "leak-like reported, less the cost of the looks (--material M judges one band)"
+        )
+    return line
 
 
-def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[Any, Any]:
-    """(recording, features) of one file; ``UsageError`` naming the file when unusable."""
+def _analyze_one(path: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """(recording, features) of one file, the features ``{family: Features}`` when the material
+    is unknown; ``UsageError`` naming the file when unusable."""
     from dsp.features import compute_features
-    from dsp.leak import model_for
+    from dsp.leak import features_by_family, model_for
     from dsp.spectra import default_nperseg
     from edge_agent.wavfile import channel_label, read_wav
 
     rec = read_wav(path, units_per_count=args.scale, channel=args.channel)
-    model = model_for(args.material, thresholds)
     # "FILE: " first, always: scripts split an error on it (tests/edge_agent/test_wav_fuzz.py)
     where = path if rec.channels == 1 else f"{path}: {channel_label(rec)}"
     unusable = rec.unusable_error(where, "judge")
@@ -274,9 +316,12 @@ def _analyze_one(path: str, args: argparse.Namespace, thresholds: Any) -> tuple[
             f"{nperseg / rec.fs:.3g} s (record 10 s or more)"
         )
     try:
-        feats = compute_features(rec.samples, rec.fs, band_hz=model.band_hz, nperseg=nperseg)
+        if args.material is None:
+            return rec, features_by_family(rec.samples, rec.fs, nperseg=nperseg)
+        band = model_for(args.material).band_hz
+        feats = compute_features(rec.samples, rec.fs, band_hz=band, nperseg=nperseg)
     except ValueError as exc:  # documented input errors: band above Nyquist
-        raise UsageError(f"{where}: {args.material}: {exc}") from exc
+        raise UsageError(f"{where}: {args.material or 'every family'}: {exc}") from exc
     return rec, feats
 
 
@@ -287,20 +332,43 @@ def _report_error(path: str, exc: UsageError, as_json: bool) -> None:
         print(f"edge-agent analyze: {exc}", file=sys.stderr, flush=True)
 
 
+def _judged(
+    path: str, rec: Any, args: argparse.Namespace, thresholds: Any, feats: Any, groups: Any
+) -> dict[str, Any]:
+    """One analysed file's output object; ``groups`` is ``{family or None: compare_group}``
+    with --group (each band's levels compared with the same band's of the peers), else None."""
+    from dsp.leak import judge_unknown_material, score_recording
+
+    def member(family: str | None) -> Any:
+        return None if groups is None else groups.get(family, {}).get(path)
+
+    if args.material is None:
+        excess = {f: None if member(f) is None else member(f).excess_db for f in feats}
+        judged = judge_unknown_material(feats, thresholds, group_excess_db=excess)
+        result = _result(path, rec, None, judged.features, judged.score, judged)
+        chosen = member(judged.family)
+    else:
+        chosen = member(None)
+        excess_db = None if chosen is None else chosen.excess_db
+        score = score_recording(feats, thresholds, group_excess_db=excess_db)
+        result = _result(path, rec, args.material, feats, score)
+    result["group"] = None if chosen is None else chosen.to_dict()
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     from dsp.group import compare_group
-    from dsp.leak import score_recording
 
     thresholds = _thresholds(args)
     if args.channel is not None and args.channel < 1:
         raise UsageError(f"--channel counts from 1, got {args.channel}")
     if not args.json:
-        print(_mode_line(thresholds), flush=True)
+        print(_mode_line(thresholds, args.material), flush=True)
     bad = 0
     analysed: list[tuple[str, Any, Any]] = []
     for path in args.files:
         try:
-            rec, feats = _analyze_one(path, args, thresholds)
+            rec, feats = _analyze_one(path, args)
         except UsageError as exc:
             bad += 1
             _report_error(path, exc, args.json)
@@ -308,11 +376,18 @@ def run(args: argparse.Namespace) -> int:
         if args.group:  # every file first: each is judged against all the others
             analysed.append((path, rec, feats))
             continue
-        result = _result(path, rec, args.material, feats, score_recording(feats, thresholds))
+        result = _judged(path, rec, args, thresholds, feats, None)
         print(json.dumps(result) if args.json else _text(result), flush=True)
     if args.group:
-        groups = compare_group({path: feats.quiet_level_db for path, _, feats in analysed})
-        if not groups:
+        if args.material is None:  # each band against the same band of the others
+            levels: dict[str | None, dict[str, float]] = {}
+            for path, _, by_family in analysed:
+                for family, f in by_family.items():
+                    levels.setdefault(family, {})[path] = f.quiet_level_db
+        else:
+            levels = {None: {path: feats.quiet_level_db for path, _, feats in analysed}}
+        groups = {key: compare_group(group) for key, group in levels.items()}
+        if not any(groups.values()):
             print(
                 f"edge-agent analyze: --group needs 3 or more analysed files, got {len(analysed)}"
                 ": compared with none",
@@ -320,11 +395,6 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
         for path, rec, feats in analysed:
-            member = groups.get(path)
-            score = score_recording(
-                feats, thresholds, group_excess_db=None if member is None else member.excess_db
-            )
-            result = _result(path, rec, args.material, feats, score)
-            result["group"] = None if member is None else member.to_dict()
+            result = _judged(path, rec, args, thresholds, feats, groups)
             print(json.dumps(result) if args.json else _text(result), flush=True)
     return EXIT_USAGE if bad else EXIT_OK

@@ -193,9 +193,11 @@ def test_without_scale_or_floor_the_mode_is_relative_and_gain_free(tmp_path, cap
     assert soft["quiet_level_db"] == pytest.approx(loud["quiet_level_db"] - 40.0, abs=0.05)
 
 
-def test_group_flags_the_file_that_stands_out(tmp_path, capsys):
+@pytest.mark.parametrize("material", [[], ["--material", "ductile_iron"]])
+def test_group_flags_the_file_that_stands_out(tmp_path, capsys, material):
     """Five loggers of one night at one gain; the one near a faint leak (a small hump its
-    own shape does not call) stands 10 dB over the others: flagged and called."""
+    own shape does not call) stands 10 dB over the others: flagged and called, with the
+    material given or unknown (each band then compared with the same band of the others)."""
     files = []
     for i in range(5):
         scene = synth.Scene(ambient_db=-30.0)
@@ -206,7 +208,7 @@ def test_group_flags_the_file_that_stands_out(tmp_path, capsys):
         path = tmp_path / f"nl-0{i}.wav"
         write_wav(path, x, 4096, bits=32, encoding="float")
         files.append(str(path))
-    code = main(["analyze", "--group", "--json", *files])
+    code = main(["analyze", "--group", "--json", *material, *files])
     objs = {o["file"]: o for o in map(json.loads, capsys.readouterr().out.splitlines())}
     assert code == 0
     assert objs[files[2]]["group"]["flagged"] is True
@@ -258,22 +260,26 @@ def test_a_1_khz_recording_says_which_part_of_the_band_it_judged(tmp_path, capsy
     said, in JSON and on the text line; plastic's band (20-300 Hz) fits whole."""
     path = tmp_path / "old-logger.wav"
     write_wav(path, _leak_at(1000, 10.0), 1000)
-    code, [metal] = _analyze_json(capsys, str(path))
+    code, [metal] = _analyze_json(capsys, "--material", "ductile_iron", str(path))
     assert code == 0
     assert metal["band_hz"] == [200.0, 1500.0] and metal["judged_band_hz"] == [200.0, 500.0]
     assert "judged on 200-500 Hz only" in metal["notes"][0]
     _, [pvc] = _analyze_json(capsys, "--material", "pvc", str(path))
     assert pvc["judged_band_hz"] == pvc["band_hz"] == [20.0, 300.0] and pvc["notes"] == []
-    assert main(["analyze", str(path)]) == 0
+    assert main(["analyze", "--material", "ductile_iron", str(path)]) == 0
     assert "[ductile_iron 200-500 Hz, 1000 Hz" in capsys.readouterr().out
 
 
 def test_a_rate_too_low_for_the_band_is_one_line(tmp_path, capsys):
     path = tmp_path / "slow.wav"
     write_wav(path, _leak_at(500, 10.0), 500)  # Nyquist 250 Hz: 0.75 of it is below 200 Hz
-    code, [err] = _analyze_json(capsys, str(path))
+    code, [err] = _analyze_json(capsys, "--material", "ductile_iron", str(path))
     assert code == 2 and "ductile_iron: band" in err["error"]
     assert "needs a rate of 535 Hz or more" in err["error"]
+    # material unknown: the metal band is left out, the bands the rate holds are judged
+    code, [unknown] = _analyze_json(capsys, str(path))
+    assert code == 0 and unknown["material"] is None
+    assert set(unknown["family_scores"]) == {"cement", "plastic"}
 
 
 def test_clipping_is_said_and_a_dc_offset_changes_nothing(tmp_path, capsys):
@@ -359,3 +365,46 @@ def test_an_error_on_one_channel_of_a_stereo_file_starts_with_the_file(tmp_path,
     assert code == 2
     assert obj["error"].startswith(f"{path}: left (channel 1 of 2): "), obj
     assert "too short" in obj["error"]
+
+
+def test_with_no_material_each_file_is_judged_in_its_familys_band(tmp_path, capsys):
+    """Issue 10: one batch of recordings from metal and plastic pipes, no --material (the
+    user does not know): a PVC leak is judged in the plastic band, a ductile iron one in the
+    metal band, a quiet file stays no_leak; the output names the band and the mode."""
+    fs = 8000
+    paths = {}
+    for name, material, leak in (
+        ("pvc", "pvc", True),
+        ("iron", "ductile_iron", True),
+        ("quiet", "pvc", False),
+    ):
+        scene = synth.Scene(material=material, leak_distance_m=10.0 if leak else None)
+        x = synth.recording(float(fs), 10.0, scene=scene, seed=11)
+        paths[name] = str(tmp_path / f"{name}.wav")
+        write_wav(paths[name], x / np.max(np.abs(x)) * 0.3, fs)  # 16-bit PCM
+    code, objs = _analyze_json(capsys, *paths.values())
+    pvc, iron, quiet = objs
+    assert code == 0
+    assert [o["material"] for o in objs] == [None, None, None]
+    assert (pvc["judged_as"], pvc["band_hz"], pvc["verdict"]) == ("plastic", [20.0, 300.0], "leak")
+    assert (iron["judged_as"], iron["band_hz"], iron["verdict"]) == (
+        "metal",
+        [200.0, 1500.0],
+        "leak",
+    )
+    assert quiet["verdict"] == "no_leak"
+    for o in objs:
+        assert set(o["family_scores"]) == {"metal", "cement", "plastic"}
+        assert o["leak_score"] <= max(o["family_scores"].values())
+        assert o["reasons"][0].startswith(f"material unknown: judged in the {o['judged_as']} band")
+    _, [given] = _analyze_json(capsys, "--material", "pvc", paths["pvc"])
+    assert (given["material"], given["judged_as"], given["family_scores"]) == (
+        "pvc",
+        "plastic",
+        None,
+    )
+    assert given["leak_score"] == pytest.approx(pvc["family_scores"]["plastic"], abs=1e-4)
+    assert main(["analyze", paths["pvc"]]) == 0
+    mode, line = capsys.readouterr().out.splitlines()
+    assert mode.startswith("mode relative") and "material unknown" in mode
+    assert "[material unknown, judged as plastic 20-300 Hz, 8000 Hz" in line
