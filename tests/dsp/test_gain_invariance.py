@@ -45,6 +45,17 @@ def scene_samples(seed: int, material: str, leak: bool, fs: float, seconds: floa
     return synth.recording(fs, seconds, scene=scene, seed=seed)
 
 
+# A short scene of either family, leak or not, at any rate the tests read, at a gain.
+SCENES_AT_A_GAIN = dict(
+    seed=st.integers(0, 2**31 - 1),
+    material=st.sampled_from(MATERIALS),
+    leak=st.booleans(),
+    fs=RATES,
+    seconds=st.floats(2.0, 10.0),
+    gain_db=st.floats(-40.0, 40.0),
+)
+
+
 def assert_gain_free(x, fs, material, gain_db, dc=0.0):
     _, base = analyze_samples(x, fs, material=material)
     _, scaled = analyze_samples(x * 10 ** (gain_db / 20) + dc, fs, material=material)
@@ -54,27 +65,13 @@ def assert_gain_free(x, fs, material, gain_db, dc=0.0):
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    material=st.sampled_from(MATERIALS),
-    leak=st.booleans(),
-    fs=RATES,
-    seconds=st.floats(2.0, 10.0),
-    gain_db=st.floats(-40.0, 40.0),
-)
+@given(**SCENES_AT_A_GAIN)
 def test_relative_score_and_verdict_ignore_gain(seed, material, leak, fs, seconds, gain_db):
     assert_gain_free(scene_samples(seed, material, leak, fs, seconds), fs, material, gain_db)
 
 
 @settings(max_examples=20, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    material=st.sampled_from(MATERIALS),
-    leak=st.booleans(),
-    fs=RATES,
-    seconds=st.floats(2.0, 10.0),
-    gain_db=st.floats(-40.0, 40.0),
-)
+@given(**SCENES_AT_A_GAIN)
 def test_with_the_material_unknown_the_score_and_band_ignore_gain(
     seed, material, leak, fs, seconds, gain_db
 ):
