@@ -148,16 +148,7 @@ def test_a_laptop_command_compiles_into_the_users_cache(tmp_path):
         out.setsampwidth(2)
         out.setframerate(4000)
         out.writeframes(samples.tobytes())
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "CACHE_DIRECTORY")}
-    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "analyze", str(wav), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-    )
+    proc = run_cli_with_xdg_cache(tmp_path, ["analyze", str(wav), "--json"], timeout=600)
     assert proc.returncode == 0, proc.stderr
     versioned = tmp_path / "xdg" / "edge-agent" / "numba" / f"dsp-{dsp_fingerprint()}"
     assert any(p.suffix == ".nbc" for p in versioned.rglob("*"))
@@ -172,15 +163,20 @@ def test_no_writable_home_leaves_numba_its_default(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(("command", "makes_cache"), [("analyze", True), ("scan", False)])
 def test_only_commands_that_compile_make_a_users_cache(tmp_path, command, makes_cache):
+    proc = run_cli_with_xdg_cache(tmp_path, [command, "--help"], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "xdg" / "edge-agent" / "numba").is_dir() == makes_cache
+
+
+def run_cli_with_xdg_cache(tmp_path, args, timeout):
+    """``edge-agent ARGS`` in a child with no cache directory set but XDG_CACHE_HOME in tmp."""
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "CACHE_DIRECTORY")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge_agent", command, "--help"],
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", *args],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         cwd=REPO,
     )
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "xdg" / "edge-agent" / "numba").is_dir() == makes_cache
