@@ -382,3 +382,48 @@ def test_features_of_the_smallest_float_samples_are_the_gain_free_same(gain):
     assert not math.isnan(base_env)
     assert small_env == pytest.approx(base_env, rel=1e-6)
     assert small.hump_fit == pytest.approx(base.hump_fit, rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(8, 120),
+    wander_db=st.floats(0.0, 6.0),
+    burst_db=st.floats(0.0, 12.0),
+    share=st.sampled_from([0.3, 0.5]),
+    tonal_share=st.floats(0.0, 0.9),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_swing_quiet_frames_kernels_equal_numpy_reference(
+    frames, wander_db, burst_db, share, tonal_share, seed
+):
+    """The frames the hull and the fit read (the band's rule inside the common swing's quiet
+    share) and their bridged mean spectrum equal the numpy reference; a burst in band alone
+    (not in the common swing) is left out of them."""
+    from dsp.features import _power_law_fill, _quiet_spectrum, _swing_quiet_mask
+    from tests.helpers.dsp_reference import swing_quiet_frames_reference
+
+    rng = np.random.default_rng(seed)
+    common = wander_db * rng.standard_normal(frames)
+    lev = common + rng.normal(0.0, 0.5, frames)
+    burst = rng.uniform(size=frames) < 0.3
+    lev = lev + burst * burst_db
+    got = _swing_quiet_mask(common, lev, share, 2.0)
+    want = swing_quiet_frames_reference(common, lev, share, 2.0)
+    np.testing.assert_array_equal(got, want)
+    assert got.any()
+    inside = common <= np.percentile(common, 100 * share)
+    calm = int(np.sum(inside & ~burst))
+    if burst_db > 8.0 and wander_db < 1.0 and calm >= 0.1 * (inside.sum() - 1) + 2:
+        assert not (got & burst).any()  # the 10th percentile stands among the calm frames
+    power = rng.exponential(1.0, (frames, 64))
+    tonal = rng.uniform(size=64) < tonal_share
+    spectrum = _quiet_spectrum(power, got, tonal)
+    mean = power[want].mean(axis=0)
+    log_f = np.log(np.maximum(np.arange(64), 0.5))
+    if tonal.all():
+        assert not spectrum.any()
+        return
+    expected = np.exp(np.interp(log_f, log_f[~tonal], np.log(mean[~tonal])))
+    expected[~tonal] = mean[~tonal]
+    np.testing.assert_allclose(spectrum, expected, rtol=1e-12)
+    np.testing.assert_array_equal(spectrum, _power_law_fill(mean, tonal))
