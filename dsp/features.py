@@ -82,8 +82,6 @@ __all__ = [
     "ENVELOPE_LOW_HZ",
     "ENVELOPE_MIN_VARIANCE_DB2",
     "ENVELOPE_QUIET_SHARE",
-    "SHAPE_MIN_FRAMES",
-    "SHAPE_SWING_SHARE",
     "Features",
     "compute_features",
     "judged_band_hz",
@@ -110,12 +108,6 @@ ENVELOPE_MIN_VARIANCE_DB2 = 0.25
 # the share of frames, quietest common mode first, the slope is read over (tenth pass: the
 # quiet 40-70 % all did as well; all frames let traffic and flow bursts set the slope)
 ENVELOPE_QUIET_SHARE = 0.6
-# The hull and the hump's fit read the quiet frames chosen by the band's rule (within
-# quiet_margin_db of the 10th percentile of the band's tone-free level) among the frames where
-# the common swing is in its quietest SHAPE_SWING_SHARE (thirteenth pass), when the common
-# swing can be read and SHAPE_MIN_FRAMES frames or more qualify; else over the quiet frames
-SHAPE_SWING_SHARE = 0.3
-SHAPE_MIN_FRAMES = 4
 _ENVELOPE_MIN_BINS = 4  # free bins in band and in each reference band
 _ENVELOPE_MIN_REFERENCES = 3  # reference bands: fewer cannot outvote one swinging alone
 _DB_PER_NEPER = 10.0 / math.log(10.0)
@@ -383,14 +375,25 @@ def _envelope_references(fs: float, n: int, lo: float, hi: float) -> tuple[np.nd
 
 
 @jit
-def _common_mode(
-    frames: np.ndarray, free: np.ndarray, ref_starts: np.ndarray, ref_stops: np.ndarray
-) -> tuple[np.ndarray, float, int]:
-    # the swing common to the reference bands (each band's free bins ref_starts[j]..
-    # ref_stops[j]-1 with _ENVELOPE_MIN_BINS or more): each one's frame levels (dB) less their
-    # mean, averaged frame by frame; its Gaussian estimation variance (dB^2); the bands read.
-    # The common mode is all zeros with fewer than _ENVELOPE_MIN_REFERENCES bands.
+def _envelope_slope(
+    frames: np.ndarray,
+    free: np.ndarray,
+    klo: int,
+    khi: int,
+    ref_starts: np.ndarray,
+    ref_stops: np.ndarray,
+    quiet_share: float,
+    min_variance: float,
+) -> float:
+    # slope of the in-band frame level (free bins klo..khi) on the common mode of the reference
+    # bands' (each band's free bins ref_starts[j]..ref_stops[j]-1), over the frames where the
+    # common mode is in its quietest ``quiet_share``: see ``envelope_slope`` above
     nseg = frames.shape[0]
+    if nseg < _MIN_FRAMES_FOR_CV:
+        return math.nan
+    bins_in = np.nonzero(free[klo : khi + 1])[0] + klo
+    if bins_in.size < _ENVELOPE_MIN_BINS:
+        return math.nan
     common = np.zeros(nseg)
     lev = np.empty(nseg)
     n_refs = 0
@@ -410,35 +413,11 @@ def _common_mode(
         noise += _DB_PER_NEPER * _DB_PER_NEPER * HANN_ENBW_BINS / bins.size
         n_refs += 1
     if n_refs < _ENVELOPE_MIN_REFERENCES:
-        return np.zeros(nseg), 0.0, n_refs
+        return math.nan
     common /= n_refs
     noise /= n_refs * n_refs
-    return common, noise, n_refs
-
-
-@jit
-def _slope_on_common(
-    frames: np.ndarray,
-    free: np.ndarray,
-    klo: int,
-    khi: int,
-    common: np.ndarray,
-    noise: float,
-    n_refs: int,
-    quiet_share: float,
-    min_variance: float,
-) -> float:
-    # slope of the in-band frame level (free bins klo..khi) on the common mode (``_common_mode``)
-    # over the frames where it is in its quietest ``quiet_share``: see ``envelope_slope`` above
-    nseg = frames.shape[0]
-    if nseg < _MIN_FRAMES_FOR_CV:
-        return math.nan
-    bins_in = np.nonzero(free[klo : khi + 1])[0] + klo
-    if bins_in.size < _ENVELOPE_MIN_BINS or n_refs < _ENVELOPE_MIN_REFERENCES:
-        return math.nan
     cut = _percentile_sorted(np.sort(common), 100.0 * quiet_share)
     p_in = _row_sums(frames, bins_in)
-    lev = np.empty(nseg)
     n_kept = 0
     mx = 0.0
     my = 0.0
@@ -465,53 +444,6 @@ def _slope_on_common(
 
 
 @jit
-def _envelope_slope(
-    frames: np.ndarray,
-    free: np.ndarray,
-    klo: int,
-    khi: int,
-    ref_starts: np.ndarray,
-    ref_stops: np.ndarray,
-    quiet_share: float,
-    min_variance: float,
-) -> float:
-    # ``envelope_slope`` from the frames: the common mode, then the slope on it
-    common, noise, n_refs = _common_mode(frames, free, ref_starts, ref_stops)
-    return _slope_on_common(
-        frames, free, klo, khi, common, noise, n_refs, quiet_share, min_variance
-    )
-
-
-@jit
-def _swing_quiet_mask(
-    common: np.ndarray, lev: np.ndarray, share: float, margin_db: float
-) -> np.ndarray:
-    # the band's rule inside the common swing's quiet frames (``SHAPE_SWING_SHARE``): among the
-    # frames whose common mode is at or under its ``share`` percentile, those whose band level
-    # ``lev`` is within ``margin_db`` of its 10th percentile over them
-    cut = _percentile_sorted(np.sort(common), 100.0 * share)
-    inside = common <= cut
-    floor_db = _percentile_sorted(np.sort(lev[inside]), 10.0)
-    return inside & (lev <= floor_db + margin_db)
-
-
-@jit
-def _quiet_spectrum(frames: np.ndarray, mask: np.ndarray, tonal: np.ndarray) -> np.ndarray:
-    # the mean spectrum of the frames in ``mask``, ``tonal`` bins bridged along a power law
-    nfreq = frames.shape[1]
-    mean = np.zeros(nfreq)
-    n = 0
-    for s in range(frames.shape[0]):
-        if mask[s]:
-            row = frames[s]
-            for k in range(nfreq):
-                mean[k] += row[k]
-            n += 1
-    mean /= max(n, 1)
-    return _power_law_fill(mean, tonal)
-
-
-@jit
 def _reduce_kernel(
     frames: np.ndarray,
     df: float,
@@ -522,10 +454,9 @@ def _reduce_kernel(
     tone_guard: int,
     edges_lo: np.ndarray,
     edges_hi: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    # stats, the quiet tone-free spectrum (all bins), the octave-band levels, the bins free
-    # of tones (the hump fit reads those) and the band's tone-free frame levels the quiet
-    # frames were chosen on
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # stats, the quiet tone-free spectrum (all bins), the octave-band levels and the bins free
+    # of tones (the hump fit reads those)
     nseg, nfreq = frames.shape
     nb = khi - klo + 1
     psd = np.zeros(nfreq)
@@ -627,7 +558,7 @@ def _reduce_kernel(
             lower_spread - expected,
         ]
     )
-    return stats, filled, bands, ~tonal, lev
+    return stats, filled, bands, ~tonal
 
 
 def judged_band_hz(band_hz: tuple[float, float], fs: float) -> tuple[float, float]:
@@ -676,7 +607,7 @@ def compute_features(
     top = TOP_OF_NYQUIST * fs / 2.0
     khi_env = min(khi, math.floor(top / df + 1e-9))
     frames = _frame_psd(x, fs, n)
-    stats, filled, bands, free, band_lev = _reduce_kernel(
+    stats, filled, bands, free = _reduce_kernel(
         frames,
         df,
         klo,
@@ -688,39 +619,21 @@ def compute_features(
         edges_hi,
     )
     level, l10, l90, quiet, nq, peak, flat, tonality, tone, excess = stats.tolist()
-    common, noise, n_refs = _common_mode(frames, free, *_envelope_references(float(fs), n, lo, hi))
-    envelope = _slope_on_common(
+    envelope = _envelope_slope(
         frames,
         free,
         klo,
         khi_env,
-        common,
-        noise,
-        n_refs,
+        *_envelope_references(float(fs), n, lo, hi),
         ENVELOPE_QUIET_SHARE,
         ENVELOPE_MIN_VARIANCE_DB2,
     )
-    # the spectrum the hull and the hump's fit read: over the band's quiet frames among those
-    # where the common swing is quiet (``SHAPE_SWING_SHARE``), else over the quiet frames
-    shape_spectrum, shape_frames = filled, int(nq)
-    if n_refs >= _ENVELOPE_MIN_REFERENCES and frames.shape[0] >= _MIN_FRAMES_FOR_CV:
-        mask = _swing_quiet_mask(common, band_lev, SHAPE_SWING_SHARE, float(quiet_margin_db))
-        if int(np.sum(mask)) >= SHAPE_MIN_FRAMES:
-            shape_spectrum = _quiet_spectrum(frames, mask, ~free)
-            shape_frames = int(np.sum(mask))
     # called from here, not from inside the kernel: numba's cache does not notice a change in
     # a kernel of another file. Where a kernel does (``_row_sums``), edge_agent's commands keep
     # the cache per version of all of dsp's sources (edge_agent/kernel_cache.py)
-    prominence, slope = shape_kernel(shape_spectrum, df, lo, hi, float(fs), shape_frames)
+    prominence, slope = shape_kernel(filled, df, lo, hi, float(fs), int(nq))
     hump_fit = hump_fit_kernel(
-        shape_spectrum,
-        free,
-        df,
-        lo,
-        hi,
-        float(fs),
-        shape_frames,
-        *fit_shapes(df, lo, hi, float(fs)),
+        filled, free, df, lo, hi, float(fs), int(nq), *fit_shapes(df, lo, hi, float(fs))
     )
     return Features(
         fs=float(fs),

@@ -288,23 +288,9 @@ def scipy_features(
     free_in_band = int((~tonal[sel]).sum())
     free = filled[sel].sum() * df
     expected = 1.2816 * 10 / np.log(10) * np.sqrt(1.5 / max(free_in_band, 1))
-    # the hull and the fit: over the band's rule inside the common swing's quietest 30 % when
-    # the swing can be read and 4 frames or more qualify, else over the quiet frames
-    shape_spectrum, shape_frames = filled, int(quiet.sum())
-    mode = common_mode_reference(frames, f, band, fs, ~tonal) if len(lev) >= 8 else None
-    if mode is not None:
-        chosen = swing_quiet_frames_reference(mode[0], lev, 0.3, margin)
-        if chosen.sum() >= 4:
-            cmean = frames[chosen].mean(axis=0)
-            log_c = np.log(np.maximum(cmean, 1e-300))
-            shape_spectrum = np.exp(np.interp(log_f, log_f[~tonal], log_c[~tonal]))
-            shape_spectrum[~tonal] = cmean[~tonal]
-            shape_frames = int(chosen.sum())
-    prominence, slope = shape_reference(shape_spectrum, df, band, fs, shape_frames)
+    prominence, slope = shape_reference(filled, df, band, fs, int(quiet.sum()))
     fit = (
-        hump_fit_reference(shape_spectrum, ~tonal, df, band, fs, shape_frames)
-        if hump_fit
-        else math.nan
+        hump_fit_reference(filled, ~tonal, df, band, fs, int(quiet.sum())) if hump_fit else math.nan
     )
     bands = [10 * np.log10(psd[(f >= lo) & (f < hi)].sum() * df) for lo, hi in octave_bands(fs)]
     envelope = envelope_slope_reference(frames, f, band, fs, ~tonal)
@@ -327,39 +313,6 @@ def scipy_features(
     }
 
 
-def common_mode_reference(
-    frames: np.ndarray, f: np.ndarray, band: tuple[float, float], fs: float, free: np.ndarray
-) -> tuple[np.ndarray, float] | None:
-    """The swing common to the third-octaves outside the band (each with 4 free bins or more,
-    3 of them at least; None with fewer): each band's frame levels less their mean, averaged
-    frame by frame, and its Gaussian estimation variance."""
-    top = 0.75 * fs / 2
-    db = 10 / np.log(10)
-    swings, noise = [], []
-    for k in range(-30, 40):
-        lo, hi = 1000 * 2 ** ((k - 0.5) / 3), 1000 * 2 ** ((k + 0.5) / 3)
-        if lo < 10 or hi > top or not (hi <= band[0] or lo >= band[1]):
-            continue
-        sel = (f >= lo) & (f < hi) & free
-        if sel.sum() >= 4:
-            level = 10 * np.log10(frames[:, sel].sum(axis=1) + 1e-300)
-            swings.append(level - level.mean())
-            noise.append(db**2 * 1.5 / sel.sum())
-    if len(swings) < 3:
-        return None
-    return np.mean(swings, axis=0), float(np.sum(noise) / len(noise) ** 2)
-
-
-def swing_quiet_frames_reference(
-    common: np.ndarray, lev: np.ndarray, share: float = 0.3, margin: float = 2.0
-) -> np.ndarray:
-    """The band's rule inside the common swing's quiet frames: among the frames whose common
-    swing is at or under its ``share`` percentile, those whose band level is within ``margin``
-    of its 10th percentile over them."""
-    inside = common <= np.percentile(common, 100 * share)
-    return inside & (lev <= np.percentile(lev[inside], 10) + margin)
-
-
 def envelope_slope_reference(
     frames: np.ndarray, f: np.ndarray, band: tuple[float, float], fs: float, free: np.ndarray
 ) -> float:
@@ -373,16 +326,26 @@ def envelope_slope_reference(
     in_band = (f >= band[0] - 1e-9 * df) & (f <= min(band[1], top) + 1e-9 * df) & free
     if in_band.sum() < 4:
         return math.nan
-    mode = common_mode_reference(frames, f, band, fs, free)
-    if mode is None:
+    db = 10 / np.log(10)
+    swings, noise = [], []
+    for k in range(-30, 40):
+        lo, hi = 1000 * 2 ** ((k - 0.5) / 3), 1000 * 2 ** ((k + 0.5) / 3)
+        if lo < 10 or hi > top or not (hi <= band[0] or lo >= band[1]):
+            continue
+        sel = (f >= lo) & (f < hi) & free
+        if sel.sum() >= 4:
+            level = 10 * np.log10(frames[:, sel].sum(axis=1) + 1e-300)
+            swings.append(level - level.mean())
+            noise.append(db**2 * 1.5 / sel.sum())
+    if len(swings) < 3:
         return math.nan
-    x, noise = mode
+    x = np.mean(swings, axis=0)
     quiet = x <= np.percentile(x, 60)
     if quiet.sum() < 8:
         return math.nan
     x = x[quiet]
     y = 10 * np.log10(frames[quiet][:, in_band].sum(axis=1) + 1e-300)
-    vx = x.var() - noise
+    vx = x.var() - np.sum(noise) / len(noise) ** 2
     if not vx > 0.25:
         return math.nan
     return float(np.mean((x - x.mean()) * (y - y.mean())) / vx)
