@@ -6,6 +6,7 @@ the year's figures)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -17,9 +18,10 @@ import numpy as np
 import pytest
 
 from benchmarks.sewerbench.hydraulics import simulate_chunk
-from benchmarks.sewerbench.run import _model
+from benchmarks.sewerbench.run import _Gauge, _model, _step
 from benchmarks.sewerbench.scenario import Blockage, Scenario
 from benchmarks.sewerbench.sites import pipe_capacity_l_s, reference_site, rules_network
+from drivers.profile import ProfileRegistry
 from tests.drivers.sim.site_support import seed_site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +78,23 @@ def test_a_blockage_backs_up_above_and_starves_below():
     after = int(2 * 3600 / 10)  # an hour after the onset, in 10 s records
     assert blocked.depth[after, 2] > clear.depth[after, 2] + 0.2  # MH-12, just above: backed up
     assert blocked.depth[after, 3] < 0.8 * clear.depth[after, 3]  # MH-17, below: starved
+
+
+def test_a_gauge_reads_in_whole_millimetres_as_its_register_map_gives():
+    """A level reaches the rules as the gateway decodes LR10's register (resolution 1 mm), not
+    as the hydraulics' float: on a flat night flow with 2 mm of scatter a live gauge repeats
+    a reading now and then, which the rules' stuck-gauge test meets in the field."""
+    step = _step(ProfileRegistry(), "level", "level")
+    assert step == 1.0
+    scenario = Scenario((), (), (), (), (), {}, spikes_per_day=0.0)
+    gauge = _Gauge("lv-x", 60.0, 2.0, 3000.0, scenario, np.random.default_rng(3), 0.0, step)
+    out: list = []
+    for t in gauge.times(0.0, 6 * 3600.0):
+        gauge.read(t, 350.3, out)
+    values = [reading.value for *_, reading in out]
+    assert all(v == round(v) for v in values)
+    repeats = sum(a == b for a, b in itertools.pairwise(values))
+    assert 0.05 < repeats / (len(values) - 1) < 0.4  # about one in five at 2 mm
 
 
 @pytest.mark.slow

@@ -4,7 +4,10 @@
 (``hydraulics.simulate_chunk``) one day at a time, turns each day into the readings and poll
 outcomes a gateway would get (gauge noise, drift, stray echoes, stuck values, lost echoes,
 blind spots under the antenna, dropouts, vehicles over road sensors, tipping buckets and
-clogged funnels), and feeds them in time order to the ``RulesEngine`` the daemon uses, built
+clogged funnels), each read to its register's resolution as the site's register map gives it
+(``drivers.codec.round_to_step`` with the profile point's ``step``: a radar level, LR10's
+``level``, to the whole millimetre; a rain rate, TB2's ``rain_rate``, a u16 at scale 0.1, to
+0.1 mm/h), and feeds them in time order to the ``RulesEngine`` the daemon uses, built
 with the site's ``SewerNetwork``, as ``PollResult``s whose availability changes come from the
 bus's own ``DeviceCoordinator`` (time is the polls' ``ts``: no clock is read). What comes back
 (``SiteRun``) is every event the rules raised and the truth to judge them by (levels per
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivers.bus import DeviceCoordinator, DeviceSpec, PollPolicy
+from drivers.codec import round_to_step
 from drivers.model import PollResult, Quality, Reading
 from drivers.profile import ProfileRegistry
 from edge_agent.rules import DeviceInfo, DeviceRulesConfig, RulesConfig, RulesEngine
@@ -46,6 +50,16 @@ PROFILES = {
     "rain": "rain-gauge-tb2",
     "pump_controller": "pump-controller-ps2",
 }
+
+
+def _step(registry: ProfileRegistry, kind: str, point: str) -> float | None:
+    """The resolution a device of ``kind`` reports ``point`` to (its profile's register
+    map: LR10's level 1 mm, TB2's rain rate 0.1 mm/h), as the gateway decodes it."""
+    return registry.get(PROFILES[kind]).point(point).step
+
+
+def _quantise(value: float, step: float | None) -> float:
+    return value if step is None else round_to_step(value, step)
 
 
 @dataclass
@@ -155,10 +169,13 @@ def _coordinator(name: str, poll_s: float) -> DeviceCoordinator:
 
 
 class _Gauge:
-    """One level-type device's readings: noise, drift, stray echoes, stuck, echo lost."""
+    """One level-type device's readings: noise, drift, stray echoes, stuck, echo lost; each
+    reported to ``step`` mm (its register's resolution): a live gauge on a slow surface
+    repeats a reading now and then, as in the field."""
 
-    def __init__(self, name, poll_s, noise_mm, mount_mm, scenario: Scenario, rng, epoch):
+    def __init__(self, name, poll_s, noise_mm, mount_mm, scenario: Scenario, rng, epoch, step):
         self.name, self.poll_s, self.noise, self.mount = name, poll_s, noise_mm, mount_mm
+        self.step: float | None = step
         self.rng = rng
         self.epoch = epoch
         self.phase = float(rng.uniform(0, poll_s))
@@ -199,9 +216,8 @@ class _Gauge:
         quality = Quality.GOOD
         if state == "echo_lost" or value >= self.mount - BLANKING_MM:
             quality = Quality.FAULT
-        out.append(
-            (ts, 0, self.name, Reading(self.name, "level", max(value, 0.0), "mm", quality, ts))
-        )
+        value = _quantise(max(value, 0.0), self.step)
+        out.append((ts, 0, self.name, Reading(self.name, "level", value, "mm", quality, ts)))
 
 
 def run_site(
@@ -233,13 +249,20 @@ def run_site(
     polls |= {r.name: r.poll_s for r in site.rain_gauges}
     polls |= {site.station.gauge: site.station.poll_s, site.station.controller: site.station.poll_s}
     coordinators = {name: _coordinator(name, poll_s) for name, poll_s in polls.items()}
+    registry = ProfileRegistry()
+    level_step = _step(registry, "level", "level")
+    rain_step = _step(registry, "rain", "rain_rate")
     sensors = [
-        _Gauge(g.name, g.poll_s, g.noise_mm, g.mount_mm, scenario, rng, epoch) for g in site.gauges
+        _Gauge(g.name, g.poll_s, g.noise_mm, g.mount_mm, scenario, rng, epoch, level_step)
+        for g in site.gauges
     ]
     st = site.station
-    well = _Gauge(st.gauge, st.poll_s, st.noise_mm, st.overflow_mm + 400.0, scenario, rng, epoch)
+    well = _Gauge(
+        st.gauge, st.poll_s, st.noise_mm, st.overflow_mm + 400.0, scenario, rng, epoch, level_step
+    )
     ponds = [
-        _Gauge(p.name, p.poll_s, p.noise_mm, 3000.0, scenario, rng, epoch) for p in site.ponding
+        _Gauge(p.name, p.poll_s, p.noise_mm, 3000.0, scenario, rng, epoch, level_step)
+        for p in site.ponding
     ]
     rain_cum = [0.0] * len(site.rain_gauges)
     rain_hist: list[list[float]] = [[0.0] * 10 for _ in site.rain_gauges]
@@ -311,7 +334,7 @@ def run_site(
             phase = 7.0 * (k + 1)
             for t in np.arange(t0 + phase, t1, rg.poll_s):
                 m = int((t - t0) // 60)
-                rate = (tips[m + 10] - tips[m]) * 6.0
+                rate = _quantise((tips[m + 10] - tips[m]) * 6.0, rain_step)
                 if any(c.t0 <= t < c.t1 for c in clogged):
                     rate = 0.0
                 ts = epoch + t

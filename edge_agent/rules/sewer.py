@@ -19,7 +19,7 @@
   upstream is its backwater, not a blockage, nor for half an hour and a baseline after it
   drains; nor a rise at the top for as long after a reach above was suspected blocked (its
   backwater comes down as a surge when cleared). A stuck gauge (equal readings in a row that
-  its own scatter would not give by chance: ``_End._stopped``) is an unseen end, and starts
+  its own scatter would not give by chance: ``stuck.StuckGauge``) is an unseen end, and starts
   afresh when it moves again. A rise at the top
   with the bottom rising too backs up only if it outruns the flow wave (``OUTRUN``) past
   the top's highs of the last day (``_Swing``). ``sewer.blockage_suspected`` names the
@@ -52,7 +52,7 @@ from edge_agent.rules.alarm import Latch, Transition, good_number
 from edge_agent.rules.config import BlockageConfig, OverflowConfig
 from edge_agent.rules.network import Manhole, SewerReach
 from edge_agent.rules.runoff import DEFAULT_LAG_S, RunoffModel
-from edge_agent.rules.stuck import stuck
+from edge_agent.rules.stuck import StuckGauge
 from edge_agent.rules.trend import LineFit, Trend
 
 __all__ = ["DryWeather", "ManholeOverflowRule", "ReachBlockageRule"]
@@ -349,9 +349,10 @@ class _End:
         # gauge's own scatter, which a slow change (a dry day's swing) hardly enters
         self.steps = _Window(keep_sorted=True)
         self._last_raw: float | None = None
-        self._last_reading: float | None = None
-        self.same = 0  # readings in a row equal to this one (itself included)
-        self.stuck = False  # those readings are a gauge that has stopped measuring (``_stopped``)
+        # the run of equal readings ending now, and whether it is a gauge that has stopped
+        # measuring (``_stopped``; an empty pipe reads its invert, 0, over and over: that is
+        # no stuck gauge)
+        self.gauge = StuckGauge(empty_at_zero=True)
         # a level gauge's drifting zero, learnt from its dry nights (``_Zero``)
         self.zero = _Zero() if zero else None
         # the day's highs (only a reach's top needs them: ``ReachBlockageRule._outrun``)
@@ -367,8 +368,7 @@ class _End:
             if self.zero.offset != offset:
                 self._rezero(offset)
         raw = self.log(value)
-        unstuck = self.stuck and value != self._last_reading
-        if unstuck or (
+        if self.gauge.moved(value) or (
             self.last_ts is not None
             and (ts < self.last_ts or ts - self.last_ts > self.reset_after_s)
         ):
@@ -377,18 +377,16 @@ class _End:
             self.slope.clear()
             self._median.clear()
             self.steps.clear()
-            self._last_raw = self._last_reading = None
-            self.stuck = False
+            self._last_raw = None
+            self.gauge.forget()
         self.last_ts = ts
-        # (an empty pipe reads its invert, 0, over and over: that is no stuck gauge)
-        self.same = self.same + 1 if value == self._last_reading and value > 0 else 1
-        self._last_reading = value
+        self.gauge.take(value)
         if self._last_raw is not None:
             self.steps.push(ts, abs(raw - self._last_raw))
             span = self.recent_s + self.gap_s + self.baseline_s
             while self.steps.items[0][0] < ts - span:
                 self.steps.pop()
-        self.stuck = self.same > 1 and (self.stuck or self._stopped())
+        self._stopped()
         self._last_raw = raw
         self._median.append(value)
         self.value = sorted(self._median)[len(self._median) // 2]
@@ -431,16 +429,21 @@ class _End:
         """How far the gauge's zero has drifted (mm; 0 until learnt, or for an inflow)."""
         return self.zero.offset if self.zero is not None else 0.0
 
+    @property
+    def stuck(self) -> bool:
+        """The gauge has stopped measuring (``_stopped``), until its reading changes."""
+        return self.gauge.stuck
+
     def _stopped(self) -> bool:
         """The run of equal readings ending now is more than this gauge gives by chance
-        (``stuck.stuck``, over its steps of the windows): a stuck gauge, and this end unseen
-        until it moves again. (Over zero: an empty pipe reads 0 mm over and over, a starved
+        (``StuckGauge.judge``, over its steps of the windows): a stuck gauge, and this end
+        unseen until it moves again. (Over zero: an empty pipe reads 0 mm over and over, a starved
         bottom among them. Five alone is no proof: at 1 mm resolution and 2 mm of scatter on
         a flat night flow a live gauge repeats a reading one time in seven, five in a row
         about once a day at a reading a minute; the demo lost its blockage to them.)"""
         assert self.steps.sorted is not None
         zeros = bisect.bisect_right(self.steps.sorted, 0.0)
-        return stuck(self.same, self.steps.n, zeros)
+        return self.gauge.judge(self.steps.n, zeros)
 
     def fresh(self, ts: float, within_s: float | None = None) -> bool:
         """Heard from lately (within ``fresh_s``, or ``within_s`` if shorter), and not stuck

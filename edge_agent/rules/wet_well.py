@@ -35,8 +35,8 @@ pumps have been off for ``check_s`` hands the rate over the last ``check_s`` (mm
 ``inflow_listeners`` (the blockage rules of the reaches that end at this station); not while
 its gauge is stuck, nor until ``check_s`` of readings after (a stuck gauge's slope, 0, would
 read as a station taking no inflow: a starved sewer). Stuck is equal readings in a row that
-the gauge's own scatter would not give by chance (``stuck.stuck``, over its steps of the last
-``STEPS_S``): a well filling a few mm a minute, read to the mm, repeats a reading by chance
+the gauge's own scatter would not give by chance (``stuck.StuckGauge``, over its steps of the
+last ``STEPS_S``): a well filling a few mm a minute, read to the mm, repeats a reading by chance
 about one time in eight, four equal readings in a row a few times a day.
 """
 
@@ -54,7 +54,7 @@ from edge_agent.rules.alarm import Latch, Transition, good_number
 from edge_agent.rules.config import WetWellConfig
 from edge_agent.rules.network import WetWell
 from edge_agent.rules.sewer import DryWeather
-from edge_agent.rules.stuck import stuck
+from edge_agent.rules.stuck import StuckGauge
 from edge_agent.rules.trend import LineFit
 
 __all__ = ["WetWellRule"]
@@ -115,11 +115,11 @@ class WetWellRule:
         self.latch = Latch(0.0)
         self._start: _Start | None = None
         self._segment_since: float | None = None
-        self._same = 0  # readings in a row equal to the one before
-        self._stuck = False  # those readings are a gauge that has stopped measuring
+        # the run of equal readings ending now, and whether it is a gauge that has stopped
+        # measuring
+        self._gauge = StuckGauge()
         self._steps: deque[tuple[float, bool]] = deque()  # (ts, equal to the one before)
         self._equal_steps = 0  # of ``_steps``
-        self._last_raw: float | None = None
         self._recent: deque[float] = deque(maxlen=3)
         self._last_good_ts: float | None = None
         self.inflow_listeners: list[Callable[[float, float], list[EventDraft]]] = []
@@ -141,9 +141,9 @@ class WetWellRule:
             self.running, self._start = old.running, old._start
         self.segment, self.level, self._segment_since = old.segment, old.level, old._segment_since
         self.tail = old.tail
-        self.effects, self.runs, self._same = old.effects, old.runs, old._same
-        self._stuck, self._steps, self._equal_steps = old._stuck, old._steps, old._equal_steps
-        self._last_raw, self._recent = old._last_raw, old._recent
+        self.effects, self.runs, self._gauge = old.effects, old.runs, old._gauge
+        self._steps, self._equal_steps = old._steps, old._equal_steps
+        self._recent = old._recent
         self._last_good_ts = old._last_good_ts
         self.fills = old.fills
         self.cycle_start, self.cycle_dry, self.cycle_weak = (
@@ -256,12 +256,12 @@ class WetWellRule:
         if value is None:
             return []
         ts = reading.ts
-        if self._stuck and value != self._last_raw:
+        run = self._gauge.readings
+        if self._gauge.moved(value):
             # the gauge moves again: nothing read while it was stuck enters a slope (a start
             # under way is not judged; the fill rate is handed on once ``check_s`` is heard),
-            # nor its run the gauge's scatter
-            self._stuck = False
-            for _ in range(min(self._same, len(self._steps))):
+            # nor its run's steps the gauge's scatter
+            for _ in range(min(run - 1, len(self._steps))):
                 self._steps.pop()
                 self._equal_steps -= 1
             self._recent.clear()
@@ -292,7 +292,7 @@ class WetWellRule:
             not any(self.running.values())
             and since is not None
             and ts - since >= self.config.check_s
-            and not self._stuck
+            and not self._gauge.stuck
         ):
             rate = self.segment.slope()
             if rate is not None:
@@ -303,20 +303,18 @@ class WetWellRule:
     def _count_step(self, value: float, ts: float) -> None:
         """The step from the last reading (equal or not) into the gauge's recent steps, and
         whether its run of equal readings is now a stuck gauge (latched until it moves)."""
-        equal = value == self._last_raw
-        if self._last_raw is not None:
+        first = self._gauge.last is None
+        equal = self._gauge.take(value)
+        if not first:
             self._steps.append((ts, equal))
             self._equal_steps += equal
             while self._steps[0][0] < ts - STEPS_S:
                 self._equal_steps -= self._steps.popleft()[1]
-        self._last_raw = value
-        self._same = self._same + 1 if equal else 0
-        run = self._same + 1  # readings
-        self._stuck = equal and (self._stuck or stuck(run, len(self._steps), self._equal_steps))
+        self._gauge.judge(len(self._steps), self._equal_steps)
 
     # -- judgements ---------------------------------------------------------------------------
     def _judge_start(self, start: _Start, after: float, ts: float) -> None:
-        if self._stuck:
+        if self._gauge.stuck:
             return  # the gauge reads one value over and over: it is stuck, not the pump
         if self._upstream_unsettled(ts) or self._surging(start, after) or self._growing(start):
             # a blocked or emptying sewer upstream, or a surge: the inflow may have changed

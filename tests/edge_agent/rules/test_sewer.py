@@ -788,9 +788,9 @@ class TestStuckGauge:
             end.update(value, 60.0 * m)
         stuck_at = {}  # equal readings in a row: taken for stuck?
         m = 70
-        while end.same < by:
+        while end.gauge.readings < by:
             end.update(value, 60.0 * m)
-            stuck_at[end.same] = end.stuck
+            stuck_at[end.gauge.readings] = end.stuck
             m += 1
         assert not any(stuck for same, stuck in stuck_at.items() if same <= not_yet), name
         assert stuck_at[by] and not end.fresh(60.0 * (m - 1)), name
