@@ -45,6 +45,11 @@ DRAIN_SHARE = 0.7
 # The well's inflow is its rise over at most this long since a pump last started or stopped
 # (known again a minute after a start: a storm fills a small well in ten).
 INFLOW_WINDOW_S = 120.0
+# Above ``near_rim_fraction`` of its overflow level, the sewer above emptying into the well is
+# still no risk by itself once its rise is seen topping out (slowing down, with no pump
+# started over the rate window) under the spill by at least half the margin between
+# ``near_rim_fraction`` and the spill: the surge of a cleared blockage is a finite volume.
+TOP_OUT_MARGIN_SHARE = 0.5
 
 
 class BlockageRule:
@@ -132,6 +137,7 @@ class OverflowRule:
         self.faults: dict[str, bool] = {}
         self.float_high_high = False
         self.rising = RateAlarm(config.window_s, config.rise_mm_per_min)
+        self._late_rise = LineFit(config.window_s / 2)  # the rate window's last half
         self.level: float | None = None
         self._recent: deque[float] = deque(maxlen=3)
         self._last_start: float | None = None
@@ -166,6 +172,7 @@ class OverflowRule:
             self.float_high_high, self.level = old.float_high_high, old.level
             self._recent.extend(old._recent)
             self._last_start, self._segment = old._last_start, old._segment
+            self._late_rise = old._late_rise
             self._above_floor_since, self._tops = old._above_floor_since, old._tops
             if self.forecast is not None and old.forecast is not None:
                 self.forecast.carry_over(old.forecast)
@@ -212,9 +219,32 @@ class OverflowRule:
             return False
         if self.pumps_not_moving() & set(self.running):
             return False
-        if level >= self.config.near_rim_fraction * well.overflow_mm:
+        if level >= self.config.near_rim_fraction * well.overflow_mm and not self._topping_out(ts):
             return False
         return self._sewer_above_draining(ts) and self._rain_explains_little(ts)
+
+    def _topping_out(self, ts: float) -> bool:
+        """Is the well's rise slowing down to a top under its spill (by ``TOP_OUT_MARGIN_SHARE``
+        of the margin above ``near_rim_fraction``)? The rate window's slope is the rate at its
+        middle, its last half's a quarter of the window later: their difference over that
+        time is the slowing; held on, the rise stops at ``rate^2 / (2 x slowing)`` above the
+        level. Not with a pump started within the window (a step down, not a slowing), nor
+        while the rise is not slowing."""
+        well, level = self.well, self.level
+        if well is None or well.overflow_mm is None or level is None:
+            return False
+        window = self.config.window_s
+        if self._last_start is not None and 0 <= ts - self._last_start < window:
+            return False
+        whole, late = self.rising.rate.rate(), self._late_rise.slope()
+        if whole is None or late is None or late >= whole:
+            return False
+        quarter_min = window / 4 / 60.0
+        slowing = (whole - late) / quarter_min  # mm/min per min
+        now = late - slowing * quarter_min  # the rate at the last reading
+        top = level + max(now, 0.0) ** 2 / (2.0 * slowing)
+        margin = (1.0 - self.config.near_rim_fraction) * well.overflow_mm
+        return top < well.overflow_mm - TOP_OUT_MARGIN_SHARE * margin
 
     def _sewer_above_draining(self, ts: float) -> bool:
         """The top of a reach draining into the station at ``DRAIN_SHARE`` or less of its
@@ -383,6 +413,7 @@ class OverflowRule:
         self._recent.append(value)  # a median of three: one stray echo is no rise
         self.level = sorted(self._recent)[len(self._recent) // 2]
         self.rising.update(self.level, reading.ts)
+        self._late_rise.update(self.level, reading.ts)
         floor = self._eta_floor_mm()
         if floor is None or self.level < floor:
             self._above_floor_since = None
